@@ -1,0 +1,56 @@
+"""The ``offrl`` command: dispatches ``offrl <command> ...`` to the module that owns the command.
+
+Each command's module exposes ``main(argv: list[str]) -> int`` and parses its own arguments with
+tyro, so packages stay independent and ``offrl --help`` imports nothing heavy.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+from offrl.errors import OffrlError, suggest
+
+# command -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "quickstart": ("offrl.quickstart", "collect a small hopper dataset, train, evaluate, plot (no download)"),
+    "datasets": ("offrl.datasets.cli", "list | info | download | verify | convert datasets"),
+    "collect": ("offrl.collection", "regenerate a local/<env>-<level>-v0 dataset from shipped policies"),
+    "train": ("offrl.train", "train an algorithm for N seeds on one dataset"),
+    "eval": ("offrl.evaluation.cli", "evaluate a checkpoint by the standard protocol"),
+    "report": ("offrl.report", "markdown table + PNG plots from results/ folders"),
+    "uav": ("offrl.envs.uav.cli", "UAV offloading env: baselines, datasets, plots"),
+}
+
+
+def _usage() -> str:
+    lines = ["usage: offrl <command> [options]   (offrl <command> --help for details)", "", "commands:"]
+    lines += [f"  {name:<11} {help_}" for name, (_, help_) in COMMANDS.items()]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``offrl`` console script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(_usage())
+        return 0
+    cmd, rest = argv[0], argv[1:]
+    if cmd not in COMMANDS:
+        hint = suggest(cmd, COMMANDS)
+        print(f"offrl: unknown command {cmd!r}" + (f"; did you mean {hint[0]!r}?" if hint else ""), file=sys.stderr)
+        print(_usage(), file=sys.stderr)
+        return 2
+    module = importlib.import_module(COMMANDS[cmd][0])
+    try:
+        return int(module.main(rest) or 0)
+    except OffrlError as e:
+        print(f"offrl {cmd}: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"offrl {cmd}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,61 @@
+"""Exception types shared by every offrl package.
+
+Every error a user can trigger with bad input derives from :class:`OffrlError`, so the CLI can print
+it as one clear line instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class OffrlError(Exception):
+    """Base class of all user-facing offrl errors."""
+
+
+class UnknownIdError(OffrlError, KeyError):
+    """An id (dataset, algorithm, env, level) that no registry knows; carries close matches."""
+
+    def __init__(self, kind: str, name: str, known: Iterable[str]):
+        self.kind, self.name = kind, name
+        self.known = sorted(known)
+        self.suggestions = suggest(name, self.known)
+        msg = f"unknown {kind} {name!r}"
+        if self.suggestions:
+            msg += "; did you mean " + ", ".join(repr(s) for s in self.suggestions) + "?"
+        elif len(self.known) <= 30:
+            msg += "; known: " + ", ".join(self.known)
+        super().__init__(msg)
+
+    def __str__(self) -> str:  # KeyError would otherwise repr() the message
+        return self.args[0]
+
+
+class DataIntegrityError(OffrlError):
+    """A file is corrupt, truncated, has the wrong checksum, or holds inconsistent arrays."""
+
+
+class DownloadError(OffrlError):
+    """A download failed (no network, HTTP error, server dropped the connection)."""
+
+
+class ConfigError(OffrlError, ValueError):
+    """An invalid configuration value; the message names the offending field."""
+
+
+class UnsafeFileError(OffrlError):
+    """A file needs pickle to load and the caller did not opt in."""
+
+
+def suggest(name: str, known: Iterable[str], n: int = 3) -> list[str]:
+    """Close matches of ``name`` among ``known`` (substring hits first, then fuzzy matches)."""
+    known = list(known)
+    low = name.lower()
+    hits = [k for k in known if low and low in k.lower()]
+    fuzzy = difflib.get_close_matches(name, known, n=n, cutoff=0.5)
+    out: list[str] = []
+    for k in fuzzy + hits:
+        if k not in out:
+            out.append(k)
+    return out[:n]

@@ -1,0 +1,26 @@
+"""Where offrl keeps data: one cache root, overridable by environment variables."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def data_root(root: str | os.PathLike | None = None) -> Path:
+    """The offrl data cache: ``root`` if given, else ``$OFFRL_DATA_DIR``, else ``~/.offrl/data``."""
+    if root is not None:
+        return Path(root).expanduser()
+    env = os.environ.get("OFFRL_DATA_DIR")
+    return Path(env).expanduser() if env else Path.home() / ".offrl" / "data"
+
+
+def results_root(root: str | os.PathLike | None = None) -> Path:
+    """Where training runs write ``results/<run_id>/``: ``root``, ``$OFFRL_RESULTS_DIR`` or ./results."""
+    if root is not None:
+        return Path(root).expanduser()
+    return Path(os.environ.get("OFFRL_RESULTS_DIR", "results")).expanduser()
+
+
+def assets_dir() -> Path:
+    """Files shipped inside the package (behaviour-policy weights, dataset cards)."""
+    return Path(__file__).resolve().parent / "assets"
