@@ -1,0 +1,520 @@
+"""The public dataset API: ``load``, ``save``, ``normalized_score``, ``info``, ``download_dataset``, ``verify``."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from offrl.datasets import registry as R
+from offrl.datasets.core import DatasetSpec, OfflineDataset, normalize_returns
+from offrl.errors import ConfigError, DataIntegrityError, OffrlError, UnknownIdError
+
+HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+ZIP_MAGIC = b"PK\x03\x04"
+NPY_MAGIC = b"\x93NUMPY"
+FORMATS = ("offrl", "d4rl", "minari", "neorl2", "d5rl-kitchen", "d5rl-widowx", "d5rl-a1")
+
+
+# ---------------------------------------------------------------------------- detection
+def detect_format(path: str | os.PathLike) -> str:
+    """The format of a file or directory, decided from its content (not its name)."""
+    from offrl.datasets.minari_io import is_minari_dir
+    from offrl.datasets.native import is_native
+
+    p = Path(path)
+    if not p.exists():
+        raise OffrlError(f"{p}: no such file or directory")
+    if p.is_dir():
+        if is_native(p):
+            return "offrl"
+        if is_minari_dir(p):
+            return "minari"
+        if (p / "out.npy").is_file():
+            return "d5rl-widowx"
+        for cand in (p / "buffer.pkl", p / "buffers" / "buffer.pkl"):
+            if cand.is_file():
+                return "d5rl-a1"
+        if next(p.rglob("*.npz"), None) is not None:
+            return "d5rl-kitchen"
+        raise DataIntegrityError(f"{p}: directory holds no dataset offrl recognises "
+                                 "(offrl.json, Minari data/metadata.json, D5RL episodes)")
+    with open(p, "rb") as f:
+        head = f.read(8)
+    if head.startswith(HDF5_MAGIC):
+        return _hdf5_kind(p)
+    if head.startswith(ZIP_MAGIC):
+        keys = _npz_keys(p)
+        if {"obs", "next_obs", "action", "reward"} <= keys:
+            return "neorl2"
+        if "action" in keys:
+            return "d5rl-kitchen"
+        raise DataIntegrityError(f"{p}: npz with keys {sorted(keys)} is no format offrl knows")
+    if head.startswith(NPY_MAGIC):
+        return "d5rl-widowx"
+    if head[:1] == b"\x80":
+        return "d5rl-a1"
+    if p.name == "offrl.json" or p.name == "metadata.json":
+        return detect_format(p.parent)
+    raise DataIntegrityError(f"{p}: unrecognised file (not HDF5, npz, npy or pickle)")
+
+
+def _hdf5_kind(p: Path) -> str:
+    import h5py
+
+    try:
+        with h5py.File(p, "r") as f:
+            keys = set(f.keys())
+    except OSError as e:
+        raise DataIntegrityError(f"{p}: truncated or corrupt HDF5 file ({e})") from None
+    if "observations" in keys and ("terminals" in keys or "rewards" in keys):
+        return "d4rl"
+    if any(k.startswith("episode_") for k in keys):
+        return "minari"
+    raise DataIntegrityError(f"{p}: HDF5 file with keys {sorted(keys)[:8]} is neither D4RL nor Minari")
+
+
+def _npz_keys(p: Path) -> set[str]:
+    try:
+        with zipfile.ZipFile(p) as z:
+            return {n.removesuffix(".npy") for n in z.namelist()}
+    except (zipfile.BadZipFile, OSError) as e:
+        raise DataIntegrityError(f"{p}: truncated or corrupt npz file ({e})") from None
+
+
+# ---------------------------------------------------------------------------- load
+def load(source: str | os.PathLike, *, root: str | os.PathLike | None = None, download: bool = False,
+         mode: str = "qlearning", max_episode_steps: int | None = None, terminate_on_end: bool = False,
+         traj_num: int | str | None = None, allow_pickle: bool = False, verify: bool = True,
+         infos: bool = True, task: str | None = None, progress: bool = False) -> OfflineDataset:
+    """Load a dataset by registry id or from a path (format detected from content).
+
+    Args:
+      source: ``d4rl/hopper-medium-v2``, ``minari/mujoco/hopper/medium-v0``, ``neorl2/Pipeline-train``,
+        ``d5rl/a1-hiking-v0``, ``local/hopper-medium-v0``, or a file/directory path.
+      root: data cache root (default ``$OFFRL_DATA_DIR`` or ``~/.offrl/data``).
+      download: fetch missing files (never done otherwise).
+      mode: D4RL only: ``"qlearning"`` (= ``d4rl.qlearning_dataset``) or ``"raw"`` (every row, the
+        file's ``next_observations``, timeouts as truncations).
+      max_episode_steps: D4RL files without ``timeouts``: the time limit used to find timeouts.
+      terminate_on_end: D4RL ``qlearning_dataset``'s flag of the same name.
+      traj_num: NeoRL-2 trajectory truncation (``None`` = the repo default, ``"all"``, or an int).
+      allow_pickle: D5RL pickle formats only; they are refused without it.
+      verify: check checksums (native format, registered files with known checksums).
+      infos: D4RL: also read ``infos/*`` columns.
+      task: D5RL kitchen task list (``indistribution``/``outofdistribution``); NeoRL-2 task override.
+    """
+    s = os.fspath(source)
+    if isinstance(source, str) and R.looks_like_id(s) and not Path(s).exists():
+        return _load_id(s, root=root, download=download, mode=mode, max_episode_steps=max_episode_steps,
+                        terminate_on_end=terminate_on_end, traj_num=traj_num, allow_pickle=allow_pickle,
+                        verify=verify, infos=infos, task=task, progress=progress)
+    p = Path(s).expanduser()
+    if not p.exists():
+        if "/" not in s and not s.endswith((".hdf5", ".h5", ".npz", ".npy", ".pkl")):
+            raise UnknownIdError("dataset", s, R.DATASETS.names())
+        raise OffrlError(f"{p}: no such file or directory")
+    return load_path(p, mode=mode, max_episode_steps=max_episode_steps, terminate_on_end=terminate_on_end,
+                     traj_num=traj_num, allow_pickle=allow_pickle, verify=verify, infos=infos, task=task,
+                     progress=progress)
+
+
+def load_path(p: Path, *, dataset_id: str | None = None, info: R.DatasetInfo | None = None,
+              checksum: str | None = None, mode: str = "qlearning", max_episode_steps: int | None = None,
+              terminate_on_end: bool = False, traj_num=None, allow_pickle: bool = False, verify: bool = True,
+              infos: bool = True, task: str | None = None, progress: bool = False) -> OfflineDataset:
+    """Load a file or directory whose format is detected from content; ``info`` adds registry facts."""
+    fmt = detect_format(p)
+    if fmt == "offrl":
+        from offrl.datasets.native import load_native
+
+        ds = load_native(p if p.is_dir() else p.parent, verify=verify, dataset_id=dataset_id)
+    elif fmt == "d4rl":
+        from offrl.datasets.d4rl import load_d4rl
+
+        ds = load_d4rl(p, dataset_id=dataset_id, mode=mode, infos=infos, terminate_on_end=terminate_on_end,
+                       max_episode_steps=max_episode_steps or (info.max_episode_steps if info else None),
+                       env_id=info.env_id if info else None, ref_min=info.ref_min if info else None,
+                       ref_max=info.ref_max if info else None, checksum=checksum,
+                       expected_dims=(info.obs_dim, info.act_dim) if info else None)
+    elif fmt == "minari":
+        from offrl.datasets.minari_io import load_minari
+
+        d = p.parent if p.is_file() and p.parent.name == "data" else (p.parent if p.is_file() else p)
+        ds = load_minari(d, dataset_id=dataset_id, progress=progress)
+    elif fmt == "neorl2":
+        from offrl.datasets.neorl2 import load_neorl2
+
+        o = info.options if info else {}
+        ds = load_neorl2(p, dataset_id=dataset_id, task=task or o.get("task"), split=o.get("split"),
+                         traj_num=traj_num, checksum=checksum)
+    elif fmt == "d5rl-kitchen":
+        from offrl.datasets.d5rl import load_kitchen
+
+        t = task or (info.options.get("task") if info else None) or "indistribution"
+        ds = load_kitchen(p, dataset_id=dataset_id, task=t, progress=progress)
+    elif fmt == "d5rl-widowx":
+        from offrl.datasets.d5rl import load_widowx
+
+        ds = load_widowx(p / "out.npy" if p.is_dir() else p, dataset_id=dataset_id, allow_pickle=allow_pickle)
+    else:
+        from offrl.datasets.d5rl import load_a1
+
+        f = p
+        if p.is_dir():
+            f = p / "buffer.pkl" if (p / "buffer.pkl").is_file() else p / "buffers" / "buffer.pkl"
+        ds = load_a1(f, dataset_id=dataset_id, allow_pickle=allow_pickle, env_id=info.env_id if info else None,
+                     max_episode_steps=info.max_episode_steps if info else None)
+    if info is not None:
+        ds.spec = _merge_spec(ds.spec, info)
+    return ds
+
+
+def _merge_spec(spec: DatasetSpec, info: R.DatasetInfo) -> DatasetSpec:
+    """Fill the spec's gaps from the registry (registry reference scores win where the file has none)."""
+    return dataclasses.replace(
+        spec, id=info.id, env_id=spec.env_id or info.env_id,
+        ref_min=spec.ref_min if spec.ref_min is not None else info.ref_min,
+        ref_max=spec.ref_max if spec.ref_max is not None else info.ref_max,
+        max_episode_steps=spec.max_episode_steps or info.max_episode_steps,
+        source=info.source)
+
+
+def _load_id(dataset_id: str, *, root, download: bool, **kw: Any) -> OfflineDataset:
+    info = R.get_info(dataset_id)
+    if info.source == "local":
+        d = R.local_dataset_dir(dataset_id, root)
+        if not d.exists():
+            name = info.name.removesuffix("-v0")
+            raise OffrlError(f"{dataset_id} is not on this machine (looked in {d}); create it with "
+                             f"`offrl collect {name}`")
+        ds = load_path(d, dataset_id=dataset_id, verify=kw["verify"])
+        ds.spec = _merge_spec(ds.spec, info)
+        return ds
+    if info.source == "minari":
+        return _load_minari_id(info, root=root, download=download, progress=kw["progress"])
+    paths = ensure_files(info, root=root, download=download, verify=kw["verify"], progress=kw["progress"])
+    p = paths[0]
+    checksum = info.files[0][2] if info.files else None
+    return load_path(p, dataset_id=dataset_id, info=info, checksum=checksum, **kw)
+
+
+def _load_minari_id(info: R.DatasetInfo, *, root, download: bool, progress: bool) -> OfflineDataset:
+    from offrl.datasets.minari_io import is_minari_dir, load_minari
+
+    mid = info.options["minari_id"]
+    for r in R.minari_roots(root):
+        if is_minari_dir(r / mid):
+            ds = load_minari(r / mid, dataset_id=info.id, progress=progress)
+            ds.spec = _merge_spec(ds.spec, info)
+            return ds
+    if not download:
+        raise OffrlError(f"{info.id} is not downloaded (looked in {', '.join(str(r) for r in R.minari_roots(root))}); "
+                         f"pass download=True or run `offrl datasets download {info.id}`")
+    target = R.data_root(root) / "minari"
+    _minari_download(mid, target)
+    ds = load_minari(target / mid, dataset_id=info.id, progress=progress)
+    ds.spec = _merge_spec(ds.spec, info)
+    return ds
+
+
+def _minari_download(mid: str, target: Path) -> None:
+    from offrl.datasets.minari_io import _minari
+    from offrl.errors import DownloadError
+
+    minari = _minari()
+    old = os.environ.get("MINARI_DATASETS_PATH")
+    os.environ["MINARI_DATASETS_PATH"] = str(target)
+    try:
+        minari.download_dataset(mid)
+    except Exception as e:  # minari/huggingface raise many types; all mean "could not fetch"
+        raise DownloadError(f"could not download Minari dataset {mid!r}: {type(e).__name__}: {e}") from None
+    finally:
+        if old is None:
+            os.environ.pop("MINARI_DATASETS_PATH", None)
+        else:
+            os.environ["MINARI_DATASETS_PATH"] = old
+
+
+def _local_file(info: R.DatasetInfo, rel: str, root) -> Path | None:
+    for c in R.candidate_paths(info, rel, root):
+        if c.exists():
+            return c
+    return None
+
+
+def ensure_files(info: R.DatasetInfo, *, root=None, download: bool = False, verify: bool = True,
+                 progress: bool = True) -> list[Path]:
+    """Paths of a registered dataset's files, downloading missing ones when ``download``.
+
+    Files already sitting in the source's own cache (``$D4RL_DATASET_DIR``, ``~/.neorl2/datasets``)
+    are used in place. Archives (D5RL zips) are unpacked next to themselves.
+    """
+    from offrl.datasets._atomic import check_digest
+    from offrl.datasets.download import download as fetch
+    from offrl.datasets.download import move_aside
+
+    if not info.files:
+        d = R.data_root(root) / info.source / info.name
+        if d.exists():
+            return [d]
+        raise OffrlError(f"{info.id} has no download URL; put its files in {d} or load their path directly")
+    out = []
+    for rel, url, checksum in info.files:
+        p = _local_file(info, rel, root)
+        if p is not None and verify and checksum and p.is_file():
+            ok, got = check_digest(p, checksum)
+            if not ok:
+                bad = move_aside(p, f"checksum {got} != expected {checksum}")
+                if not download:
+                    raise DataIntegrityError(f"{p}: checksum {got} does not match {checksum}; moved aside to "
+                                             f"{bad}. Download it again with download=True")
+                p = None
+        if p is None:
+            if not download:
+                raise OffrlError(f"{info.id} is not downloaded (expected {R.data_root(root) / rel}); pass "
+                                 f"download=True or run `offrl datasets download {info.id}`")
+            p = fetch(url, R.data_root(root) / rel, checksum=checksum, progress=progress)
+        if info.options.get("archive"):
+            p = _unpack(p)
+        out.append(p)
+    return out
+
+
+def _unpack(archive: Path) -> Path:
+    """Unzip ``x.zip`` into directory ``x/`` (atomically, refusing paths that escape it)."""
+    from offrl.datasets._atomic import atomic_dir
+
+    if archive.is_dir():
+        return archive
+    dest = archive.with_suffix("")
+    if dest.is_dir():
+        return dest
+    try:
+        with zipfile.ZipFile(archive) as z, atomic_dir(dest) as tmp:
+            for m in z.infolist():
+                target = (tmp / m.filename).resolve()
+                if not str(target).startswith(str(tmp.resolve()) + os.sep) and target != tmp.resolve():
+                    raise DataIntegrityError(f"{archive}: member {m.filename!r} escapes the archive")
+            z.extractall(tmp)
+    except zipfile.BadZipFile as e:
+        raise DataIntegrityError(f"{archive}: corrupt zip ({e})") from None
+    return dest
+
+
+# ---------------------------------------------------------------------------- save
+def save(ds: OfflineDataset, path_or_id: str | os.PathLike, format: str = "offrl", *,
+         overwrite: bool = False, data_format: str = "hdf5", root: str | os.PathLike | None = None,
+         **kw: Any) -> Path:
+    """Write ``ds``; returns the path written. Every format is written atomically.
+
+    * ``format="offrl"``: native directory (``offrl.json`` + ``data.h5``) with checksums. A
+      ``local/<name>`` id writes to :func:`~offrl.datasets.registry.local_dataset_dir`.
+    * ``format="minari"``: a Minari dataset (``data_format`` ``"hdf5"`` or ``"arrow"``). A path
+      writes ``<path>/data/...``; a Minari id (``namespace/name-vN`` or ``minari/namespace/name-vN``)
+      writes under Minari's root (``$MINARI_DATASETS_PATH``), where ``minari.load_dataset`` finds it.
+    * ``format="d4rl"``: one D4RL-layout HDF5 file (terminals = terminations, timeouts = truncations).
+    """
+    s = os.fspath(path_or_id)
+    if format == "offrl":
+        from offrl.datasets.native import save_native
+
+        if s.startswith("local/"):
+            return save_native(ds, R.local_dataset_dir(s, root), overwrite=overwrite, **kw)
+        return save_native(ds, Path(s).expanduser(), overwrite=overwrite, **kw)
+    if format == "minari":
+        from offrl.datasets.minari_io import ensure_namespace_metadata, save_minari
+
+        mid = _as_minari_id(path_or_id)
+        if mid is not None:
+            root_dir = R.minari_write_root()
+            ensure_namespace_metadata(root_dir, mid)
+            return save_minari(ds, root_dir / mid, dataset_id=mid, data_format=data_format, overwrite=overwrite, **kw)
+        p = Path(s).expanduser().absolute()
+        mid = kw.pop("dataset_id", None) or _minari_id_for_path(p)
+        if "/" in mid and p.as_posix().endswith("/" + mid):
+            ensure_namespace_metadata(p.parents[len(mid.split("/")) - 1], mid)
+        return save_minari(ds, p, dataset_id=mid, data_format=data_format, overwrite=overwrite, **kw)
+    if format == "d4rl":
+        from offrl.datasets.d4rl import save_d4rl
+
+        p = Path(s).expanduser()
+        if p.exists() and not overwrite:
+            raise OffrlError(f"{p} already exists (pass overwrite=True to replace it)")
+        return save_d4rl(ds, p, **kw)
+    raise ConfigError(f"unknown save format {format!r}; choose 'offrl', 'minari' or 'd4rl'")
+
+
+def _as_minari_id(path_or_id: str | os.PathLike) -> str | None:
+    """The Minari id meant by a save target, or None when it is a path.
+
+    ``minari/<ns>/<name>-vN`` is always an id; a plain string ``<ns>/<name>-vN`` (relative, no
+    ``.``/``~`` prefix, versioned) is an id too. ``pathlib.Path`` objects are always paths.
+    """
+    if not isinstance(path_or_id, str):
+        return None
+    s = path_or_id
+    if s.startswith("minari/"):
+        s = s[len("minari/"):]
+    elif s.startswith((".", "~", "/")) or os.path.isabs(s) or os.path.exists(s):
+        return None
+    m = R.MINARI_ID.match(s)
+    return s if m is not None and m.group("version") is not None else None
+
+
+def _minari_id_for_path(p: Path) -> str:
+    """A path under Minari's root is named by its relative path (so ``minari.load_dataset`` agrees)."""
+    root = R.minari_write_root().expanduser().absolute()
+    try:
+        rel = p.relative_to(root).as_posix()
+        if R.MINARI_ID.match(rel) or "/" not in rel:
+            return rel
+    except ValueError:
+        pass
+    name = re.sub(r"[^-_\w]", "_", p.name)
+    return f"offrl/{name if re.search(r'-v[0-9]+$', name) else name + '-v0'}"
+
+
+# ---------------------------------------------------------------------------- scores and info
+def normalized_score(dataset_id: str | DatasetSpec | OfflineDataset, returns) -> np.ndarray:
+    """100 * (R - ref_min) / (ref_max - ref_min) for a registered id, a spec or a loaded dataset."""
+    if isinstance(dataset_id, OfflineDataset):
+        dataset_id = dataset_id.spec
+    if isinstance(dataset_id, DatasetSpec):
+        spec = dataset_id
+        if spec.ref_min is not None and spec.ref_max is not None:
+            return normalize_returns(returns, spec.ref_min, spec.ref_max)
+        if spec.id in R.DATASETS or spec.id.startswith("minari/"):
+            return normalized_score(spec.id, returns)
+        raise DataIntegrityError(f"dataset {spec.id!r} has no reference scores to normalise with")
+    info = R.get_info(dataset_id)
+    lo, hi = info.ref_min, info.ref_max
+    if (lo is None or hi is None) and info.source == "minari":
+        lo, hi = _minari_local_refs(info.options["minari_id"])
+    if lo is None or hi is None:
+        hint = (" (run `offrl collect` work ships offrl/assets/policies/<env>/reference.json)"
+                if info.source == "local" else "")
+        raise DataIntegrityError(f"dataset {dataset_id!r} has no reference scores{hint}")
+    return normalize_returns(returns, lo, hi)
+
+
+def _minari_local_refs(mid: str) -> tuple[float | None, float | None]:
+    import json
+
+    for r in R.minari_roots():
+        m = r / mid / "data" / "metadata.json"
+        if m.is_file():
+            meta = json.loads(m.read_text())
+            lo, hi = meta.get("ref_min_score"), meta.get("ref_max_score")
+            return (None if lo is None else float(lo)), (None if hi is None else float(hi))
+    return None, None
+
+
+def is_present(dataset_id: str, root=None) -> bool:
+    """Whether the data of ``dataset_id`` is already on this machine."""
+    from offrl.datasets.minari_io import is_minari_dir
+
+    info = R.get_info(dataset_id)
+    if info.source == "local":
+        return R.local_dataset_dir(dataset_id, root).exists()
+    if info.source == "minari":
+        return any(is_minari_dir(r / info.options["minari_id"]) for r in R.minari_roots(root))
+    if not info.files:
+        return (R.data_root(root) / info.source / info.name).exists()
+    return all(_local_file(info, rel, root) is not None for rel, _, _ in info.files)
+
+
+def info(dataset_id: str, root=None) -> dict[str, Any]:
+    """Registry metadata of an id: env id, reference scores, URLs, checksums, local presence and paths."""
+    i = R.get_info(dataset_id)
+    paths = []
+    if i.source == "local":
+        paths = [str(R.local_dataset_dir(dataset_id, root))]
+    elif i.source == "minari":
+        paths = [str(r / i.options["minari_id"]) for r in R.minari_roots(root)]
+    else:
+        paths = [str(_local_file(i, rel, root) or R.data_root(root) / rel) for rel, _, _ in i.files]
+    return {"id": i.id, "source": i.source, "env_id": i.env_id, "ref_min": i.ref_min, "ref_max": i.ref_max,
+            "max_episode_steps": i.max_episode_steps, "obs_dim": i.obs_dim, "act_dim": i.act_dim,
+            "urls": i.urls, "checksums": i.checksums,
+            "checksum": next((c for c in i.checksums if c), None), "present": is_present(dataset_id, root),
+            "paths": paths, "format": i.format, "description": i.description}
+
+
+def download_dataset(dataset_id: str, *, root=None, progress: bool = True) -> list[Path]:
+    """Fetch a registered dataset's files into the cache (verified); returns their paths."""
+    i = R.get_info(dataset_id)
+    if i.source == "local":
+        raise OffrlError(f"{dataset_id} is collected locally, not downloaded: run "
+                         f"`offrl collect {i.name.removesuffix('-v0')}`")
+    if i.source == "minari":
+        from offrl.datasets.minari_io import is_minari_dir
+
+        for r in R.minari_roots(root):
+            if is_minari_dir(r / i.options["minari_id"]):
+                return [r / i.options["minari_id"]]
+        target = R.data_root(root) / "minari"
+        _minari_download(i.options["minari_id"], target)
+        return [target / i.options["minari_id"]]
+    return ensure_files(i, root=root, download=True, progress=progress)
+
+
+def verify(source: str | os.PathLike, *, root=None, progress: bool = False) -> list[str]:
+    """Check a dataset's files against their checksums and load it; returns the problems (empty = ok)."""
+    from offrl.datasets._atomic import check_digest
+    from offrl.datasets.native import is_native, verify_native
+
+    s = os.fspath(source)
+    problems: list[str] = []
+    targets: list[tuple[Path, str | None]] = []
+    if R.looks_like_id(s) and not Path(s).exists():
+        i = R.get_info(s)
+        if i.source == "local":
+            targets = [(R.local_dataset_dir(s, root), None)]
+        elif i.source == "minari":
+            targets = [(r / i.options["minari_id"], None) for r in R.minari_roots(root)
+                       if (r / i.options["minari_id"]).exists()]
+        else:
+            for rel, _, c in i.files:
+                p = _local_file(i, rel, root)
+                if p is None:
+                    problems.append(f"{R.data_root(root) / rel}: not downloaded")
+                else:
+                    targets.append((p, c))
+        if not targets and not problems:
+            problems.append(f"{s}: not present on this machine")
+    else:
+        targets = [(Path(s), None)]
+    for p, c in targets:
+        if not p.exists():
+            problems.append(f"{p}: missing")
+            continue
+        if is_native(p):
+            problems += verify_native(p, progress=progress)
+            continue
+        side = p.with_name(p.name + ".sha256")
+        want = c or (side.read_text().strip() if side.is_file() else None)
+        if want and p.is_file():
+            ok, got = check_digest(p, want, progress=progress)
+            if not ok:
+                problems.append(f"{p}: checksum {got} does not match {want}")
+                continue
+        try:
+            load(s if R.looks_like_id(s) and not Path(s).exists() else p, root=root, verify=False,
+                 allow_pickle=False)
+        except OffrlError as e:
+            if type(e).__name__ != "UnsafeFileError":
+                problems.append(f"{p}: {e}")
+    return problems
+
+
+def convert(source: str | os.PathLike, dest: str | os.PathLike, format: str = "offrl", *,
+            root=None, overwrite: bool = False, **load_kw: Any) -> Path:
+    """Load ``source`` (id or path) and save it in ``format`` at ``dest``."""
+    ds = load(source, root=root, **load_kw)
+    return save(ds, dest, format=format, overwrite=overwrite)

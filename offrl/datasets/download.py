@@ -1,0 +1,130 @@
+"""HTTP downloads: resumable (HTTP Range), checksum-verified, atomic, never hanging.
+
+A file is fetched into ``<name>.part`` beside its destination; an interrupted transfer resumes from
+the bytes already there (``Range: bytes=N-``; a server that ignores ranges restarts it). When the
+transfer is complete its checksum is checked and only then is it renamed to the final name. A file
+with the wrong checksum is moved aside to ``<name>.corrupt-<time>`` and reported. Network errors
+surface as :class:`~offrl.errors.DownloadError` within the connect/read timeout.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import socket
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from offrl.datasets._atomic import check_digest, file_digest
+from offrl.errors import DataIntegrityError, DownloadError
+
+CHUNK = 1 << 20
+
+
+def move_aside(path: Path, reason: str) -> Path:
+    """Rename a bad file to ``<name>.corrupt-<timestamp>`` and return the new path."""
+    bad = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
+    os.replace(path, bad)
+    import warnings
+
+    warnings.warn(f"{path}: {reason}; moved aside to {bad}", stacklevel=3)
+    return bad
+
+
+def _total_from(resp, offset: int) -> int | None:
+    cr = resp.headers.get("Content-Range")
+    if cr and "/" in cr:
+        tail = cr.rsplit("/", 1)[1]
+        return int(tail) if tail.isdigit() else None
+    cl = resp.headers.get("Content-Length")
+    return int(cl) + (offset if resp.status == 206 else 0) if cl and cl.isdigit() else None
+
+
+def download(url: str, dest: str | os.PathLike, *, checksum: str | None = None, timeout: float = 15.0,
+             retries: int = 3, progress: bool = True) -> Path:
+    """Fetch ``url`` to ``dest`` (see module docstring); returns ``dest``.
+
+    An existing ``dest`` whose checksum matches is kept; one that does not is moved aside and
+    fetched again. Without a published checksum a ``<dest>.sha256`` sidecar records what was
+    downloaded so ``verify`` can detect later corruption.
+    """
+    dest = Path(dest)
+    if dest.exists():
+        if checksum is None:
+            return dest
+        ok, got = check_digest(dest, checksum)
+        if ok:
+            return dest
+        move_aside(dest, f"checksum {got} != expected {checksum}")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + ".part")
+    last_err: Exception | None = None
+    for attempt in range(retries + 1):
+        try:
+            if _fetch(url, part, timeout=timeout, progress=progress, desc=dest.name):
+                break
+        except (urllib.error.HTTPError) as e:
+            if e.code == 416 and part.exists():  # range past the end: the part is stale; start over
+                part.unlink()
+                last_err = e
+                continue
+            raise DownloadError(f"{url}: HTTP {e.code} {e.reason}") from None
+        except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError, http.client.HTTPException,
+                OSError) as e:
+            last_err = e
+            reason = getattr(e, "reason", e)
+            if isinstance(e, urllib.error.URLError) and not part.exists():
+                # Could not even connect (no network, DNS failure, refused): retrying will not help.
+                raise DownloadError(f"cannot download {url}: {reason} (no network? files can also be "
+                                    f"placed at {dest} by hand)") from None
+            if attempt < retries:
+                time.sleep(min(0.2 * 2 ** attempt, 2.0))
+            continue
+    else:
+        raise DownloadError(f"{url}: transfer kept failing after {retries + 1} attempts ({last_err}); "
+                            f"{part.stat().st_size if part.exists() else 0} bytes kept in {part}, "
+                            "a later call resumes from there")
+    if checksum is not None:
+        ok, got = check_digest(part, checksum)
+        if not ok:
+            bad = move_aside(part, f"checksum {got} != expected {checksum}")
+            raise DataIntegrityError(f"{url}: downloaded file has checksum {got}, expected {checksum}; "
+                                     f"moved aside to {bad}")
+    else:
+        dest.with_name(dest.name + ".sha256").write_text(file_digest(part) + "\n")
+    os.replace(part, dest)
+    return dest
+
+
+def _fetch(url: str, part: Path, *, timeout: float, progress: bool, desc: str) -> bool:
+    """One attempt; appends to ``part``. True when the whole body arrived."""
+    offset = part.stat().st_size if part.exists() else 0
+    req = urllib.request.Request(url, headers={"User-Agent": "offrl", **({"Range": f"bytes={offset}-"} if offset else {})})
+    with urllib.request.urlopen(req, timeout=timeout) as resp:
+        if offset and resp.status != 206:
+            offset = 0  # server ignored the range: restart from scratch
+        total = _total_from(resp, offset)
+        bar = None
+        if progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=total, initial=offset, unit="B", unit_scale=True, desc=desc, leave=False)
+        got = offset
+        try:
+            with open(part, "ab" if offset else "wb") as f:
+                while True:
+                    chunk = resp.read(CHUNK)
+                    if not chunk:
+                        break
+                    f.write(chunk)
+                    got += len(chunk)
+                    if bar is not None:
+                        bar.update(len(chunk))
+        finally:
+            if bar is not None:
+                bar.close()
+    if total is not None and got < total:
+        raise ConnectionError(f"connection closed after {got} of {total} bytes")
+    return True

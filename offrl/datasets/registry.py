@@ -1,0 +1,267 @@
+"""The dataset registry: every known id with its env, reference scores, URL(s) and checksum.
+
+Ids are ``<source>/<name>``: ``d4rl/hopper-medium-v2``, ``neorl2/Pipeline-train``,
+``minari/mujoco/hopper/medium-v0``, ``d5rl/a1-hiking-v0``, ``local/hopper-medium-v0``.
+:func:`parse_id` splits an id and :func:`make_id` is its inverse.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from offrl.datasets import constants as C
+from offrl.errors import OffrlError, UnknownIdError
+from offrl.paths import assets_dir, data_root
+from offrl.registry import Registry
+
+SOURCES = ("d4rl", "minari", "neorl2", "d5rl", "local")
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetInfo:
+    """Registry metadata of one dataset id (nothing here needs the data itself).
+
+    ``files`` lists ``(relative cache path, url, checksum)`` triples; checksums carry their
+    algorithm as prefix (``md5:…``, ``sha256:…``) or are ``None`` where the source publishes none.
+    """
+
+    id: str
+    source: str
+    env_id: str | None
+    ref_min: float | None = None
+    ref_max: float | None = None
+    max_episode_steps: int | None = None
+    obs_dim: int | None = None
+    act_dim: int | None = None
+    files: tuple[tuple[str, str | None, str | None], ...] = ()
+    format: str | None = None
+    options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    description: str = ""
+
+    @property
+    def name(self) -> str:
+        return parse_id(self.id)[1]
+
+    @property
+    def urls(self) -> list[str]:
+        return [u for _, u, _ in self.files if u]
+
+    @property
+    def checksums(self) -> list[str | None]:
+        return [c for _, _, c in self.files]
+
+
+DATASETS: Registry[DatasetInfo] = Registry("dataset")
+
+
+def parse_id(dataset_id: str) -> tuple[str, str]:
+    """``"d4rl/hopper-medium-v2"`` -> ``("d4rl", "hopper-medium-v2")``; inverse of :func:`make_id`."""
+    source, sep, name = dataset_id.partition("/")
+    if not sep or not name or source not in SOURCES:
+        raise UnknownIdError("dataset", dataset_id, DATASETS.names())
+    return source, name
+
+
+def make_id(source: str, name: str) -> str:
+    """Inverse of :func:`parse_id`."""
+    return f"{source}/{name}"
+
+
+def looks_like_id(s: str) -> bool:
+    """True when ``s`` starts with a known source prefix (``d4rl/``, ``minari/`` ...)."""
+    return s.split("/", 1)[0] in SOURCES and "/" in s
+
+
+def _register(info: DatasetInfo) -> None:
+    DATASETS.register(info.id, info)
+
+
+# ---------------------------------------------------------------------------- D4RL
+def _d4rl_entries() -> None:
+    base = C.D4RL_BASE_URL
+    for env in C.LOCOMOTION_ENVS:
+        lo, hi = C.D4RL_REF_SCORES[env]
+        od, ad = C.D4RL_DIMS[env]
+        for level in C.LOCOMOTION_LEVELS:
+            rel = f"gym_mujoco_v2/{env}_{level.replace('-', '_')}-v2.hdf5"
+            _register(DatasetInfo(
+                id=f"d4rl/{env}-{level}-v2", source="d4rl", env_id=C.D4RL_GYMNASIUM_ENV[env], ref_min=lo,
+                ref_max=hi, max_episode_steps=1000, obs_dim=od, act_dim=ad, format="d4rl",
+                files=((f"d4rl/{Path(rel).name}", base + rel, None),),
+                options={"d4rl_env": f"{env}-{level}-v2"},
+                description=f"D4RL Gym-MuJoCo {env} {level} (v2)"))
+    lo, hi = C.D4RL_REF_SCORES["antmaze"]
+    od, ad = C.D4RL_DIMS["antmaze"]
+    for name, (stem, steps) in C.ANTMAZE_V2.items():
+        rel = f"ant_maze_v2/{stem}.hdf5"
+        size = name.split("-")[0]
+        _register(DatasetInfo(
+            id=f"d4rl/antmaze-{name}-v2", source="d4rl", env_id=C.ANTMAZE_GYMNASIUM_ENV[size], ref_min=lo,
+            ref_max=hi, max_episode_steps=steps, obs_dim=od, act_dim=ad, format="d4rl",
+            files=((f"d4rl/{Path(rel).name}", base + rel, None),), options={"d4rl_env": f"antmaze-{name}-v2"},
+            description=f"D4RL AntMaze {name} (v2); normalised score = success rate x 100"))
+    lo, hi = C.D4RL_REF_SCORES["kitchen"]
+    od, ad = C.D4RL_DIMS["kitchen"]
+    for name, rel in C.KITCHEN_V0.items():
+        _register(DatasetInfo(
+            id=f"d4rl/kitchen-{name}-v0", source="d4rl", env_id=C.D4RL_GYMNASIUM_ENV["kitchen"], ref_min=lo,
+            ref_max=hi, max_episode_steps=280, obs_dim=od, act_dim=ad, format="d4rl",
+            files=((f"d4rl/{Path(rel).name}", base + rel, None),), options={"d4rl_env": f"kitchen-{name}-v0"},
+            description=f"D4RL Franka kitchen {name} (v0); returns in [0, 4]"))
+    for env in C.ADROIT_ENVS:
+        lo, hi = C.D4RL_REF_SCORES[env]
+        od, ad = C.D4RL_DIMS[env]
+        for level in C.ADROIT_LEVELS:
+            rel = f"hand_dapg_v1/{env}-{level}-v1.hdf5"
+            _register(DatasetInfo(
+                id=f"d4rl/{env}-{level}-v1", source="d4rl", env_id=C.D4RL_GYMNASIUM_ENV[env], ref_min=lo,
+                ref_max=hi, max_episode_steps=C.ADROIT_MAX_STEPS[env], obs_dim=od, act_dim=ad, format="d4rl",
+                files=((f"d4rl/{Path(rel).name}", base + rel, None),), options={"d4rl_env": f"{env}-{level}-v1"},
+                description=f"D4RL Adroit {env} {level} (v1)"))
+
+
+# ---------------------------------------------------------------------------- NeoRL-2
+def _neorl2_entries() -> None:
+    for task, t in C.NEORL2_TASKS.items():
+        for split in ("train", "val"):
+            fname = f"{task}-{split}.npz"
+            _register(DatasetInfo(
+                id=f"neorl2/{task}-{split}", source="neorl2", env_id=task, ref_min=t["score_min"],
+                ref_max=t["score_max"], max_episode_steps=t["horizon"], obs_dim=t["obs_dim"], act_dim=t["act_dim"],
+                format="neorl2",
+                files=((f"neorl2/{fname}", f"{C.NEORL2_BASE_URL}{task}/{fname}", "md5:" + t[f"{split}_md5"]),),
+                options={"task": task, "split": split, "default_traj_num": t["default_traj_num"],
+                         "data_score": t["data_score"]},
+                description=f"NeoRL-2 {task} {split} split"))
+
+
+# ---------------------------------------------------------------------------- D5RL
+def _d5rl_entries() -> None:
+    for name, d in C.D5RL_DATASETS.items():
+        _register(DatasetInfo(
+            id=f"d5rl/{name}", source="d5rl", env_id=d["env_id"], max_episode_steps=d["max_episode_steps"],
+            format=d["format"], files=((f"d5rl/{Path(d['url']).name}", C.D5RL_BASE_URL + d["url"], None),),
+            options={"archive": True},
+            description=f"D5RL {name}: pickled jaxrl2 replay buffer (needs allow_pickle=True)"))
+    for task in C.D5RL_KITCHEN_TASKS:
+        _register(DatasetInfo(
+            id=f"d5rl/standardkitchen-{task}", source="d5rl", env_id=f"standardkitchen_{task}", max_episode_steps=280,
+            format="d5rl-kitchen", options={"task": task},
+            description=("D5RL standard Franka kitchen (per-episode npz); place the episodes under "
+                         f"<data root>/d5rl/standardkitchen-{task}/ or pass the directory to load()")))
+
+
+# ---------------------------------------------------------------------------- Minari
+def _minari_entries() -> None:
+    for env, gym_id in C.MINARI_MUJOCO_ENVS.items():
+        for level in C.MINARI_MUJOCO_LEVELS:
+            mid = f"mujoco/{env}/{level}-v0"
+            _register(DatasetInfo(
+                id=f"minari/{mid}", source="minari", env_id=gym_id, max_episode_steps=1000, format="minari",
+                options={"minari_id": mid}, description=f"Minari {mid} (ref scores from its metadata.json)"))
+
+
+# ---------------------------------------------------------------------------- local
+def local_reference_scores(env: str) -> tuple[float | None, float | None]:
+    """``(ref_min, ref_max)`` from the shipped ``offrl/assets/policies/<env>/reference.json``, else Nones."""
+    p = assets_dir() / "policies" / env / "reference.json"
+    if not p.is_file():
+        return None, None
+    try:
+        d = json.loads(p.read_text())
+        return float(d["ref_min"]), float(d["ref_max"])
+    except (ValueError, KeyError, TypeError) as e:
+        raise OffrlError(f"{p} is not a valid reference-score file ({e})") from None
+
+
+def _local_info(env: str, level: str) -> DatasetInfo:
+    lo, hi = local_reference_scores(env)
+    return DatasetInfo(
+        id=f"local/{env}-{level}-v0", source="local", env_id=C.LOCAL_ENVS[env], ref_min=lo, ref_max=hi,
+        max_episode_steps=1000, format="offrl", options={"env": env, "level": level},
+        description=f"locally collected {C.LOCAL_ENVS[env]} {level} data (offrl collect {env}-{level})")
+
+
+def _local_entries() -> None:
+    for env in C.LOCAL_ENVS:
+        for level in C.LOCAL_LEVELS:
+            _register(_local_info(env, level))
+
+
+def get_info(dataset_id: str) -> DatasetInfo:
+    """Registry entry of ``dataset_id``; local ids re-read their reference scores (shipped later).
+
+    Unregistered ``minari/...`` ids get an on-the-fly entry (any local Minari dataset is loadable).
+    """
+    if dataset_id.startswith("local/") and dataset_id in DATASETS:
+        o = DATASETS[dataset_id].options
+        return _local_info(o["env"], o["level"])
+    if dataset_id in DATASETS:
+        return DATASETS[dataset_id]
+    if dataset_id.startswith("minari/") and MINARI_ID.match(dataset_id[len("minari/"):]):
+        mid = dataset_id[len("minari/"):]
+        return DatasetInfo(id=dataset_id, source="minari", env_id=None, format="minari", options={"minari_id": mid})
+    if dataset_id.startswith("local/") and _LOCAL_NAME.match(dataset_id[len("local/"):]):
+        return DatasetInfo(id=dataset_id, source="local", env_id=None, format="offrl")
+    raise UnknownIdError("dataset", dataset_id, DATASETS.names())
+
+
+# Minari's own id grammar (minari/dataset/minari_dataset.py), namespace required by us.
+MINARI_ID = re.compile(r"^(?:(?P<namespace>[-_\w][-_\w/]*[-_\w]+)/)(?P<dataset>[-_\w]+?)(?:-v(?P<version>\d+))?$")
+_LOCAL_NAME = re.compile(r"^[A-Za-z0-9][-_.A-Za-z0-9]*$")
+
+
+def local_dataset_dir(name_or_id: str, root: str | os.PathLike | None = None) -> Path:
+    """Where the native-format dataset ``local/<name>`` lives: ``data_root(root)/local/<name>``.
+
+    Accepts ``"hopper-medium-v0"`` or ``"local/hopper-medium-v0"``; ``"hopper-medium"`` gets ``-v0``.
+    """
+    name = name_or_id[len("local/"):] if name_or_id.startswith("local/") else name_or_id
+    if not _LOCAL_NAME.match(name):
+        raise OffrlError(f"invalid local dataset name {name!r} (letters, digits, '-', '_', '.')")
+    if not re.search(r"-v\d+$", name):
+        name += "-v0"
+    return data_root(root) / "local" / name
+
+
+def minari_roots(root: str | os.PathLike | None = None) -> list[Path]:
+    """Directories searched for Minari datasets: ``<data root>/minari``, then Minari's own root."""
+    env = os.environ.get("MINARI_DATASETS_PATH")
+    theirs = Path(env).expanduser() if env else Path.home() / ".minari" / "datasets"
+    ours = data_root(root) / "minari"
+    return [ours] if ours == theirs else [ours, theirs]
+
+
+def minari_write_root() -> Path:
+    """Minari's own root (``$MINARI_DATASETS_PATH`` or ``~/.minari/datasets``), where ``minari.load_dataset`` looks."""
+    env = os.environ.get("MINARI_DATASETS_PATH")
+    return Path(env).expanduser() if env else Path.home() / ".minari" / "datasets"
+
+
+def candidate_paths(info: DatasetInfo, rel: str, root: str | os.PathLike | None = None) -> list[Path]:
+    """Where a registered file may already sit: our cache first, then the source's own cache."""
+    out = [data_root(root) / rel]
+    fname = Path(rel).name
+    if info.source == "d4rl":
+        out.append(Path(os.environ.get("D4RL_DATASET_DIR", Path.home() / ".d4rl" / "datasets")).expanduser() / fname)
+    elif info.source == "neorl2":
+        out.append(Path.home() / ".neorl2" / "datasets" / fname)
+    return out
+
+
+def list_datasets(prefix: str | None = None) -> list[str]:
+    """All registered dataset ids, optionally only those starting with ``prefix`` (e.g. ``"d4rl/"``)."""
+    return [n for n in DATASETS.names() if prefix is None or n.startswith(prefix)]
+
+
+_d4rl_entries()
+_neorl2_entries()
+_d5rl_entries()
+_minari_entries()
+_local_entries()
