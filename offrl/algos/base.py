@@ -1,0 +1,152 @@
+"""The algorithm interface: pure functions over pytrees, found through one registry.
+
+An :class:`Algorithm` bundles a frozen config dataclass with pure functions. The trainer
+(:mod:`offrl.train`) never branches on algorithm names; it calls these functions inside
+``jit(vmap(scan(...)))``, so every function must be traceable and free of Python side effects.
+
+Conventions:
+- ``init(key, spec, cfg) -> state``: one seed's state (params, optimiser states, targets, step).
+- ``sample(cfg, data, key, spec) -> batch``: draws one update's batch (``cfg.batch_size`` rows) from the
+  device-resident ``data`` returned by ``prepare``; runs inside the jit, so there is no host round trip per step.
+- ``update(cfg, state, batch, key) -> (state, metrics)``: one call = ``cfg.steps_per_call`` gradient
+  steps (TD3's policy delay is written as trace-time structure: two critic steps then one actor step).
+  Metrics are flat dicts with namespaced keys (``critic/loss``).
+- ``act(cfg, state, carry, obs, prev_reward, key) -> (action, carry)``: deterministic evaluation
+  action for a batch of observations. ``carry`` is per-env policy memory (a Decision Transformer's
+  context window; ``()`` for MLP policies); ``prev_reward`` is the reward of the previous env step.
+- ``init_carry(cfg, state, n, variant) -> carry``: fresh policy memory for ``n`` envs under one
+  evaluation variant (e.g. one target return); ``eval_variants(cfg)`` lists the variants, the
+  first being the headline one reported as the run's score.
+- ``resolve(cfg, spec) -> cfg``: fill dataset-dependent defaults (e.g. a Decision Transformer's
+  per-env target returns) once the dataset is known; identity by default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+
+from offrl.errors import ConfigError
+from offrl.registry import Registry
+
+PyTree = Any
+
+
+def default_init_carry(cfg, state, n: int, variant: Mapping[str, Any]):
+    """MLP policies carry no memory between steps."""
+    return ()
+
+
+def default_eval_variants(cfg) -> list[tuple[str, dict]]:
+    return [("default", {})]
+
+
+def default_resolve(cfg, spec):
+    return cfg
+
+
+def default_prepare(dataset, cfg) -> dict[str, np.ndarray]:
+    """Pack transitions into one float32 matrix so that a batch is a single gather.
+
+    Columns: observations | actions | rewards | next_observations | terminations (as 0/1).
+    ``layout`` records the column slices (static Python ints, fixed at trace time).
+    """
+    obs = dataset.observations.reshape(len(dataset), -1)
+    nxt = dataset.next_observations.reshape(len(dataset), -1)
+    act = dataset.actions.reshape(len(dataset), -1)
+    cols = [obs, act, dataset.rewards[:, None], nxt, dataset.terminations[:, None]]
+    return {"table": np.concatenate([c.astype(np.float32, copy=False) for c in cols], axis=1)}
+
+
+def transition_layout(obs_dim: int, act_dim: int) -> dict[str, slice]:
+    """Column slices of the packed transition table built by :func:`default_prepare`."""
+    o, a = obs_dim, act_dim
+    return {"observations": slice(0, o), "actions": slice(o, o + a), "rewards": slice(o + a, o + a + 1),
+            "next_observations": slice(o + a + 1, 2 * o + a + 1), "terminations": slice(2 * o + a + 1, 2 * o + a + 2)}
+
+
+def sample_transitions(data: Mapping[str, Any], key, batch_size: int, obs_dim: int, act_dim: int,
+                       leading: tuple[int, ...] = ()) -> dict[str, Any]:
+    """Uniformly sample rows of the packed table with one gather; ``leading`` adds batch axes."""
+    import jax
+    import jax.numpy as jnp
+
+    table = data["table"]
+    idx = jax.random.randint(key, (*leading, batch_size), 0, table.shape[0])
+    rows = jnp.take(table, idx, axis=0)
+    lay = transition_layout(obs_dim, act_dim)
+    batch = {k: rows[..., s] for k, s in lay.items()}
+    batch["rewards"] = batch["rewards"][..., 0]
+    batch["terminations"] = batch["terminations"][..., 0]
+    return batch
+
+
+@dataclasses.dataclass(frozen=True)
+class Algorithm:
+    """A registered offline-RL algorithm (see the module docstring for each function's contract)."""
+
+    name: str
+    config_cls: type
+    init: Callable[..., PyTree]
+    update: Callable[..., tuple[PyTree, dict]]
+    act: Callable[..., tuple[Any, PyTree]]
+    sample: Callable[..., PyTree]
+    prepare: Callable[..., dict] = default_prepare
+    init_carry: Callable[..., PyTree] = default_init_carry
+    eval_variants: Callable[..., list] = default_eval_variants
+    resolve: Callable[..., Any] = default_resolve
+    description: str = ""
+
+    def make_config(self, **overrides) -> Any:
+        """The default config with ``overrides`` applied and validated (errors name the field)."""
+        fields = {f.name for f in dataclasses.fields(self.config_cls)}
+        unknown = sorted(set(overrides) - fields)
+        if unknown:
+            from offrl.errors import suggest
+
+            hints = {u: suggest(u, fields) for u in unknown}
+            raise ConfigError(f"{self.name}: unknown hyperparameter(s) " + ", ".join(
+                f"{u!r}" + (f" (did you mean {hints[u][0]!r}?)" if hints[u] else "") for u in unknown))
+        cfg = self.config_cls(**overrides)
+        validate_config(cfg)
+        return cfg
+
+
+ALGORITHMS: Registry[Algorithm] = Registry("algorithm")
+
+
+def register(algo: Algorithm) -> Algorithm:
+    """Add ``algo`` to :data:`ALGORITHMS` under ``algo.name``."""
+    return ALGORITHMS.register(algo.name, algo)
+
+
+def validate_config(cfg) -> None:
+    """Check a config dataclass against the constraints in its fields' metadata.
+
+    Fields declare constraints as ``metadata={"min": 0, "max": 1, "open_min": True, "choices": (...)}``
+    (see :func:`hp`). The error names the field, its value and the allowed range.
+    """
+    for f in dataclasses.fields(cfg):
+        v = getattr(cfg, f.name)
+        m = f.metadata
+        name = f"{type(cfg).__qualname__}.{f.name}"
+        if "choices" in m and v not in m["choices"]:
+            raise ConfigError(f"{name}={v!r} is not one of {list(m['choices'])}")
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            if not np.isfinite(v):
+                raise ConfigError(f"{name}={v!r} must be finite")
+            lo, hi = m.get("min"), m.get("max")
+            if lo is not None and (v < lo or (m.get("open_min") and v == lo)):
+                raise ConfigError(f"{name}={v!r} must be {'>' if m.get('open_min') else '>='} {lo}")
+            if hi is not None and v > hi:
+                raise ConfigError(f"{name}={v!r} must be <= {hi}")
+        if m.get("positive_items") and any(x <= 0 for x in v):
+            raise ConfigError(f"{name}={v!r}: every entry must be > 0")
+
+
+def hp(default, doc: str = "", **constraints):
+    """A config field with a default, a docstring-like help text and validation constraints."""
+    return dataclasses.field(default=default, metadata={"help": doc, **constraints})

@@ -1,0 +1,49 @@
+"""Small helpers every algorithm file uses: network+optimiser state, shapes from a spec, losses."""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax.training.train_state import TrainState
+
+
+def dims(spec) -> tuple[int, int]:
+    """Flat observation and action sizes of a dataset spec."""
+    return int(math.prod(spec.obs_shape)), int(math.prod(spec.action_shape))
+
+
+def max_action(spec) -> float:
+    """The action bound (symmetric box); Gymnasium MuJoCo locomotion uses 1."""
+    return float(spec.extra.get("action_high", 1.0)) if spec.extra else 1.0
+
+
+def make_state(key, module, inputs: tuple, tx: optax.GradientTransformation) -> TrainState:
+    """Initialise ``module`` on dummy ``inputs`` and pair its params with optimiser ``tx``."""
+    params = module.init(key, *inputs)["params"]
+    return TrainState.create(apply_fn=module.apply, params=params, tx=tx)
+
+
+def apply(state: TrainState, params, *args):
+    """Call the network of ``state`` with explicit ``params`` (for differentiation)."""
+    return state.apply_fn({"params": params}, *args)
+
+
+def grad_step(state: TrainState, loss_fn, *args):
+    """One optimiser step on ``loss_fn(params, *args) -> (loss, aux)``; returns (state, loss, aux)."""
+    (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params, *args)
+    return state.apply_gradients(grads=grads), loss, aux
+
+
+def expectile_loss(diff, expectile: float):
+    """IQL's asymmetric L2: |tau - 1(diff < 0)| * diff^2."""
+    weight = jnp.where(diff > 0, expectile, 1.0 - expectile)
+    return weight * diff**2
+
+
+def adam(lr, max_grad_norm: float | None = None) -> optax.GradientTransformation:
+    """Adam, optionally after global-norm clipping."""
+    tx = optax.adam(lr)
+    return optax.chain(optax.clip_by_global_norm(max_grad_norm), tx) if max_grad_norm else tx

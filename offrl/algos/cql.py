@@ -1,0 +1,131 @@
+"""Conservative Q-Learning (Kumar et al., 2020), CORL's non-Lagrangian variant and defaults.
+
+The critic loss adds ``cql_alpha * (logsumexp_a Q(s, a) - Q(s, a_data))`` where the logsumexp is
+estimated by importance sampling over uniform actions and policy actions at s and s'. The actor is
+SAC's with automatic entropy tuning. Networks: 3x256 for policy and critics, as in CORL.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import struct
+from flax.training.train_state import TrainState
+
+from offrl.algos import common
+from offrl.algos.base import Algorithm, default_prepare, hp, register, sample_transitions
+from offrl.algos.networks import CriticEnsemble, TanhGaussianActor, soft_update, tanh_gaussian_sample
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """CQL hyperparameters (CORL defaults for Gym-MuJoCo)."""
+
+    policy_lr: float = hp(3e-5, "policy and entropy-temperature Adam learning rate", min=0, open_min=True)
+    critic_lr: float = hp(3e-4, "critic Adam learning rate", min=0, open_min=True)
+    discount: float = hp(0.99, "discount factor gamma", min=0, max=1)
+    tau: float = hp(5e-3, "target critic Polyak rate", min=0, max=1, open_min=True)
+    cql_alpha: float = hp(10.0, "weight of the conservative penalty", min=0)
+    cql_n_actions: int = hp(10, "sampled actions per state for the logsumexp estimate", min=1)
+    cql_temp: float = hp(1.0, "temperature of the logsumexp", min=0, open_min=True)
+    hidden: tuple[int, ...] = hp((256, 256, 256), "hidden layer sizes of policy and critics", positive_items=True)
+    batch_size: int = hp(256, "transitions per gradient step", min=1)
+    steps_per_call: int = 1
+    """gradient steps per ``update`` call; fixed by the algorithm."""
+
+
+@struct.dataclass
+class State:
+    actor: TrainState
+    critic: TrainState
+    log_alpha: TrainState
+    critic_target: dict
+    target_entropy: float = struct.field(pytree_node=False, default=-1.0)
+
+
+def init(key, spec, cfg: Config) -> State:
+    obs_dim, act_dim = common.dims(spec)
+    k1, k2 = jax.random.split(key)
+    obs, act = jnp.zeros((1, obs_dim)), jnp.zeros((1, act_dim))
+    actor = common.make_state(k1, TanhGaussianActor(act_dim, cfg.hidden), (obs,), common.adam(cfg.policy_lr))
+    critic = common.make_state(k2, CriticEnsemble(cfg.hidden, 2), (obs, act), common.adam(cfg.critic_lr))
+    log_alpha = TrainState.create(apply_fn=None, params={"log_alpha": jnp.zeros(())}, tx=optax.adam(cfg.policy_lr))
+    return State(actor, critic, log_alpha, critic.params, -float(act_dim))
+
+
+def _policy(s: State, params, obs, key):
+    mean, log_std = common.apply(s.actor, params, obs)
+    return tanh_gaussian_sample(key, mean, log_std)
+
+
+def cql_penalty(q_data, q_rand, q_cur, logp_cur, q_next, logp_next, act_dim: int, temp: float):
+    """Importance-sampled logsumexp_a Q(s, a) - Q(s, a_data), per critic (mean over batch).
+
+    q_data (C, B); q_rand/q_cur/q_next (C, B, n); logp_cur/logp_next (B, n).
+    """
+    log_uniform = act_dim * jnp.log(0.5)
+    cat = jnp.concatenate([q_rand - log_uniform, q_next - logp_next, q_cur - logp_cur], axis=-1)
+    ood = jax.scipy.special.logsumexp(cat / temp, axis=-1) * temp
+    return jnp.mean(ood - q_data, axis=-1)
+
+
+def update(cfg: Config, s: State, b, key):
+    k_pi, k_next, k_rand, k_cur, k_nn = jax.random.split(key, 5)
+    obs, nxt = b["observations"], b["next_observations"]
+    bsz, act_dim = b["actions"].shape
+
+    # --- temperature and policy (SAC objective against the current critics)
+    new_a, logp = _policy(s, s.actor.params, obs, k_pi)
+    entropy_gap = jax.lax.stop_gradient(jnp.mean(logp) + s.target_entropy)
+    alpha_loss = -s.log_alpha.params["log_alpha"] * entropy_gap
+    log_alpha = s.log_alpha.apply_gradients(grads={"log_alpha": -entropy_gap})  # d(alpha_loss)/d(log_alpha)
+    alpha = jnp.exp(s.log_alpha.params["log_alpha"])
+
+    def pi_loss(p):
+        a, lp = _policy(s, p, obs, k_pi)
+        q = jnp.min(common.apply(s.critic, s.critic.params, obs, a), axis=0)
+        return jnp.mean(alpha * lp - q), jnp.mean(lp)
+
+    actor, pl, mean_logp = common.grad_step(s.actor, pi_loss)
+
+    # --- critics: TD error + conservative penalty (policy samples use the pre-update policy, as CORL)
+    next_a, _ = _policy(s, s.actor.params, nxt, k_next)
+    target_q = jnp.min(common.apply(s.critic, s.critic_target, nxt, next_a), axis=0)
+    y = b["rewards"] + cfg.discount * (1.0 - b["terminations"]) * target_q
+    n = cfg.cql_n_actions
+    obs_rep = jnp.repeat(obs[:, None], n, axis=1)
+    nxt_rep = jnp.repeat(nxt[:, None], n, axis=1)
+    rand_a = jax.random.uniform(k_rand, (bsz, n, act_dim), minval=-1.0, maxval=1.0)
+    cur_a, cur_lp = jax.lax.stop_gradient(_policy(s, s.actor.params, obs_rep, k_cur))
+    nn_a, nn_lp = jax.lax.stop_gradient(_policy(s, s.actor.params, nxt_rep, k_nn))
+
+    def q_loss(p):
+        q_data = common.apply(s.critic, p, obs, b["actions"])
+        td = jnp.sum(jnp.mean((q_data - y) ** 2, axis=-1))
+        q_rand = common.apply(s.critic, p, obs_rep, rand_a)
+        q_cur = common.apply(s.critic, p, obs_rep, cur_a)
+        q_next = common.apply(s.critic, p, obs_rep, nn_a)
+        pen = cql_penalty(q_data, q_rand, q_cur, cur_lp, q_next, nn_lp, act_dim, cfg.cql_temp)
+        return td + cfg.cql_alpha * jnp.sum(pen), (td, jnp.mean(pen), q_data.mean())
+
+    critic, ql, (td, pen, q_mean) = common.grad_step(s.critic, q_loss)
+    new = s.replace(actor=actor, critic=critic, log_alpha=log_alpha,
+                    critic_target=soft_update(s.critic_target, critic.params, cfg.tau))
+    return new, {"critic/loss": ql, "critic/td_loss": td, "critic/cql_penalty": pen, "critic/q_mean": q_mean,
+                 "actor/loss": pl, "actor/log_prob": mean_logp, "alpha/value": alpha, "alpha/loss": alpha_loss}
+
+
+def sample(cfg: Config, data, key, spec):
+    return sample_transitions(data, key, cfg.batch_size, *common.dims(spec))
+
+
+def act(cfg: Config, state: State, carry, obs, prev_reward, key):
+    mean, _ = common.apply(state.actor, state.actor.params, obs)
+    return jnp.tanh(mean), carry
+
+
+ALGO = register(Algorithm("cql", Config, init, update, act, sample, default_prepare,
+                          description="Conservative Q-Learning (Kumar et al. 2020), CORL defaults"))

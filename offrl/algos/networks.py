@@ -1,0 +1,143 @@
+"""Networks shared by every algorithm: MLPs, critic ensembles and policy heads (flax.linen).
+
+Critic ensembles are one module vmapped over a leading member axis, so both Q-functions of TD3 run
+as batched matrix products (one kernel per layer instead of one per member).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
+
+
+class MLP(nn.Module):
+    """ReLU MLP with optional LayerNorm after each hidden layer and an optional linear output."""
+
+    hidden: Sequence[int] = (256, 256)
+    out_dim: int | None = None
+    layer_norm: bool = False
+    activate_final: bool = False
+
+    @nn.compact
+    def __call__(self, x):
+        for h in self.hidden:
+            x = nn.Dense(h)(x)
+            if self.layer_norm:
+                x = nn.LayerNorm()(x)
+            x = nn.relu(x)
+        if self.out_dim is not None:
+            x = nn.Dense(self.out_dim)(x)
+            if self.activate_final:
+                x = nn.relu(x)
+        return x
+
+
+class Critic(nn.Module):
+    """Q(s, a) -> scalar."""
+
+    hidden: Sequence[int] = (256, 256)
+    layer_norm: bool = False
+
+    @nn.compact
+    def __call__(self, obs, act):
+        return MLP(self.hidden, 1, self.layer_norm)(jnp.concatenate([obs, act], -1))[..., 0]
+
+
+class CriticEnsemble(nn.Module):
+    """``n`` independent critics evaluated together; output shape (n, *batch)."""
+
+    hidden: Sequence[int] = (256, 256)
+    n: int = 2
+    layer_norm: bool = False
+
+    @nn.compact
+    def __call__(self, obs, act):
+        ens = nn.vmap(Critic, variable_axes={"params": 0}, split_rngs={"params": True},
+                      in_axes=None, out_axes=0, axis_size=self.n)
+        return ens(self.hidden, self.layer_norm)(obs, act)
+
+
+class ValueNet(nn.Module):
+    """V(s) -> scalar."""
+
+    hidden: Sequence[int] = (256, 256)
+    layer_norm: bool = False
+
+    @nn.compact
+    def __call__(self, obs):
+        return MLP(self.hidden, 1, self.layer_norm)(obs)[..., 0]
+
+
+class DeterministicActor(nn.Module):
+    """a = max_action * tanh(MLP(s))."""
+
+    act_dim: int
+    hidden: Sequence[int] = (256, 256)
+    max_action: float = 1.0
+
+    @nn.compact
+    def __call__(self, obs):
+        return self.max_action * jnp.tanh(MLP(self.hidden, self.act_dim)(obs))
+
+
+class GaussianActor(nn.Module):
+    """IQL's policy: mean = tanh(MLP(s)), state-independent log-std, Normal (unsquashed) density."""
+
+    act_dim: int
+    hidden: Sequence[int] = (256, 256)
+    max_action: float = 1.0
+
+    @nn.compact
+    def __call__(self, obs):
+        mean = self.max_action * jnp.tanh(MLP(self.hidden, self.act_dim)(obs))
+        log_std = self.param("log_std", nn.initializers.zeros, (self.act_dim,))
+        return mean, jnp.clip(log_std, LOG_STD_MIN, LOG_STD_MAX)
+
+
+class TanhGaussianActor(nn.Module):
+    """SAC/CQL policy: Gaussian in pre-tanh space with state-dependent log-std, squashed by tanh."""
+
+    act_dim: int
+    hidden: Sequence[int] = (256, 256)
+    max_action: float = 1.0
+
+    @nn.compact
+    def __call__(self, obs):
+        h = MLP(self.hidden)(obs)
+        mean = nn.Dense(self.act_dim)(h)
+        log_std = jnp.clip(nn.Dense(self.act_dim)(h), LOG_STD_MIN, LOG_STD_MAX)
+        return mean, log_std
+
+
+def normal_log_prob(x, mean, log_std):
+    """Log density of a diagonal Normal, summed over the last axis."""
+    z = (x - mean) * jnp.exp(-log_std)
+    return jnp.sum(-0.5 * z * z - log_std - 0.5 * jnp.log(2 * jnp.pi), axis=-1)
+
+
+def tanh_gaussian_sample(key, mean, log_std, max_action: float = 1.0, mask=None):
+    """Reparameterised tanh-Gaussian sample and its log-probability.
+
+    ``mask`` (0/1 per action dimension) zeroes padded dimensions and drops them from the log-prob,
+    so one vmapped network can serve tasks of different action sizes.
+    """
+    std = jnp.exp(log_std)
+    u = mean + std * jax.random.normal(key, mean.shape)
+    a = jnp.tanh(u)
+    # log|d tanh(u)/du| = 2 (log 2 - u - softplus(-2u)), numerically stable
+    per_dim = (-0.5 * ((u - mean) / std) ** 2 - log_std - 0.5 * jnp.log(2 * jnp.pi)
+               - 2.0 * (jnp.log(2.0) - u - jax.nn.softplus(-2.0 * u)))
+    if mask is not None:
+        per_dim = per_dim * mask
+        a = a * mask
+    return max_action * a, jnp.sum(per_dim, -1)
+
+
+def soft_update(target, online, tau: float):
+    """Polyak averaging: target <- tau * online + (1 - tau) * target."""
+    return jax.tree_util.tree_map(lambda t, o: (1.0 - tau) * t + tau * o, target, online)

@@ -1,0 +1,177 @@
+"""A pool of Gymnasium environments stepped together, in-process or across worker processes.
+
+Evaluation rollouts, online SAC and dataset collection all step many independent envs with one
+batched policy call per step. With ``workers > 0`` the envs are split into contiguous slices, each
+owned by a worker process, so MuJoCo stepping runs on several cores while the policy runs on the
+accelerator. Results are identical for any worker count: every env is seeded by its global index.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from offrl.errors import OffrlError
+
+
+def make_env(env_id: str, **kwargs):
+    """``gymnasium.make`` with a clear error for unknown ids or a missing MuJoCo install."""
+    import gymnasium as gym
+
+    try:
+        return gym.make(env_id, **kwargs)
+    except gym.error.Error as e:
+        ids = [k for k in gym.registry if k.split("-")[0].lower() in env_id.lower()]
+        raise OffrlError(f"cannot make env {env_id!r}: {e}" + (f" (similar: {ids[:5]})" if ids else "")) from e
+    except ImportError as e:
+        raise OffrlError(f"env {env_id!r} needs an optional dependency ({e}); "
+                         "install offrl[mujoco]") from e
+
+
+class _Slice:
+    """A contiguous group of envs owned by one process."""
+
+    def __init__(self, env_id: str, n: int, env_kwargs: dict):
+        self.envs = [make_env(env_id, **env_kwargs) for _ in range(n)]
+
+    def reset(self, seeds: Sequence[int | None]):
+        return np.stack([np.asarray(e.reset(seed=None if s is None else int(s))[0]) for e, s in zip(self.envs, seeds)])
+
+    def step(self, actions, active, autoreset: bool):
+        n = len(self.envs)
+        obs = [None] * n
+        rew = np.zeros(n, np.float64)
+        term = np.zeros(n, bool)
+        trunc = np.zeros(n, bool)
+        reset_obs = [None] * n
+        for i, e in enumerate(self.envs):
+            if not active[i]:
+                continue
+            o, r, te, tr, _ = e.step(actions[i])
+            obs[i], rew[i], term[i], trunc[i] = np.asarray(o), r, te, tr
+            if autoreset and (te or tr):
+                reset_obs[i] = np.asarray(e.reset()[0])
+        return obs, rew, term, trunc, reset_obs
+
+    def close(self):
+        for e in self.envs:
+            e.close()
+
+
+def _worker(conn, env_id, n, env_kwargs):
+    try:
+        sl = _Slice(env_id, n, env_kwargs)
+        conn.send(("ok", None))
+    except Exception as e:  # report construction errors to the parent instead of dying silently
+        conn.send(("error", repr(e)))
+        return
+    while True:
+        cmd, args = conn.recv()
+        if cmd == "close":
+            sl.close()
+            conn.close()
+            return
+        try:
+            conn.send(("ok", getattr(sl, cmd)(*args)))
+        except Exception as e:
+            conn.send(("error", repr(e)))
+
+
+class EnvPool:
+    """``n`` copies of ``env_id``; ``reset(seeds)`` then ``step(actions, active)`` on all at once.
+
+    ``step`` returns ``(next_obs, rewards, terminations, truncations, reset_obs)``. Inactive envs
+    (finished evaluation episodes) are not stepped and report zeros. With ``autoreset=True`` a
+    finished env is reset at once and ``reset_obs[i]`` holds its new first observation, while
+    ``next_obs[i]`` keeps the true final observation (needed for correct bootstrapping).
+    """
+
+    def __init__(self, env_id: str, n: int, workers: int = 0, env_kwargs: dict | None = None):
+        if n < 1:
+            raise OffrlError(f"EnvPool needs at least one env, got n={n}")
+        self.env_id, self.n = env_id, n
+        env_kwargs = dict(env_kwargs or {})
+        workers = max(0, min(workers, n))
+        probe = make_env(env_id, **env_kwargs)
+        self.observation_space, self.action_space = probe.observation_space, probe.action_space
+        self.max_episode_steps = probe.spec.max_episode_steps if probe.spec else None
+        probe.close()
+        self._bounds = np.linspace(0, n, (workers or 1) + 1).astype(int)
+        self._local = None
+        self._conns: list[Any] = []
+        self._procs: list[Any] = []
+        if workers == 0:
+            self._local = _Slice(env_id, n, env_kwargs)
+        else:
+            ctx = mp.get_context("spawn")  # fork after JAX initialised is unsafe
+            for lo, hi in zip(self._bounds[:-1], self._bounds[1:]):
+                parent, child = ctx.Pipe()
+                p = ctx.Process(target=_worker, args=(child, env_id, int(hi - lo), env_kwargs), daemon=True)
+                p.start()
+                self._conns.append(parent)
+                self._procs.append(p)
+            for c in self._conns:
+                status, err = c.recv()
+                if status != "ok":
+                    self.close()
+                    raise OffrlError(f"env worker failed to start {env_id!r}: {err}")
+
+    def _call(self, cmd: str, per_slice_args) -> list:
+        if self._local is not None:
+            return [getattr(self._local, cmd)(*per_slice_args[0])]
+        for c, a in zip(self._conns, per_slice_args):
+            c.send((cmd, a))
+        out = []
+        for c in self._conns:
+            status, res = c.recv()
+            if status != "ok":
+                raise OffrlError(f"env worker error in {cmd}: {res}")
+            out.append(res)
+        return out
+
+    def _split(self, x):
+        return [x[lo:hi] for lo, hi in zip(self._bounds[:-1], self._bounds[1:])]
+
+    def reset(self, seeds: Sequence[int | None]) -> np.ndarray:
+        seeds = list(seeds)
+        if len(seeds) != self.n:
+            raise OffrlError(f"reset needs {self.n} seeds, got {len(seeds)}")
+        return np.concatenate(self._call("reset", [(s,) for s in self._split(seeds)]))
+
+    def step(self, actions: np.ndarray, active: np.ndarray | None = None, autoreset: bool = False):
+        actions = np.asarray(actions)
+        active = np.ones(self.n, bool) if active is None else np.asarray(active, bool)
+        parts = self._call("step", [(a, m, autoreset) for a, m in zip(self._split(actions), self._split(active))])
+        obs = sum((p[0] for p in parts), [])
+        reset_obs = sum((p[4] for p in parts), [])
+        template = next((o for o in obs if o is not None), None)
+        shape = template.shape if template is not None else self.observation_space.shape
+
+        def fill(lst):
+            return np.stack([o if o is not None else np.zeros(shape) for o in lst])
+
+        return (fill(obs), np.concatenate([p[1] for p in parts]), np.concatenate([p[2] for p in parts]),
+                np.concatenate([p[3] for p in parts]), fill(reset_obs))
+
+    def close(self) -> None:
+        if self._local is not None:
+            self._local.close()
+        for c in self._conns:
+            try:
+                c.send(("close", None))
+            except (BrokenPipeError, OSError):
+                pass
+        for p in self._procs:
+            p.join(timeout=5)
+            if p.is_alive():
+                p.terminate()
+        self._conns, self._procs = [], []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

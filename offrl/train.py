@@ -1,0 +1,409 @@
+"""The fused multi-seed trainer: ``jit(vmap_seeds(scan_K(sample -> update)))``.
+
+The dataset is placed on the device once. One jitted call runs ``chunk`` gradient steps for every
+seed: batches are sampled inside ``lax.scan`` and seeds are a ``vmap`` axis, so there is no host
+round trip per step. Every ``eval_every`` steps all seeds are evaluated together
+(:mod:`offrl.evaluation.rollout`), metrics go to ``results/<run_id>/`` (and wandb), and an orbax
+checkpoint is written; a killed run resumes from it and ends with the same numbers as an
+uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from offrl import __version__
+from offrl.errors import ConfigError, OffrlError
+
+OBS_NORM_EPS = 1e-3  # CORL/TD3+BC: std + 1e-3
+
+
+class TrainingDiverged(OffrlError):
+    """A loss or metric became NaN/inf; the last good checkpoint is kept."""
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """What to train, for how long, and how to evaluate and record it."""
+
+    algo: str = "td3bc"
+    """registered algorithm name (``offrl.algos.names()``)."""
+    dataset: str = "local/hopper-medium-v0"
+    """dataset id or path (``offrl.datasets.load``)."""
+    seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
+    """training seeds; all run in one process as a vmapped axis."""
+    steps: int = 1_000_000
+    """gradient steps per seed."""
+    eval_every: int = 5_000
+    """gradient steps between evaluations (and checkpoints)."""
+    eval_episodes: int = 10
+    """evaluation episodes per seed (and per evaluation variant)."""
+    eval_seed: int = 10_000
+    """env seed of evaluation episode 0; episodes use eval_seed + i, apart from training seeds."""
+    chunk: int = 1_000
+    """gradient steps per jitted call (must divide eval_every)."""
+    normalize_obs: bool = True
+    """standardise observations with dataset mean/std (+1e-3), in training and evaluation."""
+    env_id: str | None = None
+    """evaluation env; default: the dataset's own env id."""
+    run_id: str | None = None
+    """results/<run_id>; default derives from algo, dataset and a hash of the config."""
+    results_dir: str | None = None
+    """parent of run folders; default $OFFRL_RESULTS_DIR or ./results."""
+    checkpoint: bool = True
+    """write an orbax checkpoint at every evaluation (needed to resume)."""
+    wandb: bool | None = None
+    """log to wandb (one run per seed); None = when installed (offline without an API key)."""
+    eval_workers: int = 0
+    """env worker processes for evaluation rollouts (0 = in-process)."""
+    hp: tuple[str, ...] = ()
+    """algorithm hyperparameter overrides as name=value (e.g. alpha=2.5 hidden=256,256)."""
+    progress: bool = True
+    """show a progress bar."""
+
+    def __post_init__(self):
+        for name in ("steps", "eval_every", "eval_episodes", "chunk"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"TrainConfig.{name}={getattr(self, name)} must be >= 1")
+        if not self.seeds:
+            raise ConfigError("TrainConfig.seeds must name at least one seed")
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ConfigError(f"TrainConfig.seeds={self.seeds} has duplicates")
+        if self.eval_every % self.chunk:
+            raise ConfigError(f"TrainConfig.eval_every={self.eval_every} must be a multiple of chunk={self.chunk}")
+        if self.steps % self.chunk:
+            raise ConfigError(f"TrainConfig.steps={self.steps} must be a multiple of chunk={self.chunk}")
+
+
+def parse_overrides(algo, pairs: tuple[str, ...] | list[str]) -> dict[str, Any]:
+    """``["alpha=2.5", "hidden=256,256"]`` -> typed kwargs for ``algo.make_config``."""
+    fields = {f.name: f for f in dataclasses.fields(algo.config_cls)}
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise ConfigError(f"hyperparameter override {pair!r} must look like name=value")
+        name, raw = pair.split("=", 1)
+        if name not in fields:
+            algo.make_config(**{name: None})  # raises with suggestions
+        default = fields[name].default
+        try:
+            if isinstance(default, bool):
+                if raw.lower() not in ("true", "false", "1", "0"):
+                    raise ValueError(raw)
+                val: Any = raw.lower() in ("true", "1")
+            elif isinstance(default, tuple):
+                val = tuple(type(default[0])(x) for x in raw.split(",") if x) if default else tuple(raw.split(","))
+            elif default is None:
+                val = raw
+            else:
+                val = type(default)(raw)
+        except ValueError:
+            raise ConfigError(f"{algo.name}.{name}: cannot parse {raw!r} as {type(default).__name__}") from None
+        out[name] = val
+    return out
+
+
+def resolve_schedule_fields(cfg, total_steps: int):
+    """Fields named ``*_schedule_steps`` set to 0 mean "the run's total gradient steps"."""
+    repl = {f.name: total_steps for f in dataclasses.fields(cfg)
+            if f.name.endswith("_schedule_steps") and getattr(cfg, f.name) == 0}
+    return dataclasses.replace(cfg, **repl) if repl else cfg
+
+
+def normalize_dataset(dataset, eps: float = OBS_NORM_EPS):
+    """Copy of ``dataset`` with standardised observations, plus the (mean, std) used."""
+    from offrl.datasets import OfflineDataset
+
+    obs = dataset.observations.reshape(len(dataset), -1).astype(np.float64)
+    mean = obs.mean(0).astype(np.float32)
+    std = (obs.std(0) + eps).astype(np.float32)
+    shape = dataset.observations.shape
+    norm = OfflineDataset(((dataset.observations.reshape(len(dataset), -1) - mean) / std).reshape(shape),
+                          dataset.actions, dataset.rewards,
+                          ((dataset.next_observations.reshape(len(dataset), -1) - mean) / std).reshape(shape),
+                          dataset.terminations, dataset.truncations, spec=dataset.spec, validate=False)
+    return norm, mean, std
+
+
+def make_chunk_fn(algo, cfg, spec, chunk_calls: int, unroll: int = 1):
+    """jit(vmap over seeds) of ``chunk_calls`` sample+update calls run in ``lax.scan``.
+
+    Signature of the result: ``(states, keys, data) -> (states, keys, metrics)`` where ``states`` and
+    ``keys`` carry a leading seed axis, ``data`` is shared, and ``metrics`` are chunk means per seed.
+    """
+    import jax
+    import jax.numpy as jnp
+
+    def one_call(carry, _):
+        state, key, data = carry
+        key, k_sample, k_update = jax.random.split(key, 3)
+        batch = algo.sample(cfg, data, k_sample, spec)
+        state, metrics = algo.update(cfg, state, batch, k_update)
+        return (state, key, data), metrics
+
+    def chunk(state, key, data):
+        (state, key, _), metrics = jax.lax.scan(one_call, (state, key, data), None, length=chunk_calls,
+                                                unroll=unroll)
+        return state, key, jax.tree_util.tree_map(lambda m: jnp.mean(m, axis=0), metrics)
+
+    return jax.jit(jax.vmap(chunk, in_axes=(0, 0, None)), donate_argnums=(0, 1))
+
+
+def init_states(algo, cfg, spec, seeds):
+    """Per-seed initial states (leading seed axis) and per-seed training keys."""
+    import jax
+    import jax.numpy as jnp
+
+    root = jnp.stack([jax.random.PRNGKey(s) for s in seeds])
+    init_keys, train_keys = jax.vmap(lambda k: jax.random.split(k))(root).transpose(1, 0, 2)
+    states = jax.vmap(lambda k: algo.init(k, spec, cfg))(init_keys)
+    # targets start equal to online params; give every leaf its own buffer so donation is safe
+    return jax.tree_util.tree_map(lambda x: jnp.array(x, copy=True), states), train_keys
+
+
+def default_run_id(tc: TrainConfig, algo_cfg) -> str:
+    blob = json.dumps({"train": _jsonable(dataclasses.asdict(tc)), "algo": _jsonable(dataclasses.asdict(algo_cfg))},
+                      sort_keys=True)
+    slug = tc.dataset.replace("/", "_").replace(".", "_")[-48:]
+    return f"{tc.algo}-{slug}-{hashlib.sha1(blob.encode()).hexdigest()[:8]}"
+
+
+def _jsonable(x):
+    if isinstance(x, dict):
+        return {k: _jsonable(v) for k, v in x.items() if k not in ("progress", "results_dir")}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    return x
+
+
+def check_env_matches(spec, env_id: str) -> None:
+    """Fail before any compilation when the eval env's spaces disagree with the dataset."""
+    from offrl.envs.pool import make_env
+
+    env = make_env(env_id)
+    try:
+        o, a = tuple(env.observation_space.shape or ()), tuple(env.action_space.shape or ())
+    finally:
+        env.close()
+    if o != tuple(spec.obs_shape) or a != tuple(spec.action_shape):
+        raise ConfigError(f"dataset {spec.id!r} has observations {tuple(spec.obs_shape)} and actions "
+                          f"{tuple(spec.action_shape)}, but eval env {env_id!r} has {o} and {a}")
+
+
+class _Checkpoints:
+    """orbax checkpoints of (states, keys) plus JSON metadata (step, evaluation history)."""
+
+    def __init__(self, directory: Path):
+        import orbax.checkpoint as ocp
+
+        self._ocp = ocp
+        self.mngr = ocp.CheckpointManager(
+            directory.resolve(), options=ocp.CheckpointManagerOptions(max_to_keep=2, enable_async_checkpointing=False))
+
+    def latest(self) -> int | None:
+        return self.mngr.latest_step()
+
+    def save(self, step: int, states, keys, meta: dict) -> None:
+        import jax
+
+        ocp = self._ocp
+        tree = {"leaves": jax.tree_util.tree_leaves(states), "keys": keys}
+        self.mngr.save(step, args=ocp.args.Composite(arrays=ocp.args.StandardSave(tree),
+                                                     meta=ocp.args.JsonSave(meta)))
+        self.mngr.wait_until_finished()
+
+    def restore(self, step: int, states_like, keys_like):
+        import jax
+
+        ocp = self._ocp
+        leaves, treedef = jax.tree_util.tree_flatten(states_like)
+        abstract = jax.tree_util.tree_map(ocp.utils.to_shape_dtype_struct, {"leaves": leaves, "keys": keys_like})
+        out = self.mngr.restore(step, args=ocp.args.Composite(arrays=ocp.args.StandardRestore(abstract),
+                                                              meta=ocp.args.JsonRestore()))
+        return jax.tree_util.tree_unflatten(treedef, out["arrays"]["leaves"]), out["arrays"]["keys"], out["meta"]
+
+    def close(self):
+        self.mngr.close()
+
+
+def train(tc: TrainConfig, *, dataset=None, algo_config=None) -> dict:
+    """Train ``tc.algo`` on ``tc.dataset`` for every seed; returns the final results dict.
+
+    ``dataset`` may be a loaded :class:`~offrl.datasets.OfflineDataset` (else ``tc.dataset`` is
+    loaded); ``algo_config`` a ready config (else defaults + ``tc.hp`` overrides). Everything is
+    validated before compilation. A run folder with checkpoints resumes; a finished one is returned
+    as it is and never rewritten.
+    """
+    import jax
+    import jax.numpy as jnp
+
+    from offrl import algos
+    from offrl.evaluation.rollout import evaluate, make_policy_fn
+    from offrl.logging import RunLogger
+    from offrl.paths import results_root
+
+    algo = algos.get(tc.algo)
+    cfg = algo_config if algo_config is not None else algo.make_config(**parse_overrides(algo, tc.hp))
+    cfg = resolve_schedule_fields(cfg, tc.steps)
+    calls_per_chunk, rem = divmod(tc.chunk, cfg.steps_per_call)
+    if rem:
+        raise ConfigError(f"TrainConfig.chunk={tc.chunk} must be a multiple of {tc.algo}'s "
+                          f"steps_per_call={cfg.steps_per_call}")
+    if dataset is None:
+        from offrl.datasets import load
+
+        dataset = load(tc.dataset)
+    spec = dataset.spec
+    cfg = algo.resolve(cfg, spec)
+    env_id = tc.env_id or spec.env_id
+    if env_id:
+        check_env_matches(spec, env_id)
+
+    run_id = tc.run_id or default_run_id(tc, cfg)
+    run_dir = results_root(tc.results_dir) / run_id
+    config = {"run_id": run_id, "algo": tc.algo, "dataset": tc.dataset, "seeds": list(tc.seeds),
+              "algo_config": _jsonable(dataclasses.asdict(cfg)), "train_config": _jsonable(dataclasses.asdict(tc)),
+              "env_id": env_id, "dataset_spec": spec.to_dict(), "offrl_version": __version__}
+    if (run_dir / "final.json").exists():
+        return json.loads((run_dir / "final.json").read_text())
+    resume = (run_dir / "config.json").exists()
+    if resume:
+        old = json.loads((run_dir / "config.json").read_text())
+        keep = ("algo", "dataset", "seeds", "algo_config")
+        if any(old.get(k) != config[k] for k in keep):
+            raise OffrlError(f"{run_dir} holds a run with a different configuration; pick another run_id")
+
+    if tc.normalize_obs:
+        norm_ds, obs_mean, obs_std = normalize_dataset(dataset)
+    else:
+        norm_ds, obs_mean, obs_std = dataset, None, None
+    data = jax.device_put(algo.prepare(norm_ds, cfg))
+    del norm_ds
+    states, keys = init_states(algo, cfg, spec, tc.seeds)
+    chunk_fn = make_chunk_fn(algo, cfg, spec, calls_per_chunk)
+    policy_fn = make_policy_fn(algo, cfg)
+
+    ckpt = _Checkpoints(run_dir / "checkpoints") if tc.checkpoint else None
+    start, history = 0, []
+    if resume and ckpt is not None and ckpt.latest() is not None:
+        states, keys, meta = ckpt.restore(ckpt.latest(), states, keys)
+        start, history = int(meta["step"]), meta["history"]
+    logger = RunLogger(run_dir, config, list(tc.seeds), use_wandb=tc.wandb, resume=resume)
+    if not resume:
+        logger.write_config()
+
+    pool = None
+    if env_id:
+        from offrl.envs.pool import EnvPool
+
+        pool = EnvPool(env_id, len(tc.seeds) * len(algo.eval_variants(cfg)) * tc.eval_episodes,
+                       workers=tc.eval_workers)
+    has_ref = spec.ref_min is not None and spec.ref_max is not None
+    t0 = time.time()
+    bar = None
+    if tc.progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=tc.steps, initial=start, desc=f"{tc.algo} {tc.dataset}", unit="step", dynamic_ncols=True)
+    try:
+        step = start
+        while step < tc.steps:
+            states, keys, metrics = chunk_fn(states, keys, data)
+            step += tc.chunk
+            m = {k: np.asarray(v) for k, v in metrics.items()}
+            bad = {k: np.flatnonzero(~np.isfinite(v)) for k, v in m.items() if not np.isfinite(v).all()}
+            if bad:
+                k, seeds_idx = next(iter(bad.items()))
+                last = ckpt.latest() if ckpt else None
+                raise TrainingDiverged(
+                    f"{k} became non-finite for seed(s) {[tc.seeds[i] for i in seeds_idx]} between steps "
+                    f"{step - tc.chunk} and {step}; stopped. Last good checkpoint: "
+                    + (f"step {last} in {run_dir / 'checkpoints'}" if last is not None else "none"))
+            logger.log(step, m, kind="train")
+            if bar is not None:
+                bar.update(tc.chunk)
+            if step % tc.eval_every == 0 or step == tc.steps:
+                entry = {"step": step}
+                if pool is not None:
+                    res = evaluate(algo, cfg, states, env_id, episodes=tc.eval_episodes, eval_seed=tc.eval_seed,
+                                   obs_mean=obs_mean, obs_std=obs_std, pool=pool, policy_fn=policy_fn)
+                    # first variant is the headline (e.g. DT's largest target return, as CORL reports)
+                    rets = res.returns[:, 0]
+                    ev = {"return_mean": rets.mean(1), "return_std": rets.std(1),
+                          "episodes": np.full(len(tc.seeds), tc.eval_episodes),
+                          "length_mean": res.lengths[:, 0].mean(1)}
+                    if has_ref:
+                        ev["normalized_score"] = spec.normalize(rets).mean(1)
+                    for vi, name in enumerate(res.variants[1:], start=1):
+                        ev[f"{name}/return_mean"] = res.returns[:, vi].mean(1)
+                        if has_ref:
+                            ev[f"{name}/normalized_score"] = spec.normalize(res.returns[:, vi]).mean(1)
+                    logger.log(step, ev, kind="eval")
+                    entry.update({k: np.asarray(v, dtype=float).tolist() for k, v in ev.items()})
+                    if bar is not None:
+                        score = ev.get("normalized_score", ev["return_mean"])
+                        bar.set_postfix(score=f"{np.mean(score):.1f}")
+                history.append(entry)
+                if ckpt is not None:
+                    ckpt.save(step, states, keys, {"step": step, "history": history})
+    finally:
+        if bar is not None:
+            bar.close()
+        if pool is not None:
+            pool.close()
+        if ckpt is not None:
+            ckpt.close()
+
+    final = summarize(config, history, has_ref)
+    final.update({"wall_time_s": time.time() - t0, "steps": tc.steps})
+    logger.finish(final)
+    if obs_mean is not None:
+        np.savez(run_dir / "obs_normalization.npz", mean=obs_mean, std=obs_std)
+    _save_params(run_dir / "final_state.npz", states)
+    return final
+
+
+def summarize(config: dict, history: list[dict], has_ref: bool) -> dict:
+    """final.json content: per-seed last/best/curve of normalized score and return."""
+    evals = [h for h in history if "return_mean" in h]
+    out: dict[str, Any] = {k: config[k] for k in ("run_id", "algo", "dataset", "seeds")}
+    out["eval_steps"] = [h["step"] for h in evals]
+    for key, name in (("normalized_score", "normalized_score"), ("return_mean", "return")):
+        if not evals or (key == "normalized_score" and not has_ref):
+            out[name] = None
+            continue
+        curve = np.asarray([h[key] for h in evals]).T  # (seeds, evals)
+        out[name] = {"last": curve[:, -1].tolist(), "best": curve.max(1).tolist(), "curve": curve.tolist()}
+    return out
+
+
+def _save_params(path: Path, states) -> None:
+    """The final per-seed state leaves, for ``offrl eval`` (flat npz, keyed by leaf index)."""
+    import jax
+
+    leaves = jax.tree_util.tree_leaves(states)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, **{f"leaf_{i:04d}": np.asarray(x) for i, x in enumerate(leaves)})
+    tmp.replace(path)
+
+
+def main(argv: list[str]) -> int:
+    """``offrl train``: parse a :class:`TrainConfig` and run it."""
+    import tyro
+
+    tc = tyro.cli(TrainConfig, args=argv, prog="offrl train")
+    final = train(tc)
+    ns = final.get("normalized_score") or final.get("return")
+    if ns:
+        last = np.asarray(ns["last"])
+        print(f"{tc.algo} on {tc.dataset}: last {last.mean():.2f} ± {last.std():.2f} over {len(last)} seeds "
+              f"(best {np.mean(ns['best']):.2f}); results in {final['run_id']}")
+    return 0
