@@ -1,0 +1,154 @@
+"""PNG plots of benchmark statistics (learning curves, aggregates, profiles, P(improvement)).
+
+Figures are built on :class:`matplotlib.figure.Figure` with the Agg canvas directly, not through
+``pyplot``, so plotting works headless, never switches the caller's backend, and leaks no global
+figure state. Every function takes already-computed statistics (see :mod:`offrl.evaluation.stats`)
+and writes one PNG, returning its path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from offrl.evaluation.stats import AGGREGATE_NAMES, CurveEstimate
+
+__all__ = [
+    "plot_interval_estimates",
+    "plot_learning_curves",
+    "plot_performance_profiles",
+    "plot_probability_of_improvement",
+]
+
+
+def _colors(names: Sequence[str]) -> dict[str, tuple]:
+    # Fixed colour per algorithm across all figures of a report (sorted names -> tab10 slots).
+    from matplotlib import colormaps
+
+    cmap = colormaps["tab10"]
+    return {n: cmap(i % 10) for i, n in enumerate(sorted(names))}
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    FigureCanvasAgg(fig)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    return path
+
+
+def plot_learning_curves(
+    curves: Mapping[str, tuple[np.ndarray, CurveEstimate]],
+    path: Path,
+    *,
+    title: str = "",
+    xlabel: str = "training step",
+    ylabel: str = "normalized score",
+    ci: float = 0.95,
+) -> Path:
+    """One line per algorithm (mean over seeds) with its shaded bootstrap CI.
+
+    Args:
+      curves: algorithm -> ``(eval_steps, estimate)`` from :func:`offrl.evaluation.stats.learning_curve`.
+    """
+    fig = Figure(figsize=(6.0, 4.0))
+    ax = fig.add_subplot()
+    colors = _colors(list(curves))
+    for name, (steps, est) in curves.items():
+        steps = np.asarray(steps)
+        ok = ~np.isnan(est.mean)
+        ax.plot(steps[ok], est.mean[ok], label=name, color=colors[name], lw=1.8, marker="." if ok.sum() < 30 else None)
+        band = ok & ~np.isnan(est.lower) & ~np.isnan(est.upper)
+        ax.fill_between(steps[band], est.lower[band], est.upper[band], color=colors[name], alpha=0.2, lw=0)
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(f"{ylabel} (mean, {ci:.0%} CI)")
+    ax.grid(alpha=0.3)
+    if curves:
+        ax.legend(frameon=False)
+    return _save(fig, path)
+
+
+def plot_interval_estimates(
+    points: Mapping[str, np.ndarray],
+    intervals: Mapping[str, np.ndarray],
+    path: Path,
+    *,
+    metric_names: Sequence[str] = AGGREGATE_NAMES,
+    xlabel: str = "normalized score",
+) -> Path:
+    """rliable-style aggregate plot: one panel per metric, one horizontal CI bar per algorithm with a
+    tick at the point estimate.
+
+    Args:
+      points: algorithm -> values of shape ``(len(metric_names),)``.
+      intervals: algorithm -> ``(2, len(metric_names))`` lower/upper bounds.
+    """
+    algos = list(points)
+    colors = _colors(algos)
+    m = len(metric_names)
+    fig = Figure(figsize=(2.6 * m, 0.45 * len(algos) + 1.2))
+    axes = fig.subplots(1, m, sharey=True, squeeze=False)[0]
+    for j, (ax, metric) in enumerate(zip(axes, metric_names)):
+        for i, a in enumerate(algos):
+            lo, hi = np.asarray(intervals[a])[:, j]
+            ax.barh(i, hi - lo, left=lo, height=0.6, color=colors[a], alpha=0.75)
+            ax.vlines(np.asarray(points[a])[j], i - 0.3, i + 0.3, color="k", lw=1.5)
+        ax.set_title(metric)
+        ax.grid(axis="x", alpha=0.3)
+        ax.set_yticks(range(len(algos)))
+        ax.set_yticklabels(algos)
+    fig.supxlabel(xlabel)
+    return _save(fig, path)
+
+
+def plot_performance_profiles(
+    taus: np.ndarray,
+    profiles: Mapping[str, np.ndarray],
+    intervals: Mapping[str, np.ndarray],
+    path: Path,
+    *,
+    xlabel: str = r"normalized score $\tau$",
+) -> Path:
+    """Score-distribution curves: fraction of runs with score > tau, with shaded bootstrap CIs."""
+    fig = Figure(figsize=(6.0, 4.0))
+    ax = fig.add_subplot()
+    colors = _colors(list(profiles))
+    for name, prof in profiles.items():
+        ax.plot(taus, prof, label=name, color=colors[name], lw=1.8)
+        lo, hi = np.asarray(intervals[name])
+        ax.fill_between(taus, lo, hi, color=colors[name], alpha=0.2, lw=0)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(r"fraction of runs with score $> \tau$")
+    ax.set_ylim(-0.02, 1.02)
+    ax.grid(alpha=0.3)
+    if profiles:
+        ax.legend(frameon=False)
+    return _save(fig, path)
+
+
+def plot_probability_of_improvement(
+    points: Mapping[str, float],
+    intervals: Mapping[str, np.ndarray],
+    path: Path,
+) -> Path:
+    """One horizontal CI bar per pair ``"X,Y"`` showing P(X > Y), with the 0.5 line of no difference."""
+    pairs = list(points)
+    fig = Figure(figsize=(6.0, 0.45 * len(pairs) + 1.2))
+    ax = fig.add_subplot()
+    for i, pair in enumerate(pairs):
+        lo, hi = np.asarray(intervals[pair]).reshape(2)
+        color = "tab:green" if lo > 0.5 else ("tab:red" if hi < 0.5 else "tab:gray")
+        ax.barh(i, hi - lo, left=lo, height=0.6, color=color, alpha=0.7)
+        ax.vlines(float(points[pair]), i - 0.3, i + 0.3, color="k", lw=1.5)
+    ax.axvline(0.5, color="k", ls="--", lw=1)
+    ax.set_yticks(range(len(pairs)))
+    ax.set_yticklabels([p.replace(",", " > ") for p in pairs])
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("P(X > Y)")
+    ax.grid(axis="x", alpha=0.3)
+    return _save(fig, path)

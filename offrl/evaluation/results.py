@@ -1,0 +1,401 @@
+"""Reading ``results/<run_id>/`` folders back into arrays for statistics and reports.
+
+The layout (written by the trainer through :class:`offrl.logging.RunLogger`):
+
+* ``config.json``: ``run_id``, ``algo``, ``dataset``, ``seeds``, ``algo_config``, ``train_config``,
+  ``offrl_version``.
+* ``metrics.jsonl``: append-only lines ``{"kind", "step", "seed", "time", ...}``; eval lines carry
+  ``return_mean``, ``return_std``, ``normalized_score`` (absent without reference scores) and
+  ``episodes``. After a kill-and-resume the same ``(kind, seed, step)`` can appear twice: the LAST
+  occurrence wins.
+* ``final.json``: written once at the end, with per-seed ``last``/``best``/``curve`` of
+  ``normalized_score`` (null without reference scores) and ``return``.
+
+A run without ``final.json`` (still running or killed) is read from its ``metrics.jsonl`` and marked
+incomplete. Published reference scores (``published_scores.csv``) are read here too.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import re
+import warnings
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from offrl.errors import DataIntegrityError, OffrlError, UnknownIdError
+
+__all__ = [
+    "Group",
+    "RunResult",
+    "SeedScores",
+    "find_published_scores",
+    "find_runs",
+    "group_runs",
+    "load_reference",
+    "load_run",
+    "load_runs",
+    "match_key",
+    "read_metrics",
+]
+
+SCORE_KINDS = ("normalized_score", "return")
+
+
+@dataclass
+class SeedScores:
+    """One score kind of a run, per seed: ``curve`` has shape ``(n_seeds, n_steps)`` (NaN where a
+    seed has no eval at that step), ``last`` and ``best`` shape ``(n_seeds,)``."""
+
+    eval_steps: np.ndarray
+    curve: np.ndarray
+    last: np.ndarray
+    best: np.ndarray
+
+
+@dataclass
+class RunResult:
+    """One run folder, read back.
+
+    ``scores`` maps ``"normalized_score"`` and/or ``"return"`` to :class:`SeedScores`; a run has the
+    normalized score only when its dataset has reference scores.
+    """
+
+    run_id: str
+    path: Path
+    algo: str
+    dataset: str
+    seeds: list[int]
+    complete: bool
+    scores: dict[str, SeedScores]
+    config: dict[str, Any] = field(default_factory=dict)
+    wall_time_s: float | None = None
+    steps: int | None = None
+
+    @property
+    def score_kind(self) -> str | None:
+        """The score the report uses: ``normalized_score`` when present, else ``return``."""
+        for kind in SCORE_KINDS:
+            if kind in self.scores:
+                return kind
+        return None
+
+    @property
+    def last_step(self) -> int | None:
+        """The latest eval step of any seed (progress of an incomplete run)."""
+        kind = self.score_kind
+        if kind is None or not len(self.scores[kind].eval_steps):
+            return None
+        return int(self.scores[kind].eval_steps[-1])
+
+
+def _float(x: Any) -> float:
+    if x is None:
+        return math.nan
+    try:
+        return float(x)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        obj = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise DataIntegrityError(f"{path}: not valid JSON ({e})") from None
+    if not isinstance(obj, dict):
+        raise DataIntegrityError(f"{path}: expected a JSON object")
+    return obj
+
+
+def read_metrics(path: Path, kind: str | None = None) -> list[dict]:
+    """The records of a ``metrics.jsonl``, de-duplicated on ``(kind, seed, step)`` keeping the LAST
+    occurrence (a resumed run re-logs the steps after its last checkpoint), sorted by kind, seed
+    and step. With ``kind`` only records of that kind are returned.
+
+    Lines that are not JSON objects with ``kind``/``step``/``seed`` (e.g. a line cut off when the run
+    was killed) are skipped with a warning.
+    """
+    path = Path(path)
+    latest: dict[tuple[str, int, int], dict] = {}
+    bad = 0
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+                key = (str(rec["kind"]), int(rec["seed"]), int(rec["step"]))
+            except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+                bad += 1
+                continue
+            if kind is not None and key[0] != kind:
+                continue
+            latest[key] = rec  # later lines overwrite earlier ones
+    if bad:
+        warnings.warn(f"{path}: skipped {bad} malformed line(s)", stacklevel=2)
+    return [latest[k] for k in sorted(latest)]
+
+
+def _scores_from_curves(eval_steps, curves: list, n_seeds: int) -> SeedScores:
+    if eval_steps is None:  # a writer that left the steps out: index the evals instead
+        eval_steps = np.arange(max((len(c) for c in curves if isinstance(c, list)), default=0))
+    steps = np.asarray(eval_steps, dtype=np.int64).reshape(-1)
+    curve = np.full((n_seeds, len(steps)), np.nan)
+    for i, c in enumerate(curves[:n_seeds] if isinstance(curves, list) else []):
+        vals = [_float(v) for v in (c if isinstance(c, list) else [])][: len(steps)]
+        curve[i, : len(vals)] = vals
+    last = np.full(n_seeds, np.nan)
+    best = np.full(n_seeds, np.nan)
+    return SeedScores(steps, curve, last, best)
+
+
+def _seed_scores_from_final(block: Any, eval_steps, n_seeds: int) -> SeedScores | None:
+    if not isinstance(block, dict):
+        return None
+    s = _scores_from_curves(eval_steps, block.get("curve") or [], n_seeds)
+    for name in ("last", "best"):
+        values = block.get(name)
+        if isinstance(values, list) and len(values) == n_seeds:
+            getattr(s, name)[:] = [_float(v) for v in values]
+        elif s.curve.shape[1]:
+            # fall back on the curve when a writer left the summary out
+            getattr(s, name)[:] = _last_valid(s.curve) if name == "last" else _nanmax(s.curve)
+    return s
+
+
+def _last_valid(curve: np.ndarray) -> np.ndarray:
+    out = np.full(curve.shape[0], np.nan)
+    for i, row in enumerate(curve):
+        ok = np.flatnonzero(~np.isnan(row))
+        if len(ok):
+            out[i] = row[ok[-1]]
+    return out
+
+
+def _nanmax(curve: np.ndarray) -> np.ndarray:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows: a seed with no eval yet
+        return np.nanmax(curve, axis=1) if curve.shape[1] else np.full(curve.shape[0], np.nan)
+
+
+def _seed_scores_from_metrics(records: list[dict], seeds: list[int]) -> dict[str, SeedScores]:
+    evals = [r for r in records if r.get("kind") == "eval"]
+    out: dict[str, SeedScores] = {}
+    steps = np.array(sorted({int(r["step"]) for r in evals}), dtype=np.int64)
+    col = {int(s): j for j, s in enumerate(steps)}
+    row = {s: i for i, s in enumerate(seeds)}
+    for kind, field_name in (("normalized_score", "normalized_score"), ("return", "return_mean")):
+        if not any(r.get(field_name) is not None for r in evals):
+            continue
+        curve = np.full((len(seeds), len(steps)), np.nan)
+        for r in evals:
+            if int(r["seed"]) in row:
+                curve[row[int(r["seed"])], col[int(r["step"])]] = _float(r.get(field_name))
+        out[kind] = SeedScores(steps, curve, _last_valid(curve), _nanmax(curve))
+    return out
+
+
+def is_run_dir(path: Path) -> bool:
+    """A run folder holds ``config.json`` or ``final.json``."""
+    return (path / "config.json").is_file() or (path / "final.json").is_file()
+
+
+def load_run(path: Path) -> RunResult:
+    """Read one run folder (complete from ``final.json``, else incomplete from ``metrics.jsonl``)."""
+    path = Path(path)
+    if not is_run_dir(path):
+        raise OffrlError(f"{path} is not a run folder (no config.json or final.json)")
+    config = _read_json(path / "config.json") if (path / "config.json").is_file() else {}
+    final = _read_json(path / "final.json") if (path / "final.json").is_file() else None
+    info = {**config, **(final or {})}
+    missing = [k for k in ("algo", "dataset") if not info.get(k)]
+    if missing:
+        raise DataIntegrityError(f"{path}: config.json/final.json lack {missing}")
+    metrics_path = path / "metrics.jsonl"
+    records = read_metrics(metrics_path) if metrics_path.is_file() else []
+    seeds = [int(s) for s in (info.get("seeds") or sorted({int(r["seed"]) for r in records}))]
+    if final is not None:
+        scores = {}
+        for kind in SCORE_KINDS:
+            s = _seed_scores_from_final(final.get(kind), final.get("eval_steps"), len(seeds))
+            if s is not None:
+                scores[kind] = s
+        if not scores:  # a final.json without score blocks: fall back on the eval lines
+            scores = _seed_scores_from_metrics(records, seeds)
+    else:
+        scores = _seed_scores_from_metrics(records, seeds)
+    return RunResult(
+        run_id=str(info.get("run_id") or path.name),
+        path=path,
+        algo=str(info["algo"]),
+        dataset=str(info["dataset"]),
+        seeds=seeds,
+        complete=final is not None,
+        scores=scores,
+        config=config,
+        wall_time_s=_float(final.get("wall_time_s")) if final else None,
+        steps=int(final["steps"]) if final and final.get("steps") is not None else None,
+    )
+
+
+def find_runs(paths: Iterable[str | os.PathLike]) -> list[Path]:
+    """Run folders among ``paths``: each path is a run folder or a folder searched recursively for
+    run folders (not descending into a run folder, skipping hidden folders such as ``.wandb``)."""
+    found: list[Path] = []
+    for p in map(Path, paths):
+        if not p.exists():
+            raise OffrlError(f"{p}: no such file or directory")
+        if is_run_dir(p):
+            found.append(p)
+            continue
+        for root, dirs, _files in os.walk(p):
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            r = Path(root)
+            if r != p and is_run_dir(r):
+                found.append(r)
+                dirs[:] = []
+    out: list[Path] = []
+    seen: set[Path] = set()
+    for f in found:
+        if f.resolve() not in seen:
+            seen.add(f.resolve())
+            out.append(f)
+    return out
+
+
+def load_runs(paths: Iterable[str | os.PathLike]) -> list[RunResult]:
+    """:func:`find_runs` then :func:`load_run` on each; a folder that cannot be read is skipped
+    with a warning so one broken run does not hide the others. Raises if nothing is found."""
+    paths = list(paths)
+    dirs = find_runs(paths)
+    runs = []
+    for d in dirs:
+        try:
+            runs.append(load_run(d))
+        except OffrlError as e:
+            warnings.warn(f"skipping {d}: {e}", stacklevel=2)
+    if not runs:
+        raise OffrlError("no runs found under " + ", ".join(map(str, paths)))
+    return runs
+
+
+@dataclass
+class Group:
+    """All seeds of one (dataset, algorithm), possibly from several runs.
+
+    ``score_kind`` is ``normalized_score`` only when every run has it (scores of different kinds do
+    not mix). ``curve`` rows are seeds, columns the union of the runs' eval steps.
+    """
+
+    dataset: str
+    algo: str
+    runs: list[RunResult]
+    score_kind: str | None
+    seeds: list[int]
+    eval_steps: np.ndarray
+    curve: np.ndarray
+    last: np.ndarray
+    best: np.ndarray
+
+    @property
+    def complete(self) -> bool:
+        return all(r.complete for r in self.runs)
+
+
+def group_runs(runs: Sequence[RunResult]) -> dict[tuple[str, str], Group]:
+    """Group runs by ``(dataset, algo)`` and stack their seeds, sorted by dataset then algorithm."""
+    by_key: dict[tuple[str, str], list[RunResult]] = {}
+    for r in runs:
+        by_key.setdefault((r.dataset, r.algo), []).append(r)
+    groups: dict[tuple[str, str], Group] = {}
+    for key in sorted(by_key):
+        members = sorted(by_key[key], key=lambda r: r.run_id)
+        kind = next((k for k in SCORE_KINDS if all(k in r.scores for r in members)), None)
+        if kind is None:
+            steps = np.zeros(0, dtype=np.int64)
+            seeds = [s for r in members for s in r.seeds]
+            n = len(seeds)
+            groups[key] = Group(key[0], key[1], members, None, seeds, steps, np.zeros((n, 0)),
+                                np.full(n, np.nan), np.full(n, np.nan))
+            continue
+        steps = np.array(sorted({int(s) for r in members for s in r.scores[kind].eval_steps}), dtype=np.int64)
+        col = {int(s): j for j, s in enumerate(steps)}
+        curves, lasts, bests, seeds = [], [], [], []
+        for r in members:
+            sc = r.scores[kind]
+            c = np.full((sc.curve.shape[0], len(steps)), np.nan)
+            for j, s in enumerate(sc.eval_steps):
+                c[:, col[int(s)]] = sc.curve[:, j]
+            curves.append(c)
+            lasts.append(sc.last)
+            bests.append(sc.best)
+            seeds += r.seeds[: sc.curve.shape[0]]
+        groups[key] = Group(
+            key[0], key[1], members, kind, seeds, steps,
+            np.concatenate(curves, axis=0), np.concatenate(lasts), np.concatenate(bests),
+        )
+    return groups
+
+
+# --------------------------------------------------------------------------------------------------
+# Published reference scores
+# --------------------------------------------------------------------------------------------------
+
+
+def match_key(algo: str, dataset: str) -> tuple[str, str]:
+    """Key under which our runs and published rows are matched: the algorithm without punctuation
+    (``td3_bc`` == ``td3bc``) and the dataset id without its source prefix
+    (``d4rl/hopper-medium-v2`` == ``hopper-medium-v2``), both lower-case."""
+    return re.sub(r"[^a-z0-9]", "", algo.lower()), dataset.rsplit("/", 1)[-1].lower()
+
+
+def find_published_scores(path: str | os.PathLike | None = None) -> Path:
+    """Locate ``published_scores.csv``: ``path``, else ``$OFFRL_PUBLISHED_SCORES``, else the copy
+    shipped in the package assets, else ``shared/reference/published_scores.csv`` in the current
+    folder, the package's checkout or any of their parents."""
+    if path is not None:
+        p = Path(path).expanduser()
+        if not p.is_file():
+            raise OffrlError(f"reference scores file {p} not found")
+        return p
+    env = os.environ.get("OFFRL_PUBLISHED_SCORES")
+    candidates = [Path(env).expanduser()] if env else []
+    assets = Path(__file__).resolve().parents[1] / "assets"
+    candidates += [assets / "reference" / "published_scores.csv", assets / "published_scores.csv"]
+    for start in (Path.cwd().resolve(), Path(__file__).resolve().parent):
+        for d in (start, *start.parents):
+            candidates.append(d / "shared" / "reference" / "published_scores.csv")
+    for c in candidates:
+        if c.is_file():
+            return c
+    raise OffrlError(
+        "published_scores.csv not found; pass its path (--reference-csv) or set OFFRL_PUBLISHED_SCORES"
+    )
+
+
+def load_reference(source: str, path: str | os.PathLike | None = None) -> dict[tuple[str, str], tuple[float, float]]:
+    """Published ``(mean, std)`` of one source id (e.g. ``corl-last``), keyed by :func:`match_key`.
+
+    Raises :class:`~offrl.errors.UnknownIdError` (with close matches) for an unknown source.
+    """
+    csv_path = find_published_scores(path)
+    rows: dict[str, dict[tuple[str, str], tuple[float, float]]] = {}
+    with open(csv_path, newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(line for line in f if line.strip() and not line.startswith("#"))
+        for row in reader:
+            try:
+                entry = (float(row["mean"]), _float(row.get("std")))
+                rows.setdefault(row["source"].strip(), {})[match_key(row["algo"], row["dataset"])] = entry
+            except (KeyError, TypeError, ValueError, AttributeError):
+                raise DataIntegrityError(f"{csv_path}: malformed row {row}") from None
+    if source not in rows:
+        raise UnknownIdError("reference source", source, rows)
+    return rows[source]

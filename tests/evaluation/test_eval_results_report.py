@@ -1,0 +1,187 @@
+"""Reading results folders and building reports (markdown, summary.json, PNGs)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from offrl.errors import OffrlError, UnknownIdError
+from offrl.evaluation import plots, stats
+from offrl.evaluation.results import (
+    find_published_scores,
+    find_runs,
+    group_runs,
+    load_reference,
+    load_run,
+    load_runs,
+    match_key,
+    read_metrics,
+)
+from offrl.logging import RunLogger
+from offrl.report import main as report_main
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def _train(run_dir, algo, dataset, seeds, scores, *, normalized=True, finish=True, steps=(100, 200, 300)):
+    """Write a run the way the trainer does. ``scores[i][k]`` = normalized score of seed i at step k."""
+    scores = np.asarray(scores, dtype=float)
+    log = RunLogger(run_dir, {"algo": algo, "dataset": dataset, "algo_config": {}, "train_config": {}}, seeds,
+                    use_wandb=False)
+    log.write_config()
+    n_done = scores.shape[1]
+    for k, step in enumerate(steps[:n_done]):
+        log.log(step, {"critic/loss": np.ones(len(seeds))})
+        ev = {"return_mean": scores[:, k] * 30, "return_std": np.ones(len(seeds)), "episodes": 10}
+        if normalized:
+            ev["normalized_score"] = scores[:, k]
+        log.log(step, ev, kind="eval")
+    if finish:
+        block = lambda s: {"last": s[:, -1], "best": s.max(axis=1), "curve": s}  # noqa: E731
+        log.finish({"eval_steps": list(steps[:n_done]),
+                    "normalized_score": block(scores) if normalized else None,
+                    "return": block(scores * 30), "wall_time_s": 12.0, "steps": steps[n_done - 1]})
+    else:
+        log.close()
+    return run_dir
+
+
+def test_read_metrics_dedups_keeping_last_and_skips_broken_lines(tmp_path):
+    p = tmp_path / "metrics.jsonl"
+    rows = [
+        {"kind": "eval", "step": 10, "seed": 0, "time": 1.0, "normalized_score": 1.0},
+        {"kind": "train", "step": 10, "seed": 0, "time": 1.0, "critic/loss": 5.0},
+        {"kind": "eval", "step": 20, "seed": 0, "time": 2.0, "normalized_score": 2.0},
+        # killed after step 20, resumed from the step-10 checkpoint: step 20 logged again
+        {"kind": "eval", "step": 20, "seed": 0, "time": 3.0, "normalized_score": 7.0},
+    ]
+    text = "\n".join(json.dumps(r) for r in rows[:3]) + '\n{"kind": "eval", "ste\n' + json.dumps(rows[3]) + "\n"
+    p.write_text(text)
+    with pytest.warns(UserWarning, match="1 malformed"):
+        recs = read_metrics(p)
+    evals = [r for r in recs if r["kind"] == "eval"]
+    assert [(r["step"], r["normalized_score"]) for r in evals] == [(10, 1.0), (20, 7.0)]
+    with pytest.warns(UserWarning):
+        assert len(read_metrics(p, kind="train")) == 1
+
+
+def test_incomplete_run_read_from_metrics(tmp_path):
+    run = _train(tmp_path / "r", "bc", "d4rl/hopper-medium-v2", [0, 1], [[10, 30], [20, 15]], finish=False)
+    # seed 1 got one more eval before the kill
+    with open(run / "metrics.jsonl", "a") as f:
+        f.write(json.dumps({"kind": "eval", "step": 300, "seed": 1, "time": 0.0, "normalized_score": 40.0,
+                            "return_mean": 1200.0}) + "\n")
+    r = load_run(run)
+    assert not r.complete and r.score_kind == "normalized_score" and r.last_step == 300
+    s = r.scores["normalized_score"]
+    assert s.eval_steps.tolist() == [100, 200, 300]
+    np.testing.assert_array_equal(s.curve, [[10, 30, np.nan], [20, 15, 40]])
+    assert s.last.tolist() == [30, 40] and s.best.tolist() == [30, 40]
+    assert r.scores["return"].last.tolist() == [900, 1200]
+
+
+def test_complete_run_from_final_and_returns_without_reference(tmp_path):
+    run = _train(tmp_path / "r", "iql", "local/pendulum-v0", [5], [[1.0, 3.0, 2.0]], normalized=False)
+    r = load_run(run)
+    assert r.complete and r.score_kind == "return" and "normalized_score" not in r.scores
+    assert r.scores["return"].last.tolist() == [60.0] and r.scores["return"].best.tolist() == [90.0]
+    assert r.wall_time_s == 12.0 and r.steps == 300 and r.seeds == [5]
+
+
+def test_find_and_group_runs_across_folders(tmp_path):
+    root = tmp_path / "results"
+    _train(root / "sweep1" / "a", "bc", "d4rl/hopper-medium-v2", [0, 1], [[10, 20, 30], [11, 21, 31]])
+    _train(root / "sweep2" / "b", "bc", "d4rl/hopper-medium-v2", [2], [[12, 22]], finish=False)
+    (root / "sweep2" / "empty").mkdir()
+    (root / ".hidden" / "x").mkdir(parents=True)
+    found = find_runs([root, root / "sweep1" / "a"])  # duplicates collapse
+    assert sorted(p.name for p in found) == ["a", "b"]
+    groups = group_runs(load_runs([root]))
+    g = groups[("d4rl/hopper-medium-v2", "bc")]
+    assert g.seeds == [0, 1, 2] and not g.complete
+    np.testing.assert_array_equal(g.last, [30, 31, 22])
+    assert g.curve.shape == (3, 3) and np.isnan(g.curve[2, 2])
+    with pytest.raises(OffrlError):
+        find_runs([tmp_path / "nope"])
+    with pytest.raises(OffrlError):
+        load_runs([root / "sweep2" / "empty"])
+
+
+def _ref_csv(tmp_path):
+    p = tmp_path / "published_scores.csv"
+    p.write_text("# comment line\nsource,algo,dataset,mean,std\n"
+                 "corl-last,bc,hopper-medium-v2,53.51,1.76\ncorl-last,td3bc,hopper-medium-v2,60.37,3.49\n"
+                 "corl-best,bc,hopper-medium-v2,55.0,1.0\n")
+    return p
+
+
+def test_reference_scores(tmp_path, monkeypatch):
+    csv_path = _ref_csv(tmp_path)
+    ref = load_reference("corl-last", csv_path)
+    assert ref[match_key("td3_bc", "d4rl/hopper-medium-v2")] == (60.37, 3.49)
+    with pytest.raises(UnknownIdError, match="corl-last"):
+        load_reference("corl-lst", csv_path)
+    monkeypatch.setenv("OFFRL_PUBLISHED_SCORES", str(csv_path))
+    assert find_published_scores() == csv_path
+
+
+def test_report_end_to_end(tmp_path, monkeypatch):
+    root = tmp_path / "results"
+    rng = np.random.default_rng(0)
+    for algo, loc in (("bc", 50), ("td3bc", 70)):
+        for ds in ("d4rl/hopper-medium-v2", "d4rl/walker2d-medium-v2"):
+            _train(root / f"{algo}-{ds.split('/')[1]}", algo, ds, [0, 1, 2], rng.normal(loc, 5, size=(3, 3)))
+    _train(root / "iql-hop", "iql", "d4rl/hopper-medium-v2", [0, 1], [[1.0, 2.0], [3.0, 4.0]], finish=False)
+    _train(root / "bc-pend", "bc", "local/pendulum-v0", [0], [[1.0, 2.0, 3.0]], normalized=False)
+    out = tmp_path / "rep"
+    monkeypatch.chdir(tmp_path)
+    rc = report_main([str(root), "--out", str(out), "--reference", "corl-last",
+                      "--reference-csv", str(_ref_csv(tmp_path)), "--reps", "500", "--profile-reps", "100"])
+    assert rc == 0
+    md = (out / "report.md").read_text()
+    summary = json.loads((out / "summary.json").read_text())
+    g = group_runs(load_runs([root]))[("d4rl/hopper-medium-v2", "td3bc")]
+    row = next(line for line in md.splitlines() if line.startswith("| `d4rl/hopper-medium-v2` | td3bc"))
+    assert f"{g.last.mean():.2f} ± {g.last.std():.2f}" in row and "60.37 ± 3.49" in row and "complete" in row
+    assert "| `d4rl/hopper-medium-v2` | iql | normalized | 2 | 3.00 ± 1.00 |" in md and "incomplete" in md
+    assert "| `local/pendulum-v0` | bc | return | 1 |" in md
+    # iql lacks walker2d, so aggregates use the shared hopper only; the note says so
+    assert "walker2d" in next(line for line in md.splitlines() if line.startswith("- Aggregates use"))
+    assert set(summary["aggregates"]) == {"bc", "td3bc", "iql"}
+    assert summary["aggregate_tasks"] == ["d4rl/hopper-medium-v2"]
+    assert "Seed counts differ" in md
+    iqm = summary["aggregates"]["td3bc"]["IQM"]
+    assert iqm["lower"] <= iqm["point"] <= iqm["upper"]
+    assert "| td3bc | bc |" in md and "td3bc,bc" in summary["probability_of_improvement"]
+    for name in ("aggregates.png", "profiles.png", "improvement.png", "curves_d4rl_hopper-medium-v2.png",
+                 "curves_local_pendulum-v0.png"):
+        assert (out / name).read_bytes()[:8] == PNG, name
+        assert f"({name})" in md
+
+
+def test_report_through_cli_dispatcher_and_errors(tmp_path, monkeypatch, capsys):
+    from offrl.cli import main as cli_main
+
+    root = _train(tmp_path / "results" / "r", "bc", "d4rl/hopper-medium-v2", [0, 1], [[10.0, 20.0], [30.0, 40.0]])
+    monkeypatch.chdir(tmp_path)
+    assert cli_main(["report", str(root), "--reps", "200", "--profile-reps", "50", "--no-plots"]) == 0
+    assert (tmp_path / "report" / "report.md").exists()  # default --out is ./report
+    assert not list((tmp_path / "report").glob("*.png"))
+    assert cli_main(["report", str(tmp_path / "missing")]) == 1
+    assert "no such file" in capsys.readouterr().err
+
+
+def test_plot_functions_write_pngs(tmp_path):
+    rng = np.random.default_rng(0)
+    curves = {a: (np.arange(5) * 10, stats.learning_curve(rng.normal(size=(3, 5)), reps=50)) for a in ("x", "y")}
+    assert plots.plot_learning_curves(curves, tmp_path / "c.png", title="t").read_bytes()[:8] == PNG
+    mats = {"x": rng.normal(50, 10, (4, 3)), "y": rng.normal(60, 10, (4, 3))}
+    p, ci = stats.interval_estimates(mats, stats.aggregate_metrics, reps=100)
+    assert plots.plot_interval_estimates(p, ci, tmp_path / "a.png").read_bytes()[:8] == PNG
+    taus = np.linspace(0, 100, 11)
+    prof, pci = stats.performance_profile(mats, taus, reps=50)
+    assert plots.plot_performance_profiles(taus, prof, pci, tmp_path / "p.png").read_bytes()[:8] == PNG
+    poi, poi_ci = stats.interval_estimates({"x,y": (mats["x"], mats["y"])}, stats.probability_of_improvement, reps=50)
+    assert plots.plot_probability_of_improvement(poi, poi_ci, tmp_path / "i.png").read_bytes()[:8] == PNG
