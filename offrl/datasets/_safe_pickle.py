@@ -65,7 +65,7 @@ class _AllowListUnpickler(pickle.Unpickler):
             return super().find_class(module, name)
         if module.startswith("numpy.dtypes") and name.endswith("DType"):
             return super().find_class(module, name)
-        if module.startswith(_STUB_PREFIXES) or module == "numpy.random._pickle":
+        if module.startswith(_STUB_PREFIXES) or module.startswith("numpy.random"):
             # RandomState/Generator state of a pickled replay buffer is irrelevant to the data.
             return _stub(module, name)
         raise UnsafeFileError(f"refusing to unpickle {module}.{name}: not on the allow-list")
