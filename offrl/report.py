@@ -262,7 +262,12 @@ def make_report(args: ReportArgs) -> Path:
     incomplete = [r for r in runs if not r.complete]
     if incomplete:
         md += ["## Incomplete runs", ""]
-        md += [f"- `{r.run_id}` ({r.algo}, `{r.dataset}`): last eval step {r.last_step}, at `{r.path}`" for r in incomplete]
+        md += [
+            f"- `{r.run_id}` ({r.algo}, `{r.dataset}`): "
+            + (f"last eval at step {r.last_step}" if r.last_step is not None else "no eval yet")
+            + f", at `{r.path}`"
+            for r in incomplete
+        ]
         md.append("")
 
     path = out / "report.md"

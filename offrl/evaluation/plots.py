@@ -55,7 +55,7 @@ def plot_learning_curves(
     Args:
       curves: algorithm -> ``(eval_steps, estimate)`` from :func:`offrl.evaluation.stats.learning_curve`.
     """
-    fig = Figure(figsize=(6.0, 4.0))
+    fig = Figure(figsize=(6.0, 4.0), layout="constrained")
     ax = fig.add_subplot()
     colors = _colors(list(curves))
     for name, (steps, est) in curves.items():
@@ -91,7 +91,7 @@ def plot_interval_estimates(
     algos = list(points)
     colors = _colors(algos)
     m = len(metric_names)
-    fig = Figure(figsize=(2.6 * m, 0.45 * len(algos) + 1.2))
+    fig = Figure(figsize=(2.6 * m, 0.45 * len(algos) + 1.2), layout="constrained")
     axes = fig.subplots(1, m, sharey=True, squeeze=False)[0]
     for j, (ax, metric) in enumerate(zip(axes, metric_names)):
         for i, a in enumerate(algos):
@@ -115,7 +115,7 @@ def plot_performance_profiles(
     xlabel: str = r"normalized score $\tau$",
 ) -> Path:
     """Score-distribution curves: fraction of runs with score > tau, with shaded bootstrap CIs."""
-    fig = Figure(figsize=(6.0, 4.0))
+    fig = Figure(figsize=(6.0, 4.0), layout="constrained")
     ax = fig.add_subplot()
     colors = _colors(list(profiles))
     for name, prof in profiles.items():
@@ -138,7 +138,7 @@ def plot_probability_of_improvement(
 ) -> Path:
     """One horizontal CI bar per pair ``"X,Y"`` showing P(X > Y), with the 0.5 line of no difference."""
     pairs = list(points)
-    fig = Figure(figsize=(6.0, 0.45 * len(pairs) + 1.2))
+    fig = Figure(figsize=(6.0, 0.45 * len(pairs) + 1.2), layout="constrained")
     ax = fig.add_subplot()
     for i, pair in enumerate(pairs):
         lo, hi = np.asarray(intervals[pair]).reshape(2)

@@ -135,6 +135,9 @@ def test_report_end_to_end(tmp_path, monkeypatch):
             _train(root / f"{algo}-{ds.split('/')[1]}", algo, ds, [0, 1, 2], rng.normal(loc, 5, size=(3, 3)))
     _train(root / "iql-hop", "iql", "d4rl/hopper-medium-v2", [0, 1], [[1.0, 2.0], [3.0, 4.0]], finish=False)
     _train(root / "bc-pend", "bc", "local/pendulum-v0", [0], [[1.0, 2.0, 3.0]], normalized=False)
+    (root / "cql-hop").mkdir()  # started, no eval yet
+    (root / "cql-hop" / "config.json").write_text(json.dumps(
+        {"run_id": "cql-hop", "algo": "cql", "dataset": "d4rl/hopper-medium-v2", "seeds": [0, 1]}))
     out = tmp_path / "rep"
     monkeypatch.chdir(tmp_path)
     rc = report_main([str(root), "--out", str(out), "--reference", "corl-last",
@@ -147,6 +150,8 @@ def test_report_end_to_end(tmp_path, monkeypatch):
     assert f"{g.last.mean():.2f} ± {g.last.std():.2f}" in row and "60.37 ± 3.49" in row and "complete" in row
     assert "| `d4rl/hopper-medium-v2` | iql | normalized | 2 | 3.00 ± 1.00 |" in md and "incomplete" in md
     assert "| `local/pendulum-v0` | bc | return | 1 |" in md
+    assert "| `d4rl/hopper-medium-v2` | cql | – | 2 | – | – | – | incomplete (no eval yet) |" in md
+    assert "- `cql-hop` (cql, `d4rl/hopper-medium-v2`): no eval yet" in md
     # iql lacks walker2d, so aggregates use the shared hopper only; the note says so
     assert "walker2d" in next(line for line in md.splitlines() if line.startswith("- Aggregates use"))
     assert set(summary["aggregates"]) == {"bc", "td3bc", "iql"}
