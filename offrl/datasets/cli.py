@@ -1,0 +1,116 @@
+"""``offrl datasets list|info|download|verify|convert``."""
+
+from __future__ import annotations
+
+import json
+from typing import Literal
+
+import tyro
+
+
+def list_(prefix: str | None = None, /, *, present: bool = False, root: str | None = None) -> int:
+    """List registered dataset ids (optionally only those starting with PREFIX, or present locally).
+
+    Args:
+      prefix: only ids starting with this, e.g. ``d4rl/`` or ``neorl2/``.
+      present: only datasets whose data is on this machine.
+      root: data cache root (default $OFFRL_DATA_DIR or ~/.offrl/data).
+    """
+    from offrl.datasets.api import info, is_present
+    from offrl.datasets.registry import list_datasets
+
+    for i in list_datasets(prefix):
+        here = is_present(i, root)
+        if present and not here:
+            continue
+        d = info(i, root)
+        ref = "" if d["ref_min"] is None else f"ref [{d['ref_min']:g}, {d['ref_max']:g}]"
+        print(f"{'*' if here else ' '} {i:<45} {d['env_id'] or '':<22} {ref}")
+    return 0
+
+
+def info_(dataset_id: str, /, *, root: str | None = None, stats: bool = False) -> int:
+    """Show registry metadata of DATASET_ID (env, reference scores, URLs, checksum, local presence).
+
+    Args:
+      dataset_id: a registry id, e.g. ``d4rl/hopper-medium-v2``.
+      root: data cache root.
+      stats: also load the data (if present) and print episode/return statistics.
+    """
+    from offrl.datasets.api import info, load
+
+    d = info(dataset_id, root)
+    if stats and d["present"]:
+        d["stats"] = load(dataset_id, root=root, allow_pickle=False).stats()
+    print(json.dumps(d, indent=2, default=str))
+    return 0
+
+
+def download_(dataset_ids: list[str], /, *, root: str | None = None) -> int:
+    """Download registered datasets into the cache (resumable, checksum-verified).
+
+    Args:
+      dataset_ids: one or more registry ids.
+      root: data cache root.
+    """
+    from offrl.datasets.api import download_dataset
+
+    for i in dataset_ids:
+        for p in download_dataset(i, root=root, progress=True):
+            print(f"{i}: {p}")
+    return 0
+
+
+def verify_(sources: list[str], /, *, root: str | None = None) -> int:
+    """Check datasets (ids or paths) against their checksums and that they load; exit 1 on problems.
+
+    Args:
+      sources: registry ids or paths.
+      root: data cache root.
+    """
+    from offrl.datasets.api import verify
+
+    bad = 0
+    for s in sources:
+        problems = verify(s, root=root, progress=True)
+        if problems:
+            bad += 1
+            for p in problems:
+                print(f"FAIL {s}: {p}")
+        else:
+            print(f"ok   {s}")
+    return 1 if bad else 0
+
+
+def convert_(source: str, dest: str, /, *, to: Literal["offrl", "minari", "d4rl"] = "offrl",
+             mode: Literal["qlearning", "raw"] = "qlearning", data_format: Literal["hdf5", "arrow"] = "hdf5",
+             overwrite: bool = False, allow_pickle: bool = False, root: str | None = None) -> int:
+    """Convert SOURCE (id or path, any supported format) to DEST in another format.
+
+    Args:
+      source: registry id or path.
+      dest: output path (or a ``local/...`` / ``minari/...`` id).
+      to: output format.
+      mode: D4RL read mode (``qlearning`` = d4rl.qlearning_dataset, ``raw`` = every row).
+      data_format: Minari backend when ``to=minari``.
+      overwrite: replace an existing output.
+      allow_pickle: allow D5RL pickle inputs (unpickled through an allow-list).
+      root: data cache root.
+    """
+    from offrl.datasets.api import load, save
+
+    ds = load(source, root=root, mode=mode, allow_pickle=allow_pickle, progress=True)
+    kw = {"data_format": data_format} if to == "minari" else {}
+    out = save(ds, dest, format=to, overwrite=overwrite, root=root, **kw) if to == "offrl" else \
+        save(ds, dest, format=to, overwrite=overwrite, **kw)
+    print(f"wrote {len(ds)} transitions ({ds.num_episodes} episodes) to {out}")
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    """Entry point used by ``offrl datasets``."""
+    # OffrlError propagates to offrl.cli, which prints it as one line and exits 1.
+    return int(tyro.extras.subcommand_cli_from_dict(
+        {"list": list_, "info": info_, "download": download_, "verify": verify_, "convert": convert_},
+        prog="offrl datasets", description="Dataset registry, downloads, verification and conversion.",
+        args=argv) or 0)

@@ -1,0 +1,32 @@
+"""``offrl datasets`` subcommands, through the top-level dispatcher."""
+
+import json
+
+import numpy as np
+from fixtures import episodes_layout, write_d4rl
+
+from offrl.cli import main
+
+
+def test_list_info(capsys):
+    assert main(["datasets", "list", "d4rl/hopper"]) == 0
+    out = capsys.readouterr().out
+    assert "d4rl/hopper-medium-v2" in out and "d4rl/walker2d" not in out
+    assert main(["datasets", "info", "neorl2/Fusion-train"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["checksum"] == "md5:98979f97e0b59dd46bbb9237176a68ab" and d["present"] is False
+    assert main(["datasets", "info", "neorl2/Fusion-tran"]) == 1
+    assert "did you mean" in capsys.readouterr().err
+
+
+def test_convert_and_verify(tmp_path, capsys):
+    src = write_d4rl(tmp_path / "x.hdf5", episodes_layout(np.random.default_rng(0), [5, 6], ["term", "timeout"]))
+    assert main(["datasets", "convert", str(src), "local/hopper-medium-v0"]) == 0
+    assert main(["datasets", "verify", "local/hopper-medium-v0", str(src)]) == 0
+    assert main(["datasets", "convert", str(src), str(tmp_path / "m"), "--to", "minari", "--mode", "raw"]) == 0
+    assert main(["datasets", "verify", str(tmp_path / "m")]) == 0
+    assert main(["datasets", "list", "local/", "--present"]) == 0
+    assert "local/hopper-medium-v0" in capsys.readouterr().out
+    (tmp_path / "offrl-data" / "local" / "hopper-medium-v0" / "data.h5").write_bytes(b"broken")
+    assert main(["datasets", "verify", "local/hopper-medium-v0"]) == 1
+    assert main(["datasets", "verify", "d4rl/hopper-expert-v2"]) == 1
