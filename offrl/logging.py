@@ -34,6 +34,8 @@ __all__ = ["RunLogger", "atomic_write_json", "config_group", "to_jsonable", "wan
 # Keys every JSONL line carries; metrics may not reuse them.
 _RESERVED = ("kind", "step", "seed", "time")
 _INIT_TIMEOUT_S = 30.0
+# Config keys that differ between runs of the same experiment; left out of the default wandb group.
+_PER_RUN_KEYS = ("seeds", "seed", "run_id", "results_dir")
 
 
 def to_jsonable(x: Any) -> Any:
@@ -85,10 +87,17 @@ def atomic_write_json(path: Path, obj: Any) -> None:
 
 
 def config_group(config: Mapping[str, Any]) -> str:
-    """Default wandb group: ``<algo>-<dataset>-<hash>``, the hash over the config without its seeds
-    or run id, so runs that differ only in seeds (e.g. a sweep split over jobs) share a group."""
-    stripped = {k: v for k, v in config.items() if k not in ("seeds", "seed", "run_id")}
-    digest = hashlib.sha1(json.dumps(to_jsonable(stripped), sort_keys=True).encode()).hexdigest()[:10]
+    """Default wandb group: ``<algo>-<dataset>-<hash>``, the hash over the config without its seeds,
+    run id and results folder (at any nesting level), so runs that differ only in seeds (e.g. a
+    sweep split over jobs) share a group."""
+
+    def strip(x: Any) -> Any:
+        # nested too: the trainer's train_config repeats the seeds and run id
+        if isinstance(x, Mapping):
+            return {k: strip(v) for k, v in x.items() if k not in _PER_RUN_KEYS}
+        return x
+
+    digest = hashlib.sha1(json.dumps(strip(to_jsonable(config)), sort_keys=True).encode()).hexdigest()[:10]
     parts = [str(config[k]).rsplit("/", 1)[-1] for k in ("algo", "dataset") if config.get(k)]
     return "-".join([*parts, digest])[:128]
 

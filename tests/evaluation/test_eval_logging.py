@@ -99,6 +99,8 @@ def test_group_ignores_seeds_and_run_id():
     a = config_group({**CONFIG, "seeds": [0, 1], "run_id": "x"})
     b = config_group({**CONFIG, "seeds": [2, 3], "run_id": "y"})
     c = config_group({**CONFIG, "algo_config": {"alpha": 1.0}})
+    nested = lambda seeds: {**CONFIG, "train_config": {"seeds": seeds, "run_id": "r", "steps": 10}}  # noqa: E731
+    assert config_group(nested([0])) == config_group(nested([1, 2])) != config_group(CONFIG)
     assert a == b != c and a.startswith("td3bc-hopper-medium-v2-")
 
 
