@@ -30,8 +30,11 @@ REQUIRED = ("observations", "actions", "rewards", "terminals")
 MODES = ("qlearning", "raw")
 
 
-def read_hdf5(path: str | os.PathLike, *, infos: bool = True) -> dict[str, Any]:
-    """Every dataset of a D4RL file as ``{key: array}`` (scalars via ``[()]``), like ``get_dataset``."""
+def read_hdf5(path: str | os.PathLike, *, infos: bool = True, skip: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Every dataset of a D4RL file as ``{key: array}`` (scalars via ``[()]``), like ``get_dataset``.
+
+    ``skip`` names keys not to read (q-learning mode never uses the file's ``next_observations``).
+    """
     import h5py
 
     out: dict[str, Any] = {}
@@ -39,8 +42,10 @@ def read_hdf5(path: str | os.PathLike, *, infos: bool = True) -> dict[str, Any]:
         with h5py.File(path, "r") as f:
             def visit(name, obj):
                 if isinstance(obj, h5py.Dataset):
-                    if not infos and (name.startswith("infos/") or name.startswith("metadata/")):
+                    if name in skip or (not infos and name.startswith("infos/")):
                         return
+                    if name.startswith("metadata/") and obj.shape != ():
+                        return  # policy weights: not data, and can be large
                     out[name] = obj[()] if obj.shape == () else obj[:]
             f.visititems(visit)
     except OSError as e:
@@ -129,7 +134,8 @@ def from_arrays(data: dict[str, Any], *, dataset_id: str, mode: str = "qlearning
         arrays = dict(observations=f32(obs[:-1][keep]), actions=f32(act[:-1][keep]), rewards=f32(rew[:-1][keep]),
                       next_observations=f32(obs[1:][keep]), terminations=terminals[:-1][keep],
                       truncations=np.zeros(len(keep), dtype=bool))
-        infos = {k[len("infos/"):]: np.asarray(data[k])[:-1][keep] for k in info_keys}
+        # pop as we go so each full-length column is freed once its filtered copy exists
+        infos = {k[len("infos/"):]: np.asarray(data.pop(k))[:-1][keep] for k in info_keys}
     else:
         if "next_observations" in data:
             nxt = np.asarray(data["next_observations"])
@@ -159,7 +165,8 @@ def _plain(v: Any) -> Any:
 def load_d4rl(path: str | os.PathLike, *, dataset_id: str | None = None, mode: str = "qlearning",
               infos: bool = True, **kw: Any) -> OfflineDataset:
     """Read a D4RL HDF5 file (see the module docstring for ``mode``)."""
-    data = read_hdf5(path, infos=infos)
+    data = read_hdf5(path, infos=infos, skip=("next_observations",) if mode == "qlearning" else ())
+    # from_arrays pops columns from this private dict as it goes, keeping peak memory down
     return from_arrays(data, dataset_id=dataset_id or f"file:{Path(path).name}", path=path, mode=mode, **kw)
 
 
