@@ -397,8 +397,8 @@ def normalized_score(dataset_id: str | DatasetSpec | OfflineDataset, returns) ->
     if (lo is None or hi is None) and info.source == "minari":
         lo, hi = _minari_local_refs(info.options["minari_id"])
     if lo is None or hi is None:
-        hint = (" (run `offrl collect` work ships offrl/assets/policies/<env>/reference.json)"
-                if info.source == "local" else "")
+        hint = (" (offrl/assets/policies/<env>/reference.json, written by the collection work, is not "
+                "shipped yet)" if info.source == "local" else "")
         raise DataIntegrityError(f"dataset {dataset_id!r} has no reference scores{hint}")
     return normalize_returns(returns, lo, hi)
 

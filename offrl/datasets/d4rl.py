@@ -7,7 +7,8 @@ Two modes:
   ``next_observations`` key is ignored), rows with ``timeouts[i]`` are dropped (never marked
   terminal), the last row is dropped, everything is cast to float32, ``terminations = terminals[i]``
   and ``truncations`` are all False. Without ``timeouts`` the episode-step counter of d4rl (with its
-  off-by-one after a terminal) decides which rows are timeouts.
+  off-by-one after a terminal) decides which rows are timeouts, counting to ``max_episode_steps``
+  (the registry's value for registered ids; 1000, with a warning, for a bare file).
 * ``mode="raw"`` keeps every row, uses the file's ``next_observations`` (falling back to the next
   row's observation where the key is missing) and marks ``timeouts`` as truncations.
 
@@ -28,6 +29,7 @@ from offrl.errors import ConfigError, DataIntegrityError
 
 REQUIRED = ("observations", "actions", "rewards", "terminals")
 MODES = ("qlearning", "raw")
+DEFAULT_MAX_EPISODE_STEPS = 1000
 
 
 def read_hdf5(path: str | os.PathLike, *, infos: bool = True, skip: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -63,8 +65,12 @@ def qlearning_indices(n: int, terminals: np.ndarray, timeouts: np.ndarray | None
     if timeouts is not None:
         return np.flatnonzero(~timeouts[: n - 1])
     if max_episode_steps is None:
-        raise ConfigError("this D4RL file has no 'timeouts'; pass max_episode_steps (the env's time limit) "
-                          "so the q-learning layout can find episode ends the way d4rl does")
+        import warnings
+
+        warnings.warn("this D4RL file has no 'timeouts' and no max_episode_steps was given; assuming "
+                      f"{DEFAULT_MAX_EPISODE_STEPS} (Gym-MuJoCo's limit) to find timeouts the way d4rl does. "
+                      "Pass max_episode_steps=<the env's time limit> for other envs", stacklevel=4)
+        max_episode_steps = DEFAULT_MAX_EPISODE_STEPS
     # d4rl's counter: a row with episode_step == T-1 is a timeout (skipped, counter -> 0); after a
     # terminal the counter is reset to 0 and then incremented, so the next episode starts at 1.
     term = np.flatnonzero(terminals[: n - 1])

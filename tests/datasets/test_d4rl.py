@@ -43,11 +43,16 @@ def test_qlearning_parity_without_timeouts(tmp_path):
     rng = np.random.default_rng(2)
     d = episodes_layout(rng, [5, 3, 5, 2, 5, 6], ["timeout", "term", "timeout", "term", "timeout", "timeout"])
     p = write_d4rl(tmp_path / "maze.hdf5", d, timeouts=False)
-    with pytest.raises(ConfigError, match="max_episode_steps"):
-        D.load(p)
+    with pytest.warns(UserWarning, match="max_episode_steps"):
+        assert len(D.load(p)) == len(d["rewards"]) - 1  # T=1000 > N: only the last row goes
     ds = D.load(p, max_episode_steps=5)
     raw = {k: d[k] for k in ("observations", "actions", "rewards", "terminals")}
     _assert_parity(ds, reference_qlearning(raw, max_episode_steps=5))
+
+
+def test_bad_mode(tmp_path, layout):
+    with pytest.raises(ConfigError, match="mode"):
+        D.load(write_d4rl(tmp_path / "x.hdf5", layout), mode="nope")
 
 
 def test_terminate_on_end(tmp_path, layout):
