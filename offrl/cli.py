@@ -15,6 +15,7 @@ from offrl.errors import OffrlError, suggest
 COMMANDS: dict[str, tuple[str, str]] = {
     "quickstart": ("offrl.quickstart", "collect a small hopper dataset, train, evaluate, plot (no download)"),
     "datasets": ("offrl.datasets.cli", "list | info | download | verify | convert datasets"),
+    "online": ("offrl.online", "train SAC behaviour policies online (many tasks x seeds, one GPU)"),
     "collect": ("offrl.collection", "regenerate a local/<env>-<level>-v0 dataset from shipped policies"),
     "train": ("offrl.train", "train an algorithm for N seeds on one dataset"),
     "eval": ("offrl.evaluation.cli", "evaluate a checkpoint by the standard protocol"),

@@ -119,11 +119,18 @@ class EnvPool:
                     self.close()
                     raise OffrlError(f"env worker failed to start {env_id!r}: {err}")
 
-    def _call(self, cmd: str, per_slice_args) -> list:
+    def _send(self, cmd: str, per_slice_args) -> None:
         if self._local is not None:
-            return [getattr(self._local, cmd)(*per_slice_args[0])]
+            self._pending = [getattr(self._local, cmd)(*per_slice_args[0])]
+            return
         for c, a in zip(self._conns, per_slice_args):
             c.send((cmd, a))
+        self._pending = None
+
+    def _recv(self, cmd: str) -> list:
+        if self._local is not None:
+            out, self._pending = self._pending, None
+            return out
         out = []
         for c in self._conns:
             status, res = c.recv()
@@ -131,6 +138,10 @@ class EnvPool:
                 raise OffrlError(f"env worker error in {cmd}: {res}")
             out.append(res)
         return out
+
+    def _call(self, cmd: str, per_slice_args) -> list:
+        self._send(cmd, per_slice_args)
+        return self._recv(cmd)
 
     def _split(self, x):
         return [x[lo:hi] for lo, hi in zip(self._bounds[:-1], self._bounds[1:])]
@@ -142,9 +153,18 @@ class EnvPool:
         return np.concatenate(self._call("reset", [(s,) for s in self._split(seeds)]))
 
     def step(self, actions: np.ndarray, active: np.ndarray | None = None, autoreset: bool = False):
+        self.step_async(actions, active, autoreset)
+        return self.step_wait()
+
+    def step_async(self, actions: np.ndarray, active: np.ndarray | None = None, autoreset: bool = False) -> None:
+        """Send actions to the workers and return at once (several pools can then step in parallel)."""
         actions = np.asarray(actions)
         active = np.ones(self.n, bool) if active is None else np.asarray(active, bool)
-        parts = self._call("step", [(a, m, autoreset) for a, m in zip(self._split(actions), self._split(active))])
+        self._send("step", [(a, m, autoreset) for a, m in zip(self._split(actions), self._split(active))])
+
+    def step_wait(self):
+        """Collect the results of :meth:`step_async` (see :meth:`step`)."""
+        parts = self._recv("step")
         obs = sum((p[0] for p in parts), [])
         reset_obs = sum((p[4] for p in parts), [])
         template = next((o for o in obs if o is not None), None)
