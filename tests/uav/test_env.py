@@ -30,15 +30,18 @@ def _rollout(key, params, n):
     return jax.lax.scan(body, st, jax.random.split(key, n))
 
 
+ROLL = jax.jit(_rollout, static_argnums=(2,))
+
+
 def test_dict_api_shapes_and_spaces():
     env = UAVOffload(P)
-    obs, st = env.reset(jax.random.PRNGKey(0))
+    obs, st = jax.jit(env.reset)(jax.random.PRNGKey(0))
     assert list(obs) == env.agents == ["uav_0", "uav_1", "uav_2", "uav_3"]
     for a in env.agents:
         assert env.observation_space(a) is env.observation_space(a)
         assert env.observation_space(a).contains(np.asarray(obs[a]))
         assert env.action_space(a).n == 5
-    out = env.step(jax.random.PRNGKey(1), st, {a: 0 for a in env.agents})
+    out = jax.jit(env.step)(jax.random.PRNGKey(1), st, {a: 0 for a in env.agents})
     assert len(out) == 6
     obs, st, rew, term, trunc, infos = out
     assert set(rew) == set(env.agents) and "__all__" in term and "__all__" in trunc
@@ -88,21 +91,19 @@ def _close(x, y):
 
 
 def test_determinism_and_jit_equals_eager():
-    a = _rollout(jax.random.PRNGKey(7), P, 25)
-    b = _rollout(jax.random.PRNGKey(7), P, 25)
+    a = ROLL(jax.random.PRNGKey(7), P, 25)
+    b = ROLL(jax.random.PRNGKey(7), P, 25)
     jax.tree_util.tree_map(np.testing.assert_array_equal, a, b)  # same key -> bit-identical
-    c = jax.jit(_rollout, static_argnums=(2,))(jax.random.PRNGKey(7), P, 25)
-    jax.tree_util.tree_map(_close, a, c)
     with jax.disable_jit():
         eager = _rollout(jax.random.PRNGKey(7), P, 6)
-    short = jax.jit(_rollout, static_argnums=(2,))(jax.random.PRNGKey(7), P, 6)
+    short = ROLL(jax.random.PRNGKey(7), P, 6)
     jax.tree_util.tree_map(_close, eager, short)
 
 
 def test_scan_equals_step_loop_with_autoreset():
     env = UAVOffload(P)
     key = jax.random.PRNGKey(11)
-    _, (obs_s, r_s, _, tr_s, pos_s, _) = _rollout(key, P, 25)
+    _, (obs_s, r_s, _, tr_s, pos_s, _) = ROLL(key, P, 25)
     k0, key = jax.random.split(key)
     _, st = reset_arrays(k0, P)
     step = jax.jit(env.step)
@@ -119,9 +120,9 @@ def test_scan_equals_step_loop_with_autoreset():
 
 def test_vmap_over_keys_equals_loop():
     keys = jax.random.split(jax.random.PRNGKey(5), 4)
-    batched = jax.vmap(lambda k: _rollout(k, P, 10))(keys)
+    batched = jax.jit(jax.vmap(lambda k: _rollout(k, P, 10)))(keys)
     for i, k in enumerate(keys):
-        single = _rollout(k, P, 10)
+        single = ROLL(k, P, 10)
         jax.tree_util.tree_map(lambda x, y: _close(x[i], y), batched, single)
 
 
@@ -129,9 +130,9 @@ def test_vmap_over_params():
     ps = [make_params(scene=s, uav_alt_m=h, episode_len=20) for s, h in (("urban", 100.0), ("suburban", 150.0))]
     batch = stack_params(ps)
     key = jax.random.PRNGKey(2)
-    out = jax.vmap(lambda p: _rollout(key, p, 8))(batch)
+    out = jax.jit(jax.vmap(lambda p: _rollout(key, p, 8)))(batch)
     for i, p in enumerate(ps):
-        single = _rollout(key, p, 8)
+        single = ROLL(key, p, 8)
         jax.tree_util.tree_map(lambda x, y: _close(x[i], y), out, single)
 
 
@@ -169,8 +170,8 @@ def test_numpy_oracle_matches_step_for_step():
 
 def test_shared_reward_counts_associated_users():
     env = UAVOffload(P)
-    _, st = env.reset(jax.random.PRNGKey(0))
-    _, st, rew, *_ , infos = env.step_env(jax.random.PRNGKey(0), st, jnp.zeros(4, jnp.int32))
+    _, st = jax.jit(env.reset)(jax.random.PRNGKey(0))
+    _, st, rew, *_ , infos = jax.jit(env.step_env)(jax.random.PRNGKey(0), st, jnp.zeros(4, jnp.int32))
     assert all(float(v) == float(infos["n_assoc"]) == float(st.load.sum()) for v in rew.values())
 
 
