@@ -159,14 +159,14 @@ def test_padding_never_changes_the_loss():
     state = dt.init(jax.random.PRNGKey(0), spec, cfg)
     codebook = jnp.asarray(data["region_codebook"])
 
+    @jax.jit
     def loss(batch):
-        batch = {k: jnp.asarray(v) for k, v in batch.items()}
         regions = dt.assign_regions(cfg, batch["actions"], codebook, 1.0)
         out = state.model.apply_fn({"params": state.model.params}, batch["rtg"], batch["observations"],
                                    batch["actions"], batch["timesteps"], regions, deterministic=True)
         return dt.losses(cfg, out, batch)
 
-    base_total, base_parts = loss(b)
+    base_total, base_parts = loss({k: jnp.asarray(v) for k, v in b.items()})
     junk = {k: v.copy() for k, v in b.items()}
     pad = junk["mask"] == 0
     assert pad.any()
@@ -174,7 +174,7 @@ def test_padding_never_changes_the_loss():
     for k in ("observations", "actions", "next_observations"):
         junk[k][pad] = rng.normal(size=junk[k][pad].shape) * 100
     junk["rtg"][pad], junk["rewards"][pad], junk["timesteps"][pad] = 1e3, -1e3, 999
-    total, parts = loss(junk)
+    total, parts = loss({k: jnp.asarray(v) for k, v in junk.items()})
     np.testing.assert_allclose(total, base_total, rtol=1e-6)
     for k in base_parts:
         np.testing.assert_allclose(parts[k], base_parts[k], rtol=1e-6)
@@ -274,6 +274,11 @@ def test_act_keeps_the_last_k_steps_and_decrements_the_rtg():
                                                       jnp.float32))
     carry = dt.init_carry(cfg, state, n, {"target_return": 500.0})
     step = jax.jit(lambda c, o, r: dt.act(cfg, state, c, o, r, jax.random.PRNGKey(0)))
+
+    @jax.jit
+    def direct(r, o, a, ts):
+        regions = dt.assign_regions(cfg, a, state.region_codebook, 1.0)
+        return state.model.apply_fn({"params": state.model.params}, r, o, a, ts, regions, deterministic=True)
     rng = np.random.default_rng(1)
     hist_o, hist_a, hist_r = [], [], []
     rtg, prev_r = np.full(n, 5.0), np.zeros(n, np.float32)
@@ -290,9 +295,7 @@ def test_act_keeps_the_last_k_steps_and_decrements_the_rtg():
         win_a = np.stack(hist_a[lo:] + [np.zeros((n, act_dim), np.float32)], 1)
         win_r = np.stack(hist_r[lo:], 1).astype(np.float32)
         win_t = np.broadcast_to(np.arange(lo, t + 1), (n, t + 1 - lo)).astype(np.int32)
-        regions = dt.assign_regions(cfg, jnp.asarray(win_a), state.region_codebook, 1.0)
-        ref = state.model.apply_fn({"params": state.model.params}, jnp.asarray(win_r), jnp.asarray(win_o),
-                                   jnp.asarray(win_a), jnp.asarray(win_t), regions, deterministic=True)
+        ref = direct(jnp.asarray(win_r), jnp.asarray(win_o), jnp.asarray(win_a), jnp.asarray(win_t))
         np.testing.assert_allclose(np.asarray(a), np.asarray(ref["action"][:, -1]), atol=1e-5)
         hist_a.append(np.asarray(a))
         np.testing.assert_allclose(np.asarray(carry["rtg"])[:, min(t, k - 1)], rtg, rtol=1e-5)
