@@ -93,6 +93,9 @@ class Config:
     else derived from the dataset's reference scores."""
     max_ep_len: int = hp(0, "timestep-embedding size; 0 = the dataset's max episode steps (or 1000)", min=0)
     """size of the timestep embedding; larger timesteps are clipped. 0 = ``spec.max_episode_steps`` or 1000."""
+    compute_dtype: str = hp("float32", "matmul dtype in the transformer blocks", choices=("float32", "bfloat16"))
+    """matmul dtype inside the transformer blocks; ``bfloat16`` uses the GPU's tensor cores at full
+    rate (parameters, optimiser, LayerNorms, softmax and the residual stream stay float32)."""
     action_tanh: bool = hp(True, "squash predicted actions with tanh (x max action)")
     """squash predicted actions with tanh, scaled by the action bound."""
     state_loss_weight: float = hp(0.0, "MO-DT: weight of the next-state prediction loss (0 = no head)", min=0)
@@ -225,6 +228,7 @@ class DecisionTransformer(nn.Module):
     num_regions: int = 0
     state_head: bool = False
     rtg_head: bool = False
+    dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, rtg, obs, actions, timesteps, regions=None, deterministic: bool = True):
@@ -244,7 +248,7 @@ class DecisionTransformer(nn.Module):
         x = nn.LayerNorm(epsilon=LN_EPS, name="embed_ln")(x)
         x = nn.Dropout(self.embedding_dropout)(x, deterministic=deterministic)
         h = CausalTransformer(self.num_layers, self.num_heads, self.mlp_ratio, self.attention_dropout,
-                              self.residual_dropout, name="transformer")(x, deterministic)
+                              self.residual_dropout, self.dtype, name="transformer")(x, deterministic)
         h = h.reshape(*lead, k, 3, e)
         act = nn.Dense(self.act_dim, kernel_init=INIT, name="predict_action")(h[..., 1, :])
         out = {"action": jnp.tanh(act) * self.max_action if self.action_tanh else act}
@@ -266,7 +270,8 @@ def make_model(cfg: Config, obs_dim: int, act_dim: int, max_action: float = 1.0,
         residual_dropout=cfg.residual_dropout, max_action=max_action, action_tanh=cfg.action_tanh,
         region_groups=region_groups(cfg, act_dim) if cfg.use_regions else 0,
         num_regions=cfg.num_regions if cfg.use_regions else 0,
-        state_head=cfg.state_loss_weight > 0, rtg_head=cfg.rtg_loss_weight > 0)
+        state_head=cfg.state_loss_weight > 0, rtg_head=cfg.rtg_loss_weight > 0,
+        dtype=jnp.dtype(cfg.compute_dtype))
 
 
 # --------------------------------------------------------------------------- state

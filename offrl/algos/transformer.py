@@ -11,6 +11,7 @@ initialised N(0, 0.02) as in GPT-2. There is no positional embedding here: calle
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -30,6 +31,7 @@ class CausalSelfAttention(nn.Module):
 
     num_heads: int
     dropout: float = 0.0
+    dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, x, deterministic: bool):
@@ -38,14 +40,16 @@ class CausalSelfAttention(nn.Module):
             raise ValueError(f"embedding width {width} is not divisible by num_heads={self.num_heads}")
         d = width // self.num_heads
         # one fused projection: fewer, larger matmuls matter at DT's tiny sizes (launch-bound on GPU)
-        qkv = nn.Dense(3 * width, kernel_init=INIT, name="qkv")(x).reshape(*lead, t, 3, self.num_heads, d)
+        qkv = nn.Dense(3 * width, kernel_init=INIT, dtype=self.dtype, name="qkv")(x)
+        qkv = qkv.reshape(*lead, t, 3, self.num_heads, d)
         q, k, v = qkv[..., 0, :, :], qkv[..., 1, :, :], qkv[..., 2, :, :]
-        scores = jnp.einsum("...qhd,...khd->...hqk", q, k) / math.sqrt(d)
-        scores = jnp.where(causal_mask(t), scores, jnp.finfo(scores.dtype).min)
+        # masking and softmax in float32 whatever the matmul dtype
+        scores = jnp.einsum("...qhd,...khd->...hqk", q, k).astype(jnp.float32) / math.sqrt(d)
+        scores = jnp.where(causal_mask(t), scores, jnp.finfo(jnp.float32).min)
         weights = jax.nn.softmax(scores, axis=-1)
-        weights = nn.Dropout(self.dropout)(weights, deterministic=deterministic)
+        weights = nn.Dropout(self.dropout)(weights, deterministic=deterministic).astype(v.dtype)
         out = jnp.einsum("...hqk,...khd->...qhd", weights, v).reshape(*lead, t, width)
-        out = nn.Dense(width, kernel_init=INIT, name="proj")(out)
+        out = nn.Dense(width, kernel_init=INIT, dtype=self.dtype, name="proj")(out)
         return nn.Dropout(self.dropout)(out, deterministic=deterministic)
 
 
@@ -56,31 +60,39 @@ class Block(nn.Module):
     mlp_ratio: int = 4
     attention_dropout: float = 0.0
     residual_dropout: float = 0.0
+    dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, x, deterministic: bool):
         width = x.shape[-1]
         h = nn.LayerNorm(epsilon=LN_EPS, name="ln1")(x)
         # GPT-2 applies resid_pdrop to the attention output projection; attn_pdrop to the weights
-        x = x + CausalSelfAttention(self.num_heads, self.attention_dropout, name="attn")(h, deterministic)
+        a = CausalSelfAttention(self.num_heads, self.attention_dropout, self.dtype, name="attn")(h, deterministic)
+        x = x + a.astype(x.dtype)
         h = nn.LayerNorm(epsilon=LN_EPS, name="ln2")(x)
-        h = nn.relu(nn.Dense(self.mlp_ratio * width, kernel_init=INIT, name="fc")(h))
-        h = nn.Dense(width, kernel_init=INIT, name="fc_out")(h)
-        return x + nn.Dropout(self.residual_dropout)(h, deterministic=deterministic)
+        h = nn.relu(nn.Dense(self.mlp_ratio * width, kernel_init=INIT, dtype=self.dtype, name="fc")(h))
+        h = nn.Dense(width, kernel_init=INIT, dtype=self.dtype, name="fc_out")(h)
+        # the residual stream stays float32 (params and LayerNorms too); only matmuls use `dtype`
+        return x + nn.Dropout(self.residual_dropout)(h, deterministic=deterministic).astype(x.dtype)
 
 
 class CausalTransformer(nn.Module):
-    """``num_layers`` causal blocks followed by a final LayerNorm; input and output (..., T, width)."""
+    """``num_layers`` causal blocks followed by a final LayerNorm; input and output (..., T, width).
+
+    ``dtype`` is the matmul dtype inside the blocks (e.g. bfloat16); parameters, LayerNorms,
+    softmax and the residual stream stay float32.
+    """
 
     num_layers: int
     num_heads: int
     mlp_ratio: int = 4
     attention_dropout: float = 0.0
     residual_dropout: float = 0.0
+    dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, x, deterministic: bool = True):
         for i in range(self.num_layers):
-            x = Block(self.num_heads, self.mlp_ratio, self.attention_dropout, self.residual_dropout,
+            x = Block(self.num_heads, self.mlp_ratio, self.attention_dropout, self.residual_dropout, self.dtype,
                       name=f"block_{i}")(x, deterministic)
         return nn.LayerNorm(epsilon=LN_EPS, name="ln_f")(x)

@@ -319,6 +319,18 @@ def test_update_fits_a_tiny_dataset():
     assert float(m["dt/action_mse"][0]) < 0.6 * float(m0["dt/action_mse"][0])
 
 
+def test_bfloat16_matmuls_keep_float32_params_and_outputs():
+    ds = make_dataset([6, 5])
+    cfg = tiny_cfg("modt", compute_dtype="bfloat16", num_regions=3)
+    state = dt.init(jax.random.PRNGKey(0), ds.spec, cfg)
+    assert all(x.dtype == jnp.float32 for x in jax.tree_util.tree_leaves(state.model.params))
+    data = jax.device_put(dt.prepare(ds, cfg))
+    batch = dt.sample(cfg, data, jax.random.PRNGKey(1), ds.spec)
+    state, metrics = jax.jit(lambda s, b, k: dt.update(cfg, s, b, k))(state, batch, jax.random.PRNGKey(2))
+    assert all(np.isfinite(float(v)) for v in metrics.values())
+    assert all(x.dtype == jnp.float32 for x in jax.tree_util.tree_leaves(state.model.params))
+
+
 @pytest.mark.parametrize("name,extra", [("dt", ()), ("modt", ("region_method=grid", "num_regions=3"))])
 def test_cpu_smoke_train_and_evaluate(name, extra, tmp_path):
     from offrl.train import TrainConfig, train
