@@ -365,13 +365,17 @@ def load_sweep(path: Path):
 
 def test_sweep_configs_parse_into_valid_configs():
     files = sorted((REPO / "sweeps").glob("dt_*.yaml"))
-    assert {f.stem for f in files} >= {"dt_paper", "dt_corl"}
-    expected = {f"d4rl/{e}-{lv}-v2" for e in ("halfcheetah", "hopper", "walker2d")
-                for lv in ("medium", "medium-replay", "medium-expert")}
+    assert {f.stem for f in files} >= {"dt_paper", "dt_corl", "dt_local_dt", "dt_local_modt"}
+    d4rl = {f"d4rl/{e}-{lv}-v2" for e in ("halfcheetah", "hopper", "walker2d")
+            for lv in ("medium", "medium-replay", "medium-expert")}
     for f in files:
         spec, acfg, runs = load_sweep(f)
-        assert {r.dataset for r in runs} == expected
         assert all(r.steps == 100_000 for r in runs)
+        if f.stem.startswith("dt_local"):
+            assert len(runs) == 6 and all(r.dataset.startswith("local/") for r in runs)
+            assert len(runs[0].seeds) == 5 and spec["algo"] == f.stem.rsplit("_", 1)[1]
+        else:
+            assert {r.dataset for r in runs} == d4rl
         if f.stem == "dt_corl":
             assert (acfg.batch_size, acfg.lr) == (4096, 8e-4) and runs[0].eval_episodes == 100
         if f.stem == "dt_paper":
