@@ -1,0 +1,182 @@
+"""``offrl uav ...``: baseline comparison, offline datasets, plots.
+
+    offrl uav baselines [--episodes 400 --seeds 4 --out results/uav]   # table + JSON + PNGs
+    offrl uav datasets  [--episodes 100 --levels poor medium expert mixed --overwrite]
+    offrl uav plot      [--result results/uav/baselines.json]          # re-plot a saved comparison
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any, Literal, Union
+
+import numpy as np
+import tyro
+from tqdm import tqdm
+
+from offrl.envs.uav.params import PRESETS, make_params
+
+Preset = Literal["urban", "suburban", "dense"]
+assert set(PRESETS) == {"urban", "suburban", "dense"}
+
+
+@dataclasses.dataclass
+class Baselines:
+    """Train/evaluate random, greedy, k-means, PSO, Q-learning and SARSA; write a table, JSON and PNGs."""
+
+    preset: Preset = "urban"
+    """Scenario preset."""
+    episodes: int = 400
+    """Training episodes of SARSA / Q-learning per seed (PSO gets the same episode budget)."""
+    seeds: int = 4
+    """Seeds of every learned method."""
+    eval_episodes: int = 32
+    """Held-out layouts every method is evaluated on."""
+    n_uavs: int = 4
+    """Number of UAVs."""
+    learner_reward: Literal["local", "shared"] = "local"
+    """Reward the tabular agents learn from (every method is scored on the team count)."""
+    out: Path = Path("results/uav")
+    """Output directory (baselines.json, baselines.md, PNGs)."""
+    plots: bool = True
+    """Also write the PNG plots."""
+
+
+@dataclasses.dataclass
+class Datasets:
+    """Collect the offline datasets (poor, medium, expert, mixed) into <data_root>/uav/<level>-v0."""
+
+    preset: Preset = "urban"
+    """Scenario preset."""
+    episodes: int = 100
+    """Episodes per level (mixed: this many from each of poor, medium, expert)."""
+    levels: tuple[Literal["poor", "medium", "expert", "mixed"], ...] = ("poor", "medium", "expert", "mixed")
+    """Levels to write."""
+    train_episodes: int = 400
+    """Training episodes of the SARSA behaviour policy."""
+    seed: int = 0
+    """Seed of behaviour training and collection."""
+    root: Path | None = None
+    """Data root (default $OFFRL_DATA_DIR or ~/.offrl/data)."""
+    overwrite: bool = False
+    """Replace existing datasets."""
+
+
+@dataclasses.dataclass
+class Plot:
+    """Re-draw the PNGs from a saved baselines.json."""
+
+    result: Path = Path("results/uav/baselines.json")
+    """A JSON written by ``offrl uav baselines``."""
+    out: Path | None = None
+    """Output directory (default: next to the JSON)."""
+
+
+def _to_json(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {k: _to_json(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_to_json(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    if isinstance(x, (np.floating, np.integer)):
+        return x.item()
+    return x
+
+
+def _from_json(d: dict[str, Any]) -> dict[str, Any]:
+    def arr(x):
+        return {k: (np.asarray(v) if isinstance(v, list) else arr(v) if isinstance(v, dict) else v)
+                for k, v in x.items()}
+
+    d = dict(d)
+    d["curves"] = {m: arr(c) for m, c in d["curves"].items()}
+    d["policies"] = {m: arr(c) for m, c in d["policies"].items()}
+    return d
+
+
+def run_baselines(a: Baselines) -> int:
+    from offrl.envs.uav.baselines import ComparisonConfig, TabularConfig, run_comparison, summary_table
+    from offrl.errors import ConfigError
+
+    if a.episodes < 10:
+        raise ConfigError(f"episodes: need at least 10 training episodes (got {a.episodes})")
+    params = make_params(a.preset, n_uavs=a.n_uavs)
+    cfg = ComparisonConfig(seeds=a.seeds, eval_episodes=a.eval_episodes, learner_reward=a.learner_reward,
+                           tabular=TabularConfig(episodes=a.episodes))
+    total = 3 + 3 * a.episodes
+    with tqdm(total=total, desc="uav baselines", unit="ep") as bar:
+        def progress(name, n):
+            bar.set_postfix_str(name)
+            bar.update(n)
+
+        res = run_comparison(params, cfg, progress=progress)
+    a.out.mkdir(parents=True, exist_ok=True)
+    table = summary_table(res)
+    keep = {"sarsa": ("q", "eval_curve", "eval_episodes"), "qlearning": ("q", "eval_curve", "eval_episodes"),
+            "pso": ("targets", "eval_curve", "episodes")}
+    saved = dict(res, policies={m: {k: res["policies"][m][k] for k in ks} for m, ks in keep.items()},
+                 config={"preset": a.preset, "n_uavs": a.n_uavs, **_to_json(dataclasses.asdict(cfg))})
+    saved["curves"] = {m: {k: v for k, v in c.items() if k != "train"} | {"train_mean": np.asarray(c["train"]).mean(0)}
+                       for m, c in res["curves"].items()}
+    (a.out / "baselines.json").write_text(json.dumps(_to_json(saved)))
+    (a.out / "baselines.md").write_text(table + "\n")
+    print(table)
+    if a.plots:
+        from offrl.envs.uav.plots import plot_all
+
+        for p in plot_all(res, params, a.out):
+            print(f"wrote {p}")
+    return 0
+
+
+def run_datasets(a: Datasets) -> int:
+    from offrl.envs.uav.baselines import TabularConfig
+    from offrl.envs.uav.data import DatasetConfig, build_datasets, save_datasets
+
+    params = make_params(a.preset)
+    cfg = DatasetConfig(episodes=a.episodes, seed=a.seed, tabular=TabularConfig(episodes=a.train_episodes))
+    steps = 2 + len({"poor", "medium", "expert"} & (set(a.levels) | ({"poor", "medium", "expert"} if "mixed" in a.levels else set())))
+    with tqdm(total=steps, desc="uav datasets") as bar:
+        def progress(msg):
+            bar.set_postfix_str(msg)
+            bar.update(1)
+
+        built = build_datasets(params, cfg, levels=tuple(a.levels), progress=progress)
+    paths = save_datasets(built["datasets"], root=a.root, overwrite=a.overwrite)
+    print(f"reference returns: random {built['ref_min']:.1f}, expert (SARSA) {built['ref_max']:.1f}")
+    print("| dataset | transitions | episodes | mean return | normalized score | path |")
+    print("|---|---|---|---|---|---|")
+    for lv, ds in built["datasets"].items():
+        s = ds.stats()
+        print(f"| uav/{lv}-v0 | {s['transitions']} | {s['episodes']} | {s['return']['mean']:.1f} | "
+              f"{s['normalized_return']['mean']:.1f} | {paths[lv]} |")
+    return 0
+
+
+def run_plot(a: Plot) -> int:
+    from offrl.envs.uav.plots import plot_all
+    from offrl.errors import OffrlError
+
+    if not a.result.is_file():
+        raise OffrlError(f"result: {a.result} does not exist; run `offrl uav baselines` first")
+    d = _from_json(json.loads(a.result.read_text()))
+    cfg = d["config"]
+    params = make_params(cfg["preset"], n_uavs=cfg["n_uavs"])
+    for p in plot_all(d, params, a.out or a.result.parent):
+        print(f"wrote {p}")
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    """Entry point of ``offrl uav``."""
+    cmd = tyro.extras.subcommand_cli_from_dict(
+        {"baselines": Baselines, "datasets": Datasets, "plot": Plot}, args=argv, prog="offrl uav",
+        description=__doc__)
+    if isinstance(cmd, Baselines):
+        return run_baselines(cmd)
+    if isinstance(cmd, Datasets):
+        return run_datasets(cmd)
+    return run_plot(cmd)

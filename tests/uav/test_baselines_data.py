@@ -1,0 +1,99 @@
+"""Baselines, datasets and the ``offrl uav`` CLI on small budgets (the full comparison is in docs/uav.md)."""
+
+import json
+
+import jax
+import numpy as np
+import pytest
+
+from offrl.envs.uav import make_params
+from offrl.envs.uav.baselines import (ComparisonConfig, PSOConfig, TabularConfig, run_comparison, summary_table,
+                                      train_tabular)
+from offrl.envs.uav.data import LEVELS, DatasetConfig, build_datasets, load_dataset, save_datasets
+from offrl.envs.uav.policies import evaluate, goto_actions, kmeans_cells, random_policy
+from offrl.errors import ConfigError
+
+SMALL = make_params(episode_len=25)
+
+
+def test_goto_and_kmeans():
+    pos = jax.numpy.array([[0, 0], [5, 5], [3, 3]])
+    tgt = jax.numpy.array([[3, 1], [5, 2], [3, 3]])
+    np.testing.assert_array_equal(goto_actions(pos, tgt), [3, 2, 0])
+    users = jax.numpy.array([[100.0, 100.0], [110.0, 90.0], [900.0, 900.0], [890.0, 910.0]])
+    cells = np.asarray(kmeans_cells(users, make_params(n_uavs=2, users_xy=users.tolist())))
+    assert sorted(map(tuple, cells)) == [(1, 1), (9, 9)]
+
+
+def test_comparison_small_budget_learns():
+    cfg = ComparisonConfig(seeds=2, eval_episodes=4, tabular=TabularConfig(episodes=60, chunks=3),
+                           pso=PSOConfig(particles=6))
+    res = run_comparison(SMALL, cfg)
+    s = {m: v["mean"] for m, v in res["summary"].items()}
+    assert set(s) == {"random", "greedy", "kmeans", "sarsa", "qlearning", "pso"}
+    assert s["sarsa"] > s["random"] and s["pso"] > s["random"] and s["kmeans"] > s["random"]
+    assert res["curves"]["sarsa"]["eval"].shape == (2, 3)
+    assert "| sarsa |" in summary_table(res)
+
+
+def test_tabular_is_deterministic_and_validates():
+    cfg = TabularConfig(episodes=8, chunks=2)
+    a = train_tabular("sarsa", SMALL, cfg, [3], eval_episodes=2)
+    b = train_tabular("sarsa", SMALL, cfg, [3], eval_episodes=2)
+    np.testing.assert_array_equal(a["q"], b["q"])
+    with pytest.raises(ConfigError, match="method"):
+        train_tabular("dqn", SMALL, cfg, 1)
+    with pytest.raises(ConfigError, match="alpha"):
+        train_tabular("sarsa", SMALL, TabularConfig(alpha=0.0), 1)
+
+
+def test_datasets_roundtrip_and_scores():
+    cfg = DatasetConfig(episodes=3, tabular=TabularConfig(episodes=30, chunks=3), ref_episodes=4)
+    built = build_datasets(SMALL, cfg)
+    assert set(built["datasets"]) == set(LEVELS)
+    paths = save_datasets(built["datasets"])
+    for lv in LEVELS:
+        assert paths[lv].name == f"{lv}-v0" and paths[lv].parent.name == "uav"
+        ds = load_dataset(lv)
+        n = 3 * 25 * (3 if lv == "mixed" else 1)
+        assert len(ds) == n and ds.num_episodes == n // 25
+        assert ds.observations.shape == (n, 4, SMALL.obs_dim) and ds.actions.shape == (n, 4)
+        assert ds.actions.dtype == np.int32 and ds.truncations.sum() == n // 25 and not ds.terminations.any()
+        assert ds.infos["avail_actions"].shape == (n, 4, 5) and ds.infos["state"].shape == (n, SMALL.state_dim)
+        # every logged action was available, the team reward is the associated-user count
+        av = ds.infos["avail_actions"]
+        assert av[np.arange(n)[:, None], np.arange(4)[None], ds.actions].all()
+        np.testing.assert_array_equal(ds.rewards, ds.infos["n_assoc"])
+        # next_obs of a row is the obs of the next row inside an episode (true terminal obs kept)
+        inner = ~ds.truncations[:-1]
+        np.testing.assert_array_equal(ds.next_observations[:-1][inner], ds.observations[1:][inner])
+        assert ds.spec.ref_min == pytest.approx(built["ref_min"]) and ds.spec.ref_max > ds.spec.ref_min
+    # the normalised score is the spec's: 100 * (R - random) / (trained SARSA - random)
+    ds = load_dataset("poor")
+    np.testing.assert_allclose(ds.stats()["normalized_return"]["mean"],
+                               100 * (ds.episode_returns().mean() - built["ref_min"]) / (built["ref_max"] - built["ref_min"]))
+    with pytest.raises(ConfigError, match="level"):
+        load_dataset("legendary")
+
+
+def test_random_policy_only_valid_actions():
+    v = evaluate(random_policy(), jax.random.PRNGKey(0), SMALL, 3)
+    assert v.shape == (3,) and (np.asarray(v) >= 0).all()
+
+
+def test_cli_baselines_plot_datasets(tmp_path, capsys):
+    from offrl.cli import main
+
+    out = tmp_path / "uav"
+    assert main(["uav", "baselines", "--episodes", "20", "--seeds", "1", "--eval-episodes", "2", "--out", str(out), "--no-plots"]) == 0
+    d = json.loads((out / "baselines.json").read_text())
+    assert set(d["summary"]) == {"random", "greedy", "kmeans", "sarsa", "qlearning", "pso"}
+    assert "| sarsa |" in (out / "baselines.md").read_text()
+    assert main(["uav", "plot", "--result", str(out / "baselines.json")]) == 0
+    assert (out / "association_over_training.png").stat().st_size > 1000
+    assert (out / "trajectories.png").stat().st_size > 1000
+    assert main(["uav", "datasets", "--episodes", "1", "--train-episodes", "10", "--levels", "poor"]) == 0
+    assert "uav/poor-v0" in capsys.readouterr().out
+    assert main(["uav", "baselines", "--episodes", "2", "--out", str(out)]) == 1  # ConfigError -> exit 1
+    assert "episodes" in capsys.readouterr().err
+    assert main(["uav", "plot", "--result", str(tmp_path / "missing.json")]) == 1
