@@ -3,7 +3,6 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pytest
 
 from offrl.envs.uav import UAVOffload, UAVOffloadNumPy, make_params, stack_params
 from offrl.envs.uav.env import (avail_actions_array, reset_arrays, step_arrays, step_env_arrays)

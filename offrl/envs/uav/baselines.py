@@ -25,7 +25,7 @@ import numpy as np
 from offrl.envs.uav.env import avail_actions_array, reset_arrays, step_env_arrays
 from offrl.envs.uav.params import N_ACTIONS, EnvParams
 from offrl.envs.uav.policies import (cell_index, eps_greedy, evaluate, greedy_policy, kmeans_policy,
-                                     random_policy, rollout, tabular_policy, targets_policy)
+                                     random_policy, tabular_policy, targets_policy)
 from offrl.errors import ConfigError
 
 LEARNERS = ("sarsa", "qlearning")

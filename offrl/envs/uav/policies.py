@@ -15,7 +15,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from offrl.envs.uav.channel import association
-from offrl.envs.uav.env import EnvState, avail_actions_array, fixed_start, reset_arrays, step_env_arrays
+from offrl.envs.uav.env import (EnvState, avail_actions_array, fixed_start, global_state_array, reset_arrays,
+                               step_env_arrays)
 from offrl.envs.uav.params import ACTION_DELTAS, EnvParams
 
 
@@ -162,7 +163,6 @@ def rollout(policy: Policy, key, params: EnvParams, record: bool = False):
         nobs, nstate, rew, team, trunc, info = step_env_arrays(ks, state, a, params)
         out = {"n_assoc": info["n_assoc"]}
         if record:
-            from offrl.envs.uav.env import global_state_array
             out.update(obs=obs, next_obs=nobs, actions=a, agent_rewards=rew, team_reward=team,
                        truncated=trunc, avail_actions=mask, next_avail_actions=avail_actions_array(nstate, params),
                        state=global_state_array(state, params), next_state=global_state_array(nstate, params),
