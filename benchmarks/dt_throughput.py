@@ -35,7 +35,7 @@ except ImportError:  # run from a checkout without installing the package
 PEERS = [("JAX-CORL DT, as published", 1, 237.0), ("JAX-CORL DT, scan+vmap", 5, 1699.0)]
 FULL = dict(episodes=2000, ep_len=1000, obs_dim=17, act_dim=6,
             hp=dict(batch_size=64, context_len=20, embed_dim=128, num_layers=3, num_heads=1),
-            seeds=(1, 8, 32), chunk=500, reps=3, baseline_steps=300)
+            seeds=(1, 8, 32), chunk=500, reps=3, baseline_steps=200)
 QUICK = dict(episodes=20, ep_len=100, obs_dim=17, act_dim=6,
              hp=dict(batch_size=16, context_len=5, embed_dim=16, num_layers=1, num_heads=1),
              seeds=(1, 2, 4), chunk=20, reps=2, baseline_steps=20)
@@ -58,32 +58,16 @@ def synthetic_dataset(episodes: int, ep_len: int, obs_dim: int, act_dim: int, se
                           np.zeros(n, bool), trunc.reshape(n), spec=spec, validate=False)
 
 
+def chunk_for(seeds: int, size: dict) -> int:
+    """Steps per jitted call: ``size["chunk"]`` up to 8 seeds, then shrinking with the seed count."""
+    return max(size["chunk"] * 8 // max(seeds, 8), 10)
+
+
 def _block(tree):
     import jax
 
     jax.block_until_ready(tree)
     return tree
-
-
-def step_flops(algo, cfg, spec, data) -> float | None:
-    """XLA's FLOP count of one sample+update for one seed (None if the backend gives none)."""
-    import jax
-
-    from offrl.train import init_states
-
-    states, keys = init_states(algo, cfg, spec, (0,))
-    state = jax.tree_util.tree_map(lambda x: x[0], states)
-
-    def one(state, key, data):
-        k1, k2 = jax.random.split(key)
-        return algo.update(cfg, state, algo.sample(cfg, data, k1, spec), k2)
-
-    try:
-        cost = jax.jit(one).lower(state, keys[0], data).compile().cost_analysis()
-        cost = cost[0] if isinstance(cost, (list, tuple)) else cost
-        return float(cost.get("flops")) if cost and cost.get("flops") else None
-    except Exception:  # cost analysis is best-effort and backend-dependent
-        return None
 
 
 def fused(algo, cfg, spec, data, seeds: int, chunk: int, reps: int, unroll: int) -> dict:
@@ -102,21 +86,37 @@ def fused(algo, cfg, spec, data, seeds: int, chunk: int, reps: int, unroll: int)
     dt_s = time.perf_counter() - t0
     steps = chunk * reps
     loss = float(np.mean(np.asarray(m["dt/loss"])))
-    return {"seeds": seeds, "steps_per_s": steps / dt_s, "seed_steps_per_s": seeds * steps / dt_s,
+    return {"seeds": seeds, "chunk": chunk, "steps_per_s": steps / dt_s, "seed_steps_per_s": seeds * steps / dt_s,
             "ms_per_call": 1e3 * dt_s / reps, "first_call_s": compile_s, "final_loss": loss}
 
 
+def _flops(compiled) -> float:
+    try:  # cost analysis is best-effort and backend-dependent
+        cost = compiled.cost_analysis()
+        cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+        return float((cost or {}).get("flops") or 0.0)
+    except Exception:
+        return 0.0
+
+
 def unfused(algo, cfg, spec, data, steps: int) -> dict:
-    """Our own per-step loop: host key split, jitted sample, jitted single update, every step."""
+    """Our own per-step loop: host key split, jitted sample, jitted single update, every step.
+
+    The two executables are compiled ahead of time, which also gives XLA's FLOP count of one step.
+    """
     import jax
 
     from offrl.train import init_states
 
+    t0 = time.perf_counter()
     states, keys = init_states(algo, cfg, spec, (0,))
     state = jax.tree_util.tree_map(lambda x: x[0], states)
     key = keys[0]
-    sample = jax.jit(lambda data, k: algo.sample(cfg, data, k, spec))
-    update = jax.jit(lambda s, b, k: algo.update(cfg, s, b, k), donate_argnums=(0,))
+    sample = jax.jit(lambda data, k: algo.sample(cfg, data, k, spec)).lower(data, key).compile()
+    batch = sample(data, key)
+    update = jax.jit(lambda s, b, k: algo.update(cfg, s, b, k), donate_argnums=(0,)).lower(
+        state, batch, key).compile()
+    flops = _flops(sample) + _flops(update)
 
     def run(state, key, n):
         for _ in range(n):
@@ -124,14 +124,13 @@ def unfused(algo, cfg, spec, data, steps: int) -> dict:
             state, m = update(state, sample(data, k1), k2)
         return _block((state, key, m))
 
-    t0 = time.perf_counter()
     state, key, _ = run(state, key, 2)
     compile_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     state, key, m = run(state, key, steps)
     dt_s = time.perf_counter() - t0
     return {"seeds": 1, "steps_per_s": steps / dt_s, "seed_steps_per_s": steps / dt_s,
-            "ms_per_step": 1e3 * dt_s / steps, "first_call_s": compile_s}
+            "ms_per_step": 1e3 * dt_s / steps, "first_call_s": compile_s, "flops_per_step": flops or None}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -154,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
 
     size = dict(QUICK if a.quick else FULL)
     seeds = tuple(int(s) for s in a.seeds.split(",")) if a.seeds else size["seeds"]
-    chunk, reps = a.chunk or size["chunk"], a.reps or size["reps"]
+    chunk, reps = a.chunk, a.reps or size["reps"]
     algo = algos.get(a.algo)
     t0 = time.perf_counter()
     ds = synthetic_dataset(size["episodes"], size["ep_len"], size["obs_dim"], size["act_dim"])
@@ -165,9 +164,10 @@ def main(argv: list[str] | None = None) -> int:
     del ds
     setup_s = time.perf_counter() - t0
 
-    flops = step_flops(algo, cfg, spec, data)
     base = unfused(algo, cfg, spec, data, a.baseline_steps or size["baseline_steps"])
-    rows = [fused(algo, cfg, spec, data, s, chunk, reps, a.unroll) for s in seeds]
+    flops = base.pop("flops_per_step")
+    # about the same work per timed call at every seed count keeps the whole run short
+    rows = [fused(algo, cfg, spec, data, s, chunk or chunk_for(s, size), reps, a.unroll) for s in seeds]
     for r in rows:
         r["speedup_vs_unfused"] = r["seed_steps_per_s"] / base["steps_per_s"]
         if flops:
@@ -183,19 +183,20 @@ def main(argv: list[str] | None = None) -> int:
            "config": {k: getattr(cfg, k) for k in ("batch_size", "context_len", "embed_dim", "num_layers",
                                                    "num_heads", "state_loss_weight", "rtg_loss_weight",
                                                    "use_regions")},
-           "chunk": chunk, "reps": reps, "unroll": a.unroll, "setup_s": setup_s, "flops_per_step": flops,
+           "reps": reps, "unroll": a.unroll, "setup_s": setup_s, "flops_per_step": flops,
            "unfused": base, "fused": rows, "peers_h100": [dict(zip(("peer", "seeds", "seed_steps_per_s"), x))
                                                           for x in PEERS]}
 
     print(f"{a.algo} throughput on {out['device']} (jax {jax.__version__}); batch {cfg.batch_size}, context "
-          f"{cfg.context_len}, {cfg.num_layers}x{cfg.embed_dim}, {cfg.num_heads} head(s); chunk {chunk}"
+          f"{cfg.context_len}, {cfg.num_layers}x{cfg.embed_dim}, {cfg.num_heads} head(s), {cfg.compute_dtype}"
           + (f"; {flops / 1e9:.2f} GFLOP/step" if flops else ""))
-    print(f"{'structure':<38}{'seeds':>6}{'steps/s':>11}{'seed-steps/s':>14}{'x unfused':>11}{'1st call s':>11}")
+    print(f"{'structure':<38}{'seeds':>6}{'steps/s':>11}{'seed-steps/s':>14}{'x unfused':>11}{'1st call s':>11}"
+          f"{'chunk':>7}")
     print(f"{'unfused loop (ours)':<38}{1:>6}{base['steps_per_s']:>11,.0f}{base['seed_steps_per_s']:>14,.0f}"
           f"{1.0:>11.2f}{base['first_call_s']:>11.1f}")
     for r in rows:
         print(f"{'fused jit(vmap(scan))':<38}{r['seeds']:>6}{r['steps_per_s']:>11,.0f}{r['seed_steps_per_s']:>14,.0f}"
-              f"{r['speedup_vs_unfused']:>11.2f}{r['first_call_s']:>11.1f}")
+              f"{r['speedup_vs_unfused']:>11.2f}{r['first_call_s']:>11.1f}{r['chunk']:>7}")
     for name, s, v in PEERS:
         print(f"{name + ' (H100 ref)':<38}{s:>6}{'':>11}{v:>14,.0f}")
     if a.out:
