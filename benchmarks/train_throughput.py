@@ -1,0 +1,196 @@
+"""Gradient steps per second of the fused multi-seed trainer vs our own unfused per-step loop.
+
+Synthetic halfcheetah-shaped data (2M transitions, obs 17, act 6), batch 256, 2x256 MLPs, as in
+the peers' measurements (../shared/reference/peer_speed_h100.csv). For each algorithm:
+- fused: ``offrl.train.make_chunk_fn`` = jit(vmap over seeds(scan over K updates with in-jit
+  sampling)) at 1, 5, 16 and 32 seeds;
+- baseline: a Python loop of one jitted sample call and one jitted update call per step (1 seed);
+- profile: the same fused chunk with a fixed pre-sampled batch (no gather) to isolate sampling, and
+  the number of kernels (fusions, GEMMs, other custom calls) in one compiled update step.
+
+Usage: python benchmarks/train_throughput.py [--quick] [--out results.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import time
+
+import numpy as np
+
+
+def synthetic_dataset(n: int, obs_dim: int = 17, act_dim: int = 6):
+    from offrl.datasets import DatasetSpec, OfflineDataset
+
+    rng = np.random.default_rng(0)
+    obs = rng.standard_normal((n, obs_dim), dtype=np.float32)
+    spec = DatasetSpec("synthetic/halfcheetah-shaped", None, (obs_dim,), "float32", (act_dim,), "float32")
+    return OfflineDataset(obs, rng.uniform(-1, 1, (n, act_dim)).astype(np.float32), rng.standard_normal(n),
+                          np.roll(obs, -1, 0), rng.random(n) < 1e-3, np.zeros(n, bool), spec=spec, validate=False)
+
+
+def timed(fn, min_seconds: float):
+    """Run ``fn`` (which blocks) until ``min_seconds`` pass; return seconds per call (median of 3 groups)."""
+    fn()  # warm-up after compile
+    per = []
+    for _ in range(3):
+        n, t0 = 0, time.perf_counter()
+        while True:
+            fn()
+            n += 1
+            if time.perf_counter() - t0 >= min_seconds / 3:
+                break
+        per.append((time.perf_counter() - t0) / n)
+    return float(np.median(per))
+
+
+def kernel_counts(compiled_text: str) -> dict[str, int]:
+    """Kernels launched per executable run, counted in the optimized HLO's entry and loop bodies."""
+    fusions = len(re.findall(r"= [^=]*\bfusion\(", compiled_text))
+    gemms = len(re.findall(r'custom_call_target="(__cublas\$gemm|__cublas\$lt\$matmul)', compiled_text))
+    customs = len(re.findall(r"custom-call\(", compiled_text))
+    return {"fusions": fusions, "gemm_calls": gemms, "custom_calls": customs}
+
+
+def bench_algo(name: str, seeds_list, data_rows: int, chunk_steps: int, min_seconds: float, results: list,
+               unrolls=(4,)):
+    import jax
+    import jax.numpy as jnp
+
+    from offrl import algos
+    from offrl.train import init_states, make_chunk_fn
+
+    algo = algos.get(name)
+    cfg = algo.make_config()
+    ds = synthetic_dataset(data_rows)
+    spec = ds.spec
+    data = jax.device_put(algo.prepare(ds, cfg))
+    calls = chunk_steps // cfg.steps_per_call
+    for n_seeds in seeds_list:
+        states, keys = init_states(algo, cfg, spec, list(range(n_seeds)))
+        fn = make_chunk_fn(algo, cfg, spec, calls)
+        t0 = time.perf_counter()
+        states, keys, m = fn(states, keys, data)
+        jax.block_until_ready(m)
+        compile_s = time.perf_counter() - t0
+        box = {"s": states, "k": keys}
+
+        def run():
+            box["s"], box["k"], mm = fn(box["s"], box["k"], data)
+            jax.block_until_ready(mm)
+
+        sec = timed(run, min_seconds)
+        sps = chunk_steps / sec
+        row = {"algo": name, "structure": "fused jit(vmap(scan))", "seeds": n_seeds, "steps_per_s": sps,
+               "seed_steps_per_s": sps * n_seeds, "compile_s": compile_s}
+        results.append(row)
+        print(f"{name:6s} fused  seeds={n_seeds:2d}  {sps:9.0f} steps/s  {sps * n_seeds:10.0f} seed-steps/s "
+              f"(compile {compile_s:.1f}s)", flush=True)
+
+    # --- scan unrolling at 1 seed (fewer loop iterations, same math)
+    for unroll in unrolls:
+        states, keys = init_states(algo, cfg, spec, [0])
+        fn = make_chunk_fn(algo, cfg, spec, calls, unroll=unroll)
+        box = {"s": states, "k": keys}
+
+        def run_u():
+            box["s"], box["k"], mm = fn(box["s"], box["k"], data)
+            jax.block_until_ready(mm)
+
+        run_u()
+        sec = timed(run_u, min_seconds)
+        results.append({"algo": name, "structure": f"fused, scan unroll={unroll}", "seeds": 1,
+                        "steps_per_s": chunk_steps / sec, "seed_steps_per_s": chunk_steps / sec})
+        print(f"{name:6s} unroll={unroll} seeds= 1  {chunk_steps / sec:9.0f} steps/s", flush=True)
+
+    # --- profile at 1 seed: sampling share and kernel count per update call
+    states, keys = init_states(algo, cfg, spec, [0])
+    fixed = jax.jit(lambda k: algo.sample(cfg, data, k, spec))(jax.random.PRNGKey(0))
+
+    def no_sample_chunk(state, key):
+        def body(c, _):
+            st, k = c
+            k, ku = jax.random.split(k)
+            st, m = algo.update(cfg, st, fixed, ku)
+            return (st, k), m
+        (state, key), m = jax.lax.scan(body, (state, key), None, length=calls)
+        return state, key, m
+
+    f2 = jax.jit(jax.vmap(no_sample_chunk))
+    box = {"s": states, "k": keys}
+
+    def run2():
+        box["s"], box["k"], mm = f2(box["s"], box["k"])
+        jax.block_until_ready(mm)
+
+    f2(states, keys)
+    sec2 = timed(run2, min_seconds)
+    one_step = jax.jit(lambda st, b, k: algo.update(cfg, st, b, k))
+    st1 = jax.tree_util.tree_map(lambda x: x[0], states)
+    text = one_step.lower(st1, fixed, jax.random.PRNGKey(1)).compile().as_text()
+    kc = kernel_counts(text)
+    results.append({"algo": name, "structure": "fused, fixed batch (no sampling)", "seeds": 1,
+                    "steps_per_s": chunk_steps / sec2, "seed_steps_per_s": chunk_steps / sec2,
+                    "kernels_per_update_call": kc, "steps_per_update_call": cfg.steps_per_call})
+    print(f"{name:6s} no-sampling seeds= 1  {chunk_steps / sec2:9.0f} steps/s; kernels per update call "
+          f"({cfg.steps_per_call} grad steps): {kc}", flush=True)
+
+    # --- baseline: unfused per-step python loop (1 seed): sample jit + update jit each step
+    sample_fn = jax.jit(lambda k: algo.sample(cfg, data, k, spec))
+    update_fn = jax.jit(lambda st, b, k: algo.update(cfg, st, b, k))
+    st = jax.tree_util.tree_map(lambda x: jnp.array(x[0]), states)
+    key = jax.random.PRNGKey(0)
+    n_calls = max(50, calls // 5)
+    box = {"s": st, "k": key}
+
+    def run3():
+        s, k = box["s"], box["k"]
+        for _ in range(n_calls):
+            k, k1, k2 = jax.random.split(k, 3)
+            s, m = update_fn(s, sample_fn(k1), k2)
+        jax.block_until_ready(m)
+        box["s"], box["k"] = s, k
+
+    run3()
+    sec3 = timed(run3, min_seconds)
+    base = n_calls * cfg.steps_per_call / sec3
+    results.append({"algo": name, "structure": "baseline: unfused per-step loop", "seeds": 1, "steps_per_s": base,
+                    "seed_steps_per_s": base})
+    print(f"{name:6s} baseline seeds= 1  {base:9.0f} steps/s (python loop, 2 jit calls per step)", flush=True)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--quick", action="store_true", help="tiny sizes for a CPU check")
+    ap.add_argument("--out", default=None)
+    ap.add_argument("--algos", default="td3bc,iql")
+    args = ap.parse_args(argv)
+    import jax
+
+    if args.quick:
+        seeds, rows, chunk, secs = [1, 2], 20_000, 100, 0.5
+    else:
+        seeds, rows, chunk, secs = [1, 5, 16, 32], 2_000_000, 1000, 2.0
+    results: list[dict] = []
+    info = {"device": str(jax.devices()[0]), "device_kind": jax.devices()[0].device_kind,
+            "jax": jax.__version__, "chunk_steps": chunk, "data_rows": rows, "batch": 256, "hidden": [256, 256]}
+    print(json.dumps(info), flush=True)
+    for name in args.algos.split(","):
+        try:
+            bench_algo(name, seeds, rows, chunk, secs, results)
+        except Exception as e:  # keep the other measurements if one fails
+            print(f"{name}: FAILED {e!r}", file=sys.stderr, flush=True)
+    print("\n| algo | structure | seeds | steps/s | seed-steps/s |\n|---|---|---|---|---|")
+    for r in results:
+        print(f"| {r['algo']} | {r['structure']} | {r['seeds']} | {r['steps_per_s']:.0f} | {r['seed_steps_per_s']:.0f} |")
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump({"info": info, "results": results}, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

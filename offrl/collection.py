@@ -1,0 +1,361 @@
+"""D4RL-protocol datasets regenerated on any CPU from shipped behaviour policies (``offrl collect``).
+
+Levels follow D4RL: ``random`` (uniform actions), ``medium`` (a SAC policy at about a third of the
+expert's return), ``expert`` (the final SAC policy), ``medium-replay`` (what the SAC replay buffer
+held when the medium policy was saved) and ``medium-expert`` (medium + expert). Policies act
+stochastically (tanh-Gaussian samples), as the D4RL data were collected, and their weights ship in
+``offrl/assets/policies/<env>/policies.npz`` (trained by :mod:`offrl.online`).
+
+``medium-replay`` is rebuilt from the training run's actor snapshots: the random warm-up, then each
+snapshot before the medium one acting for the env steps it acted for during training. It has the
+buffer's size and mixture of policies, not its exact transitions (those came from the GPU run).
+
+Collection is deterministic on one platform: ``n_envs`` envs run in lock-step with one seeded
+NumPy generator, env ``i`` reset with ``seed * 1000 + i`` (its later resets continue its own RNG),
+and every env collects a fixed share of the steps, so the result does not depend on ``workers``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import platform
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tyro
+
+from offrl.errors import OffrlError, UnknownIdError
+from offrl.paths import assets_dir
+
+ENVS = {"hopper": "Hopper-v5", "halfcheetah": "HalfCheetah-v5", "walker2d": "Walker2d-v5"}
+LEVELS = ("random", "medium", "medium-replay", "medium-expert", "expert")
+DEFAULT_STEPS = 1_000_000
+DEFAULT_N_ENVS = 10
+
+
+def parse_name(name: str) -> tuple[str, str]:
+    """``"hopper-medium-replay"`` (or ``local/hopper-medium-replay-v0``) -> ("hopper", "medium-replay")."""
+    n = name[len("local/"):] if name.startswith("local/") else name
+    if n.endswith("-v0"):
+        n = n[:-3]
+    env, _, level = n.partition("-")
+    if env not in ENVS:
+        raise UnknownIdError("environment", env, ENVS)
+    if level not in LEVELS:
+        raise UnknownIdError(f"level for {env}", level, LEVELS)
+    return env, level
+
+
+def policy_file(env: str) -> Path:
+    return assets_dir() / "policies" / env / "policies.npz"
+
+
+def load_behaviour(env: str):
+    """The shipped policies of ``env``: ({name: TanhGaussianPolicy}, metadata)."""
+    from offrl.policies import load_policies
+
+    p = policy_file(env)
+    if not p.is_file():
+        raise OffrlError(f"no shipped behaviour policies for {env!r} at {p}")
+    return load_policies(p)
+
+
+# ---------------------------------------------------------------------------- rollouts
+PolicyFn = Callable[[np.ndarray, np.random.Generator], np.ndarray]
+
+
+def collect_stream(env_id: str, policy: PolicyFn, steps: int, *, seed: int = 0, n_envs: int = DEFAULT_N_ENVS,
+                   workers: int = 0, progress: Any = None) -> dict[str, np.ndarray]:
+    """``steps`` transitions from ``n_envs`` envs in lock-step, concatenated env by env.
+
+    An env's stream ends mid-episode when its share is used up; that last row is marked truncated.
+    ``progress`` is an optional tqdm bar advanced by the number of transitions collected.
+    """
+    from offrl.envs.pool import EnvPool
+
+    n_envs = max(1, min(n_envs, steps))
+    quota = np.full(n_envs, steps // n_envs)
+    quota[: steps % n_envs] += 1
+    rng = np.random.default_rng(seed)
+    cols: list[dict[str, list]] = [{k: [] for k in ("o", "a", "r", "o2", "te", "tr")} for _ in range(n_envs)]
+    with EnvPool(env_id, n_envs, workers=workers) as pool:
+        obs = pool.reset([seed * 1000 + i for i in range(n_envs)])
+        done_count = np.zeros(n_envs, np.int64)
+        while (done_count < quota).any():
+            active = done_count < quota
+            acts = policy(obs, rng)
+            nxt, r, te, tr, reset_obs = pool.step(acts, active, autoreset=True)
+            for i in np.flatnonzero(active):
+                c = cols[i]
+                c["o"].append(obs[i]), c["a"].append(acts[i]), c["r"].append(r[i]), c["o2"].append(nxt[i])
+                last = done_count[i] + 1 == quota[i]
+                c["te"].append(te[i]), c["tr"].append(tr[i] or (last and not te[i]))
+            done_count += active
+            obs = np.where((te | tr)[:, None], reset_obs, nxt)
+            if progress is not None:
+                progress.update(int(active.sum()))
+    cat = lambda k, dt: np.concatenate([np.asarray(c[k], dt).reshape(len(c[k]), -1) for c in cols])  # noqa: E731
+    return {"observations": cat("o", np.float32), "actions": cat("a", np.float32),
+            "rewards": cat("r", np.float32)[:, 0], "next_observations": cat("o2", np.float32),
+            "terminations": cat("te", bool)[:, 0], "truncations": cat("tr", bool)[:, 0]}
+
+
+def uniform_policy(act_dim: int) -> PolicyFn:
+    return lambda obs, rng: rng.uniform(-1.0, 1.0, (len(obs), act_dim)).astype(np.float32)
+
+
+def sac_policy(pol) -> PolicyFn:
+    return lambda obs, rng: pol.act(obs, rng)
+
+
+def episode_returns(env_id: str, policy: PolicyFn, episodes: int = 100, *, seed: int = 0, workers: int = 0,
+                    max_steps: int = 1000) -> np.ndarray:
+    """Undiscounted returns of ``episodes`` full episodes (env ``i`` reset with ``seed + i``)."""
+    from offrl.envs.pool import EnvPool
+
+    rng = np.random.default_rng(seed)
+    with EnvPool(env_id, episodes, workers=workers) as pool:
+        obs = pool.reset([seed + i for i in range(episodes)])
+        ret, active = np.zeros(episodes), np.ones(episodes, bool)
+        for _ in range(max_steps):
+            nxt, r, te, tr, _ = pool.step(policy(obs, rng), active)
+            ret += np.where(active, r, 0.0)
+            active &= ~(te | tr)
+            obs = nxt
+            if not active.any():
+                break
+    return ret
+
+
+# ---------------------------------------------------------------------------- datasets
+def _act_dim(env: str) -> int:
+    from offrl.envs.pool import make_env
+
+    e = make_env(ENVS[env])
+    try:
+        return int(np.prod(e.action_space.shape))
+    finally:
+        e.close()
+
+
+def _segments(env: str, level: str, steps: int | None):
+    """[(label, PolicyFn, n_steps)] making up a level."""
+    if level == "random":
+        return [("uniform", uniform_policy(_act_dim(env)), steps or DEFAULT_STEPS)]
+    pols, meta = load_behaviour(env)
+    if level in ("medium", "expert"):
+        return [(level, sac_policy(pols[level]), steps or DEFAULT_STEPS)]
+    if level == "medium-replay":
+        every, start = int(meta["snapshot_every"]), int(meta["start_steps"])
+        segs = [("uniform", uniform_policy(_act_dim(env)), start)]
+        snaps = sorted(k for k in pols if k.startswith("replay_"))
+        for k in snaps:
+            s0 = int(k.split("_")[1])
+            n = every - (start - s0 if s0 < start else 0)
+            if n > 0:
+                segs.append((k, sac_policy(pols[k]), n))
+        total = sum(n for _, _, n in segs)
+        if steps and steps < total:  # a smaller replay keeps the policy mixture, scaled down
+            segs = [(lbl, f, max(1, round(n * steps / total))) for lbl, f, n in segs]
+        return segs
+    raise UnknownIdError("level", level, LEVELS)
+
+
+def collect(name: str, *, steps: int | None = None, seed: int = 0, n_envs: int = DEFAULT_N_ENVS, workers: int = 0,
+            root=None, save: bool = True, minari: bool = True, overwrite: bool = False, progress: bool = True):
+    """Collect ``local/<env>-<level>-v0``; writes the native dataset (and a Minari copy) atomically.
+
+    ``steps`` defaults to D4RL's 1M (medium-replay: the replay buffer's size; medium-expert: 1M of
+    each part). Returns the :class:`~offrl.datasets.OfflineDataset`.
+    """
+    from tqdm.auto import tqdm
+
+    from offrl.datasets import DatasetSpec, OfflineDataset, concatenate, local_dataset_dir
+    from offrl.datasets.core import array_checksum
+    from offrl.datasets.registry import local_reference_scores
+
+    env, level = parse_name(name)
+    ds_id = f"local/{env}-{level}-v0"
+    out_dir = local_dataset_dir(ds_id, root)
+    if save and out_dir.exists() and not overwrite:
+        raise OffrlError(f"{ds_id} already exists at {out_dir}; pass --overwrite to collect it again")
+    t0 = time.time()
+    if level == "medium-expert":
+        parts = [_existing_or_collect(env, lv, steps=steps, seed=seed + i, n_envs=n_envs, workers=workers, root=root,
+                                      progress=progress) for i, lv in enumerate(("medium", "expert"))]
+        arrays = {k: np.concatenate([getattr(p, k) for p in parts]) for k in parts[0].arrays()}
+        segments = [("medium", None, len(parts[0])), ("expert", None, len(parts[1]))]
+    else:
+        segments = _segments(env, level, steps)
+        total = sum(n for _, _, n in segments)
+        bar = tqdm(total=total, desc=f"collect {ds_id}", unit="step", disable=not progress, dynamic_ncols=True)
+        chunks = [collect_stream(ENVS[env], f, n, seed=seed * 7919 + j, n_envs=n_envs, workers=workers, progress=bar)
+                  for j, (_, f, n) in enumerate(segments)]
+        bar.close()
+        arrays = {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
+    elapsed = time.time() - t0
+    lo, hi = local_reference_scores(env)
+    checksum = array_checksum(arrays)
+    spec = DatasetSpec(ds_id, ENVS[env], arrays["observations"].shape[1:], "float32", arrays["actions"].shape[1:],
+                       "float32", lo, hi, "local", checksum, 1000)
+    card = dataset_card(env, level, spec, arrays, segments, seed, n_envs, elapsed)
+    ds = OfflineDataset(**arrays, spec=spec, metadata={"card": card})
+    card["stats"] = ds.stats()
+    if save:
+        from offrl.datasets import save as save_ds
+
+        save_ds(ds, ds_id, format="offrl", root=root, overwrite=overwrite)
+        (out_dir / "card.json").write_text(json.dumps(card, indent=1))
+        (out_dir / "card.md").write_text(card_markdown(card))
+        if minari:
+            save_ds(ds, f"offrl/{env}-{level}-v0", format="minari", overwrite=overwrite)
+    return ds
+
+
+def _existing_or_collect(env, level, *, steps, seed, n_envs, workers, root, progress):
+    """A part of medium-expert: reuse the saved local dataset when it was collected the same way."""
+    from offrl.datasets import load, local_dataset_dir
+
+    card_path = local_dataset_dir(f"{env}-{level}", root) / "card.json"
+    if card_path.is_file():
+        card = json.loads(card_path.read_text())
+        if (card.get("seed"), card.get("n_envs"), card.get("transitions")) == (seed, n_envs, steps or DEFAULT_STEPS):
+            return load(f"local/{env}-{level}-v0", root=root)
+    return collect(f"{env}-{level}", steps=steps, seed=seed, n_envs=n_envs, workers=workers, root=root, save=False,
+                   progress=progress)
+
+
+def dataset_card(env, level, spec, arrays, segments, seed, n_envs, elapsed) -> dict[str, Any]:
+    """Provenance of a collected dataset: versions, policies, steps, time, checksum."""
+    import gymnasium
+    import mujoco
+
+    pol_meta = {}
+    if level != "random" and policy_file(env).is_file():
+        _, meta = load_behaviour(env)
+        pol_meta = {k: meta.get(k) for k in ("source", "seed", "env_steps", "medium_step", "expert_step",
+                                             "returns_100")}
+    return {"id": spec.id, "env_id": spec.env_id, "level": level, "transitions": int(len(arrays["rewards"])),
+            "seed": seed, "n_envs": n_envs, "collect_seconds": round(elapsed, 2),
+            "steps_per_second": round(len(arrays["rewards"]) / max(elapsed, 1e-9), 1),
+            "segments": [[lbl, int(n)] for lbl, _, n in segments], "policy": pol_meta,
+            "ref_min": spec.ref_min, "ref_max": spec.ref_max, "checksum": spec.checksum,
+            "versions": {"gymnasium": gymnasium.__version__, "mujoco": mujoco.__version__,
+                         "numpy": np.__version__, "python": platform.python_version(),
+                         "platform": f"{platform.system()}-{platform.machine()}"}}
+
+
+def card_markdown(card: dict) -> str:
+    st = card.get("stats", {})
+    ret, ns = st.get("return", {}), st.get("normalized_return", {})
+    lines = [f"# {card['id']}", "", f"- env: `{card['env_id']}` (gymnasium {card['versions']['gymnasium']}, "
+             f"mujoco {card['versions']['mujoco']}, {card['versions']['platform']})",
+             f"- level: {card['level']}; transitions: {card['transitions']:,}; episodes: {st.get('episodes')}",
+             f"- episode return: mean {ret.get('mean', float('nan')):.1f} ± {ret.get('std', float('nan')):.1f} "
+             f"(min {ret.get('min', float('nan')):.1f}, max {ret.get('max', float('nan')):.1f})"]
+    if ns:
+        lines.append(f"- normalized return: mean {ns['mean']:.1f} (ref_min {card['ref_min']:.1f}, "
+                     f"ref_max {card['ref_max']:.1f})")
+    lines += [f"- policy: {json.dumps(card['policy'])}", f"- segments: {card['segments']}",
+              f"- collection: seed {card['seed']}, {card['n_envs']} envs, {card['collect_seconds']} s "
+              f"({card['steps_per_second']:.0f} steps/s)", f"- checksum: `{card['checksum']}`", ""]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------- shipped assets
+def build_assets(run_dir: str | Path, env: str, *, out: str | Path | None = None, candidates: int = 6,
+                 screen_episodes: int = 20, final_episodes: int = 100, workers: int = 0) -> dict:
+    """Pick the expert and medium policies from an :mod:`offrl.online` run and write the shipped assets.
+
+    Expert: the best of the last snapshots over ``screen_episodes``. Medium: among the snapshots
+    whose training return is nearest a third of the expert's, the one whose screened return is
+    closest to that third. Replay snapshots: every snapshot before the medium one (float16).
+    Reference scores: ``final_episodes`` episodes of the uniform-random and the expert policy.
+    """
+    from offrl.policies import load_policies, save_policies
+
+    run_dir = Path(run_dir)
+    early, meta = load_policies(run_dir / f"{env}.npz")
+    late = load_policies(run_dir / f"{env}_late.npz")[0] if (run_dir / f"{env}_late.npz").exists() else {}
+    snaps = {int(k.split("_")[1]): p for k, p in {**early, **late}.items()}
+    env_id = ENVS[env]
+
+    def score(pol, n, seed):
+        r = episode_returns(env_id, sac_policy(pol), n, seed=seed, workers=workers)
+        return float(r.mean()), float(r.std())
+
+    last = sorted(snaps)[-candidates:]
+    screened = {k: score(snaps[k], screen_episodes, 500_000)[0] for k in last}
+    expert_step = max(screened, key=screened.get)
+    expert = score(snaps[expert_step], final_episodes, 900_000)
+    target = expert[0] / 3.0
+    curve = {int(e): r for e, r, n in meta["curve"] if n}
+    # snapshot k acts during the window ending at k + every; rank by that window's training return
+    every = int(meta["snapshot_every"])
+    near = sorted((k for k in snaps if k > 0 and k + every in curve and k < expert_step),
+                  key=lambda k: abs(curve[k + every] - target))[:candidates]
+    med_screen = {k: score(snaps[k], screen_episodes, 600_000)[0] for k in near}
+    medium_step = min(med_screen, key=lambda k: abs(med_screen[k] - target))
+    medium = score(snaps[medium_step], final_episodes, 900_000)
+    rnd = episode_returns(env_id, uniform_policy(snaps[0].act_dim), final_episodes, seed=900_000, workers=workers)
+    returns = {"expert": expert, "medium": medium, "random": (float(rnd.mean()), float(rnd.std()))}
+    out = Path(out) if out else policy_file(env).parent
+    out.mkdir(parents=True, exist_ok=True)
+    pols = {"expert": snaps[expert_step], "medium": snaps[medium_step]}
+    pols.update({f"replay_{k:07d}": snaps[k] for k in sorted(snaps) if k < medium_step})
+    dtypes = {k: np.float16 for k in pols if k.startswith("replay_")}
+    new_meta = {"source": "offrl.online SAC (benchmarks/RESULTS.md)", "env_id": env_id, "seed": meta.get("seed"),
+                "env_steps": meta.get("env_steps"), "snapshot_every": every, "start_steps": meta["start_steps"],
+                "expert_step": expert_step, "medium_step": medium_step,
+                "returns_100": {k: {"mean": m, "std": sd} for k, (m, sd) in returns.items()},
+                "screening": {"expert": screened, "medium": med_screen, "target": target},
+                "curve": meta["curve"]}
+    save_policies(out / "policies.npz", pols, new_meta, dtypes)
+    (out / "reference.json").write_text(json.dumps(
+        {"ref_min": returns["random"][0], "ref_max": returns["expert"][0], "episodes": final_episodes,
+         "ref_min_policy": "uniform random", "ref_max_policy": f"expert (SAC snapshot {expert_step}, stochastic)"},
+        indent=1))
+    return new_meta
+
+
+@dataclasses.dataclass(frozen=True)
+class CollectArgs:
+    """offrl collect <env>-<level>: regenerate a local dataset from the shipped policies."""
+
+    name: tyro.conf.Positional[str]
+    """<env>-<level>, e.g. hopper-medium (envs: hopper, halfcheetah, walker2d; levels: random, medium,
+    medium-replay, medium-expert, expert)."""
+    steps: int | None = None
+    """transitions (default: D4RL's 1M; medium-replay: the training buffer's size)."""
+    seed: int = 0
+    """collection seed."""
+    n_envs: int = DEFAULT_N_ENVS
+    """envs stepped in lock-step (part of what the checksum depends on)."""
+    workers: int = 0
+    """env worker processes (does not change the data)."""
+    expect_checksum: str | None = None
+    """fail unless the collected arrays have this checksum (reproducibility check)."""
+    minari: bool = True
+    """also write a Minari copy (minari.load_dataset('offrl/<env>-<level>-v0'))."""
+    overwrite: bool = False
+    """replace an existing dataset."""
+
+
+def main(argv: list[str]) -> int:
+    a = tyro.cli(CollectArgs, args=argv, prog="offrl collect")
+    parse_name(a.name)
+    t0 = time.time()
+    ds = collect(a.name, steps=a.steps, seed=a.seed, n_envs=a.n_envs, workers=a.workers, minari=a.minari,
+                 overwrite=a.overwrite)
+    st = ds.stats()
+    print(f"{ds.spec.id}: {len(ds):,} transitions, {st['episodes']} episodes, return "
+          f"{st['return']['mean']:.1f} ± {st['return']['std']:.1f}"
+          + (f", normalized {st['normalized_return']['mean']:.1f}" if "normalized_return" in st else "")
+          + f"; {time.time() - t0:.1f} s; checksum {ds.spec.checksum}")
+    if a.expect_checksum and a.expect_checksum != ds.spec.checksum:
+        raise OffrlError(f"checksum mismatch: expected {a.expect_checksum}, got {ds.spec.checksum}")
+    return 0

@@ -1,0 +1,189 @@
+"""Hand-checked losses, every algorithm's smoke run, and the trainer's promises (resume, NaN, errors)."""
+
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import scipy.stats
+
+from offrl import algos
+from offrl.algos import common, cql, networks
+from offrl.datasets import DatasetSpec, OfflineDataset
+from offrl.errors import ConfigError, UnknownIdError
+from offrl.evaluation.rollout import evaluate
+from offrl.train import TrainConfig, TrainingDiverged, init_states, make_chunk_fn, train
+
+TINY = ("hidden=16,16", "batch_size=16")
+
+
+def hopper_like(n=600, seed=0, ref=True):
+    rng = np.random.default_rng(seed)
+    obs = rng.normal(size=(n, 11)).astype(np.float32)
+    nxt = np.roll(obs, -1, 0)
+    term = np.zeros(n, bool)
+    term[::97] = True
+    spec = DatasetSpec("toy/hopper", "Hopper-v5", (11,), "float32", (3,), "float32",
+                       ref_min=-20.0 if ref else None, ref_max=3234.0 if ref else None)
+    return OfflineDataset(obs, rng.uniform(-1, 1, (n, 3)).astype(np.float32), rng.normal(size=n), nxt, term,
+                          np.zeros(n, bool), spec=spec)
+
+
+# ------------------------------------------------------------------ hand-checked numerics
+def test_expectile_loss_by_hand():
+    diff = jnp.array([2.0, -1.0, 0.5])
+    np.testing.assert_allclose(common.expectile_loss(diff, 0.7), [0.7 * 4, 0.3 * 1, 0.7 * 0.25], rtol=1e-6)
+
+
+def test_normal_log_prob_matches_scipy():
+    x, m, ls = np.array([0.3, -1.0]), np.array([0.1, 0.2]), np.array([-0.5, 0.3])
+    want = scipy.stats.norm(m, np.exp(ls)).logpdf(x).sum()
+    np.testing.assert_allclose(networks.normal_log_prob(x, m, ls), want, rtol=1e-5)
+
+
+def test_tanh_gaussian_log_prob_is_change_of_variables():
+    mean, log_std = jnp.array([[0.2, -0.4]]), jnp.array([[-0.3, 0.1]])
+    a, lp = networks.tanh_gaussian_sample(jax.random.PRNGKey(3), mean, log_std)
+    u = np.arctanh(np.asarray(a))
+    want = scipy.stats.norm(mean, np.exp(log_std)).logpdf(u).sum() - np.log(1 - np.asarray(a) ** 2).sum()
+    np.testing.assert_allclose(lp, want, rtol=1e-4)
+    # a masked dimension is zeroed and leaves the log-probability
+    a2, lp2 = networks.tanh_gaussian_sample(jax.random.PRNGKey(3), mean, log_std, mask=jnp.array([1.0, 0.0]))
+    assert float(a2[0, 1]) == 0.0
+    want1 = scipy.stats.norm(mean[0, 0], np.exp(log_std[0, 0])).logpdf(u[0, 0]) - np.log(1 - np.asarray(a)[0, 0] ** 2)
+    np.testing.assert_allclose(lp2, [want1], rtol=1e-4)
+
+
+def test_cql_penalty_by_hand():
+    q_data = jnp.array([[1.0, 2.0]])                     # (critics=1, batch=2)
+    q_rand = jnp.array([[[0.0], [1.0]]])                 # (1, 2, n=1)
+    q_cur, q_next = q_rand + 1.0, q_rand - 1.0
+    lp_cur, lp_next = jnp.array([[0.5], [0.5]]), jnp.array([[-0.5], [-0.5]])
+    got = cql.cql_penalty(q_data, q_rand, q_cur, lp_cur, q_next, lp_next, act_dim=2, temp=1.0)
+    want = []
+    for b in range(2):
+        terms = [q_rand[0, b, 0] - 2 * np.log(0.5), q_next[0, b, 0] + 0.5, q_cur[0, b, 0] - 0.5]
+        want.append(np.log(np.sum(np.exp(terms))) - q_data[0, b])
+    np.testing.assert_allclose(got, [np.mean(want)], rtol=1e-5)
+
+
+def test_soft_update():
+    t = {"w": jnp.zeros(2)}
+    o = {"w": jnp.ones(2)}
+    np.testing.assert_allclose(networks.soft_update(t, o, 0.25)["w"], [0.25, 0.25])
+
+
+def test_td3bc_actor_loss_normalises_q():
+    """With lambda = alpha / mean|Q| the RL term is scale-free: scaling Q leaves the gradient direction."""
+    from offrl.algos import td3bc
+
+    ds = hopper_like(64)
+    algo = algos.get("td3bc")
+    cfg = algo.make_config(hidden=(8, 8), batch_size=8)
+    st = algo.init(jax.random.PRNGKey(0), ds.spec, cfg)
+    b = {"observations": jnp.asarray(ds.observations[:8]), "actions": jnp.asarray(ds.actions[:8])}
+    _, m = td3bc._actor_step(cfg, st, b)
+    pi = st.actor.apply_fn({"params": st.actor.params}, b["observations"])
+    np.testing.assert_allclose(m["actor/bc_loss"], np.mean((np.asarray(pi) - ds.actions[:8]) ** 2), rtol=1e-5)
+    q = st.critic.apply_fn({"params": st.critic.params}, b["observations"], pi)[0]
+    want = -cfg.alpha / np.mean(np.abs(q)) * np.mean(q) + m["actor/bc_loss"]
+    np.testing.assert_allclose(m["actor/loss"], want, rtol=1e-4)
+
+
+# ------------------------------------------------------------------ every algorithm trains and evaluates
+@pytest.mark.parametrize("name", [n for n in algos.names() if n not in ("dt", "modt")])
+def test_algorithm_trains_and_evaluates(name):
+    ds = hopper_like()
+    algo = algos.get(name)
+    cfg = algo.make_config(hidden=(16, 16), batch_size=16)
+    data = jax.device_put(algo.prepare(ds, cfg))
+    states, keys = init_states(algo, cfg, ds.spec, [0, 1])
+    fn = make_chunk_fn(algo, cfg, ds.spec, 100 // cfg.steps_per_call)
+    for _ in range(3):
+        states, keys, m = fn(states, keys, data)
+    assert all(np.isfinite(np.asarray(v)).all() and np.asarray(v).shape == (2,) for v in m.values())
+    res = evaluate(algo, cfg, states, "Hopper-v5", episodes=2, max_steps=30)
+    assert res.returns.shape == (2, 1, 2) and np.isfinite(res.returns).all()
+
+
+# ------------------------------------------------------------------ trainer promises
+def _tc(tmp_path, **kw):
+    base = dict(algo="bc", dataset="toy/hopper", seeds=(0, 1), steps=300, eval_every=100, chunk=50,
+                eval_episodes=1, hp=TINY, wandb=False, progress=False, results_dir=str(tmp_path))
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_train_writes_results_layout(tmp_path):
+    final = train(_tc(tmp_path, algo="td3bc"), dataset=hopper_like())
+    run = tmp_path / final["run_id"]
+    assert {"config.json", "metrics.jsonl", "final.json"} <= {p.name for p in run.iterdir()}
+    assert len(final["normalized_score"]["curve"]) == 2 and len(final["eval_steps"]) == 3
+    lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert {x["kind"] for x in lines} == {"train", "eval"}
+    # a finished run is returned as is and never rewritten
+    before = (run / "final.json").read_text()
+    assert train(_tc(tmp_path, algo="td3bc"), dataset=hopper_like()) == final
+    assert (run / "final.json").read_text() == before
+
+
+def test_resume_after_kill_equals_uninterrupted(tmp_path, monkeypatch):
+    ds = hopper_like()
+    ref = train(_tc(tmp_path / "a", algo="iql"), dataset=ds)
+
+    import offrl.train as T
+
+    real = T.make_chunk_fn
+
+    def dying(*a, **k):
+        fn, calls = real(*a, **k), {"n": 0}
+
+        def wrapped(*args):
+            calls["n"] += 1
+            if calls["n"] == 5:  # step 250: after the checkpoint of step 200
+                raise KeyboardInterrupt("killed")
+            return fn(*args)
+        return wrapped
+
+    monkeypatch.setattr(T, "make_chunk_fn", dying)
+    with pytest.raises(KeyboardInterrupt):
+        train(_tc(tmp_path / "b", algo="iql"), dataset=ds)
+    monkeypatch.setattr(T, "make_chunk_fn", real)
+    resumed = train(_tc(tmp_path / "b", algo="iql"), dataset=ds)
+    assert resumed["normalized_score"] == ref["normalized_score"]
+    a = np.load(tmp_path / "a" / ref["run_id"] / "final_state.npz")
+    b = np.load(tmp_path / "b" / resumed["run_id"] / "final_state.npz")
+    for k in a.files:
+        np.testing.assert_array_equal(a[k], b[k])
+
+
+def test_nan_stops_with_clear_message_and_keeps_checkpoint(tmp_path):
+    import dataclasses
+
+    from offrl.algos import bc
+    from offrl.algos.base import ALGORITHMS
+
+    def update(cfg, state, batch, key):  # BC whose loss turns NaN after 120 steps
+        state, m = bc.update(cfg, state, batch, key)
+        return state, {"actor/bc_loss": jnp.where(state.actor.step > 120, jnp.nan, m["actor/bc_loss"])}
+
+    ALGORITHMS.register("nan_after_120", dataclasses.replace(bc.ALGO, name="nan_after_120", update=update),
+                        overwrite=True)
+    with pytest.raises(TrainingDiverged, match="actor/bc_loss became non-finite.*Last good checkpoint: step 100"):
+        train(_tc(tmp_path, algo="nan_after_120"), dataset=hopper_like())
+
+
+def test_bad_input_is_caught_before_compilation(tmp_path):
+    with pytest.raises(UnknownIdError, match="td3bc"):
+        train(_tc(tmp_path, algo="td3_bc"), dataset=hopper_like())
+    with pytest.raises(ConfigError, match="discount"):
+        train(_tc(tmp_path, algo="td3bc", hp=("discount=2",)), dataset=hopper_like())
+    with pytest.raises(ConfigError, match="alpha"):
+        algos.get("td3bc").make_config(alpha=-1.0)
+    with pytest.raises(ConfigError, match="did you mean 'alpha'"):
+        algos.get("td3bc").make_config(alpah=1.0)
+    with pytest.raises(ConfigError, match="eval env 'HalfCheetah-v5'"):
+        train(_tc(tmp_path, env_id="HalfCheetah-v5"), dataset=hopper_like())
+    with pytest.raises(ConfigError, match="multiple of chunk"):
+        _tc(tmp_path, eval_every=120)
