@@ -185,8 +185,8 @@ def collect(name: str, *, steps: int | None = None, seed: int = 0, n_envs: int =
         raise OffrlError(f"{ds_id} already exists at {out_dir}; pass --overwrite to collect it again")
     t0 = time.time()
     if level == "medium-expert":
-        parts = [_existing_or_collect(env, lv, steps=steps, seed=seed + i, n_envs=n_envs, workers=workers, root=root,
-                                      progress=progress) for i, lv in enumerate(("medium", "expert"))]
+        parts = [_existing_or_collect(env, lv, steps=steps, seed=seed, n_envs=n_envs, workers=workers, root=root,
+                                      progress=progress) for lv in ("medium", "expert")]
         arrays = {k: np.concatenate([getattr(p, k) for p in parts]) for k in parts[0].arrays()}
         segments = [("medium", None, len(parts[0])), ("expert", None, len(parts[1]))]
     else:

@@ -1,0 +1,81 @@
+"""``offrl eval``: evaluate a finished (or checkpointed) run's policies by the standard protocol."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import tyro
+
+from offrl.errors import OffrlError
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalArgs:
+    """Evaluate the final policies of a training run (all seeds together)."""
+
+    run: tyro.conf.Positional[Path]
+    """a results/<run_id> folder written by ``offrl train``."""
+    episodes: int = 10
+    """evaluation episodes per seed (and per evaluation variant)."""
+    eval_seed: int = 10_000
+    """env seed of episode 0 (episodes use eval_seed + i)."""
+    env_id: str | None = None
+    """override the evaluation env (default: the run's)."""
+    workers: int = 0
+    """env worker processes."""
+
+
+def load_trained(run_dir: Path):
+    """(algo, cfg, spec, states, obs_mean, obs_std) rebuilt from a run folder's final state."""
+    import jax
+
+    from offrl import algos
+    from offrl.datasets import DatasetSpec
+
+    cfg_path, state_path = run_dir / "config.json", run_dir / "final_state.npz"
+    if not cfg_path.is_file():
+        raise OffrlError(f"{run_dir} is not a run folder (no config.json)")
+    if not state_path.is_file():
+        raise OffrlError(f"{run_dir} has no final_state.npz: the run has not finished (resume it with offrl train)")
+    config = json.loads(cfg_path.read_text())
+    algo = algos.get(config["algo"])
+    fields = {f.name for f in dataclasses.fields(algo.config_cls)}
+    kw = {k: (tuple(v) if isinstance(v, list) else v) for k, v in config["algo_config"].items() if k in fields}
+    cfg = algo.config_cls(**kw)
+    spec = DatasetSpec.from_dict(config["dataset_spec"])
+    like = jax.vmap(lambda k: algo.init(k, spec, cfg))(jax.random.split(jax.random.PRNGKey(0), len(config["seeds"])))
+    leaves, treedef = jax.tree_util.tree_flatten(like)
+    with np.load(state_path) as z:
+        saved = [z[f"leaf_{i:04d}"] for i in range(len(z.files))]
+    if len(saved) != len(leaves) or any(a.shape != b.shape for a, b in zip(saved, leaves)):
+        raise OffrlError(f"{state_path} does not match {config['algo']}'s state layout")
+    states = jax.tree_util.tree_unflatten(treedef, [jax.numpy.asarray(x) for x in saved])
+    mean = std = None
+    if (run_dir / "obs_normalization.npz").is_file():
+        with np.load(run_dir / "obs_normalization.npz") as z:
+            mean, std = z["mean"], z["std"]
+    return algo, cfg, spec, states, mean, std, config
+
+
+def main(argv: list[str]) -> int:
+    from offrl.evaluation.rollout import evaluate
+
+    a = tyro.cli(EvalArgs, args=argv, prog="offrl eval")
+    algo, cfg, spec, states, mean, std, config = load_trained(a.run)
+    env_id = a.env_id or config.get("env_id") or spec.env_id
+    if not env_id:
+        raise OffrlError("the run has no evaluation env; pass --env-id")
+    res = evaluate(algo, cfg, states, env_id, episodes=a.episodes, eval_seed=a.eval_seed, obs_mean=mean, obs_std=std,
+                   workers=a.workers)
+    has_ref = spec.ref_min is not None and spec.ref_max is not None
+    print(f"{config['algo']} on {config['dataset']} ({env_id}), {a.episodes} episodes per seed")
+    print("| variant | seed | return | normalized |\n|---|---|---|---|")
+    for vi, name in enumerate(res.variants):
+        for si, seed in enumerate(config["seeds"]):
+            r = res.returns[si, vi]
+            ns = f"{spec.normalize(r).mean():.1f}" if has_ref else "-"
+            print(f"| {name} | {seed} | {r.mean():.1f} ± {r.std():.1f} | {ns} |")
+    return 0
