@@ -6,7 +6,9 @@ set -u
 OUT=${OUT:-/tmp/offrl-gpu-out}; mkdir -p "$OUT"
 # $OUT returns at most 8 files: work in $W_DIR and re-pack it into $OUT/bundle.tgz after each phase
 W_DIR=/tmp/gpu_work; mkdir -p "$W_DIR"
-bundle() { tar czf "$W_DIR/bundle.tgz" --exclude=checkpoints -C /tmp gpu_work $( [ -d /tmp/offrl-results ] && echo offrl-results ); }
+bundle() { tar czf "$OUT/bundle.tgz" --exclude=checkpoints -C /tmp gpu_work $( [ -d /tmp/offrl-results ] && echo offrl-results ); }
+# scripts under benchmarks/ import offrl from the checkout (it is not pip-installed on the GPU machine)
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 export PYTHONUNBUFFERED=1 WANDB_MODE=disabled OFFRL_DATA_DIR=/tmp/offrl-data OFFRL_RESULTS_DIR=/tmp/offrl-results
 export MINARI_DATASETS_PATH=/tmp/offrl-minari TQDM_DISABLE=1
 Q=${QUICK:-0}

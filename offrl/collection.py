@@ -166,7 +166,8 @@ def _segments(env: str, level: str, steps: int | None):
 
 
 def collect(name: str, *, steps: int | None = None, seed: int = 0, n_envs: int = DEFAULT_N_ENVS, workers: int = 0,
-            root=None, save: bool = True, minari: bool = True, overwrite: bool = False, progress: bool = True):
+            root=None, save: bool = True, minari: bool = True, overwrite: bool = False, progress: bool = True,
+            expect_checksum: str | None = None):
     """Collect ``local/<env>-<level>-v0``; writes the native dataset (and a Minari copy) atomically.
 
     ``steps`` defaults to D4RL's 1M (medium-replay: the replay buffer's size; medium-expert: 1M of
@@ -200,6 +201,9 @@ def collect(name: str, *, steps: int | None = None, seed: int = 0, n_envs: int =
     elapsed = time.time() - t0
     lo, hi = local_reference_scores(env)
     checksum = array_checksum(arrays)
+    if expect_checksum and expect_checksum != checksum:  # refuse before anything is written
+        raise OffrlError(f"{ds_id}: checksum mismatch: expected {expect_checksum}, collected {checksum} "
+                         f"(platform {platform.system()}-{platform.machine()}, numpy {np.__version__})")
     spec = DatasetSpec(ds_id, ENVS[env], arrays["observations"].shape[1:], "float32", arrays["actions"].shape[1:],
                        "float32", lo, hi, "local", checksum, 1000)
     card = dataset_card(env, level, spec, arrays, segments, seed, n_envs, elapsed)
@@ -350,12 +354,10 @@ def main(argv: list[str]) -> int:
     parse_name(a.name)
     t0 = time.time()
     ds = collect(a.name, steps=a.steps, seed=a.seed, n_envs=a.n_envs, workers=a.workers, minari=a.minari,
-                 overwrite=a.overwrite)
+                 overwrite=a.overwrite, expect_checksum=a.expect_checksum)
     st = ds.stats()
     print(f"{ds.spec.id}: {len(ds):,} transitions, {st['episodes']} episodes, return "
           f"{st['return']['mean']:.1f} ± {st['return']['std']:.1f}"
           + (f", normalized {st['normalized_return']['mean']:.1f}" if "normalized_return" in st else "")
           + f"; {time.time() - t0:.1f} s; checksum {ds.spec.checksum}")
-    if a.expect_checksum and a.expect_checksum != ds.spec.checksum:
-        raise OffrlError(f"checksum mismatch: expected {a.expect_checksum}, got {ds.spec.checksum}")
     return 0
