@@ -175,7 +175,7 @@ def collect(name: str, *, steps: int | None = None, seed: int = 0, n_envs: int =
     """
     from tqdm.auto import tqdm
 
-    from offrl.datasets import DatasetSpec, OfflineDataset, concatenate, local_dataset_dir
+    from offrl.datasets import DatasetSpec, OfflineDataset, local_dataset_dir
     from offrl.datasets.core import array_checksum
     from offrl.datasets.registry import local_reference_scores
 

@@ -18,7 +18,6 @@ import json
 import math
 import os
 import re
-import tempfile
 import time
 import warnings
 from collections.abc import Mapping
@@ -69,21 +68,14 @@ def to_jsonable(x: Any) -> Any:
 
 
 def atomic_write_json(path: Path, obj: Any) -> None:
-    """Write ``obj`` as JSON to ``path`` so readers see the old file or the new one, never half of one
-    (temp file in the same directory, fsync, ``os.replace``)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(to_jsonable(obj), f, indent=2, allow_nan=False)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write ``obj`` as JSON to ``path`` so readers see the old file or the new one, never half of one."""
+    from offrl.atomic import atomic_file
+
+    with atomic_file(path) as tmp, open(tmp, "w") as f:
+        json.dump(to_jsonable(obj), f, indent=2, allow_nan=False)
+        f.write("\n")
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def config_group(config: Mapping[str, Any]) -> str:

@@ -101,9 +101,10 @@ def save_policies(path: str | Path, policies: dict[str, TanhGaussianPolicy], met
     for name, pol in policies.items():
         arrays.update(pol.to_arrays(prefix=f"{name}/", dtype=(dtypes or {}).get(name, np.float32)))
     arrays["__meta__"] = np.frombuffer(json.dumps(meta or {}).encode(), dtype=np.uint8)
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez_compressed(tmp, **arrays)
-    tmp.replace(path)
+    from offrl.atomic import atomic_file
+
+    with atomic_file(path) as tmp, open(tmp, "wb") as f:
+        np.savez_compressed(f, **arrays)
 
 
 def load_policies(path: str | Path) -> tuple[dict[str, TanhGaussianPolicy], dict]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import math
 import time
 from pathlib import Path
 from typing import Any
@@ -243,7 +242,6 @@ def train(tc: TrainConfig, *, dataset=None, algo_config=None) -> dict:
     as it is and never rewritten.
     """
     import jax
-    import jax.numpy as jnp
 
     from offrl import algos
     from offrl.evaluation.rollout import evaluate, make_policy_fn
@@ -366,7 +364,10 @@ def train(tc: TrainConfig, *, dataset=None, algo_config=None) -> dict:
     final.update({"wall_time_s": time.time() - t0, "steps": tc.steps})
     logger.finish(final)
     if obs_mean is not None:
-        np.savez(run_dir / "obs_normalization.npz", mean=obs_mean, std=obs_std)
+        from offrl.atomic import atomic_file
+
+        with atomic_file(run_dir / "obs_normalization.npz") as tmp, open(tmp, "wb") as f:
+            np.savez(f, mean=obs_mean, std=obs_std)
     _save_params(run_dir / "final_state.npz", states)
     return final
 
@@ -389,10 +390,11 @@ def _save_params(path: Path, states) -> None:
     """The final per-seed state leaves, for ``offrl eval`` (flat npz, keyed by leaf index)."""
     import jax
 
+    from offrl.atomic import atomic_file
+
     leaves = jax.tree_util.tree_leaves(states)
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez(tmp, **{f"leaf_{i:04d}": np.asarray(x) for i, x in enumerate(leaves)})
-    tmp.replace(path)
+    with atomic_file(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, **{f"leaf_{i:04d}": np.asarray(x) for i, x in enumerate(leaves)})
 
 
 def main(argv: list[str]) -> int:

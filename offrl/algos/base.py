@@ -84,6 +84,12 @@ def sample_transitions(data: Mapping[str, Any], key, batch_size: int, obs_dim: i
     return batch
 
 
+def sample_uniform(cfg, data: Mapping[str, Any], key, spec) -> dict[str, Any]:
+    """The default ``sample``: ``cfg.batch_size`` uniform rows of the packed transition table."""
+    return sample_transitions(data, key, cfg.batch_size, int(np.prod(spec.obs_shape)),
+                              int(np.prod(spec.action_shape)))
+
+
 @dataclasses.dataclass(frozen=True)
 class Algorithm:
     """A registered offline-RL algorithm (see the module docstring for each function's contract)."""
@@ -93,7 +99,7 @@ class Algorithm:
     init: Callable[..., PyTree]
     update: Callable[..., tuple[PyTree, dict]]
     act: Callable[..., tuple[Any, PyTree]]
-    sample: Callable[..., PyTree]
+    sample: Callable[..., PyTree] = sample_uniform
     prepare: Callable[..., dict] = default_prepare
     init_carry: Callable[..., PyTree] = default_init_carry
     eval_variants: Callable[..., list] = default_eval_variants

@@ -9,7 +9,7 @@ from flax import struct
 from flax.training.train_state import TrainState
 
 from offrl.algos import common
-from offrl.algos.base import Algorithm, default_prepare, hp, register, sample_transitions
+from offrl.algos.base import Algorithm, hp, register
 from offrl.algos.networks import DeterministicActor
 
 
@@ -48,13 +48,10 @@ def update(cfg: Config, state: State, batch, key):
     return State(actor), {"actor/bc_loss": loss}
 
 
-def sample(cfg: Config, data, key, spec):
-    return sample_transitions(data, key, cfg.batch_size, *common.dims(spec))
-
 
 def act(cfg: Config, state: State, carry, obs, prev_reward, key):
     return common.apply(state.actor, state.actor.params, obs), carry
 
 
-ALGO = register(Algorithm("bc", Config, init, update, act, sample, default_prepare,
+ALGO = register(Algorithm("bc", Config, init, update, act,
                           description="behaviour cloning (MSE, deterministic tanh policy)"))

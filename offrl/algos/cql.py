@@ -16,7 +16,7 @@ from flax import struct
 from flax.training.train_state import TrainState
 
 from offrl.algos import common
-from offrl.algos.base import Algorithm, default_prepare, hp, register, sample_transitions
+from offrl.algos.base import Algorithm, hp, register
 from offrl.algos.networks import CriticEnsemble, TanhGaussianActor, soft_update, tanh_gaussian_sample
 
 
@@ -118,14 +118,11 @@ def update(cfg: Config, s: State, b, key):
                  "actor/loss": pl, "actor/log_prob": mean_logp, "alpha/value": alpha, "alpha/loss": alpha_loss}
 
 
-def sample(cfg: Config, data, key, spec):
-    return sample_transitions(data, key, cfg.batch_size, *common.dims(spec))
-
 
 def act(cfg: Config, state: State, carry, obs, prev_reward, key):
     mean, _ = common.apply(state.actor, state.actor.params, obs)
     return jnp.tanh(mean), carry
 
 
-ALGO = register(Algorithm("cql", Config, init, update, act, sample, default_prepare,
+ALGO = register(Algorithm("cql", Config, init, update, act,
                           description="Conservative Q-Learning (Kumar et al. 2020), CORL defaults"))

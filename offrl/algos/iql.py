@@ -17,7 +17,7 @@ from flax import struct
 from flax.training.train_state import TrainState
 
 from offrl.algos import common
-from offrl.algos.base import Algorithm, default_prepare, hp, register, sample_transitions
+from offrl.algos.base import Algorithm, default_prepare, hp, register
 from offrl.algos.networks import CriticEnsemble, GaussianActor, ValueNet, normal_log_prob, soft_update
 
 
@@ -104,14 +104,11 @@ def update(cfg: Config, s: State, b, key):
                  "actor/adv_weight_mean": weights.mean()}
 
 
-def sample(cfg: Config, data, key, spec):
-    return sample_transitions(data, key, cfg.batch_size, *common.dims(spec))
-
 
 def act(cfg: Config, state: State, carry, obs, prev_reward, key):
     mean, _ = common.apply(state.actor, state.actor.params, obs)
     return mean, carry
 
 
-ALGO = register(Algorithm("iql", Config, init, update, act, sample, prepare,
+ALGO = register(Algorithm("iql", Config, init, update, act, prepare=prepare,
                           description="Implicit Q-Learning (Kostrikov et al. 2022), CORL defaults"))

@@ -16,7 +16,7 @@ from flax import struct
 from flax.training.train_state import TrainState
 
 from offrl.algos import common
-from offrl.algos.base import Algorithm, default_prepare, hp, register, sample_transitions
+from offrl.algos.base import Algorithm, hp, register
 from offrl.algos.networks import CriticEnsemble, TanhGaussianActor, soft_update, tanh_gaussian_sample
 
 
@@ -91,15 +91,12 @@ def update(cfg: Config, s: State, b, key):
                  "alpha/value": alpha}
 
 
-def sample(cfg: Config, data, key, spec):
-    return sample_transitions(data, key, cfg.batch_size, *common.dims(spec))
-
 
 def act(cfg: Config, state: State, carry, obs, prev_reward, key):
     mean, _ = common.apply(state.actor, state.actor.params, obs)
     return jnp.tanh(mean) * state.act_mask, carry
 
 
-ALGO = register(Algorithm("sac", Config, init, update, act, sample, default_prepare,
+ALGO = register(Algorithm("sac", Config, init, update, act,
                           description="Soft Actor-Critic; online trainer of the behaviour policies "
                                       "(offline it is the naive, unregularised baseline)"))

@@ -255,7 +255,7 @@ def ensure_files(info: R.DatasetInfo, *, root=None, download: bool = False, veri
     Files already sitting in the source's own cache (``$D4RL_DATASET_DIR``, ``~/.neorl2/datasets``)
     are used in place. Archives (D5RL zips) are unpacked next to themselves.
     """
-    from offrl.datasets._atomic import check_digest
+    from offrl.atomic import check_digest
     from offrl.datasets.download import download as fetch
     from offrl.datasets.download import move_aside
 
@@ -288,7 +288,7 @@ def ensure_files(info: R.DatasetInfo, *, root=None, download: bool = False, veri
 
 def _unpack(archive: Path) -> Path:
     """Unzip ``x.zip`` into directory ``x/`` (atomically, refusing paths that escape it)."""
-    from offrl.datasets._atomic import atomic_dir
+    from offrl.atomic import atomic_dir
 
     if archive.is_dir():
         return archive
@@ -466,7 +466,7 @@ def download_dataset(dataset_id: str, *, root=None, progress: bool = True) -> li
 
 def verify(source: str | os.PathLike, *, root=None, progress: bool = False) -> list[str]:
     """Check a dataset's files against their checksums and load it; returns the problems (empty = ok)."""
-    from offrl.datasets._atomic import check_digest
+    from offrl.atomic import check_digest
     from offrl.datasets.native import is_native, verify_native
 
     s = os.fspath(source)

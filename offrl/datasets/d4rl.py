@@ -185,7 +185,7 @@ def save_d4rl(ds: OfflineDataset, path: str | os.PathLike, *, compression: str |
     """
     import h5py
 
-    from offrl.datasets._atomic import atomic_file
+    from offrl.atomic import atomic_file
 
     path = Path(path)
     with atomic_file(path, overwrite=overwrite) as tmp:

@@ -17,7 +17,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from offrl.datasets._atomic import check_digest, file_digest
+from offrl.atomic import check_digest, file_digest
 from offrl.errors import DataIntegrityError, DownloadError
 
 CHUNK = 1 << 20

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from offrl.datasets._atomic import atomic_dir
+from offrl.atomic import atomic_dir
 from offrl.datasets.core import DatasetSpec, OfflineDataset
 from offrl.errors import DataIntegrityError, OffrlError
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from offrl.datasets._atomic import atomic_dir, check_digest, file_digest
+from offrl.atomic import atomic_dir, check_digest, file_digest
 from offrl.datasets.core import ARRAY_KEYS, DatasetSpec, OfflineDataset, array_checksum
 from offrl.errors import DataIntegrityError
 

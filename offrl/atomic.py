@@ -1,4 +1,4 @@
-"""Atomic file and directory writes: build under a hidden temporary name beside the target, then rename.
+"""Atomic file and directory writes (used by every writer in offrl): build under a hidden temporary name beside the target, then rename.
 
 Nothing half-written is ever visible under the final name; a failed write leaves nothing behind.
 """
