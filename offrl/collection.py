@@ -204,9 +204,11 @@ def collect(name: str, *, steps: int | None = None, seed: int = 0, n_envs: int =
     if expect_checksum and expect_checksum != checksum:  # refuse before anything is written
         raise OffrlError(f"{ds_id}: checksum mismatch: expected {expect_checksum}, collected {checksum} "
                          f"(platform {platform.system()}-{platform.machine()}, numpy {np.__version__})")
+    recorded = check_recorded(env, level, len(arrays["rewards"]), seed, n_envs, checksum)
     spec = DatasetSpec(ds_id, ENVS[env], arrays["observations"].shape[1:], "float32", arrays["actions"].shape[1:],
                        "float32", lo, hi, "local", checksum, 1000)
     card = dataset_card(env, level, spec, arrays, segments, seed, n_envs, elapsed)
+    card["recorded_checksum"] = recorded
     ds = OfflineDataset(**arrays, spec=spec, metadata={"card": card})
     card["stats"] = ds.stats()
     if save:
@@ -218,6 +220,41 @@ def collect(name: str, *, steps: int | None = None, seed: int = 0, n_envs: int =
         if minari:
             save_ds(ds, f"offrl/{env}-{level}-v0", format="minari", overwrite=overwrite)
     return ds
+
+
+def _versions() -> dict[str, str]:
+    import gymnasium
+    import mujoco
+
+    return {"gymnasium": gymnasium.__version__, "mujoco": mujoco.__version__, "numpy": np.__version__,
+            "platform": f"{platform.system()}-{platform.machine()}"}
+
+
+def check_recorded(env: str, level: str, transitions: int, seed: int, n_envs: int, checksum: str) -> dict | None:
+    """Compare with the checksum recorded in ``assets/policies/<env>/checksums.json`` for this setting.
+
+    Returns ``{"matches": bool, "versions": ...}`` or None when nothing is recorded. A mismatch
+    under the recorded versions is an error (the pipeline is not deterministic); under other
+    versions (MuJoCo, NumPy/BLAS, CPU) it is a warning, since bit-identity holds on one platform.
+    """
+    import warnings
+
+    path = policy_file(env).parent / "checksums.json"
+    if not path.is_file():
+        return None
+    for rec in json.loads(path.read_text()):
+        if (rec["level"], rec["transitions"], rec["seed"], rec["n_envs"]) == (level, transitions, seed, n_envs):
+            same_versions = rec["versions"] == _versions()
+            if rec["checksum"] == checksum:
+                return {"matches": True, "versions": rec["versions"]}
+            msg = (f"local/{env}-{level}-v0 ({transitions} transitions, seed {seed}, {n_envs} envs): checksum "
+                   f"{checksum} differs from the recorded {rec['checksum']} (recorded with {rec['versions']}, "
+                   f"now {_versions()})")
+            if same_versions:
+                raise OffrlError(msg + "; collection is not deterministic here")
+            warnings.warn(msg + "; expected when library versions or the platform differ", stacklevel=3)
+            return {"matches": False, "versions": rec["versions"]}
+    return None
 
 
 def _existing_or_collect(env, level, *, steps, seed, n_envs, workers, root, progress):
@@ -235,9 +272,6 @@ def _existing_or_collect(env, level, *, steps, seed, n_envs, workers, root, prog
 
 def dataset_card(env, level, spec, arrays, segments, seed, n_envs, elapsed) -> dict[str, Any]:
     """Provenance of a collected dataset: versions, policies, steps, time, checksum."""
-    import gymnasium
-    import mujoco
-
     pol_meta = {}
     if level != "random" and policy_file(env).is_file():
         _, meta = load_behaviour(env)
@@ -248,9 +282,7 @@ def dataset_card(env, level, spec, arrays, segments, seed, n_envs, elapsed) -> d
             "steps_per_second": round(len(arrays["rewards"]) / max(elapsed, 1e-9), 1),
             "segments": [[lbl, int(n)] for lbl, _, n in segments], "policy": pol_meta,
             "ref_min": spec.ref_min, "ref_max": spec.ref_max, "checksum": spec.checksum,
-            "versions": {"gymnasium": gymnasium.__version__, "mujoco": mujoco.__version__,
-                         "numpy": np.__version__, "python": platform.python_version(),
-                         "platform": f"{platform.system()}-{platform.machine()}"}}
+            "versions": {**_versions(), "python": platform.python_version()}}
 
 
 def card_markdown(card: dict) -> str:
@@ -359,5 +391,7 @@ def main(argv: list[str]) -> int:
     print(f"{ds.spec.id}: {len(ds):,} transitions, {st['episodes']} episodes, return "
           f"{st['return']['mean']:.1f} ± {st['return']['std']:.1f}"
           + (f", normalized {st['normalized_return']['mean']:.1f}" if "normalized_return" in st else "")
-          + f"; {time.time() - t0:.1f} s; checksum {ds.spec.checksum}")
+          + f"; {time.time() - t0:.1f} s; checksum {ds.spec.checksum}"
+          + (" (matches the recorded one)" if (ds.metadata["card"].get("recorded_checksum") or {}).get("matches")
+             else ""))
     return 0

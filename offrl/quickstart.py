@@ -25,7 +25,7 @@ class QuickstartArgs:
     """algorithm (td3bc, iql, bc, cql, dt, ...)."""
     transitions: int = 50_000
     """size of the collected hopper-medium dataset."""
-    steps: int = 6_000
+    steps: int = 10_000
     """gradient steps per seed."""
     seeds: tuple[int, ...] = (0, 1)
     """training seeds (trained together)."""
@@ -62,7 +62,7 @@ def run(args: QuickstartArgs) -> dict:
     final = train(tc, dataset=ds)
     print(f"[3/4] evaluated every {args.eval_every} steps on Hopper-v5 ({args.eval_episodes} episodes per seed, "
           f"fixed evaluation seeds)  ({time.time() - t0:.0f} s)")
-    report_dir = make_report(ReportArgs(paths=(out / "results" / final["run_id"],), out=out / "report", reps=2000,
+    report_md = make_report(ReportArgs(paths=(out / "results" / final["run_id"],), out=out / "report", reps=2000,
                                         profile_reps=500))
     ns = final["normalized_score"]
     last, best = np.asarray(ns["last"]), np.asarray(ns["best"])
@@ -71,8 +71,8 @@ def run(args: QuickstartArgs) -> dict:
     print("|---|---|---|---|---|---|")
     print(f"| {ds.spec.id} | {args.algo} | {len(last)} | {last.mean():.1f} ± {last.std():.1f} | "
           f"{best.mean():.1f} ± {best.std():.1f} | {st['normalized_return']['mean']:.1f} |")
-    pngs = sorted(Path(report_dir).glob("curves_*.png"))
-    print(f"\nlearning curve: {pngs[0] if pngs else report_dir}\nreport: {Path(report_dir) / 'report.md'}"
+    pngs = sorted(Path(report_md).parent.glob("curves_*.png"))
+    print(f"\nlearning curve: {pngs[0] if pngs else '(not written)'}\nreport: {report_md}"
           f"\ntotal time: {time.time() - t0:.0f} s")
     return final
 

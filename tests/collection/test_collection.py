@@ -92,3 +92,18 @@ def test_quickstart_runs_end_to_end(tmp_path, capsys):
     assert "| local/hopper-medium-v0 | td3bc | 2 |" in out
     assert len(final["normalized_score"]["last"]) == 2
     assert list((tmp_path / "qs" / "report").glob("curves_*.png"))
+
+
+def test_recorded_checksum_is_reproduced_or_flagged(recwarn):
+    """The shipped record for hopper-medium (2000 steps, seed 0, 10 envs) is reproduced bit for bit
+    under the recorded library versions; under other versions a mismatch must be reported."""
+    recs = json.loads((collection.policy_file("hopper").parent / "checksums.json").read_text())
+    rec = next(r for r in recs if r["transitions"] == 2000)
+    ds = collection.collect("hopper-medium", steps=2000, save=False, progress=False)
+    status = ds.metadata["card"]["recorded_checksum"]
+    if rec["versions"] == collection._versions():
+        assert ds.spec.checksum == rec["checksum"] and status["matches"]
+    else:
+        assert status["matches"] == (ds.spec.checksum == rec["checksum"])
+        if not status["matches"]:
+            assert any("differs from the recorded" in str(w.message) for w in recwarn)
