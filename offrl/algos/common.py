@@ -47,3 +47,15 @@ def adam(lr, max_grad_norm: float | None = None) -> optax.GradientTransformation
     """Adam, optionally after global-norm clipping."""
     tx = optax.adam(lr)
     return optax.chain(optax.clip_by_global_norm(max_grad_norm), tx) if max_grad_norm else tx
+
+
+def make_temperature(init_alpha: float, lr: float) -> TrainState:
+    """SAC's entropy temperature as a trainable ``log_alpha`` (automatic entropy tuning)."""
+    return TrainState.create(apply_fn=None, params={"log_alpha": jnp.log(jnp.float32(init_alpha))}, tx=optax.adam(lr))
+
+
+def temperature_step(temp: TrainState, mean_log_prob, target_entropy) -> tuple[TrainState, jax.Array]:
+    """One step on ``-log_alpha * (E[log pi] + target_entropy)``; returns (state, loss)."""
+    gap = jax.lax.stop_gradient(mean_log_prob + target_entropy)
+    loss = -temp.params["log_alpha"] * gap
+    return temp.apply_gradients(grads={"log_alpha": -gap}), loss  # d loss / d log_alpha = -gap

@@ -11,7 +11,6 @@ import dataclasses
 
 import jax
 import jax.numpy as jnp
-import optax
 from flax import struct
 from flax.training.train_state import TrainState
 
@@ -52,7 +51,7 @@ def init(key, spec, cfg: Config) -> State:
     obs, act = jnp.zeros((1, obs_dim)), jnp.zeros((1, act_dim))
     actor = common.make_state(k1, TanhGaussianActor(act_dim, cfg.hidden), (obs,), common.adam(cfg.policy_lr))
     critic = common.make_state(k2, CriticEnsemble(cfg.hidden, 2), (obs, act), common.adam(cfg.critic_lr))
-    log_alpha = TrainState.create(apply_fn=None, params={"log_alpha": jnp.zeros(())}, tx=optax.adam(cfg.policy_lr))
+    log_alpha = common.make_temperature(1.0, cfg.policy_lr)
     return State(actor, critic, log_alpha, critic.params, -float(act_dim))
 
 
@@ -79,9 +78,7 @@ def update(cfg: Config, s: State, b, key):
 
     # --- temperature and policy (SAC objective against the current critics)
     new_a, logp = _policy(s, s.actor.params, obs, k_pi)
-    entropy_gap = jax.lax.stop_gradient(jnp.mean(logp) + s.target_entropy)
-    alpha_loss = -s.log_alpha.params["log_alpha"] * entropy_gap
-    log_alpha = s.log_alpha.apply_gradients(grads={"log_alpha": -entropy_gap})  # d(alpha_loss)/d(log_alpha)
+    log_alpha, alpha_loss = common.temperature_step(s.log_alpha, jnp.mean(logp), s.target_entropy)
     alpha = jnp.exp(s.log_alpha.params["log_alpha"])
 
     def pi_loss(p):

@@ -11,7 +11,6 @@ import dataclasses
 
 import jax
 import jax.numpy as jnp
-import optax
 from flax import struct
 from flax.training.train_state import TrainState
 
@@ -52,8 +51,7 @@ def init(key, spec, cfg: Config, act_mask=None) -> State:
     obs, act = jnp.zeros((1, obs_dim)), jnp.zeros((1, act_dim))
     actor = common.make_state(k1, TanhGaussianActor(act_dim, cfg.hidden), (obs,), common.adam(cfg.actor_lr))
     critic = common.make_state(k2, CriticEnsemble(cfg.hidden, 2), (obs, act), common.adam(cfg.critic_lr))
-    log_alpha = TrainState.create(apply_fn=None, params={"log_alpha": jnp.log(jnp.float32(cfg.init_alpha))},
-                                  tx=optax.adam(cfg.alpha_lr))
+    log_alpha = common.make_temperature(cfg.init_alpha, cfg.alpha_lr)
     mask = jnp.ones(act_dim) if act_mask is None else jnp.asarray(act_mask, jnp.float32)
     return State(actor, critic, log_alpha, critic.params, mask, -jnp.sum(mask))
 
@@ -83,8 +81,7 @@ def update(cfg: Config, s: State, b, key):
         return jnp.mean(alpha * lp - q), jnp.mean(lp)
 
     actor, pl, mean_lp = common.grad_step(s.actor, pi_loss)
-    entropy_gap = jax.lax.stop_gradient(mean_lp + s.target_entropy)
-    log_alpha = s.log_alpha.apply_gradients(grads={"log_alpha": -entropy_gap})
+    log_alpha, _ = common.temperature_step(s.log_alpha, mean_lp, s.target_entropy)
     new = s.replace(actor=actor, critic=critic, log_alpha=log_alpha,
                     critic_target=soft_update(s.critic_target, critic.params, cfg.tau))
     return new, {"critic/loss": ql, "critic/q_mean": q_mean, "actor/loss": pl, "actor/entropy": -mean_lp,
