@@ -180,3 +180,21 @@ def test_grid_pos_obs_mode():
     obs, st = env.reset(jax.random.PRNGKey(0))
     assert obs["uav_0"].shape == (2,)
     np.testing.assert_array_equal(obs["uav_1"], np.asarray(st.uav_pos[1], np.float32))
+
+
+def test_module_level_functions_jit_and_vmap_over_keys():
+    import jax
+
+    from offrl.envs import uav
+
+    params = uav.make_params()
+    obs, state = jax.jit(uav.reset)(jax.random.PRNGKey(0), params)
+    assert set(obs) == set(params.agents)
+    actions = {a: 0 for a in params.agents}
+    out = jax.jit(uav.step)(jax.random.PRNGKey(1), state, actions, params)
+    assert len(out) == 6 and "__all__" in out[3] and "__all__" in out[4]
+    ref = uav.UAVOffload(params).step(jax.random.PRNGKey(1), state, actions)
+    assert float(out[2][params.agents[0]]) == float(ref[2][params.agents[0]])
+    keys = jax.random.split(jax.random.PRNGKey(2), 4)
+    bobs, _ = jax.vmap(uav.reset, in_axes=(0, None))(keys, params)
+    assert bobs[params.agents[0]].shape[0] == 4

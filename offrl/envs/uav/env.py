@@ -201,6 +201,39 @@ def step_arrays(key, state: EnvState, actions, params: EnvParams):
 
 
 # ------------------------------------------------------------------------------------ dict API
+def _actions_array(actions, agents):
+    if isinstance(actions, dict):
+        return jnp.stack([jnp.asarray(actions[a], jnp.int32) for a in agents])
+    return jnp.asarray(actions, jnp.int32)
+
+
+def _per_agent(x, agents):
+    return {a: x[i] for i, a in enumerate(agents)}
+
+
+def _pack(out, agents):
+    obs, state, rewards, team, truncated, infos = out
+    trunc = {a: truncated for a in agents}
+    trunc["__all__"] = truncated
+    term = {a: jnp.zeros((), bool) for a in agents}
+    term["__all__"] = jnp.zeros((), bool)
+    if "terminal_obs" in infos:
+        infos = dict(infos, terminal_obs=_per_agent(infos["terminal_obs"], agents))
+    return _per_agent(obs, agents), state, _per_agent(rewards, agents), term, trunc, infos
+
+
+def reset(key, params: EnvParams):
+    """Functional form of :meth:`UAVOffload.reset`: ``(obs, state)``, obs keyed by agent."""
+    obs, state = reset_arrays(key, params)
+    return _per_agent(obs, params.agents), state
+
+
+def step(key, state: EnvState, actions, params: EnvParams):
+    """Functional form of :meth:`UAVOffload.step`:
+    ``(obs, state, rewards, terminations, truncations, infos)`` with per-agent dicts."""
+    return _pack(step_arrays(key, state, _actions_array(actions, params.agents), params), params.agents)
+
+
 class UAVOffload:
     """Multi-agent UAV offloading env with per-agent dicts (JaxMARL/gymnax conventions).
 
@@ -225,12 +258,10 @@ class UAVOffload:
         return self.params if params is None else params
 
     def _to_array(self, actions):
-        if isinstance(actions, dict):
-            return jnp.stack([jnp.asarray(actions[a], jnp.int32) for a in self.agents])
-        return jnp.asarray(actions, jnp.int32)
+        return _actions_array(actions, self.agents)
 
     def _split(self, x):
-        return {a: x[i] for i, a in enumerate(self.agents)}
+        return _per_agent(x, self.agents)
 
     def reset(self, key, params: EnvParams | None = None):
         """``(obs, state)`` with ``obs`` keyed by agent."""
@@ -238,14 +269,7 @@ class UAVOffload:
         return self._split(obs), state
 
     def _pack(self, out):
-        obs, state, rewards, team, truncated, infos = out
-        trunc = {a: truncated for a in self.agents}
-        trunc["__all__"] = truncated
-        term = {a: jnp.zeros((), bool) for a in self.agents}
-        term["__all__"] = jnp.zeros((), bool)
-        if "terminal_obs" in infos:
-            infos = dict(infos, terminal_obs=self._split(infos["terminal_obs"]))
-        return self._split(obs), state, self._split(rewards), term, trunc, infos
+        return _pack(out, self.agents)
 
     def step(self, key, state: EnvState, actions, params: EnvParams | None = None):
         """``(obs, state, rewards, terminations, truncations, infos)``, auto-resetting at truncation.
