@@ -49,6 +49,8 @@ class TrainConfig:
     """env seed of evaluation episode 0; episodes use eval_seed + i, apart from training seeds."""
     chunk: int = 1_000
     """gradient steps per jitted call (must divide eval_every)."""
+    unroll: int = 1
+    """lax.scan unroll factor of the update loop (fewer loop iterations; same math, more compile time)."""
     normalize_obs: bool = True
     """standardise observations with dataset mean/std (+1e-3), in training and evaluation."""
     env_id: str | None = None
@@ -69,7 +71,7 @@ class TrainConfig:
     """show a progress bar."""
 
     def __post_init__(self):
-        for name in ("steps", "eval_every", "eval_episodes", "chunk"):
+        for name in ("steps", "eval_every", "eval_episodes", "chunk", "unroll"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"TrainConfig.{name}={getattr(self, name)} must be >= 1")
         if not self.seeds:
@@ -286,7 +288,7 @@ def train(tc: TrainConfig, *, dataset=None, algo_config=None) -> dict:
     data = jax.device_put(algo.prepare(norm_ds, cfg))
     del norm_ds
     states, keys = init_states(algo, cfg, spec, tc.seeds)
-    chunk_fn = make_chunk_fn(algo, cfg, spec, calls_per_chunk)
+    chunk_fn = make_chunk_fn(algo, cfg, spec, calls_per_chunk, unroll=tc.unroll)
     policy_fn = make_policy_fn(algo, cfg)
 
     ckpt = _Checkpoints(run_dir / "checkpoints") if tc.checkpoint else None
