@@ -1,23 +1,11 @@
 """Algorithms: pure functions over pytrees behind one registry (:data:`ALGORITHMS`).
 
 ``get("td3bc")`` returns an :class:`~offrl.algos.base.Algorithm`; ``names()`` lists them. Importing
-this package registers the built-in algorithms.
+this package registers the built-in algorithms (each module registers itself on import).
 """
 
+from offrl.algos import bc, cql, dt, iql, sac, td3bc  # noqa: F401  (registration side effect)
 from offrl.algos.base import ALGORITHMS, Algorithm, register
-
-_BUILTIN = ("bc", "td3bc", "iql", "cql", "sac", "dt")
-
-
-def _load_builtins() -> None:
-    import importlib
-
-    for mod in _BUILTIN:
-        try:
-            importlib.import_module(f"offrl.algos.{mod}")
-        except ModuleNotFoundError as e:  # a module still being written must not break the others
-            if e.name != f"offrl.algos.{mod}":
-                raise
 
 
 def get(name: str) -> Algorithm:
@@ -28,7 +16,5 @@ def get(name: str) -> Algorithm:
 def names() -> list[str]:
     return ALGORITHMS.names()
 
-
-_load_builtins()
 
 __all__ = ["ALGORITHMS", "Algorithm", "get", "names", "register"]
