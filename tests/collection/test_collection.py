@@ -89,7 +89,7 @@ def test_quickstart_runs_end_to_end(tmp_path, capsys):
 
     final = run(QuickstartArgs(out=tmp_path / "qs", transitions=1500, steps=200, eval_every=100, eval_episodes=1))
     out = capsys.readouterr().out
-    assert "| local/hopper-medium-v0 | td3bc | 2 |" in out
+    assert "| local/hopper-medium-v0 | iql | 2 |" in out
     assert len(final["normalized_score"]["last"]) == 2
     assert list((tmp_path / "qs" / "report").glob("curves_*.png"))
 
