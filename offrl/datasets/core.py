@@ -288,8 +288,14 @@ def _describe(x: np.ndarray) -> dict[str, float]:
 
 
 def concatenate(datasets: list[OfflineDataset], spec: DatasetSpec) -> OfflineDataset:
-    """Row-wise concatenation (e.g. medium-expert = medium + expert); episodes stay intact."""
+    """Row-wise concatenation (e.g. medium-expert = medium + expert); episodes stay intact.
+
+    A part whose last episode is cut off (last row neither terminated nor truncated) gets that row
+    marked truncated, so it cannot run on into the next part's first episode.
+    """
     keys = set.intersection(*(set(d.infos) for d in datasets)) if datasets else set()
-    return OfflineDataset(
-        **{k: np.concatenate([getattr(d, k) for d in datasets]) for k in ARRAY_KEYS},
-        spec=spec, infos={k: np.concatenate([d.infos[k] for d in datasets]) for k in keys})
+    arrays = {k: np.concatenate([getattr(d, k) for d in datasets]) for k in ARRAY_KEYS}
+    ends = np.cumsum([len(d) for d in datasets])[:-1] - 1
+    if len(ends):
+        arrays["truncations"][ends] |= ~arrays["terminations"][ends]
+    return OfflineDataset(**arrays, spec=spec, infos={k: np.concatenate([d.infos[k] for d in datasets]) for k in keys})
