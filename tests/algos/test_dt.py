@@ -349,18 +349,10 @@ def test_cpu_smoke_train_and_evaluate(name, extra, tmp_path):
 
 # ----------------------------------------------------------------------------- sweep configs
 def load_sweep(path: Path):
-    """The simple sweep schema: name, algo, datasets, seeds, train {...}, hp {...} -> configs per dataset."""
-    import yaml
+    from offrl.sweep import load_sweep as load
 
-    from offrl.train import TrainConfig
-
-    spec = yaml.safe_load(path.read_text())
-    assert set(spec) >= {"name", "algo", "datasets", "seeds", "train", "hp"}, path
-    algo = algos.get(spec["algo"])
-    acfg = algo.make_config(**{k: tuple(v) if isinstance(v, list) else v for k, v in spec["hp"].items()})
-    runs = [TrainConfig(algo=spec["algo"], dataset=d, seeds=tuple(spec["seeds"]), **spec["train"])
-            for d in spec["datasets"]]
-    return spec, acfg, runs
+    sw = load(path)
+    return {"algo": sw.algo}, sw.algo_config, sw.runs
 
 
 def test_sweep_configs_parse_into_valid_configs():
