@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from offrl.errors import OffrlError
+
 
 @dataclasses.dataclass(frozen=True)
 class QuickstartArgs:
@@ -48,8 +50,10 @@ def run(args: QuickstartArgs) -> dict:
     name = "hopper-medium"
     try:
         ds = load(f"local/{name}-v0", root=data_root)
+        if len(ds) != args.transitions:
+            raise OffrlError(f"collected with {len(ds)} transitions")
         print(f"[1/4] using {ds.spec.id} already collected under {data_root}")
-    except Exception:  # not collected yet (or collected differently): collect it now
+    except OffrlError:  # not collected yet, or with another size: collect it now
         print(f"[1/4] collecting {args.transitions:,} transitions of local/{name}-v0 from the shipped SAC policy")
         ds = collect(name, steps=args.transitions, root=data_root, minari=False, overwrite=True)
     st = ds.stats()
