@@ -276,7 +276,7 @@ def dataset_card(env, level, spec, arrays, segments, seed, n_envs, elapsed) -> d
     if level != "random" and policy_file(env).is_file():
         _, meta = load_behaviour(env)
         pol_meta = {k: meta.get(k) for k in ("source", "seed", "env_steps", "medium_step", "expert_step",
-                                             "returns_100")}
+                                             "returns_100", "returns_100_deterministic")}
     return {"id": spec.id, "env_id": spec.env_id, "level": level, "transitions": int(len(arrays["rewards"])),
             "seed": seed, "n_envs": n_envs, "collect_seconds": round(elapsed, 2),
             "steps_per_second": round(len(arrays["rewards"]) / max(elapsed, 1e-9), 1),
@@ -339,6 +339,8 @@ def build_assets(run_dir: str | Path, env: str, *, out: str | Path | None = None
     medium = score(snaps[medium_step], final_episodes, 900_000)
     rnd = episode_returns(env_id, uniform_policy(snaps[0].act_dim), final_episodes, seed=900_000, workers=workers)
     returns = {"expert": expert, "medium": medium, "random": (float(rnd.mean()), float(rnd.std()))}
+    deterministic = {k: episode_returns(env_id, lambda o, rng, p=pol: p.act(o), final_episodes, seed=900_000)
+                     for k, pol in (("expert", snaps[expert_step]), ("medium", snaps[medium_step]))}
     out = Path(out) if out else policy_file(env).parent
     out.mkdir(parents=True, exist_ok=True)
     pols = {"expert": snaps[expert_step], "medium": snaps[medium_step]}
@@ -348,6 +350,8 @@ def build_assets(run_dir: str | Path, env: str, *, out: str | Path | None = None
                 "env_steps": meta.get("env_steps"), "snapshot_every": every, "start_steps": meta["start_steps"],
                 "expert_step": expert_step, "medium_step": medium_step,
                 "returns_100": {k: {"mean": m, "std": sd} for k, (m, sd) in returns.items()},
+                "returns_100_deterministic": {k: {"mean": float(r.mean()), "std": float(r.std())}
+                                              for k, r in deterministic.items()},
                 "screening": {"expert": screened, "medium": med_screen, "target": target},
                 "curve": meta["curve"]}
     save_policies(out / "policies.npz", pols, new_meta, dtypes)
