@@ -212,7 +212,7 @@ def train_online(cfg: OnlineConfig) -> dict:
             last_log = now
             recent = [np.mean([r for (_, r, _) in f[-10:]]) if f else float("nan") for f in finished]
             print(f"[online] step {step}/{cfg.env_steps} {step / (now - t0):.0f} steps/s/slot "
-                  f"update {1e3 * update_time / max(it, 1):.2f} ms/iter | " +
+                  f"host {1e3 * update_time / max(it, 1):.2f} ms/iter in update calls | " +
                   " ".join(f"{env.split('-')[0][:6]}/{seed}={r:.0f}" for (env, seed), r in zip(slots, recent)),
                   flush=True)
         if now - t0 > cfg.max_seconds:
@@ -228,7 +228,7 @@ def train_online(cfg: OnlineConfig) -> dict:
     summary = {"config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(cfg).items()},
                "sac_config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(scfg).items()},
                "env_steps_done": step, "wall_time_s": wall, "stopped_early": stopped_early,
-               "update_ms_per_iter": 1e3 * update_time / max(n_iters, 1), "last_metrics": last_metrics,
+               "host_ms_per_iter_in_update_calls": 1e3 * update_time / max(n_iters, 1), "last_metrics": last_metrics,
                "device": str(jax.devices()[0]), "envs": {}}
     for ei, env in enumerate(cfg.envs):
         slot_ids = [i for i, (e, _) in enumerate(slots) if e == env]
