@@ -187,3 +187,14 @@ def test_bad_input_is_caught_before_compilation(tmp_path):
         train(_tc(tmp_path, env_id="HalfCheetah-v5"), dataset=hopper_like())
     with pytest.raises(ConfigError, match="multiple of chunk"):
         _tc(tmp_path, eval_every=120)
+
+
+def test_offrl_eval_reproduces_the_final_evaluation(tmp_path, capsys):
+    from offrl.cli import main
+
+    final = train(_tc(tmp_path, algo="td3bc", eval_episodes=2), dataset=hopper_like())
+    assert main(["eval", str(tmp_path / final["run_id"]), "--episodes", "2"]) == 0
+    out = capsys.readouterr().out
+    for seed, ret in zip(final["seeds"], final["return"]["last"]):
+        assert f"| default | {seed} | {ret:.1f} ±" in out  # same policy, same evaluation seeds
+    assert main(["eval", str(tmp_path / "nope")]) == 1
