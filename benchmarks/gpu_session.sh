@@ -26,6 +26,8 @@ phase_bench() {
   el "uav_speed"; python3 benchmarks/uav_speed.py $QB --out "$W_DIR/uav_speed.json" 2>&1 | tail -10; bundle
   el "dt_throughput bf16"; python3 benchmarks/dt_throughput.py $QB --seeds 1,32 --hp compute_dtype=bfloat16 \
     --out "$W_DIR/dt_throughput_bf16.json" 2>&1 | tail -8; bundle
+  el "dt_throughput unroll 4"; python3 benchmarks/dt_throughput.py $QB --seeds 1 --unroll 4 \
+    --out "$W_DIR/dt_throughput_unroll4.json" 2>&1 | tail -6; bundle
 }
 
 phase_offline() {
