@@ -74,7 +74,7 @@ def fused(algo, cfg, spec, data, seeds: int, chunk: int, reps: int, unroll: int)
     """Seed-steps/s of the fused trainer chunk at ``seeds`` seeds (compile time reported apart)."""
     from offrl.train import init_states, make_chunk_fn
 
-    states, keys = init_states(algo, cfg, spec, tuple(range(seeds)))
+    states, keys = init_states(algo, cfg, spec, tuple(range(seeds)), data)
     fn = make_chunk_fn(algo, cfg, spec, chunk, unroll=unroll)
     t0 = time.perf_counter()
     states, keys, m = _block(fn(states, keys, data))
@@ -109,7 +109,7 @@ def unfused(algo, cfg, spec, data, steps: int) -> dict:
     from offrl.train import init_states
 
     t0 = time.perf_counter()
-    states, keys = init_states(algo, cfg, spec, (0,))
+    states, keys = init_states(algo, cfg, spec, (0,), data)
     state = jax.tree_util.tree_map(lambda x: x[0], states)
     key = keys[0]
     sample = jax.jit(lambda data, k: algo.sample(cfg, data, k, spec)).lower(data, key).compile()

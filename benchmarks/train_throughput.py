@@ -70,7 +70,7 @@ def bench_algo(name: str, seeds_list, data_rows: int, chunk_steps: int, min_seco
     data = jax.device_put(algo.prepare(ds, cfg))
     calls = chunk_steps // cfg.steps_per_call
     for n_seeds in seeds_list:
-        states, keys = init_states(algo, cfg, spec, list(range(n_seeds)))
+        states, keys = init_states(algo, cfg, spec, list(range(n_seeds)), data)
         fn = make_chunk_fn(algo, cfg, spec, calls)
         t0 = time.perf_counter()
         states, keys, m = fn(states, keys, data)
@@ -92,7 +92,7 @@ def bench_algo(name: str, seeds_list, data_rows: int, chunk_steps: int, min_seco
 
     # --- scan unrolling at 1 seed (fewer loop iterations, same math)
     for unroll in unrolls:
-        states, keys = init_states(algo, cfg, spec, [0])
+        states, keys = init_states(algo, cfg, spec, [0], data)
         fn = make_chunk_fn(algo, cfg, spec, calls, unroll=unroll)
         box = {"s": states, "k": keys}
 
@@ -107,7 +107,7 @@ def bench_algo(name: str, seeds_list, data_rows: int, chunk_steps: int, min_seco
         print(f"{name:6s} unroll={unroll} seeds= 1  {chunk_steps / sec:9.0f} steps/s", flush=True)
 
     # --- profile at 1 seed: sampling share and kernel count per update call
-    states, keys = init_states(algo, cfg, spec, [0])
+    states, keys = init_states(algo, cfg, spec, [0], data)
     fixed = jax.jit(lambda k: algo.sample(cfg, data, k, spec))(jax.random.PRNGKey(0))
 
     def no_sample_chunk(state, key):

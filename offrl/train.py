@@ -158,14 +158,20 @@ def make_chunk_fn(algo, cfg, spec, chunk_calls: int, unroll: int = 1):
     return jax.jit(jax.vmap(chunk, in_axes=(0, 0, None)), donate_argnums=(0, 1))
 
 
-def init_states(algo, cfg, spec, seeds):
-    """Per-seed initial states (leading seed axis) and per-seed training keys."""
+def init_states(algo, cfg, spec, seeds, data=None):
+    """Per-seed initial states (leading seed axis) and per-seed training keys.
+
+    With ``data`` (from ``algo.prepare``) the states get the algorithm's data-derived constants
+    (``algo.bind_data``); pass it whenever the states will be trained or evaluated.
+    """
     import jax
     import jax.numpy as jnp
 
     root = jnp.stack([jax.random.PRNGKey(s) for s in seeds])
     init_keys, train_keys = jax.vmap(lambda k: jax.random.split(k))(root).transpose(1, 0, 2)
     states = jax.vmap(lambda k: algo.init(k, spec, cfg))(init_keys)
+    if data is not None:
+        states = jax.vmap(lambda st: algo.bind_data(cfg, st, data))(states)
     # targets start equal to online params; give every leaf its own buffer so donation is safe
     return jax.tree_util.tree_map(lambda x: jnp.array(x, copy=True), states), train_keys
 
@@ -287,7 +293,7 @@ def train(tc: TrainConfig, *, dataset=None, algo_config=None) -> dict:
         norm_ds, obs_mean, obs_std = dataset, None, None
     data = jax.device_put(algo.prepare(norm_ds, cfg))
     del norm_ds
-    states, keys = init_states(algo, cfg, spec, tc.seeds)
+    states, keys = init_states(algo, cfg, spec, tc.seeds, data)
     chunk_fn = make_chunk_fn(algo, cfg, spec, calls_per_chunk, unroll=tc.unroll)
     policy_fn = make_policy_fn(algo, cfg)
 

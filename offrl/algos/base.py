@@ -17,6 +17,8 @@ Conventions:
 - ``init_carry(cfg, state, n, variant) -> carry``: fresh policy memory for ``n`` envs under one
   evaluation variant (e.g. one target return); ``eval_variants(cfg)`` lists the variants, the
   first being the headline one reported as the run's score.
+- ``bind_data(cfg, state, data) -> state``: put constants derived from the prepared data into a
+  fresh state once (e.g. MO-DT's k-means region codebook); identity by default.
 - ``resolve(cfg, spec) -> cfg``: fill dataset-dependent defaults (e.g. a Decision Transformer's
   per-env target returns) once the dataset is known; identity by default.
 """
@@ -46,6 +48,10 @@ def default_eval_variants(cfg) -> list[tuple[str, dict]]:
 
 def default_resolve(cfg, spec):
     return cfg
+
+
+def default_bind_data(cfg, state, data):
+    return state
 
 
 def default_prepare(dataset, cfg) -> dict[str, np.ndarray]:
@@ -104,6 +110,7 @@ class Algorithm:
     init_carry: Callable[..., PyTree] = default_init_carry
     eval_variants: Callable[..., list] = default_eval_variants
     resolve: Callable[..., Any] = default_resolve
+    bind_data: Callable[..., PyTree] = default_bind_data
     description: str = ""
 
     def make_config(self, **overrides) -> Any:

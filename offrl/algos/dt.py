@@ -314,7 +314,7 @@ def init(key, spec, cfg: Config) -> State:
              jnp.zeros((1, k), jnp.int32), jnp.zeros((1, k, g), jnp.int32) if cfg.use_regions else None)
     params = model.init({"params": key}, *dummy, deterministic=True)["params"]
     ts = TrainState.create(apply_fn=model.apply, params=params, tx=optimizer(cfg))
-    # filled from the prepared data by the first update (init does not see the dataset)
+    # filled from the prepared data by bind_data (init does not see the dataset)
     codebook = (jnp.zeros((cfg.num_regions, act_dim), jnp.float32)
                 if cfg.use_regions and cfg.region_method == "kmeans" else None)
     return State(ts, codebook, obs_dim, act_dim, m)
@@ -364,7 +364,7 @@ def gather_windows(cfg: Config, data, starts, obs_dim: int, act_dim: int) -> dic
 
     Positions past the start row's episode end get ``mask`` 0 and repeat that episode's last row
     (never another episode's data). Returns (B, K, ...) arrays: observations, actions, rtg,
-    rewards, timesteps (int32), mask (float32) [, next_observations] [, region_codebook].
+    rewards, timesteps (int32), mask (float32) [, next_observations].
     """
     end = data["episode_end"][starts]
     idx = starts[:, None] + jnp.arange(cfg.context_len, dtype=starts.dtype)
@@ -376,9 +376,14 @@ def gather_windows(cfg: Config, data, starts, obs_dim: int, act_dim: int) -> dic
         batch[k] = batch[k][..., 0]
     batch["timesteps"] = batch["timesteps"][..., 0].astype(jnp.int32)
     batch["mask"] = mask.astype(jnp.float32)
-    if "region_codebook" in data:
-        batch["region_codebook"] = data["region_codebook"]
     return batch
+
+
+def bind_data(cfg: Config, state: State, data) -> State:
+    """Copy the k-means region codebook of the prepared data into the state (once, before training)."""
+    if "region_codebook" in data:
+        return state.replace(region_codebook=jnp.asarray(data["region_codebook"], jnp.float32))
+    return state
 
 
 def sample(cfg: Config, data, key, spec):
@@ -417,8 +422,7 @@ def losses(cfg: Config, outputs: dict, batch: dict) -> tuple[Any, dict]:
 
 def update(cfg: Config, state: State, batch, key):
     """One AdamW step on the action MSE (+ the MO-DT losses) with dropout from ``key``."""
-    codebook = batch.get("region_codebook", state.region_codebook)
-    regions = _regions(cfg, state, batch["actions"], codebook)
+    regions = _regions(cfg, state, batch["actions"], state.region_codebook)
 
     def loss_fn(p):
         out = state.model.apply_fn({"params": p}, batch["rtg"], batch["observations"], batch["actions"],
@@ -427,7 +431,7 @@ def update(cfg: Config, state: State, batch, key):
 
     lr = lr_schedule(cfg)(state.model.step)
     model, loss, parts = common.grad_step(state.model, loss_fn)
-    return state.replace(model=model, region_codebook=codebook), {"dt/loss": loss, "dt/lr": lr, **parts}
+    return state.replace(model=model), {"dt/loss": loss, "dt/lr": lr, **parts}
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -514,9 +518,9 @@ def act(cfg: Config, state: State, carry, obs, prev_reward, key):
 
 
 ALGO = register(Algorithm("dt", Config, init, update, act, sample, prepare, init_carry, eval_variants, resolve,
-                          description="Decision Transformer (Chen et al. 2021), official D4RL-gym recipe"))
+                          bind_data, description="Decision Transformer (Chen et al. 2021), official D4RL-gym recipe"))
 MODT = register(Algorithm("modt", MODTConfig, init, update, act, sample, prepare, init_carry, eval_variants,
-                          resolve, description="multi-objective DT after Ghanem et al. 2023 (next-state and "
+                          resolve, bind_data, description="multi-objective DT after Ghanem et al. 2023 (next-state and "
                           "next-RTG heads, action-space regions); our defaults, paper spec pending"))
 
 __all__ = ["Config", "MODTConfig", "DecisionTransformer", "State", "assign_regions", "kmeans", "prepare",

@@ -98,7 +98,7 @@ def test_algorithm_trains_and_evaluates(name):
     algo = algos.get(name)
     cfg = algo.make_config(hidden=(16, 16), batch_size=16)
     data = jax.device_put(algo.prepare(ds, cfg))
-    states, keys = init_states(algo, cfg, ds.spec, [0, 1])
+    states, keys = init_states(algo, cfg, ds.spec, [0, 1], data)
     fn = make_chunk_fn(algo, cfg, ds.spec, 100 // cfg.steps_per_call)
     for _ in range(3):
         states, keys, m = fn(states, keys, data)

@@ -248,16 +248,22 @@ def test_grid_regions_bin_each_dimension():
     assert dt.region_groups(cfg, 2) == 2
 
 
-def test_codebook_reaches_the_state_through_update():
+def test_codebook_is_bound_into_the_state_once():
+    from offrl.train import init_states
+
     ds = make_dataset([6, 5])
     algo = algos.get("modt")
     cfg = tiny_cfg("modt", num_regions=3)
     data = jax.device_put(dt.prepare(ds, cfg))
     assert data["region_codebook"].shape == (3, 3)
-    state = dt.init(jax.random.PRNGKey(0), ds.spec, cfg)
+    states, _ = init_states(algo, cfg, ds.spec, (0, 1), data)
+    for i in range(2):  # bound before any update, so evaluation never sees an empty codebook
+        np.testing.assert_array_equal(np.asarray(states.region_codebook[i]), np.asarray(data["region_codebook"]))
+    state = jax.tree_util.tree_map(lambda x: x[0], states)
     batch = algo.sample(cfg, data, jax.random.PRNGKey(1), ds.spec)
-    state, metrics = jax.jit(lambda s, b, k: algo.update(cfg, s, b, k))(state, batch, jax.random.PRNGKey(2))
-    np.testing.assert_array_equal(np.asarray(state.region_codebook), np.asarray(data["region_codebook"]))
+    assert "region_codebook" not in batch  # constants are not carried by every batch
+    state2, metrics = jax.jit(lambda s, b, k: algo.update(cfg, s, b, k))(state, batch, jax.random.PRNGKey(2))
+    np.testing.assert_array_equal(np.asarray(state2.region_codebook), np.asarray(data["region_codebook"]))
     assert {"dt/loss", "dt/action_mse", "dt/state_mse", "dt/rtg_mse", "dt/lr"} <= set(metrics)
     # grid regions and the plain DT keep no codebook; the state head only adds columns when on
     assert "region_codebook" not in dt.prepare(ds, tiny_cfg("modt", region_method="grid"))
@@ -311,7 +317,7 @@ def test_update_fits_a_tiny_dataset():
     from offrl.train import init_states, make_chunk_fn
 
     data = jax.device_put(algo.prepare(ds, cfg))
-    states, keys = init_states(algo, cfg, ds.spec, (0,))
+    states, keys = init_states(algo, cfg, ds.spec, (0,), data)
     fn = make_chunk_fn(algo, cfg, ds.spec, 20)
     states, keys, m0 = fn(states, keys, data)
     for _ in range(3):
