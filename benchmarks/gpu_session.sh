@@ -20,7 +20,26 @@ END=$(( T0 + ${DEADLINE:-545} ))
 if [ "$Q" = 1 ]; then STEPS=4000; REPLAY=1500; TRAIN=200; EVERY=100; DTSTEPS=40; DTEVERY=20; EPIS=2; QB=--quick
 else STEPS=1000000; REPLAY=""; TRAIN=60000; EVERY=10000; DTSTEPS=30000; DTEVERY=10000; EPIS=10; QB=""; fi
 
+# datasets on the CPU: in-process collection (10 envs, as on the CPU, so checksums compare with
+# offrl/assets/policies/hopper/checksums.json) was 2x faster than worker processes. One BLAS thread
+# each so that collecting beside the GPU benchmarks leaves their host cores free. Datasets already
+# on this (warm) machine are kept.
+have() { python3 -m offrl.cli datasets info "local/hopper-$1-v0" 2>/dev/null | grep -q "\"present\": true"; }
+collect_all() {
+  el "collect"
+  ( export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
+    for lv in medium expert medium-replay; do
+      s=$STEPS; [ "$lv" = medium-replay ] && s=${REPLAY}
+      have $lv || python3 -m offrl.cli collect hopper-$lv ${s:+--steps $s} --no-minari 2>&1 | grep -a "transitions\|rror" &
+    done; wait
+    have medium-expert || python3 -m offrl.cli collect hopper-medium-expert ${STEPS:+--steps $STEPS} --no-minari \
+      2>&1 | grep -a "transitions\|rror"
+    el "collect done" ) > "$W_DIR/collect.log" 2>&1
+}
+
+# bench with the dataset collection running beside it on the CPU (COLLECT=0 to measure alone)
 phase_bench() {
+  [ "${COLLECT:-1}" = 1 ] && collect_all &
   el "train_throughput"; python3 benchmarks/train_throughput.py $QB --out "$W_DIR/train_throughput.json" 2>&1 | grep -v "^$" | tail -24; bundle
   el "dt_throughput f32"; python3 benchmarks/dt_throughput.py $QB --out "$W_DIR/dt_throughput.json" 2>&1 | tail -12; bundle
   el "uav_speed"; python3 benchmarks/uav_speed.py $QB --out "$W_DIR/uav_speed.json" 2>&1 | tail -10; bundle
@@ -28,17 +47,11 @@ phase_bench() {
     --out "$W_DIR/dt_throughput_bf16.json" 2>&1 | tail -8; bundle
   el "dt_throughput unroll 4"; python3 benchmarks/dt_throughput.py $QB --seeds 1 --unroll 4 \
     --out "$W_DIR/dt_throughput_unroll4.json" 2>&1 | tail -6; bundle
+  wait; cat "$W_DIR/collect.log" 2>/dev/null
 }
 
 phase_offline() {
-  # datasets on the CPU: in-process collection (10 envs, as on the CPU, so checksums compare with
-  # offrl/assets/policies/hopper/checksums.json) was 2x faster than worker processes
-  el "collect"
-  for lv in medium expert medium-replay; do
-    s=$STEPS; [ "$lv" = medium-replay ] && s=${REPLAY}
-    python3 -m offrl.cli collect hopper-$lv ${s:+--steps $s} --no-minari 2>&1 | grep -a "transitions" &
-  done; wait
-  python3 -m offrl.cli collect hopper-medium-expert ${STEPS:+--steps $STEPS} --no-minari 2>&1 | grep -a "transitions"
+  collect_all; wait
   # run ALGO LEVEL STEPS EVERY RUNS_LEFT: the time left is shared by this process's remaining runs
   run() { local left=$(( END - $(date +%s) )); local share=$(( left / $5 )); [ "$share" -gt 30 ] || { echo "skip $1 $2"; return; }
           timeout "$share" python3 -m offrl.cli train --algo "$1" --dataset "local/hopper-$2-v0" --steps "$3" \
