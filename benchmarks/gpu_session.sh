@@ -18,7 +18,7 @@ Q=${QUICK:-0}; PHASES=${PHASES:-bench offline}
 T0=$(date +%s); el() { echo "[$(( $(date +%s) - T0 ))s] $*"; }
 END=$(( T0 + ${DEADLINE:-545} ))
 if [ "$Q" = 1 ]; then STEPS=4000; REPLAY=1500; TRAIN=200; EVERY=100; DTSTEPS=40; DTEVERY=20; EPIS=2; QB=--quick
-else STEPS=1000000; REPLAY=""; TRAIN=60000; EVERY=10000; DTSTEPS=30000; DTEVERY=10000; EPIS=10; QB=""; fi
+else STEPS=1000000; REPLAY=""; TRAIN=${TRAIN:-60000}; EVERY=${EVERY:-10000}; DTSTEPS=${DTSTEPS:-30000}; DTEVERY=${DTEVERY:-10000}; EPIS=10; QB=""; fi
 
 # datasets on the CPU: in-process collection (10 envs, as on the CPU, so checksums compare with
 # offrl/assets/policies/hopper/checksums.json) was 2x faster than worker processes. One BLAS thread
@@ -50,13 +50,14 @@ phase_bench() {
   wait; cat "$W_DIR/collect.log" 2>/dev/null
 }
 
+# run ALGO LEVEL STEPS EVERY RUNS_LEFT: the time left is shared by this process's remaining runs
+run() { local left=$(( END - $(date +%s) )); local share=$(( left / $5 )); [ "$share" -gt 30 ] || { echo "skip $1 $2"; return; }
+        timeout "$share" python3 -m offrl.cli train --algo "$1" --dataset "local/hopper-$2-v0" --steps "$3" \
+          --eval-every "$4" --chunk "$4" --eval-episodes $EPIS --eval-workers 3 --no-checkpoint --no-progress \
+          --wandb False 2>&1 | grep -v "settotalmass\|^$" | tail -3; }
+
 phase_offline() {
   collect_all; wait
-  # run ALGO LEVEL STEPS EVERY RUNS_LEFT: the time left is shared by this process's remaining runs
-  run() { local left=$(( END - $(date +%s) )); local share=$(( left / $5 )); [ "$share" -gt 30 ] || { echo "skip $1 $2"; return; }
-          timeout "$share" python3 -m offrl.cli train --algo "$1" --dataset "local/hopper-$2-v0" --steps "$3" \
-            --eval-every "$4" --chunk "$4" --eval-episodes $EPIS --eval-workers 3 --no-checkpoint --no-progress \
-            --wandb False 2>&1 | grep -v "settotalmass\|^$" | tail -3; }
   # four processes share the GPU: none may preallocate most of its memory
   export XLA_PYTHON_CLIENT_MEM_FRACTION=0.2
   [ "$Q" = 1 ] && END=$(( $(date +%s) + 900 ))
@@ -68,6 +69,15 @@ phase_offline() {
     run modt medium-expert $DTSTEPS $DTEVERY 1 ) > "$W_DIR/dt.log" 2>&1 &
   wait
   el "offline done"; cat "$W_DIR"/td3bc.log "$W_DIR"/iql.log "$W_DIR"/bc.log "$W_DIR"/dt.log
+  python3 -m offrl.cli report /tmp/offrl-results --out "$W_DIR/report" 2>&1 | tail -2; bundle
+}
+
+# PHASES=runs RUNS="algo:level:steps:every ...": each run in its own process, all until DEADLINE
+phase_runs() {
+  collect_all; wait; export XLA_PYTHON_CLIENT_MEM_FRACTION=0.15
+  el "runs (until $(( END - T0 ))s): ${RUNS:-}"
+  for r in ${RUNS:-}; do IFS=: read -r a l s e <<< "$r"; run "$a" "$l" "$s" "$e" 1 > "$W_DIR/run-$a-$l.log" 2>&1 & done
+  wait; el "runs done"; cat "$W_DIR"/run-*.log
   python3 -m offrl.cli report /tmp/offrl-results --out "$W_DIR/report" 2>&1 | tail -2; bundle
 }
 

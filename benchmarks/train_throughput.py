@@ -8,7 +8,8 @@ the peers' measurements (../shared/reference/peer_speed_h100.csv). For each algo
 - profile: the same fused chunk with a fixed pre-sampled batch (no gather) to isolate sampling, and
   the number of kernels (fusions, GEMMs, other custom calls) in one compiled update step.
 
-Usage: python benchmarks/train_throughput.py [--quick] [--out results.json]
+Usage: python benchmarks/train_throughput.py [--quick] [--seeds 1,5,16,32] [--hp compute_dtype=bfloat16]
+       [--parts fused,unroll,profile,baseline] [--out results.json]
 """
 
 from __future__ import annotations
@@ -48,28 +49,32 @@ def timed(fn, min_seconds: float):
 
 
 def kernel_counts(compiled_text: str) -> dict[str, int]:
-    """Kernels launched per executable run, counted in the optimized HLO's entry and loop bodies."""
+    """Kernels launched per executable run, counted in the optimized HLO's entry and loop bodies.
+
+    Recent XLA emits cuBLAS and Triton GEMMs as fusions whose backend config names the library
+    (``"kind":"__cublas$gemm"``, ``__triton_gemm``), older XLA as custom calls; both are counted.
+    """
     fusions = len(re.findall(r"= [^=]*\bfusion\(", compiled_text))
-    gemms = len(re.findall(r'custom_call_target="(__cublas\$gemm|__cublas\$lt\$matmul)', compiled_text))
+    gemms = len(re.findall(r"__cublas\$(?:lt\$matmul|gemm)|__triton_gemm|__cudnn\$", compiled_text))
     customs = len(re.findall(r"custom-call\(", compiled_text))
-    return {"fusions": fusions, "gemm_calls": gemms, "custom_calls": customs}
+    return {"fusions": fusions, "gemms": gemms, "custom_calls": customs}
 
 
 def bench_algo(name: str, seeds_list, data_rows: int, chunk_steps: int, min_seconds: float, results: list,
-               unrolls=(4,)):
+               unrolls=(4,), overrides=(), parts=("fused", "unroll", "profile", "baseline")):
     import jax
-    import jax.numpy as jnp
 
     from offrl import algos
-    from offrl.train import init_states, make_chunk_fn
+    from offrl.train import init_states, make_chunk_fn, parse_overrides
 
     algo = algos.get(name)
-    cfg = algo.make_config()
+    cfg = algo.make_config(**parse_overrides(algo, list(overrides)))
+    dtype = getattr(cfg, "compute_dtype", "float32")
     ds = synthetic_dataset(data_rows)
     spec = ds.spec
     data = jax.device_put(algo.prepare(ds, cfg))
     calls = chunk_steps // cfg.steps_per_call
-    for n_seeds in seeds_list:
+    for n_seeds in seeds_list if "fused" in parts else ():
         states, keys = init_states(algo, cfg, spec, list(range(n_seeds)), data)
         fn = make_chunk_fn(algo, cfg, spec, calls)
         t0 = time.perf_counter()
@@ -84,14 +89,14 @@ def bench_algo(name: str, seeds_list, data_rows: int, chunk_steps: int, min_seco
 
         sec = timed(run, min_seconds)
         sps = chunk_steps / sec
-        row = {"algo": name, "structure": "fused jit(vmap(scan))", "seeds": n_seeds, "steps_per_s": sps,
-               "seed_steps_per_s": sps * n_seeds, "compile_s": compile_s}
+        row = {"algo": name, "structure": "fused jit(vmap(scan))", "dtype": dtype, "seeds": n_seeds,
+               "steps_per_s": sps, "seed_steps_per_s": sps * n_seeds, "compile_s": compile_s}
         results.append(row)
-        print(f"{name:6s} fused  seeds={n_seeds:2d}  {sps:9.0f} steps/s  {sps * n_seeds:10.0f} seed-steps/s "
+        print(f"{name:6s} {dtype:8s} fused  seeds={n_seeds:2d}  {sps:9.0f} steps/s  {sps * n_seeds:10.0f} seed-steps/s "
               f"(compile {compile_s:.1f}s)", flush=True)
 
     # --- scan unrolling at 1 seed (fewer loop iterations, same math)
-    for unroll in unrolls:
+    for unroll in unrolls if "unroll" in parts else ():
         states, keys = init_states(algo, cfg, spec, [0], data)
         fn = make_chunk_fn(algo, cfg, spec, calls, unroll=unroll)
         box = {"s": states, "k": keys}
@@ -102,11 +107,23 @@ def bench_algo(name: str, seeds_list, data_rows: int, chunk_steps: int, min_seco
 
         run_u()
         sec = timed(run_u, min_seconds)
-        results.append({"algo": name, "structure": f"fused, scan unroll={unroll}", "seeds": 1,
+        results.append({"algo": name, "structure": f"fused, scan unroll={unroll}", "dtype": dtype, "seeds": 1,
                         "steps_per_s": chunk_steps / sec, "seed_steps_per_s": chunk_steps / sec})
         print(f"{name:6s} unroll={unroll} seeds= 1  {chunk_steps / sec:9.0f} steps/s", flush=True)
 
-    # --- profile at 1 seed: sampling share and kernel count per update call
+    if "profile" in parts:
+        _profile(algo, cfg, spec, data, calls, chunk_steps, min_seconds, results, dtype)
+    if "baseline" in parts:
+        _baseline(algo, cfg, spec, data, calls, min_seconds, results, dtype)
+
+
+def _profile(algo, cfg, spec, data, calls, chunk_steps, min_seconds, results, dtype):
+    """At 1 seed: the fused chunk on one fixed batch (no gather) and the kernels of one update call."""
+    import jax
+
+    from offrl.train import init_states
+
+    name = algo.name
     states, keys = init_states(algo, cfg, spec, [0], data)
     fixed = jax.jit(lambda k: algo.sample(cfg, data, k, spec))(jax.random.PRNGKey(0))
 
@@ -132,13 +149,23 @@ def bench_algo(name: str, seeds_list, data_rows: int, chunk_steps: int, min_seco
     st1 = jax.tree_util.tree_map(lambda x: x[0], states)
     text = one_step.lower(st1, fixed, jax.random.PRNGKey(1)).compile().as_text()
     kc = kernel_counts(text)
-    results.append({"algo": name, "structure": "fused, fixed batch (no sampling)", "seeds": 1,
+    results.append({"algo": name, "structure": "fused, fixed batch (no sampling)", "dtype": dtype, "seeds": 1,
                     "steps_per_s": chunk_steps / sec2, "seed_steps_per_s": chunk_steps / sec2,
                     "kernels_per_update_call": kc, "steps_per_update_call": cfg.steps_per_call})
     print(f"{name:6s} no-sampling seeds= 1  {chunk_steps / sec2:9.0f} steps/s; kernels per update call "
           f"({cfg.steps_per_call} grad steps): {kc}", flush=True)
 
-    # --- baseline: unfused per-step python loop (1 seed): sample jit + update jit each step
+
+
+def _baseline(algo, cfg, spec, data, calls, min_seconds, results, dtype):
+    """Our own unfused per-step loop at 1 seed: one jitted sample and one jitted update call per step."""
+    import jax
+    import jax.numpy as jnp
+
+    from offrl.train import init_states
+
+    name = algo.name
+    states, _ = init_states(algo, cfg, spec, [0], data)
     sample_fn = jax.jit(lambda k: algo.sample(cfg, data, k, spec))
     update_fn = jax.jit(lambda st, b, k: algo.update(cfg, st, b, k))
     st = jax.tree_util.tree_map(lambda x: jnp.array(x[0]), states)
@@ -157,7 +184,8 @@ def bench_algo(name: str, seeds_list, data_rows: int, chunk_steps: int, min_seco
     run3()
     sec3 = timed(run3, min_seconds)
     base = n_calls * cfg.steps_per_call / sec3
-    results.append({"algo": name, "structure": "baseline: unfused per-step loop", "seeds": 1, "steps_per_s": base,
+    results.append({"algo": name, "structure": "baseline: unfused per-step loop", "dtype": dtype, "seeds": 1,
+                    "steps_per_s": base,
                     "seed_steps_per_s": base})
     print(f"{name:6s} baseline seeds= 1  {base:9.0f} steps/s (python loop, 2 jit calls per step)", flush=True)
 
@@ -167,6 +195,10 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="tiny sizes for a CPU check")
     ap.add_argument("--out", default=None)
     ap.add_argument("--algos", default="td3bc,iql")
+    ap.add_argument("--seeds", default=None, help="comma-separated seed counts (default 1,5,16,32)")
+    ap.add_argument("--hp", nargs="*", default=(), help="algorithm overrides name=value, e.g. compute_dtype=bfloat16")
+    ap.add_argument("--parts", default="fused,unroll,profile,baseline",
+                    help="which measurements: fused (per seed count), unroll, profile, baseline")
     args = ap.parse_args(argv)
     import jax
 
@@ -174,22 +206,27 @@ def main(argv=None) -> int:
         seeds, rows, chunk, secs = [1, 2], 20_000, 100, 0.5
     else:
         seeds, rows, chunk, secs = [1, 5, 16, 32], 2_000_000, 1000, 2.0
+    if args.seeds:
+        seeds = [int(x) for x in args.seeds.split(",")]
+    parts = tuple(args.parts.split(","))
     results: list[dict] = []
     info = {"device": str(jax.devices()[0]), "device_kind": jax.devices()[0].device_kind,
             "jax": jax.__version__, "chunk_steps": chunk, "data_rows": rows, "batch": 256, "hidden": [256, 256]}
     print(json.dumps(info), flush=True)
+    failed = []
     for name in args.algos.split(","):
         try:
-            bench_algo(name, seeds, rows, chunk, secs, results)
+            bench_algo(name, seeds, rows, chunk, secs, results, overrides=args.hp, parts=parts)
         except Exception as e:  # keep the other measurements if one fails
             print(f"{name}: FAILED {e!r}", file=sys.stderr, flush=True)
-    print("\n| algo | structure | seeds | steps/s | seed-steps/s |\n|---|---|---|---|---|")
+            failed.append(name)
+    print("\n| algo | structure | dtype | seeds | steps/s | seed-steps/s |\n|---|---|---|---|---|---|")
     for r in results:
-        print(f"| {r['algo']} | {r['structure']} | {r['seeds']} | {r['steps_per_s']:.0f} | {r['seed_steps_per_s']:.0f} |")
+        print(f"| {r['algo']} | {r['structure']} | {r['dtype']} | {r['seeds']} | {r['steps_per_s']:.0f} | {r['seed_steps_per_s']:.0f} |")
     if args.out:
         with open(args.out, "w") as f:
             json.dump({"info": info, "results": results}, f, indent=1)
-    return 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

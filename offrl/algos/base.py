@@ -163,3 +163,16 @@ def validate_config(cfg) -> None:
 def hp(default, doc: str = "", **constraints):
     """A config field with a default, a docstring-like help text and validation constraints."""
     return dataclasses.field(default=default, metadata={"help": doc, **constraints})
+
+
+COMPUTE_DTYPES = ("float32", "bfloat16")
+
+
+def compute_dtype_hp(default: str = "float32"):
+    """The ``compute_dtype`` field every network-based config shares: the dtype of the matrix products.
+
+    ``bfloat16`` runs them on the GPU's tensor cores at full rate; parameters, optimiser states,
+    normalisations and losses stay float32. On CPU it is slower, not faster.
+    """
+    return hp(default, "matmul dtype of the networks (params, optimiser and losses stay float32)",
+              choices=COMPUTE_DTYPES)

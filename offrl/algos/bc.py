@@ -9,7 +9,7 @@ from flax import struct
 from flax.training.train_state import TrainState
 
 from offrl.algos import common
-from offrl.algos.base import Algorithm, hp, register
+from offrl.algos.base import Algorithm, compute_dtype_hp, hp, register
 from offrl.algos.networks import DeterministicActor
 
 
@@ -19,6 +19,7 @@ class Config:
 
     lr: float = hp(3e-4, "Adam learning rate", min=0, open_min=True)
     hidden: tuple[int, ...] = hp((256, 256), "hidden layer sizes", positive_items=True)
+    compute_dtype: str = compute_dtype_hp()
     batch_size: int = hp(256, "transitions per gradient step", min=1)
     steps_per_call: int = 1
     """gradient steps per ``update`` call; fixed by the algorithm."""
@@ -36,7 +37,8 @@ def bc_loss(pred, target):
 
 def init(key, spec, cfg: Config) -> State:
     obs_dim, act_dim = common.dims(spec)
-    net = DeterministicActor(act_dim, cfg.hidden, common.max_action(spec))
+    dt = jnp.dtype(cfg.compute_dtype)
+    net = DeterministicActor(act_dim, cfg.hidden, common.max_action(spec), dtype=dt)
     return State(common.make_state(key, net, (jnp.zeros((1, obs_dim)),), common.adam(cfg.lr)))
 
 

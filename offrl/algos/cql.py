@@ -15,7 +15,7 @@ from flax import struct
 from flax.training.train_state import TrainState
 
 from offrl.algos import common
-from offrl.algos.base import Algorithm, hp, register
+from offrl.algos.base import Algorithm, compute_dtype_hp, hp, register
 from offrl.algos.networks import CriticEnsemble, TanhGaussianActor, soft_update, tanh_gaussian_sample
 
 
@@ -31,6 +31,7 @@ class Config:
     cql_n_actions: int = hp(10, "sampled actions per state for the logsumexp estimate", min=1)
     cql_temp: float = hp(1.0, "temperature of the logsumexp", min=0, open_min=True)
     hidden: tuple[int, ...] = hp((256, 256, 256), "hidden layer sizes of policy and critics", positive_items=True)
+    compute_dtype: str = compute_dtype_hp()
     batch_size: int = hp(256, "transitions per gradient step", min=1)
     steps_per_call: int = 1
     """gradient steps per ``update`` call; fixed by the algorithm."""
@@ -47,10 +48,11 @@ class State:
 
 def init(key, spec, cfg: Config) -> State:
     obs_dim, act_dim = common.dims(spec)
+    dt = jnp.dtype(cfg.compute_dtype)
     k1, k2 = jax.random.split(key)
     obs, act = jnp.zeros((1, obs_dim)), jnp.zeros((1, act_dim))
-    actor = common.make_state(k1, TanhGaussianActor(act_dim, cfg.hidden), (obs,), common.adam(cfg.policy_lr))
-    critic = common.make_state(k2, CriticEnsemble(cfg.hidden, 2), (obs, act), common.adam(cfg.critic_lr))
+    actor = common.make_state(k1, TanhGaussianActor(act_dim, cfg.hidden, dtype=dt), (obs,), common.adam(cfg.policy_lr))
+    critic = common.make_state(k2, CriticEnsemble(cfg.hidden, 2, dtype=dt), (obs, act), common.adam(cfg.critic_lr))
     log_alpha = common.make_temperature(1.0, cfg.policy_lr)
     return State(actor, critic, log_alpha, critic.params, -float(act_dim))
 

@@ -45,7 +45,7 @@ from flax import struct
 from flax.training.train_state import TrainState
 
 from offrl.algos import common
-from offrl.algos.base import Algorithm, hp, register
+from offrl.algos.base import Algorithm, compute_dtype_hp, hp, register
 from offrl.algos.transformer import INIT, LN_EPS, CausalTransformer
 from offrl.errors import ConfigError
 
@@ -93,7 +93,7 @@ class Config:
     else derived from the dataset's reference scores."""
     max_ep_len: int = hp(0, "timestep-embedding size; 0 = the dataset's max episode steps (or 1000)", min=0)
     """size of the timestep embedding; larger timesteps are clipped. 0 = ``spec.max_episode_steps`` or 1000."""
-    compute_dtype: str = hp("float32", "matmul dtype in the transformer blocks", choices=("float32", "bfloat16"))
+    compute_dtype: str = compute_dtype_hp()
     """matmul dtype inside the transformer blocks; ``bfloat16`` uses the GPU's tensor cores at full
     rate (parameters, optimiser, LayerNorms, softmax and the residual stream stay float32)."""
     action_tanh: bool = hp(True, "squash predicted actions with tanh (x max action)")

@@ -17,7 +17,7 @@ from flax import struct
 from flax.training.train_state import TrainState
 
 from offrl.algos import common
-from offrl.algos.base import Algorithm, default_prepare, hp, register
+from offrl.algos.base import Algorithm, compute_dtype_hp, default_prepare, hp, register
 from offrl.algos.networks import CriticEnsemble, GaussianActor, ValueNet, normal_log_prob, soft_update
 
 
@@ -34,6 +34,7 @@ class Config:
     beta: float = hp(3.0, "inverse temperature of advantage weighting", min=0)
     max_weight: float = hp(100.0, "clip of exp(beta * advantage)", min=0, open_min=True)
     hidden: tuple[int, ...] = hp((256, 256), "hidden layer sizes of all networks", positive_items=True)
+    compute_dtype: str = compute_dtype_hp()
     batch_size: int = hp(256, "transitions per gradient step", min=1)
     normalize_reward: bool = True
     """scale rewards by max_episode_steps / (max return - min return) over dataset episodes (CORL)."""
@@ -65,13 +66,14 @@ def prepare(dataset, cfg: Config):
 
 def init(key, spec, cfg: Config) -> State:
     obs_dim, act_dim = common.dims(spec)
+    dt = jnp.dtype(cfg.compute_dtype)
     k1, k2, k3 = jax.random.split(key, 3)
     obs, act = jnp.zeros((1, obs_dim)), jnp.zeros((1, act_dim))
     sched = optax.cosine_decay_schedule(cfg.actor_lr, max(cfg.actor_lr_schedule_steps, 1))
-    actor = common.make_state(k1, GaussianActor(act_dim, cfg.hidden, common.max_action(spec)), (obs,),
+    actor = common.make_state(k1, GaussianActor(act_dim, cfg.hidden, common.max_action(spec), dtype=dt), (obs,),
                               common.adam(sched))
-    critic = common.make_state(k2, CriticEnsemble(cfg.hidden, 2), (obs, act), common.adam(cfg.critic_lr))
-    value = common.make_state(k3, ValueNet(cfg.hidden), (obs,), common.adam(cfg.value_lr))
+    critic = common.make_state(k2, CriticEnsemble(cfg.hidden, 2, dtype=dt), (obs, act), common.adam(cfg.critic_lr))
+    value = common.make_state(k3, ValueNet(cfg.hidden, dtype=dt), (obs,), common.adam(cfg.value_lr))
     return State(actor, critic, value, critic.params)
 
 

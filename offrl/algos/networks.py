@@ -2,11 +2,16 @@
 
 Critic ensembles are one module vmapped over a leading member axis, so both Q-functions of TD3 run
 as batched matrix products (one kernel per layer instead of one per member).
+
+Every network takes ``dtype``, the dtype of its matrix products (``float32`` by default;
+``bfloat16`` runs them on the tensor cores at full rate). Parameters stay float32 and every output
+is cast back to float32, so losses, targets and optimiser states never see the lower precision.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -22,19 +27,20 @@ class MLP(nn.Module):
     out_dim: int | None = None
     layer_norm: bool = False
     activate_final: bool = False
+    dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, x):
         for h in self.hidden:
-            x = nn.Dense(h)(x)
+            x = nn.Dense(h, dtype=self.dtype)(x)
             if self.layer_norm:
-                x = nn.LayerNorm()(x)
+                x = nn.LayerNorm(dtype=jnp.float32)(x)  # normalisation statistics in float32
             x = nn.relu(x)
         if self.out_dim is not None:
-            x = nn.Dense(self.out_dim)(x)
+            x = nn.Dense(self.out_dim, dtype=self.dtype)(x)
             if self.activate_final:
                 x = nn.relu(x)
-        return x
+        return x.astype(jnp.float32)
 
 
 class Critic(nn.Module):
@@ -42,10 +48,11 @@ class Critic(nn.Module):
 
     hidden: Sequence[int] = (256, 256)
     layer_norm: bool = False
+    dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, obs, act):
-        return MLP(self.hidden, 1, self.layer_norm)(jnp.concatenate([obs, act], -1))[..., 0]
+        return MLP(self.hidden, 1, self.layer_norm, dtype=self.dtype)(jnp.concatenate([obs, act], -1))[..., 0]
 
 
 class CriticEnsemble(nn.Module):
@@ -54,12 +61,13 @@ class CriticEnsemble(nn.Module):
     hidden: Sequence[int] = (256, 256)
     n: int = 2
     layer_norm: bool = False
+    dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, obs, act):
         ens = nn.vmap(Critic, variable_axes={"params": 0}, split_rngs={"params": True},
                       in_axes=None, out_axes=0, axis_size=self.n)
-        return ens(self.hidden, self.layer_norm)(obs, act)
+        return ens(self.hidden, self.layer_norm, self.dtype)(obs, act)
 
 
 class ValueNet(nn.Module):
@@ -67,10 +75,11 @@ class ValueNet(nn.Module):
 
     hidden: Sequence[int] = (256, 256)
     layer_norm: bool = False
+    dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, obs):
-        return MLP(self.hidden, 1, self.layer_norm)(obs)[..., 0]
+        return MLP(self.hidden, 1, self.layer_norm, dtype=self.dtype)(obs)[..., 0]
 
 
 class DeterministicActor(nn.Module):
@@ -79,10 +88,11 @@ class DeterministicActor(nn.Module):
     act_dim: int
     hidden: Sequence[int] = (256, 256)
     max_action: float = 1.0
+    dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, obs):
-        return self.max_action * jnp.tanh(MLP(self.hidden, self.act_dim)(obs))
+        return self.max_action * jnp.tanh(MLP(self.hidden, self.act_dim, dtype=self.dtype)(obs))
 
 
 class GaussianActor(nn.Module):
@@ -91,10 +101,11 @@ class GaussianActor(nn.Module):
     act_dim: int
     hidden: Sequence[int] = (256, 256)
     max_action: float = 1.0
+    dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, obs):
-        mean = self.max_action * jnp.tanh(MLP(self.hidden, self.act_dim)(obs))
+        mean = self.max_action * jnp.tanh(MLP(self.hidden, self.act_dim, dtype=self.dtype)(obs))
         log_std = self.param("log_std", nn.initializers.zeros, (self.act_dim,))
         return mean, jnp.clip(log_std, LOG_STD_MIN, LOG_STD_MAX)
 
@@ -105,12 +116,13 @@ class TanhGaussianActor(nn.Module):
     act_dim: int
     hidden: Sequence[int] = (256, 256)
     max_action: float = 1.0
+    dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, obs):
-        h = MLP(self.hidden)(obs)
-        mean = nn.Dense(self.act_dim)(h)
-        log_std = jnp.clip(nn.Dense(self.act_dim)(h), LOG_STD_MIN, LOG_STD_MAX)
+        h = MLP(self.hidden, dtype=self.dtype)(obs)
+        mean = nn.Dense(self.act_dim, dtype=self.dtype)(h).astype(jnp.float32)
+        log_std = jnp.clip(nn.Dense(self.act_dim, dtype=self.dtype)(h).astype(jnp.float32), LOG_STD_MIN, LOG_STD_MAX)
         return mean, log_std
 
 

@@ -107,6 +107,32 @@ def test_algorithm_trains_and_evaluates(name):
     assert res.returns.shape == (2, 1, 2) and np.isfinite(res.returns).all()
 
 
+@pytest.mark.parametrize("name", ["bc", "td3bc", "iql", "cql"])
+def test_bfloat16_matmuls_keep_float32_state_and_track_float32_losses(name):
+    ds = hopper_like()
+    algo = algos.get(name)
+    data = None
+    metrics = {}
+    for dtype in ("float32", "bfloat16"):
+        cfg = algo.make_config(hidden=(16, 16), batch_size=16, compute_dtype=dtype)
+        data = jax.device_put(algo.prepare(ds, cfg))
+        states, keys = init_states(algo, cfg, ds.spec, [0], data)
+        states, keys, metrics[dtype] = make_chunk_fn(algo, cfg, ds.spec, 5)(states, keys, data)
+        # parameters, optimiser moments and targets stay float32 whatever the matmul dtype
+        assert {x.dtype for x in jax.tree_util.tree_leaves(states) if jnp.issubdtype(x.dtype, jnp.floating)} \
+            == {jnp.dtype("float32")}
+        assert all(np.asarray(v).dtype == np.float32 for v in metrics[dtype].values())
+    # same seeds, same batches: only the rounding of the products differs (bf16 has 8 mantissa bits)
+    for k, v in metrics["float32"].items():
+        np.testing.assert_allclose(np.asarray(metrics["bfloat16"][k]), np.asarray(v), rtol=0.05, atol=0.05,
+                                   err_msg=k)
+
+
+def test_compute_dtype_is_validated():
+    with pytest.raises(ConfigError, match="compute_dtype"):
+        algos.get("td3bc").make_config(compute_dtype="float16")
+
+
 # ------------------------------------------------------------------ trainer promises
 def _tc(tmp_path, **kw):
     base = dict(algo="bc", dataset="toy/hopper", seeds=(0, 1), steps=300, eval_every=100, chunk=50,
