@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # GPU-machine work in phases, each sized for one device call (<= 10 minutes):
-#   PHASES=bench    throughput: train_throughput (TD3+BC, IQL), dt_throughput (f32 and bf16), uav_speed
+#   PHASES=bench    throughput: train_throughput (TD3+BC, IQL; f32 and bf16), dt_throughput (f32 and bf16), uav_speed
 #   PHASES=offline  collect local/hopper-* (CPU) then 5-seed TD3+BC/IQL/BC/DT/MO-DT runs until DEADLINE
+#                   (TRAIN/EVERY/DTSTEPS/DTEVERY override the step counts)
+#   PHASES=runs     RUNS="algo:level:steps:every ..." each in its own process until DEADLINE
 #   PHASES=sac      retrain the HalfCheetah behaviour policy longer (offrl online, 3 seeds)
 # Usage (repo root, wheels installed, $OUT set): PHASES="bench" bash benchmarks/gpu_session.sh
 # QUICK=1 runs tiny sizes everywhere (a CPU dry run). Everything returns in $OUT/bundle.tgz
@@ -41,6 +43,8 @@ collect_all() {
 phase_bench() {
   [ "${COLLECT:-1}" = 1 ] && collect_all &
   el "train_throughput"; python3 benchmarks/train_throughput.py $QB --out "$W_DIR/train_throughput.json" 2>&1 | grep -v "^$" | tail -24; bundle
+  el "train_throughput bf16"; python3 benchmarks/train_throughput.py $QB --seeds 1,32 --parts fused \
+    --hp compute_dtype=bfloat16 --out "$W_DIR/train_throughput_bf16.json" 2>&1 | grep -v "^$" | tail -6; bundle
   el "dt_throughput f32"; python3 benchmarks/dt_throughput.py $QB --out "$W_DIR/dt_throughput.json" 2>&1 | tail -12; bundle
   el "uav_speed"; python3 benchmarks/uav_speed.py $QB --out "$W_DIR/uav_speed.json" 2>&1 | tail -10; bundle
   el "dt_throughput bf16"; python3 benchmarks/dt_throughput.py $QB --seeds 1,32 --hp compute_dtype=bfloat16 \

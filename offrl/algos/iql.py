@@ -106,7 +106,6 @@ def update(cfg: Config, s: State, b, key):
                  "actor/adv_weight_mean": weights.mean()}
 
 
-
 def act(cfg: Config, state: State, carry, obs, prev_reward, key):
     mean, _ = common.apply(state.actor, state.actor.params, obs)
     return mean, carry
