@@ -1,8 +1,8 @@
 """Implicit Q-Learning (Kostrikov et al., 2022) with CORL's Gym-MuJoCo defaults.
 
 Order within a step follows CORL: V by expectile regression on the target Q; Q towards
-r + gamma * V(s'); advantage-weighted regression for the actor with the advantage from before the
-V update; Polyak update of the target Q.
+r + gamma * V(s') and advantage-weighted regression for the actor, both with V from before this
+step's V update; Polyak update of the target Q.
 """
 
 from __future__ import annotations
@@ -84,9 +84,11 @@ def update(cfg: Config, s: State, b, key):
         v = common.apply(s.value, p, b["observations"])
         return jnp.mean(common.expectile_loss(target_q - v, cfg.expectile)), v
 
+    # CORL's order: the Q target's V(s') and the actor's advantage both use the value network from
+    # before this step's value update, so all three updates read the same snapshot
+    next_v = common.apply(s.value, s.value.params, b["next_observations"])
     value, vl, v = common.grad_step(s.value, v_loss)
     adv = target_q - v
-    next_v = common.apply(value, value.params, b["next_observations"])
     y = b["rewards"] + cfg.discount * (1.0 - b["terminations"]) * next_v
 
     def q_loss(p):

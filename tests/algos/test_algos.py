@@ -107,6 +107,30 @@ def test_algorithm_trains_and_evaluates(name):
     assert res.returns.shape == (2, 1, 2) and np.isfinite(res.returns).all()
 
 
+def test_iql_targets_use_the_value_network_from_before_its_update():
+    """CORL's order: r + gamma * V_old(s') and the advantage Q_target - V_old, checked by hand."""
+    from offrl.algos import iql
+
+    ds = hopper_like()
+    cfg = iql.Config(hidden=(16, 16), batch_size=8)
+    s = iql.init(jax.random.PRNGKey(0), ds.spec, cfg)
+    rng = np.random.default_rng(1)
+    b = {"observations": rng.normal(size=(8, 11)).astype(np.float32),
+         "actions": rng.uniform(-1, 1, (8, 3)).astype(np.float32),
+         "next_observations": rng.normal(size=(8, 11)).astype(np.float32),
+         "rewards": rng.normal(size=8).astype(np.float32),
+         "terminations": (np.arange(8) % 3 == 0).astype(np.float32)}
+    _, m = iql.update(cfg, s, b, jax.random.PRNGKey(2))
+    v_old_next = common.apply(s.value, s.value.params, b["next_observations"])
+    y = b["rewards"] + cfg.discount * (1 - b["terminations"]) * v_old_next
+    q = common.apply(s.critic, s.critic.params, b["observations"], b["actions"])
+    np.testing.assert_allclose(float(m["critic/loss"]), float(jnp.mean((q - y) ** 2)), rtol=1e-5)
+    adv = jnp.min(common.apply(s.critic, s.critic_target, b["observations"], b["actions"]), 0) \
+        - common.apply(s.value, s.value.params, b["observations"])
+    w = jnp.minimum(jnp.exp(cfg.beta * adv), cfg.max_weight)
+    np.testing.assert_allclose(float(m["actor/adv_weight_mean"]), float(w.mean()), rtol=1e-5)
+
+
 @pytest.mark.parametrize("name", ["bc", "td3bc", "iql", "cql"])
 def test_bfloat16_matmuls_keep_float32_state_and_track_float32_losses(name):
     ds = hopper_like()
