@@ -105,7 +105,7 @@ class GaussianActor(nn.Module):
 
     @nn.compact
     def __call__(self, obs):
-        mean = self.max_action * jnp.tanh(MLP(self.hidden, self.act_dim, dtype=self.dtype)(obs))
+        mean = DeterministicActor(self.act_dim, self.hidden, self.max_action, self.dtype)(obs)
         log_std = self.param("log_std", nn.initializers.zeros, (self.act_dim,))
         return mean, jnp.clip(log_std, LOG_STD_MIN, LOG_STD_MAX)
 
