@@ -85,3 +85,19 @@ def test_truncation_removes_agents_and_render():
     assert env.state().shape == (env.params.state_dim,)
     with pytest.raises(OffrlError):
         env.step({})
+
+
+def test_jax_env_imports_without_pettingzoo_and_the_adapter_names_the_extra():
+    """The pure-JAX env, reference and baselines need no PettingZoo; the adapter says how to get it."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['pettingzoo'] = None\n"  # makes `import pettingzoo` fail
+        "import offrl.envs.uav as u, offrl.envs.uav.baselines\n"
+        "u.make_params('urban'); u.UAVOffload\n"
+        "try:\n    u.parallel_env\nexcept ModuleNotFoundError as e:\n    print('MSG', e)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "MSG" in out.stdout and "offrl[marl]" in out.stdout

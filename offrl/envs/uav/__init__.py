@@ -11,8 +11,25 @@
 
 from offrl.envs.uav.env import EnvState, UAVOffload, reset, step
 from offrl.envs.uav.params import ACTION_NAMES, PRESETS, SCENES, EnvParams, make_params, stack_params
-from offrl.envs.uav.pettingzoo_env import InvalidActionError, UAVParallelEnv, parallel_env
 from offrl.envs.uav.reference import UAVOffloadNumPy
+
+# the PettingZoo adapter needs the optional `pettingzoo` package (extra `marl`): imported on first
+# use, so that the JAX env, the reference and the baselines work without it
+_PETTINGZOO_NAMES = ("InvalidActionError", "UAVParallelEnv", "parallel_env")
+
+
+def __getattr__(name):
+    if name in _PETTINGZOO_NAMES:
+        try:
+            from offrl.envs.uav import pettingzoo_env
+        except ModuleNotFoundError as e:
+            if e.name != "pettingzoo":
+                raise
+            raise ModuleNotFoundError(
+                f"offrl.envs.uav.{name} needs PettingZoo: pip install 'offrl[marl]' (or pettingzoo>=1.24)",
+                name="pettingzoo") from e
+        return getattr(pettingzoo_env, name)
+    raise AttributeError(f"module 'offrl.envs.uav' has no attribute {name!r}")
 
 __all__ = ["ACTION_NAMES", "PRESETS", "SCENES", "EnvParams", "EnvState", "InvalidActionError", "UAVOffload",
            "UAVOffloadNumPy", "UAVParallelEnv", "make_params", "parallel_env", "reset", "stack_params", "step"]
