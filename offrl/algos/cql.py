@@ -2,13 +2,17 @@
 
 The critic loss adds ``cql_alpha * (logsumexp_a Q(s, a) - Q(s, a_data))`` where the logsumexp is
 estimated by importance sampling over uniform actions and policy actions at s and s'. The actor is
-SAC's with automatic entropy tuning. Networks: 3x256 for policy and critics, as in CORL.
+SAC's with automatic entropy tuning. Networks as CORL's: 3x256 for policy and critics; critics
+initialised orthogonally (gain sqrt 2, output layer 1e-2); the policy's heads Xavier-uniform with
+gain 1e-2 and its log-std = learned multiplier (init 1) x head + learned offset (init -1), clipped
+to [-20, 2].
 """
 
 from __future__ import annotations
 
 import dataclasses
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 from flax import struct
@@ -16,7 +20,7 @@ from flax.training.train_state import TrainState
 
 from offrl.algos import common
 from offrl.algos.base import Algorithm, compute_dtype_hp, hp, register
-from offrl.algos.networks import CriticEnsemble, TanhGaussianActor, soft_update, tanh_gaussian_sample
+from offrl.algos.networks import CriticEnsemble, TanhGaussianActor, soft_update, tanh_gaussian_sample, xavier_uniform
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,6 +35,9 @@ class Config:
     cql_n_actions: int = hp(10, "sampled actions per state for the logsumexp estimate", min=1)
     cql_temp: float = hp(1.0, "temperature of the logsumexp", min=0, open_min=True)
     hidden: tuple[int, ...] = hp((256, 256, 256), "hidden layer sizes of policy and critics", positive_items=True)
+    orthogonal_init: bool = hp(True, "orthogonal critic initialisation (gain sqrt 2; output layer 1e-2), as CORL")
+    """orthogonal initialisation of the critics (hidden gain sqrt 2, output 1e-2); False keeps flax's
+    default hidden layers and a Xavier-uniform output layer with gain 1e-2, as CORL with it off."""
     compute_dtype: str = compute_dtype_hp()
     batch_size: int = hp(256, "transitions per gradient step", min=1)
     steps_per_call: int = 1
@@ -51,8 +58,15 @@ def init(key, spec, cfg: Config) -> State:
     dt = jnp.dtype(cfg.compute_dtype)
     k1, k2 = jax.random.split(key)
     obs, act = jnp.zeros((1, obs_dim)), jnp.zeros((1, act_dim))
-    actor = common.make_state(k1, TanhGaussianActor(act_dim, cfg.hidden, dtype=dt), (obs,), common.adam(cfg.policy_lr))
-    critic = common.make_state(k2, CriticEnsemble(cfg.hidden, 2, dtype=dt), (obs, act), common.adam(cfg.critic_lr))
+    policy = TanhGaussianActor(act_dim, cfg.hidden, dtype=dt, log_std_min=-20.0, log_std_offset_init=-1.0,
+                               head_init=xavier_uniform(1e-2))
+    if cfg.orthogonal_init:
+        hidden_init, out_init = nn.initializers.orthogonal(2**0.5), nn.initializers.orthogonal(1e-2)
+    else:
+        hidden_init, out_init = None, xavier_uniform(1e-2)
+    critics = CriticEnsemble(cfg.hidden, 2, dtype=dt, hidden_init=hidden_init, out_init=out_init)
+    actor = common.make_state(k1, policy, (obs,), common.adam(cfg.policy_lr))
+    critic = common.make_state(k2, critics, (obs, act), common.adam(cfg.critic_lr))
     log_alpha = common.make_temperature(1.0, cfg.policy_lr)
     return State(actor, critic, log_alpha, critic.params, -float(act_dim))
 
@@ -115,7 +129,6 @@ def update(cfg: Config, s: State, b, key):
                     critic_target=soft_update(s.critic_target, critic.params, cfg.tau))
     return new, {"critic/loss": ql, "critic/td_loss": td, "critic/cql_penalty": pen, "critic/q_mean": q_mean,
                  "actor/loss": pl, "actor/log_prob": mean_logp, "alpha/value": alpha, "alpha/loss": alpha_loss}
-
 
 
 def act(cfg: Config, state: State, carry, obs, prev_reward, key):

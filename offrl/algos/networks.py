@@ -3,6 +3,10 @@
 Critic ensembles are one module vmapped over a leading member axis, so both Q-functions of TD3 run
 as batched matrix products (one kernel per layer instead of one per member).
 
+Initialisers default to flax's (LeCun normal kernels, zero biases); ``hidden_init`` / ``out_init``
+(MLPs, critics) and ``head_init`` (policy heads) replace them where an algorithm's reference
+implementation initialises differently (CQL: CORL's orthogonal critics and 1e-2-scaled output layers).
+
 Every network takes ``dtype``, the dtype of its matrix products (``float32`` by default;
 ``bfloat16`` runs them on the tensor cores at full rate). Parameters stay float32 and every output
 is cast back to float32, so losses, targets and optimiser states never see the lower precision.
@@ -20,6 +24,11 @@ import jax.numpy as jnp
 LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
 
 
+def xavier_uniform(gain: float = 1.0):
+    """PyTorch's ``xavier_uniform_(w, gain)``: U(-a, a) with a = gain * sqrt(6 / (fan_in + fan_out))."""
+    return nn.initializers.variance_scaling(gain**2, "fan_avg", "uniform")
+
+
 class MLP(nn.Module):
     """ReLU MLP with optional LayerNorm after each hidden layer and an optional linear output."""
 
@@ -28,16 +37,21 @@ class MLP(nn.Module):
     layer_norm: bool = False
     activate_final: bool = False
     dtype: Any = jnp.float32
+    hidden_init: Any = None
+    """kernel initialiser of the hidden layers (None: flax's default)."""
+    out_init: Any = None
+    """kernel initialiser of the output layer (None: flax's default)."""
 
     @nn.compact
     def __call__(self, x):
+        default = nn.linear.default_kernel_init
         for h in self.hidden:
-            x = nn.Dense(h, dtype=self.dtype)(x)
+            x = nn.Dense(h, dtype=self.dtype, kernel_init=self.hidden_init or default)(x)
             if self.layer_norm:
                 x = nn.LayerNorm(dtype=jnp.float32)(x)  # normalisation statistics in float32
             x = nn.relu(x)
         if self.out_dim is not None:
-            x = nn.Dense(self.out_dim, dtype=self.dtype)(x)
+            x = nn.Dense(self.out_dim, dtype=self.dtype, kernel_init=self.out_init or default)(x)
             if self.activate_final:
                 x = nn.relu(x)
         return x.astype(jnp.float32)
@@ -49,10 +63,14 @@ class Critic(nn.Module):
     hidden: Sequence[int] = (256, 256)
     layer_norm: bool = False
     dtype: Any = jnp.float32
+    hidden_init: Any = None
+    out_init: Any = None
 
     @nn.compact
     def __call__(self, obs, act):
-        return MLP(self.hidden, 1, self.layer_norm, dtype=self.dtype)(jnp.concatenate([obs, act], -1))[..., 0]
+        mlp = MLP(self.hidden, 1, self.layer_norm, dtype=self.dtype, hidden_init=self.hidden_init,
+                  out_init=self.out_init)
+        return mlp(jnp.concatenate([obs, act], -1))[..., 0]
 
 
 class CriticEnsemble(nn.Module):
@@ -62,12 +80,14 @@ class CriticEnsemble(nn.Module):
     n: int = 2
     layer_norm: bool = False
     dtype: Any = jnp.float32
+    hidden_init: Any = None
+    out_init: Any = None
 
     @nn.compact
     def __call__(self, obs, act):
         ens = nn.vmap(Critic, variable_axes={"params": 0}, split_rngs={"params": True},
                       in_axes=None, out_axes=0, axis_size=self.n)
-        return ens(self.hidden, self.layer_norm, self.dtype)(obs, act)
+        return ens(self.hidden, self.layer_norm, self.dtype, self.hidden_init, self.out_init)(obs, act)
 
 
 class ValueNet(nn.Module):
@@ -111,19 +131,33 @@ class GaussianActor(nn.Module):
 
 
 class TanhGaussianActor(nn.Module):
-    """SAC/CQL policy: Gaussian in pre-tanh space with state-dependent log-std, squashed by tanh."""
+    """SAC/CQL policy: Gaussian in pre-tanh space with state-dependent log-std, squashed by tanh.
+
+    ``log_std_offset_init`` (CORL's CQL policy) adds two learned scalars, log_std = multiplier *
+    head + offset, initialised to 1 and ``log_std_offset_init``; the log-std is then clipped to
+    [``log_std_min``, 2].
+    """
 
     act_dim: int
     hidden: Sequence[int] = (256, 256)
     max_action: float = 1.0
     dtype: Any = jnp.float32
+    log_std_min: float = LOG_STD_MIN
+    log_std_offset_init: float | None = None
+    head_init: Any = None
+    """kernel initialiser of the mean and log-std heads (None: flax's default)."""
 
     @nn.compact
     def __call__(self, obs):
         h = MLP(self.hidden, dtype=self.dtype)(obs)
-        mean = nn.Dense(self.act_dim, dtype=self.dtype)(h).astype(jnp.float32)
-        log_std = jnp.clip(nn.Dense(self.act_dim, dtype=self.dtype)(h).astype(jnp.float32), LOG_STD_MIN, LOG_STD_MAX)
-        return mean, log_std
+        init = self.head_init or nn.linear.default_kernel_init
+        mean = nn.Dense(self.act_dim, dtype=self.dtype, kernel_init=init)(h).astype(jnp.float32)
+        log_std = nn.Dense(self.act_dim, dtype=self.dtype, kernel_init=init)(h).astype(jnp.float32)
+        if self.log_std_offset_init is not None:
+            multiplier = self.param("log_std_multiplier", nn.initializers.constant(1.0), ())
+            offset = self.param("log_std_offset", nn.initializers.constant(self.log_std_offset_init), ())
+            log_std = multiplier * log_std + offset
+        return mean, jnp.clip(log_std, self.log_std_min, LOG_STD_MAX)
 
 
 def normal_log_prob(x, mean, log_std):

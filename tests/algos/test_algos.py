@@ -107,6 +107,30 @@ def test_algorithm_trains_and_evaluates(name):
     assert res.returns.shape == (2, 1, 2) and np.isfinite(res.returns).all()
 
 
+def test_cql_networks_are_initialised_as_corl():
+    ds = hopper_like()
+    s = cql.init(jax.random.PRNGKey(0), ds.spec, cql.Config())
+    mlp = s.critic.params["VmapCritic_0"]["MLP_0"]
+    for member in range(2):  # hidden 256x256 layers orthogonal with gain sqrt 2: W^T W = 2 I
+        w = np.asarray(mlp["Dense_1"]["kernel"][member])
+        np.testing.assert_allclose(w.T @ w, 2.0 * np.eye(256), atol=1e-4)
+        np.testing.assert_allclose(np.linalg.norm(mlp["Dense_3"]["kernel"][member]), 1e-2, rtol=1e-4)
+    assert not np.allclose(mlp["Dense_1"]["kernel"][0], mlp["Dense_1"]["kernel"][1])  # members differ
+    # policy: heads Xavier-uniform with gain 1e-2, log-std = 1 * head - 1 at init
+    head = np.asarray(s.actor.params["Dense_1"]["kernel"])
+    assert np.abs(head).max() <= 1e-2 * np.sqrt(6 / (256 + 3)) + 1e-9
+    obs = jnp.asarray(ds.observations[:5])
+    _, log_std = common.apply(s.actor, s.actor.params, obs)
+    np.testing.assert_allclose(np.asarray(log_std), -1.0, atol=0.05)
+    params = jax.tree_util.tree_map(lambda x: x, s.actor.params)
+    params["log_std_offset"] = jnp.float32(-50.0)  # the clip is CORL's [-20, 2]
+    _, clipped = common.apply(s.actor, params, obs)
+    np.testing.assert_allclose(np.asarray(clipped), -20.0)
+    plain = cql.init(jax.random.PRNGKey(0), ds.spec, cql.Config(orthogonal_init=False))
+    out = np.asarray(plain.critic.params["VmapCritic_0"]["MLP_0"]["Dense_3"]["kernel"])
+    assert np.abs(out).max() <= 1e-2 * np.sqrt(6 / (256 + 1)) + 1e-9
+
+
 def test_iql_targets_use_the_value_network_from_before_its_update():
     """CORL's order: r + gamma * V_old(s') and the advantage Q_target - V_old, checked by hand."""
     from offrl.algos import iql
