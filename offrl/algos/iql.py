@@ -70,8 +70,9 @@ def init(key, spec, cfg: Config) -> State:
     k1, k2, k3 = jax.random.split(key, 3)
     obs, act = jnp.zeros((1, obs_dim)), jnp.zeros((1, act_dim))
     sched = optax.cosine_decay_schedule(cfg.actor_lr, max(cfg.actor_lr_schedule_steps, 1))
-    actor = common.make_state(k1, GaussianActor(act_dim, cfg.hidden, common.max_action(spec), dtype=dt), (obs,),
-                              common.adam(sched))
+    # log-std clipped to CORL's [-20, 2]
+    policy = GaussianActor(act_dim, cfg.hidden, common.max_action(spec), dtype=dt, log_std_min=-20.0)
+    actor = common.make_state(k1, policy, (obs,), common.adam(sched))
     critic = common.make_state(k2, CriticEnsemble(cfg.hidden, 2, dtype=dt), (obs, act), common.adam(cfg.critic_lr))
     value = common.make_state(k3, ValueNet(cfg.hidden, dtype=dt), (obs,), common.adam(cfg.value_lr))
     return State(actor, critic, value, critic.params)

@@ -122,12 +122,13 @@ class GaussianActor(nn.Module):
     hidden: Sequence[int] = (256, 256)
     max_action: float = 1.0
     dtype: Any = jnp.float32
+    log_std_min: float = LOG_STD_MIN
 
     @nn.compact
     def __call__(self, obs):
         mean = DeterministicActor(self.act_dim, self.hidden, self.max_action, self.dtype)(obs)
         log_std = self.param("log_std", nn.initializers.zeros, (self.act_dim,))
-        return mean, jnp.clip(log_std, LOG_STD_MIN, LOG_STD_MAX)
+        return mean, jnp.clip(log_std, self.log_std_min, LOG_STD_MAX)
 
 
 class TanhGaussianActor(nn.Module):

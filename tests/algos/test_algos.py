@@ -153,6 +153,10 @@ def test_iql_targets_use_the_value_network_from_before_its_update():
         - common.apply(s.value, s.value.params, b["observations"])
     w = jnp.minimum(jnp.exp(cfg.beta * adv), cfg.max_weight)
     np.testing.assert_allclose(float(m["actor/adv_weight_mean"]), float(w.mean()), rtol=1e-5)
+    # the policy's state-independent log-std is clipped to CORL's [-20, 2]
+    params = dict(s.actor.params, log_std=jnp.full(3, -30.0))
+    _, log_std = common.apply(s.actor, params, b["observations"])
+    np.testing.assert_allclose(np.asarray(log_std), -20.0)
 
 
 @pytest.mark.parametrize("name", ["bc", "td3bc", "iql", "cql"])
