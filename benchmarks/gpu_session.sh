@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # GPU-machine work in phases, each sized for one device call (<= 10 minutes):
-#   PHASES=bench    throughput: train_throughput (TD3+BC, IQL; f32 and bf16), dt_throughput (f32 and bf16), uav_speed
+#   PHASES=bench    throughput: train_throughput (TD3+BC, IQL; f32 and bf16), a kernel-level profile
+#                   (profile_train), dt_throughput (f32 and bf16), uav_speed
 #   PHASES=offline  collect local/hopper-* (CPU) then 5-seed TD3+BC/IQL/BC/DT/MO-DT runs until DEADLINE
 #                   (TRAIN/EVERY/DTSTEPS/DTEVERY override the step counts)
 #   PHASES=runs     RUNS="algo:level:steps:every ..." each in its own process until DEADLINE
@@ -45,6 +46,8 @@ phase_bench() {
   el "train_throughput"; python3 benchmarks/train_throughput.py $QB --out "$W_DIR/train_throughput.json" 2>&1 | grep -v "^$" | tail -24; bundle
   el "train_throughput bf16"; python3 benchmarks/train_throughput.py $QB --seeds 1,32 --parts fused \
     --hp compute_dtype=bfloat16 --out "$W_DIR/train_throughput_bf16.json" 2>&1 | grep -v "^$" | tail -6; bundle
+  el "profile (kernel breakdown)"; python3 benchmarks/profile_train.py $QB --algos td3bc,iql,dt --seeds 1,32 \
+    --out "$W_DIR/profile.json" 2>&1 | tail -30; bundle
   el "dt_throughput f32"; python3 benchmarks/dt_throughput.py $QB --out "$W_DIR/dt_throughput.json" 2>&1 | tail -12; bundle
   el "uav_speed"; python3 benchmarks/uav_speed.py $QB --out "$W_DIR/uav_speed.json" 2>&1 | tail -10; bundle
   el "dt_throughput bf16"; python3 benchmarks/dt_throughput.py $QB --seeds 1,32 --hp compute_dtype=bfloat16 \
