@@ -53,6 +53,11 @@ def category(kernel_name: str) -> str:
     return "other"
 
 
+def _kernel_category(event: dict) -> str:
+    # the kernel's own name first, then what XLA attached to it (HLO op, long name)
+    return category(" ".join([event["name"], *map(str, event.get("args", {}).values())]))
+
+
 def _union_us(intervals: list[tuple[float, float]]) -> float:
     total, end = 0.0, float("-inf")
     for start, stop in sorted(intervals):
@@ -81,8 +86,9 @@ def summarize(trace: dict, wall_s: float, grad_steps: int, top: int = 12) -> dic
     by_name: dict[str, list] = {}
     for e in kernels:
         dur = float(e["dur"])
-        by_cat[category(e["name"])] += dur
-        rec = by_name.setdefault(e["name"], [0, 0.0])
+        cat = _kernel_category(e)
+        by_cat[cat] += dur
+        rec = by_name.setdefault(e["name"], [0, 0.0, cat])
         rec[0] += 1
         rec[1] += dur
     kernel_us = sum(by_cat.values())
@@ -94,8 +100,8 @@ def summarize(trace: dict, wall_s: float, grad_steps: int, top: int = 12) -> dic
         "mean_kernel_us": kernel_us / len(kernels),
         "by_category": {k: {"us": v, "share": v / kernel_us} for k, v in
                         sorted(by_cat.items(), key=lambda kv: -kv[1])},
-        "top_kernels": [{"name": n[:120], "calls": c, "us": us, "share": us / kernel_us, "category": category(n)}
-                        for n, (c, us) in sorted(by_name.items(), key=lambda kv: -kv[1][1])[:top]],
+        "top_kernels": [{"name": n[:120], "calls": c, "us": us, "share": us / kernel_us, "category": cat}
+                        for n, (c, us, cat) in sorted(by_name.items(), key=lambda kv: -kv[1][1])[:top]],
     })
     return out
 
