@@ -46,6 +46,10 @@ phase_bench() {
   el "train_throughput"; python3 benchmarks/train_throughput.py $QB --out "$W_DIR/train_throughput.json" 2>&1 | grep -v "^$" | tail -24; bundle
   el "train_throughput bf16"; python3 benchmarks/train_throughput.py $QB --seeds 1,32 --parts fused \
     --hp compute_dtype=bfloat16 --out "$W_DIR/train_throughput_bf16.json" 2>&1 | grep -v "^$" | tail -6; bundle
+  el "train_throughput flat optimiser"; python3 benchmarks/train_throughput.py $QB --seeds 1,32 --parts fused \
+    --hp flat_optimizer=True --out "$W_DIR/train_throughput_flat.json" 2>&1 | grep -v "^$" | tail -6; bundle
+  el "dt_throughput flat optimiser"; python3 benchmarks/dt_throughput.py $QB --seeds 1,32 --hp flat_optimizer=True \
+    --out "$W_DIR/dt_throughput_flat.json" 2>&1 | tail -6; bundle
   el "profile (kernel breakdown)"; python3 benchmarks/profile_train.py $QB --algos td3bc,iql,dt --seeds 1,32 \
     --out "$W_DIR/profile.json" 2>&1 | tail -30; bundle
   el "dt_throughput f32"; python3 benchmarks/dt_throughput.py $QB --out "$W_DIR/dt_throughput.json" 2>&1 | tail -12; bundle

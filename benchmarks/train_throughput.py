@@ -224,7 +224,8 @@ def main(argv=None) -> int:
             failed.append(name)
     print("\n| algo | structure | dtype | seeds | steps/s | seed-steps/s |\n|---|---|---|---|---|---|")
     for r in results:
-        print(f"| {r['algo']} | {r['structure']} | {r['dtype']} | {r['seeds']} | {r['steps_per_s']:.0f} | {r['seed_steps_per_s']:.0f} |")
+        print(f"| {r['algo']} | {r['structure']} | {r['dtype']} | {r['seeds']} | {r['steps_per_s']:.0f} "
+              f"| {r['seed_steps_per_s']:.0f} |")
     if args.out:
         with open(args.out, "w") as f:
             json.dump({"info": info, "results": results}, f, indent=1)

@@ -176,3 +176,8 @@ def compute_dtype_hp(default: str = "float32"):
     """
     return hp(default, "matmul dtype of the networks (params, optimiser and losses stay float32)",
               choices=COMPUTE_DTYPES)
+
+
+def flat_optimizer_hp(default: bool = False):
+    """The ``flat_optimizer`` field every network-based config shares (see ``common.adam``)."""
+    return hp(default, "run the optimiser on one flat parameter vector (same arithmetic, fewer GPU kernels)")

@@ -9,7 +9,7 @@ from flax import struct
 from flax.training.train_state import TrainState
 
 from offrl.algos import common
-from offrl.algos.base import Algorithm, compute_dtype_hp, hp, register
+from offrl.algos.base import Algorithm, compute_dtype_hp, flat_optimizer_hp, hp, register
 from offrl.algos.networks import DeterministicActor
 
 
@@ -20,6 +20,7 @@ class Config:
     lr: float = hp(3e-4, "Adam learning rate", min=0, open_min=True)
     hidden: tuple[int, ...] = hp((256, 256), "hidden layer sizes", positive_items=True)
     compute_dtype: str = compute_dtype_hp()
+    flat_optimizer: bool = flat_optimizer_hp()
     batch_size: int = hp(256, "transitions per gradient step", min=1)
     steps_per_call: int = 1
     """gradient steps per ``update`` call; fixed by the algorithm."""
@@ -39,7 +40,8 @@ def init(key, spec, cfg: Config) -> State:
     obs_dim, act_dim = common.dims(spec)
     dt = jnp.dtype(cfg.compute_dtype)
     net = DeterministicActor(act_dim, cfg.hidden, common.max_action(spec), dtype=dt)
-    return State(common.make_state(key, net, (jnp.zeros((1, obs_dim)),), common.adam(cfg.lr)))
+    tx = common.adam(cfg.lr, flat=cfg.flat_optimizer)
+    return State(common.make_state(key, net, (jnp.zeros((1, obs_dim)),), tx))
 
 
 def update(cfg: Config, state: State, batch, key):

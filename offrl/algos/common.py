@@ -43,10 +43,20 @@ def expectile_loss(diff, expectile: float):
     return weight * diff**2
 
 
-def adam(lr, max_grad_norm: float | None = None) -> optax.GradientTransformation:
-    """Adam, optionally after global-norm clipping."""
+def adam(lr, max_grad_norm: float | None = None, flat: bool = False) -> optax.GradientTransformation:
+    """Adam, optionally after global-norm clipping; ``flat`` as in :func:`flat_if`."""
     tx = optax.adam(lr)
-    return optax.chain(optax.clip_by_global_norm(max_grad_norm), tx) if max_grad_norm else tx
+    return flat_if(optax.chain(optax.clip_by_global_norm(max_grad_norm), tx) if max_grad_norm else tx, flat)
+
+
+def flat_if(tx: optax.GradientTransformation, flat: bool) -> optax.GradientTransformation:
+    """``tx`` on one flat vector of all parameters when ``flat`` (``optax.flatten``).
+
+    The update is elementwise, so the arithmetic is the same (a global-norm clip only sums in another
+    order); what changes is the number of GPU kernels: one fused pass over the whole vector instead
+    of a few per parameter array, which matters where a step is bound by kernel launches (one seed).
+    """
+    return optax.flatten(tx) if flat else tx
 
 
 def make_temperature(init_alpha: float, lr: float) -> TrainState:

@@ -19,7 +19,7 @@ from flax import struct
 from flax.training.train_state import TrainState
 
 from offrl.algos import common
-from offrl.algos.base import Algorithm, compute_dtype_hp, hp, register
+from offrl.algos.base import Algorithm, compute_dtype_hp, flat_optimizer_hp, hp, register
 from offrl.algos.networks import CriticEnsemble, TanhGaussianActor, soft_update, tanh_gaussian_sample, xavier_uniform
 
 
@@ -39,6 +39,7 @@ class Config:
     """orthogonal initialisation of the critics (hidden gain sqrt 2, output 1e-2); False keeps flax's
     default hidden layers and a Xavier-uniform output layer with gain 1e-2, as CORL with it off."""
     compute_dtype: str = compute_dtype_hp()
+    flat_optimizer: bool = flat_optimizer_hp()
     batch_size: int = hp(256, "transitions per gradient step", min=1)
     steps_per_call: int = 1
     """gradient steps per ``update`` call; fixed by the algorithm."""
@@ -65,8 +66,8 @@ def init(key, spec, cfg: Config) -> State:
     else:
         hidden_init, out_init = None, xavier_uniform(1e-2)
     critics = CriticEnsemble(cfg.hidden, 2, dtype=dt, hidden_init=hidden_init, out_init=out_init)
-    actor = common.make_state(k1, policy, (obs,), common.adam(cfg.policy_lr))
-    critic = common.make_state(k2, critics, (obs, act), common.adam(cfg.critic_lr))
+    actor = common.make_state(k1, policy, (obs,), common.adam(cfg.policy_lr, flat=cfg.flat_optimizer))
+    critic = common.make_state(k2, critics, (obs, act), common.adam(cfg.critic_lr, flat=cfg.flat_optimizer))
     log_alpha = common.make_temperature(1.0, cfg.policy_lr)
     return State(actor, critic, log_alpha, critic.params, -float(act_dim))
 

@@ -45,7 +45,7 @@ from flax import struct
 from flax.training.train_state import TrainState
 
 from offrl.algos import common
-from offrl.algos.base import Algorithm, compute_dtype_hp, hp, register
+from offrl.algos.base import Algorithm, compute_dtype_hp, flat_optimizer_hp, hp, register
 from offrl.algos.transformer import INIT, LN_EPS, CausalTransformer
 from offrl.errors import ConfigError
 
@@ -94,6 +94,7 @@ class Config:
     max_ep_len: int = hp(0, "timestep-embedding size; 0 = the dataset's max episode steps (or 1000)", min=0)
     """size of the timestep embedding; larger timesteps are clipped. 0 = ``spec.max_episode_steps`` or 1000."""
     compute_dtype: str = compute_dtype_hp()
+    flat_optimizer: bool = flat_optimizer_hp()
     """matmul dtype inside the transformer blocks; ``bfloat16`` uses the GPU's tensor cores at full
     rate (parameters, optimiser, LayerNorms, softmax and the residual stream stay float32)."""
     action_tanh: bool = hp(True, "squash predicted actions with tanh (x max action)")
@@ -301,7 +302,8 @@ def lr_schedule(cfg: Config):
 def optimizer(cfg: Config) -> optax.GradientTransformation:
     """AdamW (betas 0.9/0.999, eps 1e-8) with warmup, after global-norm clipping."""
     tx = optax.adamw(lr_schedule(cfg), b1=0.9, b2=0.999, eps=1e-8, weight_decay=cfg.weight_decay)
-    return optax.chain(optax.clip_by_global_norm(cfg.grad_clip), tx) if cfg.grad_clip > 0 else tx
+    tx = optax.chain(optax.clip_by_global_norm(cfg.grad_clip), tx) if cfg.grad_clip > 0 else tx
+    return common.flat_if(tx, cfg.flat_optimizer)
 
 
 def init(key, spec, cfg: Config) -> State:

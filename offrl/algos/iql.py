@@ -17,7 +17,7 @@ from flax import struct
 from flax.training.train_state import TrainState
 
 from offrl.algos import common
-from offrl.algos.base import Algorithm, compute_dtype_hp, default_prepare, hp, register
+from offrl.algos.base import Algorithm, compute_dtype_hp, default_prepare, flat_optimizer_hp, hp, register
 from offrl.algos.networks import CriticEnsemble, GaussianActor, ValueNet, normal_log_prob, soft_update
 
 
@@ -35,6 +35,7 @@ class Config:
     max_weight: float = hp(100.0, "clip of exp(beta * advantage)", min=0, open_min=True)
     hidden: tuple[int, ...] = hp((256, 256), "hidden layer sizes of all networks", positive_items=True)
     compute_dtype: str = compute_dtype_hp()
+    flat_optimizer: bool = flat_optimizer_hp()
     batch_size: int = hp(256, "transitions per gradient step", min=1)
     normalize_reward: bool = True
     """scale rewards by max_episode_steps / (max return - min return) over dataset episodes (CORL)."""
@@ -72,9 +73,11 @@ def init(key, spec, cfg: Config) -> State:
     sched = optax.cosine_decay_schedule(cfg.actor_lr, max(cfg.actor_lr_schedule_steps, 1))
     # log-std clipped to CORL's [-20, 2]
     policy = GaussianActor(act_dim, cfg.hidden, common.max_action(spec), dtype=dt, log_std_min=-20.0)
-    actor = common.make_state(k1, policy, (obs,), common.adam(sched))
-    critic = common.make_state(k2, CriticEnsemble(cfg.hidden, 2, dtype=dt), (obs, act), common.adam(cfg.critic_lr))
-    value = common.make_state(k3, ValueNet(cfg.hidden, dtype=dt), (obs,), common.adam(cfg.value_lr))
+    flat = cfg.flat_optimizer
+    actor = common.make_state(k1, policy, (obs,), common.adam(sched, flat=flat))
+    critic = common.make_state(k2, CriticEnsemble(cfg.hidden, 2, dtype=dt), (obs, act),
+                               common.adam(cfg.critic_lr, flat=flat))
+    value = common.make_state(k3, ValueNet(cfg.hidden, dtype=dt), (obs,), common.adam(cfg.value_lr, flat=flat))
     return State(actor, critic, value, critic.params)
 
 

@@ -15,7 +15,8 @@ from flax import struct
 from flax.training.train_state import TrainState
 
 from offrl.algos import common
-from offrl.algos.base import Algorithm, compute_dtype_hp, default_prepare, hp, register, sample_transitions
+from offrl.algos.base import (Algorithm, compute_dtype_hp, default_prepare, flat_optimizer_hp, hp, register,
+                              sample_transitions)
 from offrl.algos.networks import CriticEnsemble, DeterministicActor, soft_update
 
 
@@ -32,6 +33,7 @@ class Config:
     alpha: float = hp(2.5, "BC trade-off: lambda = alpha / mean|Q|", min=0)
     hidden: tuple[int, ...] = hp((256, 256), "hidden layer sizes of actor and critics", positive_items=True)
     compute_dtype: str = compute_dtype_hp()
+    flat_optimizer: bool = flat_optimizer_hp()
     batch_size: int = hp(256, "transitions per gradient step", min=1)
     steps_per_call: int = 2
     """gradient steps per ``update`` call (the policy delay); fixed by the algorithm."""
@@ -52,8 +54,9 @@ def init(key, spec, cfg: Config) -> State:
     k1, k2 = jax.random.split(key)
     obs, act = jnp.zeros((1, obs_dim)), jnp.zeros((1, act_dim))
     actor = common.make_state(k1, DeterministicActor(act_dim, cfg.hidden, common.max_action(spec), dtype=dt), (obs,),
-                              common.adam(cfg.actor_lr))
-    critic = common.make_state(k2, CriticEnsemble(cfg.hidden, 2, dtype=dt), (obs, act), common.adam(cfg.critic_lr))
+                              common.adam(cfg.actor_lr, flat=cfg.flat_optimizer))
+    critic = common.make_state(k2, CriticEnsemble(cfg.hidden, 2, dtype=dt), (obs, act),
+                               common.adam(cfg.critic_lr, flat=cfg.flat_optimizer))
     return State(actor, critic, actor.params, critic.params, common.max_action(spec))
 
 

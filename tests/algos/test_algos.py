@@ -180,6 +180,30 @@ def test_bfloat16_matmuls_keep_float32_state_and_track_float32_losses(name):
                                    err_msg=k)
 
 
+@pytest.mark.parametrize("name", ["td3bc", "iql", "dt"])
+def test_flat_optimizer_is_the_same_arithmetic(name):
+    """optax.flatten changes kernels, not maths: parameters after a few updates agree to rounding."""
+    ds = hopper_like()
+    algo = algos.get(name)
+    params = {}
+    for flat in (False, True):
+        if name == "dt":
+            cfg = algo.resolve(algo.make_config(context_len=5, embed_dim=16, num_layers=1, batch_size=8,
+                                                warmup_steps=2, flat_optimizer=flat), ds.spec)
+        else:
+            cfg = algo.make_config(hidden=(16, 16), batch_size=16, flat_optimizer=flat)
+        data = jax.device_put(algo.prepare(ds, cfg))
+        states, keys = init_states(algo, cfg, ds.spec, [0], data)
+        states, keys, _ = make_chunk_fn(algo, cfg, ds.spec, 5)(states, keys, data)
+        params[flat] = states
+    tree = lambda s: s.model.params if name == "dt" else (s.actor.params, s.critic.params)  # noqa: E731
+    opt = lambda s: s.model.opt_state if name == "dt" else s.critic.opt_state  # noqa: E731
+    # the flat optimiser really holds one vector per moment instead of one array per parameter
+    assert len(jax.tree_util.tree_leaves(opt(params[True]))) < len(jax.tree_util.tree_leaves(opt(params[False])))
+    for a, b in zip(jax.tree_util.tree_leaves(tree(params[False])), jax.tree_util.tree_leaves(tree(params[True]))):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-5)
+
+
 def test_compute_dtype_is_validated():
     with pytest.raises(ConfigError, match="compute_dtype"):
         algos.get("td3bc").make_config(compute_dtype="float16")
