@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # GPU-machine work in phases, each sized for one device call (<= 10 minutes):
-#   PHASES=bench    throughput: train_throughput (TD3+BC, IQL; f32 and bf16), a kernel-level profile
-#                   (profile_train), dt_throughput (f32 and bf16), uav_speed
+#   PHASES=bench    throughput: train_throughput (TD3+BC, IQL), dt_throughput (f32, bf16, unroll), uav_speed
+#   PHASES=experiments  bf16 and flat-optimiser training throughput, kernel breakdown (profile_train)
 #   PHASES=offline  collect local/hopper-* (CPU) then 5-seed TD3+BC/IQL/BC/DT/MO-DT runs until DEADLINE
 #                   (TRAIN/EVERY/DTSTEPS/DTEVERY override the step counts)
 #   PHASES=runs     RUNS="algo:level:steps:every ..." each in its own process until DEADLINE
@@ -20,8 +20,8 @@ export MINARI_DATASETS_PATH=/tmp/offrl-minari TQDM_DISABLE=1
 Q=${QUICK:-0}; PHASES=${PHASES:-bench offline}
 T0=$(date +%s); el() { echo "[$(( $(date +%s) - T0 ))s] $*"; }
 END=$(( T0 + ${DEADLINE:-545} ))
-if [ "$Q" = 1 ]; then STEPS=4000; REPLAY=1500; TRAIN=200; EVERY=100; DTSTEPS=40; DTEVERY=20; EPIS=2; QB=--quick
-else STEPS=1000000; REPLAY=""; TRAIN=${TRAIN:-60000}; EVERY=${EVERY:-10000}; DTSTEPS=${DTSTEPS:-30000}; DTEVERY=${DTEVERY:-10000}; EPIS=10; QB=""; fi
+if [ "$Q" = 1 ]; then FEW_MANY=1,2; STEPS=4000; REPLAY=1500; TRAIN=200; EVERY=100; DTSTEPS=40; DTEVERY=20; EPIS=2; QB=--quick
+else FEW_MANY=1,32; STEPS=1000000; REPLAY=""; TRAIN=${TRAIN:-60000}; EVERY=${EVERY:-10000}; DTSTEPS=${DTSTEPS:-30000}; DTEVERY=${DTEVERY:-10000}; EPIS=10; QB=""; fi
 
 # datasets on the CPU: in-process collection (10 envs, as on the CPU, so checksums compare with
 # offrl/assets/policies/hopper/checksums.json) was 2x faster than worker processes. One BLAS thread
@@ -44,17 +44,9 @@ collect_all() {
 phase_bench() {
   [ "${COLLECT:-1}" = 1 ] && collect_all &
   el "train_throughput"; python3 benchmarks/train_throughput.py $QB --out "$W_DIR/train_throughput.json" 2>&1 | grep -v "^$" | tail -24; bundle
-  el "train_throughput bf16"; python3 benchmarks/train_throughput.py $QB --seeds 1,32 --parts fused \
-    --hp compute_dtype=bfloat16 --out "$W_DIR/train_throughput_bf16.json" 2>&1 | grep -v "^$" | tail -6; bundle
-  el "train_throughput flat optimiser"; python3 benchmarks/train_throughput.py $QB --seeds 1,32 --parts fused \
-    --hp flat_optimizer=True --out "$W_DIR/train_throughput_flat.json" 2>&1 | grep -v "^$" | tail -6; bundle
-  el "dt_throughput flat optimiser"; python3 benchmarks/dt_throughput.py $QB --seeds 1,32 --hp flat_optimizer=True \
-    --out "$W_DIR/dt_throughput_flat.json" 2>&1 | tail -6; bundle
-  el "profile (kernel breakdown)"; python3 benchmarks/profile_train.py $QB --algos td3bc,iql,dt --seeds 1,32 \
-    --out "$W_DIR/profile.json" 2>&1 | tail -30; bundle
   el "dt_throughput f32"; python3 benchmarks/dt_throughput.py $QB --out "$W_DIR/dt_throughput.json" 2>&1 | tail -12; bundle
   el "uav_speed"; python3 benchmarks/uav_speed.py $QB --out "$W_DIR/uav_speed.json" 2>&1 | tail -10; bundle
-  el "dt_throughput bf16"; python3 benchmarks/dt_throughput.py $QB --seeds 1,32 --hp compute_dtype=bfloat16 \
+  el "dt_throughput bf16"; python3 benchmarks/dt_throughput.py $QB --seeds $FEW_MANY --hp compute_dtype=bfloat16 \
     --out "$W_DIR/dt_throughput_bf16.json" 2>&1 | tail -8; bundle
   el "dt_throughput unroll 4"; python3 benchmarks/dt_throughput.py $QB --seeds 1 --unroll 4 \
     --out "$W_DIR/dt_throughput_unroll4.json" 2>&1 | tail -6; bundle
@@ -81,6 +73,23 @@ phase_offline() {
   wait
   el "offline done"; cat "$W_DIR"/td3bc.log "$W_DIR"/iql.log "$W_DIR"/bc.log "$W_DIR"/dt.log
   python3 -m offrl.cli report /tmp/offrl-results --out "$W_DIR/report" 2>&1 | tail -2; bundle
+}
+
+# speed-ups under test, each against float32 rows measured in the same phase, and where
+# the time goes, kernel by kernel
+phase_experiments() {
+  el "train_throughput f32 (baseline of this phase)"; python3 benchmarks/train_throughput.py $QB --seeds $FEW_MANY \
+    --parts fused --out "$W_DIR/train_throughput_f32.json" 2>&1 | grep -v "^$" | tail -6; bundle
+  el "train_throughput bf16"; python3 benchmarks/train_throughput.py $QB --seeds $FEW_MANY --parts fused \
+    --hp compute_dtype=bfloat16 --out "$W_DIR/train_throughput_bf16.json" 2>&1 | grep -v "^$" | tail -6; bundle
+  el "train_throughput flat optimiser"; python3 benchmarks/train_throughput.py $QB --seeds $FEW_MANY --parts fused \
+    --hp flat_optimizer=True --out "$W_DIR/train_throughput_flat.json" 2>&1 | grep -v "^$" | tail -6; bundle
+  el "dt_throughput f32 (baseline of this phase)"; python3 benchmarks/dt_throughput.py $QB --seeds $FEW_MANY \
+    --out "$W_DIR/dt_throughput_f32.json" 2>&1 | tail -6; bundle
+  el "dt_throughput flat optimiser"; python3 benchmarks/dt_throughput.py $QB --seeds $FEW_MANY --hp flat_optimizer=True \
+    --out "$W_DIR/dt_throughput_flat.json" 2>&1 | tail -6; bundle
+  el "profile (kernel breakdown)"; python3 benchmarks/profile_train.py $QB --algos td3bc,iql,dt --seeds $FEW_MANY \
+    --out "$W_DIR/profile.json" 2>&1 | tail -30; bundle
 }
 
 # PHASES=runs RUNS="algo:level:steps:every ...": each run in its own process, all until DEADLINE
