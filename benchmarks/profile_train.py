@@ -145,13 +145,17 @@ def _setup(name: str, quick: bool, overrides):
     return algo, cfg, ds.spec, jax.device_put(algo.prepare(ds, cfg)), chunk
 
 
-def profile_one(name: str, seeds: int, chunks: int, quick: bool, overrides=(), log_dir: str | None = None) -> dict:
-    """Trace ``chunks`` fused calls of ``name`` at ``seeds`` seeds and summarise the device kernels."""
+def profile_one(name: str, seeds: int, chunks: int, quick: bool, overrides=(), log_dir: str | None = None,
+                setup=None) -> dict:
+    """Trace ``chunks`` fused calls of ``name`` at ``seeds`` seeds and summarise the device kernels.
+
+    ``setup`` is :func:`_setup`'s result, to share one dataset between seed counts.
+    """
     import jax
 
     from offrl.train import init_states, make_chunk_fn
 
-    algo, cfg, spec, data, chunk = _setup(name, quick, overrides)
+    algo, cfg, spec, data, chunk = setup or _setup(name, quick, overrides)
     calls = max(chunk // cfg.steps_per_call, 1)
     states, keys = init_states(algo, cfg, spec, list(range(seeds)), data)
     fn = make_chunk_fn(algo, cfg, spec, calls)
@@ -202,9 +206,11 @@ def main(argv=None) -> int:
     print(json.dumps(info), flush=True)
     results, failed = [], []
     for name in args.algos.split(","):
+        setup = None
         for n in (int(s) for s in args.seeds.split(",")):
             try:
-                r = profile_one(name, n, args.chunks, args.quick, args.hp)
+                setup = setup or _setup(name, args.quick, args.hp)
+                r = profile_one(name, n, args.chunks, args.quick, args.hp, setup=setup)
             except Exception as e:  # keep the other configurations
                 print(f"{name} seeds={n}: FAILED {e!r}", file=sys.stderr, flush=True)
                 failed.append(f"{name}:{n}")

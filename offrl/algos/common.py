@@ -43,10 +43,9 @@ def expectile_loss(diff, expectile: float):
     return weight * diff**2
 
 
-def adam(lr, max_grad_norm: float | None = None, flat: bool = False) -> optax.GradientTransformation:
-    """Adam, optionally after global-norm clipping; ``flat`` as in :func:`flat_if`."""
-    tx = optax.adam(lr)
-    return flat_if(optax.chain(optax.clip_by_global_norm(max_grad_norm), tx) if max_grad_norm else tx, flat)
+def adam(lr, flat: bool = False) -> optax.GradientTransformation:
+    """Adam (PyTorch's defaults) with learning rate or schedule ``lr``; ``flat`` as in :func:`flat_if`."""
+    return flat_if(optax.adam(lr), flat)
 
 
 def flat_if(tx: optax.GradientTransformation, flat: bool) -> optax.GradientTransformation:

@@ -83,47 +83,34 @@ def _register(info: DatasetInfo) -> None:
 
 
 # ---------------------------------------------------------------------------- D4RL
+def _register_d4rl(name: str, rel: str, env_id: str, scores_key: str, max_episode_steps: int,
+                   description: str) -> None:
+    """One D4RL file: ``name`` as in d4rl (``hopper-medium-v2``), ``rel`` its path under the base URL."""
+    lo, hi = C.D4RL_REF_SCORES[scores_key]
+    od, ad = C.D4RL_DIMS[scores_key]
+    _register(DatasetInfo(
+        id=f"d4rl/{name}", source="d4rl", env_id=env_id, ref_min=lo, ref_max=hi,
+        max_episode_steps=max_episode_steps, obs_dim=od, act_dim=ad, format="d4rl",
+        files=((f"d4rl/{Path(rel).name}", C.D4RL_BASE_URL + rel, None),), options={"d4rl_env": name},
+        description=description))
+
+
 def _d4rl_entries() -> None:
-    base = C.D4RL_BASE_URL
     for env in C.LOCOMOTION_ENVS:
-        lo, hi = C.D4RL_REF_SCORES[env]
-        od, ad = C.D4RL_DIMS[env]
         for level in C.LOCOMOTION_LEVELS:
-            rel = f"gym_mujoco_v2/{env}_{level.replace('-', '_')}-v2.hdf5"
-            _register(DatasetInfo(
-                id=f"d4rl/{env}-{level}-v2", source="d4rl", env_id=C.D4RL_GYMNASIUM_ENV[env], ref_min=lo,
-                ref_max=hi, max_episode_steps=1000, obs_dim=od, act_dim=ad, format="d4rl",
-                files=((f"d4rl/{Path(rel).name}", base + rel, None),),
-                options={"d4rl_env": f"{env}-{level}-v2"},
-                description=f"D4RL Gym-MuJoCo {env} {level} (v2)"))
-    lo, hi = C.D4RL_REF_SCORES["antmaze"]
-    od, ad = C.D4RL_DIMS["antmaze"]
+            _register_d4rl(f"{env}-{level}-v2", f"gym_mujoco_v2/{env}_{level.replace('-', '_')}-v2.hdf5",
+                           C.D4RL_GYMNASIUM_ENV[env], env, 1000, f"D4RL Gym-MuJoCo {env} {level} (v2)")
     for name, (stem, steps) in C.ANTMAZE_V2.items():
-        rel = f"ant_maze_v2/{stem}.hdf5"
-        size = name.split("-")[0]
-        _register(DatasetInfo(
-            id=f"d4rl/antmaze-{name}-v2", source="d4rl", env_id=C.ANTMAZE_GYMNASIUM_ENV[size], ref_min=lo,
-            ref_max=hi, max_episode_steps=steps, obs_dim=od, act_dim=ad, format="d4rl",
-            files=((f"d4rl/{Path(rel).name}", base + rel, None),), options={"d4rl_env": f"antmaze-{name}-v2"},
-            description=f"D4RL AntMaze {name} (v2); normalised score = success rate x 100"))
-    lo, hi = C.D4RL_REF_SCORES["kitchen"]
-    od, ad = C.D4RL_DIMS["kitchen"]
+        _register_d4rl(f"antmaze-{name}-v2", f"ant_maze_v2/{stem}.hdf5",
+                       C.ANTMAZE_GYMNASIUM_ENV[name.split("-")[0]], "antmaze", steps,
+                       f"D4RL AntMaze {name} (v2); normalised score = success rate x 100")
     for name, rel in C.KITCHEN_V0.items():
-        _register(DatasetInfo(
-            id=f"d4rl/kitchen-{name}-v0", source="d4rl", env_id=C.D4RL_GYMNASIUM_ENV["kitchen"], ref_min=lo,
-            ref_max=hi, max_episode_steps=280, obs_dim=od, act_dim=ad, format="d4rl",
-            files=((f"d4rl/{Path(rel).name}", base + rel, None),), options={"d4rl_env": f"kitchen-{name}-v0"},
-            description=f"D4RL Franka kitchen {name} (v0); returns in [0, 4]"))
+        _register_d4rl(f"kitchen-{name}-v0", rel, C.D4RL_GYMNASIUM_ENV["kitchen"], "kitchen", 280,
+                       f"D4RL Franka kitchen {name} (v0); returns in [0, 4]")
     for env in C.ADROIT_ENVS:
-        lo, hi = C.D4RL_REF_SCORES[env]
-        od, ad = C.D4RL_DIMS[env]
         for level in C.ADROIT_LEVELS:
-            rel = f"hand_dapg_v1/{env}-{level}-v1.hdf5"
-            _register(DatasetInfo(
-                id=f"d4rl/{env}-{level}-v1", source="d4rl", env_id=C.D4RL_GYMNASIUM_ENV[env], ref_min=lo,
-                ref_max=hi, max_episode_steps=C.ADROIT_MAX_STEPS[env], obs_dim=od, act_dim=ad, format="d4rl",
-                files=((f"d4rl/{Path(rel).name}", base + rel, None),), options={"d4rl_env": f"{env}-{level}-v1"},
-                description=f"D4RL Adroit {env} {level} (v1)"))
+            _register_d4rl(f"{env}-{level}-v1", f"hand_dapg_v1/{env}-{level}-v1.hdf5", C.D4RL_GYMNASIUM_ENV[env],
+                           env, C.ADROIT_MAX_STEPS[env], f"D4RL Adroit {env} {level} (v1)")
 
 
 # ---------------------------------------------------------------------------- NeoRL-2
