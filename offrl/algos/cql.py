@@ -93,9 +93,8 @@ def update(cfg: Config, s: State, b, key):
     obs, nxt = b["observations"], b["next_observations"]
     bsz, act_dim = b["actions"].shape
 
-    # --- temperature and policy (SAC objective against the current critics)
-    new_a, logp = _policy(s, s.actor.params, obs, k_pi)
-    log_alpha, alpha_loss = common.temperature_step(s.log_alpha, jnp.mean(logp), s.target_entropy)
+    # --- policy (SAC objective against the current critics) and temperature, both with the
+    # pre-update alpha; the temperature uses the log-probs of the policy loss's own sample
     alpha = jnp.exp(s.log_alpha.params["log_alpha"])
 
     def pi_loss(p):
@@ -104,6 +103,7 @@ def update(cfg: Config, s: State, b, key):
         return jnp.mean(alpha * lp - q), jnp.mean(lp)
 
     actor, pl, mean_logp = common.grad_step(s.actor, pi_loss)
+    log_alpha, alpha_loss = common.temperature_step(s.log_alpha, mean_logp, s.target_entropy)
 
     # --- critics: TD error + conservative penalty (policy samples use the pre-update policy, as CORL)
     next_a, _ = _policy(s, s.actor.params, nxt, k_next)

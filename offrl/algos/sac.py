@@ -88,7 +88,6 @@ def update(cfg: Config, s: State, b, key):
                  "alpha/value": alpha}
 
 
-
 def act(cfg: Config, state: State, carry, obs, prev_reward, key):
     mean, _ = common.apply(state.actor, state.actor.params, obs)
     return jnp.tanh(mean) * state.act_mask, carry
