@@ -94,9 +94,11 @@ class Config:
     max_ep_len: int = hp(0, "timestep-embedding size; 0 = the dataset's max episode steps (or 1000)", min=0)
     """size of the timestep embedding; larger timesteps are clipped. 0 = ``spec.max_episode_steps`` or 1000."""
     compute_dtype: str = compute_dtype_hp()
-    flat_optimizer: bool = flat_optimizer_hp()
     """matmul dtype inside the transformer blocks; ``bfloat16`` uses the GPU's tensor cores at full
     rate (parameters, optimiser, LayerNorms, softmax and the residual stream stay float32)."""
+    flat_optimizer: bool = flat_optimizer_hp()
+    """AdamW and the gradient clip on one flat parameter vector (``common.flat_if``): same arithmetic,
+    fewer kernels."""
     action_tanh: bool = hp(True, "squash predicted actions with tanh (x max action)")
     """squash predicted actions with tanh, scaled by the action bound."""
     state_loss_weight: float = hp(0.0, "MO-DT: weight of the next-state prediction loss (0 = no head)", min=0)
