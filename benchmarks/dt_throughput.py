@@ -183,6 +183,7 @@ def main(argv: list[str] | None = None) -> int:
            "config": {k: getattr(cfg, k) for k in ("batch_size", "context_len", "embed_dim", "num_layers",
                                                    "num_heads", "state_loss_weight", "rtg_loss_weight",
                                                    "use_regions")},
+           "overrides": list(a.hp), "compute_dtype": cfg.compute_dtype, "flat_optimizer": cfg.flat_optimizer,
            "reps": reps, "unroll": a.unroll, "setup_s": setup_s, "flops_per_step": flops,
            "unfused": base, "fused": rows, "peers_h100": [dict(zip(("peer", "seeds", "seed_steps_per_s"), x))
                                                           for x in PEERS]}

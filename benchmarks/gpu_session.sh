@@ -2,9 +2,12 @@
 # GPU-machine work in phases, each sized for one device call (<= 10 minutes):
 #   PHASES=bench    throughput: train_throughput (TD3+BC, IQL), dt_throughput (f32, bf16, unroll), uav_speed
 #   PHASES=experiments  bf16 and flat-optimiser training throughput, kernel breakdown (profile_train)
+#   PHASES=dtexp    DT: flat optimiser and bf16 at 1/8/32 seeds; bf16 kernel breakdowns with memory traffic
+#   PHASES=profile  kernel breakdowns with memory traffic, float32 and bf16, 1 and 32 seeds
 #   PHASES=offline  collect local/hopper-* (CPU) then 5-seed TD3+BC/IQL/BC/DT/MO-DT runs until DEADLINE
 #                   (TRAIN/EVERY/DTSTEPS/DTEVERY override the step counts)
 #   PHASES=runs     RUNS="algo:level:steps:every ..." each in its own process until DEADLINE
+#                   (LEVELS="medium medium-replay" collects only those datasets first)
 #   PHASES=sac      retrain the HalfCheetah behaviour policy longer (offrl online, 3 seeds)
 # Usage (repo root, wheels installed, $OUT set): PHASES="bench" bash benchmarks/gpu_session.sh
 # QUICK=1 runs tiny sizes everywhere (a CPU dry run). Everything returns in $OUT/bundle.tgz
@@ -31,11 +34,11 @@ have() { python3 -m offrl.cli datasets info "local/hopper-$1-v0" 2>/dev/null | g
 collect_all() {
   el "collect"
   ( export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
-    for lv in medium expert medium-replay; do
+    for lv in ${LEVELS:-medium expert medium-replay}; do
       s=$STEPS; [ "$lv" = medium-replay ] && s=${REPLAY}
       have $lv || python3 -m offrl.cli collect hopper-$lv ${s:+--steps $s} --no-minari 2>&1 | grep -a "transitions\|rror" &
     done; wait
-    have medium-expert || python3 -m offrl.cli collect hopper-medium-expert ${STEPS:+--steps $STEPS} --no-minari \
+    [ -n "${LEVELS:-}" ] || have medium-expert || python3 -m offrl.cli collect hopper-medium-expert ${STEPS:+--steps $STEPS} --no-minari \
       2>&1 | grep -a "transitions\|rror"
     el "collect done" ) > "$W_DIR/collect.log" 2>&1
 }
@@ -90,14 +93,47 @@ phase_experiments() {
     --out "$W_DIR/dt_throughput_flat.json" 2>&1 | tail -6; bundle
   el "profile (kernel breakdown)"; python3 benchmarks/profile_train.py $QB --algos td3bc,iql,dt --seeds $FEW_MANY \
     --out "$W_DIR/profile.json" 2>&1 | tail -30; bundle
+  # cuBLAS instead of XLA's Triton GEMM fusions for the small batched matmuls
+  el "train_throughput IQL, Triton GEMMs off"; XLA_FLAGS="${XLA_FLAGS:-} --xla_gpu_enable_triton_gemm=false" \
+    python3 benchmarks/train_throughput.py $QB --algos iql --seeds $FEW_MANY --parts fused \
+    --out "$W_DIR/train_throughput_iql_notriton.json" 2>&1 | grep -v "^$" | tail -4; bundle
+  el "dt_throughput, Triton GEMMs off"; XLA_FLAGS="${XLA_FLAGS:-} --xla_gpu_enable_triton_gemm=false" \
+    python3 benchmarks/dt_throughput.py $QB --seeds $FEW_MANY --out "$W_DIR/dt_throughput_notriton.json" 2>&1 | tail -4; bundle
+}
+
+# DT speed-ups against the default config measured in the same phase at the issue's seed counts,
+# then kernel breakdowns with bytes moved per kernel (bf16, every algorithm) and their HLO
+phase_dtexp() {
+  local seeds=1,8,32; [ "$Q" = 1 ] && seeds=1,2
+  for v in "default:" "flat:flat_optimizer=True" "flat_bf16:flat_optimizer=True compute_dtype=bfloat16"; do
+    el "dt_throughput ${v%%:*}"; h=${v#*:}
+    python3 benchmarks/dt_throughput.py $QB --seeds $seeds ${h:+--hp $h} --out "$W_DIR/dt_${v%%:*}.json" 2>&1 \
+      | grep "fused\|unfused"; bundle
+  done
+  el "profile bf16 with memory traffic"; python3 benchmarks/profile_train.py $QB --algos td3bc,iql,dt \
+    --seeds $FEW_MANY --chunks 2 --hp compute_dtype=bfloat16 --hlo-dir "$W_DIR/hlo" \
+    --out "$W_DIR/profile_bf16.json" 2>&1 | tail -40; bundle
+}
+
+# kernel breakdowns with bytes moved per kernel, float32 defaults and the fastest configs, with the HLO
+# that names each kernel (so the traffic can be recomputed from the saved JSON)
+phase_profile() {
+  el "profile float32 defaults"; python3 benchmarks/profile_train.py $QB --algos td3bc,iql,dt --seeds $FEW_MANY \
+    --chunks 2 --hlo-dir "$W_DIR/hlo_f32" --out "$W_DIR/profile_f32.json" 2>&1 | tail -40; bundle
+  el "profile bf16"; python3 benchmarks/profile_train.py $QB --algos td3bc,iql,dt --seeds $FEW_MANY --chunks 2 \
+    --hp compute_dtype=bfloat16 --hlo-dir "$W_DIR/hlo_bf16" --out "$W_DIR/profile_bf16.json" 2>&1 | tail -40; bundle
 }
 
 # PHASES=runs RUNS="algo:level:steps:every ...": each run in its own process, all until DEADLINE
 phase_runs() {
   collect_all; wait; export XLA_PYTHON_CLIENT_MEM_FRACTION=0.15
   el "runs (until $(( END - T0 ))s): ${RUNS:-}"
-  for r in ${RUNS:-}; do IFS=: read -r a l s e <<< "$r"; run "$a" "$l" "$s" "$e" 1 > "$W_DIR/run-$a-$l.log" 2>&1 & done
-  wait; el "runs done"; cat "$W_DIR"/run-*.log
+  local pids=""
+  for r in ${RUNS:-}; do IFS=: read -r a l s e <<< "$r"; run "$a" "$l" "$s" "$e" 1 > "$W_DIR/run-$a-$l.log" 2>&1 &
+    pids="$pids $!"; done
+  # re-pack every 30 s: a call cut off by its time limit still returns the evaluations so far
+  ( while sleep 30; do bundle; done ) & local packer=$!
+  wait $pids; kill $packer; el "runs done"; cat "$W_DIR"/run-*.log
   python3 -m offrl.cli report /tmp/offrl-results --out "$W_DIR/report" 2>&1 | tail -2; bundle
 }
 

@@ -210,7 +210,8 @@ def main(argv=None) -> int:
     parts = tuple(args.parts.split(","))
     results: list[dict] = []
     info = {"device": str(jax.devices()[0]), "device_kind": jax.devices()[0].device_kind,
-            "jax": jax.__version__, "chunk_steps": chunk, "data_rows": rows, "batch": 256, "hidden": [256, 256]}
+            "jax": jax.__version__, "chunk_steps": chunk, "data_rows": rows, "batch": 256, "hidden": [256, 256],
+            "overrides": list(args.hp)}
     print(json.dumps(info), flush=True)
     failed = []
     for name in args.algos.split(","):
