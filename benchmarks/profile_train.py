@@ -73,13 +73,18 @@ def _union_us(intervals: list[tuple[float, float]]) -> float:
     return total
 
 
-def summarize(trace: dict, wall_s: float, grad_steps: int, top: int = 12) -> dict:
-    """Device-kernel breakdown of a Chrome-format trace (``{"traceEvents": [...]}``)."""
+def device_kernels(trace: dict) -> list[dict]:
+    """The complete events of a Chrome-format trace that ran on a GPU/TPU (not host events)."""
     events = trace.get("traceEvents", [])
     names = {e["pid"]: e.get("args", {}).get("name", "") for e in events
              if e.get("ph") == "M" and e.get("name") == "process_name"}
     device_pids = {pid for pid, n in names.items() if re.search(r"/device:(GPU|TPU)", n)}
-    kernels = [e for e in events if e.get("ph") == "X" and e.get("pid") in device_pids and "dur" in e]
+    return [e for e in events if e.get("ph") == "X" and e.get("pid") in device_pids and "dur" in e]
+
+
+def summarize(trace: dict, wall_s: float, grad_steps: int, top: int = 12) -> dict:
+    """Device-kernel breakdown of a Chrome-format trace (``{"traceEvents": [...]}``)."""
+    kernels = device_kernels(trace)
     out: dict = {"wall_s": wall_s, "grad_steps": grad_steps, "device_kernels": len(kernels)}
     if not kernels:
         out["note"] = "no device kernels in the trace (CPU backend: host events only)"
@@ -212,14 +217,8 @@ def add_traffic(summary: dict, trace: dict, traffic: dict[str, int]) -> dict:
     A kernel is matched by its trace name or the HLO op the profiler attached to it; the share of
     kernel time that matched is reported, so an unmatched remainder is visible, not hidden.
     """
-    events = trace.get("traceEvents", [])
-    names = {e["pid"]: e.get("args", {}).get("name", "") for e in events
-             if e.get("ph") == "M" and e.get("name") == "process_name"}
-    device_pids = {pid for pid, n in names.items() if re.search(r"/device:(GPU|TPU)", n)}
     matched_us = total_us = moved = 0.0
-    for e in events:
-        if e.get("ph") != "X" or e.get("pid") not in device_pids or "dur" not in e:
-            continue
+    for e in device_kernels(trace):
         total_us += float(e["dur"])
         args = e.get("args", {})
         for cand in (e["name"], args.get("hlo_op", ""), args.get("long_name", "")):
