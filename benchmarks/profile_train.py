@@ -218,6 +218,7 @@ def add_traffic(summary: dict, trace: dict, traffic: dict[str, int]) -> dict:
     kernel time that matched is reported, so an unmatched remainder is visible, not hidden.
     """
     matched_us = total_us = moved = 0.0
+    by_name: dict[str, int] = {}  # kernel name (as in top_kernels) -> bytes per call
     for e in device_kernels(trace):
         total_us += float(e["dur"])
         args = e.get("args", {})
@@ -226,6 +227,7 @@ def add_traffic(summary: dict, trace: dict, traffic: dict[str, int]) -> dict:
             if key in traffic:
                 matched_us += float(e["dur"])
                 moved += traffic[key]
+                by_name[e["name"][:120]] = traffic[key]
                 break
     if not total_us:
         return summary
@@ -236,7 +238,7 @@ def add_traffic(summary: dict, trace: dict, traffic: dict[str, int]) -> dict:
         "achieved_tb_per_s": moved / matched_us / 1e6 if matched_us else None,
     }
     for k in summary.get("top_kernels", []):
-        b = traffic.get(k["name"].split(" ")[0].replace(".", "_"))
+        b = by_name.get(k["name"])
         if b is not None:
             k["bytes_per_call"] = b
             k["tb_per_s"] = b * k["calls"] / k["us"] / 1e6 if k["us"] else None

@@ -99,7 +99,8 @@ class Config:
     flat_optimizer: bool = flat_optimizer_hp(True)
     """AdamW and the gradient clip on one flat parameter vector (``common.flat_if``): same arithmetic,
     fewer kernels. On by default here (unlike the MLP algorithms): on one H100 it ran DT 9 % faster
-    at one seed in float32 and 45 % in bfloat16, and the same at 32 seeds (benchmarks/RESULTS.md)."""
+    at one seed in float32 and the same at 32 seeds, and bf16 pays off at one seed only with it
+    (benchmarks/RESULTS.md section 5b)."""
     action_tanh: bool = hp(True, "squash predicted actions with tanh (x max action)")
     """squash predicted actions with tanh, scaled by the action bound."""
     state_loss_weight: float = hp(0.0, "MO-DT: weight of the next-state prediction loss (0 = no head)", min=0)
