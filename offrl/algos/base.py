@@ -178,6 +178,15 @@ def compute_dtype_hp(default: str = "float32"):
               choices=COMPUTE_DTYPES)
 
 
+def first_moment_dtype_hp(default: str = "float32"):
+    """The ``first_moment_dtype`` field of the MLP-based configs: storage dtype of Adam's first moment.
+
+    ``bfloat16`` halves that state's memory traffic; the second moment stays float32 (its 0.999 decay
+    is below bfloat16's resolution).
+    """
+    return hp(default, "storage dtype of Adam's first moment", choices=COMPUTE_DTYPES)
+
+
 def flat_optimizer_hp(default: bool = False):
     """The ``flat_optimizer`` field every network-based config shares (see ``common.adam``)."""
     return hp(default, "run the optimiser on one flat parameter vector (same arithmetic, fewer GPU kernels)")

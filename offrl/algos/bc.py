@@ -6,10 +6,10 @@ import dataclasses
 
 import jax.numpy as jnp
 from flax import struct
-from flax.training.train_state import TrainState
 
 from offrl.algos import common
-from offrl.algos.base import Algorithm, compute_dtype_hp, flat_optimizer_hp, hp, register
+from offrl.algos.base import (Algorithm, compute_dtype_hp, first_moment_dtype_hp, flat_optimizer_hp, hp,
+                              register)
 from offrl.algos.networks import DeterministicActor
 
 
@@ -21,6 +21,7 @@ class Config:
     hidden: tuple[int, ...] = hp((256, 256), "hidden layer sizes", positive_items=True)
     compute_dtype: str = compute_dtype_hp()
     flat_optimizer: bool = flat_optimizer_hp()
+    first_moment_dtype: str = first_moment_dtype_hp()
     batch_size: int = hp(256, "transitions per gradient step", min=1)
     steps_per_call: int = 1
     """gradient steps per ``update`` call; fixed by the algorithm."""
@@ -28,7 +29,7 @@ class Config:
 
 @struct.dataclass
 class State:
-    actor: TrainState
+    actor: common.TrainState
 
 
 def bc_loss(pred, target):
@@ -38,9 +39,8 @@ def bc_loss(pred, target):
 
 def init(key, spec, cfg: Config) -> State:
     obs_dim, act_dim = common.dims(spec)
-    dt = jnp.dtype(cfg.compute_dtype)
-    net = DeterministicActor(act_dim, cfg.hidden, common.max_action(spec), dtype=dt)
-    tx = common.adam(cfg.lr, flat=cfg.flat_optimizer)
+    net = DeterministicActor(act_dim, cfg.hidden, common.max_action(spec), **common.net_options(cfg))
+    tx = common.adam_for(cfg)(cfg.lr)
     return State(common.make_state(key, net, (jnp.zeros((1, obs_dim)),), tx))
 
 

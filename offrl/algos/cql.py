@@ -16,10 +16,10 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 from flax import struct
-from flax.training.train_state import TrainState
 
 from offrl.algos import common
-from offrl.algos.base import Algorithm, compute_dtype_hp, flat_optimizer_hp, hp, register
+from offrl.algos.base import (Algorithm, compute_dtype_hp, first_moment_dtype_hp, flat_optimizer_hp, hp,
+                              register)
 from offrl.algos.networks import CriticEnsemble, TanhGaussianActor, soft_update, tanh_gaussian_sample, xavier_uniform
 
 
@@ -40,6 +40,7 @@ class Config:
     default hidden layers and a Xavier-uniform output layer with gain 1e-2, as CORL with it off."""
     compute_dtype: str = compute_dtype_hp()
     flat_optimizer: bool = flat_optimizer_hp()
+    first_moment_dtype: str = first_moment_dtype_hp()
     batch_size: int = hp(256, "transitions per gradient step", min=1)
     steps_per_call: int = 1
     """gradient steps per ``update`` call; fixed by the algorithm."""
@@ -47,34 +48,29 @@ class Config:
 
 @struct.dataclass
 class State:
-    actor: TrainState
-    critic: TrainState
-    log_alpha: TrainState
+    actor: common.TrainState
+    critic: common.TrainState
+    log_alpha: common.TrainState
     critic_target: dict
     target_entropy: float = struct.field(pytree_node=False, default=-1.0)
 
 
 def init(key, spec, cfg: Config) -> State:
     obs_dim, act_dim = common.dims(spec)
-    dt = jnp.dtype(cfg.compute_dtype)
+    net, adam = common.net_options(cfg), common.adam_for(cfg)
     k1, k2 = jax.random.split(key)
     obs, act = jnp.zeros((1, obs_dim)), jnp.zeros((1, act_dim))
-    policy = TanhGaussianActor(act_dim, cfg.hidden, dtype=dt, log_std_min=-20.0, log_std_offset_init=-1.0,
-                               head_init=xavier_uniform(1e-2))
+    policy = TanhGaussianActor(act_dim, cfg.hidden, log_std_min=-20.0, log_std_offset_init=-1.0,
+                               head_init=xavier_uniform(1e-2), **net)
     if cfg.orthogonal_init:
         hidden_init, out_init = nn.initializers.orthogonal(2**0.5), nn.initializers.orthogonal(1e-2)
     else:
         hidden_init, out_init = None, xavier_uniform(1e-2)
-    critics = CriticEnsemble(cfg.hidden, 2, dtype=dt, hidden_init=hidden_init, out_init=out_init)
-    actor = common.make_state(k1, policy, (obs,), common.adam(cfg.policy_lr, flat=cfg.flat_optimizer))
-    critic = common.make_state(k2, critics, (obs, act), common.adam(cfg.critic_lr, flat=cfg.flat_optimizer))
+    critics = CriticEnsemble(cfg.hidden, 2, hidden_init=hidden_init, out_init=out_init, **net)
+    actor = common.make_state(k1, policy, (obs,), adam(cfg.policy_lr))
+    critic = common.make_state(k2, critics, (obs, act), adam(cfg.critic_lr))
     log_alpha = common.make_temperature(1.0, cfg.policy_lr)
     return State(actor, critic, log_alpha, critic.params, -float(act_dim))
-
-
-def _policy(s: State, params, obs, key):
-    mean, log_std = common.apply(s.actor, params, obs)
-    return tanh_gaussian_sample(key, mean, log_std)
 
 
 def cql_penalty(q_data, q_rand, q_cur, logp_cur, q_next, logp_next, act_dim: int, temp: float):
@@ -98,31 +94,38 @@ def update(cfg: Config, s: State, b, key):
     alpha = jnp.exp(s.log_alpha.params["log_alpha"])
 
     def pi_loss(p):
-        a, lp = _policy(s, p, obs, k_pi)
-        q = jnp.min(common.apply(s.critic, s.critic.params, obs, a), axis=0)
-        return jnp.mean(alpha * lp - q), jnp.mean(lp)
+        mean, log_std = common.apply(s.actor, p, obs)
+        a, lp = tanh_gaussian_sample(k_pi, mean, log_std)
+        q = jnp.min(common.forward(s.critic, obs, a), axis=0)
+        return jnp.mean(alpha * lp - q), (jnp.mean(lp), (mean, log_std))
 
-    actor, pl, mean_logp = common.grad_step(s.actor, pi_loss)
+    actor, pl, (mean_logp, obs_dist) = common.grad_step(s.actor, pi_loss)
     log_alpha, alpha_loss = common.temperature_step(s.log_alpha, mean_logp, s.target_entropy)
 
-    # --- critics: TD error + conservative penalty (policy samples use the pre-update policy, as CORL)
-    next_a, _ = _policy(s, s.actor.params, nxt, k_next)
+    # --- critics: TD error + conservative penalty (policy samples use the pre-update policy, as CORL).
+    # The policy network runs once per distinct state: the n samples per state only differ in noise,
+    # so CORL's n-fold repeated states go through the network as B rows, not B * n.
+    n = cfg.cql_n_actions
+    nxt_dist = common.forward(s.actor, nxt)
+    next_a, _ = tanh_gaussian_sample(k_next, *nxt_dist)
     target_q = jnp.min(common.apply(s.critic, s.critic_target, nxt, next_a), axis=0)
     y = b["rewards"] + cfg.discount * (1.0 - b["terminations"]) * target_q
-    n = cfg.cql_n_actions
-    obs_rep = jnp.repeat(obs[:, None], n, axis=1)
-    nxt_rep = jnp.repeat(nxt[:, None], n, axis=1)
+    repeat = lambda x: jnp.repeat(x[:, None], n, axis=1)  # noqa: E731
     rand_a = jax.random.uniform(k_rand, (bsz, n, act_dim), minval=-1.0, maxval=1.0)
-    cur_a, cur_lp = jax.lax.stop_gradient(_policy(s, s.actor.params, obs_rep, k_cur))
-    nn_a, nn_lp = jax.lax.stop_gradient(_policy(s, s.actor.params, nxt_rep, k_nn))
+    cur_a, cur_lp = jax.lax.stop_gradient(tanh_gaussian_sample(k_cur, *map(repeat, obs_dist)))
+    nn_a, nn_lp = jax.lax.stop_gradient(tanh_gaussian_sample(k_nn, *map(repeat, nxt_dist)))
+    # the data actions and the three sampled sets go through the critics as one batch (one matmul
+    # per layer; XLA would otherwise copy the separate batches together itself)
+    obs_all = jnp.concatenate([obs, jnp.tile(repeat(obs).reshape(-1, obs.shape[-1]), (3, 1))])
+    act_all = jnp.concatenate([b["actions"], rand_a.reshape(-1, act_dim), cur_a.reshape(-1, act_dim),
+                               nn_a.reshape(-1, act_dim)])
 
     def q_loss(p):
-        q_data = common.apply(s.critic, p, obs, b["actions"])
+        q_all = common.apply(s.critic, p, obs_all, act_all)
+        q_data = q_all[:, :bsz]
+        q_rand, q_cur, q_next = jnp.split(q_all[:, bsz:].reshape(q_all.shape[0], 3, bsz, n), 3, axis=1)
         td = jnp.sum(jnp.mean((q_data - y) ** 2, axis=-1))
-        q_rand = common.apply(s.critic, p, obs_rep, rand_a)
-        q_cur = common.apply(s.critic, p, obs_rep, cur_a)
-        q_next = common.apply(s.critic, p, obs_rep, nn_a)
-        pen = cql_penalty(q_data, q_rand, q_cur, cur_lp, q_next, nn_lp, act_dim, cfg.cql_temp)
+        pen = cql_penalty(q_data, q_rand[:, 0], q_cur[:, 0], cur_lp, q_next[:, 0], nn_lp, act_dim, cfg.cql_temp)
         return td + cfg.cql_alpha * jnp.sum(pen), (td, jnp.mean(pen), q_data.mean())
 
     critic, ql, (td, pen, q_mean) = common.grad_step(s.critic, q_loss)

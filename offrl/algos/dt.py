@@ -42,7 +42,6 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from flax import struct
-from flax.training.train_state import TrainState
 
 from offrl.algos import common
 from offrl.algos.base import Algorithm, compute_dtype_hp, flat_optimizer_hp, hp, register
@@ -252,16 +251,20 @@ class DecisionTransformer(nn.Module):
         x = jnp.stack([r, s, a], axis=-2).reshape(*lead, 3 * k, e)  # R_0 s_0 a_0 R_1 s_1 a_1 ...
         x = nn.LayerNorm(epsilon=LN_EPS, name="embed_ln")(x)
         x = nn.Dropout(self.embedding_dropout)(x, deterministic=deterministic)
+        # only the tokens the heads read leave the transformer: state tokens (actions), and action
+        # tokens when next states or returns are predicted
+        extra_heads = self.state_head or self.rtg_head
         h = CausalTransformer(self.num_layers, self.num_heads, self.mlp_ratio, self.attention_dropout,
-                              self.residual_dropout, self.dtype, name="transformer")(x, deterministic)
-        h = h.reshape(*lead, k, 3, e)
-        act = nn.Dense(self.act_dim, kernel_init=INIT, name="predict_action")(h[..., 1, :])
+                              self.residual_dropout, self.dtype, name="transformer")(
+            x, deterministic, outputs=(3, 1, 3 if extra_heads else 2))
+        h = h.reshape(*lead, k, 2 if extra_heads else 1, e)
+        act = nn.Dense(self.act_dim, kernel_init=INIT, name="predict_action")(h[..., 0, :])
         out = {"action": jnp.tanh(act) * self.max_action if self.action_tanh else act}
         # the action token of step t has seen R_t, s_t, a_t: the natural place to predict what follows
         if self.state_head:
-            out["next_state"] = nn.Dense(self.obs_dim, kernel_init=INIT, name="predict_state")(h[..., 2, :])
+            out["next_state"] = nn.Dense(self.obs_dim, kernel_init=INIT, name="predict_state")(h[..., 1, :])
         if self.rtg_head:
-            out["next_rtg"] = nn.Dense(1, kernel_init=INIT, name="predict_return")(h[..., 2, :])[..., 0]
+            out["next_rtg"] = nn.Dense(1, kernel_init=INIT, name="predict_return")(h[..., 1, :])[..., 0]
         return out
 
 
@@ -284,7 +287,7 @@ def make_model(cfg: Config, obs_dim: int, act_dim: int, max_action: float = 1.0,
 class State:
     """One seed's DT state. ``region_codebook`` holds the k-means centroids (None otherwise)."""
 
-    model: TrainState
+    model: common.TrainState
     region_codebook: Any = None
     obs_dim: int = struct.field(pytree_node=False, default=0)
     act_dim: int = struct.field(pytree_node=False, default=0)
@@ -318,8 +321,7 @@ def init(key, spec, cfg: Config) -> State:
     g = region_groups(cfg, act_dim)
     dummy = (jnp.zeros((1, k)), jnp.zeros((1, k, obs_dim)), jnp.zeros((1, k, act_dim)),
              jnp.zeros((1, k), jnp.int32), jnp.zeros((1, k, g), jnp.int32) if cfg.use_regions else None)
-    params = model.init({"params": key}, *dummy, deterministic=True)["params"]
-    ts = TrainState.create(apply_fn=model.apply, params=params, tx=optimizer(cfg))
+    ts = common.make_state(key, model, dummy, optimizer(cfg), deterministic=True)
     # filled from the prepared data by bind_data (init does not see the dataset)
     codebook = (jnp.zeros((cfg.num_regions, act_dim), jnp.float32)
                 if cfg.use_regions and cfg.region_method == "kmeans" else None)

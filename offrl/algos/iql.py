@@ -14,10 +14,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from flax import struct
-from flax.training.train_state import TrainState
 
 from offrl.algos import common
-from offrl.algos.base import Algorithm, compute_dtype_hp, default_prepare, flat_optimizer_hp, hp, register
+from offrl.algos.base import (Algorithm, compute_dtype_hp, default_prepare, first_moment_dtype_hp, flat_optimizer_hp,
+                              hp, register)
 from offrl.algos.networks import CriticEnsemble, GaussianActor, ValueNet, normal_log_prob, soft_update
 
 
@@ -36,6 +36,7 @@ class Config:
     hidden: tuple[int, ...] = hp((256, 256), "hidden layer sizes of all networks", positive_items=True)
     compute_dtype: str = compute_dtype_hp()
     flat_optimizer: bool = flat_optimizer_hp()
+    first_moment_dtype: str = first_moment_dtype_hp()
     batch_size: int = hp(256, "transitions per gradient step", min=1)
     normalize_reward: bool = True
     """scale rewards by max_episode_steps / (max return - min return) over dataset episodes (CORL)."""
@@ -47,9 +48,9 @@ class Config:
 
 @struct.dataclass
 class State:
-    actor: TrainState
-    critic: TrainState
-    value: TrainState
+    actor: common.TrainState
+    critic: common.TrainState
+    value: common.TrainState
     critic_target: dict
 
 
@@ -67,17 +68,15 @@ def prepare(dataset, cfg: Config):
 
 def init(key, spec, cfg: Config) -> State:
     obs_dim, act_dim = common.dims(spec)
-    dt = jnp.dtype(cfg.compute_dtype)
+    net, adam = common.net_options(cfg), common.adam_for(cfg)
     k1, k2, k3 = jax.random.split(key, 3)
     obs, act = jnp.zeros((1, obs_dim)), jnp.zeros((1, act_dim))
     sched = optax.cosine_decay_schedule(cfg.actor_lr, max(cfg.actor_lr_schedule_steps, 1))
     # log-std clipped to CORL's [-20, 2]
-    policy = GaussianActor(act_dim, cfg.hidden, common.max_action(spec), dtype=dt, log_std_min=-20.0)
-    flat = cfg.flat_optimizer
-    actor = common.make_state(k1, policy, (obs,), common.adam(sched, flat=flat))
-    critic = common.make_state(k2, CriticEnsemble(cfg.hidden, 2, dtype=dt), (obs, act),
-                               common.adam(cfg.critic_lr, flat=flat))
-    value = common.make_state(k3, ValueNet(cfg.hidden, dtype=dt), (obs,), common.adam(cfg.value_lr, flat=flat))
+    policy = GaussianActor(act_dim, cfg.hidden, common.max_action(spec), log_std_min=-20.0, **net)
+    actor = common.make_state(k1, policy, (obs,), adam(sched))
+    critic = common.make_state(k2, CriticEnsemble(cfg.hidden, 2, **net), (obs, act), adam(cfg.critic_lr))
+    value = common.make_state(k3, ValueNet(cfg.hidden, **net), (obs,), adam(cfg.value_lr))
     return State(actor, critic, value, critic.params)
 
 
@@ -90,7 +89,7 @@ def update(cfg: Config, s: State, b, key):
 
     # CORL's order: the Q target's V(s') and the actor's advantage both use the value network from
     # before this step's value update, so all three updates read the same snapshot
-    next_v = common.apply(s.value, s.value.params, b["next_observations"])
+    next_v = common.forward(s.value, b["next_observations"])
     value, vl, v = common.grad_step(s.value, v_loss)
     adv = target_q - v
     y = b["rewards"] + cfg.discount * (1.0 - b["terminations"]) * next_v

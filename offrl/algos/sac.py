@@ -12,7 +12,6 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 from flax import struct
-from flax.training.train_state import TrainState
 
 from offrl.algos import common
 from offrl.algos.base import Algorithm, hp, register
@@ -37,9 +36,9 @@ class Config:
 
 @struct.dataclass
 class State:
-    actor: TrainState
-    critic: TrainState
-    log_alpha: TrainState
+    actor: common.TrainState
+    critic: common.TrainState
+    log_alpha: common.TrainState
     critic_target: dict
     act_mask: jax.Array
     target_entropy: jax.Array
@@ -77,7 +76,7 @@ def update(cfg: Config, s: State, b, key):
 
     def pi_loss(p):
         a, lp = sample_action(s, p, b["observations"], k_pi)
-        q = jnp.min(common.apply(critic, critic.params, b["observations"], a), axis=0)
+        q = jnp.min(common.forward(critic, b["observations"], a), axis=0)
         return jnp.mean(alpha * lp - q), jnp.mean(lp)
 
     actor, pl, mean_lp = common.grad_step(s.actor, pi_loss)

@@ -12,11 +12,10 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 from flax import struct
-from flax.training.train_state import TrainState
 
 from offrl.algos import common
-from offrl.algos.base import (Algorithm, compute_dtype_hp, default_prepare, flat_optimizer_hp, hp, register,
-                              sample_transitions)
+from offrl.algos.base import (Algorithm, compute_dtype_hp, default_prepare, first_moment_dtype_hp, flat_optimizer_hp,
+                              hp, register, sample_transitions)
 from offrl.algos.networks import CriticEnsemble, DeterministicActor, soft_update
 
 
@@ -34,6 +33,7 @@ class Config:
     hidden: tuple[int, ...] = hp((256, 256), "hidden layer sizes of actor and critics", positive_items=True)
     compute_dtype: str = compute_dtype_hp()
     flat_optimizer: bool = flat_optimizer_hp()
+    first_moment_dtype: str = first_moment_dtype_hp()
     batch_size: int = hp(256, "transitions per gradient step", min=1)
     steps_per_call: int = 2
     """gradient steps per ``update`` call (the policy delay); fixed by the algorithm."""
@@ -41,8 +41,8 @@ class Config:
 
 @struct.dataclass
 class State:
-    actor: TrainState
-    critic: TrainState
+    actor: common.TrainState
+    critic: common.TrainState
     actor_target: dict
     critic_target: dict
     max_action: float = struct.field(pytree_node=False, default=1.0)
@@ -50,13 +50,12 @@ class State:
 
 def init(key, spec, cfg: Config) -> State:
     obs_dim, act_dim = common.dims(spec)
-    dt = jnp.dtype(cfg.compute_dtype)
+    net, adam = common.net_options(cfg), common.adam_for(cfg)
     k1, k2 = jax.random.split(key)
     obs, act = jnp.zeros((1, obs_dim)), jnp.zeros((1, act_dim))
-    actor = common.make_state(k1, DeterministicActor(act_dim, cfg.hidden, common.max_action(spec), dtype=dt), (obs,),
-                              common.adam(cfg.actor_lr, flat=cfg.flat_optimizer))
-    critic = common.make_state(k2, CriticEnsemble(cfg.hidden, 2, dtype=dt), (obs, act),
-                               common.adam(cfg.critic_lr, flat=cfg.flat_optimizer))
+    actor = common.make_state(k1, DeterministicActor(act_dim, cfg.hidden, common.max_action(spec), **net), (obs,),
+                              adam(cfg.actor_lr))
+    critic = common.make_state(k2, CriticEnsemble(cfg.hidden, 2, **net), (obs, act), adam(cfg.critic_lr))
     return State(actor, critic, actor.params, critic.params, common.max_action(spec))
 
 
@@ -79,7 +78,7 @@ def _critic_step(cfg: Config, s: State, b, key):
 def _actor_step(cfg: Config, s: State, b):
     def loss_fn(p):
         pi = common.apply(s.actor, p, b["observations"])
-        q = common.apply(s.critic, s.critic.params, b["observations"], pi)[0]
+        q = common.forward(s.critic, b["observations"], pi)[0]
         lmbda = jax.lax.stop_gradient(cfg.alpha / jnp.mean(jnp.abs(q)))
         bc = jnp.mean((pi - b["actions"]) ** 2)
         return -lmbda * jnp.mean(q) + bc, bc

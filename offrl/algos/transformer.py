@@ -26,6 +26,19 @@ def causal_mask(length: int) -> jnp.ndarray:
     return jnp.tril(jnp.ones((length, length), dtype=bool))
 
 
+def select_tokens(x, pattern: tuple[int, int, int] | None, axis: int = -2):
+    """The tokens of ``x`` (along ``axis``) whose position p has ``start <= p % period < stop``,
+    for ``pattern = (period, start, stop)``; all tokens when ``pattern`` is None. Slices only (no gather)."""
+    if pattern is None:
+        return x
+    period, start, stop = pattern
+    axis = axis % x.ndim
+    t = x.shape[axis]
+    grouped = x.reshape(*x.shape[:axis], t // period, period, *x.shape[axis + 1:])
+    picked = jax.lax.slice_in_dim(grouped, start, stop, axis=axis + 1)
+    return picked.reshape(*x.shape[:axis], -1, *x.shape[axis + 1:])
+
+
 class CausalSelfAttention(nn.Module):
     """Multi-head self-attention where token i only attends to tokens 0..i."""
 
@@ -34,7 +47,9 @@ class CausalSelfAttention(nn.Module):
     dtype: Any = jnp.float32
 
     @nn.compact
-    def __call__(self, x, deterministic: bool):
+    def __call__(self, x, deterministic: bool, queries: tuple[int, int, int] | None = None):
+        """``queries``: compute outputs only for the tokens :func:`select_tokens` picks (keys and
+        values still come from every token)."""
         *lead, t, width = x.shape
         if width % self.num_heads:
             raise ValueError(f"embedding width {width} is not divisible by num_heads={self.num_heads}")
@@ -42,13 +57,13 @@ class CausalSelfAttention(nn.Module):
         # one fused projection: fewer, larger matmuls matter at DT's tiny sizes (launch-bound on GPU)
         qkv = nn.Dense(3 * width, kernel_init=INIT, dtype=self.dtype, name="qkv")(x)
         qkv = qkv.reshape(*lead, t, 3, self.num_heads, d)
-        q, k, v = qkv[..., 0, :, :], qkv[..., 1, :, :], qkv[..., 2, :, :]
+        q, k, v = select_tokens(qkv[..., 0, :, :], queries, axis=-3), qkv[..., 1, :, :], qkv[..., 2, :, :]
         # masking and softmax in float32 whatever the matmul dtype
         scores = jnp.einsum("...qhd,...khd->...hqk", q, k).astype(jnp.float32) / math.sqrt(d)
-        scores = jnp.where(causal_mask(t), scores, jnp.finfo(jnp.float32).min)
+        scores = jnp.where(select_tokens(causal_mask(t), queries), scores, jnp.finfo(jnp.float32).min)
         weights = jax.nn.softmax(scores, axis=-1)
         weights = nn.Dropout(self.dropout)(weights, deterministic=deterministic).astype(v.dtype)
-        out = jnp.einsum("...hqk,...khd->...qhd", weights, v).reshape(*lead, t, width)
+        out = jnp.einsum("...hqk,...khd->...qhd", weights, v).reshape(*lead, q.shape[-3], width)
         out = nn.Dense(width, kernel_init=INIT, dtype=self.dtype, name="proj")(out)
         return nn.Dropout(self.dropout)(out, deterministic=deterministic)
 
@@ -63,12 +78,14 @@ class Block(nn.Module):
     dtype: Any = jnp.float32
 
     @nn.compact
-    def __call__(self, x, deterministic: bool):
+    def __call__(self, x, deterministic: bool, queries: tuple[int, int, int] | None = None):
+        """``queries``: return only the tokens :func:`select_tokens` picks (they attend to all)."""
         width = x.shape[-1]
         h = nn.LayerNorm(epsilon=LN_EPS, name="ln1")(x)
         # GPT-2 applies resid_pdrop to the attention output projection; attn_pdrop to the weights
-        a = CausalSelfAttention(self.num_heads, self.attention_dropout, self.dtype, name="attn")(h, deterministic)
-        x = x + a.astype(x.dtype)
+        a = CausalSelfAttention(self.num_heads, self.attention_dropout, self.dtype, name="attn")(
+            h, deterministic, queries)
+        x = select_tokens(x, queries) + a.astype(x.dtype)
         h = nn.LayerNorm(epsilon=LN_EPS, name="ln2")(x)
         h = nn.relu(nn.Dense(self.mlp_ratio * width, kernel_init=INIT, dtype=self.dtype, name="fc")(h))
         h = nn.Dense(width, kernel_init=INIT, dtype=self.dtype, name="fc_out")(h)
@@ -91,8 +108,13 @@ class CausalTransformer(nn.Module):
     dtype: Any = jnp.float32
 
     @nn.compact
-    def __call__(self, x, deterministic: bool = True):
+    def __call__(self, x, deterministic: bool = True, outputs: tuple[int, int, int] | None = None):
+        """``outputs`` = (period, start, stop): return only the tokens whose position p has
+        ``start <= p % period < stop`` (:func:`select_tokens`). The last block then computes its
+        attention output, MLP and the final LayerNorm for those tokens only; the same numbers as
+        selecting from the full output, for less work."""
         for i in range(self.num_layers):
+            last = i == self.num_layers - 1
             x = Block(self.num_heads, self.mlp_ratio, self.attention_dropout, self.residual_dropout, self.dtype,
-                      name=f"block_{i}")(x, deterministic)
+                      name=f"block_{i}")(x, deterministic, outputs if last else None)
         return nn.LayerNorm(epsilon=LN_EPS, name="ln_f")(x)

@@ -131,6 +131,46 @@ def test_cql_networks_are_initialised_as_corl():
     assert np.abs(out).max() <= 1e-2 * np.sqrt(6 / (256 + 1)) + 1e-9
 
 
+def test_cql_critic_loss_equals_corl_formulation_with_repeated_states():
+    """The update runs the policy once per state and the critics on one concatenated batch; the loss
+    must equal CORL's layout: n-fold repeated states through the policy, one critic call per action set."""
+    from offrl.algos.networks import tanh_gaussian_sample
+
+    ds = hopper_like()
+    algo = algos.get("cql")
+    cfg = algo.make_config(hidden=(16, 16), batch_size=8, cql_n_actions=3)
+    data = jax.device_put(algo.prepare(ds, cfg))
+    s = cql.init(jax.random.PRNGKey(0), ds.spec, cfg)
+    b = algo.sample(cfg, data, jax.random.PRNGKey(1), ds.spec)
+    key = jax.random.PRNGKey(2)
+    _, m = cql.update(cfg, s, b, key)
+
+    _, k_next, k_rand, k_cur, k_nn = jax.random.split(key, 5)
+    obs, nxt, n = b["observations"], b["next_observations"], cfg.cql_n_actions
+    bsz, act_dim = b["actions"].shape
+
+    def policy(o, k):
+        return tanh_gaussian_sample(k, *common.apply(s.actor, s.actor.params, o))
+
+    def critics(o, a):
+        return common.apply(s.critic, s.critic.params, o, a)
+
+    next_a, _ = policy(nxt, k_next)
+    y = b["rewards"] + cfg.discount * (1 - b["terminations"]) * jnp.min(
+        common.apply(s.critic, s.critic_target, nxt, next_a), axis=0)
+    obs_rep, nxt_rep = jnp.repeat(obs[:, None], n, 1), jnp.repeat(nxt[:, None], n, 1)
+    rand_a = jax.random.uniform(k_rand, (bsz, n, act_dim), minval=-1.0, maxval=1.0)
+    cur_a, cur_lp = policy(obs_rep, k_cur)
+    nn_a, nn_lp = policy(nxt_rep, k_nn)
+    q_data = critics(obs, b["actions"])
+    td = jnp.sum(jnp.mean((q_data - y) ** 2, axis=-1))
+    pen = cql.cql_penalty(q_data, critics(obs_rep, rand_a), critics(obs_rep, cur_a), cur_lp,
+                          critics(obs_rep, nn_a), nn_lp, act_dim, cfg.cql_temp)
+    np.testing.assert_allclose(float(m["critic/td_loss"]), float(td), rtol=1e-5)
+    np.testing.assert_allclose(float(m["critic/cql_penalty"]), float(jnp.mean(pen)), rtol=1e-5)
+    np.testing.assert_allclose(float(m["critic/loss"]), float(td + cfg.cql_alpha * jnp.sum(pen)), rtol=1e-5)
+
+
 def test_iql_targets_use_the_value_network_from_before_its_update():
     """CORL's order: r + gamma * V_old(s') and the advantage Q_target - V_old, checked by hand."""
     from offrl.algos import iql
@@ -170,14 +210,52 @@ def test_bfloat16_matmuls_keep_float32_state_and_track_float32_losses(name):
         data = jax.device_put(algo.prepare(ds, cfg))
         states, keys = init_states(algo, cfg, ds.spec, [0], data)
         states, keys, metrics[dtype] = make_chunk_fn(algo, cfg, ds.spec, 5)(states, keys, data)
-        # parameters, optimiser moments and targets stay float32 whatever the matmul dtype
+        # parameters, optimiser moments and targets stay float32 whatever the matmul dtype; the only
+        # bf16 arrays are the stored matmul copies of the weights, equal to the cast parameters
+        nets = [n for n in (getattr(states, f, None) for f in ("actor", "critic", "value")) if n is not None]
+        copies = [x for n in nets for x in jax.tree_util.tree_leaves(n.compute)]
         assert {x.dtype for x in jax.tree_util.tree_leaves(states) if jnp.issubdtype(x.dtype, jnp.floating)} \
-            == {jnp.dtype("float32")}
+            - {x.dtype for x in copies} == {jnp.dtype("float32")}
+        assert bool(copies) == (dtype == "bfloat16")
+        for n in nets:
+            cast = [x.astype(d) for x, d in zip(jax.tree_util.tree_leaves(n.params), n.cast_dtypes) if d]
+            for c, want in zip(n.compute, cast):
+                np.testing.assert_array_equal(np.asarray(c), np.asarray(want))
         assert all(np.asarray(v).dtype == np.float32 for v in metrics[dtype].values())
     # same seeds, same batches: only the rounding of the products differs (bf16 has 8 mantissa bits)
     for k, v in metrics["float32"].items():
         np.testing.assert_allclose(np.asarray(metrics["bfloat16"][k]), np.asarray(v), rtol=0.05, atol=0.05,
                                    err_msg=k)
+
+
+@pytest.mark.parametrize("name", ["td3bc", "iql", "cql", "dt"])
+def test_stored_bf16_weight_copies_are_the_same_arithmetic_as_casting_at_each_use(name, monkeypatch):
+    """The optimiser step writes the bf16 copies the forward passes read; without them every forward
+    pass casts the float32 weights itself. Same casts, so the same numbers."""
+    ds = hopper_like()
+    algo = algos.get(name)
+    out = {}
+    for stored in (True, False):
+        if not stored:  # no leaf marked for a stored copy: flax casts at each use
+            monkeypatch.setattr(common, "cast_dtypes_of", lambda module, params, *a, **k: (None,) * len(
+                jax.tree_util.tree_leaves(params)))
+        if name == "dt":
+            cfg = algo.resolve(algo.make_config(context_len=5, embed_dim=16, num_layers=1, batch_size=8,
+                                                warmup_steps=2, compute_dtype="bfloat16"), ds.spec)
+        else:
+            cfg = algo.make_config(hidden=(16, 16), batch_size=16, compute_dtype="bfloat16")
+        data = jax.device_put(algo.prepare(ds, cfg))
+        states, keys = init_states(algo, cfg, ds.spec, [0], data)
+        out[stored] = make_chunk_fn(algo, cfg, ds.spec, 5)(states, keys, data)
+    nets = ("model",) if name == "dt" else ("actor", "critic")
+    assert all(getattr(out[True][0], n).compute for n in nets)
+    assert not any(getattr(out[False][0], n).compute for n in nets)
+    for n in nets:
+        for a, b in zip(jax.tree_util.tree_leaves(getattr(out[False][0], n).params),
+                        jax.tree_util.tree_leaves(getattr(out[True][0], n).params)):
+            np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=1e-6, atol=1e-7)
+    for k, v in out[False][2].items():
+        np.testing.assert_allclose(np.asarray(out[True][2][k]), np.asarray(v), rtol=1e-6, atol=1e-7, err_msg=k)
 
 
 @pytest.mark.parametrize("name", ["td3bc", "iql", "dt"])
@@ -202,6 +280,29 @@ def test_flat_optimizer_is_the_same_arithmetic(name):
     assert len(jax.tree_util.tree_leaves(opt(params[True]))) < len(jax.tree_util.tree_leaves(opt(params[False])))
     for a, b in zip(jax.tree_util.tree_leaves(tree(params[False])), jax.tree_util.tree_leaves(tree(params[True]))):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["td3bc", "iql", "cql"])
+def test_bf16_first_moments_train_like_the_defaults(name):
+    ds = hopper_like()
+    algo = algos.get(name)
+    out = {}
+    for mu_dtype in ("float32", "bfloat16"):
+        cfg = algo.make_config(hidden=(16, 16), batch_size=16, first_moment_dtype=mu_dtype)
+        data = jax.device_put(algo.prepare(ds, cfg))
+        states, keys = init_states(algo, cfg, ds.spec, [0], data)
+        initial = [np.asarray(x) for x in jax.tree_util.tree_leaves(states.critic.params)]  # (the chunk donates)
+        out[mu_dtype] = make_chunk_fn(algo, cfg, ds.spec, 5)(states, keys, data)[0]
+    base, mu16 = out["float32"], out["bfloat16"]
+    # Adam's first moment is stored in bfloat16, its second moment and the parameters stay float32
+    adam_state = mu16.critic.opt_state[0]
+    assert {x.dtype for x in jax.tree_util.tree_leaves(adam_state.mu)} == {jnp.dtype("bfloat16")}
+    assert {x.dtype for x in jax.tree_util.tree_leaves(adam_state.nu)} == {jnp.dtype("float32")}
+    assert {x.dtype for x in jax.tree_util.tree_leaves(mu16.critic.params)} == {jnp.dtype("float32")}
+    # the parameters' change over five steps agrees to the first moment's rounding (bf16: 8 mantissa bits)
+    for p0, a, b in zip(initial, jax.tree_util.tree_leaves(base.critic.params),
+                        jax.tree_util.tree_leaves(mu16.critic.params)):
+        np.testing.assert_allclose(np.asarray(b) - p0, np.asarray(a) - p0, rtol=0.03, atol=2e-5)
 
 
 def test_compute_dtype_is_validated():

@@ -220,6 +220,28 @@ def test_no_future_leakage(method):
                 assert not np.allclose(out["action"][:, j], out0["action"][:, j], atol=1e-6)
 
 
+@pytest.mark.parametrize("pattern", [(3, 1, 2), (3, 1, 3), (3, 0, 3)])
+def test_transformer_outputs_only_the_selected_tokens_with_the_same_values(pattern):
+    """The last block computes only the tokens the heads read; they must equal the full stack's."""
+    from offrl.algos.transformer import CausalTransformer, select_tokens
+
+    net = CausalTransformer(num_layers=2, num_heads=2, mlp_ratio=4)
+    x = jax.random.normal(jax.random.PRNGKey(0), (2, 12, 8))
+    params = net.init(jax.random.PRNGKey(1), x)
+    full = net.apply(params, x)
+    part = net.apply(params, x, outputs=pattern)
+    period, start, stop = pattern
+    want = np.asarray(full)[:, [p for p in range(12) if start <= p % period < stop]]
+    assert part.shape == want.shape
+    np.testing.assert_allclose(np.asarray(part), want, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(np.asarray(select_tokens(full, pattern)), want)
+    # and the gradients of a loss on those tokens agree too
+    grad = lambda f: jax.grad(lambda p: jnp.sum(jnp.sin(f(p))))(params)  # noqa: E731
+    for a, b in zip(jax.tree_util.tree_leaves(grad(lambda p: select_tokens(net.apply(p, x), pattern))),
+                    jax.tree_util.tree_leaves(grad(lambda p: net.apply(p, x, outputs=pattern)))):
+        np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=1e-4, atol=1e-6)
+
+
 # ----------------------------------------------------------------------------- regions
 def test_kmeans_regions_find_separated_clusters_deterministically():
     rng = np.random.default_rng(0)
