@@ -3,6 +3,7 @@
 #   PHASES=bench    throughput: train_throughput (TD3+BC, IQL), dt_throughput (f32, bf16, unroll), uav_speed
 #   PHASES=experiments  bf16 and flat-optimiser training throughput, kernel breakdown (profile_train)
 #   PHASES=dtexp    DT: flat optimiser and bf16 at 1/8/32 seeds; bf16 kernel breakdowns with memory traffic
+#   PHASES=speedups this session's speed-ups against the previous commit's package (OLD_TGZ), same call
 #   PHASES=profile  kernel breakdowns with memory traffic, float32 and bf16, 1 and 32 seeds
 #   PHASES=offline  collect local/hopper-* (CPU) then 5-seed TD3+BC/IQL/BC/DT/MO-DT runs until DEADLINE
 #                   (TRAIN/EVERY/DTSTEPS/DTEVERY override the step counts)
@@ -122,6 +123,35 @@ phase_profile() {
     --chunks 2 --hlo-dir "$W_DIR/hlo_f32" --out "$W_DIR/profile_f32.json" 2>&1 | tail -40; bundle
   el "profile bf16"; python3 benchmarks/profile_train.py $QB --algos td3bc,iql,dt --seeds $FEW_MANY --chunks 2 \
     --hp compute_dtype=bfloat16 --hlo-dir "$W_DIR/hlo_bf16" --out "$W_DIR/profile_bf16.json" 2>&1 | tail -40; bundle
+}
+
+# this session's speed-ups against the code before them, in one call: OLD_TGZ is a `git archive` of the
+# previous commit's offrl/ (e.g. `git archive HEAD offrl | gzip > old.tgz`); its rows run the same
+# benchmark scripts with that package first on PYTHONPATH. MLP algorithms at 32 seeds (bf16 weight
+# copies, scan unrolling, bf16 Adam first moments), CQL at 1 and 5 seeds, DT at 1 and 32 seeds.
+phase_speedups() {
+  local many=32 few=5 d1=1,32; [ "$Q" = 1 ] && { many=2; few=2; d1=1,2; }
+  local old=/tmp/offrl-old; rm -rf $old; mkdir -p $old; tar xzf "${OLD_TGZ:?OLD_TGZ not set}" -C $old
+  el "before: TD3+BC/IQL bf16, CQL f32"
+  PYTHONPATH=$old:$PYTHONPATH python3 benchmarks/train_throughput.py $QB --seeds $many --parts fused \
+    --hp compute_dtype=bfloat16 --out "$W_DIR/old_mlp_bf16.json" 2>&1 | grep fused
+  PYTHONPATH=$old:$PYTHONPATH python3 benchmarks/train_throughput.py $QB --algos cql --seeds 1,$few --parts fused \
+    --out "$W_DIR/old_cql.json" 2>&1 | grep fused; bundle
+  el "after: TD3+BC/IQL f32, bf16 (+ unroll 2, 4), bf16 + bf16 first moments (+ unroll 2); CQL f32"
+  python3 benchmarks/train_throughput.py $QB --seeds $many --parts fused --out "$W_DIR/new_mlp_f32.json" 2>&1 | grep fused
+  python3 benchmarks/train_throughput.py $QB --seeds 1,$many --parts fused,unroll --unrolls 2,4 --unroll-seeds $many \
+    --hp compute_dtype=bfloat16 --out "$W_DIR/new_mlp_bf16.json" 2>&1 | grep "fused\|unroll"; bundle
+  python3 benchmarks/train_throughput.py $QB --seeds $many --parts fused,unroll --unrolls 2 --unroll-seeds $many \
+    --hp compute_dtype=bfloat16 first_moment_dtype=bfloat16 --out "$W_DIR/new_mlp_bf16_mu.json" 2>&1 \
+    | grep "fused\|unroll"; bundle
+  python3 benchmarks/train_throughput.py $QB --algos cql --seeds 1,$few --parts fused --out "$W_DIR/new_cql.json" \
+    2>&1 | grep fused; bundle
+  for v in "f32:" "bf16:compute_dtype=bfloat16"; do h=${v#*:}
+    el "DT ${v%%:*} before"; PYTHONPATH=$old:$PYTHONPATH python3 benchmarks/dt_throughput.py $QB --seeds $d1 \
+      ${h:+--hp $h} --out "$W_DIR/old_dt_${v%%:*}.json" 2>&1 | grep "fused"
+    el "DT ${v%%:*} after"; python3 benchmarks/dt_throughput.py $QB --seeds $d1 ${h:+--hp $h} \
+      --out "$W_DIR/new_dt_${v%%:*}.json" 2>&1 | grep "fused"; bundle
+  done
 }
 
 # PHASES=runs RUNS="algo:level:steps:every ...": each run in its own process, all until DEADLINE

@@ -60,7 +60,7 @@ def kernel_counts(compiled_text: str) -> dict[str, int]:
 
 
 def bench_algo(name: str, seeds_list, data_rows: int, chunk_steps: int, min_seconds: float, results: list,
-               unrolls=(4,), overrides=(), parts=("fused", "unroll", "profile", "baseline")):
+               unrolls=(4,), overrides=(), parts=("fused", "unroll", "profile", "baseline"), unroll_seeds: int = 1):
     import jax
 
     from offrl import algos
@@ -94,9 +94,9 @@ def bench_algo(name: str, seeds_list, data_rows: int, chunk_steps: int, min_seco
         print(f"{name:6s} {dtype:8s} fused  seeds={n_seeds:2d}  {sps:9.0f} steps/s  {sps * n_seeds:10.0f} seed-steps/s "
               f"(compile {compile_s:.1f}s)", flush=True)
 
-    # --- scan unrolling at 1 seed (fewer loop iterations, same math)
+    # --- scan unrolling (fewer loop iterations, same math; lets XLA fuse across consecutive steps)
     for unroll in unrolls if "unroll" in parts else ():
-        states, keys = init_states(algo, cfg, spec, [0], data)
+        states, keys = init_states(algo, cfg, spec, list(range(unroll_seeds)), data)
         fn = make_chunk_fn(algo, cfg, spec, calls, unroll=unroll)
         box = {"s": states, "k": keys}
 
@@ -106,9 +106,11 @@ def bench_algo(name: str, seeds_list, data_rows: int, chunk_steps: int, min_seco
 
         run_u()
         sec = timed(run_u, min_seconds)
-        results.append({"algo": name, "structure": f"fused, scan unroll={unroll}", "dtype": dtype, "seeds": 1,
-                        "steps_per_s": chunk_steps / sec, "seed_steps_per_s": chunk_steps / sec})
-        print(f"{name:6s} unroll={unroll} seeds= 1  {chunk_steps / sec:9.0f} steps/s", flush=True)
+        results.append({"algo": name, "structure": f"fused, scan unroll={unroll}", "dtype": dtype,
+                        "seeds": unroll_seeds, "steps_per_s": chunk_steps / sec,
+                        "seed_steps_per_s": chunk_steps / sec * unroll_seeds})
+        print(f"{name:6s} unroll={unroll} seeds={unroll_seeds:2d}  {chunk_steps / sec:9.0f} steps/s  "
+              f"{chunk_steps / sec * unroll_seeds:10.0f} seed-steps/s", flush=True)
 
     if "profile" in parts:
         _profile(algo, cfg, spec, data, calls, chunk_steps, min_seconds, results, dtype)
@@ -198,6 +200,8 @@ def main(argv=None) -> int:
     ap.add_argument("--hp", nargs="*", default=(), help="algorithm overrides name=value, e.g. compute_dtype=bfloat16")
     ap.add_argument("--parts", default="fused,unroll,profile,baseline",
                     help="which measurements: fused (per seed count), unroll, profile, baseline")
+    ap.add_argument("--unrolls", default="4", help="comma-separated scan unroll factors of the unroll part")
+    ap.add_argument("--unroll-seeds", type=int, default=1, help="seeds of the unroll part")
     args = ap.parse_args(argv)
     import jax
 
@@ -216,7 +220,8 @@ def main(argv=None) -> int:
     failed = []
     for name in args.algos.split(","):
         try:
-            bench_algo(name, seeds, rows, chunk, secs, results, overrides=args.hp, parts=parts)
+            bench_algo(name, seeds, rows, chunk, secs, results, overrides=args.hp, parts=parts,
+                       unrolls=[int(u) for u in args.unrolls.split(",")], unroll_seeds=args.unroll_seeds)
         except Exception as e:  # keep the other measurements if one fails
             print(f"{name}: FAILED {e!r}", file=sys.stderr, flush=True)
             failed.append(name)
