@@ -3,7 +3,7 @@
 #   PHASES=bench    throughput: train_throughput (TD3+BC, IQL), dt_throughput (f32, bf16, unroll), uav_speed
 #   PHASES=experiments  bf16 and flat-optimiser training throughput, kernel breakdown (profile_train)
 #   PHASES=dtexp    DT: flat optimiser and bf16 at 1/8/32 seeds; bf16 kernel breakdowns with memory traffic
-#   PHASES=speedups this session's speed-ups against the previous commit's package (OLD_TGZ), same call
+#   PHASES=speedups speed-ups against an earlier commit's package (OLD_TGZ) in the same call
 #   PHASES=profile  kernel breakdowns with memory traffic, float32 and bf16, 1 and 32 seeds
 #   PHASES=offline  collect local/hopper-* (CPU) then 5-seed TD3+BC/IQL/BC/DT/MO-DT runs until DEADLINE
 #                   (TRAIN/EVERY/DTSTEPS/DTEVERY override the step counts)
@@ -125,33 +125,33 @@ phase_profile() {
     --hp compute_dtype=bfloat16 --hlo-dir "$W_DIR/hlo_bf16" --out "$W_DIR/profile_bf16.json" 2>&1 | tail -40; bundle
 }
 
-# this session's speed-ups against the code before them, in one call: OLD_TGZ is a `git archive` of the
-# previous commit's offrl/ (e.g. `git archive HEAD offrl | gzip > old.tgz`); its rows run the same
-# benchmark scripts with that package first on PYTHONPATH. MLP algorithms at 32 seeds (bf16 weight
-# copies, scan unrolling, bf16 Adam first moments), CQL at 1 and 5 seeds, DT at 1 and 32 seeds.
+# speed-ups against the code before them, in one call: OLD_TGZ is a `git archive` of the earlier
+# commit's offrl/ (e.g. `git archive HEAD offrl | gzip > old.tgz`); its rows run the same benchmark
+# scripts with that package first on PYTHONPATH. MLP algorithms at 32 seeds (float32; bf16 with scan
+# unrolling and bf16 Adam first moments), CQL at 5 seeds, DT bf16 at 1 and 32 seeds; then the kernel
+# breakdown of IQL bf16 at 32 seeds. (First run at 359486e with DT f32 rows and without unroll 4.)
 phase_speedups() {
-  local many=32 few=5 d1=1,32; [ "$Q" = 1 ] && { many=2; few=2; d1=1,2; }
+  local many=32 few=5 d1=1,32 dq=""; [ "$Q" = 1 ] && { many=2; few=2; d1=1,2; }
+  [ "$Q" = 1 ] || dq="--baseline-steps 100 --reps 2"
   local old=/tmp/offrl-old; rm -rf $old; mkdir -p $old; tar xzf "${OLD_TGZ:?OLD_TGZ not set}" -C $old
-  el "before: TD3+BC/IQL bf16, CQL f32"
-  PYTHONPATH=$old:$PYTHONPATH python3 benchmarks/train_throughput.py $QB --seeds $many --parts fused \
-    --hp compute_dtype=bfloat16 --out "$W_DIR/old_mlp_bf16.json" 2>&1 | grep fused
-  PYTHONPATH=$old:$PYTHONPATH python3 benchmarks/train_throughput.py $QB --algos cql --seeds 1,$few --parts fused \
-    --out "$W_DIR/old_cql.json" 2>&1 | grep fused; bundle
-  el "after: TD3+BC/IQL f32, bf16 (+ unroll 2, 4), bf16 + bf16 first moments (+ unroll 2); CQL f32"
-  python3 benchmarks/train_throughput.py $QB --seeds $many --parts fused --out "$W_DIR/new_mlp_f32.json" 2>&1 | grep fused
-  python3 benchmarks/train_throughput.py $QB --seeds 1,$many --parts fused,unroll --unrolls 2,4 --unroll-seeds $many \
-    --hp compute_dtype=bfloat16 --out "$W_DIR/new_mlp_bf16.json" 2>&1 | grep "fused\|unroll"; bundle
-  python3 benchmarks/train_throughput.py $QB --seeds $many --parts fused,unroll --unrolls 2 --unroll-seeds $many \
+  local -a label=(old new) path=("$old:$PYTHONPATH" "$PYTHONPATH")
+  for i in 0 1; do
+    el "${label[$i]}: TD3+BC/IQL f32 and bf16 (+ unroll 4), CQL f32"; export PYTHONPATH=${path[$i]}
+    python3 benchmarks/train_throughput.py $QB --seeds $many --parts fused --out "$W_DIR/${label[$i]}_mlp_f32.json" \
+      2>&1 | grep fused
+    python3 benchmarks/train_throughput.py $QB --seeds $many --parts fused,unroll --unrolls 4 --unroll-seeds $many \
+      --hp compute_dtype=bfloat16 --out "$W_DIR/${label[$i]}_mlp_bf16.json" 2>&1 | grep "fused\|unroll"
+    python3 benchmarks/train_throughput.py $QB --algos cql --seeds $few --parts fused \
+      --out "$W_DIR/${label[$i]}_cql.json" 2>&1 | grep fused; bundle
+    el "${label[$i]}: DT bf16"; python3 benchmarks/dt_throughput.py $QB --seeds $d1 $dq --hp compute_dtype=bfloat16 \
+      --out "$W_DIR/${label[$i]}_dt_bf16.json" 2>&1 | grep "fused"; bundle
+  done
+  el "new: bf16 + bf16 first moments (+ unroll 2, 4)"
+  python3 benchmarks/train_throughput.py $QB --seeds $many --parts fused,unroll --unrolls 2,4 --unroll-seeds $many \
     --hp compute_dtype=bfloat16 first_moment_dtype=bfloat16 --out "$W_DIR/new_mlp_bf16_mu.json" 2>&1 \
     | grep "fused\|unroll"; bundle
-  python3 benchmarks/train_throughput.py $QB --algos cql --seeds 1,$few --parts fused --out "$W_DIR/new_cql.json" \
-    2>&1 | grep fused; bundle
-  for v in "f32:" "bf16:compute_dtype=bfloat16"; do h=${v#*:}
-    el "DT ${v%%:*} before"; PYTHONPATH=$old:$PYTHONPATH python3 benchmarks/dt_throughput.py $QB --seeds $d1 \
-      ${h:+--hp $h} --out "$W_DIR/old_dt_${v%%:*}.json" 2>&1 | grep "fused"
-    el "DT ${v%%:*} after"; python3 benchmarks/dt_throughput.py $QB --seeds $d1 ${h:+--hp $h} \
-      --out "$W_DIR/new_dt_${v%%:*}.json" 2>&1 | grep "fused"; bundle
-  done
+  el "profile IQL bf16, 32 seeds"; python3 benchmarks/profile_train.py $QB --algos iql --seeds $many --chunks 2 \
+    --hp compute_dtype=bfloat16 --hlo-dir "$W_DIR/hlo" --out "$W_DIR/profile_iql_bf16.json" 2>&1 | tail -4; bundle
 }
 
 # PHASES=runs RUNS="algo:level:steps:every ...": each run in its own process, all until DEADLINE

@@ -146,7 +146,10 @@ def make_chunk_fn(algo, cfg, spec, chunk_calls: int, unroll: int = 1):
     def one_call(carry, _):
         state, key, data = carry
         key, k_sample, k_update = jax.random.split(key, 3)
-        batch = algo.sample(cfg, data, k_sample, spec)
+        # materialise the batch once: left to itself XLA fuses the random indices and the gather into
+        # each kernel that reads the batch, repeating the hashing there (one such reduction ran at
+        # 0.14 TB/s on the H100, RESULTS.md section 4c)
+        batch = jax.lax.optimization_barrier(algo.sample(cfg, data, k_sample, spec))
         state, metrics = algo.update(cfg, state, batch, k_update)
         return (state, key, data), metrics
 
