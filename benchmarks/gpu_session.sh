@@ -15,7 +15,8 @@
 # ($OUT gives back at most 8 files), re-packed after each step so a cut-off call still returns data.
 set -u
 OUT=${OUT:-/tmp/offrl-gpu-out}; mkdir -p "$OUT"
-W_DIR=/tmp/gpu_work; mkdir -p "$W_DIR"
+# results of earlier calls on a reused machine must not mix into this call's bundle
+W_DIR=/tmp/gpu_work; rm -rf "$W_DIR"; mkdir -p "$W_DIR"
 bundle() { tar czf "$OUT/bundle.tgz" --exclude=checkpoints --exclude=final_state.npz -C /tmp gpu_work $( [ -d /tmp/offrl-results ] && echo offrl-results ); }
 # scripts under benchmarks/ import offrl from the checkout (it is not pip-installed on the GPU machine)
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
