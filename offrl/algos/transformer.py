@@ -34,6 +34,8 @@ def select_tokens(x, pattern: tuple[int, int, int] | None, axis: int = -2):
     period, start, stop = pattern
     axis = axis % x.ndim
     t = x.shape[axis]
+    if t % period or not 0 <= start < stop <= period:
+        raise ValueError(f"token pattern {pattern} does not fit a sequence of {t} tokens")
     grouped = x.reshape(*x.shape[:axis], t // period, period, *x.shape[axis + 1:])
     picked = jax.lax.slice_in_dim(grouped, start, stop, axis=axis + 1)
     return picked.reshape(*x.shape[:axis], -1, *x.shape[axis + 1:])

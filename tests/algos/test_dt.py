@@ -235,6 +235,8 @@ def test_transformer_outputs_only_the_selected_tokens_with_the_same_values(patte
     assert part.shape == want.shape
     np.testing.assert_allclose(np.asarray(part), want, rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(np.asarray(select_tokens(full, pattern)), want)
+    with pytest.raises(ValueError, match="does not fit"):
+        select_tokens(full, (5, 1, 2))
     # and the gradients of a loss on those tokens agree too
     grad = lambda f: jax.grad(lambda p: jnp.sum(jnp.sin(f(p))))(params)  # noqa: E731
     for a, b in zip(jax.tree_util.tree_leaves(grad(lambda p: select_tokens(net.apply(p, x), pattern))),
