@@ -50,7 +50,10 @@ def load_trained(run_dir: Path):
     leaves, treedef = jax.tree_util.tree_flatten(like)
     with np.load(state_path) as z:
         saved = [z[f"leaf_{i:04d}"] for i in range(len(z.files))]
-    if len(saved) != len(leaves) or any(a.shape != b.shape for a, b in zip(saved, leaves)):
+    # np.savez writes bfloat16 (the stored bf16 weight copies) as raw 2-byte records: view them back
+    saved = [x.view(ref.dtype) if x.dtype.kind == "V" and x.dtype.itemsize == ref.dtype.itemsize else x
+             for x, ref in zip(saved, leaves)]
+    if len(saved) != len(leaves) or any(a.shape != b.shape or a.dtype != b.dtype for a, b in zip(saved, leaves)):
         raise OffrlError(f"{state_path} does not match {config['algo']}'s state layout")
     states = jax.tree_util.tree_unflatten(treedef, [jax.numpy.asarray(x) for x in saved])
     mean = std = None

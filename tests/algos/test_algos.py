@@ -331,9 +331,11 @@ def test_train_writes_results_layout(tmp_path):
     assert (run / "final.json").read_text() == before
 
 
-def test_resume_after_kill_equals_uninterrupted(tmp_path, monkeypatch):
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_resume_after_kill_equals_uninterrupted(tmp_path, monkeypatch, dtype):
     ds = hopper_like()
-    ref = train(_tc(tmp_path / "a", algo="iql"), dataset=ds)
+    hp = (*TINY, f"compute_dtype={dtype}")  # bf16: the stored weight copies are checkpointed too
+    ref = train(_tc(tmp_path / "a", algo="iql", hp=hp), dataset=ds)
 
     import offrl.train as T
 
@@ -351,9 +353,9 @@ def test_resume_after_kill_equals_uninterrupted(tmp_path, monkeypatch):
 
     monkeypatch.setattr(T, "make_chunk_fn", dying)
     with pytest.raises(KeyboardInterrupt):
-        train(_tc(tmp_path / "b", algo="iql"), dataset=ds)
+        train(_tc(tmp_path / "b", algo="iql", hp=hp), dataset=ds)
     monkeypatch.setattr(T, "make_chunk_fn", real)
-    resumed = train(_tc(tmp_path / "b", algo="iql"), dataset=ds)
+    resumed = train(_tc(tmp_path / "b", algo="iql", hp=hp), dataset=ds)
     assert resumed["normalized_score"] == ref["normalized_score"]
     a = np.load(tmp_path / "a" / ref["run_id"] / "final_state.npz")
     b = np.load(tmp_path / "b" / resumed["run_id"] / "final_state.npz")
@@ -392,10 +394,12 @@ def test_bad_input_is_caught_before_compilation(tmp_path):
         _tc(tmp_path, eval_every=120)
 
 
-def test_offrl_eval_reproduces_the_final_evaluation(tmp_path, capsys):
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_offrl_eval_reproduces_the_final_evaluation(tmp_path, capsys, dtype):
     from offrl.cli import main
 
-    final = train(_tc(tmp_path, algo="td3bc", eval_episodes=2), dataset=hopper_like())
+    final = train(_tc(tmp_path, algo="td3bc", eval_episodes=2, hp=(*TINY, f"compute_dtype={dtype}")),
+                  dataset=hopper_like())
     assert main(["eval", str(tmp_path / final["run_id"]), "--episodes", "2"]) == 0
     out = capsys.readouterr().out
     for seed, ret in zip(final["seeds"], final["return"]["last"]):
