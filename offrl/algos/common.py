@@ -50,13 +50,12 @@ def _cast_copies(params, cast_dtypes: tuple) -> tuple:
 
 def forward_params(state: TrainState):
     """The parameters forward passes use: ``params`` with each cast leaf replaced by its stored copy."""
-    cast_dtypes = getattr(state, "cast_dtypes", ())
-    if not any(d is not None for d in cast_dtypes):
+    if not state.compute:
         return state.params
     leaves, treedef = jax.tree_util.tree_flatten(state.params)
     copies = iter(state.compute)
     return jax.tree_util.tree_unflatten(treedef, [next(copies) if d is not None else x
-                                                  for x, d in zip(leaves, cast_dtypes)])
+                                                  for x, d in zip(leaves, state.cast_dtypes)])
 
 
 def cast_dtypes_of(module, params, inputs: tuple, **call_kwargs) -> tuple:

@@ -123,9 +123,9 @@ def update(cfg: Config, s: State, b, key):
     def q_loss(p):
         q_all = common.apply(s.critic, p, obs_all, act_all)
         q_data = q_all[:, :bsz]
-        q_rand, q_cur, q_next = jnp.split(q_all[:, bsz:].reshape(q_all.shape[0], 3, bsz, n), 3, axis=1)
+        q_rand, q_cur, q_next = q_all[:, bsz:].reshape(q_all.shape[0], 3, bsz, n).swapaxes(0, 1)
         td = jnp.sum(jnp.mean((q_data - y) ** 2, axis=-1))
-        pen = cql_penalty(q_data, q_rand[:, 0], q_cur[:, 0], cur_lp, q_next[:, 0], nn_lp, act_dim, cfg.cql_temp)
+        pen = cql_penalty(q_data, q_rand, q_cur, cur_lp, q_next, nn_lp, act_dim, cfg.cql_temp)
         return td + cfg.cql_alpha * jnp.sum(pen), (td, jnp.mean(pen), q_data.mean())
 
     critic, ql, (td, pen, q_mean) = common.grad_step(s.critic, q_loss)
