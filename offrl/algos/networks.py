@@ -86,7 +86,12 @@ class CriticEnsemble(nn.Module):
     @nn.compact
     def __call__(self, obs, act):
         ens = nn.vmap(Critic, variable_axes={"params": 0}, split_rngs={"params": True},
-                      in_axes=None, out_axes=0, axis_size=self.n)
+                      in_axes=0, out_axes=0, axis_size=self.n)
+        # each member gets its own (broadcast) copy of the inputs: with one shared input XLA merges the
+        # members' first layers into one wide matrix product whose (batch, member x hidden) output
+        # then needs transposes to the (member, batch, hidden) layout of the other layers, forward
+        # and backward (~13 us of IQL's ~390 us step at 32 seeds on the H100)
+        obs, act = (jnp.broadcast_to(x, (self.n, *x.shape)) for x in (obs, act))
         return ens(self.hidden, self.layer_norm, self.dtype, self.hidden_init, self.out_init)(obs, act)
 
 
