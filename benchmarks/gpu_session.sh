@@ -4,6 +4,7 @@
 #   PHASES=experiments  bf16 and flat-optimiser training throughput, kernel breakdown (profile_train)
 #   PHASES=dtexp    DT: flat optimiser and bf16 at 1/8/32 seeds; bf16 kernel breakdowns with memory traffic
 #   PHASES=speedups speed-ups against an earlier commit's package (OLD_TGZ) in the same call
+#   PHASES=stages   several versions of the package (STAGES="label:archive.tgz ...") in one call
 #   PHASES=profile  kernel breakdowns with memory traffic, float32 and bf16, 1 and 32 seeds
 #   PHASES=offline  collect local/hopper-* (CPU) then 5-seed TD3+BC/IQL/BC/DT/MO-DT runs until DEADLINE
 #                   (TRAIN/EVERY/DTSTEPS/DTEVERY override the step counts)
@@ -153,6 +154,29 @@ phase_speedups() {
     | grep "fused\|unroll"; bundle
   el "profile IQL bf16, 32 seeds"; python3 benchmarks/profile_train.py $QB --algos iql --seeds $many --chunks 2 \
     --hp compute_dtype=bfloat16 --hlo-dir "$W_DIR/hlo" --out "$W_DIR/profile_iql_bf16.json" 2>&1 | tail -4; bundle
+}
+
+# several versions of the package in one call: STAGES="label:archive.tgz ..." (each a `git archive`
+# of offrl/ at one commit, as OLD_TGZ above; label "cur" = the working tree). WHAT=mlp: TD3+BC and
+# IQL at 32 seeds, bf16 + bf16 first moments, plain and with scan unroll 2; WHAT=dt: DT at DT_SEEDS
+# (1,32) with DT_HP (compute_dtype=bfloat16; e.g. flat_optimizer=True for float32). List a stage twice
+# (e.g. first and last) to see the drift within the call.
+phase_stages() {
+  local many=32 d1=${DT_SEEDS:-1,32} dq="--baseline-steps 50 --reps 2" n=0; [ "$Q" = 1 ] && { many=2; d1=1,2; dq=""; }
+  for st in ${STAGES:?STAGES not set}; do
+    local label=${st%%:*} tgz=${st#*:} path=$PYTHONPATH; n=$((n + 1))
+    if [ "$label" != cur ]; then path=/tmp/offrl-stage-$label; rm -rf "$path"; mkdir -p "$path"
+      tar xzf "$tgz" -C "$path"; path="$path:$PYTHONPATH"; fi
+    if [ "${WHAT:-mlp}" = mlp ]; then
+      el "stage $label: TD3+BC, IQL bf16 + bf16 mu, $many seeds (+ unroll 2)"
+      PYTHONPATH=$path python3 benchmarks/train_throughput.py $QB --seeds $many --parts fused,unroll --unrolls 2 \
+        --unroll-seeds $many --hp compute_dtype=bfloat16 first_moment_dtype=bfloat16 \
+        --out "$W_DIR/stage${n}_${label}_mlp.json" 2>&1 | grep "fused\|unroll"
+    else
+      el "stage $label: DT ${DT_HP:-compute_dtype=bfloat16}"; PYTHONPATH=$path python3 benchmarks/dt_throughput.py $QB \
+        --seeds $d1 $dq --hp ${DT_HP:-compute_dtype=bfloat16} --out "$W_DIR/stage${n}_${label}_dt.json" 2>&1 | grep "fused"
+    fi; bundle
+  done
 }
 
 # PHASES=runs RUNS="algo:level:steps:every ...": each run in its own process, all until DEADLINE
