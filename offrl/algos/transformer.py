@@ -56,14 +56,10 @@ class CausalSelfAttention(nn.Module):
         if width % self.num_heads:
             raise ValueError(f"embedding width {width} is not divisible by num_heads={self.num_heads}")
         d = width // self.num_heads
-        # three projections, not one of width 3 x width split afterwards: the split's slices (forward)
-        # and the concatenation of their gradients (backward) were separate passes over all tokens
-        def project(name, h):
-            return nn.Dense(width, kernel_init=INIT, dtype=self.dtype, name=name)(h).reshape(
-                *h.shape[:-1], self.num_heads, d)
-
-        q = project("query", select_tokens(x, queries))
-        k, v = project("key", x), project("value", x)
+        # one fused projection: fewer, larger matmuls matter at DT's tiny sizes (launch-bound on GPU)
+        qkv = nn.Dense(3 * width, kernel_init=INIT, dtype=self.dtype, name="qkv")(x)
+        qkv = qkv.reshape(*lead, t, 3, self.num_heads, d)
+        q, k, v = select_tokens(qkv[..., 0, :, :], queries, axis=-3), qkv[..., 1, :, :], qkv[..., 2, :, :]
         # masking and softmax in float32 whatever the matmul dtype
         scores = jnp.einsum("...qhd,...khd->...hqk", q, k).astype(jnp.float32) / math.sqrt(d)
         scores = jnp.where(select_tokens(causal_mask(t), queries), scores, jnp.finfo(jnp.float32).min)
