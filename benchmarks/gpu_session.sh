@@ -132,11 +132,14 @@ phase_profile() {
 # scripts with that package first on PYTHONPATH. MLP algorithms at 32 seeds (float32; bf16 with scan
 # unrolling and bf16 Adam first moments), CQL at 5 seeds, DT bf16 at 1 and 32 seeds; then the kernel
 # breakdown of IQL bf16 at 32 seeds. (First run at 359486e with DT f32 rows and without unroll 4.)
+# unpack a `git archive` of offrl/ (LABEL ARCHIVE) under /tmp; prints the PYTHONPATH that puts it first
+package_path() { local dir=/tmp/offrl-pkg-$1; rm -rf "$dir"; mkdir -p "$dir"; tar xzf "$2" -C "$dir" && echo "$dir:$PYTHONPATH"; }
+
 phase_speedups() {
   local many=32 few=5 d1=1,32 dq=""; [ "$Q" = 1 ] && { many=2; few=2; d1=1,2; }
   [ "$Q" = 1 ] || dq="--baseline-steps 100 --reps 2"
-  local old=/tmp/offrl-old; rm -rf $old; mkdir -p $old; tar xzf "${OLD_TGZ:?OLD_TGZ not set}" -C $old
-  local -a label=(old new) path=("$old:$PYTHONPATH" "$PYTHONPATH")
+  : "${OLD_TGZ:?OLD_TGZ not set}"
+  local -a label=(old new) path=("$(package_path old "$OLD_TGZ")" "$PYTHONPATH")
   for i in 0 1; do
     el "${label[$i]}: TD3+BC/IQL f32 and bf16 (+ unroll 4), CQL f32"; export PYTHONPATH=${path[$i]}
     python3 benchmarks/train_throughput.py $QB --seeds $many --parts fused --out "$W_DIR/${label[$i]}_mlp_f32.json" \
@@ -165,8 +168,7 @@ phase_stages() {
   local many=32 d1=${DT_SEEDS:-1,32} dq="--baseline-steps 50 --reps 2" n=0; [ "$Q" = 1 ] && { many=2; d1=1,2; dq=""; }
   for st in ${STAGES:?STAGES not set}; do
     local label=${st%%:*} tgz=${st#*:} path=$PYTHONPATH; n=$((n + 1))
-    if [ "$label" != cur ]; then path=/tmp/offrl-stage-$label; rm -rf "$path"; mkdir -p "$path"
-      tar xzf "$tgz" -C "$path"; path="$path:$PYTHONPATH"; fi
+    [ "$label" = cur ] || path=$(package_path "$label" "$tgz")
     if [ "${WHAT:-mlp}" = mlp ]; then
       el "stage $label: TD3+BC, IQL bf16 + bf16 mu, $many seeds (+ unroll 2)"
       PYTHONPATH=$path python3 benchmarks/train_throughput.py $QB --seeds $many --parts fused,unroll --unrolls 2 \
