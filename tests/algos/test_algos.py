@@ -282,6 +282,34 @@ def test_flat_optimizer_is_the_same_arithmetic(name):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-5)
 
 
+def test_concurrent_kernels_options_reach_the_compiler_and_change_no_number(monkeypatch):
+    """``concurrent_kernels`` (and ``deterministic``) compile the chunk with XLA options on GPUs only. Here the CPU is made to look like a GPU, so the options really go to the compiler, which
+    checks every option name and enum value (a misspelt one raises); the CPU ignores them, so the
+    numbers must be the same as without. (benchmarks/concurrent_check.py makes the same comparison
+    on a GPU, where the options take effect.)"""
+    import offrl.train as T
+
+    assert T.chunk_compiler_options(True) is None  # a CPU: XLA's defaults
+    monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
+    assert T.chunk_compiler_options(True) == T.CONCURRENT_KERNELS
+    assert T.chunk_compiler_options(False) is None
+    assert T.chunk_compiler_options(True, deterministic=True) == {**T.CONCURRENT_KERNELS, **T.DETERMINISTIC_KERNELS}
+    ds = hopper_like()
+    algo = algos.get("iql")
+    cfg = algo.make_config(hidden=(16, 16), batch_size=16)
+    data = jax.device_put(algo.prepare(ds, cfg))
+    out = {}
+    for options in ((False, False), (True, False), (True, True)):
+        states, keys = init_states(algo, cfg, ds.spec, [0, 1], data)
+        fn = make_chunk_fn(algo, cfg, ds.spec, 5, concurrent=options[0], deterministic=options[1])
+        out[options] = jax.device_get(fn(states, keys, data))
+    for options in ((True, False), (True, True)):
+        for a, b in zip(jax.tree_util.tree_leaves(out[False, False]), jax.tree_util.tree_leaves(out[options])):
+            np.testing.assert_array_equal(a, b)
+    with pytest.raises(Exception, match="xla_gpu_command_buffer_scheduling_mode"):  # values are checked
+        jax.jit(lambda x: x + 1, compiler_options={"xla_gpu_command_buffer_scheduling_mode": "SOMETIMES"})(1.0)
+
+
 @pytest.mark.parametrize("name", ["td3bc", "iql", "cql"])
 def test_bf16_first_moments_train_like_the_defaults(name):
     ds = hopper_like()
