@@ -13,6 +13,7 @@ Usage::
     python benchmarks/dt_throughput.py --out dt_throughput.json            # GPU: the issue's sizes
     python benchmarks/dt_throughput.py --quick --out /tmp/dt_quick.json     # CPU check, tiny sizes
     python benchmarks/dt_throughput.py --algo modt --seeds 1,8,32          # MO-DT (heads + regions)
+    python benchmarks/dt_throughput.py --seeds 1,32 --serial               # + concurrent_kernels off
 """
 
 from __future__ import annotations
@@ -70,12 +71,13 @@ def _block(tree):
     return tree
 
 
-def fused(algo, cfg, spec, data, seeds: int, chunk: int, reps: int, unroll: int) -> dict:
-    """Seed-steps/s of the fused trainer chunk at ``seeds`` seeds (compile time reported apart)."""
+def fused(algo, cfg, spec, data, seeds: int, chunk: int, reps: int, unroll: int, concurrent: bool = True) -> dict:
+    """Seed-steps/s of the fused trainer chunk at ``seeds`` seeds (compile time reported apart);
+    ``concurrent`` as in ``make_chunk_fn`` (False: XLA's default, kernels one after another)."""
     from offrl.train import init_states, make_chunk_fn
 
     states, keys = init_states(algo, cfg, spec, tuple(range(seeds)), data)
-    fn = make_chunk_fn(algo, cfg, spec, chunk, unroll=unroll)
+    fn = make_chunk_fn(algo, cfg, spec, chunk, unroll=unroll, concurrent=concurrent)
     t0 = time.perf_counter()
     states, keys, m = _block(fn(states, keys, data))
     compile_s = time.perf_counter() - t0
@@ -86,7 +88,8 @@ def fused(algo, cfg, spec, data, seeds: int, chunk: int, reps: int, unroll: int)
     dt_s = time.perf_counter() - t0
     steps = chunk * reps
     loss = float(np.mean(np.asarray(m["dt/loss"])))
-    return {"seeds": seeds, "chunk": chunk, "steps_per_s": steps / dt_s, "seed_steps_per_s": seeds * steps / dt_s,
+    return {"seeds": seeds, "chunk": chunk, "concurrent_kernels": concurrent, "steps_per_s": steps / dt_s,
+            "seed_steps_per_s": seeds * steps / dt_s,
             "ms_per_call": 1e3 * dt_s / reps, "first_call_s": compile_s, "final_loss": loss}
 
 
@@ -143,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--baseline-steps", type=int, default=None, help="timed steps of the unfused loop")
     p.add_argument("--unroll", type=int, default=1, help="lax.scan unroll of the fused chunk")
     p.add_argument("--hp", nargs="*", default=(), help="extra algorithm overrides name=value")
+    p.add_argument("--serial", action="store_true",
+                   help="also time each seed count with concurrent_kernels off (in-run baseline of that option)")
     p.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
     a = p.parse_args(argv)
 
@@ -167,7 +172,8 @@ def main(argv: list[str] | None = None) -> int:
     base = unfused(algo, cfg, spec, data, a.baseline_steps or size["baseline_steps"])
     flops = base.pop("flops_per_step")
     # about the same work per timed call at every seed count keeps the whole run short
-    rows = [fused(algo, cfg, spec, data, s, chunk or chunk_for(s, size), reps, a.unroll) for s in seeds]
+    rows = [fused(algo, cfg, spec, data, s, chunk or chunk_for(s, size), reps, a.unroll, concurrent)
+            for s in seeds for concurrent in ((True, False) if a.serial else (True,))]
     for r in rows:
         r["speedup_vs_unfused"] = r["seed_steps_per_s"] / base["steps_per_s"]
         if flops:
@@ -196,7 +202,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'unfused loop (ours)':<38}{1:>6}{base['steps_per_s']:>11,.0f}{base['seed_steps_per_s']:>14,.0f}"
           f"{1.0:>11.2f}{base['first_call_s']:>11.1f}")
     for r in rows:
-        print(f"{'fused jit(vmap(scan))':<38}{r['seeds']:>6}{r['steps_per_s']:>11,.0f}{r['seed_steps_per_s']:>14,.0f}"
+        label = "fused jit(vmap(scan))" if r["concurrent_kernels"] else "fused, kernels one after another"
+        print(f"{label:<38}{r['seeds']:>6}{r['steps_per_s']:>11,.0f}{r['seed_steps_per_s']:>14,.0f}"
               f"{r['speedup_vs_unfused']:>11.2f}{r['first_call_s']:>11.1f}{r['chunk']:>7}")
     for name, s, v in PEERS:
         print(f"{name + ' (H100 ref)':<38}{s:>6}{'':>11}{v:>14,.0f}")

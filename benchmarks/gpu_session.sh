@@ -5,6 +5,8 @@
 #   PHASES=dtexp    DT: flat optimiser and bf16 at 1/8/32 seeds; bf16 kernel breakdowns with memory traffic
 #   PHASES=speedups speed-ups against an earlier commit's package (OLD_TGZ) in the same call
 #   PHASES=stages   several versions of the package (STAGES="label:archive.tgz ...") in one call
+#   PHASES=concurrent  TrainConfig.concurrent_kernels: same numbers (concurrent_check, f32 and bf16), DT on/off
+#   PHASES=concurrent2 TrainConfig.concurrent_kernels: TD3+BC/IQL/CQL throughput on/off (f32 table, bf16 best)
 #   PHASES=profile  kernel breakdowns with memory traffic, float32 and bf16, 1 and 32 seeds
 #   PHASES=offline  collect local/hopper-* (CPU) then 5-seed TD3+BC/IQL/BC/DT/MO-DT runs until DEADLINE
 #                   (TRAIN/EVERY/DTSTEPS/DTEVERY override the step counts)
@@ -179,6 +181,29 @@ phase_stages() {
         --seeds $d1 $dq --hp ${DT_HP:-compute_dtype=bfloat16} --out "$W_DIR/stage${n}_${label}_dt.json" 2>&1 | grep "fused"
     fi; bundle
   done
+}
+
+# TrainConfig.concurrent_kernels against XLA's default (kernels one after another), measured in the
+# same process: first whether any number changes, then the throughput tables with that in-run baseline
+phase_concurrent() {
+  local few=1,8,32 steps=500; [ "$Q" = 1 ] && { few=1,2; steps=20; }
+  for dt in float32 bfloat16; do
+    el "concurrent_check $dt"; python3 benchmarks/concurrent_check.py $QB --steps $steps --hp compute_dtype=$dt \
+      --out "$W_DIR/concurrent_check_$dt.json" 2>&1 | grep -v "^$" | tail -6; bundle
+  done
+  el "DT bf16 on/off"; python3 benchmarks/dt_throughput.py $QB --seeds $few --serial --hp compute_dtype=bfloat16 \
+    --out "$W_DIR/dt_concurrent_bf16.json" 2>&1 | grep "fused\|unfused"; bundle
+}
+phase_concurrent2() {
+  local many=32 few=5; [ "$Q" = 1 ] && { many=2; few=2; }
+  el "TD3+BC, IQL float32 (defaults): fused, serial, baseline"; python3 benchmarks/train_throughput.py $QB \
+    --parts fused,serial,baseline --out "$W_DIR/train_concurrent_f32.json" 2>&1 | grep "fused\|baseline"; bundle
+  el "TD3+BC, IQL bf16 + bf16 mu, $many seeds (+ unroll 2), on/off"; python3 benchmarks/train_throughput.py $QB \
+    --seeds $many --parts fused,serial,unroll --unrolls 2 --unroll-seeds $many \
+    --hp compute_dtype=bfloat16 first_moment_dtype=bfloat16 --out "$W_DIR/train_concurrent_bf16_mu.json" 2>&1 \
+    | grep "fused\|unroll"; bundle
+  el "CQL, BC $few seeds on/off"; python3 benchmarks/train_throughput.py $QB --algos cql,bc --seeds $few \
+    --parts fused,serial --out "$W_DIR/train_concurrent_cql_bc.json" 2>&1 | grep "fused"; bundle
 }
 
 # PHASES=runs RUNS="algo:level:steps:every ...": each run in its own process, all until DEADLINE

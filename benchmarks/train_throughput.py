@@ -4,12 +4,14 @@ Synthetic halfcheetah-shaped data (2M transitions, obs 17, act 6), batch 256, 2x
 the peers' measurements (../shared/reference/peer_speed_h100.csv). For each algorithm:
 - fused: ``offrl.train.make_chunk_fn`` = jit(vmap over seeds(scan over K updates with in-jit
   sampling)) at 1, 5, 16 and 32 seeds;
+- serial: the same chunk compiled with ``concurrent=False`` (XLA's default: kernels one after
+  another), the in-run baseline of ``TrainConfig.concurrent_kernels``;
 - baseline: a Python loop of one jitted sample call and one jitted update call per step (1 seed);
 - profile: the same fused chunk with a fixed pre-sampled batch (no gather) to isolate sampling, and
   the number of kernels (fusions, GEMMs, other custom calls) in one compiled update step.
 
 Usage: python benchmarks/train_throughput.py [--quick] [--seeds 1,5,16,32] [--hp compute_dtype=bfloat16]
-       [--parts fused,unroll,profile,baseline] [--out results.json]
+       [--parts fused,serial,unroll,profile,baseline] [--out results.json]
 """
 
 from __future__ import annotations
@@ -73,44 +75,41 @@ def bench_algo(name: str, seeds_list, data_rows: int, chunk_steps: int, min_seco
     spec = ds.spec
     data = jax.device_put(algo.prepare(ds, cfg))
     calls = chunk_steps // cfg.steps_per_call
-    for n_seeds in seeds_list if "fused" in parts else ():
+    def measure(n_seeds: int, unroll: int = 1, concurrent: bool = True) -> tuple[float, float]:
+        """(seconds per chunk, first call's seconds incl. compile) of a fresh fused chunk."""
         states, keys = init_states(algo, cfg, spec, list(range(n_seeds)), data)
-        fn = make_chunk_fn(algo, cfg, spec, calls)
-        t0 = time.perf_counter()
-        states, keys, m = fn(states, keys, data)
-        jax.block_until_ready(m)
-        compile_s = time.perf_counter() - t0
+        fn = make_chunk_fn(algo, cfg, spec, calls, unroll=unroll, concurrent=concurrent)
         box = {"s": states, "k": keys}
 
         def run():
             box["s"], box["k"], mm = fn(box["s"], box["k"], data)
             jax.block_until_ready(mm)
 
-        sec = timed(run, min_seconds)
-        sps = chunk_steps / sec
-        row = {"algo": name, "structure": "fused jit(vmap(scan))", "dtype": dtype, "seeds": n_seeds,
-               "steps_per_s": sps, "seed_steps_per_s": sps * n_seeds, "compile_s": compile_s}
-        results.append(row)
-        print(f"{name:6s} {dtype:8s} fused  seeds={n_seeds:2d}  {sps:9.0f} steps/s  {sps * n_seeds:10.0f} seed-steps/s "
-              f"(compile {compile_s:.1f}s)", flush=True)
+        t0 = time.perf_counter()
+        run()
+        first_s = time.perf_counter() - t0
+        return timed(run, min_seconds), first_s
 
+    def record(structure: str, n_seeds: int, sec: float, **extra):
+        sps = chunk_steps / sec
+        results.append({"algo": name, "structure": structure, "dtype": dtype, "seeds": n_seeds,
+                        "steps_per_s": sps, "seed_steps_per_s": sps * n_seeds, **extra})
+        print(f"{name:6s} {dtype:8s} {structure:44s} seeds={n_seeds:2d}  {sps:9.0f} steps/s  "
+              f"{sps * n_seeds:10.0f} seed-steps/s", flush=True)
+
+    for n_seeds in seeds_list if "fused" in parts else ():
+        sec, compile_s = measure(n_seeds)
+        record("fused jit(vmap(scan))", n_seeds, sec, compile_s=compile_s)
+    # --- the same chunk with XLA's default of one kernel after another (in-run baseline of
+    # TrainConfig.concurrent_kernels; no difference off the GPU)
+    for n_seeds in seeds_list if "serial" in parts else ():
+        record("fused, kernels one after another", n_seeds, measure(n_seeds, concurrent=False)[0])
     # --- scan unrolling (fewer loop iterations, same math; lets XLA fuse across consecutive steps)
     for unroll in unrolls if "unroll" in parts else ():
-        states, keys = init_states(algo, cfg, spec, list(range(unroll_seeds)), data)
-        fn = make_chunk_fn(algo, cfg, spec, calls, unroll=unroll)
-        box = {"s": states, "k": keys}
-
-        def run_u():
-            box["s"], box["k"], mm = fn(box["s"], box["k"], data)
-            jax.block_until_ready(mm)
-
-        run_u()
-        sec = timed(run_u, min_seconds)
-        results.append({"algo": name, "structure": f"fused, scan unroll={unroll}", "dtype": dtype,
-                        "seeds": unroll_seeds, "steps_per_s": chunk_steps / sec,
-                        "seed_steps_per_s": chunk_steps / sec * unroll_seeds})
-        print(f"{name:6s} unroll={unroll} seeds={unroll_seeds:2d}  {chunk_steps / sec:9.0f} steps/s  "
-              f"{chunk_steps / sec * unroll_seeds:10.0f} seed-steps/s", flush=True)
+        record(f"fused, scan unroll={unroll}", unroll_seeds, measure(unroll_seeds, unroll)[0])
+        if "serial" in parts:
+            record(f"fused, scan unroll={unroll}, one after another", unroll_seeds,
+                   measure(unroll_seeds, unroll, concurrent=False)[0])
 
     if "profile" in parts:
         _profile(algo, cfg, spec, data, calls, chunk_steps, min_seconds, results, dtype)
@@ -122,7 +121,7 @@ def _profile(algo, cfg, spec, data, calls, chunk_steps, min_seconds, results, dt
     """At 1 seed: the fused chunk on one fixed batch (no gather) and the kernels of one update call."""
     import jax
 
-    from offrl.train import init_states
+    from offrl.train import chunk_compiler_options, init_states
 
     name = algo.name
     states, keys = init_states(algo, cfg, spec, [0], data)
@@ -137,7 +136,7 @@ def _profile(algo, cfg, spec, data, calls, chunk_steps, min_seconds, results, dt
         (state, key), m = jax.lax.scan(body, (state, key), None, length=calls)
         return state, key, m
 
-    f2 = jax.jit(jax.vmap(no_sample_chunk))
+    f2 = jax.jit(jax.vmap(no_sample_chunk), compiler_options=chunk_compiler_options(True))
     box = {"s": states, "k": keys}
 
     def run2():
@@ -155,7 +154,6 @@ def _profile(algo, cfg, spec, data, calls, chunk_steps, min_seconds, results, dt
                     "kernels_per_update_call": kc, "steps_per_update_call": cfg.steps_per_call})
     print(f"{name:6s} no-sampling seeds= 1  {chunk_steps / sec2:9.0f} steps/s; kernels per update call "
           f"({cfg.steps_per_call} grad steps): {kc}", flush=True)
-
 
 
 def _baseline(algo, cfg, spec, data, calls, min_seconds, results, dtype):
@@ -198,8 +196,9 @@ def main(argv=None) -> int:
     ap.add_argument("--algos", default="td3bc,iql")
     ap.add_argument("--seeds", default=None, help="comma-separated seed counts (default 1,5,16,32)")
     ap.add_argument("--hp", nargs="*", default=(), help="algorithm overrides name=value, e.g. compute_dtype=bfloat16")
-    ap.add_argument("--parts", default="fused,unroll,profile,baseline",
-                    help="which measurements: fused (per seed count), unroll, profile, baseline")
+    ap.add_argument("--parts", default="fused,serial,unroll,profile,baseline",
+                    help="which measurements: fused (per seed count), serial (the same, concurrent_kernels "
+                         "off; with unroll too), unroll, profile, baseline")
     ap.add_argument("--unrolls", default="4", help="comma-separated scan unroll factors of the unroll part")
     ap.add_argument("--unroll-seeds", type=int, default=1, help="seeds of the unroll part")
     args = ap.parse_args(argv)
