@@ -7,7 +7,9 @@ own; the concurrent run must be bit-identical to them where they are bit-identic
 and elsewhere differ from them by about as much as they differ from each other (within
 ``NOISE_FACTOR`` times: where XLA picks non-deterministic kernels, e.g. the atomic scatter-add of an
 embedding's gradient, no two runs agree to the bit). Reports, per algorithm, the largest absolute
-difference over every state leaf and metric, and whether all are bit-identical.
+difference over every state leaf and metric, whether all are bit-identical, and the scratch
+memory of each compiled chunk (``memory_analysis().temp_size_in_bytes``: concurrent kernels limit
+the reuse of buffers between kernels that may now run at the same time).
 
 Usage: python benchmarks/concurrent_check.py [--quick] [--algos bc,td3bc,iql,cql,dt] [--out check.json]
 Exit status 1 if the concurrent run differs where the default runs agree, or by more than
@@ -68,16 +70,22 @@ def check_algo(name: str, seeds: int, steps: int, quick: bool, hp: tuple[str, ..
         cfg = algo.make_config(**overrides)
     data = jax.device_put(algo.prepare(ds, cfg))
     calls = max(steps // cfg.steps_per_call, 1)
-    outs = {}
+    outs, temp = {}, {}
     for label, concurrent in (("default", False), ("default_again", False), ("concurrent", True)):
         states, keys = init_states(algo, cfg, ds.spec, list(range(seeds)), data)
-        fn = make_chunk_fn(algo, cfg, ds.spec, calls, concurrent=concurrent)
+        fn = make_chunk_fn(algo, cfg, ds.spec, calls, concurrent=concurrent).lower(states, keys, data).compile()
+        # scratch memory the compiled chunk needs: concurrent kernels limit buffer reuse
+        temp[label] = getattr(fn.memory_analysis(), "temp_size_in_bytes", None)
         outs[label] = jax.device_get(fn(states, keys, data))
-    row = {"algo": name, "seeds": seeds, "steps": calls * cfg.steps_per_call, "hp": list(hp),
+    row = {"algo": name, "seeds": seeds, "steps": calls * cfg.steps_per_call, "hp": list(hp), "temp_bytes": temp,
            "default_vs_default": compare(outs["default"], outs["default_again"]),
            "concurrent_vs_default": compare(outs["concurrent"], outs["default"])}
     row["ok"] = verdict(row["default_vs_default"], row["concurrent_vs_default"])
     return row
+
+
+def _mib(n) -> str:
+    return "?" if n is None else f"{n / 2**20:.1f} MiB"
 
 
 def main(argv=None) -> int:
@@ -98,7 +106,8 @@ def main(argv=None) -> int:
         d, c = row["default_vs_default"], row["concurrent_vs_default"]
         print(f"{name:6s} default vs default: identical={d['identical']} max|diff|={d['max_abs_diff']:.3g}   "
               f"concurrent vs default: identical={c['identical']} max|diff|={c['max_abs_diff']:.3g}  "
-              f"({c['leaves']} leaves) {'ok' if row['ok'] else 'DIFFERS'}", flush=True)
+              f"({c['leaves']} leaves) {'ok' if row['ok'] else 'DIFFERS'}; scratch memory "
+              f"{_mib(row['temp_bytes']['default'])} -> {_mib(row['temp_bytes']['concurrent'])}", flush=True)
     info = {"device": str(jax.devices()[0]), "device_kind": jax.devices()[0].device_kind, "jax": jax.__version__}
     if a.out:
         with open(a.out, "w") as f:
