@@ -75,6 +75,7 @@ def bench_algo(name: str, seeds_list, data_rows: int, chunk_steps: int, min_seco
     spec = ds.spec
     data = jax.device_put(algo.prepare(ds, cfg))
     calls = chunk_steps // cfg.steps_per_call
+
     def measure(n_seeds: int, unroll: int = 1, concurrent: bool = True) -> tuple[float, float]:
         """(seconds per chunk, first call's seconds incl. compile) of a fresh fused chunk."""
         states, keys = init_states(algo, cfg, spec, list(range(n_seeds)), data)
