@@ -283,9 +283,10 @@ def test_flat_optimizer_is_the_same_arithmetic(name):
 
 
 def test_concurrent_kernels_options_reach_the_compiler_and_change_no_number(monkeypatch):
-    """``concurrent_kernels`` (and ``deterministic``) compile the chunk with XLA options on GPUs only. Here the CPU is made to look like a GPU, so the options really go to the compiler, which
-    checks every option name and enum value (a misspelt one raises); the CPU ignores them, so the
-    numbers must be the same as without. (benchmarks/concurrent_check.py makes the same comparison
+    """``concurrent_kernels`` (and ``deterministic``) compile the chunk with XLA options on GPUs only.
+    Here the CPU is made to look like a GPU, so the options really go to the compiler, which checks
+    every option name and enum value (a misspelt one raises); the CPU ignores them, so the numbers
+    must be the same as without. (benchmarks/concurrent_check.py makes the same comparison
     on a GPU, where the options take effect.)"""
     import offrl.train as T
 
