@@ -189,13 +189,15 @@ def main(argv: list[str] | None = None) -> int:
            "config": {k: getattr(cfg, k) for k in ("batch_size", "context_len", "embed_dim", "num_layers",
                                                    "num_heads", "state_loss_weight", "rtg_loss_weight",
                                                    "use_regions")},
-           "overrides": list(a.hp), "compute_dtype": cfg.compute_dtype, "flat_optimizer": cfg.flat_optimizer,
+           "overrides": list(a.hp), "compute_dtype": cfg.compute_dtype,
+           "activation_dtype": cfg.activation_dtype, "flat_optimizer": cfg.flat_optimizer,
            "reps": reps, "unroll": a.unroll, "setup_s": setup_s, "flops_per_step": flops,
            "unfused": base, "fused": rows, "peers_h100": [dict(zip(("peer", "seeds", "seed_steps_per_s"), x))
                                                           for x in PEERS]}
 
     print(f"{a.algo} throughput on {out['device']} (jax {jax.__version__}); batch {cfg.batch_size}, context "
-          f"{cfg.context_len}, {cfg.num_layers}x{cfg.embed_dim}, {cfg.num_heads} head(s), {cfg.compute_dtype}"
+          f"{cfg.context_len}, {cfg.num_layers}x{cfg.embed_dim}, {cfg.num_heads} head(s), matmuls {cfg.compute_dtype}, "
+          f"activations {cfg.activation_dtype}"
           + (f"; {flops / 1e9:.2f} GFLOP/step" if flops else ""))
     print(f"{'structure':<38}{'seeds':>6}{'steps/s':>11}{'seed-steps/s':>14}{'x unfused':>11}{'1st call s':>11}"
           f"{'chunk':>7}")

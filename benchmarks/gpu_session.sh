@@ -7,10 +7,11 @@
 #   PHASES=stages   several versions of the package (STAGES="label:archive.tgz ...") in one call
 #   PHASES=concurrent  TrainConfig.concurrent_kernels: same numbers (concurrent_check, f32 and bf16), DT on/off
 #   PHASES=concurrent2 TrainConfig.concurrent_kernels: TD3+BC/IQL/CQL throughput on/off (f32 table, bf16 best)
+#   PHASES=dtact    DT/MO-DT activation_dtype=bfloat16 against bf16 matmuls alone; its kernel breakdown
 #   PHASES=profile  kernel breakdowns with memory traffic, float32 and bf16, 1 and 32 seeds
 #   PHASES=offline  collect local/hopper-* (CPU) then 5-seed TD3+BC/IQL/BC/DT/MO-DT runs until DEADLINE
 #                   (TRAIN/EVERY/DTSTEPS/DTEVERY override the step counts)
-#   PHASES=runs     RUNS="algo:level:steps:every ..." each in its own process until DEADLINE
+#   PHASES=runs     RUNS="algo:level:steps:every[:hp,hp] ..." each in its own process until DEADLINE
 #                   (LEVELS="medium medium-replay" collects only those datasets first)
 #   PHASES=sac      retrain the HalfCheetah behaviour policy longer (offrl online, 3 seeds)
 # Usage (repo root, wheels installed, $OUT set): PHASES="bench" bash benchmarks/gpu_session.sh
@@ -61,11 +62,12 @@ phase_bench() {
   wait; cat "$W_DIR/collect.log" 2>/dev/null
 }
 
-# run ALGO LEVEL STEPS EVERY RUNS_LEFT: the time left is shared by this process's remaining runs
+# run ALGO LEVEL STEPS EVERY RUNS_LEFT [HP,HP,...]: the time left is shared by this process's remaining
+# runs; HP are algorithm overrides name=value, comma-separated
 run() { local left=$(( END - $(date +%s) )); local share=$(( left / $5 )); [ "$share" -gt 30 ] || { echo "skip $1 $2"; return; }
         timeout "$share" python3 -m offrl.cli train --algo "$1" --dataset "local/hopper-$2-v0" --steps "$3" \
           --eval-every "$4" --chunk "$4" --eval-episodes $EPIS --eval-workers 3 --no-checkpoint --no-progress \
-          --wandb False 2>&1 | grep -v "settotalmass\|^$" | tail -3; }
+          --wandb False ${6:+--hp ${6//,/ }} 2>&1 | grep -v "settotalmass\|^$" | tail -3; }
 
 phase_offline() {
   collect_all; wait
@@ -183,6 +185,30 @@ phase_stages() {
   done
 }
 
+# DT's activation_dtype: bf16 residual stream against the bf16-matmul baseline in the same call, DT
+# and MO-DT, then the kernel breakdown with memory traffic of the new configuration at 32 seeds
+phase_dtact() {
+  local few=1,8,32 two=1,32 many=32 dq="--baseline-steps 50 --reps 2"; [ "$Q" = 1 ] && { few=1,2; two=1,2; many=2; dq=""; }
+  local act="compute_dtype=bfloat16 activation_dtype=bfloat16"
+  el "DT bf16 matmuls (baseline)"; python3 benchmarks/dt_throughput.py $QB --seeds $few --hp compute_dtype=bfloat16 \
+    --out "$W_DIR/dtact_dt_bf16.json" 2>&1 | grep "fused\|throughput"; bundle
+  el "DT bf16 matmuls + bf16 activations"; python3 benchmarks/dt_throughput.py $QB --seeds $few --hp $act \
+    --out "$W_DIR/dtact_dt_bf16_act.json" 2>&1 | grep "fused\|throughput"; bundle
+  el "DT float32 matmuls + bf16 activations"; python3 benchmarks/dt_throughput.py $QB --seeds $two $dq \
+    --hp activation_dtype=bfloat16 --out "$W_DIR/dtact_dt_f32_act.json" 2>&1 | grep "fused\|throughput"; bundle
+  for hp in compute_dtype=bfloat16 "$act"; do local tag=bf16; [ "$hp" = "$act" ] && tag=bf16_act
+    el "MO-DT $hp"; python3 benchmarks/dt_throughput.py $QB --algo modt --seeds $two $dq --hp $hp \
+      --out "$W_DIR/dtact_modt_$tag.json" 2>&1 | grep "fused\|throughput"; bundle
+  done
+  el "DT bf16 + bf16 activations, all dropout 0 (what the masks cost)"; python3 benchmarks/dt_throughput.py $QB \
+    --seeds $two $dq --hp $act embedding_dropout=0 attention_dropout=0 residual_dropout=0 \
+    --out "$W_DIR/dtact_dt_bf16_act_nodrop.json" 2>&1 | grep "fused\|throughput"; bundle
+  el "DT bf16 matmuls (baseline again, drift)"; python3 benchmarks/dt_throughput.py $QB --seeds $many $dq \
+    --hp compute_dtype=bfloat16 --out "$W_DIR/dtact_dt_bf16_again.json" 2>&1 | grep "fused\|throughput"; bundle
+  el "profile DT bf16 + bf16 activations, $many seeds"; python3 benchmarks/profile_train.py $QB --algos dt \
+    --seeds $many --chunks 2 --hp $act --hlo-dir "$W_DIR/hlo" --out "$W_DIR/profile_dt_bf16_act.json" 2>&1 | tail -4; bundle
+}
+
 # TrainConfig.concurrent_kernels against XLA's default (kernels one after another), measured in the
 # same process: first whether any number changes, then the throughput tables with that in-run baseline
 phase_concurrent() {
@@ -206,13 +232,13 @@ phase_concurrent2() {
     --parts fused,serial --out "$W_DIR/train_concurrent_cql_bc.json" 2>&1 | grep "fused"; bundle
 }
 
-# PHASES=runs RUNS="algo:level:steps:every ...": each run in its own process, all until DEADLINE
+# PHASES=runs RUNS="algo:level:steps:every[:hp,hp] ...": each run in its own process, all until DEADLINE
 phase_runs() {
   collect_all; wait; export XLA_PYTHON_CLIENT_MEM_FRACTION=0.15
   el "runs (until $(( END - T0 ))s): ${RUNS:-}"
-  local pids=""
-  for r in ${RUNS:-}; do IFS=: read -r a l s e <<< "$r"; run "$a" "$l" "$s" "$e" 1 > "$W_DIR/run-$a-$l.log" 2>&1 &
-    pids="$pids $!"; done
+  local pids="" n=0
+  for r in ${RUNS:-}; do IFS=: read -r a l s e h <<< "$r"; n=$((n + 1))
+    run "$a" "$l" "$s" "$e" 1 "$h" > "$W_DIR/run-$n-$a-$l.log" 2>&1 & pids="$pids $!"; done
   # re-pack every 30 s: a call cut off by its time limit still returns the evaluations so far
   ( while sleep 30; do bundle; done ) & local packer=$!
   wait $pids; kill $packer; el "runs done"; cat "$W_DIR"/run-*.log

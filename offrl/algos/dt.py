@@ -44,7 +44,7 @@ import optax
 from flax import struct
 
 from offrl.algos import common
-from offrl.algos.base import Algorithm, compute_dtype_hp, flat_optimizer_hp, hp, register
+from offrl.algos.base import COMPUTE_DTYPES, Algorithm, compute_dtype_hp, flat_optimizer_hp, hp, register
 from offrl.algos.transformer import INIT, LN_EPS, CausalTransformer
 from offrl.errors import ConfigError
 
@@ -94,7 +94,16 @@ class Config:
     """size of the timestep embedding; larger timesteps are clipped. 0 = ``spec.max_episode_steps`` or 1000."""
     compute_dtype: str = compute_dtype_hp()
     """matmul dtype inside the transformer blocks; ``bfloat16`` uses the GPU's tensor cores at full
-    rate (parameters, optimiser, LayerNorms, softmax and the residual stream stay float32)."""
+    rate (parameters, optimiser, LayerNorms, softmax and, unless ``activation_dtype`` says otherwise,
+    the residual stream stay float32)."""
+    activation_dtype: str = hp("float32", "dtype of the residual stream and LayerNorm outputs",
+                               choices=COMPUTE_DTYPES)
+    """dtype of the activations between the matmuls: the LayerNorm-ed token embeddings, the residual
+    stream and every LayerNorm output inside the transformer. ``bfloat16`` halves the bytes of most
+    of what a training step reads and writes, the limit of DT's speed with many seeds on a GPU
+    (benchmarks/RESULTS.md section 5e); LayerNorm statistics, softmax, the final LayerNorm's output,
+    the heads and the losses stay float32. Usually paired with ``compute_dtype=bfloat16``; float32 is
+    the reference recipe."""
     flat_optimizer: bool = flat_optimizer_hp(True)
     """AdamW and the gradient clip on one flat parameter vector (``common.flat_if``): same arithmetic,
     fewer kernels. On by default here (unlike the MLP algorithms): on one H100 it ran DT 9 % faster
@@ -212,7 +221,8 @@ def kmeans(x: np.ndarray, k: int, *, seed: int = 0, iters: int = 50,
 class DecisionTransformer(nn.Module):
     """DT over (R, s, a) tokens; returns predictions keyed ``action`` (+ ``next_state``, ``next_rtg``).
 
-    Inputs: ``rtg`` (..., K) scaled returns-to-go, ``obs`` (..., K, obs_dim), ``actions``
+    ``dtype``: the transformer's matmul dtype; ``activation_dtype``: its residual stream's (from the
+    embedding LayerNorm on). Inputs: ``rtg`` (..., K) scaled returns-to-go, ``obs`` (..., K, obs_dim), ``actions``
     (..., K, act_dim), ``timesteps`` (..., K) int, ``regions`` (..., K, G) int or None.
     """
 
@@ -233,6 +243,7 @@ class DecisionTransformer(nn.Module):
     state_head: bool = False
     rtg_head: bool = False
     dtype: Any = jnp.float32
+    activation_dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, rtg, obs, actions, timesteps, regions=None, deterministic: bool = True):
@@ -248,8 +259,9 @@ class DecisionTransformer(nn.Module):
             offsets = jnp.arange(self.region_groups, dtype=jnp.int32) * self.num_regions
             a = a + nn.Embed(self.region_groups * self.num_regions, e, embedding_init=INIT,
                              name="embed_region")(regions + offsets).sum(-2)
-        x = jnp.stack([r, s, a], axis=-2).reshape(*lead, 3 * k, e)  # R_0 s_0 a_0 R_1 s_1 a_1 ...
-        x = nn.LayerNorm(epsilon=LN_EPS, name="embed_ln")(x)
+        # R_0 s_0 a_0 R_1 s_1 a_1 ..., in the activation dtype from here on (the matmuls above are tiny)
+        x = jnp.stack([r, s, a], axis=-2).astype(self.activation_dtype).reshape(*lead, 3 * k, e)
+        x = nn.LayerNorm(epsilon=LN_EPS, dtype=self.activation_dtype, name="embed_ln")(x)
         x = nn.Dropout(self.embedding_dropout)(x, deterministic=deterministic)
         # only the tokens the heads read leave the transformer: state tokens (actions), and action
         # tokens when next states or returns are predicted
@@ -279,7 +291,7 @@ def make_model(cfg: Config, obs_dim: int, act_dim: int, max_action: float = 1.0,
         region_groups=region_groups(cfg, act_dim) if cfg.use_regions else 0,
         num_regions=cfg.num_regions if cfg.use_regions else 0,
         state_head=cfg.state_loss_weight > 0, rtg_head=cfg.rtg_loss_weight > 0,
-        dtype=jnp.dtype(cfg.compute_dtype))
+        dtype=jnp.dtype(cfg.compute_dtype), activation_dtype=jnp.dtype(cfg.activation_dtype))
 
 
 # --------------------------------------------------------------------------- state

@@ -60,10 +60,11 @@ class CausalSelfAttention(nn.Module):
         qkv = nn.Dense(3 * width, kernel_init=INIT, dtype=self.dtype, name="qkv")(x)
         qkv = qkv.reshape(*lead, t, 3, self.num_heads, d)
         q, k, v = select_tokens(qkv[..., 0, :, :], queries, axis=-3), qkv[..., 1, :, :], qkv[..., 2, :, :]
-        # masking and softmax in float32 whatever the matmul dtype
+        # masking and softmax in float32 whatever the matmul dtype; the weights leave in the
+        # activations' dtype (x's), the bytes the backward pass reads again
         scores = jnp.einsum("...qhd,...khd->...hqk", q, k).astype(jnp.float32) / math.sqrt(d)
         scores = jnp.where(select_tokens(causal_mask(t), queries), scores, jnp.finfo(jnp.float32).min)
-        weights = jax.nn.softmax(scores, axis=-1)
+        weights = jax.nn.softmax(scores, axis=-1).astype(x.dtype)
         weights = nn.Dropout(self.dropout)(weights, deterministic=deterministic).astype(v.dtype)
         out = jnp.einsum("...hqk,...khd->...qhd", weights, v).reshape(*lead, q.shape[-3], width)
         out = nn.Dense(width, kernel_init=INIT, dtype=self.dtype, name="proj")(out)
@@ -83,23 +84,26 @@ class Block(nn.Module):
     def __call__(self, x, deterministic: bool, queries: tuple[int, int, int] | None = None):
         """``queries``: return only the tokens :func:`select_tokens` picks (they attend to all)."""
         width = x.shape[-1]
-        h = nn.LayerNorm(epsilon=LN_EPS, name="ln1")(x)
+        # LayerNorm outputs keep the residual stream's dtype (statistics are float32 either way)
+        h = nn.LayerNorm(epsilon=LN_EPS, dtype=x.dtype, name="ln1")(x)
         # GPT-2 applies resid_pdrop to the attention output projection; attn_pdrop to the weights
         a = CausalSelfAttention(self.num_heads, self.attention_dropout, self.dtype, name="attn")(
             h, deterministic, queries)
         x = select_tokens(x, queries) + a.astype(x.dtype)
-        h = nn.LayerNorm(epsilon=LN_EPS, name="ln2")(x)
+        h = nn.LayerNorm(epsilon=LN_EPS, dtype=x.dtype, name="ln2")(x)
         h = nn.relu(nn.Dense(self.mlp_ratio * width, kernel_init=INIT, dtype=self.dtype, name="fc")(h))
         h = nn.Dense(width, kernel_init=INIT, dtype=self.dtype, name="fc_out")(h)
-        # the residual stream stays float32 (params and LayerNorms too); only matmuls use `dtype`
+        # the residual stream keeps its input's dtype; only the matmuls use `dtype`
         return x + nn.Dropout(self.residual_dropout)(h, deterministic=deterministic).astype(x.dtype)
 
 
 class CausalTransformer(nn.Module):
     """``num_layers`` causal blocks followed by a final LayerNorm; input and output (..., T, width).
 
-    ``dtype`` is the matmul dtype inside the blocks (e.g. bfloat16); parameters, LayerNorms,
-    softmax and the residual stream stay float32.
+    ``dtype`` is the matmul dtype inside the blocks (e.g. bfloat16). The residual stream and the
+    LayerNorm outputs keep the dtype of the input ``x`` (float32 input: all float32; bfloat16 input:
+    half the bytes per activation). Parameters, LayerNorm statistics, softmax and the output (after
+    the final LayerNorm) are float32 whatever the dtypes.
     """
 
     num_layers: int
@@ -119,4 +123,4 @@ class CausalTransformer(nn.Module):
             last = i == self.num_layers - 1
             x = Block(self.num_heads, self.mlp_ratio, self.attention_dropout, self.residual_dropout, self.dtype,
                       name=f"block_{i}")(x, deterministic, outputs if last else None)
-        return nn.LayerNorm(epsilon=LN_EPS, name="ln_f")(x)
+        return nn.LayerNorm(epsilon=LN_EPS, dtype=jnp.float32, name="ln_f")(x)

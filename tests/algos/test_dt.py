@@ -334,10 +334,12 @@ def test_act_keeps_the_last_k_steps_and_decrements_the_rtg():
 
 
 # ----------------------------------------------------------------------------- training
-def test_update_fits_a_tiny_dataset():
+@pytest.mark.parametrize("dtypes", [(), ("bfloat16", "bfloat16")], ids=["float32", "bf16_activations"])
+def test_update_fits_a_tiny_dataset(dtypes):
     ds = make_dataset([5, 7, 3])
     algo = algos.get("dt")
-    cfg = tiny_cfg(lr=3e-3, warmup_steps=0, embedding_dropout=0.0, attention_dropout=0.0, residual_dropout=0.0)
+    cfg = tiny_cfg(lr=3e-3, warmup_steps=0, embedding_dropout=0.0, attention_dropout=0.0, residual_dropout=0.0,
+                   **dict(zip(("compute_dtype", "activation_dtype"), dtypes)))
     from offrl.train import init_states, make_chunk_fn
 
     data = jax.device_put(algo.prepare(ds, cfg))
@@ -359,6 +361,39 @@ def test_bfloat16_matmuls_keep_float32_params_and_outputs():
     state, metrics = jax.jit(lambda s, b, k: dt.update(cfg, s, b, k))(state, batch, jax.random.PRNGKey(2))
     assert all(np.isfinite(float(v)) for v in metrics.values())
     assert all(x.dtype == jnp.float32 for x in jax.tree_util.tree_leaves(state.model.params))
+
+
+def test_bfloat16_activations_carry_the_residual_stream_and_keep_float32_outputs():
+    """``activation_dtype=bfloat16``: the embeddings' LayerNorm and every block emit bf16 (the bytes
+    a step moves), the final LayerNorm and the heads float32; same parameters, predictions close to
+    the float32 model's, gradients finite."""
+    cfg32 = tiny_cfg("modt", num_regions=3, num_layers=2)
+    cfg16 = dataclasses.replace(cfg32, compute_dtype="bfloat16", activation_dtype="bfloat16")
+    obs_dim, act_dim, k = 4, 2, cfg32.context_len
+    rng = np.random.default_rng(0)
+    x = (jnp.asarray(rng.normal(size=(3, k)), jnp.float32), jnp.asarray(rng.normal(size=(3, k, obs_dim)), jnp.float32),
+         jnp.asarray(rng.uniform(-1, 1, (3, k, act_dim)), jnp.float32),
+         jnp.asarray(rng.integers(0, 50, (3, k)), jnp.int32), jnp.zeros((3, k, 1), jnp.int32))
+    m32, m16 = (dt.make_model(c, obs_dim, act_dim, max_ep_len=50) for c in (cfg32, cfg16))
+    params = m32.init(jax.random.PRNGKey(0), *x)["params"]
+    assert jax.tree_util.tree_structure(params) == jax.tree_util.tree_structure(
+        m16.init(jax.random.PRNGKey(0), *x)["params"])
+    outs, seen = {}, {}
+    for name, m in (("f32", m32), ("bf16", m16)):
+        outs[name], inter = m.apply({"params": params}, *x, capture_intermediates=True)
+        flat = jax.tree_util.tree_flatten_with_path(inter["intermediates"])[0]
+        seen[name] = {jax.tree_util.keystr(p): v.dtype for p, v in flat}
+    stream = [f"['transformer']['block_{i}']['{m}']['__call__'][0]".replace("['']", "")
+              for i in range(2) for m in ("", "ln1", "ln2")]
+    assert all(seen["bf16"][p] == jnp.bfloat16 and seen["f32"][p] == jnp.float32 for p in stream)
+    assert seen["bf16"]["['embed_ln']['__call__'][0]"] == jnp.bfloat16
+    assert seen["bf16"]["['transformer']['ln_f']['__call__'][0]"] == jnp.float32
+    for head, v in outs["bf16"].items():
+        assert v.dtype == jnp.float32
+        np.testing.assert_allclose(np.asarray(v), np.asarray(outs["f32"][head]), atol=0.05, err_msg=head)
+        assert not np.array_equal(np.asarray(v), np.asarray(outs["f32"][head]))  # another path really ran
+    grads = jax.grad(lambda p: sum(jnp.sum(v**2) for v in m16.apply({"params": p}, *x).values()))(params)
+    assert all(g.dtype == jnp.float32 and np.isfinite(np.asarray(g)).all() for g in jax.tree_util.tree_leaves(grads))
 
 
 @pytest.mark.parametrize("name,extra", [("dt", ()), ("modt", ("region_method=grid", "num_regions=3"))])
