@@ -159,13 +159,13 @@ def make_report(args: ReportArgs) -> Path:
         row = [f"`{d}`", a, kind, str(len(g.seeds)), _pm(g.last), _pm(g.best)]
         ref_entry = None
         if reference is not None:
-            ref_entry = reference.get(match_key(a, d))
+            ref_entry = reference.get(match_key(g.algo, d))
             row.append("–" if ref_entry is None else f"{ref_entry[0]:.2f} ± {ref_entry[1]:.2f}")
         row.append(status)
         md.append("| " + " | ".join(row) + " |")
         summary["table"].append(
             {
-                "dataset": d, "algo": a, "score": g.score_kind, "seeds": g.seeds,
+                "dataset": d, "algo": a, "algorithm": g.algo, "score": g.score_kind, "seeds": g.seeds,
                 "last": g.last, "best": g.best, "complete": g.complete,
                 "runs": [r.run_id for r in g.runs],
                 **({"reference": {"source": args.reference, "mean": ref_entry[0], "std": ref_entry[1]}}
@@ -219,7 +219,8 @@ def make_report(args: ReportArgs) -> Path:
             figures.append(("Performance profiles (score distributions)", "profiles.png"))
 
         if len(mats) > 1:
-            pairs = {f"{x},{y}": (mats[x], mats[y]) for x, y in itertools.permutations(sorted(mats), 2)}
+            names_xy = list(itertools.permutations(sorted(mats), 2))  # labels may hold commas: keep pairs
+            pairs = {f"{x},{y}": (mats[x], mats[y]) for x, y in names_xy}
             poi, poi_ci = stats.interval_estimates(
                 pairs, stats.probability_of_improvement, reps=args.reps, ci=args.ci, seed=args.seed
             )
@@ -227,8 +228,8 @@ def make_report(args: ReportArgs) -> Path:
                    f"P(X > Y): chance that a run of X beats a run of Y on a random dataset "
                    f"(Mann-Whitney U / (n_x n_y), averaged over datasets); {pct} CIs.", "",
                    "| X | Y | P(X > Y) |", "|---|---|---|"]
-            for key in pairs:
-                x, y = key.split(",", 1)
+            for x, y in names_xy:
+                key = f"{x},{y}"
                 md.append(f"| {x} | {y} | {_ci(float(poi[key]), *np.asarray(poi_ci[key]).reshape(2))} |")
                 lo, hi_ = np.asarray(poi_ci[key]).reshape(2)
                 summary["probability_of_improvement"][key] = {"point": poi[key], "lower": lo, "upper": hi_}

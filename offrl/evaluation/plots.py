@@ -25,6 +25,12 @@ __all__ = [
 ]
 
 
+def _label_inches(labels) -> float:
+    """Extra figure width for y tick labels longer than a plain algorithm name (variant labels
+    such as ``dt [compute_dtype=bfloat16]``), so the axes keep their size."""
+    return 0.075 * max(0, max((len(str(x)) for x in labels), default=0) - 12)
+
+
 def _colors(names: Sequence[str]) -> dict[str, tuple]:
     # Fixed colour per algorithm across all figures of a report (sorted names -> tab10 slots).
     from matplotlib import colormaps
@@ -91,7 +97,7 @@ def plot_interval_estimates(
     algos = list(points)
     colors = _colors(algos)
     m = len(metric_names)
-    fig = Figure(figsize=(2.6 * m, 0.45 * len(algos) + 1.2), layout="constrained")
+    fig = Figure(figsize=(2.6 * m + _label_inches(algos), 0.45 * len(algos) + 1.2), layout="constrained")
     axes = fig.subplots(1, m, sharey=True, squeeze=False)[0]
     for j, (ax, metric) in enumerate(zip(axes, metric_names)):
         for i, a in enumerate(algos):
@@ -138,7 +144,8 @@ def plot_probability_of_improvement(
 ) -> Path:
     """One horizontal CI bar per pair ``"X,Y"`` showing P(X > Y), with the 0.5 line of no difference."""
     pairs = list(points)
-    fig = Figure(figsize=(6.0, 0.45 * len(pairs) + 1.2), layout="constrained")
+    labels = [p.replace(",", " > ") for p in pairs]
+    fig = Figure(figsize=(6.0 + _label_inches(labels), 0.45 * len(pairs) + 1.2), layout="constrained")
     ax = fig.add_subplot()
     for i, pair in enumerate(pairs):
         lo, hi = np.asarray(intervals[pair]).reshape(2)
@@ -147,7 +154,7 @@ def plot_probability_of_improvement(
         ax.vlines(float(points[pair]), i - 0.3, i + 0.3, color="k", lw=1.5)
     ax.axvline(0.5, color="k", ls="--", lw=1)
     ax.set_yticks(range(len(pairs)))
-    ax.set_yticklabels([p.replace(",", " > ") for p in pairs])
+    ax.set_yticklabels(labels)
     ax.set_xlim(0, 1)
     ax.set_xlabel("P(X > Y)")
     ax.grid(axis="x", alpha=0.3)

@@ -44,6 +44,7 @@ __all__ = [
     "load_runs",
     "match_key",
     "read_metrics",
+    "run_labels",
 ]
 
 SCORE_KINDS = ("normalized_score", "return")
@@ -289,10 +290,12 @@ def load_runs(paths: Iterable[str | os.PathLike]) -> list[RunResult]:
 
 @dataclass
 class Group:
-    """All seeds of one (dataset, algorithm), possibly from several runs.
+    """All seeds of one (dataset, algorithm variant), possibly from several runs.
 
-    ``score_kind`` is ``normalized_score`` only when every run has it (scores of different kinds do
-    not mix). ``curve`` rows are seeds, columns the union of the runs' eval steps.
+    ``algo`` is the registered algorithm, ``label`` the variant (:func:`run_labels`): the algorithm
+    plus the hyperparameters its runs changed. ``score_kind`` is ``normalized_score`` only when every
+    run has it (scores of different kinds do not mix). ``curve`` rows are seeds, columns the union of
+    the runs' eval steps.
     """
 
     dataset: str
@@ -304,27 +307,79 @@ class Group:
     curve: np.ndarray
     last: np.ndarray
     best: np.ndarray
+    label: str = ""
+
+    def __post_init__(self):
+        self.label = self.label or self.algo
 
     @property
     def complete(self) -> bool:
         return all(r.complete for r in self.runs)
 
 
+def _override_parts(pairs: Sequence[str]) -> dict[str, str]:
+    """``["lr=3e-4", "hidden=256,256"]`` -> {name: value as written, numbers canonical}; last wins."""
+    out: dict[str, str] = {}
+    for pair in pairs:
+        name, _, raw = str(pair).partition("=")
+        try:
+            raw = repr(float(raw)) if raw.strip().lower() not in ("nan", "inf", "-inf", "infinity") else raw
+        except ValueError:
+            raw = raw.lower() if raw.lower() in ("true", "false") else raw
+        out[name.strip()] = raw.strip()
+    return out
+
+
+def run_labels(runs: Sequence[RunResult]) -> dict[Path, str]:
+    """A report label per run (keyed by run folder): the algorithm, plus in brackets the
+    hyperparameter overrides it was trained with (``dt [compute_dtype=bfloat16]``). Runs pool into
+    one report row only when dataset and label agree, so an ablation never averages into its
+    baseline. As a safety net, runs that would still pool but whose recorded algorithm config or
+    planned step count differ get those differing fields added too."""
+    parts: dict[Path, dict[str, str]] = {}
+    for r in runs:
+        hp = (r.config.get("train_config") or {}).get("hp") or []
+        parts[r.path] = _override_parts(hp)
+
+    def label(r: RunResult) -> str:
+        p = parts[r.path]
+        return r.algo + (" [" + " ".join(f"{k}={v}" for k, v in sorted(p.items())) + "]" if p else "")
+
+    pools: dict[tuple[str, str], list[RunResult]] = {}
+    for r in runs:
+        pools.setdefault((r.dataset, label(r)), []).append(r)
+    for members in pools.values():
+        if len(members) < 2:
+            continue
+        settings = [{**(r.config.get("algo_config") or {}),
+                     "steps": (r.config.get("train_config") or {}).get("steps")} for r in members]
+        fields = sorted({k for s in settings for k in s})
+        for k in fields:
+            values = [json.dumps(s.get(k), sort_keys=True, separators=(",", ":")) for s in settings]
+            if len(set(values)) > 1:
+                for r, v in zip(members, values):
+                    parts[r.path][k] = v  # the recorded value wins over an override's spelling
+    return {r.path: label(r) for r in runs}
+
+
 def group_runs(runs: Sequence[RunResult]) -> dict[tuple[str, str], Group]:
-    """Group runs by ``(dataset, algo)`` and stack their seeds, sorted by dataset then algorithm."""
+    """Group runs by ``(dataset, label)`` (:func:`run_labels`) and stack their seeds, sorted by
+    dataset then label."""
+    labels = run_labels(runs)
     by_key: dict[tuple[str, str], list[RunResult]] = {}
     for r in runs:
-        by_key.setdefault((r.dataset, r.algo), []).append(r)
+        by_key.setdefault((r.dataset, labels[r.path]), []).append(r)
     groups: dict[tuple[str, str], Group] = {}
     for key in sorted(by_key):
         members = sorted(by_key[key], key=lambda r: r.run_id)
+        algo = members[0].algo
         kind = next((k for k in SCORE_KINDS if all(k in r.scores for r in members)), None)
         if kind is None:
             steps = np.zeros(0, dtype=np.int64)
             seeds = [s for r in members for s in r.seeds]
             n = len(seeds)
-            groups[key] = Group(key[0], key[1], members, None, seeds, steps, np.zeros((n, 0)),
-                                np.full(n, np.nan), np.full(n, np.nan))
+            groups[key] = Group(key[0], algo, members, None, seeds, steps, np.zeros((n, 0)),
+                                np.full(n, np.nan), np.full(n, np.nan), label=key[1])
             continue
         steps = np.array(sorted({int(s) for r in members for s in r.scores[kind].eval_steps}), dtype=np.int64)
         col = {int(s): j for j, s in enumerate(steps)}
@@ -339,8 +394,8 @@ def group_runs(runs: Sequence[RunResult]) -> dict[tuple[str, str], Group]:
             bests.append(sc.best)
             seeds += r.seeds[: sc.curve.shape[0]]
         groups[key] = Group(
-            key[0], key[1], members, kind, seeds, steps,
-            np.concatenate(curves, axis=0), np.concatenate(lasts), np.concatenate(bests),
+            key[0], algo, members, kind, seeds, steps,
+            np.concatenate(curves, axis=0), np.concatenate(lasts), np.concatenate(bests), label=key[1],
         )
     return groups
 

@@ -25,11 +25,13 @@ from offrl.report import main as report_main
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
-def _train(run_dir, algo, dataset, seeds, scores, *, normalized=True, finish=True, steps=(100, 200, 300)):
+def _train(run_dir, algo, dataset, seeds, scores, *, normalized=True, finish=True, steps=(100, 200, 300),
+           hp=None, algo_config=None):
     """Write a run the way the trainer does. ``scores[i][k]`` = normalized score of seed i at step k."""
     scores = np.asarray(scores, dtype=float)
-    log = RunLogger(run_dir, {"algo": algo, "dataset": dataset, "algo_config": {}, "train_config": {}}, seeds,
-                    use_wandb=False)
+    train_config = {"hp": list(hp)} if hp is not None else {}
+    log = RunLogger(run_dir, {"algo": algo, "dataset": dataset, "algo_config": algo_config or {},
+                              "train_config": train_config}, seeds, use_wandb=False)
     log.write_config()
     n_done = scores.shape[1]
     for k, step in enumerate(steps[:n_done]):
@@ -107,6 +109,33 @@ def test_find_and_group_runs_across_folders(tmp_path):
         find_runs([tmp_path / "nope"])
     with pytest.raises(OffrlError):
         load_runs([root / "sweep2" / "empty"])
+
+
+def test_runs_with_other_hyperparameters_are_separate_rows(tmp_path, monkeypatch):
+    """An ablation never averages into its baseline: runs pool only when their overrides agree
+    (numbers compared by value), and recorded configs that still differ split as a safety net."""
+    root, ds = tmp_path / "results", "d4rl/hopper-medium-v2"
+    _train(root / "base", "dt", ds, [0, 1], [[10, 20, 30], [11, 21, 31]], hp=[])
+    _train(root / "bf16a", "dt", ds, [0, 1], [[1, 2, 3], [1, 2, 4]], hp=["compute_dtype=bfloat16", "lr=3e-4"])
+    _train(root / "bf16b", "dt", ds, [2], [[1, 2, 5]], hp=["lr=0.0003", "compute_dtype=bfloat16"])
+    _train(root / "mlp", "bc", ds, [0], [[5, 6, 7]], hp=["hidden=64,64"], algo_config={"hidden": [64, 64]})
+    _train(root / "mlp2", "bc", ds, [1], [[5, 6, 9]], hp=["hidden=64,64"], algo_config={"hidden": [32, 32]})
+    groups = group_runs(load_runs([root]))
+    # the bc runs share their overrides but recorded different configs: kept apart, by recorded value
+    assert sorted(a for _, a in groups) == ["bc [hidden=[32,32]]", "bc [hidden=[64,64]]", "dt",
+                                            "dt [compute_dtype=bfloat16 lr=0.0003]"]
+    g = groups[(ds, "dt [compute_dtype=bfloat16 lr=0.0003]")]
+    assert g.algo == "dt" and g.seeds == [0, 1, 2] and len(g.runs) == 2
+    np.testing.assert_array_equal(g.last, [3, 4, 5])
+    np.testing.assert_array_equal(groups[(ds, "dt")].last, [30, 31])
+    assert groups[(ds, "bc [hidden=[32,32]]")].algo == "bc"
+    monkeypatch.chdir(tmp_path)
+    assert report_main([str(root), "--out", str(tmp_path / "rep"), "--reps", "200", "--profile-reps", "50"]) == 0
+    md = (tmp_path / "rep" / "report.md").read_text()
+    assert f"| `{ds}` | dt [compute_dtype=bfloat16 lr=0.0003] | normalized | 3 | 4.00 ± 0.82 |" in md
+    assert f"| `{ds}` | dt | normalized | 2 | 30.50 ± 0.50 |" in md
+    summary = json.loads((tmp_path / "rep" / "summary.json").read_text())
+    assert "dt [compute_dtype=bfloat16 lr=0.0003],dt" in summary["probability_of_improvement"]
 
 
 def _ref_csv(tmp_path):
