@@ -396,7 +396,8 @@ def test_bfloat16_activations_carry_the_residual_stream_and_keep_float32_outputs
     assert all(g.dtype == jnp.float32 and np.isfinite(np.asarray(g)).all() for g in jax.tree_util.tree_leaves(grads))
 
 
-@pytest.mark.parametrize("name,extra", [("dt", ()), ("modt", ("region_method=grid", "num_regions=3"))])
+@pytest.mark.parametrize("name,extra", [("dt", ()), ("modt", ("region_method=grid", "num_regions=3")),
+                                        ("dt", ("compute_dtype=bfloat16", "activation_dtype=bfloat16"))])
 def test_cpu_smoke_train_and_evaluate(name, extra, tmp_path):
     from offrl.train import TrainConfig, train
 
