@@ -318,16 +318,26 @@ class Group:
 
 
 def _override_parts(pairs: Sequence[str]) -> dict[str, str]:
-    """``["lr=3e-4", "hidden=256,256"]`` -> {name: value as written, numbers canonical}; last wins."""
+    """``["lr=3e-4", "hidden=256,256"]`` -> {name: value}, numbers and booleans in one spelling
+    (``3e-4`` and ``0.0003`` agree), anything else as written; the last of a repeated name wins."""
     out: dict[str, str] = {}
     for pair in pairs:
         name, _, raw = str(pair).partition("=")
-        try:
-            raw = repr(float(raw)) if raw.strip().lower() not in ("nan", "inf", "-inf", "infinity") else raw
-        except ValueError:
+        raw = raw.strip()
+        for number in (int, float):
+            try:
+                raw = repr(number(raw))
+                break
+            except ValueError:
+                pass
+        else:
             raw = raw.lower() if raw.lower() in ("true", "false") else raw
-        out[name.strip()] = raw.strip()
+        out[name.strip()] = raw
     return out
+
+
+def _show(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
 def run_labels(runs: Sequence[RunResult]) -> dict[Path, str]:
@@ -335,7 +345,8 @@ def run_labels(runs: Sequence[RunResult]) -> dict[Path, str]:
     hyperparameter overrides it was trained with (``dt [compute_dtype=bfloat16]``). Runs pool into
     one report row only when dataset and label agree, so an ablation never averages into its
     baseline. As a safety net, runs that would still pool but whose recorded algorithm config or
-    planned step count differ get those differing fields added too."""
+    planned step count differ get those differing fields added too (fields every one of them
+    records: a field that a newer offrl version added is not a difference)."""
     parts: dict[Path, dict[str, str]] = {}
     for r in runs:
         hp = (r.config.get("train_config") or {}).get("hp") or []
@@ -353,9 +364,8 @@ def run_labels(runs: Sequence[RunResult]) -> dict[Path, str]:
             continue
         settings = [{**(r.config.get("algo_config") or {}),
                      "steps": (r.config.get("train_config") or {}).get("steps")} for r in members]
-        fields = sorted({k for s in settings for k in s})
-        for k in fields:
-            values = [json.dumps(s.get(k), sort_keys=True, separators=(",", ":")) for s in settings]
+        for k in sorted(set.intersection(*(set(s) for s in settings))):
+            values = [_show(s[k]) for s in settings]
             if len(set(values)) > 1:
                 for r, v in zip(members, values):
                     parts[r.path][k] = v  # the recorded value wins over an override's spelling

@@ -120,10 +120,15 @@ def test_runs_with_other_hyperparameters_are_separate_rows(tmp_path, monkeypatch
     _train(root / "bf16b", "dt", ds, [2], [[1, 2, 5]], hp=["lr=0.0003", "compute_dtype=bfloat16"])
     _train(root / "mlp", "bc", ds, [0], [[5, 6, 7]], hp=["hidden=64,64"], algo_config={"hidden": [64, 64]})
     _train(root / "mlp2", "bc", ds, [1], [[5, 6, 9]], hp=["hidden=64,64"], algo_config={"hidden": [32, 32]})
+    # a field only the newer run records (added by a later offrl version) is no difference
+    _train(root / "old", "iql", ds, [0], [[1, 1, 1]], hp=["batch_size=256"], algo_config={"tau": 0.005})
+    _train(root / "new", "iql", ds, [1], [[1, 1, 3]], hp=["batch_size=256"],
+           algo_config={"tau": 0.005, "compute_dtype": "float32"})
     groups = group_runs(load_runs([root]))
     # the bc runs share their overrides but recorded different configs: kept apart, by recorded value
     assert sorted(a for _, a in groups) == ["bc [hidden=[32,32]]", "bc [hidden=[64,64]]", "dt",
-                                            "dt [compute_dtype=bfloat16 lr=0.0003]"]
+                                            "dt [compute_dtype=bfloat16 lr=0.0003]", "iql [batch_size=256]"]
+    assert sorted(groups[(ds, "iql [batch_size=256]")].seeds) == [0, 1]
     g = groups[(ds, "dt [compute_dtype=bfloat16 lr=0.0003]")]
     assert g.algo == "dt" and g.seeds == [0, 1, 2] and len(g.runs) == 2
     np.testing.assert_array_equal(g.last, [3, 4, 5])
