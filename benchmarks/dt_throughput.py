@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import time
@@ -148,6 +149,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--hp", nargs="*", default=(), help="extra algorithm overrides name=value")
     p.add_argument("--serial", action="store_true",
                    help="also time each seed count with concurrent_kernels off (in-run baseline of that option)")
+    p.add_argument("--no-baseline", action="store_true",
+                   help="skip the unfused loop (sweeps whose baseline is another run of the same call)")
     p.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
     a = p.parse_args(argv)
 
@@ -169,13 +172,13 @@ def main(argv: list[str] | None = None) -> int:
     del ds
     setup_s = time.perf_counter() - t0
 
-    base = unfused(algo, cfg, spec, data, a.baseline_steps or size["baseline_steps"])
-    flops = base.pop("flops_per_step")
+    base = None if a.no_baseline else unfused(algo, cfg, spec, data, a.baseline_steps or size["baseline_steps"])
+    flops = base.pop("flops_per_step") if base else None
     # about the same work per timed call at every seed count keeps the whole run short
     rows = [fused(algo, cfg, spec, data, s, chunk or chunk_for(s, size), reps, a.unroll, concurrent)
             for s in seeds for concurrent in ((True, False) if a.serial else (True,))]
     for r in rows:
-        r["speedup_vs_unfused"] = r["seed_steps_per_s"] / base["steps_per_s"]
+        r["speedup_vs_unfused"] = r["seed_steps_per_s"] / base["steps_per_s"] if base else None
         if flops:
             r["achieved_tflops"] = flops * r["seed_steps_per_s"] / 1e12
     if flops:
@@ -184,8 +187,8 @@ def main(argv: list[str] | None = None) -> int:
     dev = jax.devices()[0]
     out = {"benchmark": "dt_throughput", "algo": a.algo, "quick": a.quick,
            "device": f"{dev.platform}:{getattr(dev, 'device_kind', '')}", "jax": jax.__version__,
-           "python": platform.python_version(), "dataset": {k: size[k] for k in ("episodes", "ep_len", "obs_dim",
-                                                                                   "act_dim")},
+           "python": platform.python_version(), "xla_flags": os.environ.get("XLA_FLAGS", ""),
+           "dataset": {k: size[k] for k in ("episodes", "ep_len", "obs_dim", "act_dim")},
            "config": {k: getattr(cfg, k) for k in ("batch_size", "context_len", "embed_dim", "num_layers",
                                                    "num_heads", "state_loss_weight", "rtg_loss_weight",
                                                    "use_regions")},
@@ -201,12 +204,14 @@ def main(argv: list[str] | None = None) -> int:
           + (f"; {flops / 1e9:.2f} GFLOP/step" if flops else ""))
     print(f"{'structure':<38}{'seeds':>6}{'steps/s':>11}{'seed-steps/s':>14}{'x unfused':>11}{'1st call s':>11}"
           f"{'chunk':>7}")
-    print(f"{'unfused loop (ours)':<38}{1:>6}{base['steps_per_s']:>11,.0f}{base['seed_steps_per_s']:>14,.0f}"
-          f"{1.0:>11.2f}{base['first_call_s']:>11.1f}")
+    if base:
+        print(f"{'unfused loop (ours)':<38}{1:>6}{base['steps_per_s']:>11,.0f}{base['seed_steps_per_s']:>14,.0f}"
+              f"{1.0:>11.2f}{base['first_call_s']:>11.1f}")
     for r in rows:
         label = "fused jit(vmap(scan))" if r["concurrent_kernels"] else "fused, kernels one after another"
+        speedup = f"{r['speedup_vs_unfused']:>11.2f}" if base else f"{'-':>11}"
         print(f"{label:<38}{r['seeds']:>6}{r['steps_per_s']:>11,.0f}{r['seed_steps_per_s']:>14,.0f}"
-              f"{r['speedup_vs_unfused']:>11.2f}{r['first_call_s']:>11.1f}{r['chunk']:>7}")
+              f"{speedup}{r['first_call_s']:>11.1f}{r['chunk']:>7}")
     for name, s, v in PEERS:
         print(f"{name + ' (H100 ref)':<38}{s:>6}{'':>11}{v:>14,.0f}")
     if a.out:

@@ -8,6 +8,7 @@
 #   PHASES=concurrent  TrainConfig.concurrent_kernels: same numbers (concurrent_check, f32 and bf16), DT on/off
 #   PHASES=concurrent2 TrainConfig.concurrent_kernels: TD3+BC/IQL/CQL throughput on/off (f32 table, bf16 best)
 #   PHASES=dtact    DT/MO-DT activation_dtype=bfloat16 against bf16 matmuls alone; its kernel breakdown
+#   PHASES=dtflags  DT at 32 seeds under XLA fusion options (XLA_FLAGS), no-flag baseline first and last
 #   PHASES=profile  kernel breakdowns with memory traffic, float32 and bf16, 1 and 32 seeds
 #   PHASES=offline  collect local/hopper-* (CPU) then 5-seed TD3+BC/IQL/BC/DT/MO-DT runs until DEADLINE
 #                   (TRAIN/EVERY/DTSTEPS/DTEVERY override the step counts)
@@ -207,6 +208,34 @@ phase_dtact() {
     --hp compute_dtype=bfloat16 --out "$W_DIR/dtact_dt_bf16_again.json" 2>&1 | grep "fused\|throughput"; bundle
   el "profile DT bf16 + bf16 activations, $many seeds"; python3 benchmarks/profile_train.py $QB --algos dt \
     --seeds $many --chunks 2 --hp $act --hlo-dir "$W_DIR/hlo" --out "$W_DIR/profile_dt_bf16_act.json" 2>&1 | tail -4; bundle
+}
+
+# DT (bf16 matmuls + bf16 activations) at 32 seeds under XLA's optional fusion passes, one process per
+# flag set (XLA_FLAGS is read once per process); the baseline without flags runs first and last (drift)
+DT_FLAG_SETS=(
+  "none:"
+  "triton_gemm_any:--xla_gpu_triton_gemm_any=true"
+  "block_level_rewriter:--xla_gpu_experimental_enable_fusion_block_level_rewriter=true"
+  "triton_multi_output:--xla_gpu_unsupported_enable_triton_multi_output_fusion=true"
+  "heroless_priority:--xla_gpu_experimental_enable_triton_heroless_priority_fusion=true"
+  "cudnn_layer_norm:--xla_gpu_enable_cudnn_layer_norm=true"
+  "all_fusions_triton:--xla_gpu_experimental_all_fusions_with_triton=true"
+  "warp_specialization:--xla_gpu_experimental_enable_triton_warp_specialization=true"
+  "tiling_propagation:--xla_gpu_experimental_enable_tiling_propagation=true"
+  "gemm_any+block_level+heroless:--xla_gpu_triton_gemm_any=true --xla_gpu_experimental_enable_fusion_block_level_rewriter=true --xla_gpu_experimental_enable_triton_heroless_priority_fusion=true"
+  "none_again:"
+)
+phase_dtflags() {
+  local many=32 dq="--reps 3"; [ "$Q" = 1 ] && { many=2; dq=""; }
+  for entry in "${DT_FLAG_SETS[@]}"; do local name=${entry%%:*} flags=${entry#*:}
+    # XLA reads a non-empty XLA_FLAGS that does not start with "--" as a file name: unset it instead
+    local xf; xf=$(echo ${XLA_FLAGS:-} $flags)
+    el "DT bf16 + bf16 activations, $many seeds, XLA_FLAGS: ${xf:-(none)}"
+    ( if [ -n "$xf" ]; then export XLA_FLAGS="$xf"; else unset XLA_FLAGS; fi
+      timeout 150 python3 benchmarks/dt_throughput.py $QB --seeds $many $dq --no-baseline \
+        --hp compute_dtype=bfloat16 activation_dtype=bfloat16 --out "$W_DIR/dtflags_$name.json" 2>&1 \
+        | grep -a "fused\|rror\|^F[0-9]" | tail -3 ); bundle
+  done
 }
 
 # TrainConfig.concurrent_kernels against XLA's default (kernels one after another), measured in the
