@@ -8,7 +8,7 @@
 #   PHASES=concurrent  TrainConfig.concurrent_kernels: same numbers (concurrent_check, f32 and bf16), DT on/off
 #   PHASES=concurrent2 TrainConfig.concurrent_kernels: TD3+BC/IQL/CQL throughput on/off (f32 table, bf16 best)
 #   PHASES=dtact    DT/MO-DT activation_dtype=bfloat16 against bf16 matmuls alone; its kernel breakdown
-#   PHASES=dtflags  DT at 32 seeds under XLA fusion options (XLA_FLAGS), no-flag baseline first and last
+#   PHASES=dtflags  DT at 32 seeds under XLA fusion options (XLA_FLAGS), no-flag baseline twice
 #   PHASES=profile  kernel breakdowns with memory traffic, float32 and bf16, 1 and 32 seeds
 #   PHASES=offline  collect local/hopper-* (CPU) then 5-seed TD3+BC/IQL/BC/DT/MO-DT runs until DEADLINE
 #                   (TRAIN/EVERY/DTSTEPS/DTEVERY override the step counts)
@@ -211,19 +211,19 @@ phase_dtact() {
 }
 
 # DT (bf16 matmuls + bf16 activations) at 32 seeds under XLA's optional fusion passes, one process per
-# flag set (XLA_FLAGS is read once per process); the baseline without flags runs first and last (drift)
+# flag set (XLA_FLAGS is read once per process), ~45 s each; the baseline without flags runs twice (drift)
 DT_FLAG_SETS=(
   "none:"
   "triton_gemm_any:--xla_gpu_triton_gemm_any=true"
-  "block_level_rewriter:--xla_gpu_experimental_enable_fusion_block_level_rewriter=true"
   "triton_multi_output:--xla_gpu_unsupported_enable_triton_multi_output_fusion=true"
-  "heroless_priority:--xla_gpu_experimental_enable_triton_heroless_priority_fusion=true"
   "cudnn_layer_norm:--xla_gpu_enable_cudnn_layer_norm=true"
   "all_fusions_triton:--xla_gpu_experimental_all_fusions_with_triton=true"
   "warp_specialization:--xla_gpu_experimental_enable_triton_warp_specialization=true"
   "tiling_propagation:--xla_gpu_experimental_enable_tiling_propagation=true"
-  "gemm_any+block_level+heroless:--xla_gpu_triton_gemm_any=true --xla_gpu_experimental_enable_fusion_block_level_rewriter=true --xla_gpu_experimental_enable_triton_heroless_priority_fusion=true"
   "none_again:"
+  # slower (RESULTS.md 5f: 0.69x and 0.26x, the latter with a 79 s compile): last, so a cut-off call keeps the rest
+  "block_level_rewriter:--xla_gpu_experimental_enable_fusion_block_level_rewriter=true"
+  "heroless_priority:--xla_gpu_experimental_enable_triton_heroless_priority_fusion=true"
 )
 phase_dtflags() {
   local many=32 dq="--reps 3"; [ "$Q" = 1 ] && { many=2; dq=""; }
