@@ -150,7 +150,7 @@ def _dx_kernel(x_ref, dy_ref, gamma_ref, beta_ref, w1_ref, b1_ref, w2_ref,
 
 
 def _dw_kernel(x_ref, dy_ref, gamma_ref, beta_ref, w1_ref, b1_ref, w2_ref, dw1_ref, db1_ref, dw2_ref, *,
-               block_tokens: int):
+               block_tokens: int, token_splits: int):
     """Weight gradients of one chunk of hidden units of one seed: a loop over all of the seed's token
     tiles accumulates W1's columns', b1's and W2's rows' gradients on chip (no per-tile partials)."""
     import jax
@@ -174,18 +174,22 @@ def _dw_kernel(x_ref, dy_ref, gamma_ref, beta_ref, w1_ref, b1_ref, w2_ref, dw1_r
         return dw1, db1, dw2
 
     zeros = (jnp.zeros(w1.shape, jnp.float32), jnp.zeros(b1.shape, jnp.float32), jnp.zeros(w2.shape, jnp.float32))
-    dw1, db1, dw2 = jax.lax.fori_loop(0, x_ref.shape[0] // block_tokens, tile, zeros)
+    # this program's share of the seed's token tiles (``token_splits`` programs per chunk of hidden
+    # units, their partial sums added outside)
+    per_split = x_ref.shape[0] // block_tokens // token_splits
+    first = pl.program_id(2) * per_split
+    dw1, db1, dw2 = jax.lax.fori_loop(first, first + per_split, tile, zeros)
     dw1_ref[...] = dw1.astype(dw1_ref.dtype)
     db1_ref[...] = db1
     dw2_ref[...] = dw2.astype(dw2_ref.dtype)
 
 
 def fused_mlp_backward(x, gamma, beta, w1, b1, w2, b2, dy, *, block_tokens: int = 64, hidden_chunk: int = 64,
-                       dw_block_tokens: int = 64, dw_hidden_chunk: int = 64, num_warps: int = 4,
-                       dw_num_warps: int = 8, interpret: bool = False):
+                       dw_block_tokens: int = 64, dw_hidden_chunk: int = 64, dw_token_splits: int = 1,
+                       num_warps: int = 4, dw_num_warps: int = 8, interpret: bool = False):
     """Gradients of :func:`fused_mlp` for the output cotangent ``dy`` (same order as its arguments):
     a (seed, token tile) kernel for the input, LayerNorm and output-bias gradients and a
-    (seed, hidden chunk) kernel for W1, b1 and W2; both recompute the hidden layer."""
+    (seed, hidden chunk, token split) kernel for W1, b1 and W2; both recompute the hidden layer."""
     import jax
     import jax.numpy as jnp
     from jax.experimental import pallas as pl
@@ -194,7 +198,8 @@ def fused_mlp_backward(x, gamma, beta, w1, b1, w2, b2, dy, *, block_tokens: int 
     del b2  # not needed: the output bias does not enter any gradient
     s, m, d = x.shape
     hid = w1.shape[-1]
-    if m % block_tokens or m % dw_block_tokens or hid % hidden_chunk or hid % dw_hidden_chunk:
+    if (m % block_tokens or m % (dw_block_tokens * dw_token_splits) or hid % hidden_chunk
+            or hid % dw_hidden_chunk):
         raise ValueError(f"tokens {m} / hidden {hid} must be multiples of the block sizes")
     sq = pl.squeezed
     tiles = m // block_tokens
@@ -212,21 +217,26 @@ def fused_mlp_backward(x, gamma, beta, w1, b1, w2, b2, dy, *, block_tokens: int 
         out_specs=(token_tile, per_tile_row, per_tile_row, per_tile_row),
         compiler_params=params(num_warps), interpret=interpret,
     )(x, dy, gamma, beta, w1, b1, w2)
-    whole_seed = lambda *shape: pl.BlockSpec((sq, *shape), lambda si, hj: (si, 0, 0))  # noqa: E731
+    whole_seed = lambda *shape: pl.BlockSpec((sq, *shape), lambda si, hj, k: (si, 0, 0))  # noqa: E731
+    w1_cols = pl.BlockSpec((sq, d, dw_hidden_chunk), lambda si, hj, k: (si, 0, hj))
+    b1_cols = pl.BlockSpec((sq, 1, dw_hidden_chunk), lambda si, hj, k: (si, 0, hj))
+    w2_rows = pl.BlockSpec((sq, dw_hidden_chunk, d), lambda si, hj, k: (si, hj, 0))
+    split = lambda spec_shape, index: pl.BlockSpec((sq, sq, *spec_shape), index)  # noqa: E731
+    k_splits = dw_token_splits
     dw1, db1, dw2 = pl.pallas_call(
-        functools.partial(_dw_kernel, block_tokens=dw_block_tokens),
-        out_shape=(jax.ShapeDtypeStruct(w1.shape, jnp.float32), jax.ShapeDtypeStruct(b1.shape, jnp.float32),
-                   jax.ShapeDtypeStruct(w2.shape, jnp.float32)),
-        grid=(s, hid // dw_hidden_chunk),
-        in_specs=[whole_seed(m, d), whole_seed(m, d), whole_seed(1, d), whole_seed(1, d),
-                  pl.BlockSpec((sq, d, dw_hidden_chunk), lambda si, hj: (si, 0, hj)),
-                  pl.BlockSpec((sq, 1, dw_hidden_chunk), lambda si, hj: (si, 0, hj)),
-                  pl.BlockSpec((sq, dw_hidden_chunk, d), lambda si, hj: (si, hj, 0))],
-        out_specs=(pl.BlockSpec((sq, d, dw_hidden_chunk), lambda si, hj: (si, 0, hj)),
-                   pl.BlockSpec((sq, 1, dw_hidden_chunk), lambda si, hj: (si, 0, hj)),
-                   pl.BlockSpec((sq, dw_hidden_chunk, d), lambda si, hj: (si, hj, 0))),
+        functools.partial(_dw_kernel, block_tokens=dw_block_tokens, token_splits=k_splits),
+        out_shape=(jax.ShapeDtypeStruct((s, k_splits, d, hid), jnp.float32),
+                   jax.ShapeDtypeStruct((s, k_splits, 1, hid), jnp.float32),
+                   jax.ShapeDtypeStruct((s, k_splits, hid, d), jnp.float32)),
+        grid=(s, hid // dw_hidden_chunk, k_splits),
+        in_specs=[whole_seed(m, d), whole_seed(m, d), whole_seed(1, d), whole_seed(1, d), w1_cols, b1_cols,
+                  w2_rows],
+        out_specs=(split((d, dw_hidden_chunk), lambda si, hj, k: (si, k, 0, hj)),
+                   split((1, dw_hidden_chunk), lambda si, hj, k: (si, k, 0, hj)),
+                   split((dw_hidden_chunk, d), lambda si, hj, k: (si, k, hj, 0))),
         compiler_params=params(dw_num_warps), interpret=interpret,
     )(x, dy, gamma, beta, w1, b1, w2)
+    dw1, db1, dw2 = dw1.sum(1), db1.sum(1), dw2.sum(1)
     return (dx, dgamma.sum(1), dbeta.sum(1), dw1.astype(w1.dtype), db1, dw2.astype(w2.dtype), db2.sum(1))
 
 
@@ -286,6 +296,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="CPU: Pallas interpret mode, tiny sizes")
     p.add_argument("--seeds", type=int, default=None, help="seeds (default 32; quick: 2)")
     p.add_argument("--reps", type=int, default=None, help="timed calls per variant")
+    p.add_argument("--forward-best-only", action="store_true",
+                   help="time only the forward tiling that was fastest on the H100 (RESULTS.md 5g), not all 24")
     p.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
     a = p.parse_args(argv)
 
@@ -332,6 +344,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # forward: the fused kernel's tilings
     fwd_variants = ([dict(block_tokens=128, hidden_chunk=128)] if quick else
+                    [dict(block_tokens=128, hidden_chunk=128, num_warps=8, num_stages=2)] if a.forward_best_only else
                     [dict(block_tokens=bt, hidden_chunk=hc, num_warps=w, num_stages=st)
                      for bt in (64, 128, 256) for hc in (64, 128) for w in (4, 8) for st in (1, 2)])
     fwd_rows, fwd_best = sweep("forward", lambda **v: functools.partial(fused_mlp, interpret=quick, **v),
@@ -349,15 +362,19 @@ def main(argv: list[str] | None = None) -> int:
     check_bwd = lambda fn: rel(fn(*args), ref_grads)  # noqa: E731
     bwd_of = lambda **v: lambda *a: fused_mlp_backward(*a, dy, interpret=quick, **v)  # noqa: E731
     if quick:
-        bwd_variants = [dict(block_tokens=64, hidden_chunk=64, dw_block_tokens=64, dw_hidden_chunk=64)]
+        bwd_variants = [dict(block_tokens=64, hidden_chunk=64, dw_block_tokens=64, dw_hidden_chunk=64),
+                        dict(dw_block_tokens=64, dw_hidden_chunk=128, dw_token_splits=2)]
     else:
         bwd_variants = ([dict(block_tokens=bt, hidden_chunk=hc, num_warps=w)
                          for bt in (64, 128) for hc in (64, 128) for w in (4, 8)]
                         + [dict(dw_block_tokens=bt, dw_hidden_chunk=hc, dw_num_warps=w)
-                           for bt in (32, 64, 128) for hc in (32, 64, 128) for w in (4, 8)])
+                           for bt in (32, 64, 128) for hc in (32, 64, 128) for w in (4, 8)]
+                        # more, shorter programs for the weight gradients: partial sums over token splits
+                        + [dict(dw_block_tokens=bt, dw_hidden_chunk=hc, dw_num_warps=w, dw_token_splits=k)
+                           for bt in (64, 128) for hc in (64, 128) for w in (4, 8) for k in (2, 3, 6)])
     bwd_rows, _ = sweep("backward", bwd_of, bwd_variants, check_bwd)
-    dx_keys, dw_keys = ("block_tokens", "hidden_chunk", "num_warps"), ("dw_block_tokens", "dw_hidden_chunk",
-                                                                        "dw_num_warps")
+    dx_keys = ("block_tokens", "hidden_chunk", "num_warps")
+    dw_keys = ("dw_block_tokens", "dw_hidden_chunk", "dw_num_warps", "dw_token_splits")
     best_of = lambda keys: min((r for r in bwd_rows if "s_per_call" in r and keys[0] in r),  # noqa: E731
                                key=lambda r: r["s_per_call"], default=None)
     bwd_best = {k: v for keys in (dx_keys, dw_keys) for k, v in (best_of(keys) or {}).items() if k in keys}

@@ -37,7 +37,8 @@ def test_dt_throughput_writes_rates_and_its_settings(tmp_path, monkeypatch):
 
 def test_pallas_mlp_probe_kernels_match_xla(tmp_path):
     """The probe's fused MLP sub-block (forward, and the two backward kernels under jax.custom_vjp) gives
-    XLA's output and every gradient to bf16 precision, with several token tiles per seed."""
+    XLA's output and every gradient to bf16 precision, with several token tiles per seed and the weight
+    gradients summed over two token splits."""
     import jax
     import jax.numpy as jnp
     import numpy as np
@@ -50,7 +51,7 @@ def test_pallas_mlp_probe_kernels_match_xla(tmp_path):
     c = jax.random.normal(jax.random.PRNGKey(4), want.shape)
     mlp = probe.trainable_fused_mlp(dict(block_tokens=64, hidden_chunk=128, interpret=True),
                                     dict(block_tokens=64, hidden_chunk=64, dw_block_tokens=64, dw_hidden_chunk=128,
-                                         interpret=True))
+                                         dw_token_splits=2, interpret=True))
     every = tuple(range(7))
     grads = jax.grad(lambda *t: jnp.sum(mlp(*t).astype(jnp.float32) * c), every)(*args)
     ref = jax.grad(lambda *t: jnp.sum(jax.vmap(probe.reference_mlp)(*t).astype(jnp.float32) * c), every)(*args)
