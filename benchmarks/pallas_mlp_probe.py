@@ -28,12 +28,17 @@ import argparse
 import functools
 import json
 import platform
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-EPS = 1e-5  # flax LayerNorm's epsilon, as in offrl/algos/transformer.py
+try:
+    import offrl  # noqa: F401
+except ImportError:  # run from a checkout without installing the package
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from offrl.algos.transformer import LN_EPS as EPS  # the transformer's LayerNorm epsilon
 
 
 def reference_mlp(x, gamma, beta, w1, b1, w2, b2):
@@ -52,25 +57,39 @@ def reference_mlp(x, gamma, beta, w1, b1, w2, b2):
     return (xf + y).astype(x.dtype)
 
 
+def _mm(a, b):
+    """bf16 x bf16 matmul with float32 accumulation (what every matmul in these kernels is)."""
+    import jax.numpy as jnp
+
+    return jnp.dot(a, b, preferred_element_type=jnp.float32)
+
+
+def _layer_norm_tile(x, gamma, beta):
+    """float32 LayerNorm of a token tile: (normalised input xhat, 1/std, bf16 matmul input)."""
+    import jax
+    import jax.numpy as jnp
+
+    mu = jnp.mean(x, axis=-1, keepdims=True)
+    xc = x - mu
+    rstd = jax.lax.rsqrt(jnp.mean(xc * xc, axis=-1, keepdims=True) + EPS)
+    xhat = xc * rstd
+    return xhat, rstd, (xhat * gamma + beta).astype(jnp.bfloat16)
+
+
 def _fused_kernel(x_ref, gamma_ref, beta_ref, w1_ref, b1_ref, w2_ref, b2_ref, o_ref, *, hidden_chunk: int):
     """One tile of tokens of one seed: LayerNorm, then the hidden layer in chunks of ``hidden_chunk``
     columns, each chunk's ReLU output multiplied into the output accumulator at once (so the hidden
     activations stay in registers / shared memory)."""
-    import jax
     import jax.numpy as jnp
     from jax.experimental import pallas as pl
 
     x = x_ref[...].astype(jnp.float32)
-    mu = jnp.mean(x, axis=-1, keepdims=True)
-    xc = x - mu
-    var = jnp.mean(xc * xc, axis=-1, keepdims=True)
-    xn = (xc * jax.lax.rsqrt(var + EPS) * gamma_ref[...] + beta_ref[...]).astype(jnp.bfloat16)
+    _, _, xn = _layer_norm_tile(x, gamma_ref[...], beta_ref[...])
     acc = jnp.zeros(x.shape, jnp.float32)
     for j in range(w1_ref.shape[-1] // hidden_chunk):  # unrolled at trace time
         cols = pl.ds(j * hidden_chunk, hidden_chunk)
-        h = jnp.dot(xn, w1_ref[:, cols], preferred_element_type=jnp.float32) + b1_ref[:, cols]
-        h = jnp.maximum(h, 0.0).astype(jnp.bfloat16)
-        acc += jnp.dot(h, w2_ref[cols, :], preferred_element_type=jnp.float32)
+        h = jnp.maximum(_mm(xn, w1_ref[:, cols]) + b1_ref[:, cols], 0.0).astype(jnp.bfloat16)
+        acc += _mm(h, w2_ref[cols, :])
     o_ref[...] = (x + acc + b2_ref[...]).astype(o_ref.dtype)
 
 
@@ -100,25 +119,6 @@ def fused_mlp(x, gamma, beta, w1, b1, w2, b2, *, block_tokens: int = 128, hidden
                                                                         num_stages=num_stages),
         interpret=interpret,
     )(x, gamma, beta, w1, b1, w2, b2)
-
-
-def _mm(a, b):
-    """bf16 x bf16 matmul with float32 accumulation (what every matmul in these kernels is)."""
-    import jax.numpy as jnp
-
-    return jnp.dot(a, b, preferred_element_type=jnp.float32)
-
-
-def _layer_norm_tile(x, gamma, beta):
-    """float32 LayerNorm of a token tile: (normalised input xhat, 1/std, bf16 matmul input)."""
-    import jax
-    import jax.numpy as jnp
-
-    mu = jnp.mean(x, axis=-1, keepdims=True)
-    xc = x - mu
-    rstd = jax.lax.rsqrt(jnp.mean(xc * xc, axis=-1, keepdims=True) + EPS)
-    xhat = xc * rstd
-    return xhat, rstd, (xhat * gamma + beta).astype(jnp.bfloat16)
 
 
 def _dx_kernel(x_ref, dy_ref, gamma_ref, beta_ref, w1_ref, b1_ref, w2_ref,
@@ -250,7 +250,7 @@ def trainable_fused_mlp(forward_options: dict, backward_options: dict):
         return fused_mlp(*args, **forward_options)
 
     def fwd(*args):
-        return mlp(*args), args
+        return fused_mlp(*args, **forward_options), args
 
     def bwd(args, dy):
         return fused_mlp_backward(*args, dy, **backward_options)

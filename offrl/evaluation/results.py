@@ -319,7 +319,9 @@ class Group:
 
 def _override_parts(pairs: Sequence[str]) -> dict[str, str]:
     """``["lr=3e-4", "hidden=256,256"]`` -> {name: value}, numbers and booleans in one spelling
-    (``3e-4`` and ``0.0003`` agree), anything else as written; the last of a repeated name wins."""
+    (``3e-4`` and ``0.0003`` agree), anything else as written; the last of a repeated name wins.
+    Not :func:`offrl.train.parse_overrides`: a report reads runs of any offrl version, whose names the
+    algorithm registry may no longer know, and needs only a spelling to compare, not typed values."""
     out: dict[str, str] = {}
     for pair in pairs:
         name, _, raw = str(pair).partition("=")
