@@ -35,13 +35,65 @@ ENVS = {"hopper": "Hopper-v5", "halfcheetah": "HalfCheetah-v5", "walker2d": "Wal
 LEVELS = ("random", "medium", "medium-replay", "medium-expert", "expert")
 DEFAULT_STEPS = 1_000_000
 DEFAULT_N_ENVS = 10
+#: Transitions per level of a continual task's dataset (``local/<stream>/<task>-<level>-v0``); episodes
+#: there last 200 steps, so this is 500 episodes.
+TASK_DEFAULT_STEPS = 100_000
+
+
+@dataclasses.dataclass(frozen=True)
+class Source:
+    """What a local dataset is collected from: an env (id and keyword arguments) and the shipped
+    behaviour policies under ``offrl/assets/policies/<name>/``.
+
+    ``name`` is an env (``hopper``) for the single-task datasets ``local/<env>-<level>-v0``, or
+    ``<stream>/<task>`` for a continual task's datasets ``local/<stream>/<task>-<level>-v0``.
+    """
+
+    name: str
+    env_id: str
+    env_kwargs: dict
+    levels: tuple[str, ...]
+    default_steps: int
+
+    @property
+    def is_task(self) -> bool:
+        return "/" in self.name
+
+    def dataset_id(self, level: str) -> str:
+        return f"local/{self.name}-{level}-v0"
+
+    def make_env_kwargs(self) -> dict:
+        return dict(self.env_kwargs)
+
+
+def source(name: str) -> Source:
+    """The :class:`Source` of an env name (``hopper``) or a stream task (``cheetah-vel/v0.5``)."""
+    if "/" in name:
+        from offrl.continual.streams import QUALITIES, load_stream
+
+        stream_name, _, task_name = name.partition("/")
+        task = load_stream(stream_name).task(task_name)
+        return Source(name, task.env_id, dict(task.kwargs), QUALITIES, TASK_DEFAULT_STEPS)
+    if name not in ENVS:
+        raise UnknownIdError("environment", name, ENVS)
+    return Source(name, ENVS[name], {}, LEVELS, DEFAULT_STEPS)
 
 
 def parse_name(name: str) -> tuple[str, str]:
-    """``"hopper-medium-replay"`` (or ``local/hopper-medium-replay-v0``) -> ("hopper", "medium-replay")."""
+    """``"hopper-medium-replay"`` (or ``local/hopper-medium-replay-v0``) -> ("hopper", "medium-replay");
+    ``"cheetah-vel/v0.5-medium-random"`` (or its ``local/...-v0`` id) -> ("cheetah-vel/v0.5", "medium-random")."""
     n = name[len("local/"):] if name.startswith("local/") else name
     if n.endswith("-v0"):
         n = n[:-3]
+    if "/" in n:
+        from offrl.continual.streams import QUALITIES
+
+        for level in sorted(QUALITIES, key=len, reverse=True):
+            if n.endswith("-" + level):
+                src = n[: -len(level) - 1]
+                source(src)  # unknown stream or task: an error with suggestions
+                return src, level
+        raise UnknownIdError(f"level of {n.split('-')[0]}", n.rpartition("-")[2], QUALITIES)
     env, _, level = n.partition("-")
     if env not in ENVS:
         raise UnknownIdError("environment", env, ENVS)
@@ -51,16 +103,19 @@ def parse_name(name: str) -> tuple[str, str]:
 
 
 def policy_file(env: str) -> Path:
+    """The shipped behaviour policies of a source name (``hopper`` or ``cheetah-vel/v0.5``)."""
     return assets_dir() / "policies" / env / "policies.npz"
 
 
 def load_behaviour(env: str):
-    """The shipped policies of ``env``: ({name: TanhGaussianPolicy}, metadata)."""
+    """The shipped policies of ``env`` (a source name): ({name: TanhGaussianPolicy}, metadata)."""
     from offrl.policies import load_policies
 
     p = policy_file(env)
     if not p.is_file():
-        raise OffrlError(f"no shipped behaviour policies for {env!r} at {p}")
+        hint = (" (the continual task policies are made with `offrl online --stream` and "
+                "`offrl.collection.build_assets`; see docs/continual.md)") if "/" in env else ""
+        raise OffrlError(f"no shipped behaviour policies for {env!r} at {p}{hint}")
     return load_policies(p)
 
 
@@ -69,7 +124,7 @@ PolicyFn = Callable[[np.ndarray, np.random.Generator], np.ndarray]
 
 
 def collect_stream(env_id: str, policy: PolicyFn, steps: int, *, seed: int = 0, n_envs: int = DEFAULT_N_ENVS,
-                   workers: int = 0, progress: Any = None) -> dict[str, np.ndarray]:
+                   workers: int = 0, progress: Any = None, env_kwargs: dict | None = None) -> dict[str, np.ndarray]:
     """``steps`` transitions from ``n_envs`` envs in lock-step, concatenated env by env.
 
     An env's stream ends mid-episode when its share is used up; that last row is marked truncated.
@@ -82,7 +137,7 @@ def collect_stream(env_id: str, policy: PolicyFn, steps: int, *, seed: int = 0, 
     quota[: steps % n_envs] += 1
     rng = np.random.default_rng(seed)
     cols: list[dict[str, list]] = [{k: [] for k in ("o", "a", "r", "o2", "te", "tr")} for _ in range(n_envs)]
-    with EnvPool(env_id, n_envs, workers=workers) as pool:
+    with EnvPool(env_id, n_envs, workers=workers, env_kwargs=env_kwargs) as pool:
         obs = pool.reset([seed * 1000 + i for i in range(n_envs)])
         done_count = np.zeros(n_envs, np.int64)
         while (done_count < quota).any():
@@ -113,12 +168,12 @@ def sac_policy(pol) -> PolicyFn:
 
 
 def episode_returns(env_id: str, policy: PolicyFn, episodes: int = 100, *, seed: int = 0, workers: int = 0,
-                    max_steps: int = 1000) -> np.ndarray:
+                    max_steps: int = 1000, env_kwargs: dict | None = None) -> np.ndarray:
     """Undiscounted returns of ``episodes`` full episodes (env ``i`` reset with ``seed + i``)."""
     from offrl.envs.pool import EnvPool
 
     rng = np.random.default_rng(seed)
-    with EnvPool(env_id, episodes, workers=workers) as pool:
+    with EnvPool(env_id, episodes, workers=workers, env_kwargs=env_kwargs) as pool:
         obs = pool.reset([seed + i for i in range(episodes)])
         ret, active = np.zeros(episodes), np.ones(episodes, bool)
         for _ in range(max_steps):
@@ -135,20 +190,26 @@ def episode_returns(env_id: str, policy: PolicyFn, episodes: int = 100, *, seed:
 def _act_dim(env: str) -> int:
     from offrl.envs.pool import make_env
 
-    e = make_env(ENVS[env])
+    src = source(env)
+    e = make_env(src.env_id, **src.env_kwargs)
     try:
         return int(np.prod(e.action_space.shape))
     finally:
         e.close()
 
 
+#: Levels made by concatenating two other levels of the same source, as D4RL's medium-expert is.
+COMPOSITE_LEVELS = {"medium-expert": ("medium", "expert"), "medium-random": ("medium", "random")}
+
+
 def _segments(env: str, level: str, steps: int | None):
     """[(label, PolicyFn, n_steps)] making up a level."""
+    default = source(env).default_steps
     if level == "random":
-        return [("uniform", uniform_policy(_act_dim(env)), steps or DEFAULT_STEPS)]
+        return [("uniform", uniform_policy(_act_dim(env)), steps or default)]
     pols, meta = load_behaviour(env)
     if level in ("medium", "expert"):
-        return [(level, sac_policy(pols[level]), steps or DEFAULT_STEPS)]
+        return [(level, sac_policy(pols[level]), steps or default)]
     if level == "medium-replay":
         every, start = int(meta["snapshot_every"]), int(meta["start_steps"])
         segs = [("uniform", uniform_policy(_act_dim(env)), start)]
@@ -168,10 +229,13 @@ def _segments(env: str, level: str, steps: int | None):
 def collect(name: str, *, steps: int | None = None, seed: int = 0, n_envs: int = DEFAULT_N_ENVS, workers: int = 0,
             root=None, save: bool = True, minari: bool = True, overwrite: bool = False, progress: bool = True,
             expect_checksum: str | None = None):
-    """Collect ``local/<env>-<level>-v0``; writes the native dataset (and a Minari copy) atomically.
+    """Collect ``local/<env>-<level>-v0`` or a continual task's ``local/<stream>/<task>-<level>-v0``;
+    writes the native dataset (and a Minari copy) atomically.
 
-    ``steps`` defaults to D4RL's 1M (medium-replay: the replay buffer's size; medium-expert: 1M of
-    each part). Returns the :class:`~offrl.datasets.OfflineDataset`.
+    ``steps`` defaults to D4RL's 1M for the single-task datasets (medium-replay: the replay buffer's
+    size) and to :data:`TASK_DEFAULT_STEPS` for task datasets; the composite levels
+    (:data:`COMPOSITE_LEVELS`) hold ``steps`` of each part. Returns the
+    :class:`~offrl.datasets.OfflineDataset`.
     """
     from tqdm.auto import tqdm
 
@@ -180,22 +244,24 @@ def collect(name: str, *, steps: int | None = None, seed: int = 0, n_envs: int =
     from offrl.datasets.registry import local_reference_scores
 
     env, level = parse_name(name)
-    ds_id = f"local/{env}-{level}-v0"
+    src = source(env)
+    ds_id = src.dataset_id(level)
     out_dir = local_dataset_dir(ds_id, root)
     if save and out_dir.exists() and not overwrite:
         raise OffrlError(f"{ds_id} already exists at {out_dir}; pass --overwrite to collect it again")
     t0 = time.time()
-    if level == "medium-expert":
+    if level in COMPOSITE_LEVELS:
+        part_levels = COMPOSITE_LEVELS[level]
         parts = [_existing_or_collect(env, lv, steps=steps, seed=seed, n_envs=n_envs, workers=workers, root=root,
-                                      progress=progress) for lv in ("medium", "expert")]
+                                      progress=progress) for lv in part_levels]
         arrays = {k: np.concatenate([getattr(p, k) for p in parts]) for k in parts[0].arrays()}
-        segments = [("medium", None, len(parts[0])), ("expert", None, len(parts[1]))]
+        segments = [(lv, None, len(p)) for lv, p in zip(part_levels, parts)]
     else:
         segments = _segments(env, level, steps)
         total = sum(n for _, _, n in segments)
         bar = tqdm(total=total, desc=f"collect {ds_id}", unit="step", disable=not progress, dynamic_ncols=True)
-        chunks = [collect_stream(ENVS[env], f, n, seed=seed * 7919 + j, n_envs=n_envs, workers=workers, progress=bar)
-                  for j, (_, f, n) in enumerate(segments)]
+        chunks = [collect_stream(src.env_id, f, n, seed=seed * 7919 + j, n_envs=n_envs, workers=workers, progress=bar,
+                                 env_kwargs=src.env_kwargs) for j, (_, f, n) in enumerate(segments)]
         bar.close()
         arrays = {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
     elapsed = time.time() - t0
@@ -205,8 +271,9 @@ def collect(name: str, *, steps: int | None = None, seed: int = 0, n_envs: int =
         raise OffrlError(f"{ds_id}: checksum mismatch: expected {expect_checksum}, collected {checksum} "
                          f"(platform {platform.system()}-{platform.machine()}, numpy {np.__version__})")
     recorded = check_recorded(env, level, len(arrays["rewards"]), seed, n_envs, checksum)
-    spec = DatasetSpec(ds_id, ENVS[env], arrays["observations"].shape[1:], "float32", arrays["actions"].shape[1:],
-                       "float32", lo, hi, "local", checksum, 1000)
+    spec = DatasetSpec(ds_id, src.env_id, arrays["observations"].shape[1:], "float32", arrays["actions"].shape[1:],
+                       "float32", lo, hi, "local", checksum, _episode_steps(src),
+                       {"env_kwargs": src.env_kwargs} if src.env_kwargs else {})
     card = dataset_card(env, level, spec, arrays, segments, seed, n_envs, elapsed)
     card["recorded_checksum"] = recorded
     ds = OfflineDataset(**arrays, spec=spec, metadata={"card": card})
@@ -220,6 +287,18 @@ def collect(name: str, *, steps: int | None = None, seed: int = 0, n_envs: int =
         if minari:
             save_ds(ds, f"offrl/{env}-{level}-v0", format="minari", overwrite=overwrite)
     return ds
+
+
+def _episode_steps(src: Source) -> int | None:
+    """The time limit of ``src``'s env (from its Gymnasium registration)."""
+    import gymnasium as gym
+
+    import offrl.envs  # noqa: F401  (registers the task families)
+
+    try:
+        return gym.spec(src.env_id).max_episode_steps
+    except gym.error.Error:
+        return None
 
 
 def _versions() -> dict[str, str]:
@@ -261,11 +340,12 @@ def _existing_or_collect(env, level, *, steps, seed, n_envs, workers, root, prog
     """A part of medium-expert: reuse the saved local dataset when it was collected the same way."""
     from offrl.datasets import load, local_dataset_dir
 
-    card_path = local_dataset_dir(f"{env}-{level}", root) / "card.json"
+    src = source(env)
+    card_path = local_dataset_dir(src.dataset_id(level), root) / "card.json"
     if card_path.is_file():
         card = json.loads(card_path.read_text())
-        if (card.get("seed"), card.get("n_envs"), card.get("transitions")) == (seed, n_envs, steps or DEFAULT_STEPS):
-            return load(f"local/{env}-{level}-v0", root=root)
+        if (card.get("seed"), card.get("n_envs"), card.get("transitions")) == (seed, n_envs, steps or src.default_steps):
+            return load(src.dataset_id(level), root=root)
     return collect(f"{env}-{level}", steps=steps, seed=seed, n_envs=n_envs, workers=workers, root=root, save=False,
                    progress=progress)
 
@@ -307,10 +387,16 @@ def build_assets(run_dir: str | Path, env: str, *, out: str | Path | None = None
                  screen_episodes: int = 20, final_episodes: int = 100, workers: int = 0) -> dict:
     """Pick the expert and medium policies from an :mod:`offrl.online` run and write the shipped assets.
 
+    ``env`` is a source name (:func:`source`): an env (``hopper``) or a stream task (``cheetah-vel/v0.5``),
+    whose snapshots the run wrote to ``<run_dir>/<env>.npz``.
     Expert: the best of the last snapshots over ``screen_episodes``. Medium: among the snapshots
-    whose training return is nearest a third of the expert's, the one whose screened return is
-    closest to that third. Replay snapshots: every snapshot before the medium one (float16).
-    Reference scores: ``final_episodes`` episodes of the uniform-random and the expert policy.
+    whose training return is nearest the medium target, the one whose screened return is closest to
+    it; the target is a third of the expert's return for the single-task envs (D4RL's convention, where
+    random returns are near zero) and a third of the way from the random to the expert return for
+    stream tasks, whose returns can be negative. Replay snapshots (single-task envs only, for
+    medium-replay): every snapshot before the medium one (float16). Task policies are stored in float16
+    and scored as stored. Reference scores: ``final_episodes`` episodes of the uniform-random and the
+    expert policy.
     """
     from offrl.policies import load_policies, save_policies
 
@@ -318,17 +404,24 @@ def build_assets(run_dir: str | Path, env: str, *, out: str | Path | None = None
     early, meta = load_policies(run_dir / f"{env}.npz")
     late = load_policies(run_dir / f"{env}_late.npz")[0] if (run_dir / f"{env}_late.npz").exists() else {}
     snaps = {int(k.split("_")[1]): p for k, p in {**early, **late}.items()}
-    env_id = ENVS[env]
+    src = source(env)
+    env_id, env_kwargs = src.env_id, src.env_kwargs
+    if src.is_task:  # compact weights; selected and scored exactly as shipped
+        snaps = {k: p.astype(np.float16) for k, p in snaps.items()}
+
+    def returns_of(policy, n, seed):
+        return episode_returns(env_id, policy, n, seed=seed, workers=workers, env_kwargs=env_kwargs)
 
     def score(pol, n, seed):
-        r = episode_returns(env_id, sac_policy(pol), n, seed=seed, workers=workers)
+        r = returns_of(sac_policy(pol), n, seed)
         return float(r.mean()), float(r.std())
 
     last = sorted(snaps)[-candidates:]
     screened = {k: score(snaps[k], screen_episodes, 500_000)[0] for k in last}
     expert_step = max(screened, key=screened.get)
     expert = score(snaps[expert_step], final_episodes, 900_000)
-    target = expert[0] / 3.0
+    rnd = returns_of(uniform_policy(snaps[0].act_dim), final_episodes, 900_000)
+    target = rnd.mean() + (expert[0] - rnd.mean()) / 3.0 if src.is_task else expert[0] / 3.0
     curve = {int(e): r for e, r, n in meta["curve"] if n}
     # snapshot k acts during the window ending at k + every; rank by that window's training return
     every = int(meta["snapshot_every"])
@@ -337,16 +430,17 @@ def build_assets(run_dir: str | Path, env: str, *, out: str | Path | None = None
     med_screen = {k: score(snaps[k], screen_episodes, 600_000)[0] for k in near}
     medium_step = min(med_screen, key=lambda k: abs(med_screen[k] - target))
     medium = score(snaps[medium_step], final_episodes, 900_000)
-    rnd = episode_returns(env_id, uniform_policy(snaps[0].act_dim), final_episodes, seed=900_000, workers=workers)
     returns = {"expert": expert, "medium": medium, "random": (float(rnd.mean()), float(rnd.std()))}
-    deterministic = {k: episode_returns(env_id, lambda o, rng, p=pol: p.act(o), final_episodes, seed=900_000)
+    deterministic = {k: returns_of(lambda o, rng, p=pol: p.act(o), final_episodes, 900_000)
                      for k, pol in (("expert", snaps[expert_step]), ("medium", snaps[medium_step]))}
     out = Path(out) if out else policy_file(env).parent
     out.mkdir(parents=True, exist_ok=True)
     pols = {"expert": snaps[expert_step], "medium": snaps[medium_step]}
-    pols.update({f"replay_{k:07d}": snaps[k] for k in sorted(snaps) if k < medium_step})
-    dtypes = {k: np.float16 for k in pols if k.startswith("replay_")}
-    new_meta = {"source": "offrl.online SAC (benchmarks/RESULTS.md)", "env_id": env_id, "seed": meta.get("seed"),
+    if not src.is_task:
+        pols.update({f"replay_{k:07d}": snaps[k] for k in sorted(snaps) if k < medium_step})
+    dtypes = {k: np.float16 for k in pols if k.startswith("replay_") or src.is_task}
+    new_meta = {"source": "offrl.online SAC (benchmarks/RESULTS.md)", "env_id": env_id, "env_kwargs": env_kwargs,
+                "seed": meta.get("seed"),
                 "env_steps": meta.get("env_steps"), "snapshot_every": every, "start_steps": meta["start_steps"],
                 "expert_step": expert_step, "medium_step": medium_step,
                 "returns_100": {k: {"mean": m, "std": sd} for k, (m, sd) in returns.items()},
@@ -364,13 +458,14 @@ def build_assets(run_dir: str | Path, env: str, *, out: str | Path | None = None
 
 @dataclasses.dataclass(frozen=True)
 class CollectArgs:
-    """offrl collect <env>-<level>: regenerate a local dataset from the shipped policies."""
+    """offrl collect <env>-<level> | <stream>/<task>-<level>: regenerate a local dataset from the shipped policies."""
 
     name: tyro.conf.Positional[str]
     """<env>-<level>, e.g. hopper-medium (envs: hopper, halfcheetah, walker2d; levels: random, medium,
-    medium-replay, medium-expert, expert)."""
+    medium-replay, medium-expert, expert), or a continual task's <stream>/<task>-<level>, e.g.
+    pendulum-gain/forward-medium (levels: medium, medium-random, expert, random; `offrl continual list`)."""
     steps: int | None = None
-    """transitions (default: D4RL's 1M; medium-replay: the training buffer's size)."""
+    """transitions (default: D4RL's 1M, medium-replay: the training buffer's size; task datasets: 100k per part)."""
     seed: int = 0
     """collection seed."""
     n_envs: int = DEFAULT_N_ENVS

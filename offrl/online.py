@@ -28,7 +28,10 @@ class OnlineConfig:
     """Online SAC run over several tasks and seeds."""
 
     envs: tuple[str, ...] = ("Hopper-v5", "HalfCheetah-v5", "Walker2d-v5")
-    """Gymnasium env ids trained together."""
+    """Gymnasium env ids trained together (ignored when ``stream`` is given)."""
+    stream: tuple[str, ...] = ()
+    """continual task streams (``offrl continual list``) or single tasks (``cheetah-vel/v0.5``) to train
+    instead of ``envs``: one slot per task and seed, snapshots written to ``<out>/<stream>/<task>.npz``."""
     seeds: tuple[int, ...] = (0, 1)
     """seeds per env (each env x seed pair is one vmapped slot)."""
     env_steps: int = 1_000_000
@@ -69,8 +72,28 @@ def _pad(x: np.ndarray, width: int) -> np.ndarray:
     return out
 
 
+def slot_groups(cfg: OnlineConfig) -> list[tuple[str, str, dict]]:
+    """The (name, env id, env kwargs) of every group of slots: an env of ``cfg.envs`` (name: its
+    lower-case stem, e.g. ``hopper``) or every task of ``cfg.stream`` (name: ``<stream>/<task>``)."""
+    if not cfg.stream:
+        return [(env.split("-")[0].lower(), env, {}) for env in cfg.envs]
+    from offrl.continual.streams import load_stream
+
+    groups = []
+    for item in cfg.stream:
+        stream_name, _, task_name = item.partition("/")
+        stream = load_stream(stream_name)
+        tasks = [stream.task(task_name)] if task_name else list(stream.tasks)
+        groups += [(f"{stream.name}/{t.name}", t.env_id, dict(t.kwargs)) for t in tasks]
+    names = [g[0] for g in groups]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"OnlineConfig.stream names a task twice: {names}")
+    return groups
+
+
 def train_online(cfg: OnlineConfig) -> dict:
-    """Run online SAC; writes ``<out>/<env>.npz`` (actor snapshots) and ``<out>/summary.json``."""
+    """Run online SAC; writes ``<out>/<name>.npz`` (actor snapshots, one file per env or task; see
+    :func:`slot_groups` for the names) and ``<out>/summary.json``."""
     import jax
     import jax.numpy as jnp
 
@@ -83,13 +106,15 @@ def train_online(cfg: OnlineConfig) -> dict:
     algo = sac.ALGO
     scfg = algo.make_config(**parse_overrides(algo, cfg.hp))
     E, nseed = cfg.envs_per_slot, len(cfg.seeds)
-    slots = [(env, seed) for env in cfg.envs for seed in cfg.seeds]
+    groups = slot_groups(cfg)
+    group_names = [g[0] for g in groups]
+    slots = [(name, seed) for name in group_names for seed in cfg.seeds]
     S = len(slots)
-    per_env_workers = [0] * len(cfg.envs)
+    per_env_workers = [0] * len(groups)
     if cfg.workers:
         for i in range(cfg.workers):
-            per_env_workers[i % len(cfg.envs)] += 1
-    pools = [EnvPool(env, nseed * E, workers=w) for env, w in zip(cfg.envs, per_env_workers)]
+            per_env_workers[i % len(groups)] += 1
+    pools = [EnvPool(env_id, nseed * E, workers=w, env_kwargs=kw) for (_, env_id, kw), w in zip(groups, per_env_workers)]
     obs_dims = [int(np.prod(p.observation_space.shape)) for p in pools]
     act_dims = [int(np.prod(p.action_space.shape)) for p in pools]
     for p in pools:
@@ -100,7 +125,7 @@ def train_online(cfg: OnlineConfig) -> dict:
     spec = DatasetSpec("online", None, (Do,), "float32", (Da,), "float32")
     masks = np.zeros((S, Da), np.float32)
     for s, (env, _) in enumerate(slots):
-        masks[s, : act_dims[cfg.envs.index(env)]] = 1.0
+        masks[s, : act_dims[group_names.index(env)]] = 1.0
     cap = int(math.ceil(cfg.buffer_size / E) * E)
 
     keys = jnp.stack([jax.random.PRNGKey(seed * 1009 + i) for i, (_, seed) in enumerate(slots)])
@@ -142,7 +167,7 @@ def train_online(cfg: OnlineConfig) -> dict:
 
     # --- reset: env j of slot s gets seed 1_000_003 * seed + j (distinct from evaluation seeds)
     obs = np.zeros((S, E, Do), np.float32)
-    for ei, (env, pool) in enumerate(zip(cfg.envs, pools)):
+    for ei, pool in enumerate(pools):
         seeds = [1_000_003 * seed + 7919 * ei + j for seed in cfg.seeds for j in range(E)]
         o = pool.reset(seeds).reshape(nseed, E, -1)
         obs[ei * nseed:(ei + 1) * nseed] = _pad(o, Do)
@@ -163,7 +188,7 @@ def train_online(cfg: OnlineConfig) -> dict:
     def snapshot(step_now: int):
         params = jax.device_get(states.actor.params)
         for s, (env, _) in enumerate(slots):
-            ei = cfg.envs.index(env)
+            ei = group_names.index(env)
             p = jax.tree_util.tree_map(lambda x: x[s], params)
             snapshots[s][step_now] = TanhGaussianPolicy.from_flax(p, obs_dims[ei], act_dims[ei])
 
@@ -213,7 +238,7 @@ def train_online(cfg: OnlineConfig) -> dict:
             recent = [np.mean([r for (_, r, _) in f[-10:]]) if f else float("nan") for f in finished]
             print(f"[online] step {step}/{cfg.env_steps} {step / (now - t0):.0f} steps/s/slot "
                   f"host {1e3 * update_time / max(it, 1):.2f} ms/iter in update calls | " +
-                  " ".join(f"{env.split('-')[0][:6]}/{seed}={r:.0f}" for (env, seed), r in zip(slots, recent)),
+                  " ".join(f"{env.split('-')[0][-8:]}/{seed}={r:.0f}" for (env, seed), r in zip(slots, recent)),
                   flush=True)
         if now - t0 > cfg.max_seconds:
             stopped_early = True
@@ -230,27 +255,28 @@ def train_online(cfg: OnlineConfig) -> dict:
                "env_steps_done": step, "wall_time_s": wall, "stopped_early": stopped_early,
                "host_ms_per_iter_in_update_calls": 1e3 * update_time / max(n_iters, 1), "last_metrics": last_metrics,
                "device": str(jax.devices()[0]), "envs": {}}
-    for ei, env in enumerate(cfg.envs):
-        slot_ids = [i for i, (e, _) in enumerate(slots) if e == env]
+    for ei, (name, env, _) in enumerate(groups):
+        slot_ids = [i for i, (e, _) in enumerate(slots) if e == name]
         tail = [np.mean([r for (st, r, _) in finished[s] if st > 0.9 * step] or [-np.inf]) for s in slot_ids]
         best = slot_ids[int(np.argmax(tail))]
         snaps = snapshots[best]
         keep_steps = sorted(k for k in snaps if k <= cfg.keep_snapshots_until)
         keep_steps = sorted(set(keep_steps) | set(sorted(snaps)[-cfg.keep_last:]))
         curve = _window_returns(finished[best], cfg.snapshot_every, step)
-        meta = {"env_id": env, "seed": slots[best][1], "obs_dim": obs_dims[ei], "act_dim": act_dims[ei],
+        meta = {"env_id": env, "env_kwargs": groups[ei][2], "seed": slots[best][1], "obs_dim": obs_dims[ei], "act_dim": act_dims[ei],
                 "snapshot_every": cfg.snapshot_every, "start_steps": cfg.start_steps,
                 "envs_per_slot": E, "env_steps": step, "curve": curve,
                 "final_return_by_seed": {str(slots[s][1]): float(t) for s, t in zip(slot_ids, tail)}}
-        name = env.split('-')[0].lower()
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
         early = [k for k in keep_steps if k <= cfg.keep_snapshots_until]
         late = [k for k in keep_steps if k > cfg.keep_snapshots_until]
         # two files per env keep each under the accelerator machine's 16 MiB transfer limit
         save_policies(out / f"{name}.npz", {f"snap_{k:07d}": snaps[k] for k in early}, meta)
         if late:
             save_policies(out / f"{name}_late.npz", {f"snap_{k:07d}": snaps[k] for k in late}, meta)
-        summary["envs"][env] = {k: v for k, v in meta.items() if k != "curve"}
-        summary["envs"][env]["curves"] = {str(slots[s][1]): _window_returns(finished[s], cfg.snapshot_every, step)
+        key = name if cfg.stream else env  # stream tasks share an env id
+        summary["envs"][key] = {k: v for k, v in meta.items() if k != "curve"}
+        summary["envs"][key]["curves"] = {str(slots[s][1]): _window_returns(finished[s], cfg.snapshot_every, step)
                                           for s in slot_ids}
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     return summary

@@ -236,11 +236,16 @@ def _jsonable(x):
     return x
 
 
-def check_env_matches(spec, env_id: str) -> None:
+def env_kwargs_of(spec) -> dict:
+    """Keyword arguments of a dataset's env (a continual task's parameters; empty for most datasets)."""
+    return dict((spec.extra or {}).get("env_kwargs") or {})
+
+
+def check_env_matches(spec, env_id: str, env_kwargs: dict | None = None) -> None:
     """Fail before any compilation when the eval env's spaces disagree with the dataset."""
     from offrl.envs.pool import make_env
 
-    env = make_env(env_id)
+    env = make_env(env_id, **(env_kwargs or {}))
     try:
         o, a = tuple(env.observation_space.shape or ()), tuple(env.action_space.shape or ())
     finally:
@@ -315,8 +320,9 @@ def train(tc: TrainConfig, *, dataset=None, algo_config=None) -> dict:
     spec = dataset.spec
     cfg = algo.resolve(cfg, spec)
     env_id = tc.env_id or spec.env_id
+    env_kwargs = env_kwargs_of(spec) if env_id == spec.env_id else {}
     if env_id:
-        check_env_matches(spec, env_id)
+        check_env_matches(spec, env_id, env_kwargs)
 
     run_id = tc.run_id or default_run_id(tc, cfg)
     run_dir = results_root(tc.results_dir) / run_id
@@ -357,7 +363,7 @@ def train(tc: TrainConfig, *, dataset=None, algo_config=None) -> dict:
         from offrl.envs.pool import EnvPool
 
         pool = EnvPool(env_id, len(tc.seeds) * len(algo.eval_variants(cfg)) * tc.eval_episodes,
-                       workers=tc.eval_workers)
+                       workers=tc.eval_workers, env_kwargs=env_kwargs)
     has_ref = spec.ref_min is not None and spec.ref_max is not None
     t0 = time.time()
     bar = None

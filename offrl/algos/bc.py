@@ -39,7 +39,7 @@ def bc_loss(pred, target):
 
 def init(key, spec, cfg: Config) -> State:
     obs_dim, act_dim = common.dims(spec)
-    net = DeterministicActor(act_dim, cfg.hidden, common.max_action(spec), **common.net_options(cfg))
+    net = DeterministicActor(act_dim, cfg.hidden, common.max_action(spec), **common.net_options(cfg, spec))
     tx = common.adam_for(cfg)(cfg.lr)
     return State(common.make_state(key, net, (jnp.zeros((1, obs_dim)),), tx))
 

@@ -137,9 +137,12 @@ def adam_for(cfg):
     return lambda lr: adam(lr, flat=flat, mu_dtype=mu_dtype)
 
 
-def net_options(cfg) -> dict:
-    """Keyword arguments every network takes from a config (``dtype`` from ``compute_dtype``)."""
-    return {"dtype": jnp.dtype(getattr(cfg, "compute_dtype", "float32"))}
+def net_options(cfg, spec=None) -> dict:
+    """Keyword arguments every network takes from a config (``dtype`` from ``compute_dtype``) and a
+    dataset spec (``task_heads`` from ``spec.extra["task_heads"]``, set by the continual trainer for
+    multi-head networks; 0 otherwise)."""
+    heads = int((spec.extra or {}).get("task_heads", 0)) if spec is not None else 0
+    return {"dtype": jnp.dtype(getattr(cfg, "compute_dtype", "float32")), "task_heads": heads}
 
 
 def flat_if(tx: optax.GradientTransformation, flat: bool) -> optax.GradientTransformation:

@@ -57,7 +57,7 @@ class State:
 
 def init(key, spec, cfg: Config) -> State:
     obs_dim, act_dim = common.dims(spec)
-    net, adam = common.net_options(cfg), common.adam_for(cfg)
+    net, adam = common.net_options(cfg, spec), common.adam_for(cfg)
     k1, k2 = jax.random.split(key)
     obs, act = jnp.zeros((1, obs_dim)), jnp.zeros((1, act_dim))
     policy = TanhGaussianActor(act_dim, cfg.hidden, log_std_min=-20.0, log_std_offset_init=-1.0,

@@ -68,7 +68,7 @@ def prepare(dataset, cfg: Config):
 
 def init(key, spec, cfg: Config) -> State:
     obs_dim, act_dim = common.dims(spec)
-    net, adam = common.net_options(cfg), common.adam_for(cfg)
+    net, adam = common.net_options(cfg, spec), common.adam_for(cfg)
     k1, k2, k3 = jax.random.split(key, 3)
     obs, act = jnp.zeros((1, obs_dim)), jnp.zeros((1, act_dim))
     sched = optax.cosine_decay_schedule(cfg.actor_lr, max(cfg.actor_lr_schedule_steps, 1))

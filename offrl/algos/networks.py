@@ -10,6 +10,12 @@ implementation initialises differently (CQL: CORL's orthogonal critics and 1e-2-
 Every network takes ``dtype``, the dtype of its matrix products (``float32`` by default;
 ``bfloat16`` runs them on the tensor cores at full rate). Parameters stay float32 and every output
 is cast back to float32, so losses, targets and optimiser states never see the lower precision.
+
+Every network also takes ``task_heads`` (0 by default), for continual learning with the task known:
+with ``task_heads = T > 0`` the first ``T`` columns of the network's input are a one-hot task
+indicator, which is removed from what the hidden layers see and selects one of ``T`` output layers
+(multi-head networks, as OER and Continual World run them). The indicator travels inside the
+observations, so an algorithm's losses need no change to become multi-head.
 """
 
 from __future__ import annotations
@@ -22,6 +28,45 @@ import jax
 import jax.numpy as jnp
 
 LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
+
+
+def split_task(x, task_heads: int):
+    """``(one-hot task indicator or None, the rest of x)``: the first ``task_heads`` columns of ``x``."""
+    if not task_heads:
+        return None, x
+    return x[..., :task_heads], x[..., task_heads:]
+
+
+def out_layer(features: int, task_heads: int, dtype, kernel_init):
+    """The output layer of a network: a plain ``nn.Dense`` (single head; the same parameters and
+    initial values as before multi-head networks existed) or a :class:`TaskDense`. Call inside
+    ``nn.compact``; returns ``f(x, task)``."""
+    if not task_heads:
+        dense = nn.Dense(features, dtype=dtype, kernel_init=kernel_init)
+        return lambda x, task: dense(x)
+    layer = TaskDense(features, task_heads, dtype, kernel_init)
+    return lambda x, task: layer(x, task)
+
+
+class TaskDense(nn.Module):
+    """A dense layer with one weight matrix and bias per task, chosen by a one-hot ``task``.
+    Parameters ``kernel`` (tasks, in, out), ``bias`` (tasks, out): a head's slice is its own, so a
+    task's gradient reaches only its head."""
+
+    features: int
+    task_heads: int = 0
+    dtype: Any = jnp.float32
+    kernel_init: Any = None
+
+    @nn.compact
+    def __call__(self, x, task):
+        init = self.kernel_init or nn.linear.default_kernel_init
+        # each head initialised as its own (in, out) layer would be
+        kernel = self.param("kernel", lambda k, shape: jax.vmap(lambda kk: init(kk, shape[1:]))(
+            jax.random.split(k, shape[0])), (self.task_heads, x.shape[-1], self.features))
+        bias = self.param("bias", nn.initializers.zeros, (self.task_heads, self.features))
+        w = jnp.einsum("...t,tio->...io", task, kernel).astype(self.dtype)
+        return (jnp.einsum("...i,...io->...o", x.astype(self.dtype), w) + task @ bias).astype(self.dtype)
 
 
 def xavier_uniform(gain: float = 1.0):
@@ -41,17 +86,20 @@ class MLP(nn.Module):
     """kernel initialiser of the hidden layers (None: flax's default)."""
     out_init: Any = None
     """kernel initialiser of the output layer (None: flax's default)."""
+    task_heads: int = 0
+    """multi-head output over this many tasks, chosen by the input's first columns (see the module docstring)."""
 
     @nn.compact
     def __call__(self, x):
         default = nn.linear.default_kernel_init
+        task, x = split_task(x, self.task_heads)
         for h in self.hidden:
             x = nn.Dense(h, dtype=self.dtype, kernel_init=self.hidden_init or default)(x)
             if self.layer_norm:
                 x = nn.LayerNorm(dtype=jnp.float32)(x)  # normalisation statistics in float32
             x = nn.relu(x)
         if self.out_dim is not None:
-            x = nn.Dense(self.out_dim, dtype=self.dtype, kernel_init=self.out_init or default)(x)
+            x = out_layer(self.out_dim, self.task_heads, self.dtype, self.out_init or default)(x, task)
             if self.activate_final:
                 x = nn.relu(x)
         return x.astype(jnp.float32)
@@ -65,11 +113,13 @@ class Critic(nn.Module):
     dtype: Any = jnp.float32
     hidden_init: Any = None
     out_init: Any = None
+    task_heads: int = 0
 
     @nn.compact
     def __call__(self, obs, act):
         mlp = MLP(self.hidden, 1, self.layer_norm, dtype=self.dtype, hidden_init=self.hidden_init,
-                  out_init=self.out_init)
+                  out_init=self.out_init, task_heads=self.task_heads)
+        # the task indicator leads the observation, so it leads the concatenation too
         return mlp(jnp.concatenate([obs, act], -1))[..., 0]
 
 
@@ -82,6 +132,7 @@ class CriticEnsemble(nn.Module):
     dtype: Any = jnp.float32
     hidden_init: Any = None
     out_init: Any = None
+    task_heads: int = 0
 
     @nn.compact
     def __call__(self, obs, act):
@@ -92,7 +143,7 @@ class CriticEnsemble(nn.Module):
         # then needs transposes to the (member, batch, hidden) layout of the other layers, forward
         # and backward (~13 us of IQL's ~390 us step at 32 seeds on the H100)
         obs, act = (jnp.broadcast_to(x, (self.n, *x.shape)) for x in (obs, act))
-        return ens(self.hidden, self.layer_norm, self.dtype, self.hidden_init, self.out_init)(obs, act)
+        return ens(self.hidden, self.layer_norm, self.dtype, self.hidden_init, self.out_init, self.task_heads)(obs, act)
 
 
 class ValueNet(nn.Module):
@@ -101,10 +152,11 @@ class ValueNet(nn.Module):
     hidden: Sequence[int] = (256, 256)
     layer_norm: bool = False
     dtype: Any = jnp.float32
+    task_heads: int = 0
 
     @nn.compact
     def __call__(self, obs):
-        return MLP(self.hidden, 1, self.layer_norm, dtype=self.dtype)(obs)[..., 0]
+        return MLP(self.hidden, 1, self.layer_norm, dtype=self.dtype, task_heads=self.task_heads)(obs)[..., 0]
 
 
 class DeterministicActor(nn.Module):
@@ -114,10 +166,12 @@ class DeterministicActor(nn.Module):
     hidden: Sequence[int] = (256, 256)
     max_action: float = 1.0
     dtype: Any = jnp.float32
+    task_heads: int = 0
 
     @nn.compact
     def __call__(self, obs):
-        return self.max_action * jnp.tanh(MLP(self.hidden, self.act_dim, dtype=self.dtype)(obs))
+        return self.max_action * jnp.tanh(MLP(self.hidden, self.act_dim, dtype=self.dtype,
+                                              task_heads=self.task_heads)(obs))
 
 
 class GaussianActor(nn.Module):
@@ -128,10 +182,11 @@ class GaussianActor(nn.Module):
     max_action: float = 1.0
     dtype: Any = jnp.float32
     log_std_min: float = LOG_STD_MIN
+    task_heads: int = 0
 
     @nn.compact
     def __call__(self, obs):
-        mean = DeterministicActor(self.act_dim, self.hidden, self.max_action, self.dtype)(obs)
+        mean = DeterministicActor(self.act_dim, self.hidden, self.max_action, self.dtype, self.task_heads)(obs)
         log_std = self.param("log_std", nn.initializers.zeros, (self.act_dim,))
         return mean, jnp.clip(log_std, self.log_std_min, LOG_STD_MAX)
 
@@ -152,13 +207,15 @@ class TanhGaussianActor(nn.Module):
     log_std_offset_init: float | None = None
     head_init: Any = None
     """kernel initialiser of the mean and log-std heads (None: flax's default)."""
+    task_heads: int = 0
 
     @nn.compact
     def __call__(self, obs):
+        task, obs = split_task(obs, self.task_heads)
         h = MLP(self.hidden, dtype=self.dtype)(obs)
         init = self.head_init or nn.linear.default_kernel_init
-        mean = nn.Dense(self.act_dim, dtype=self.dtype, kernel_init=init)(h).astype(jnp.float32)
-        log_std = nn.Dense(self.act_dim, dtype=self.dtype, kernel_init=init)(h).astype(jnp.float32)
+        mean = out_layer(self.act_dim, self.task_heads, self.dtype, init)(h, task).astype(jnp.float32)
+        log_std = out_layer(self.act_dim, self.task_heads, self.dtype, init)(h, task).astype(jnp.float32)
         if self.log_std_offset_init is not None:
             multiplier = self.param("log_std_multiplier", nn.initializers.constant(1.0), ())
             offset = self.param("log_std_offset", nn.initializers.constant(self.log_std_offset_init), ())

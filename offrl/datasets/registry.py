@@ -181,6 +181,42 @@ def _local_entries() -> None:
             _register(_local_info(env, level))
 
 
+def _local_task_info(dataset_id: str) -> DatasetInfo | None:
+    """Registry entry of a continual task's dataset ``local/<stream>/<task>-<level>-v0`` of a shipped
+    stream, with the task's env kwargs and reference scores; None for other ids."""
+    from offrl.continual.streams import list_streams, load_stream, parse_task_dataset_id
+
+    parsed = parse_task_dataset_id(dataset_id)
+    if parsed is None or parsed[0] not in list_streams():
+        return None
+    stream, task_name, level = parsed
+    task = {t.name: t for t in load_stream(stream).tasks}.get(task_name)
+    if task is None:
+        return None
+    lo, hi = local_reference_scores(f"{stream}/{task_name}")
+    from offrl.envs.tasks import TASK_EPISODE_STEPS
+
+    return DatasetInfo(
+        id=dataset_id, source="local", env_id=task.env_id, ref_min=lo, ref_max=hi,
+        max_episode_steps=TASK_EPISODE_STEPS, format="offrl",
+        options={"env": f"{stream}/{task_name}", "level": level, "env_kwargs": dict(task.kwargs)},
+        description=f"continual task {task_name} of stream {stream}, {level} data "
+                    f"(offrl collect {stream}/{task_name}-{level})")
+
+
+def _local_task_entries() -> None:
+    """Register the task datasets of every shipped stream whose behaviour policies are shipped."""
+    from offrl.continual.streams import QUALITIES, list_streams, load_stream
+
+    for stream in list_streams():
+        for task in load_stream(stream).tasks:
+            if (assets_dir() / "policies" / stream / task.name / "policies.npz").is_file():
+                for level in QUALITIES:
+                    info = _local_task_info(f"local/{stream}/{task.name}-{level}-v0")
+                    if info is not None:
+                        _register(info)
+
+
 def get_info(dataset_id: str) -> DatasetInfo:
     """Registry entry of ``dataset_id``; local ids re-read their reference scores (shipped later).
 
@@ -188,7 +224,10 @@ def get_info(dataset_id: str) -> DatasetInfo:
     """
     if dataset_id.startswith("local/") and dataset_id in DATASETS:
         o = DATASETS[dataset_id].options
-        return _local_info(o["env"], o["level"])
+        return _local_task_info(dataset_id) if "/" in o["env"] else _local_info(o["env"], o["level"])
+    task_info = _local_task_info(dataset_id) if dataset_id.startswith("local/") else None
+    if task_info is not None:
+        return task_info
     if dataset_id in DATASETS:
         return DATASETS[dataset_id]
     if dataset_id.startswith("minari/") and MINARI_ID.match(dataset_id[len("minari/"):]):
@@ -201,7 +240,8 @@ def get_info(dataset_id: str) -> DatasetInfo:
 
 # Minari's own id grammar (minari/dataset/minari_dataset.py), namespace required by us.
 MINARI_ID = re.compile(r"^(?:(?P<namespace>[-_\w][-_\w/]*[-_\w]+)/)(?P<dataset>[-_\w]+?)(?:-v(?P<version>\d+))?$")
-_LOCAL_NAME = re.compile(r"^[A-Za-z0-9][-_.A-Za-z0-9]*$")
+# a local name is <name> or, for a continual task's data, <stream>/<task>-<level>-v0
+_LOCAL_NAME = re.compile(r"^[A-Za-z0-9][-_.A-Za-z0-9]*(/[A-Za-z0-9][-_.+A-Za-z0-9]*)?$")
 
 
 def local_dataset_dir(name_or_id: str, root: str | os.PathLike | None = None) -> Path:
@@ -252,3 +292,4 @@ _neorl2_entries()
 _d5rl_entries()
 _minari_entries()
 _local_entries()
+_local_task_entries()

@@ -4,6 +4,10 @@ Evaluation rollouts, online SAC and dataset collection all step many independent
 batched policy call per step. With ``workers > 0`` the envs are split into contiguous slices, each
 owned by a worker process, so MuJoCo stepping runs on several cores while the policy runs on the
 accelerator. Results are identical for any worker count: every env is seeded by its global index.
+
+A pool may also mix envs (:meth:`EnvPool.mixed`: one (env id, kwargs) per env), e.g. every task of a
+continual stream stepped together. Envs whose observations are smaller than the largest are padded
+with zeros, and each env takes the first entries of its action row (a stream's ``pad: zeros`` rule).
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ def make_env(env_id: str, **kwargs):
     """``gymnasium.make`` with a clear error for unknown ids or a missing MuJoCo install."""
     import gymnasium as gym
 
+    if env_id.startswith("offrl/"):
+        import offrl.envs  # noqa: F401  (registers the continual task families)
     try:
         return gym.make(env_id, **kwargs)
     except gym.error.Error as e:
@@ -32,13 +38,22 @@ def make_env(env_id: str, **kwargs):
 
 
 class _Slice:
-    """A contiguous group of envs owned by one process."""
+    """A contiguous group of envs owned by one process; ``obs_width`` zero-pads flat observations."""
 
-    def __init__(self, env_id: str, n: int, env_kwargs: dict):
-        self.envs = [make_env(env_id, **env_kwargs) for _ in range(n)]
+    def __init__(self, specs: Sequence[tuple[str, dict]], obs_width: int | None = None):
+        self.envs = [make_env(env_id, **kw) for env_id, kw in specs]
+        self.act_dims = [int(np.prod(e.action_space.shape)) for e in self.envs]
+        self.obs_width = obs_width
+
+    def _obs(self, o):
+        o = np.asarray(o)
+        if self.obs_width is None:
+            return o
+        o = o.reshape(-1)
+        return np.pad(o, (0, self.obs_width - o.size))
 
     def reset(self, seeds: Sequence[int | None]):
-        return np.stack([np.asarray(e.reset(seed=None if s is None else int(s))[0]) for e, s in zip(self.envs, seeds)])
+        return np.stack([self._obs(e.reset(seed=None if s is None else int(s))[0]) for e, s in zip(self.envs, seeds)])
 
     def step(self, actions, active, autoreset: bool):
         n = len(self.envs)
@@ -50,10 +65,11 @@ class _Slice:
         for i, e in enumerate(self.envs):
             if not active[i]:
                 continue
-            o, r, te, tr, _ = e.step(actions[i])
-            obs[i], rew[i], term[i], trunc[i] = np.asarray(o), r, te, tr
+            a = actions[i] if self.obs_width is None else np.asarray(actions[i]).reshape(-1)[: self.act_dims[i]]
+            o, r, te, tr, _ = e.step(a)
+            obs[i], rew[i], term[i], trunc[i] = self._obs(o), r, te, tr
             if autoreset and (te or tr):
-                reset_obs[i] = np.asarray(e.reset()[0])
+                reset_obs[i] = self._obs(e.reset()[0])
         return obs, rew, term, trunc, reset_obs
 
     def close(self):
@@ -61,9 +77,9 @@ class _Slice:
             e.close()
 
 
-def _worker(conn, env_id, n, env_kwargs):
+def _worker(conn, specs, obs_width):
     try:
-        sl = _Slice(env_id, n, env_kwargs)
+        sl = _Slice(specs, obs_width)
         conn.send(("ok", None))
     except Exception as e:  # report construction errors to the parent instead of dying silently
         conn.send(("error", repr(e)))
@@ -89,27 +105,44 @@ class EnvPool:
     ``next_obs[i]`` keeps the true final observation (needed for correct bootstrapping).
     """
 
-    def __init__(self, env_id: str, n: int, workers: int = 0, env_kwargs: dict | None = None):
+    def __init__(self, env_id: str, n: int, workers: int = 0, env_kwargs: dict | None = None, *,
+                 specs: Sequence[tuple[str, dict]] | None = None):
+        if specs is None:
+            specs = [(env_id, dict(env_kwargs or {}))] * n
+        specs = [(e, dict(kw)) for e, kw in specs]
+        n = len(specs)
         if n < 1:
             raise OffrlError(f"EnvPool needs at least one env, got n={n}")
-        self.env_id, self.n = env_id, n
-        env_kwargs = dict(env_kwargs or {})
+        self.env_id, self.n = specs[0][0], n
         workers = max(0, min(workers, n))
-        probe = make_env(env_id, **env_kwargs)
-        self.observation_space, self.action_space = probe.observation_space, probe.action_space
-        self.max_episode_steps = probe.spec.max_episode_steps if probe.spec else None
-        probe.close()
+        distinct = list({(e, repr(sorted(kw.items()))): (e, kw) for e, kw in specs}.values())
+        probes = [make_env(e, **kw) for e, kw in distinct]
+        obs_shapes = {tuple(p.observation_space.shape or ()) for p in probes}
+        act_shapes = {tuple(p.action_space.shape or ()) for p in probes}
+        self.observation_space, self.action_space = probes[0].observation_space, probes[0].action_space
+        obs_width = None
+        if len(obs_shapes) > 1 or len(act_shapes) > 1:  # mixed spaces: zero-pad to the largest
+            from gymnasium.spaces import Box
+
+            obs_width = max(int(np.prod(s)) for s in obs_shapes)
+            act_width = max(int(np.prod(s)) for s in act_shapes)
+            self.observation_space = Box(-np.inf, np.inf, (obs_width,), np.float64)
+            self.action_space = Box(-1.0, 1.0, (act_width,), np.float32)
+        steps = [p.spec.max_episode_steps for p in probes if p.spec and p.spec.max_episode_steps]
+        self.max_episode_steps = max(steps) if steps else None
+        for p in probes:
+            p.close()
         self._bounds = np.linspace(0, n, (workers or 1) + 1).astype(int)
         self._local = None
         self._conns: list[Any] = []
         self._procs: list[Any] = []
         if workers == 0:
-            self._local = _Slice(env_id, n, env_kwargs)
+            self._local = _Slice(specs, obs_width)
         else:
             ctx = mp.get_context("spawn")  # fork after JAX initialised is unsafe
             for lo, hi in zip(self._bounds[:-1], self._bounds[1:]):
                 parent, child = ctx.Pipe()
-                p = ctx.Process(target=_worker, args=(child, env_id, int(hi - lo), env_kwargs), daemon=True)
+                p = ctx.Process(target=_worker, args=(child, specs[lo:hi], obs_width), daemon=True)
                 p.start()
                 self._conns.append(parent)
                 self._procs.append(p)
@@ -117,7 +150,12 @@ class EnvPool:
                 status, err = c.recv()
                 if status != "ok":
                     self.close()
-                    raise OffrlError(f"env worker failed to start {env_id!r}: {err}")
+                    raise OffrlError(f"env worker failed to start {self.env_id!r}: {err}")
+
+    @classmethod
+    def mixed(cls, specs: Sequence[tuple[str, dict]], workers: int = 0) -> "EnvPool":
+        """A pool of different envs, one ``(env id, kwargs)`` per env (see the module docstring)."""
+        return cls(specs[0][0] if specs else "", len(specs), workers, specs=specs)
 
     def _send(self, cmd: str, per_slice_args) -> None:
         if self._local is not None:

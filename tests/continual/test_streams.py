@@ -1,0 +1,64 @@
+"""Task streams as data: the shipped YAML files, their validation and the per-task dataset ids."""
+
+import pytest
+
+from offrl.continual.streams import (QUALITIES, check_spaces, list_streams, load_stream, parse_stream,
+                                     parse_task_dataset_id, task_dataset_id)
+from offrl.errors import ConfigError, UnknownIdError
+
+
+def test_shipped_streams_load_and_carry_the_oer_parameters():
+    assert {"cheetah-vel", "cheetah-vel-oer", "ant-dir", "ant-dir-oer", "walker-par", "pendulum-gain"} <= set(
+        list_streams())
+    oer = load_stream("ant-dir-oer")
+    assert [t.kwargs["direction"] for t in oer.tasks] == [1.2034, 0.4266, 4.9448, 4.1239, 4.0057]
+    vel = load_stream("cheetah-vel-oer")
+    assert [t.kwargs["target_velocity"] for t in vel.tasks] == pytest.approx([0.075, 0.15, 0.225, 0.30, 0.375])
+    default = [t.kwargs["target_velocity"] for t in load_stream("cheetah-vel").tasks]
+    assert min(default) >= 0 and max(default) <= 3 and min(b - a for a, b in zip(default, default[1:])) >= 0.5
+    for name in list_streams():
+        s = load_stream(name)
+        assert s.tasks and s.description
+        assert all(t.env_id.startswith("offrl/") for t in s.tasks)
+
+
+def test_dataset_ids_round_trip():
+    s = load_stream("pendulum-gain")
+    ids = s.dataset_ids("medium-random")
+    assert ids[1] == "local/pendulum-gain/reversed-medium-random-v0"
+    for q in QUALITIES:
+        assert parse_task_dataset_id(task_dataset_id("cheetah-vel", "v0.5", q)) == ("cheetah-vel", "v0.5", q)
+    assert parse_task_dataset_id("local/hopper-medium-v0") is None
+
+
+def test_bad_streams_fail_with_clear_messages(tmp_path):
+    with pytest.raises(UnknownIdError, match="cheetah-vel"):
+        load_stream("cheeta-vel")
+    with pytest.raises(ConfigError, match="missing required key 'tasks'"):
+        parse_stream({"name": "x"})
+    with pytest.raises(ConfigError, match="missing required key 'name'"):
+        parse_stream({"name": "x", "env": "offrl/PendulumGain-v0", "tasks": [{"kwargs": {}}]})
+    with pytest.raises(ConfigError, match="no env id"):
+        parse_stream({"name": "x", "tasks": [{"name": "a"}]})
+    with pytest.raises(ConfigError, match="duplicate"):
+        parse_stream({"name": "x", "env": "e", "tasks": [{"name": "a"}, {"name": "a"}]})
+    with pytest.raises(ConfigError, match="no '-'"):
+        parse_stream({"name": "x", "env": "e", "tasks": [{"name": "a-b"}]})
+    with pytest.raises(ConfigError, match="unknown key"):
+        parse_stream({"name": "x", "env": "e", "tasks": [{"name": "a", "kwarg": {}}]})
+    bad = tmp_path / "s.yaml"
+    bad.write_text("name: [unclosed\n")
+    with pytest.raises(ConfigError, match="cannot read stream file"):
+        load_stream(bad)
+    with pytest.raises(UnknownIdError, match="task of stream"):
+        load_stream("pendulum-gain").task("fwd")
+
+
+def test_tasks_with_different_spaces_need_a_padding_rule(tmp_path):
+    raw = {"name": "mixed", "tasks": [{"name": "p", "env": "offrl/PendulumGain-v0", "kwargs": {"gain": 1.0}},
+                                      {"name": "c", "env": "offrl/CheetahVel-v0"}]}
+    with pytest.raises(ConfigError, match="pad: zeros"):
+        check_spaces(parse_stream(raw))
+    spaces = check_spaces(parse_stream({**raw, "pad": "zeros"}))
+    assert spaces == [((3,), (1,)), ((17,), (6,))]
+    assert check_spaces(load_stream("pendulum-gain")) == [((3,), (1,))] * 3
