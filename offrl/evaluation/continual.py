@@ -145,7 +145,7 @@ def _nanmean(x: np.ndarray, axis: int) -> np.ndarray:
 def average_performance(matrix) -> np.ndarray:
     """Average performance at the end of the stream (PER in OER, ACC in GEM and Avalanche).
 
-    ``PER = (1/N) sum_i p[N-1, i]``: the mean score over all tasks of the final agent.
+    ``PER = (1/N) sum_i p[N-1, i]``: the mean score over all tasks at the end of the stream.
     Source: Lopez-Paz & Ranzato 2017 (GEM), eq. "ACC"; Avalanche's stream accuracy after the last
     experience (equal-sized experiences).
     """
@@ -156,7 +156,7 @@ def average_performance(matrix) -> np.ndarray:
 def backward_transfer(matrix) -> np.ndarray:
     """Backward transfer ``BWT = 1/(N-1) sum_{i<N-1} (p[N-1, i] - p[i, i])``.
 
-    Negative when the agent forgets earlier tasks. Source: GEM (Lopez-Paz & Ranzato 2017); equals
+    Negative when earlier tasks are forgotten. Source: GEM (Lopez-Paz & Ranzato 2017); equals
     Avalanche's ``StreamBWT`` after the last experience (``forgetting_bwt.py``), which is minus the
     mean over the experiences trained before the last one of (score right after training it minus
     last score). Undefined for a one-task stream (no earlier task): NaN.
@@ -465,7 +465,9 @@ def forward_transfer_interval(auc, reference_auc, *, key: str = "fwt", reps: int
     x = _array(auc, "auc")
     y = _array(reference_auc, "reference_auc")
     if x.ndim != 2 or y.ndim != 2 or x.shape[1] != y.shape[1]:
-        raise ConfigError(f"auc and reference_auc must be (seeds, num_tasks) on the same tasks; got {x.shape}, {y.shape}")
+        raise ConfigError(
+            f"auc and reference_auc must be (seeds, num_tasks) on the same tasks; got {x.shape}, {y.shape}"
+        )
     x = x[~np.any(np.isnan(x), axis=1)]
     y = y[~np.any(np.isnan(y), axis=1)]
     if not len(x) or not len(y):
@@ -535,7 +537,7 @@ def is_continual_run(path) -> bool:
         config, final = _info(path)
     except (OffrlError, OSError):
         return False
-    return (final or config).get("kind") == "continual"
+    return "continual" in (config.get("kind"), (final or {}).get("kind"))
 
 
 def _field_array(value, shape: tuple[int, ...], what: str, path: Path) -> np.ndarray:
@@ -589,23 +591,26 @@ def load_continual_run(path) -> ContinualRun:
     missing = [k for k in ("stream", "method", "tasks", "seeds") if not info.get(k)]
     if missing:
         raise DataIntegrityError(f"{path}: config.json/final.json lack {missing}")
-    tasks = [str(t) for t in info["tasks"]]
-    seeds = [int(s) for s in info["seeds"]]
-    n = len(tasks)
+    try:
+        tasks = [str(t) for t in info["tasks"]]
+        seeds = [int(s) for s in info["seeds"]]
+        n = len(tasks)
+        if info.get("task_boundaries") is not None:
+            bounds = _field_array(info["task_boundaries"], (n + 1,), "task_boundaries", path)
+        elif info.get("steps_per_task"):
+            bounds = np.arange(n + 1, dtype=np.float64) * float(info["steps_per_task"])
+        else:
+            raise DataIntegrityError(f"{path}: neither task_boundaries nor steps_per_task is recorded")
+        _as_steps([], bounds)
+    except (TypeError, ValueError) as e:  # ConfigError included: a bad boundary list
+        raise DataIntegrityError(f"{path}: malformed tasks, seeds or task boundaries ({e})") from None
     if len(set(tasks)) != n:
         raise DataIntegrityError(f"{path}: task names repeat in {tasks}")
-    if info.get("task_boundaries") is not None:
-        bounds = _field_array(info["task_boundaries"], (n + 1,), "task_boundaries", path)
-    elif info.get("steps_per_task"):
-        bounds = np.arange(n + 1, dtype=np.float64) * float(info["steps_per_task"])
-    else:
-        raise DataIntegrityError(f"{path}: neither task_boundaries nor steps_per_task is recorded")
-    try:
-        _as_steps([], bounds)
-    except ConfigError as e:
-        raise DataIntegrityError(f"{path}: {e}") from None
     if final is not None and final.get("curves") is not None:
-        steps = _field_array(final.get("eval_steps"), (len(final.get("eval_steps") or []),), "eval_steps", path)
+        raw_steps = final.get("eval_steps")
+        if not isinstance(raw_steps, list):
+            raise DataIntegrityError(f"{path}: final.json has curves but no eval_steps list")
+        steps = _field_array(raw_steps, (len(raw_steps),), "eval_steps", path)
         if len(steps) > 1 and np.any(np.diff(steps) <= 0):
             raise DataIntegrityError(f"{path}: final.json eval_steps are not strictly increasing")
         curves = _field_array(final["curves"], (len(seeds), len(steps), n), "curves", path)
