@@ -8,7 +8,9 @@ Usage::
 Writes ``<out>/report.md`` (per dataset x algorithm last/best scores over seeds; aggregate IQM, mean,
 median and optimality gap with stratified-bootstrap CIs per algorithm; probability of improvement
 between algorithms), ``<out>/summary.json`` with the same numbers, and PNGs: one learning-curve plot
-per dataset, ``aggregates.png``, ``profiles.png`` and ``improvement.png``.
+per dataset, ``aggregates.png``, ``profiles.png`` and ``improvement.png``. Continual runs (``"kind":
+"continual"``) go to :func:`offrl.continual_report.continual_report` instead (``continual.md``); a
+folder holding both kinds gets both reports.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ import numpy as np
 
 from offrl.errors import ConfigError
 from offrl.evaluation import stats
-from offrl.evaluation.results import Group, group_runs, load_reference, load_runs, match_key
+from offrl.evaluation.continual import is_continual_run
+from offrl.evaluation.results import Group, find_runs, group_runs, load_reference, load_runs, match_key
 from offrl.logging import atomic_write_json
 
 __all__ = ["ReportArgs", "make_report", "main"]
@@ -56,6 +59,10 @@ class ReportArgs:
     """Bootstrap seed."""
     plots: bool = True
     """Write the PNG plots."""
+    continual_reference: tuple[str, ...] = ("scratch", "single_task")
+    """Continual methods that train each task from scratch: the reference of forward transfer (FWT)."""
+    forgetting_window: int = 5
+    """Continual runs: evaluations averaged at each end of forgetting (Continual World uses 5)."""
 
 
 def _pm(values: np.ndarray) -> str:
@@ -116,7 +123,8 @@ def _aggregate_matrices(
 
 
 def make_report(args: ReportArgs) -> Path:
-    """Build the report described by ``args``; returns the path of ``report.md``."""
+    """Build the report described by ``args``; returns the path of ``report.md`` (of ``continual.md``
+    when every run is a continual one)."""
     if not args.paths:
         raise ConfigError("paths: give at least one results folder")
     if not 0 < args.ci < 1:
@@ -124,9 +132,20 @@ def make_report(args: ReportArgs) -> Path:
     if args.reps < 1 or args.profile_reps < 1:
         raise ConfigError("reps and profile_reps must be >= 1")
     reference = load_reference(args.reference, args.reference_csv) if args.reference else None
-    runs = load_runs(args.paths)
-    groups = group_runs(runs)
     out = Path(args.out)
+    run_dirs = find_runs(args.paths)
+    continual_dirs = [d for d in run_dirs if is_continual_run(d)]
+    if continual_dirs:
+        from offrl.continual_report import continual_report
+
+        continual_md = continual_report(
+            continual_dirs, out, reference_methods=args.continual_reference, last_n=args.forgetting_window,
+            reps=args.reps, curve_reps=args.profile_reps, ci=args.ci, seed=args.seed, plots=args.plots,
+        )
+        if len(continual_dirs) == len(run_dirs):
+            return continual_md
+    runs = load_runs([d for d in run_dirs if d not in continual_dirs] or args.paths)
+    groups = group_runs(runs)
     out.mkdir(parents=True, exist_ok=True)
     pct = f"{args.ci:.0%}"
     summary: dict = {"runs": [], "table": [], "aggregates": {}, "probability_of_improvement": {}}
@@ -141,6 +160,8 @@ def make_report(args: ReportArgs) -> Path:
         " *best* = best evaluation over training (optimistic: it selects on the test signal)."
     )
     md.append("")
+    if continual_dirs:
+        md += [f"{len(continual_dirs)} continual run(s): see [continual.md](continual.md).", ""]
 
     # ---------------------------------------------------------------- per-dataset table
     header = ["dataset", "algo", "score", "seeds", "last", "best"]

@@ -1,0 +1,332 @@
+"""The continual part of ``offrl report``: metrics table, score matrices, curves and a comparison.
+
+``offrl report`` hands every run folder whose ``final.json``/``config.json`` says
+``"kind": "continual"`` to :func:`continual_report`, which writes into the report folder:
+
+* ``continual.md``: one row per (stream, method) with PER, BWT, forgetting, forward transfer
+  (Continual World's, against a from-scratch reference run, and GEM's, against the initial scores)
+  and anytime average performance, each ``mean [lower, upper]`` over seeds with bootstrap CIs;
+* ``continual_summary.json``: the same numbers, machine-readable;
+* per row ``continual_matrix_<stream>_<method>.png`` (the score matrix p[k, i], mean over seeds) and
+  ``continual_curves_<stream>_<method>.png`` (every task's score over the stream), and
+  ``continual_comparison.png`` (PER / BWT / forgetting of every row) when there are several rows.
+
+Definitions and conventions: :mod:`offrl.evaluation.continual` and ``docs/continual.md``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from offrl.atomic import atomic_file
+from offrl.errors import ConfigError, OffrlError
+from offrl.evaluation import stats
+from offrl.evaluation.continual import (
+    CW_WINDOW,
+    ContinualRun,
+    Estimate,
+    forward_transfer_interval,
+    load_continual_run,
+    per_seed_metrics,
+    seed_interval,
+    task_auc,
+)
+from offrl.evaluation.results import RunResult, run_labels
+from offrl.logging import atomic_write_json
+
+__all__ = ["DEFAULT_REFERENCE_METHODS", "ContinualGroup", "continual_report", "group_continual_runs"]
+
+#: Methods whose runs train every task from scratch: the reference of Continual World's forward
+#: transfer (its single-task runs).
+DEFAULT_REFERENCE_METHODS: tuple[str, ...] = ("scratch", "single_task")
+
+# Table columns: (metric key, header).
+_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("per", "PER"),
+    ("bwt", "BWT"),
+    ("forgetting", "forgetting"),
+    ("fwt", "FWT (CW)"),
+    ("fwt_gem", "FWT (GEM)"),
+    ("anytime", "anytime AP"),
+)
+
+# continual_config fields that say where or how a run was recorded, not what it trained: they never
+# split runs of the same method into separate rows.
+_BOOKKEEPING = frozenset({"seeds", "run_id", "out", "out_dir", "results_dir", "resume", "use_wandb",
+                          "wandb", "project", "group", "name", "tags", "notes"})
+
+
+@dataclass(eq=False)  # compared by identity: the fields hold arrays
+class ContinualGroup:
+    """All seeds of one (stream, method variant), possibly from several runs, stacked on a seed
+    axis; ``curves`` columns are the union of the runs' eval steps (NaN where a run has none)."""
+
+    stream: str
+    label: str
+    method: str
+    runs: list[ContinualRun]
+    tasks: list[str]
+    task_boundaries: np.ndarray
+    eval_steps: np.ndarray
+    seeds: list[int]
+    curves: np.ndarray
+    matrix: np.ndarray
+    initial: np.ndarray
+
+    @property
+    def complete(self) -> bool:
+        return all(r.complete for r in self.runs)
+
+
+def _label_view(run: ContinualRun) -> RunResult:
+    """The run as :func:`offrl.evaluation.results.run_labels` sees runs: ``(dataset, algo)`` =
+    ``(stream, method)`` and as recorded settings everything that changes what was trained, so runs
+    pool into one row only when those agree (an ablation never averages into its baseline)."""
+    cfg = run.config
+    settings: dict = {"algo": run.algo, "tasks": run.tasks, "task_boundaries": run.task_boundaries.tolist()}
+    settings.update({f"method.{k}": v for k, v in (cfg.get("method_config") or {}).items()})
+    settings.update({f"{run.algo or 'algo'}.{k}": v for k, v in (cfg.get("algo_config") or {}).items()})
+    continual_config = cfg.get("continual_config") or {}
+    settings.update({k: v for k, v in continual_config.items() if k not in _BOOKKEEPING and k != "hp"})
+    return RunResult(
+        run_id=run.run_id, path=run.path, algo=run.method, dataset=run.stream, seeds=run.seeds,
+        complete=run.complete, scores={},
+        config={"algo_config": settings, "train_config": {"hp": list(continual_config.get("hp") or [])}},
+    )
+
+
+def group_continual_runs(runs: Sequence[ContinualRun]) -> dict[tuple[str, str], ContinualGroup]:
+    """Group runs by ``(stream, label)`` (the method plus the settings its runs differ in, as
+    :func:`offrl.evaluation.results.run_labels` labels single-task runs) and stack their seeds;
+    sorted by stream then label."""
+    labels = run_labels([_label_view(r) for r in runs])
+    by_key: dict[tuple[str, str], list[ContinualRun]] = {}
+    for r in runs:
+        by_key.setdefault((r.stream, labels[r.path]), []).append(r)
+    groups: dict[tuple[str, str], ContinualGroup] = {}
+    for key in sorted(by_key):
+        members = sorted(by_key[key], key=lambda r: r.run_id)
+        first = members[0]
+        steps = np.array(sorted({int(s) for r in members for s in r.eval_steps}), dtype=np.int64)
+        col = {int(s): t for t, s in enumerate(steps)}
+        curves = []
+        for r in members:
+            c = np.full((len(r.seeds), len(steps), first.num_tasks), np.nan)
+            c[:, [col[int(s)] for s in r.eval_steps], :] = r.curves
+            curves.append(c)
+        groups[key] = ContinualGroup(
+            stream=key[0], label=key[1], method=first.method, runs=members, tasks=list(first.tasks),
+            task_boundaries=first.task_boundaries, eval_steps=steps,
+            seeds=[s for r in members for s in r.seeds],
+            curves=np.concatenate(curves), matrix=np.concatenate([r.matrix for r in members]),
+            initial=np.concatenate([r.initial for r in members]),
+        )
+    return groups
+
+
+def _pick_reference(g: ContinualGroup, references: list[ContinualGroup]) -> ContinualGroup | None:
+    same = [r for r in references if r.stream == g.stream and r.tasks == g.tasks
+            and np.array_equal(r.task_boundaries, g.task_boundaries)]
+    # the reference without hyperparameter overrides first, then by label
+    same.sort(key=lambda r: (r.label != r.method, r.label))
+    return same[0] if same else None
+
+
+def _status(g: ContinualGroup) -> str:
+    if g.complete:
+        return "complete"
+    finished = min(r.tasks_finished for r in g.runs)
+    steps = [r.last_step for r in g.runs if not r.complete and r.last_step is not None]
+    where = f", step {max(steps)}" if steps else ", no eval yet"
+    return f"incomplete ({finished}/{len(g.tasks)} tasks{where})"
+
+
+def _cell(est: Estimate | None, total_seeds: int) -> str:
+    if est is None:
+        return "–"
+    text = est.format()
+    if est.defined and est.n_seeds < total_seeds:
+        text += f" (n={est.n_seeds})"
+    return text
+
+
+def _slug(s: str) -> str:
+    from offrl.report import _slug as report_slug  # one file-name rule for every report figure
+
+    return report_slug(s)
+
+
+def _seed_mean(a: np.ndarray) -> np.ndarray:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a cell no seed has stays NaN
+        return np.nanmean(a, axis=0)
+
+
+def continual_report(
+    runs: Sequence[ContinualRun | str | Path],
+    out_dir: str | Path,
+    *,
+    reference_methods: Sequence[str] = DEFAULT_REFERENCE_METHODS,
+    last_n: int = CW_WINDOW,
+    reps: int = 50_000,
+    curve_reps: int = 2_000,
+    ci: float = 0.95,
+    seed: int = 0,
+    plots: bool = True,
+) -> Path:
+    """Write the continual report for ``runs`` (loaded runs or run folders) into ``out_dir``.
+
+    Args:
+      reference_methods: methods whose runs train each task from scratch; a run of one of them on
+        the same stream (same tasks and task boundaries) is the reference of Continual World's
+        forward transfer (``FWT (CW)``); without one that column is ``–``.
+      last_n: evaluations averaged at each end of forgetting (Continual World: 5).
+      reps: bootstrap replicates of the metric CIs; curve_reps: of the curve bands.
+      ci: confidence level; seed: bootstrap seed (each metric of each row has its own stream).
+      plots: write the PNGs.
+
+    Returns the path of ``continual.md``.
+    """
+    if not 0 < ci < 1:
+        raise ConfigError(f"ci must be in (0, 1), got {ci}")
+    if reps < 1 or curve_reps < 1:
+        raise ConfigError("reps and curve_reps must be >= 1")
+    loaded: list[ContinualRun] = []
+    for r in runs:
+        if isinstance(r, ContinualRun):
+            loaded.append(r)
+            continue
+        try:
+            loaded.append(load_continual_run(r))
+        except OffrlError as e:  # one broken run does not hide the others
+            warnings.warn(f"skipping {r}: {e}", stacklevel=2)
+    if not loaded:
+        raise OffrlError("no readable continual runs")
+    groups = group_continual_runs(loaded)
+    references = [g for g in groups.values() if g.method in set(reference_methods)]
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    pct = f"{ci:.0%}"
+
+    rows: list[dict] = []
+    estimates: dict[tuple[str, str], dict[str, Estimate]] = {}
+    for key, g in tqdm(groups.items(), desc="continual metrics", disable=len(groups) < 4, leave=False):
+        values = per_seed_metrics(g.matrix, initial=g.initial, curves=g.curves, eval_steps=g.eval_steps,
+                                  task_boundaries=g.task_boundaries, last_n=last_n)
+        est = {k: seed_interval(v, key=f"{g.stream}|{g.label}|{k}", reps=reps, ci=ci, seed=seed)
+               for k, v in values.items()}
+        ref = None if g in references else _pick_reference(g, references)
+        if ref is not None:
+            est["fwt"] = forward_transfer_interval(
+                task_auc(g.curves, g.eval_steps, g.task_boundaries),
+                task_auc(ref.curves, ref.eval_steps, ref.task_boundaries),
+                key=f"{g.stream}|{g.label}|fwt", reps=reps, ci=ci, seed=seed,
+            )
+        estimates[key] = est
+        rows.append({"group": g, "reference": ref, "estimates": est})
+
+    # ------------------------------------------------------------------ markdown
+    md = ["# offrl continual report", ""]
+    n_runs = len(loaded)
+    md.append(
+        f"{n_runs} continual run(s), {len(groups)} stream x method row(s). Scores are normalized (0 = "
+        "random, 100 = expert on each task). Each cell is the mean over seeds with a "
+        f"{pct} bootstrap percentile interval ({reps} replicates resampling whole seeds); one seed "
+        "gives the value alone; `(n=k)` marks a metric that only k seeds define."
+    )
+    md += [
+        "",
+        "- **PER**: mean final score over all tasks, `1/N sum_i p[N-1,i]`.",
+        "- **BWT**: `1/(N-1) sum_{i<N-1} (p[N-1,i] - p[i,i])`, negative when earlier tasks are forgotten (GEM).",
+        f"- **forgetting**: Continual World's, `1/(N-1) sum_{{i<N-1}} (p_i(end of task i) - p_i(end))`, "
+        f"each side the mean of the last {last_n} evaluations of that task's window.",
+        "- **FWT (CW)**: Continual World's normalised forward transfer, `mean_i (AUC_i - AUC_i^b) / (1 - AUC_i^b)` "
+        "over each task's own training window on the [0, 1] scale, against a run that trains each task from "
+        f"scratch (method {', '.join(f'`{m}`' for m in reference_methods)} on the same stream).",
+        "- **FWT (GEM)**: `1/(N-1) sum_{i>=1} (p[i-1,i] - initial[i])`, the zero-shot score gained before "
+        "training a task.",
+        "- **anytime AP**: mean over evaluation points of the mean score over the tasks seen so far.",
+        "",
+        "## Metrics",
+        "",
+    ]
+    header = ["stream", "method", "seeds", *(h for _, h in _COLUMNS), "status"]
+    md += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in rows:
+        g, ref, est = row["group"], row["reference"], row["estimates"]
+        cells = [f"`{g.stream}`", g.label, str(len(g.seeds))]
+        for k, _ in _COLUMNS:
+            if k == "fwt" and g in references:
+                cells.append("reference")
+            else:
+                cells.append(_cell(est.get(k), len(g.seeds)))
+        cells.append(_status(g))
+        md.append("| " + " | ".join(cells) + " |")
+    md.append("")
+    notes = []
+    if any(len(r["group"].tasks) == 1 for r in rows):
+        notes.append("A one-task stream has no earlier task: BWT, forgetting and FWT (GEM) are undefined (–).")
+    no_ref = sorted({r["group"].stream for r in rows if r["reference"] is None and r["group"] not in references})
+    if no_ref:
+        notes.append("FWT (CW) needs a from-scratch reference run on the same stream and tasks; none for "
+                     + ", ".join(f"`{s}`" for s in no_ref) + ".")
+    for row in rows:
+        if row["reference"] is not None:
+            ref = row["reference"]
+            notes.append(f"`{row['group'].stream}` / {row['group'].label}: FWT (CW) against {ref.label} "
+                         f"({len(ref.seeds)} seed(s): {', '.join(r.run_id for r in ref.runs)}).")
+    md += [f"- {n}" for n in notes]
+    if notes:
+        md.append("")
+
+    # ------------------------------------------------------------------ figures
+    if plots:
+        from offrl.evaluation import continual_plots
+
+        figures: list[tuple[str, str]] = []
+        if len(rows) > 1:
+            continual_plots.plot_method_comparison(estimates, out / "continual_comparison.png", ci=ci)
+            figures.append(("PER, BWT and forgetting of every row", "continual_comparison.png"))
+        for row in rows:
+            g = row["group"]
+            stem = f"{_slug(g.stream)}_{_slug(g.label)}"
+            title = f"{g.stream} / {g.label} ({len(g.seeds)} seed(s))"
+            name = f"continual_matrix_{stem}.png"
+            continual_plots.plot_task_matrix(_seed_mean(g.matrix), g.tasks, out / name, title=title)
+            figures.append((f"`{g.stream}` / {g.label}: score of task i after training task k (mean over seeds)", name))
+            if len(g.eval_steps):
+                curves = [stats.learning_curve(g.curves[:, :, i], reps=curve_reps, ci=ci, seed=seed)
+                          for i in range(len(g.tasks))]
+                name = f"continual_curves_{stem}.png"
+                continual_plots.plot_task_curves(g.eval_steps, curves, g.tasks, g.task_boundaries, out / name,
+                                                 title=title, ci=ci)
+                figures.append((f"`{g.stream}` / {g.label}: every task's score over the stream", name))
+        md += ["## Plots", ""]
+        for title, name in figures:
+            md += [f"### {title}", "", f"![{title}]({name})", ""]
+
+    path = out / "continual.md"
+    with atomic_file(path) as tmp:
+        tmp.write_text("\n".join(md), encoding="utf-8")
+    atomic_write_json(out / "continual_summary.json", {
+        "settings": {"forgetting_window": last_n, "reps": reps, "ci": ci, "seed": seed,
+                     "reference_methods": list(reference_methods)},
+        "rows": [
+            {
+                "stream": r["group"].stream, "method": r["group"].method, "label": r["group"].label,
+                "tasks": r["group"].tasks, "seeds": r["group"].seeds, "complete": r["group"].complete,
+                "runs": [x.run_id for x in r["group"].runs],
+                "reference": r["reference"].label if r["reference"] is not None else None,
+                "metrics": {k: e.as_dict() for k, e in r["estimates"].items()},
+                "matrix_mean": _seed_mean(r["group"].matrix),
+            }
+            for r in rows
+        ],
+    })
+    return path

@@ -1,0 +1,171 @@
+"""PNG figures of continual runs: the score matrix p[k, i], per-task curves, a methods comparison.
+
+Built like :mod:`offrl.evaluation.plots` (whose ``_save`` and ``_colors`` they use): a
+:class:`matplotlib.figure.Figure` on the Agg canvas, no ``pyplot`` state, headless. Each function
+takes already-computed numbers (:mod:`offrl.evaluation.continual`, :mod:`offrl.evaluation.stats`)
+and writes one PNG, returning its path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+from matplotlib import colormaps
+from matplotlib.figure import Figure
+from matplotlib.transforms import blended_transform_factory
+
+from offrl.evaluation.continual import Estimate
+from offrl.evaluation.plots import _colors, _save
+from offrl.evaluation.stats import CurveEstimate
+
+__all__ = ["COMPARISON_METRICS", "plot_method_comparison", "plot_task_curves", "plot_task_matrix"]
+
+#: Metrics of the comparison figure: (key in the estimates, panel title).
+COMPARISON_METRICS: tuple[tuple[str, str], ...] = (
+    ("per", "PER (higher is better)"),
+    ("bwt", "BWT (higher is better)"),
+    ("forgetting", "Forgetting (lower is better)"),
+)
+
+
+def _short(name: str, width: int = 18) -> str:
+    return name if len(name) <= width else name[: width - 1] + "…"
+
+
+def plot_task_matrix(matrix: np.ndarray, tasks: Sequence[str], path: Path, *, title: str = "",
+                     label: str = "normalized score") -> Path:
+    """Heatmap of the score matrix, each cell annotated with its value.
+
+    Args:
+      matrix: ``(N, N)``, ``matrix[k, i]`` = score of task ``i`` after training task ``k`` (usually
+        the mean over seeds); NaN cells (not evaluated) are left blank and marked ``–``.
+      tasks: the ``N`` task names, in stream order.
+    """
+    m = np.asarray(matrix, dtype=np.float64)
+    n = len(tasks)
+    if m.shape != (n, n):
+        raise ValueError(f"matrix shape {m.shape} does not match {n} tasks")
+    side = 1.2 + 0.75 * n
+    fig = Figure(figsize=(side + 1.4, side), layout="constrained")
+    ax = fig.add_subplot()
+    finite = m[np.isfinite(m)]
+    vmin = min(0.0, float(finite.min())) if finite.size else 0.0
+    vmax = max(100.0, float(finite.max())) if finite.size else 100.0
+    image = ax.imshow(np.ma.masked_invalid(m), cmap=colormaps["viridis"].with_extremes(bad="0.92"),
+                      vmin=vmin, vmax=vmax)
+    for k in range(n):
+        for i in range(n):
+            v = m[k, i]
+            if np.isnan(v):
+                ax.text(i, k, "–", ha="center", va="center", color="0.4")
+                continue
+            # dark text on the light (yellow) end of viridis, white on the dark end
+            shade = (v - vmin) / (vmax - vmin) if vmax > vmin else 0.0
+            ax.text(i, k, f"{v:.0f}" if abs(v) >= 10 else f"{v:.1f}", ha="center", va="center",
+                    color="black" if shade > 0.6 else "white", fontsize=9)
+    ax.set_xticks(range(n))
+    ax.set_xticklabels([f"{i}: {_short(t)}" for i, t in enumerate(tasks)], rotation=35, ha="right")
+    ax.set_yticks(range(n))
+    ax.set_yticklabels([f"after {k}: {_short(t)}" for k, t in enumerate(tasks)])
+    ax.set_xlabel("task i (evaluated)")
+    ax.set_ylabel("after training task k")
+    ax.set_title(title)
+    fig.colorbar(image, ax=ax, shrink=0.8, label=label)
+    return _save(fig, path)
+
+
+def plot_task_curves(
+    eval_steps: np.ndarray,
+    curves: Sequence[CurveEstimate],
+    tasks: Sequence[str],
+    task_boundaries: Sequence[int],
+    path: Path,
+    *,
+    title: str = "",
+    ylabel: str = "normalized score",
+    ci: float = 0.95,
+) -> Path:
+    """Score of every task over global steps: one line per task (mean over seeds) with its CI band,
+    dashed lines at the task boundaries and each training window shaded in the colour of the task
+    being trained, its name written above the window.
+
+    Args:
+      curves: one :func:`offrl.evaluation.stats.learning_curve` estimate per task, in stream order.
+    """
+    steps = np.asarray(eval_steps, dtype=np.float64)
+    bounds = np.asarray(task_boundaries, dtype=np.float64)
+    if len(curves) != len(tasks) or len(bounds) != len(tasks) + 1:
+        raise ValueError(f"{len(curves)} curves and {len(bounds)} boundaries for {len(tasks)} tasks")
+    colors = _colors(list(tasks))
+    fig = Figure(figsize=(max(6.0, 1.6 * len(tasks) + 3.0), 4.2), layout="constrained")
+    ax = fig.add_subplot()
+    top = blended_transform_factory(ax.transData, ax.transAxes)
+    for k, name in enumerate(tasks):
+        ax.axvspan(bounds[k], bounds[k + 1], color=colors[name], alpha=0.08, lw=0)
+        ax.text((bounds[k] + bounds[k + 1]) / 2, 1.01, _short(name, 14), transform=top, ha="center",
+                va="bottom", fontsize=8, color=colors[name])
+    for b in bounds:
+        ax.axvline(b, color="0.35", ls="--", lw=0.8)
+    for name, est in zip(tasks, curves):
+        ok = ~np.isnan(est.mean)
+        ax.plot(steps[ok], est.mean[ok], color=colors[name], lw=1.8, label=name,
+                marker="." if ok.sum() < 30 else None)
+        band = ok & ~np.isnan(est.lower) & ~np.isnan(est.upper)
+        ax.fill_between(steps[band], est.lower[band], est.upper[band], color=colors[name], alpha=0.2, lw=0)
+    ax.set_xlim(min(bounds[0], steps.min(initial=bounds[0])), max(bounds[-1], steps.max(initial=bounds[-1])))
+    ax.set_xlabel("global training step (shaded: task being trained)")
+    ax.set_ylabel(f"{ylabel} (mean, {ci:.0%} CI)")
+    ax.grid(alpha=0.3)
+    ax.legend(frameon=False, fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    if title:
+        fig.suptitle(title)
+    return _save(fig, path)
+
+
+def plot_method_comparison(
+    estimates: Mapping[tuple[str, str], Mapping[str, Estimate]],
+    path: Path,
+    *,
+    metrics: Sequence[tuple[str, str]] = COMPARISON_METRICS,
+    ci: float = 0.95,
+) -> Path:
+    """Bar chart of PER, BWT and forgetting per method, one panel per metric, with CI error bars.
+
+    Args:
+      estimates: ``(stream, method label)`` -> metric key -> :class:`Estimate`. Bars are grouped by
+        stream along the x axis, one colour per method; an undefined metric leaves a gap.
+    """
+    streams = sorted({s for s, _ in estimates})
+    methods = sorted({m for _, m in estimates})
+    colors = _colors(methods)
+    width = 0.8 / max(1, len(methods))
+    fig = Figure(figsize=(max(3.2, 0.5 * len(streams) * len(methods) + 1.5) * len(metrics), 3.8),
+                 layout="constrained")
+    axes = fig.subplots(1, len(metrics), squeeze=False)[0]
+    for ax, (key, panel) in zip(axes, metrics):
+        for j, method in enumerate(methods):
+            xs, ys, err = [], [], [[], []]
+            for x, stream in enumerate(streams):
+                est = estimates.get((stream, method), {}).get(key)
+                if est is None or not est.defined:
+                    continue
+                xs.append(x - 0.4 + width * (j + 0.5))
+                ys.append(est.point)
+                # one seed has no interval: no error bar rather than a zero-length one
+                lo, hi = (est.lower, est.upper) if est.n_seeds > 1 else (est.point, est.point)
+                err[0].append(est.point - lo)
+                err[1].append(hi - est.point)
+            if xs:
+                ax.bar(xs, ys, width=width * 0.95, color=colors[method], alpha=0.85,
+                       label=method if ax is axes[0] else None)
+                ax.errorbar(xs, ys, yerr=np.asarray(err), fmt="none", ecolor="k", elinewidth=1.2, capsize=3)
+        ax.axhline(0.0, color="k", lw=0.8)
+        ax.set_xticks(range(len(streams)))
+        ax.set_xticklabels([_short(s, 22) for s in streams], rotation=20 if len(streams) > 2 else 0)
+        ax.set_title(panel)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0].set_ylabel(f"score points (mean, {ci:.0%} CI)")
+    fig.legend(loc="outside lower center", ncols=min(len(methods), 4), frameon=False)
+    return _save(fig, path)

@@ -1,0 +1,215 @@
+"""`offrl report` on continual run folders written by hand in the continual results contract."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from offrl.errors import OffrlError
+from offrl.evaluation import continual as cl
+from offrl.evaluation.continual_plots import plot_method_comparison, plot_task_curves, plot_task_matrix
+from offrl.evaluation.stats import learning_curve
+
+PNG = b"\x89PNG\r\n\x1a\n"
+REPO = Path(__file__).resolve().parents[2]
+
+STEPS = [0, 50, 100, 150, 200, 250, 300]
+TASKS = ["slow", "medium", "fast"]
+# the small example of test_metrics.py: curves[seed, step, task]
+CURVES = np.array([
+    [[5, 15, 10], [60, 12, 18], [80, 10, 20], [70, 40, 25], [50, 70, 30], [44, 62, 70], [40, 60, 90]],
+    [[0, 10, 20], [40, 14, 12], [60, 20, 10], [64, 50, 30], [60, 80, 40], [36, 56, 50], [30, 50, 70]],
+], dtype=float)
+REF_CURVES = np.full((2, 7, 3), 33.0)
+REF_CURVES[0, 1:3, 0], REF_CURVES[0, 3:5, 1], REF_CURVES[0, 5:7, 2] = [55, 65], [40, 60], [45, 55]
+REF_CURVES[1, 1:3, 0], REF_CURVES[1, 3:5, 1], REF_CURVES[1, 5:7, 2] = [30, 50], [50, 50], [60, 80]
+
+
+def write_run(run_dir: Path, stream: str, method: str, seeds, curves, *, tasks=TASKS, steps=STEPS,
+              steps_per_task=100, finish=True, method_config=None):
+    """A continual run folder as the continual trainer writes it: config.json, metrics.jsonl (train
+    and eval lines, one per seed) and, when finished, final.json."""
+    curves = np.asarray(curves, dtype=float)
+    n = len(tasks)
+    bounds = [k * steps_per_task for k in range(n + 1)]
+    run_dir.mkdir(parents=True)
+    config = {"kind": "continual", "run_id": run_dir.name, "stream": stream, "method": method, "algo": "td3bc",
+              "tasks": tasks, "seeds": list(seeds), "steps_per_task": steps_per_task,
+              "continual_config": {"seeds": list(seeds), "eval_every": 50},
+              "method_config": method_config or {}, "algo_config": {"alpha": 2.5}, "offrl_version": "0.1.0"}
+    (run_dir / "config.json").write_text(json.dumps(config))
+    task_of = cl.task_of_eval(steps, bounds)
+    with open(run_dir / "metrics.jsonl", "w") as f:
+        for t, step in enumerate(steps):
+            for s, seed in enumerate(seeds):
+                if step:
+                    f.write(json.dumps({"kind": "train", "step": step, "seed": seed, "task": int(task_of[t]),
+                                        "critic/loss": 1.0}) + "\n")
+                row = {"kind": "eval", "step": step, "seed": seed, "task": max(0, int(task_of[t]))}
+                for i, name in enumerate(tasks):
+                    row[f"score/{name}"] = curves[s, t, i]
+                    row[f"return/{name}"] = 10 * curves[s, t, i]
+                f.write(json.dumps(row) + "\n")
+    if finish:
+        at = [steps.index(b) for b in bounds]
+        final = {**{k: config[k] for k in ("kind", "run_id", "stream", "method", "algo", "seeds", "tasks")},
+                 "task_boundaries": bounds, "eval_steps": list(steps), "curves": curves.tolist(),
+                 "matrix": curves[:, at[1:], :].tolist(), "matrix_return": (10 * curves[:, at[1:], :]).tolist(),
+                 "initial": curves[:, at[0], :].tolist(), "metrics": {}}
+        (run_dir / "final.json").write_text(json.dumps(final))
+    return run_dir
+
+
+def _row(md: str, start: str) -> list[str]:
+    line = next(x for x in md.splitlines() if x.startswith(start))
+    return [c.strip() for c in line.strip("|").split("|")]
+
+
+def test_report_cli_on_continual_runs(tmp_path):
+    root = tmp_path / "results"
+    write_run(root / "ft", "toy", "finetune", [0, 1], CURVES)
+    write_run(root / "ref", "toy", "scratch", [0, 1], REF_CURVES)
+    rng = np.random.default_rng(0)
+    write_run(root / "er", "toy", "er", [0, 1, 2], np.clip(CURVES[[0, 1, 0]] + rng.normal(0, 5, (3, 7, 3)), 0, 100))
+    out = tmp_path / "rep"
+    proc = subprocess.run(
+        [sys.executable, "-m", "offrl.cli", "report", str(root), "--out", str(out), "--reps", "2000",
+         "--profile-reps", "100"],
+        cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(REPO), "MPLBACKEND": "Agg"},
+        capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "continual.md" in proc.stdout
+    md = (out / "continual.md").read_text()
+    assert not (out / "report.md").exists()  # no single-task runs, no single-task report
+    header = _row(md, "| stream |")
+    assert header == ["stream", "method", "seeds", "PER", "BWT", "forgetting", "FWT (CW)", "FWT (GEM)",
+                      "anytime AP", "status"]
+    cells = dict(zip(header, _row(md, "| `toy` | finetune |")))
+    # the hand-computed values of test_metrics.py, with their intervals
+    for col, value in (("PER", 170 / 3), ("BWT", -27.5), ("forgetting", 12.75), ("FWT (CW)", 0.65 / 3),
+                       ("FWT (GEM)", 11.25), ("anytime AP", (377 / 6 + 973 / 18) / 2)):
+        point, lo, hi = (float(x) for x in cells[col].replace("[", "").replace("]", "").replace(",", "").split())
+        assert point == pytest.approx(value, abs=0.005), col
+        assert lo <= point <= hi, col
+    assert cells["seeds"] == "2" and cells["status"] == "complete"
+    assert _row(md, "| `toy` | scratch |")[6] == "reference"
+    summary = json.loads((out / "continual_summary.json").read_text())
+    rows = {r["label"]: r for r in summary["rows"]}
+    assert rows["finetune"]["reference"] == "scratch" and rows["er"]["seeds"] == [0, 1, 2]
+    bwt = rows["finetune"]["metrics"]["bwt"]
+    assert cells["BWT"] == f"{bwt['point']:.2f} [{bwt['lower']:.2f}, {bwt['upper']:.2f}]"
+    np.testing.assert_allclose(rows["finetune"]["matrix_mean"], CURVES[:, [2, 4, 6]].mean(axis=0))
+    for name in ("continual_comparison.png", "continual_matrix_toy_finetune.png", "continual_curves_toy_finetune.png",
+                 "continual_matrix_toy_er.png", "continual_curves_toy_scratch.png"):
+        assert (out / name).read_bytes()[:8] == PNG, name
+        assert f"({name})" in md
+
+
+def test_mixed_folder_gets_both_reports(tmp_path, monkeypatch):
+    from offrl.cli import main as cli_main
+    from offrl.logging import RunLogger
+
+    root = tmp_path / "results"
+    write_run(root / "cont", "toy", "finetune", [0, 1], CURVES)
+    log = RunLogger(root / "single", {"algo": "bc", "dataset": "d4rl/hopper-medium-v2"}, [0, 1], use_wandb=False)
+    log.write_config()
+    log.log(100, {"normalized_score": np.array([40.0, 50.0]), "return_mean": np.array([1.0, 2.0])}, kind="eval")
+    log.finish({"eval_steps": [100], "normalized_score": {"last": [40.0, 50.0], "best": [40.0, 50.0],
+                                                          "curve": [[40.0], [50.0]]}})
+    monkeypatch.chdir(tmp_path)
+    assert cli_main(["report", str(root), "--reps", "300", "--profile-reps", "50", "--no-plots"]) == 0
+    md = (tmp_path / "report" / "report.md").read_text()
+    assert "| `d4rl/hopper-medium-v2` | bc | normalized | 2 | 45.00 ± 5.00 |" in md
+    assert "toy" not in md.split("## Per dataset")[1]  # the continual run is not read as a single-task one
+    assert "[continual.md](continual.md)" in md
+    cont = (tmp_path / "report" / "continual.md").read_text()
+    assert _row(cont, "| `toy` | finetune |")[3].startswith("56.67 [")
+    assert "FWT (CW) needs a from-scratch reference" in cont
+    assert not list((tmp_path / "report").glob("*.png"))
+
+
+def test_pooling_incomplete_and_broken_runs(tmp_path):
+    from offrl.continual_report import continual_report
+
+    root = tmp_path / "results"
+    write_run(root / "er-a", "toy", "er", [0, 1], CURVES, method_config={"buffer_size": 1000})
+    write_run(root / "er-b", "toy", "er", [2], CURVES[:1] + 2, method_config={"buffer_size": 1000})
+    write_run(root / "er-small", "toy", "er", [0], CURVES[:1], method_config={"buffer_size": 100})
+    # killed during task 1 (step 150): no final.json; read from metrics.jsonl
+    write_run(root / "ewc", "toy", "ewc", [0, 1], CURVES[:, :4], steps=STEPS[:4], finish=False)
+    one = write_run(root / "single", "one", "finetune", [0, 1], CURVES[:, :3, :1], tasks=["only"], steps=STEPS[:3])
+    broken = write_run(root / "broken", "toy", "l2", [0], CURVES[:1])
+    final = json.loads((broken / "final.json").read_text())
+    final["curves"] = final["curves"][0]  # seeds axis lost
+    (broken / "final.json").write_text(json.dumps(final))
+    assert cl.is_continual_run(broken) and not cl.is_continual_run(tmp_path)
+    with pytest.raises(OffrlError, match="curves has shape"):
+        cl.load_continual_run(broken)
+
+    run = cl.load_continual_run(root / "ewc")
+    assert not run.complete and run.tasks_finished == 1 and run.last_step == 150
+    np.testing.assert_array_equal(run.matrix[:, 0], CURVES[:, 2])  # after task 0
+    assert np.isnan(run.matrix[:, 1:]).all()  # task 1 is not over: no row "after task 1"
+    np.testing.assert_array_equal(run.initial, CURVES[:, 0])
+    assert cl.load_continual_run(one).task_boundaries.tolist() == [0, 100]
+
+    dirs = sorted(p for p in root.iterdir())
+    with pytest.warns(UserWarning, match="skipping .*broken"):
+        path = continual_report(dirs, tmp_path / "rep", reps=500, curve_reps=50)
+    md = path.read_text()
+    # the same method with another buffer size is its own row; equal settings pool their seeds
+    pooled = _row(md, "| `toy` | er [method.buffer_size=1000] |")
+    assert pooled[2] == "3"
+    assert pooled[3].startswith(f"{np.mean([190 / 3, 50, 190 / 3 + 2]):.2f} [")
+    assert _row(md, "| `toy` | er [method.buffer_size=100] |")[3] == f"{190 / 3:.2f}"  # one seed: no interval
+    ewc = _row(md, "| `toy` | ewc |")
+    assert ewc[3] == "–" and ewc[-1] == "incomplete (1/3 tasks, step 150)"
+    single = _row(md, "| `one` | finetune |")
+    assert single[4] == single[5] == single[7] == "–" and single[3].startswith("70.00 [")
+    assert "A one-task stream has no earlier task" in md
+    assert "| `toy` | l2 |" not in md
+    for name in ("continual_matrix_toy_ewc.png", "continual_curves_one_finetune.png",
+                 "continual_matrix_toy_er_method.buffer_size_100.png", "continual_comparison.png"):
+        assert (tmp_path / "rep" / name).read_bytes()[:8] == PNG, name
+
+
+def test_plot_functions(tmp_path):
+    matrix = CURVES[:, [2, 4, 6]].mean(axis=0)
+    matrix[2, 0] = np.nan
+    assert plot_task_matrix(matrix, TASKS, tmp_path / "m.png", title="t").read_bytes()[:8] == PNG
+    with pytest.raises(ValueError):
+        plot_task_matrix(matrix[:2], TASKS, tmp_path / "bad.png")
+    curves = [learning_curve(CURVES[:, :, i], reps=50) for i in range(3)]
+    assert plot_task_curves(STEPS, curves, TASKS, [0, 100, 200, 300], tmp_path / "c.png").read_bytes()[:8] == PNG
+    est = {("toy", m): {"per": cl.seed_interval([50.0, 60.0 + d], reps=100),
+                        "bwt": cl.seed_interval([-5.0, d], reps=100),
+                        "forgetting": cl.seed_interval([np.nan, np.nan])}
+           for d, m in ((0.0, "finetune"), (4.0, "er"))}
+    est[("other", "er")] = {"per": cl.seed_interval([70.0]), "bwt": cl.seed_interval([1.0])}
+    assert plot_method_comparison(est, tmp_path / "b.png").read_bytes()[:8] == PNG
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda c, f: c.pop("stream") and f.pop("stream"), "lack \\['stream'\\]"),
+    (lambda c, f: f.update(tasks=["a", "a", "b"]), "repeat"),
+    (lambda c, f: f.update(task_boundaries=[0, 100, 50, 300]), "malformed"),
+    (lambda c, f: f.update(seeds=["zero", 1]), "malformed"),
+    (lambda c, f: f.pop("eval_steps"), "no eval_steps"),
+    (lambda c, f: f.update(matrix=f["matrix"][:1]), "matrix has shape"),
+    (lambda c, f: f.update(initial=[[1, 2], [3]]), "initial is not a numeric array"),
+])
+def test_load_rejects_runs_that_break_the_contract(tmp_path, edit, message):
+    run = write_run(tmp_path / "r", "toy", "er", [0, 1], CURVES)
+    config, final = (json.loads((run / name).read_text()) for name in ("config.json", "final.json"))
+    edit(config, final)
+    (run / "config.json").write_text(json.dumps(config))
+    (run / "final.json").write_text(json.dumps(final))
+    with pytest.raises(OffrlError, match=message):
+        cl.load_continual_run(run)
