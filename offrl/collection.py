@@ -456,6 +456,27 @@ def build_assets(run_dir: str | Path, env: str, *, out: str | Path | None = None
     return new_meta
 
 
+def _build_assets_job(args):
+    run_dir, name, out_root = args
+    out = Path(out_root) / name if out_root else None
+    meta = build_assets(run_dir, name, out=out)
+    return name, {k: meta[k] for k in ("returns_100", "returns_100_deterministic", "expert_step", "medium_step")}
+
+
+def build_stream_assets(run_dir: str | Path, names: list[str], *, out_root: str | Path | None = None,
+                        processes: int = 1) -> dict[str, dict]:
+    """:func:`build_assets` for many sources (e.g. every task of the streams an :mod:`offrl.online`
+    run trained), ``processes`` at a time; ``out_root`` replaces ``offrl/assets/policies`` as the
+    parent of the ``<name>/`` folders. Returns each source's reference returns and chosen snapshots."""
+    jobs = [(str(run_dir), n, str(out_root) if out_root else None) for n in names]
+    if processes <= 1:
+        return dict(map(_build_assets_job, jobs))
+    import multiprocessing as mp
+
+    with mp.get_context("spawn").Pool(processes) as pool:
+        return dict(pool.imap_unordered(_build_assets_job, jobs))
+
+
 @dataclasses.dataclass(frozen=True)
 class CollectArgs:
     """offrl collect <env>-<level> | <stream>/<task>-<level>: regenerate a local dataset from the shipped policies."""

@@ -291,6 +291,21 @@ class _Checkpoints:
         self.mngr.close()
 
 
+def host_metrics(metrics, seeds, step: int, chunk: int, ckpt, run_dir: Path) -> dict[str, np.ndarray]:
+    """A chunk's metrics as host arrays; :class:`TrainingDiverged` naming the metric and seeds when one
+    is NaN/inf (the last good checkpoint is kept)."""
+    m = {k: np.asarray(v) for k, v in metrics.items()}
+    bad = {k: np.flatnonzero(~np.isfinite(v)) for k, v in m.items() if not np.isfinite(v).all()}
+    if bad:
+        k, seeds_idx = next(iter(bad.items()))
+        last = ckpt.latest() if ckpt else None
+        raise TrainingDiverged(
+            f"{k} became non-finite for seed(s) {[seeds[i] for i in seeds_idx]} between steps "
+            f"{step - chunk} and {step}; stopped. Last good checkpoint: "
+            + (f"step {last} in {run_dir / 'checkpoints'}" if last is not None else "none"))
+    return m
+
+
 def train(tc: TrainConfig, *, dataset=None, algo_config=None) -> dict:
     """Train ``tc.algo`` on ``tc.dataset`` for every seed; returns the final results dict.
 
@@ -376,15 +391,7 @@ def train(tc: TrainConfig, *, dataset=None, algo_config=None) -> dict:
         while step < tc.steps:
             states, keys, metrics = chunk_fn(states, keys, data)
             step += tc.chunk
-            m = {k: np.asarray(v) for k, v in metrics.items()}
-            bad = {k: np.flatnonzero(~np.isfinite(v)) for k, v in m.items() if not np.isfinite(v).all()}
-            if bad:
-                k, seeds_idx = next(iter(bad.items()))
-                last = ckpt.latest() if ckpt else None
-                raise TrainingDiverged(
-                    f"{k} became non-finite for seed(s) {[tc.seeds[i] for i in seeds_idx]} between steps "
-                    f"{step - tc.chunk} and {step}; stopped. Last good checkpoint: "
-                    + (f"step {last} in {run_dir / 'checkpoints'}" if last is not None else "none"))
+            m = host_metrics(metrics, tc.seeds, step, tc.chunk, ckpt, run_dir)
             logger.log(step, m, kind="train")
             if bar is not None:
                 bar.update(tc.chunk)

@@ -1,0 +1,112 @@
+"""``offrl continual``: list streams and methods, collect a stream's data, train through a stream.
+
+    offrl continual list
+    offrl continual collect --stream pendulum-gain --quality medium
+    offrl continual train --stream cheetah-vel --method er --method-hp buffer_size=1000 --seeds 0 1 2 3 4
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+
+import numpy as np
+import tyro
+
+SUBCOMMANDS = {"list": "the shipped streams (tasks, data present?) and the continual methods",
+               "collect": "collect every task's dataset of a stream from the shipped behaviour policies",
+               "train": "train a continual method through a stream for N seeds (vmapped)"}
+
+
+@dataclasses.dataclass(frozen=True)
+class CollectStreamArgs:
+    """Collect the per-task datasets ``local/<stream>/<task>-<quality>-v0`` of a stream."""
+
+    stream: str
+    """a shipped stream (offrl continual list)."""
+    quality: tuple[str, ...] = ("medium",)
+    """qualities to collect: medium, medium-random, expert, random."""
+    steps: int | None = None
+    """transitions per task and part (default 100,000)."""
+    workers: int = 0
+    """env worker processes per collection (does not change the data)."""
+    minari: bool = False
+    """also write Minari copies."""
+
+
+def list_all() -> str:
+    from offrl.collection import policy_file
+    from offrl.continual.methods import METHODS
+    from offrl.continual.streams import list_streams, load_stream
+    from offrl.datasets import is_present
+
+    lines = ["streams (offrl continual train --stream NAME):"]
+    for name in list_streams():
+        s = load_stream(name)
+        shipped = all(policy_file(f"{name}/{t.name}").is_file() for t in s.tasks)
+        present = [q for q in ("medium", "medium-random", "expert") if all(is_present(i) for i in s.dataset_ids(q))]
+        status = ("policies shipped" if shipped else "policies not shipped") + (
+            f"; data present: {', '.join(present)}" if present else "")
+        lines.append(f"  {name:<16} {len(s.tasks)} tasks ({', '.join(s.task_names)}) [{status}]")
+        lines.append(f"  {'':<16} {s.description}")
+    lines += ["", "methods (offrl continual train --method NAME --method-hp name=value ...):"]
+    for name, m in METHODS.items():
+        fields = [f.name for f in dataclasses.fields(m.config_cls)]
+        lines.append(f"  {name:<12} {m.description}" + (f" (options: {', '.join(fields)})" if fields else ""))
+    return "\n".join(lines)
+
+
+def collect_stream(a: CollectStreamArgs) -> None:
+    from offrl.collection import collect
+    from offrl.continual.streams import check_quality, load_stream
+    from offrl.datasets import is_present
+
+    stream = load_stream(a.stream)
+    for q in a.quality:
+        check_quality(q)
+    for q in a.quality:
+        for t in stream.tasks:
+            ds_id = t.dataset_id(stream.name, q)
+            if is_present(ds_id):
+                print(f"{ds_id}: present, kept")
+                continue
+            ds = collect(f"{stream.name}/{t.name}-{q}", steps=a.steps, workers=a.workers, minari=a.minari)
+            st = ds.stats()
+            print(f"{ds_id}: {len(ds):,} transitions, return {st['return']['mean']:.1f}"
+                  + (f", normalized {st['normalized_return']['mean']:.1f}" if "normalized_return" in st else ""))
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] in ("-h", "--help"):
+        print("usage: offrl continual <subcommand> [options]\n\nsubcommands:\n"
+              + "\n".join(f"  {k:<8} {v}" for k, v in SUBCOMMANDS.items()))
+        return 0
+    sub, rest = argv[0], argv[1:]
+    if sub == "list":
+        print(list_all())
+        return 0
+    if sub == "collect":
+        collect_stream(tyro.cli(CollectStreamArgs, args=rest, prog="offrl continual collect"))
+        return 0
+    if sub == "train":
+        from offrl.continual.trainer import ContinualConfig, train_stream
+
+        cc = tyro.cli(ContinualConfig, args=rest, prog="offrl continual train")
+        final = train_stream(cc)
+        summary = final.get("summary") or {}
+        shown = ", ".join(f"{k} {v:.1f}" for k, v in summary.items() if v is not None)
+        print(f"{final['method']} on {final['stream']} ({len(final['seeds'])} seeds): {shown}")
+        print(f"results in {final.get('run_dir') or final['run_id']}")
+        matrix = np.asarray(final["matrix"], dtype=float).mean(0)
+        print("score after each task (rows) on each task (columns), mean over seeds:")
+        print("  " + " ".join(f"{t[:8]:>8}" for t in final["tasks"]))
+        for k, row in enumerate(matrix):
+            print("  " + " ".join(f"{v:8.1f}" for v in row) + f"   after {final['tasks'][k]}")
+        return 0
+    from offrl.errors import suggest
+
+    hint = suggest(sub, SUBCOMMANDS)
+    print(f"offrl continual: unknown subcommand {sub!r}" + (f"; did you mean {hint[0]!r}?" if hint else ""),
+          file=sys.stderr)
+    return 2
+

@@ -1,0 +1,158 @@
+"""A stream's per-task data as the continual trainer uses it: loaded, padded, normalised, with the task
+indicator the networks read, packed into one device table per task.
+
+Observations reach the networks as ``[task indicator | normalised observation]``: the indicator is a
+one-hot task id for ``heads = multi`` (it selects the output head) and ``task-input`` (an input
+feature), and absent for ``agnostic``. Streams whose tasks differ in size are zero-padded to the
+largest observation and action (``pad: zeros``; padded action dimensions are dropped before an env sees
+them).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+
+from offrl.continual.streams import Stream, check_quality
+from offrl.errors import ConfigError, OffrlError
+
+#: How observations are standardised: ``none`` (OER's TD3+BC runs without a state scaler), ``first-task``
+#: (the first task's mean and std, for every task: all a task-agnostic learner can know), ``per-task``
+#: (each task's own statistics; needs the task id at test time).
+NORMALIZATIONS = ("none", "first-task", "per-task")
+OBS_NORM_EPS = 1e-3
+
+
+@dataclasses.dataclass
+class StreamData:
+    """The prepared data of every task of a stream (host arrays; the trainer puts them on the device)."""
+
+    stream: Stream
+    quality: str
+    heads: str
+    dataset_ids: list[str]
+    sizes: list[int]
+    obs_dim: int
+    """largest flat observation size over the tasks (before the task indicator)."""
+    act_dim: int
+    tables: list[np.ndarray]
+    """per task, the packed transition table the base learner samples from."""
+    norms: list[tuple[np.ndarray, np.ndarray] | None]
+    """per task, the (mean, std) its observations are standardised with (None: not standardised)."""
+    refs: list[tuple[float, float]]
+    """per task, (ref_min, ref_max) returns that map to normalised scores 0 and 100."""
+    spec: Any
+    """the learner's :class:`~offrl.datasets.DatasetSpec` (observations as the networks see them)."""
+    action_high: float
+
+    @property
+    def n_tasks(self) -> int:
+        return len(self.tables)
+
+    @property
+    def indicator_dim(self) -> int:
+        return 0 if self.heads == "agnostic" else self.n_tasks
+
+    def indicator(self, k: int) -> np.ndarray:
+        """Task ``k``'s indicator columns (empty when task-agnostic)."""
+        out = np.zeros(self.indicator_dim, np.float32)
+        if self.indicator_dim:
+            out[k] = 1.0
+        return out
+
+    def observations_for(self, k: int, obs: np.ndarray) -> np.ndarray:
+        """Env observations of task ``k`` (n, raw) -> what the networks read (n, indicator + obs_dim)."""
+        o = _pad(obs.reshape(len(obs), -1).astype(np.float32), self.obs_dim)
+        if self.norms[k] is not None:
+            mean, std = self.norms[k]
+            o = (o - mean) / std
+        return np.concatenate([np.broadcast_to(self.indicator(k), (len(o), self.indicator_dim)), o], axis=1)
+
+
+def _pad(x: np.ndarray, width: int) -> np.ndarray:
+    if x.shape[-1] == width:
+        return x
+    out = np.zeros(x.shape[:-1] + (width,), x.dtype)
+    out[..., : x.shape[-1]] = x
+    return out
+
+
+def load_datasets(stream: Stream, quality: str, root=None) -> tuple[list[str], list[Any]]:
+    """Every task's dataset of ``quality``; one error naming every missing dataset and how to make it."""
+    from offrl.datasets import load
+
+    check_quality(quality)
+    ids = stream.dataset_ids(quality)
+    out, missing = [], []
+    for i in ids:
+        try:
+            out.append(load(i, root=root))
+        except OffrlError as e:
+            missing.append((i, e))
+    if missing:
+        lines = "\n".join(f"  {i}: {e}" for i, e in missing)
+        hint = (f"make the local task datasets with `offrl continual collect --stream {stream.name} "
+                f"--quality {quality}`") if all(i.startswith("local/") for i, _ in missing) else "download them first"
+        raise OffrlError(f"stream {stream.name!r} ({quality}): {len(missing)} dataset(s) missing:\n{lines}\n{hint}")
+    return ids, out
+
+
+def prepare_stream_data(stream: Stream, quality: str, *, algo, cfg, heads: str, normalize: str, root=None,
+                        datasets: list | None = None) -> StreamData:
+    """Load (or take ``datasets``), pad, normalise and pack every task's data for ``algo``."""
+    from offrl.datasets import DatasetSpec, OfflineDataset
+
+    if normalize not in NORMALIZATIONS:
+        raise ConfigError(f"normalize={normalize!r} is not one of {list(NORMALIZATIONS)}")
+    if normalize == "per-task" and heads == "agnostic":
+        raise ConfigError("normalize='per-task' needs the task id at test time; a task-agnostic learner "
+                          "(heads='agnostic') can only use 'none' or 'first-task'")
+    if datasets is None:
+        ids, datasets = load_datasets(stream, quality, root)
+    else:
+        ids = [d.spec.id for d in datasets]
+    obs_dims = [int(np.prod(d.spec.obs_shape)) for d in datasets]
+    act_dims = [int(np.prod(d.spec.action_shape)) for d in datasets]
+    if (len(set(obs_dims)) > 1 or len(set(act_dims)) > 1) and stream.pad is None:
+        raise ConfigError(f"stream {stream.name!r}: the tasks' datasets have observation sizes {obs_dims} and "
+                          f"action sizes {act_dims}; declare `pad: zeros` in the stream file to combine them")
+    for d, i in zip(datasets, ids):
+        if d.spec.ref_min is None or d.spec.ref_max is None:
+            raise OffrlError(f"dataset {i!r} has no reference returns (random and expert): continual scores are "
+                             "normalised per task; add a reference.json beside its behaviour policies")
+    obs_dim, act_dim = max(obs_dims), max(act_dims)
+    highs = {float((d.spec.extra or {}).get("action_high", 1.0)) for d in datasets}
+    if len(highs) > 1:
+        raise ConfigError(f"stream {stream.name!r}: tasks have different action bounds {sorted(highs)}")
+    flat = [(_pad(d.observations.reshape(len(d), -1), obs_dim), _pad(d.next_observations.reshape(len(d), -1), obs_dim),
+             _pad(d.actions.reshape(len(d), -1), act_dim)) for d in datasets]
+    if normalize == "none":
+        norms = [None] * len(datasets)
+    else:
+        stats = [(o.astype(np.float64).mean(0).astype(np.float32), (o.astype(np.float64).std(0) + OBS_NORM_EPS)
+                  .astype(np.float32)) for o, _, _ in flat]
+        norms = [stats[0]] * len(datasets) if normalize == "first-task" else stats
+    n = len(datasets)
+    ind_dim = 0 if heads == "agnostic" else n
+    spec = DatasetSpec(f"stream:{stream.name}/{quality}", None, (ind_dim + obs_dim,), "float32", (act_dim,),
+                       "float32", extra={"task_heads": n if heads == "multi" else 0, "action_high": highs.pop()})
+    tables = []
+    for k, (d, (o, o2, a)) in enumerate(zip(datasets, flat)):
+        if norms[k] is not None:
+            mean, std = norms[k]
+            o, o2 = (o - mean) / std, (o2 - mean) / std
+        ind = np.zeros((len(d), ind_dim), np.float32)
+        if ind_dim:
+            ind[:, k] = 1.0
+        aug = OfflineDataset(np.concatenate([ind, o], 1).astype(np.float32), a.astype(np.float32), d.rewards,
+                             np.concatenate([ind, o2], 1).astype(np.float32), d.terminations, d.truncations,
+                             spec=spec, validate=False)
+        prepared = algo.prepare(aug, cfg)
+        if set(prepared) != {"table"}:
+            raise ConfigError(f"continual training needs a base learner that samples a packed transition table "
+                              f"(bc, td3bc, iql, cql); {algo.name} prepares {sorted(prepared)}")
+        tables.append(prepared["table"])
+    return StreamData(stream, quality, heads, ids, [len(d) for d in datasets], obs_dim, act_dim, tables, norms,
+                      [(float(d.spec.ref_min), float(d.spec.ref_max)) for d in datasets], spec, float(spec.extra["action_high"]))

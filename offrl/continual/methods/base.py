@@ -1,0 +1,285 @@
+"""The continual-method interface and the pieces methods compose.
+
+A continual method is the base learner's pure functions (an :class:`offrl.algos.base.Algorithm`, e.g.
+TD3+BC) plus what the method keeps between tasks, as fixed-size arrays in the per-seed state
+(:class:`ContinualState`: the base learner's state and the method's ``extra`` pytree: replay buffers,
+anchors, a second actor). Every function below runs per seed and is vmapped over seeds by the trainer;
+the task index ``k`` is a Python int fixed at trace time (one compiled chunk per task).
+
+- ``init_extra(ctx, mcfg, learner, key) -> extra``: the method's state, before task 0.
+- ``prepare_learner(ctx, mcfg, learner) -> learner``: rewires the fresh learner once (e.g. wraps its
+  optimisers with a quadratic anchor penalty); identity by default.
+- ``begin_task(ctx, mcfg, state, k, data, key) -> state``: before training task ``k``.
+- ``make_update(ctx, mcfg, k) -> update(cfg, state, batch, key) -> (state, metrics)``: one update call of
+  task ``k``, composed from the base learner's update and the method's own loss terms.
+- ``end_task(ctx, mcfg, state, k, data, key) -> state``: after training task ``k`` (fill its buffer,
+  compute its Fisher diagonal, consolidate...).
+- ``task_data(ctx, k, tables) -> table``: the data task ``k`` trains on (its own by default; the
+  multi-task reference trains on every task's).
+- ``policy(ctx, mcfg, state) -> learner``: the base-learner state whose ``act`` is evaluated and
+  deployed (the learner by default; OER's clone actor for dual behaviour cloning).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import struct
+
+from offrl.algos import common
+from offrl.algos.base import transition_layout
+from offrl.errors import ConfigError, UnknownIdError
+from offrl.registry import Registry
+
+PyTree = Any
+
+#: Heads of the networks: ``multi`` (one output layer per task, task id known: OER's setting),
+#: ``task-input`` (one head, a one-hot task id appended to the observation), ``agnostic`` (one head,
+#: no task id at training or test).
+HEADS = ("multi", "task-input", "agnostic")
+
+
+@struct.dataclass
+class ContinualState:
+    """One seed's state: the base learner's state and the method's own arrays."""
+
+    learner: PyTree
+    extra: PyTree
+
+
+@dataclasses.dataclass(frozen=True)
+class Context:
+    """What every method function may read: the base learner and the shapes of the stream's data."""
+
+    algo: Any
+    """the base learner (:class:`offrl.algos.base.Algorithm`)."""
+    cfg: Any
+    """the base learner's config."""
+    spec: Any
+    """the learner's dataset spec: observations as the networks see them (task indicator included)."""
+    n_tasks: int
+    heads: str
+    obs_dim: int
+    """observation width the networks see (task indicator included)."""
+    act_dim: int
+    table_width: int
+    """columns of a packed transition table (:func:`offrl.algos.base.default_prepare`)."""
+
+    @property
+    def layout(self) -> dict[str, slice]:
+        return transition_layout(self.obs_dim, self.act_dim)
+
+
+@dataclasses.dataclass(frozen=True)
+class Method:
+    """A registered continual method (see the module docstring for each function's contract)."""
+
+    name: str
+    config_cls: type
+    description: str
+    init_extra: Callable[..., PyTree] = lambda ctx, mcfg, learner, key: {}
+    prepare_learner: Callable[..., PyTree] = lambda ctx, mcfg, learner: learner
+    begin_task: Callable[..., ContinualState] | None = None
+    make_update: Callable[..., Callable] | None = None
+    end_task: Callable[..., ContinualState] | None = None
+    task_data: Callable[..., Any] = lambda ctx, k, tables: tables[k]
+    policy: Callable[..., PyTree] = lambda ctx, mcfg, state: state.learner
+    needs_task_id: bool = False
+    """True when the method cannot run task-agnostic (e.g. it needs task boundaries per head)."""
+
+    def make_config(self, **overrides) -> Any:
+        """The default config with ``overrides`` (errors name the field and suggest close names)."""
+        from offrl.algos.base import validate_config
+
+        fields = {f.name for f in dataclasses.fields(self.config_cls)}
+        unknown = sorted(set(overrides) - fields)
+        if unknown:
+            from offrl.errors import suggest
+
+            hints = {u: suggest(u, fields) for u in unknown}
+            raise ConfigError(f"method {self.name}: unknown option(s) " + ", ".join(
+                f"{u!r}" + (f" (did you mean {hints[u][0]!r}?)" if hints[u] else "") for u in unknown)
+                + f"; options: {sorted(fields) or 'none'}")
+        cfg = self.config_cls(**overrides)
+        validate_config(cfg)
+        return cfg
+
+
+METHODS: Registry[Method] = Registry("continual method")
+
+
+def register(method: Method) -> Method:
+    return METHODS.register(method.name, method)
+
+
+def get(name: str) -> Method:
+    """The method called ``name`` (unknown names get suggestions)."""
+    try:
+        return METHODS[name]
+    except UnknownIdError:
+        raise
+
+
+def base_update(ctx: Context) -> Callable:
+    """The base learner's update on a continual state's learner (what fine-tuning runs)."""
+
+    def update(cfg, state: ContinualState, batch, key):
+        learner, metrics = ctx.algo.update(cfg, state.learner, batch, key)
+        return state.replace(learner=learner), metrics
+
+    return update
+
+
+# ---------------------------------------------------------------------------- the learner's networks
+#: The learner's trained networks a method may regularise or clone, by field name, with the inputs
+#: each takes from a batch. Targets and temperatures are not trained networks and are left alone.
+NETWORK_INPUTS: dict[str, Callable[[dict], tuple]] = {
+    "actor": lambda b: (b["observations"],),
+    "critic": lambda b: (b["observations"], b["actions"]),
+    "value": lambda b: (b["observations"],),
+}
+
+
+def trained_networks(learner) -> list[str]:
+    """Names of the learner's fields that are trained networks (:data:`NETWORK_INPUTS`)."""
+    return [n for n in NETWORK_INPUTS if isinstance(getattr(learner, n, None), common.TrainState)]
+
+
+def deterministic_action(ctx: Context, learner, actor_params, obs):
+    """The learner's deterministic action at ``obs`` as a differentiable function of ``actor_params``
+    (the base learner's own ``act`` with its actor's parameters replaced)."""
+    swapped = learner.replace(actor=learner.actor.replace(params=actor_params))
+    action, _ = ctx.algo.act(ctx.cfg, swapped, (), obs, jnp.zeros(obs.shape[:-1]), jax.random.PRNGKey(0))
+    return action
+
+
+def behaviour_cloning_step(ctx: Context, learner, actor_state, obs, target_actions, weight: float = 1.0):
+    """One optimiser step of ``actor_state`` on ``weight * mean ||pi(obs) - target_actions||^2``, where pi
+    is the learner's policy with ``actor_state``'s parameters; returns (actor_state, loss)."""
+
+    def loss_fn(p):
+        bc = jnp.mean(jnp.sum((deterministic_action(ctx, learner, p, obs) - target_actions) ** 2, -1))
+        return weight * bc, bc
+
+    actor_state, _, bc = common.grad_step(actor_state, loss_fn)
+    return actor_state, bc
+
+
+# ---------------------------------------------------------------------------- replay buffers
+def buffer_width(ctx: Context) -> int:
+    """Columns of a replay-buffer row: a packed transition, then the actions of the policy that
+    trained on the buffer's task, computed when the task ended (what behaviour-cloning replay clones)."""
+    return ctx.table_width + ctx.act_dim
+
+
+def empty_buffers(ctx: Context, size: int):
+    """``(n_tasks, size, width)`` zeros: one buffer per task, filled when the task ends."""
+    return jnp.zeros((ctx.n_tasks, size, buffer_width(ctx)), jnp.float32)
+
+
+def buffer_rows(ctx: Context, learner_policy, table, indices):
+    """Buffer rows for ``indices`` of ``table``: the transitions and ``learner_policy``'s actions there."""
+    rows = jnp.take(table, indices, axis=0)
+    obs = rows[:, ctx.layout["observations"]]
+    actions = deterministic_action(ctx, learner_policy, learner_policy.actor.params, obs)
+    return jnp.concatenate([rows, actions.astype(jnp.float32)], axis=-1)
+
+
+def sample_buffer(ctx: Context, buffer, key, batch_size: int) -> dict:
+    """A uniform batch of one task's buffer: the transition fields plus ``policy_actions``."""
+    rows = jnp.take(buffer, jax.random.randint(key, (batch_size,), 0, buffer.shape[0]), axis=0)
+    batch = {k: rows[:, s] for k, s in ctx.layout.items()}
+    batch["rewards"], batch["terminations"] = batch["rewards"][:, 0], batch["terminations"][:, 0]
+    batch["policy_actions"] = rows[:, ctx.table_width:]
+    return batch
+
+
+# ---------------------------------------------------------------------------- quadratic anchors
+class AnchorState(NamedTuple):
+    """State of :func:`anchor_penalty`: the anchor parameters and the per-parameter weights."""
+
+    anchor: PyTree
+    weight: PyTree
+
+
+def anchor_penalty(coef: float) -> optax.GradientTransformation:
+    """Adds the gradient of ``coef * sum(weight * (params - anchor)^2)`` to the incoming gradient.
+
+    Chained in front of a network's optimiser, it adds an L2 (weight 1) or EWC (weight = Fisher
+    diagonal) penalty to *every* loss the base learner optimises that network with, without the base
+    learner knowing: the penalty's gradient is simply added to the loss's. Weights start at zero (no
+    penalty during the first task).
+    """
+
+    def init(params):
+        return AnchorState(jax.tree_util.tree_map(jnp.array, params), jax.tree_util.tree_map(jnp.zeros_like, params))
+
+    def update(grads, state, params=None):
+        g = jax.tree_util.tree_map(lambda g, p, a, w: g + (2.0 * coef) * w * (p - a).astype(g.dtype),
+                                   grads, params, state.anchor, state.weight)
+        return g, state
+
+    return optax.GradientTransformation(init, update)
+
+
+def with_anchor(ts: common.TrainState, coef: float) -> common.TrainState:
+    """``ts`` with :func:`anchor_penalty` chained in front of its optimiser (same Adam state values)."""
+    tx = optax.chain(anchor_penalty(coef), ts.tx)
+    return ts.replace(tx=tx, opt_state=(AnchorState(*anchor_penalty(coef).init(ts.params)), ts.opt_state))
+
+
+def anchor_of(ts: common.TrainState) -> AnchorState:
+    return ts.opt_state[0]
+
+
+def set_anchor(ts: common.TrainState, anchor: PyTree, weight: PyTree) -> common.TrainState:
+    return ts.replace(opt_state=(AnchorState(anchor, weight), ts.opt_state[1]))
+
+
+def anchor_penalty_value(ts: common.TrainState, coef: float):
+    a = anchor_of(ts)
+    return coef * sum(jnp.sum(w * (p - q) ** 2) for p, q, w in zip(
+        jax.tree_util.tree_leaves(ts.params), jax.tree_util.tree_leaves(a.anchor), jax.tree_util.tree_leaves(a.weight)))
+
+
+def head_mask(params: PyTree, upto_task: int) -> PyTree:
+    """Ones for every parameter, except the per-task output layers (:class:`offrl.algos.networks.TaskDense`)
+    of tasks after ``upto_task``, which get zeros (a head not trained yet has nothing to keep)."""
+
+    def mask(path, x):
+        if any(getattr(p, "key", None) == "TaskDense_0" or str(getattr(p, "key", "")).startswith("TaskDense")
+               for p in path):
+            keep = (jnp.arange(x.shape[0]) <= upto_task).astype(x.dtype)
+            return jnp.broadcast_to(keep.reshape((-1,) + (1,) * (x.ndim - 1)), x.shape)
+        return jnp.ones_like(x)
+
+    return jax.tree_util.tree_map_with_path(mask, params)
+
+
+def sample_table(table, key, n: int) -> dict:
+    """``n`` uniform rows of a packed table as a batch of transition fields (no leading axes)."""
+    return {"rows": jnp.take(table, jax.random.randint(key, (n,), 0, table.shape[0]), axis=0)}
+
+
+def rows_to_batch(ctx: Context, rows) -> dict:
+    batch = {k: rows[..., s] for k, s in ctx.layout.items()}
+    batch["rewards"], batch["terminations"] = batch["rewards"][..., 0], batch["terminations"][..., 0]
+    return batch
+
+
+def check_buffer_fits(buffer_size: int, task_sizes: list[int], task_names: list[str]) -> None:
+    """A buffer larger than a task's dataset is an error (before anything is compiled)."""
+    small = [(n, s) for n, s in zip(task_names, task_sizes) if s < buffer_size]
+    if small:
+        raise ConfigError(f"buffer_size={buffer_size} is larger than the dataset of task(s) "
+                          + ", ".join(f"{n} ({s:,} transitions)" for n, s in small))
+
+
+def as_numpy_tree(tree) -> PyTree:
+    return jax.tree_util.tree_map(np.asarray, tree)

@@ -1,0 +1,382 @@
+"""The continual trainer: N seeds (vmapped) trained through every task of a stream in one process.
+
+Per task ``k`` the trainer runs the fused chunk of :mod:`offrl.train` (``jit(vmap_seeds(scan_K(sample ->
+update)))``) on task ``k``'s device-resident data, with the update composed by the continual method
+(:mod:`offrl.continual.methods`); the method's ``begin_task`` / ``end_task`` run as vmapped, jitted
+functions between tasks. Every ``eval_every`` steps, and before any training, every task of the stream
+(seen and unseen) is evaluated for every seed: all tasks x seeds x episodes step together in one pool
+with one policy call per step. The evaluation at the end of task ``k`` is row ``k`` of the score matrix
+p[k, i]. Checkpoints are written at every evaluation and after every ``end_task``; a killed run resumes
+in the task it was in and ends with the same numbers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from offrl import __version__
+from offrl.errors import ConfigError, OffrlError
+
+
+@dataclasses.dataclass(frozen=True)
+class ContinualConfig:
+    """What stream to train through, with which method and base learner, for how long, and how to
+    evaluate and record it. Defaults follow OER (TD3+BC, 150k steps per task, batch 1024, multi-head)."""
+
+    stream: str = "pendulum-gain"
+    """a shipped stream (``offrl continual list``) or a stream YAML file."""
+    method: str = "finetune"
+    """continual method (``offrl continual list``)."""
+    algo: str = "td3bc"
+    """base learner: an offline-RL algorithm whose data is a packed transition table (td3bc, iql, cql, bc)."""
+    quality: str = "medium"
+    """per-task dataset quality: medium, medium-random (OER's two), expert, random."""
+    seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
+    """training seeds; all run in one process as a vmapped axis."""
+    steps_per_task: int = 150_000
+    """gradient steps of the base learner per task (OER: 150,000)."""
+    batch_size: int = 1024
+    """the base learner's batch size (OER: 1,024; ``hp batch_size=...`` overrides it too)."""
+    heads: str = "multi"
+    """multi (an output head per task, task id known: OER's setting), task-input (one head, one-hot task id
+    in the input), agnostic (no task id at training or test)."""
+    normalize: str = "none"
+    """observation standardisation: none (OER), first-task (task 0's statistics for all), per-task."""
+    eval_every: int = 10_000
+    """gradient steps between evaluations of every task (must divide steps_per_task)."""
+    eval_episodes: int = 10
+    """evaluation episodes per seed and task."""
+    eval_seed: int = 10_000
+    """env seed of evaluation episode 0 (episodes use eval_seed + i)."""
+    chunk: int = 1_000
+    """gradient steps per jitted call (must divide eval_every)."""
+    hp: tuple[str, ...] = ()
+    """base-learner hyperparameter overrides name=value (e.g. alpha=2.5)."""
+    method_hp: tuple[str, ...] = ()
+    """method option overrides name=value (e.g. buffer_size=1000 replay=rl)."""
+    data_root: str | None = None
+    """data root of the per-task datasets (default $OFFRL_DATA_DIR or ~/.offrl/data)."""
+    run_id: str | None = None
+    """results/<run_id>; default derives from method, stream, quality and a hash of the config."""
+    results_dir: str | None = None
+    """parent of run folders; default $OFFRL_RESULTS_DIR or ./results."""
+    checkpoint: bool = True
+    """write orbax checkpoints at every evaluation and task end (needed to resume)."""
+    wandb: bool | None = None
+    """log to wandb (one run per seed); None = when installed (offline without an API key)."""
+    eval_workers: int = 0
+    """env worker processes for the evaluation rollouts (0 = in-process)."""
+    concurrent_kernels: bool = True
+    """on GPUs, let independent kernels of a step run concurrently (as offrl train)."""
+    deterministic: bool = False
+    """on GPUs, no non-deterministic XLA kernels (as offrl train)."""
+    progress: bool = True
+    """show a progress bar."""
+
+    def __post_init__(self):
+        from offrl.continual.data import NORMALIZATIONS
+        from offrl.continual.methods import HEADS
+        from offrl.continual.streams import check_quality
+
+        for name in ("steps_per_task", "eval_every", "eval_episodes", "chunk", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"ContinualConfig.{name}={getattr(self, name)} must be >= 1")
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
+            raise ConfigError(f"ContinualConfig.seeds={self.seeds} must name distinct seeds")
+        if self.steps_per_task % self.eval_every:
+            raise ConfigError(f"ContinualConfig.eval_every={self.eval_every} must divide steps_per_task="
+                              f"{self.steps_per_task} (the evaluation at a task's end is its row of the score matrix)")
+        if self.eval_every % self.chunk:
+            raise ConfigError(f"ContinualConfig.eval_every={self.eval_every} must be a multiple of chunk={self.chunk}")
+        if self.heads not in HEADS:
+            raise ConfigError(f"ContinualConfig.heads={self.heads!r} is not one of {list(HEADS)}")
+        if self.normalize not in NORMALIZATIONS:
+            raise ConfigError(f"ContinualConfig.normalize={self.normalize!r} is not one of {list(NORMALIZATIONS)}")
+        check_quality(self.quality)
+
+
+def parse_method_overrides(method, pairs) -> dict[str, Any]:
+    """``["buffer_size=1000"]`` -> typed kwargs for ``method.make_config`` (as ``offrl.train.parse_overrides``)."""
+    from offrl.train import parse_overrides
+
+    return parse_overrides(method, pairs)
+
+
+@dataclasses.dataclass
+class _Setup:
+    """Everything validated before compilation."""
+
+    stream: Any
+    method: Any
+    algo: Any
+    cfg: Any
+    mcfg: Any
+    data: Any
+    run_id: str
+    run_dir: Path
+    config: dict
+
+
+def setup(cc: ContinualConfig, datasets=None) -> _Setup:
+    """Validate the whole configuration and load the data; nothing is compiled or written."""
+    from offrl import algos
+    from offrl.continual.data import prepare_stream_data
+    from offrl.continual.methods import METHODS
+    from offrl.continual.methods.base import check_buffer_fits
+    from offrl.continual.streams import check_spaces, load_stream
+    from offrl.paths import results_root
+    from offrl.train import parse_overrides, resolve_schedule_fields
+
+    stream = load_stream(cc.stream)
+    method = METHODS[cc.method]
+    algo = algos.get(cc.algo)
+    if method.needs_task_id and cc.heads == "agnostic":
+        raise ConfigError(f"method {method.name!r} needs the task id (heads 'multi' or 'task-input')")
+    overrides = parse_overrides(algo, cc.hp)
+    if "batch_size" in {f.name for f in dataclasses.fields(algo.config_cls)}:
+        overrides = {"batch_size": cc.batch_size, **overrides}
+    cfg = resolve_schedule_fields(algo.make_config(**overrides), cc.steps_per_task * len(stream.tasks))
+    mcfg = method.make_config(**parse_method_overrides(method, cc.method_hp))
+    if cc.chunk % cfg.steps_per_call:
+        raise ConfigError(f"ContinualConfig.chunk={cc.chunk} must be a multiple of {cc.algo}'s "
+                          f"steps_per_call={cfg.steps_per_call}")
+    check_spaces(stream)
+    data = prepare_stream_data(stream, cc.quality, algo=algo, cfg=cfg, heads=cc.heads, normalize=cc.normalize,
+                               root=cc.data_root, datasets=datasets)
+    if hasattr(mcfg, "buffer_size"):
+        check_buffer_fits(mcfg.buffer_size, data.sizes, stream.task_names)
+    cfg = algo.resolve(cfg, data.spec)
+    config = {"kind": "continual", "stream": stream.name, "method": method.name, "algo": algo.name,
+              "quality": cc.quality, "tasks": stream.task_names, "seeds": list(cc.seeds),
+              "steps_per_task": cc.steps_per_task, "heads": cc.heads, "dataset": f"{stream.name}/{cc.quality}",
+              "dataset_ids": data.dataset_ids, "stream_definition": stream.to_dict(),
+              "continual_config": _jsonable(dataclasses.asdict(cc)),
+              "method_config": _jsonable(dataclasses.asdict(mcfg)), "algo_config": _jsonable(dataclasses.asdict(cfg)),
+              "references": {t: list(r) for t, r in zip(stream.task_names, data.refs)}, "offrl_version": __version__}
+    run_id = cc.run_id or _default_run_id(cc, config)
+    config["run_id"] = run_id
+    return _Setup(stream, method, algo, cfg, mcfg, data, run_id, results_root(cc.results_dir) / run_id, config)
+
+
+_NOT_HASHED = ("progress", "results_dir", "run_id", "eval_workers", "wandb", "data_root")
+
+
+def _jsonable(x):
+    if isinstance(x, dict):
+        return {k: _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    return x
+
+
+def _default_run_id(cc: ContinualConfig, config: dict) -> str:
+    hashed = {k: v for k, v in config.items() if k not in ("run_id", "offrl_version", "continual_config")}
+    hashed["continual_config"] = {k: v for k, v in config["continual_config"].items() if k not in _NOT_HASHED}
+    digest = hashlib.sha1(json.dumps(hashed, sort_keys=True, default=str).encode()).hexdigest()[:8]
+    return f"{config['method']}-{config['stream']}-{cc.quality}-{digest}"
+
+
+def _stack_policy(method, ctx, mcfg):
+    import jax
+
+    return jax.jit(jax.vmap(lambda st: method.policy(ctx, mcfg, st)))
+
+
+class TaskEvaluator:
+    """Every task of a stream evaluated for every seed at once: tasks x seeds x episodes envs in one
+    pool (seed-major, then task, then episode), one batched policy call per step."""
+
+    def __init__(self, algo, cfg, data, n_seeds: int, episodes: int, eval_seed: int, workers: int = 0):
+        from offrl.envs.pool import EnvPool
+        from offrl.evaluation.rollout import make_policy_fn
+
+        self.algo, self.cfg, self.data = algo, cfg, data
+        self.n_seeds, self.episodes, self.eval_seed = n_seeds, episodes, eval_seed
+        tasks = data.stream.tasks
+        self.n_tasks = len(tasks)
+        per_seed = [(t.env_id, dict(t.kwargs)) for t in tasks for _ in range(episodes)]
+        self.pool = EnvPool.mixed(per_seed * n_seeds, workers=workers)
+        self.env_task = np.tile(np.repeat(np.arange(self.n_tasks), episodes), n_seeds)
+        self.policy_fn = make_policy_fn(algo, cfg)
+        self.refs = np.asarray(data.refs, np.float64)
+
+    def _obs_fn(self, o: np.ndarray) -> np.ndarray:
+        out = np.empty((len(o), self.data.indicator_dim + self.data.obs_dim), np.float32)
+        for k in range(self.n_tasks):
+            rows = self.env_task == k
+            out[rows] = self.data.observations_for(k, o[rows])
+        return out
+
+    def __call__(self, policy_states) -> tuple[np.ndarray, np.ndarray]:
+        """(normalised scores, raw returns), each (seeds, tasks): means over the episodes."""
+        import jax
+
+        from offrl.evaluation.rollout import init_carries, run_episodes
+
+        carry = init_carries(self.algo, self.cfg, policy_states, self.n_tasks * self.episodes, [("default", {})])
+        seeds = [self.eval_seed + (i % self.episodes) for i in range(self.pool.n)]
+        returns, _ = run_episodes(self.policy_fn, policy_states, carry, self.pool, env_seeds=seeds,
+                                  obs_fn=self._obs_fn, key=jax.random.PRNGKey(self.eval_seed))
+        ret = returns.reshape(self.n_seeds, self.n_tasks, self.episodes).mean(-1)
+        lo, hi = self.refs[:, 0], self.refs[:, 1]
+        return 100.0 * (ret - lo) / (hi - lo), ret
+
+    def close(self):
+        self.pool.close()
+
+
+def train_stream(cc: ContinualConfig, *, datasets=None) -> dict:
+    """Train ``cc.method`` through ``cc.stream`` for every seed; returns the final results dict.
+
+    ``datasets`` may give every task's :class:`~offrl.datasets.OfflineDataset` in stream order (else
+    they are loaded). Everything is validated before compilation. A run folder with checkpoints
+    resumes in the task it stopped in; a finished one is returned as it is and never rewritten.
+    """
+    import jax
+    import jax.numpy as jnp
+
+    from offrl.continual.methods.base import ContinualState, Context, base_update
+    from offrl.logging import RunLogger
+    from offrl.train import _Checkpoints, host_metrics, init_states, make_chunk_fn
+
+    s = setup(cc, datasets)
+    run_dir, config = s.run_dir, s.config
+    if (run_dir / "final.json").exists():
+        print(f"{s.run_id}: already finished; results in {run_dir}")
+        return json.loads((run_dir / "final.json").read_text())
+    resume = (run_dir / "config.json").exists()
+    if resume:
+        old = json.loads((run_dir / "config.json").read_text())
+        keep = ("stream", "method", "algo", "quality", "tasks", "seeds", "steps_per_task", "heads",
+                "method_config", "algo_config")
+        diff = [k for k in keep if old.get(k) != config.get(k)]
+        if diff:
+            raise OffrlError(f"{run_dir} holds a continual run with a different configuration ({diff}); "
+                             "pick another run_id")
+
+    algo, cfg, method, mcfg, data = s.algo, s.cfg, s.method, s.mcfg, s.data
+    n_tasks, S = data.n_tasks, cc.steps_per_task
+    spec = data.spec
+    tables = [jax.device_put(t) for t in data.tables]
+    ctx = Context(algo, cfg, spec, n_tasks, cc.heads, data.indicator_dim + data.obs_dim, data.act_dim,
+                  int(data.tables[0].shape[1]))
+
+    learners, keys = init_states(algo, cfg, spec, cc.seeds, {"table": tables[0]})
+    learners = jax.vmap(lambda lr: method.prepare_learner(ctx, mcfg, lr))(learners)
+    extra_keys = jax.vmap(lambda k: jax.random.fold_in(k, 1))(keys)
+    extra = jax.vmap(lambda lr, k: method.init_extra(ctx, mcfg, lr, k))(learners, extra_keys)
+    states = ContinualState(learners, extra)
+    states = jax.tree_util.tree_map(lambda x: jnp.array(x, copy=True), states)
+
+    def per_task_hook(fn, k):
+        """jit(vmap) of a begin/end-task function for task k: (states, keys, data) -> (states, keys)."""
+
+        def one(state, key, data_k):
+            key, sub = jax.random.split(key)
+            return fn(ctx, mcfg, state, k, data_k, sub), key
+
+        return jax.jit(jax.vmap(one, in_axes=(0, 0, None)))
+
+    def chunk_fn_for(k):
+        update = method.make_update(ctx, mcfg, k) if method.make_update else base_update(ctx)
+        composed = dataclasses.replace(algo, update=update)
+        return make_chunk_fn(composed, cfg, spec, cc.chunk // cfg.steps_per_call,
+                             concurrent=cc.concurrent_kernels, deterministic=cc.deterministic)
+
+    policy_of = _stack_policy(method, ctx, mcfg)
+    ckpt = _Checkpoints(run_dir / "checkpoints") if cc.checkpoint else None
+    task, task_step, history = 0, 0, []
+    if resume and ckpt is not None and ckpt.latest() is not None:
+        states, keys, meta = ckpt.restore(ckpt.latest(), states, keys)
+        task, task_step, history = int(meta["task"]), int(meta["task_step"]), meta["history"]
+        print(f"resuming {s.run_id} in task {task} ({data.stream.task_names[min(task, n_tasks - 1)]}) "
+              f"at step {task * S + task_step}")
+    logger = RunLogger(run_dir, config, list(cc.seeds), use_wandb=cc.wandb, resume=resume)
+    if not resume:
+        logger.write_config()
+    evaluator = TaskEvaluator(algo, cfg, data, len(cc.seeds), cc.eval_episodes, cc.eval_seed, cc.eval_workers)
+    names = data.stream.task_names
+    t0 = time.time()
+    bar = None
+    if cc.progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=n_tasks * S, initial=task * S + task_step, desc=f"{method.name} {data.stream.name}",
+                   unit="step", dynamic_ncols=True)
+
+    def evaluate(step: int, k: int) -> None:
+        scores, returns = evaluator(policy_of(states))
+        ev = {f"score/{n}": scores[:, i] for i, n in enumerate(names)}
+        ev.update({f"return/{n}": returns[:, i] for i, n in enumerate(names)})
+        logger.log(step, {**ev, "task": k}, kind="eval")
+        history.append({"step": step, "task": k, "scores": scores.tolist(), "returns": returns.tolist()})
+        if bar is not None:
+            bar.set_postfix(task=names[k], seen=f"{scores[:, : k + 1].mean():.1f}")
+
+    def save(step: int, k: int, ks: int) -> None:
+        if ckpt is not None:
+            ckpt.save(step, states, keys, {"step": step, "task": k, "task_step": ks, "history": history})
+
+    try:
+        if not history:
+            evaluate(0, 0)
+        for k in range(task, n_tasks):
+            data_k = {"table": method.task_data(ctx, k, tables)}
+            if task_step == 0 and method.begin_task is not None:
+                states, keys = per_task_hook(method.begin_task, k)(states, keys, data_k)
+            chunk_fn = chunk_fn_for(k) if task_step < S else None
+            while task_step < S:
+                states, keys, metrics = chunk_fn(states, keys, data_k)
+                task_step += cc.chunk
+                step = k * S + task_step
+                m = host_metrics(metrics, cc.seeds, step, cc.chunk, ckpt, run_dir)
+                logger.log(step, {**m, "task": k}, kind="train")
+                if bar is not None:
+                    bar.update(cc.chunk)
+                if task_step % cc.eval_every == 0:
+                    evaluate(step, k)
+                    save(step, k, task_step)
+            if method.end_task is not None:
+                states, keys = per_task_hook(method.end_task, k)(states, keys, data_k)
+            task_step = 0
+            save((k + 1) * S + 1, k + 1, 0)  # after end_task: a distinct checkpoint step
+    finally:
+        if bar is not None:
+            bar.close()
+        evaluator.close()
+        if ckpt is not None:
+            ckpt.close()
+
+    final = summarize(config, history, n_tasks, S)
+    final["wall_time_s"] = time.time() - t0
+    logger.finish(final)
+    return final
+
+
+def summarize(config: dict, history: list[dict], n_tasks: int, steps_per_task: int) -> dict:
+    """final.json of a continual run (the continual results contract, docs/continual.md)."""
+    from offrl.evaluation.continual import per_seed_metrics
+
+    steps = [h["step"] for h in history]
+    curves = np.transpose(np.asarray([h["scores"] for h in history], np.float64), (1, 0, 2))  # seeds, T, N
+    raw = np.transpose(np.asarray([h["returns"] for h in history], np.float64), (1, 0, 2))
+    bounds = [k * steps_per_task for k in range(n_tasks + 1)]
+    at = {st: t for t, st in enumerate(steps)}
+    matrix = np.stack([curves[:, at[b]] for b in bounds[1:]], axis=1)
+    matrix_return = np.stack([raw[:, at[b]] for b in bounds[1:]], axis=1)
+    initial = curves[:, at[0]]
+    metrics = per_seed_metrics(matrix, initial=initial, curves=curves, eval_steps=steps, task_boundaries=bounds)
+    out = {k: config[k] for k in ("run_id", "stream", "method", "algo", "quality", "seeds", "tasks", "heads")}
+    out.update({"kind": "continual", "dataset": config["dataset"], "steps_per_task": steps_per_task,
+                "task_boundaries": bounds, "eval_steps": steps, "curves": curves.tolist(),
+                "matrix": matrix.tolist(), "matrix_return": matrix_return.tolist(), "initial": initial.tolist(),
+                "metrics": {k: np.asarray(v).tolist() for k, v in metrics.items()},
+                "summary": {k: float(np.nanmean(v)) if np.isfinite(v).any() else None for k, v in metrics.items()}})
+    return out
