@@ -6,8 +6,9 @@ The layout (written by the trainer through :class:`offrl.logging.RunLogger`):
   ``offrl_version``.
 * ``metrics.jsonl``: append-only lines ``{"kind", "step", "seed", "time", ...}``; eval lines carry
   ``return_mean``, ``return_std``, ``normalized_score`` (absent without reference scores) and
-  ``episodes``. After a kill-and-resume the same ``(kind, seed, step)`` can appear twice: the LAST
-  occurrence wins.
+  ``episodes``. A resumed run drops the lines after its checkpoint before logging those steps
+  again (:class:`offrl.logging.RunLogger`); should a file still hold the same ``(kind, seed, step)``
+  twice (written by an older offrl), the LAST occurrence wins.
 * ``final.json``: written once at the end, with per-seed ``last``/``best``/``curve`` of
   ``normalized_score`` (null without reference scores) and ``return``.
 
@@ -118,8 +119,8 @@ def _read_json(path: Path) -> dict:
 
 def read_metrics(path: Path, kind: str | None = None) -> list[dict]:
     """The records of a ``metrics.jsonl``, de-duplicated on ``(kind, seed, step)`` keeping the LAST
-    occurrence (a resumed run re-logs the steps after its last checkpoint), sorted by kind, seed
-    and step. With ``kind`` only records of that kind are returned.
+    occurrence (runs resumed by an older offrl re-logged the steps after their last checkpoint),
+    sorted by kind, seed and step. With ``kind`` only records of that kind are returned.
 
     Lines that are not JSON objects with ``kind``/``step``/``seed`` (e.g. a line cut off when the run
     was killed) are skipped with a warning.
