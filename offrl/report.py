@@ -9,6 +9,11 @@ Writes ``<out>/report.md`` (per dataset x algorithm last/best scores over seeds;
 median and optimality gap with stratified-bootstrap CIs per algorithm; probability of improvement
 between algorithms), ``<out>/summary.json`` with the same numbers, and PNGs: one learning-curve plot
 per dataset, ``aggregates.png``, ``profiles.png`` and ``improvement.png``.
+
+Runs trained for different budgets (gradient steps) are never pooled: rows of different budgets are
+separate (:func:`~offrl.evaluation.results.run_labels`), and when the budgets differ the aggregates
+and P(improvement) are computed per budget (``## Aggregates (N steps)``, ``summary.json``'s
+``by_budget``, ``aggregates_<N>_steps.png`` ...) with a warning at the top of the report and on stderr.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import re
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
@@ -72,6 +78,10 @@ def _ci(point: float, lo: float, hi: float) -> str:
     return f"{point:.2f} [{lo:.2f}, {hi:.2f}]"
 
 
+def _budget_name(budget: int | None) -> str:
+    return "unknown budget" if budget is None else f"{budget:,} steps"
+
+
 def _slug(s: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", s).strip("_") or "dataset"
 
@@ -115,71 +125,14 @@ def _aggregate_matrices(
     return mats, common, notes
 
 
-def make_report(args: ReportArgs) -> Path:
-    """Build the report described by ``args``; returns the path of ``report.md``."""
-    if not args.paths:
-        raise ConfigError("paths: give at least one results folder")
-    if not 0 < args.ci < 1:
-        raise ConfigError(f"ci must be in (0, 1), got {args.ci}")
-    if args.reps < 1 or args.profile_reps < 1:
-        raise ConfigError("reps and profile_reps must be >= 1")
-    reference = load_reference(args.reference, args.reference_csv) if args.reference else None
-    runs = load_runs(args.paths)
-    groups = group_runs(runs)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+def _aggregate_section(groups: dict[tuple[str, str], Group], args: ReportArgs, out: Path, summary: dict,
+                       section: str, tag: str) -> tuple[list[str], list[tuple[str, str]]]:
+    """Markdown, figures and ``summary`` entries of the aggregates and P(improvement) of ``groups``
+    (runs of one training budget); ``section`` is added to headings and ``tag`` to figure names."""
     pct = f"{args.ci:.0%}"
-    summary: dict = {"runs": [], "table": [], "aggregates": {}, "probability_of_improvement": {}}
-
-    md = ["# offrl report", ""]
-    n_incomplete = sum(not r.complete for r in runs)
-    md.append(
-        f"{len(runs)} run(s), {len(groups)} dataset x algorithm pair(s)"
-        + (f", {n_incomplete} incomplete (read from metrics.jsonl)" if n_incomplete else "")
-        + ". Scores are normalized scores (x100) where the dataset has reference scores, else raw"
-        " returns; mean ± std (population std) over seeds. *last* = score at the final evaluation,"
-        " *best* = best evaluation over training (optimistic: it selects on the test signal)."
-    )
-    md.append("")
-
-    # ---------------------------------------------------------------- per-dataset table
-    header = ["dataset", "algo", "score", "seeds", "last", "best"]
-    if reference is not None:
-        header.append(f"{args.reference}")
-    header.append("status")
-    md += ["## Per dataset", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for (d, a), g in groups.items():
-        kind = {"normalized_score": "normalized", "return": "return", None: "–"}[g.score_kind]
-        if g.complete:
-            status = "complete"
-        else:
-            steps = [r.last_step for r in g.runs if not r.complete]
-            status = "incomplete" + (f" (step {max(s for s in steps if s is not None)})" if any(
-                s is not None for s in steps) else " (no eval yet)")
-        row = [f"`{d}`", a, kind, str(len(g.seeds)), _pm(g.last), _pm(g.best)]
-        ref_entry = None
-        if reference is not None:
-            ref_entry = reference.get(match_key(g.algo, d))
-            row.append("–" if ref_entry is None else f"{ref_entry[0]:.2f} ± {ref_entry[1]:.2f}")
-        row.append(status)
-        md.append("| " + " | ".join(row) + " |")
-        summary["table"].append(
-            {
-                "dataset": d, "algo": a, "algorithm": g.algo, "score": g.score_kind, "seeds": g.seeds,
-                "last": g.last, "best": g.best, "complete": g.complete,
-                "runs": [r.run_id for r in g.runs],
-                **({"reference": {"source": args.reference, "mean": ref_entry[0], "std": ref_entry[1]}}
-                   if ref_entry else {}),
-            }
-        )
-    md.append("")
-    for r in runs:
-        summary["runs"].append({"run_id": r.run_id, "path": str(r.path), "algo": r.algo, "dataset": r.dataset,
-                                "seeds": r.seeds, "complete": r.complete, "wall_time_s": r.wall_time_s})
-
-    # ---------------------------------------------------------------- aggregates
+    md: list[str] = []
     mats, tasks, notes = _aggregate_matrices(groups, args.aggregate_on)
-    md += ["## Aggregates", ""]
+    md += [f"## Aggregates{section}", ""]
     if mats:
         n_runs = next(iter(mats.values())).shape[0]
         md.append(
@@ -210,13 +163,13 @@ def make_report(args: ReportArgs) -> Path:
         if args.plots:
             from offrl.evaluation import plots
 
-            plots.plot_interval_estimates(points, cis, out / "aggregates.png")
-            figures.append(("Aggregate metrics", "aggregates.png"))
+            plots.plot_interval_estimates(points, cis, out / f"aggregates{tag}.png")
+            figures.append((f"Aggregate metrics{section}", f"aggregates{tag}.png"))
             hi = max(float(np.max(m)) for m in mats.values())
             taus = np.linspace(0.0, max(hi, args.gamma) * 1.05, 101)
             prof, prof_ci = stats.performance_profile(mats, taus, reps=args.profile_reps, ci=args.ci, seed=args.seed)
-            plots.plot_performance_profiles(taus, prof, prof_ci, out / "profiles.png")
-            figures.append(("Performance profiles (score distributions)", "profiles.png"))
+            plots.plot_performance_profiles(taus, prof, prof_ci, out / f"profiles{tag}.png")
+            figures.append((f"Performance profiles (score distributions){section}", f"profiles{tag}.png"))
 
         if len(mats) > 1:
             names_xy = list(itertools.permutations(sorted(mats), 2))  # labels may hold commas: keep pairs
@@ -224,7 +177,7 @@ def make_report(args: ReportArgs) -> Path:
             poi, poi_ci = stats.interval_estimates(
                 pairs, stats.probability_of_improvement, reps=args.reps, ci=args.ci, seed=args.seed
             )
-            md += ["### Probability of improvement", "",
+            md += [f"### Probability of improvement{section}", "",
                    f"P(X > Y): chance that a run of X beats a run of Y on a random dataset "
                    f"(Mann-Whitney U / (n_x n_y), averaged over datasets); {pct} CIs.", "",
                    "| X | Y | P(X > Y) |", "|---|---|---|"]
@@ -235,9 +188,103 @@ def make_report(args: ReportArgs) -> Path:
                 summary["probability_of_improvement"][key] = {"point": poi[key], "lower": lo, "upper": hi_}
             md.append("")
             if args.plots:
-                plots.plot_probability_of_improvement(poi, poi_ci, out / "improvement.png")
-                figures.append(("Probability of improvement", "improvement.png"))
+                plots.plot_probability_of_improvement(poi, poi_ci, out / f"improvement{tag}.png")
+                figures.append((f"Probability of improvement{section}", f"improvement{tag}.png"))
+    return md, figures
 
+
+def make_report(args: ReportArgs) -> Path:
+    """Build the report described by ``args``; returns the path of ``report.md``."""
+    if not args.paths:
+        raise ConfigError("paths: give at least one results folder")
+    if not 0 < args.ci < 1:
+        raise ConfigError(f"ci must be in (0, 1), got {args.ci}")
+    if args.reps < 1 or args.profile_reps < 1:
+        raise ConfigError("reps and profile_reps must be >= 1")
+    reference = load_reference(args.reference, args.reference_csv) if args.reference else None
+    runs = load_runs(args.paths)
+    groups = group_runs(runs)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    summary: dict = {"runs": [], "table": [], "aggregates": {}, "probability_of_improvement": {}}
+
+    md = ["# offrl report", ""]
+    n_incomplete = sum(not r.complete for r in runs)
+    md.append(
+        f"{len(runs)} run(s), {len(groups)} dataset x algorithm pair(s)"
+        + (f", {n_incomplete} incomplete (read from metrics.jsonl)" if n_incomplete else "")
+        + ". Scores are normalized scores (x100) where the dataset has reference scores, else raw"
+        " returns; mean ± std (population std) over seeds. *last* = score at the final evaluation,"
+        " *best* = best evaluation over training (optimistic: it selects on the test signal)."
+    )
+    md.append("")
+
+    # Training budgets (gradient steps): scores after different budgets are not comparable, so where
+    # the runs' known budgets differ, aggregates and P(improvement) are computed per budget (runs that
+    # do not record theirs form a block of their own) and the report says so at the top.
+    known = sorted({g.budget for g in groups.values()} - {None})
+    budgets: list[int | None] = known + ([None] if any(g.budget is None for g in groups.values()) else [])
+    if len(known) > 1:
+        warning = ("Runs have different training budgets (" + ", ".join(_budget_name(b) for b in budgets)
+                   + "): aggregates and P(improvement) are computed per budget and never pool runs of "
+                   "different lengths; the table's *steps* column gives each row's budget.")
+        print(f"offrl report: warning: {warning}", file=sys.stderr)
+        md += [f"> **Warning**: {warning}", ""]
+
+    # ---------------------------------------------------------------- per-dataset table
+    header = ["dataset", "algo", "score", "seeds", *(["steps"] if len(known) > 1 else []), "last", "best"]
+    if reference is not None:
+        header.append(f"{args.reference}")
+    header.append("status")
+    md += ["## Per dataset", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for (d, a), g in groups.items():
+        kind = {"normalized_score": "normalized", "return": "return", None: "–"}[g.score_kind]
+        if g.complete:
+            status = "complete"
+        else:
+            steps = [r.last_step for r in g.runs if not r.complete]
+            status = "incomplete" + (f" (step {max(s for s in steps if s is not None)})" if any(
+                s is not None for s in steps) else " (no eval yet)")
+        budget_cell = [_budget_name(g.budget).removesuffix(" steps")] if len(known) > 1 else []
+        row = [f"`{d}`", a, kind, str(len(g.seeds)), *budget_cell, _pm(g.last), _pm(g.best)]
+        ref_entry = None
+        if reference is not None:
+            ref_entry = reference.get(match_key(g.algo, d))
+            row.append("–" if ref_entry is None else f"{ref_entry[0]:.2f} ± {ref_entry[1]:.2f}")
+        row.append(status)
+        md.append("| " + " | ".join(row) + " |")
+        summary["table"].append(
+            {
+                "dataset": d, "algo": a, "algorithm": g.algo, "score": g.score_kind, "seeds": g.seeds,
+                "steps": g.budget,
+                "last": g.last, "best": g.best, "complete": g.complete,
+                "runs": [r.run_id for r in g.runs],
+                **({"reference": {"source": args.reference, "mean": ref_entry[0], "std": ref_entry[1]}}
+                   if ref_entry else {}),
+            }
+        )
+    md.append("")
+    for r in runs:
+        summary["runs"].append({"run_id": r.run_id, "path": str(r.path), "algo": r.algo, "dataset": r.dataset,
+                                "seeds": r.seeds, "complete": r.complete, "wall_time_s": r.wall_time_s})
+
+    # ---------------------------------------------------------------- aggregates
+    figures: list[tuple[str, str]] = []
+    if len(known) > 1:
+        summary["by_budget"] = {}
+        for budget in budgets:
+            block: dict = {"aggregates": {}, "probability_of_improvement": {}}
+            summary["by_budget"][str(budget)] = block
+            name = _budget_name(budget)
+            md_part, figures_part = _aggregate_section({k: g for k, g in groups.items() if g.budget == budget},
+                                                       args, out, block, f" ({name})",
+                                                       "_unknown_budget" if budget is None else f"_{budget}_steps")
+            md += md_part
+            figures += figures_part
+    else:
+        summary["budget"] = known[0] if known else None
+        md_part, figures = _aggregate_section(groups, args, out, summary, "", "")
+        md += md_part
     # ---------------------------------------------------------------- learning curves
     if args.plots:
         from offrl.evaluation import plots
