@@ -165,6 +165,44 @@ def _segments(env: str, level: str, steps: int | None):
     raise UnknownIdError("level", level, LEVELS)
 
 
+def minari_copy_id(env: str, level: str) -> str:
+    """The Minari id of a collected dataset's copy: ``minari.load_dataset("offrl/<env>-<level>-v0")``."""
+    return f"offrl/{env}-{level}-v0"
+
+
+def minari_copy_status(name: str, root=None) -> tuple[str, Path]:
+    """State of the Minari copy of the collected ``local/<env>-<level>-v0``: ``"ok"`` (made from the
+    native dataset as it is now), ``"missing"`` or ``"stale"`` (made from other data, e.g. when an
+    interrupt came between a new native dataset and its copy); with the copy's path."""
+    from offrl.datasets.minari_io import copy_source_checksum, is_minari_dir
+    from offrl.datasets.native import read_manifest
+    from offrl.datasets.registry import local_dataset_dir, minari_write_root
+
+    env, level = parse_name(name)
+    path = minari_write_root() / minari_copy_id(env, level)
+    if not is_minari_dir(path):
+        return "missing", path
+    native = read_manifest(local_dataset_dir(f"{env}-{level}", root))["spec"].get("checksum")
+    return ("ok" if native and copy_source_checksum(path) == native else "stale"), path
+
+
+def _minari_installed() -> bool:
+    from offrl.datasets.minari_io import _minari
+
+    try:
+        _minari()
+    except OffrlError:
+        return False
+    return True
+
+
+def _write_minari_copy(ds, env: str, level: str) -> Path:
+    """(Re)write the Minari copy of ``ds``; it is derived data, so an older copy is always replaced."""
+    from offrl.datasets import save as save_ds
+
+    return save_ds(ds, minari_copy_id(env, level), format="minari", overwrite=True)
+
+
 def collect(name: str, *, steps: int | None = None, seed: int = 0, n_envs: int = DEFAULT_N_ENVS, workers: int = 0,
             root=None, save: bool = True, minari: bool = True, overwrite: bool = False, progress: bool = True,
             expect_checksum: str | None = None):
@@ -172,7 +210,17 @@ def collect(name: str, *, steps: int | None = None, seed: int = 0, n_envs: int =
 
     ``steps`` defaults to D4RL's 1M (medium-replay: the replay buffer's size; medium-expert: 1M of
     each part). Returns the :class:`~offrl.datasets.OfflineDataset`.
+
+    The native directory appears in one rename with its ``card.json`` and ``card.md`` inside (and
+    checksummed in its manifest), so an interrupt never leaves a dataset without its card or with
+    a stale one. The Minari copy is derived from it and written next: without the ``minari``
+    package that is known before collecting and the copy is skipped with a warning; a copy left
+    missing or stale (:func:`minari_copy_status`) is re-made from the native dataset by calling
+    ``collect`` again, without collecting anew.
     """
+    import sys
+    import warnings
+
     from tqdm.auto import tqdm
 
     from offrl.datasets import DatasetSpec, OfflineDataset, local_dataset_dir
@@ -182,7 +230,22 @@ def collect(name: str, *, steps: int | None = None, seed: int = 0, n_envs: int =
     env, level = parse_name(name)
     ds_id = f"local/{env}-{level}-v0"
     out_dir = local_dataset_dir(ds_id, root)
+    if save and minari and not _minari_installed():
+        warnings.warn(f"{ds_id}: the minari package is not installed, so only the native dataset is written, "
+                      f"no Minari copy (pip install 'offrl[minari]', then `offrl collect {env}-{level}` makes the "
+                      "copy from it without collecting again)", stacklevel=2)
+        minari = False
     if save and out_dir.exists() and not overwrite:
+        if minari:
+            status, copy_path = minari_copy_status(ds_id, root)
+            if status != "ok":
+                from offrl.datasets import load
+
+                ds = load(ds_id, root=root)
+                _write_minari_copy(ds, env, level)
+                print(f"{ds_id} exists at {out_dir}; its Minari copy was {status}: re-made it at {copy_path}",
+                      file=sys.stderr)
+                return ds
         raise OffrlError(f"{ds_id} already exists at {out_dir}; pass --overwrite to collect it again")
     t0 = time.time()
     if level == "medium-expert":
@@ -214,11 +277,10 @@ def collect(name: str, *, steps: int | None = None, seed: int = 0, n_envs: int =
     if save:
         from offrl.datasets import save as save_ds
 
-        save_ds(ds, ds_id, format="offrl", root=root, overwrite=overwrite)
-        (out_dir / "card.json").write_text(json.dumps(card, indent=1))
-        (out_dir / "card.md").write_text(card_markdown(card))
+        save_ds(ds, ds_id, format="offrl", root=root, overwrite=overwrite,
+                extra_files={"card.json": json.dumps(card, indent=1), "card.md": card_markdown(card)})
         if minari:
-            save_ds(ds, f"offrl/{env}-{level}-v0", format="minari", overwrite=overwrite)
+            _write_minari_copy(ds, env, level)
     return ds
 
 
@@ -380,7 +442,8 @@ class CollectArgs:
     expect_checksum: str | None = None
     """fail unless the collected arrays have this checksum (reproducibility check)."""
     minari: bool = True
-    """also write a Minari copy (minari.load_dataset('offrl/<env>-<level>-v0'))."""
+    """also write a Minari copy (minari.load_dataset('offrl/<env>-<level>-v0')); skipped with a warning
+    when the minari package is missing; rerunning re-makes a missing or stale copy without collecting."""
     overwrite: bool = False
     """replace an existing dataset."""
 
