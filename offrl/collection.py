@@ -182,7 +182,7 @@ def minari_copy_status(name: str, root=None) -> tuple[str, Path]:
     path = minari_write_root() / minari_copy_id(env, level)
     if not is_minari_dir(path):
         return "missing", path
-    native = read_manifest(local_dataset_dir(f"{env}-{level}", root))["spec"].get("checksum")
+    native = read_manifest(local_dataset_dir(f"local/{env}-{level}-v0", root))["spec"].get("checksum")
     return ("ok" if native and copy_source_checksum(path) == native else "stale"), path
 
 
@@ -194,6 +194,43 @@ def _minari_installed() -> bool:
     except OffrlError:
         return False
     return True
+
+
+def _before_collecting(name: str, *, root, minari: bool, overwrite: bool):
+    """Checks of :func:`collect` before any collection: returns ``(minari, dataset)``.
+
+    The native dataset directory appears in one rename with its ``card.json`` and ``card.md``
+    inside (checksummed in its manifest), so an interrupt never leaves a dataset without its card
+    or with a stale one; the Minari copy is derived from it and written next. Hence:
+
+    * without the ``minari`` package the copy is skipped, with a warning now rather than an error
+      after the collection (``minari`` comes back False);
+    * a collected dataset whose copy is missing or stale (:func:`minari_copy_status`, e.g. after an
+      interrupt between the two) gets its copy re-made from the native dataset, which is returned:
+      nothing is collected again.
+    """
+    import sys
+    import warnings
+
+    from offrl.datasets import load, local_dataset_dir
+
+    env, level = parse_name(name)
+    ds_id = f"local/{env}-{level}-v0"
+    if minari and not _minari_installed():
+        warnings.warn(f"{ds_id}: the minari package is not installed, so only the native dataset is written, "
+                      f"no Minari copy (pip install 'offrl[minari]', then `offrl collect {env}-{level}` makes the "
+                      "copy from it without collecting again)", stacklevel=3)
+        minari = False
+    out_dir = local_dataset_dir(ds_id, root)
+    if minari and out_dir.exists() and not overwrite:
+        status, copy_path = minari_copy_status(ds_id, root)
+        if status != "ok":
+            ds = load(ds_id, root=root)
+            _write_minari_copy(ds, env, level)
+            print(f"{ds_id} exists at {out_dir}; its Minari copy was {status}: re-made it at {copy_path}",
+                  file=sys.stderr)
+            return minari, ds
+    return minari, None
 
 
 def _write_minari_copy(ds, env: str, level: str) -> Path:
@@ -210,42 +247,21 @@ def collect(name: str, *, steps: int | None = None, seed: int = 0, n_envs: int =
 
     ``steps`` defaults to D4RL's 1M (medium-replay: the replay buffer's size; medium-expert: 1M of
     each part). Returns the :class:`~offrl.datasets.OfflineDataset`.
-
-    The native directory appears in one rename with its ``card.json`` and ``card.md`` inside (and
-    checksummed in its manifest), so an interrupt never leaves a dataset without its card or with
-    a stale one. The Minari copy is derived from it and written next: without the ``minari``
-    package that is known before collecting and the copy is skipped with a warning; a copy left
-    missing or stale (:func:`minari_copy_status`) is re-made from the native dataset by calling
-    ``collect`` again, without collecting anew.
     """
-    import sys
-    import warnings
-
     from tqdm.auto import tqdm
 
     from offrl.datasets import DatasetSpec, OfflineDataset, local_dataset_dir
     from offrl.datasets.core import array_checksum
     from offrl.datasets.registry import local_reference_scores
 
+    if save:  # what can be known before collecting for minutes (see _before_collecting)
+        minari, made = _before_collecting(name, root=root, minari=minari, overwrite=overwrite)
+        if made is not None:
+            return made
     env, level = parse_name(name)
     ds_id = f"local/{env}-{level}-v0"
     out_dir = local_dataset_dir(ds_id, root)
-    if save and minari and not _minari_installed():
-        warnings.warn(f"{ds_id}: the minari package is not installed, so only the native dataset is written, "
-                      f"no Minari copy (pip install 'offrl[minari]', then `offrl collect {env}-{level}` makes the "
-                      "copy from it without collecting again)", stacklevel=2)
-        minari = False
     if save and out_dir.exists() and not overwrite:
-        if minari:
-            status, copy_path = minari_copy_status(ds_id, root)
-            if status != "ok":
-                from offrl.datasets import load
-
-                ds = load(ds_id, root=root)
-                _write_minari_copy(ds, env, level)
-                print(f"{ds_id} exists at {out_dir}; its Minari copy was {status}: re-made it at {copy_path}",
-                      file=sys.stderr)
-                return ds
         raise OffrlError(f"{ds_id} already exists at {out_dir}; pass --overwrite to collect it again")
     t0 = time.time()
     if level == "medium-expert":
