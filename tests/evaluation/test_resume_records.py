@@ -89,12 +89,23 @@ def _read_wandb_records(path: Path) -> list:
     return [Record.FromString(b) for b in out]
 
 
+def _finished_records(run_file: Path, timeout: float = 60.0) -> list:
+    """The records of a run file once wandb's service has written its exit record: ``run.finish()``
+    (and the end of a process) can return before that service has flushed the file."""
+    t0 = time.time()
+    while True:
+        records = _read_wandb_records(run_file)
+        if any(r.WhichOneof("record_type") == "exit" for r in records) or time.time() - t0 > timeout:
+            return records
+        time.sleep(0.2)
+
+
 def _wandb_history(wandb_dir: Path) -> dict[str, list[tuple[int, set[str]]]]:
     """run id -> [(step, logged keys)] over every offline run folder (in the order they were made)."""
     out: dict[str, list[tuple[int, set[str]]]] = {}
     for run_file in sorted(wandb_dir.glob("wandb/offline-run-*/run-*.wandb")):
         run_id = None
-        for rec in _read_wandb_records(run_file):
+        for rec in _finished_records(run_file):
             which = rec.WhichOneof("record_type")
             if which == "run":
                 run_id = rec.run.run_id
