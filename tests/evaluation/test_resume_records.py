@@ -129,6 +129,7 @@ def _wait_for(predicate, proc, timeout=240.0):
     pytest.fail("timed out waiting for the run to pass its first checkpoint")
 
 
+@pytest.mark.slow  # two `offrl train` processes and an in-process reference: ~60 s on 2 idle cores
 def test_killed_train_resumes_the_same_records_and_wandb_runs(tmp_path):
     pytest.importorskip("wandb")
     from offrl.train import TrainConfig, train
