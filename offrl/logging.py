@@ -258,6 +258,12 @@ class RunLogger:
     waits until that call has written every seed's line, and on an interrupt the logger prints
     where the run stopped and ``rerun the same command to resume``.
 
+    Attributes:
+      last_step: the highest step logged so far (on resume: the step resumed from).
+      checkpoint_step: the step of the latest checkpoint reported by :meth:`checkpointed` (on
+        resume: ``resume_from_step`` when > 0), or None.
+      wandb_mode: ``online``, ``offline`` or ``disabled``, as it ended up.
+
     Raises:
       OffrlError: the run already finished (``final.json`` exists), or it has metrics and
         ``resume`` is off.
@@ -318,8 +324,8 @@ class RunLogger:
         self.checkpoint_step: int | None = resume_from_step or None
         if resume:
             dropped = self._rewind(resume_from_step)
-            steps = [s for s in self._logged_before.values()]
-            self.last_step = resume_from_step if resume_from_step is not None else (max(steps) if steps else None)
+            logged = list(self._logged_before.values())
+            self.last_step = resume_from_step if resume_from_step is not None else max(logged, default=None)
             _say(f"resuming {self.run_id} from step {self.last_step or 0} ({self.run_dir})"
                  + (f"; {dropped} record(s) after step {resume_from_step} dropped, they are logged again"
                     if dropped else ""))
