@@ -9,11 +9,6 @@ Writes ``<out>/report.md`` (per dataset x algorithm last/best scores over seeds;
 median and optimality gap with stratified-bootstrap CIs per algorithm; probability of improvement
 between algorithms), ``<out>/summary.json`` with the same numbers, and PNGs: one learning-curve plot
 per dataset, ``aggregates.png``, ``profiles.png`` and ``improvement.png``.
-
-Runs trained for different budgets (gradient steps) are never pooled: rows of different budgets are
-separate (:func:`~offrl.evaluation.results.run_labels`), and when the budgets differ the aggregates
-and P(improvement) are computed per budget (``## Aggregates (N steps)``, ``summary.json``'s
-``by_budget``, ``aggregates_<N>_steps.png`` ...) with a warning at the top of the report and on stderr.
 """
 
 from __future__ import annotations
@@ -125,6 +120,26 @@ def _aggregate_matrices(
     return mats, common, notes
 
 
+def _budgets(groups: dict[tuple[str, str], Group]) -> tuple[list[int], list[int | None], str | None]:
+    """Training budgets (gradient steps) of the groups: ``(known, blocks, warning)``.
+
+    Scores after different budgets are not comparable, so runs of different budgets are never
+    pooled: their rows are separate (:func:`~offrl.evaluation.results.run_labels`) and, where the
+    known budgets differ, the aggregates and P(improvement) are computed per budget (``blocks``:
+    the known budgets in increasing order, then None for runs that record none), headed
+    ``## Aggregates (N steps)``, under ``by_budget`` in ``summary.json`` and in
+    ``aggregates_<N>_steps.png`` ...; ``warning`` then says so at the top of ``report.md`` and on
+    stderr (None when there is one budget).
+    """
+    known = sorted({g.budget for g in groups.values()} - {None})
+    blocks: list[int | None] = [*known, *([None] if any(g.budget is None for g in groups.values()) else [])]
+    if len(known) < 2:
+        return known, blocks, None
+    return known, blocks, ("Runs have different training budgets (" + ", ".join(_budget_name(b) for b in blocks)
+                           + "): aggregates and P(improvement) are computed per budget and never pool runs of "
+                           "different lengths; the table's *steps* column gives each row's budget.")
+
+
 def _aggregate_section(groups: dict[tuple[str, str], Group], args: ReportArgs, out: Path, summary: dict,
                        section: str, tag: str) -> tuple[list[str], list[tuple[str, str]]]:
     """Markdown, figures and ``summary`` entries of the aggregates and P(improvement) of ``groups``
@@ -219,19 +234,11 @@ def make_report(args: ReportArgs) -> Path:
     )
     md.append("")
 
-    # Training budgets (gradient steps): scores after different budgets are not comparable, so where
-    # the runs' known budgets differ, aggregates and P(improvement) are computed per budget (runs that
-    # do not record theirs form a block of their own) and the report says so at the top.
-    known = sorted({g.budget for g in groups.values()} - {None})
-    budgets: list[int | None] = known + ([None] if any(g.budget is None for g in groups.values()) else [])
-    if len(known) > 1:
-        warning = ("Runs have different training budgets (" + ", ".join(_budget_name(b) for b in budgets)
-                   + "): aggregates and P(improvement) are computed per budget and never pool runs of "
-                   "different lengths; the table's *steps* column gives each row's budget.")
-        print(f"offrl report: warning: {warning}", file=sys.stderr)
-        md += [f"> **Warning**: {warning}", ""]
-
     # ---------------------------------------------------------------- per-dataset table
+    known, budgets, budget_warning = _budgets(groups)
+    if budget_warning:
+        print(f"offrl report: warning: {budget_warning}", file=sys.stderr)
+        md += [f"> **Warning**: {budget_warning}", ""]
     header = ["dataset", "algo", "score", "seeds", *(["steps"] if len(known) > 1 else []), "last", "best"]
     if reference is not None:
         header.append(f"{args.reference}")
