@@ -226,6 +226,81 @@ def _segments(env: str, level: str, steps: int | None):
     raise UnknownIdError("level", level, LEVELS)
 
 
+def minari_copy_id(env: str, level: str) -> str:
+    """The Minari id of a collected dataset's copy: ``minari.load_dataset("offrl/<env>-<level>-v0")``."""
+    return f"offrl/{env}-{level}-v0"
+
+
+def minari_copy_status(name: str, root=None) -> tuple[str, Path]:
+    """State of the Minari copy of the collected ``local/<env>-<level>-v0``: ``"ok"`` (made from the
+    native dataset as it is now), ``"missing"`` or ``"stale"`` (made from other data, e.g. when an
+    interrupt came between a new native dataset and its copy); with the copy's path."""
+    from offrl.datasets.minari_io import copy_source_checksum, is_minari_dir
+    from offrl.datasets.native import read_manifest
+    from offrl.datasets.registry import local_dataset_dir, minari_write_root
+
+    env, level = parse_name(name)
+    path = minari_write_root() / minari_copy_id(env, level)
+    if not is_minari_dir(path):
+        return "missing", path
+    native = read_manifest(local_dataset_dir(f"local/{env}-{level}-v0", root))["spec"].get("checksum")
+    return ("ok" if native and copy_source_checksum(path) == native else "stale"), path
+
+
+def _minari_installed() -> bool:
+    from offrl.datasets.minari_io import _minari
+
+    try:
+        _minari()
+    except OffrlError:
+        return False
+    return True
+
+
+def _before_collecting(name: str, *, root, minari: bool, overwrite: bool):
+    """Checks of :func:`collect` before any collection: returns ``(minari, dataset)``.
+
+    The native dataset directory appears in one rename with its ``card.json`` and ``card.md``
+    inside (checksummed in its manifest), so an interrupt never leaves a dataset without its card
+    or with a stale one; the Minari copy is derived from it and written next. Hence:
+
+    * without the ``minari`` package the copy is skipped, with a warning now rather than an error
+      after the collection (``minari`` comes back False);
+    * a collected dataset whose copy is missing or stale (:func:`minari_copy_status`, e.g. after an
+      interrupt between the two) gets its copy re-made from the native dataset, which is returned:
+      nothing is collected again.
+    """
+    import sys
+    import warnings
+
+    from offrl.datasets import load, local_dataset_dir
+
+    env, level = parse_name(name)
+    ds_id = f"local/{env}-{level}-v0"
+    if minari and not _minari_installed():
+        warnings.warn(f"{ds_id}: the minari package is not installed, so only the native dataset is written, "
+                      f"no Minari copy (pip install 'offrl[minari]', then `offrl collect {env}-{level}` makes the "
+                      "copy from it without collecting again)", stacklevel=3)
+        minari = False
+    out_dir = local_dataset_dir(ds_id, root)
+    if minari and out_dir.exists() and not overwrite:
+        status, copy_path = minari_copy_status(ds_id, root)
+        if status != "ok":
+            ds = load(ds_id, root=root)
+            _write_minari_copy(ds, env, level)
+            print(f"{ds_id} exists at {out_dir}; its Minari copy was {status}: re-made it at {copy_path}",
+                  file=sys.stderr)
+            return minari, ds
+    return minari, None
+
+
+def _write_minari_copy(ds, env: str, level: str) -> Path:
+    """(Re)write the Minari copy of ``ds``; it is derived data, so an older copy is always replaced."""
+    from offrl.datasets import save as save_ds
+
+    return save_ds(ds, minari_copy_id(env, level), format="minari", overwrite=True)
+
+
 def collect(name: str, *, steps: int | None = None, seed: int = 0, n_envs: int = DEFAULT_N_ENVS, workers: int = 0,
             root=None, save: bool = True, minari: bool = True, overwrite: bool = False, progress: bool = True,
             expect_checksum: str | None = None):
@@ -243,6 +318,10 @@ def collect(name: str, *, steps: int | None = None, seed: int = 0, n_envs: int =
     from offrl.datasets.core import array_checksum
     from offrl.datasets.registry import local_reference_scores
 
+    if save:  # what can be known before collecting for minutes (see _before_collecting)
+        minari, made = _before_collecting(name, root=root, minari=minari, overwrite=overwrite)
+        if made is not None:
+            return made
     env, level = parse_name(name)
     src = source(env)
     ds_id = src.dataset_id(level)
@@ -281,11 +360,10 @@ def collect(name: str, *, steps: int | None = None, seed: int = 0, n_envs: int =
     if save:
         from offrl.datasets import save as save_ds
 
-        save_ds(ds, ds_id, format="offrl", root=root, overwrite=overwrite)
-        (out_dir / "card.json").write_text(json.dumps(card, indent=1))
-        (out_dir / "card.md").write_text(card_markdown(card))
+        save_ds(ds, ds_id, format="offrl", root=root, overwrite=overwrite,
+                extra_files={"card.json": json.dumps(card, indent=1), "card.md": card_markdown(card)})
         if minari:
-            save_ds(ds, f"offrl/{env}-{level}-v0", format="minari", overwrite=overwrite)
+            _write_minari_copy(ds, env, level)
     return ds
 
 
@@ -496,7 +574,8 @@ class CollectArgs:
     expect_checksum: str | None = None
     """fail unless the collected arrays have this checksum (reproducibility check)."""
     minari: bool = True
-    """also write a Minari copy (minari.load_dataset('offrl/<env>-<level>-v0'))."""
+    """also write a Minari copy (minari.load_dataset('offrl/<env>-<level>-v0')); skipped with a warning
+    when the minari package is missing; rerunning re-makes a missing or stale copy without collecting."""
     overwrite: bool = False
     """replace an existing dataset."""
 

@@ -3,32 +3,52 @@
 The trainer vmaps seeds into one process, but every seed is an independent experiment for the
 statistics, so each seed gets its own log stream: one JSONL line per seed per :meth:`RunLogger.log`
 call and one wandb run per seed (named ``<run_id>-seed<k>``, grouped so the wandb UI can average
-them). wandb is optional and never blocks training: without an API key it logs offline, with
-``WANDB_MODE=disabled`` or without the package it is off, and a failing or slow ``wandb.init``
-falls back to disabled with a warning.
+them).
+
+wandb is used when asked for (``use_wandb=True``, ``offrl train --wandb``) or when the user has
+configured it (``$WANDB_MODE``, ``$WANDB_API_KEY``, a ``wandb login`` in ``~/.netrc`` or a wandb
+settings file; :func:`wandb_mode`); otherwise the logger says once where the JSONL record is. Asked
+for without a login it logs offline (upload later with ``wandb sync``). It never blocks training: a
+missing package or a failing or slow ``wandb.init`` falls back to the JSONL record with a warning.
 
 Files written under ``run_dir`` (the results contract read by :mod:`offrl.evaluation.results`):
-``config.json`` (atomic), ``metrics.jsonl`` (append-only) and ``final.json`` (atomic, written once).
+``config.json`` (atomic), ``metrics.jsonl`` (append-only; rewound atomically on resume) and
+``final.json`` (atomic, written once).
+
+Resuming: a trainer that restarts a killed run from a checkpoint of step N passes ``resume=True,
+resume_from_step=N``; records after step N are dropped (they are logged again as the run repeats
+those steps), the same wandb runs are resumed, and the restart is announced. Used as a context
+manager, the logger turns SIGTERM into ``KeyboardInterrupt`` like Ctrl-C, never splits one
+:meth:`~RunLogger.log` call, and on an interrupt says how to resume.
 """
 
 from __future__ import annotations
 
+import configparser
+import contextlib
 import hashlib
 import json
 import math
+import netrc
 import os
 import re
+import signal
+import sys
+import threading
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 import numpy as np
+import tyro
 
 from offrl.errors import ConfigError, OffrlError
 
-__all__ = ["RunLogger", "atomic_write_json", "config_group", "to_jsonable", "wandb_mode"]
+__all__ = ["RunLogger", "WandbSwitch", "atomic_write_json", "config_group", "to_jsonable", "wandb_configured",
+           "wandb_mode"]
 
 # Keys every JSONL line carries; metrics may not reuse them.
 _RESERVED = ("kind", "step", "seed", "time")
@@ -94,13 +114,100 @@ def config_group(config: Mapping[str, Any]) -> str:
     return "-".join([*parts, digest])[:128]
 
 
-def wandb_mode() -> str:
-    """The wandb mode to use: ``$WANDB_MODE`` when set, else ``online`` with ``$WANDB_API_KEY``, else
-    ``offline`` (runs are stored locally and can be uploaded later with ``wandb sync``)."""
+_SWITCH_WORDS = {"on": True, "true": True, "yes": True, "1": True, "off": False, "false": False, "no": False,
+                 "0": False, "auto": None, "none": None}
+
+
+def _parse_wandb_switch(args: list[str]) -> bool | None:
+    if not args:  # the bare flag: --wandb
+        return True
+    if len(args) > 1 or args[0].lower() not in _SWITCH_WORDS:
+        raise ValueError(f"expected on, off or auto (or the bare flag), got {' '.join(args)!r}")
+    return _SWITCH_WORDS[args[0].lower()]
+
+
+WandbSwitch = Annotated[bool | None, tyro.constructors.PrimitiveConstructorSpec(
+    nargs="*", metavar="[on|off|auto]", instance_from_str=_parse_wandb_switch,
+    is_instance=lambda x: x is None or isinstance(x, bool),
+    str_from_instance=lambda x: ["auto" if x is None else ("on" if x else "off")])]
+"""Type of a ``use_wandb`` config field on the command line: ``--wandb`` (or ``--wandb on``) asks for
+wandb, ``--wandb off`` refuses it, ``auto`` (the default, ``None``) uses it when configured."""
+
+
+def _wandb_settings() -> tuple[str | None, Path | None]:
+    """``(mode, file)`` from wandb's settings files (``wandb online``/``offline``/``login`` write
+    them): the local ``<WANDB_DIR or .>/wandb/settings`` wins over the global one. An ``api_key``
+    there counts as ``online``."""
+    config_dir = os.environ.get("WANDB_CONFIG_DIR")
+    global_file = Path(config_dir).expanduser() / "settings" if config_dir else Path.home() / ".config" / "wandb" / "settings"
+    local_file = Path(os.environ.get("WANDB_DIR") or ".").expanduser() / "wandb" / "settings"
+    for path in (local_file, global_file):
+        parser = configparser.ConfigParser()
+        try:
+            if not parser.read(path) or not parser.has_section("default"):
+                continue
+        except (configparser.Error, OSError, UnicodeDecodeError):
+            continue
+        mode = parser.get("default", "mode", fallback="").strip().lower()
+        if mode:
+            return mode, path
+        if parser.get("default", "api_key", fallback="").strip():
+            return "online", path
+    return None, None
+
+
+def _netrc_login() -> Path | None:
+    """The netrc file holding a wandb API key for ``$WANDB_BASE_URL`` (``wandb login`` writes it)."""
+    path = Path(os.environ["NETRC"]).expanduser() if os.environ.get("NETRC") else None
+    if path is None:
+        path = next((p for p in (Path.home() / ".netrc", Path.home() / "_netrc") if p.is_file()), None)
+    host = urlsplit(os.environ.get("WANDB_BASE_URL") or "https://api.wandb.ai").netloc
+    if path is None or not host:
+        return None
+    try:
+        creds = netrc.netrc(path).authenticators(host)
+    except (OSError, netrc.NetrcParseError):
+        return None
+    return path if creds and creds[2] else None
+
+
+def wandb_configured() -> str | None:
+    """What configures wandb on this machine, in words (``"WANDB_API_KEY"``, ``"a wandb login in
+    ~/.netrc"`` ...), or None when nothing does."""
+    for var in ("WANDB_MODE", "WANDB_API_KEY"):
+        if os.environ.get(var, "").strip():
+            return var
+    login = _netrc_login()
+    if login is not None:
+        return f"a wandb login in {login}"
+    mode, path = _wandb_settings()
+    return f"mode={mode} in {path}" if mode else None
+
+
+def wandb_mode(use_wandb: bool | None = None) -> str:
+    """The wandb mode of a run.
+
+    ``use_wandb=False``: ``disabled``. Otherwise ``$WANDB_MODE`` when set; else the mode of a wandb
+    settings file; else ``online`` with ``$WANDB_API_KEY`` or a ``wandb login``; else, with nothing
+    configured, ``offline`` when wandb was asked for (``use_wandb=True``: stored locally, upload later
+    with ``wandb sync``) and ``disabled`` when it was not (``None``, the default).
+    """
+    if use_wandb is False:
+        return "disabled"
     mode = os.environ.get("WANDB_MODE", "").strip().lower()
     if mode:
         return mode
-    return "online" if os.environ.get("WANDB_API_KEY") else "offline"
+    mode, _ = _wandb_settings()
+    if mode:
+        return mode
+    if os.environ.get("WANDB_API_KEY", "").strip() or _netrc_login() is not None:
+        return "online"
+    return "offline" if use_wandb else "disabled"
+
+
+def _say(message: str) -> None:
+    """One line for the person running the command (stderr, so piped output stays clean)."""
+    print(message, file=sys.stderr, flush=True)
 
 
 def _wandb_id(run_id: str, seed: int) -> str:
@@ -118,14 +225,49 @@ class RunLogger:
       seeds: the seeds trained side by side; metric arrays passed to :meth:`log` are indexed like it.
       project: wandb project.
       group: wandb group; default :func:`config_group` of the config.
-      use_wandb: ``False`` never touches wandb; ``None`` (default) uses it when installed and
-        ``WANDB_MODE`` is not ``disabled``; ``True`` is the same but warns when it cannot.
-      resume: continue a killed run, appending to its ``metrics.jsonl``. Without it, a run directory
-        that already holds metrics is refused so that nothing is clobbered.
+      use_wandb: ``True`` logs to wandb (offline when no login is configured; warns when it cannot);
+        ``None`` (default) logs to wandb only when the user configured it (:func:`wandb_mode`) and
+        otherwise says once where the JSONL record is; ``False`` never touches wandb.
+      resume: continue a killed run in the same records: its ``metrics.jsonl`` and the same wandb
+        run ids (``<run_id>-seed<k>``, resumed, not new runs). Announced on stderr as ``resuming
+        <run_id> from step N``. Without it, a run directory that already holds metrics is refused so
+        that nothing is clobbered.
+      resume_from_step: with ``resume``, the step of the checkpoint the run restarts from (0: no
+        checkpoint, the run starts over). Records with a larger step are dropped from
+        ``metrics.jsonl`` (one atomic rewrite) since the trainer logs those steps again, so every
+        ``(kind, step, seed)`` appears once. Steps that the killed attempt already sent to wandb are
+        not sent again: wandb's history only grows, so there they keep the first attempt's values
+        (the same values where training is deterministic); ``metrics.jsonl`` is the record.
+        ``None`` keeps every record and appends after them. A line cut off by a kill is dropped
+        either way.
+
+    Every trainer uses it the same way (the continual trainer too)::
+
+        step0 = checkpoint_step if resuming else 0
+        with RunLogger(run_dir, config, seeds, resume=resuming,
+                       resume_from_step=step0 if resuming else None) as logger:
+            if not resuming:
+                logger.write_config()
+            for step in ...:
+                logger.log(step, metrics)
+                save_checkpoint(step); logger.checkpointed(step)
+            logger.finish(final)
+
+    Inside ``with`` (or between :meth:`catch_interrupts` and :meth:`close`/:meth:`abort`), SIGTERM
+    (``kill``) raises ``KeyboardInterrupt`` as Ctrl-C does, an interrupt arriving during :meth:`log`
+    waits until that call has written every seed's line, and on an interrupt the logger prints
+    where the run stopped and ``rerun the same command to resume``.
+
+    Attributes:
+      last_step: the highest step logged so far (on resume: the step resumed from).
+      checkpoint_step: the step of the latest checkpoint reported by :meth:`checkpointed` (on
+        resume: ``resume_from_step`` when > 0), or None.
+      wandb_mode: ``online``, ``offline`` or ``disabled``, as it ended up.
 
     Raises:
       OffrlError: the run already finished (``final.json`` exists), or it has metrics and
         ``resume`` is off.
+      ConfigError: bad seeds, or ``resume_from_step`` without ``resume`` or negative.
     """
 
     def __init__(
@@ -138,6 +280,7 @@ class RunLogger:
         group: str | None = None,
         use_wandb: bool | None = None,
         resume: bool = False,
+        resume_from_step: int | None = None,
     ):
         self.run_dir = Path(run_dir)
         self.seeds = [int(s) for s in seeds]
@@ -145,6 +288,12 @@ class RunLogger:
             raise ConfigError("seeds: at least one seed is needed")
         if len(set(self.seeds)) != len(self.seeds):
             raise ConfigError(f"seeds: duplicates in {self.seeds}")
+        if resume_from_step is not None:
+            if not resume:
+                raise ConfigError("resume_from_step is only meaningful with resume=True")
+            if int(resume_from_step) < 0:
+                raise ConfigError(f"resume_from_step={resume_from_step} must be >= 0")
+            resume_from_step = int(resume_from_step)
         self.config = dict(config)
         self.config.setdefault("run_id", self.run_dir.name)
         self.config["seeds"] = list(self.seeds)
@@ -154,6 +303,7 @@ class RunLogger:
             self.config["offrl_version"] = __version__
         self.run_id = str(self.config["run_id"])
         self.resume = resume
+        self.resume_from_step = resume_from_step
         self.project = project
         self.group = group or config_group(self.config)
         self.metrics_path = self.run_dir / "metrics.jsonl"
@@ -168,28 +318,52 @@ class RunLogger:
                 "or use a new run directory"
             )
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        # highest step per kind that an earlier attempt logged (and sent to wandb)
+        self._logged_before: dict[str, int] = {}
+        self.last_step: int | None = None
+        self.checkpoint_step: int | None = resume_from_step or None
         if resume:
-            self._terminate_partial_line()
+            dropped = self._rewind(resume_from_step)
+            logged = list(self._logged_before.values())
+            self.last_step = resume_from_step if resume_from_step is not None else max(logged, default=None)
+            _say(f"resuming {self.run_id} from step {self.last_step or 0} ({self.run_dir})"
+                 + (f"; {dropped} record(s) after step {resume_from_step} dropped, they are logged again"
+                    if dropped else ""))
         self._file = open(self.metrics_path, "a", encoding="utf-8")
         self._finished = False
         self._wandb_runs: list[Any] = []
+        self._signals: dict[int, Any] = {}
+        self._in_log = False
+        self._pending_signal: int | None = None
         self.wandb_mode = "disabled"
-        if use_wandb is not False:
-            self._init_wandb(explicit=bool(use_wandb))
+        off_because = self._init_wandb(use_wandb)
+        if self.wandb_mode == "disabled" and use_wandb is None:
+            _say(f"{self.run_id}: metrics are recorded in {self.metrics_path} (wandb off: {off_because})")
 
     # ------------------------------------------------------------------ wandb
 
-    def _init_wandb(self, explicit: bool) -> None:
-        mode = wandb_mode()
+    def _init_wandb(self, use_wandb: bool | None) -> str:
+        """Start one wandb run per seed when wandb is wanted; returns why it is off otherwise."""
+        explicit = use_wandb is True
+        mode = wandb_mode(use_wandb)
         if mode == "disabled":
-            return
+            if use_wandb is False:
+                return "use_wandb=False"
+            if wandb_configured() is None:
+                return "not configured; pass --wandb (use_wandb=True) or log in with `wandb login` to use it"
+            if explicit:
+                warnings.warn("use_wandb=True but wandb is disabled (WANDB_MODE or wandb settings); "
+                              "logging to JSONL only", stacklevel=3)
+            return "disabled by WANDB_MODE or wandb settings"
         try:
             import wandb
         except ImportError:
-            if explicit:
-                warnings.warn("use_wandb=True but wandb is not installed; logging to JSONL only", stacklevel=3)
-            return
+            if explicit or wandb_configured():
+                warnings.warn("wandb is not installed (pip install 'offrl[wandb]'); logging to JSONL only",
+                              stacklevel=3)
+            return "the wandb package is not installed"
         runs = []
+        wandb_dir = os.environ.get("WANDB_DIR") or None
         try:
             for seed in self.seeds:
                 settings = wandb.Settings(
@@ -209,7 +383,7 @@ class RunLogger:
                     mode=mode,
                     reinit="create_new",  # one live run per seed in this process
                     resume="allow" if self.resume else None,
-                    dir=os.environ.get("WANDB_DIR") or None,
+                    dir=wandb_dir,
                     settings=settings,
                 )
                 runs.append(run)
@@ -220,20 +394,47 @@ class RunLogger:
                     run.finish(exit_code=1)
                 except Exception:  # noqa: BLE001
                     pass
-            return
+            return "wandb.init failed"
         self._wandb_runs = runs
         self.wandb_mode = mode
+        if mode == "offline":
+            where = Path(wandb_dir or ".") / "wandb"
+            _say(f"{self.run_id}: wandb runs stored offline under {where}/offline-run-* (no wandb login found); "
+                 f"upload them with `wandb sync {where}/offline-run-*`")
+        return ""
 
     # ------------------------------------------------------------------ files
 
-    def _terminate_partial_line(self) -> None:
-        # A run killed mid-write can leave a line without its newline; appending straight after it
-        # would glue the next record onto the broken one, so close it off first (readers skip it).
-        if self.metrics_path.exists() and self.metrics_path.stat().st_size > 0:
-            with open(self.metrics_path, "rb+") as f:
-                f.seek(-1, os.SEEK_END)
-                if f.read(1) != b"\n":
-                    f.write(b"\n")
+    def _rewind(self, step: int | None) -> int:
+        """Drop records with a step after ``step`` (all of them kept when None) and a last line cut
+        off by a kill, in one atomic rewrite; remember the highest step per kind that was logged.
+        Returns the number of records dropped."""
+        if not self.metrics_path.exists() or self.metrics_path.stat().st_size == 0:
+            return 0
+        lines = self.metrics_path.read_bytes().split(b"\n")
+        cut_off = lines.pop()  # the text after the last newline: empty unless a write was cut off
+        kept: list[bytes] = []
+        for line in lines:
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                kind, record_step = str(record["kind"]), int(record["step"])
+            except (ValueError, KeyError, TypeError):
+                kept.append(line)  # not ours to judge: readers skip what they cannot parse
+                continue
+            self._logged_before[kind] = max(self._logged_before.get(kind, record_step), record_step)
+            if step is None or record_step <= step:
+                kept.append(line)
+        dropped = sum(1 for line in lines if line.strip()) - len(kept)
+        if dropped or cut_off:
+            from offrl.atomic import atomic_file
+
+            with atomic_file(self.metrics_path) as tmp, open(tmp, "wb") as f:
+                f.write(b"".join(line + b"\n" for line in kept))
+                f.flush()
+                os.fsync(f.fileno())
+        return dropped
 
     def write_config(self) -> Path:
         """Write ``config.json`` atomically. On resume an existing config must match (except
@@ -283,22 +484,39 @@ class RunLogger:
             record = {"kind": kind, "step": step, "seed": seed, "time": now}
             record.update({k: v[i] for k, v in columns.items()})
             lines.append(json.dumps(record, allow_nan=False))
-        self._file.write("\n".join(lines) + "\n")
-        self._file.flush()
-        if self._wandb_runs:
-            prefix = "eval/" if kind == "eval" else ("" if kind == "train" else f"{kind}/")
-            for i, run in enumerate(self._wandb_runs):
-                payload = {
-                    prefix + k: (float("nan") if v[i] is None else v[i])
-                    for k, v in columns.items()
-                    if v[i] is None or isinstance(v[i], int | float)
-                }
-                try:
-                    run.log(payload, step=step)
-                except Exception as e:  # noqa: BLE001
-                    warnings.warn(f"wandb log failed ({e}); continuing with JSONL only", stacklevel=2)
-                    self._close_wandb(exit_code=1)
-                    break
+        with self._whole():
+            self._file.write("\n".join(lines) + "\n")
+            self._file.flush()
+            self.last_step = step if self.last_step is None else max(self.last_step, step)
+            if self._wandb_runs and step > self._logged_before.get(kind, -1):
+                self._log_wandb(step, columns, kind)
+
+    def _log_wandb(self, step: int, columns: dict[str, list], kind: str) -> None:
+        prefix = "eval/" if kind == "eval" else ("" if kind == "train" else f"{kind}/")
+        for i, run in enumerate(self._wandb_runs):
+            payload = {
+                prefix + k: (float("nan") if v[i] is None else v[i])
+                for k, v in columns.items()
+                if v[i] is None or isinstance(v[i], int | float)
+            }
+            try:
+                run.log(payload, step=step)
+            except Exception as e:  # noqa: BLE001
+                warnings.warn(f"wandb log failed ({e}); continuing with JSONL only", stacklevel=3)
+                self._close_wandb(exit_code=1)
+                break
+
+    def checkpointed(self, step: int) -> None:
+        """Note that a checkpoint of ``step`` exists: a rerun resumes from there (said on interrupt)."""
+        self.checkpoint_step = int(step)
+
+    def interrupt_message(self) -> str:
+        """What to tell the person who stopped the run: where it stopped and how to resume."""
+        at = f"interrupted at step {self.last_step}" if self.last_step is not None else "interrupted before step 1"
+        if self.checkpoint_step:
+            return (f"{self.run_id}: {at}; rerun the same command to resume from the checkpoint of step "
+                    f"{self.checkpoint_step} ({self.run_dir})")
+        return f"{self.run_id}: {at}, before any checkpoint; rerun the same command to resume (from step 0)"
 
     def finish(self, final: dict) -> Path:
         """Write ``final.json`` atomically (once) and close the wandb runs.
@@ -345,13 +563,61 @@ class RunLogger:
 
     def close(self, exit_code: int = 0) -> None:
         """Close the JSONL file and the wandb runs without writing ``final.json`` (e.g. on a crash;
-        the run can be resumed later)."""
+        the run can be resumed later), and give back the signal handlers of :meth:`catch_interrupts`."""
+        self._release_signals()
         self._close_wandb(exit_code)
         if not self._file.closed:
             self._file.close()
 
+    def abort(self, error: BaseException) -> None:
+        """Close after ``error`` stopped the run; on an interrupt (Ctrl-C, ``kill``) say where the run
+        stopped and ``rerun the same command to resume``."""
+        if isinstance(error, KeyboardInterrupt) and not self._finished:
+            _say(self.interrupt_message())
+        self.close(exit_code=1)
+
+    # ------------------------------------------------------------------ interrupts
+
+    def catch_interrupts(self) -> None:
+        """Until :meth:`close`: SIGTERM raises ``KeyboardInterrupt`` as Ctrl-C does, and neither
+        splits a :meth:`log` call (it is raised once that call has written every seed's line). Only
+        in the main thread and only for signals that still have Python's default handler, so a host
+        application's own handlers stay in charge. ``with RunLogger(...)`` calls it."""
+        if self._signals or threading.current_thread() is not threading.main_thread():
+            return
+        for signum, default in ((signal.SIGINT, signal.default_int_handler), (signal.SIGTERM, signal.SIG_DFL)):
+            if signal.getsignal(signum) is default:
+                self._signals[signum] = signal.signal(signum, self._on_signal)
+
+    def _release_signals(self) -> None:
+        signals, self._signals = self._signals, {}
+        for signum, previous in signals.items():
+            signal.signal(signum, previous)
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        if self._in_log:
+            self._pending_signal = signum  # raised once the current log call has written everything
+            return
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    @contextlib.contextmanager
+    def _whole(self) -> Iterator[None]:
+        """Run the body without an interrupt of :meth:`catch_interrupts`'s handlers in between."""
+        self._in_log = True
+        try:
+            yield
+        finally:
+            self._in_log = False
+        if self._pending_signal is not None:
+            signum, self._pending_signal = self._pending_signal, None
+            raise KeyboardInterrupt(signal.Signals(signum).name)
+
     def __enter__(self) -> RunLogger:
+        self.catch_interrupts()
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        self.close(exit_code=0 if exc_type is None else 1)
+        if exc is None:
+            self.close()
+        else:
+            self.abort(exc)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import re
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
@@ -77,6 +78,10 @@ def _pm(values: np.ndarray) -> str:
 
 def _ci(point: float, lo: float, hi: float) -> str:
     return f"{point:.2f} [{lo:.2f}, {hi:.2f}]"
+
+
+def _budget_name(budget: int | None) -> str:
+    return "unknown budget" if budget is None else f"{budget:,} steps"
 
 
 def _slug(s: str) -> str:
@@ -147,7 +152,6 @@ def make_report(args: ReportArgs) -> Path:
     runs = load_runs([d for d in run_dirs if d not in continual_dirs] or args.paths)
     groups = group_runs(runs)
     out.mkdir(parents=True, exist_ok=True)
-    pct = f"{args.ci:.0%}"
     summary: dict = {"runs": [], "table": [], "aggregates": {}, "probability_of_improvement": {}}
 
     md = ["# offrl report", ""]
@@ -164,7 +168,11 @@ def make_report(args: ReportArgs) -> Path:
         md += [f"{len(continual_dirs)} continual run(s): see [continual.md](continual.md).", ""]
 
     # ---------------------------------------------------------------- per-dataset table
-    header = ["dataset", "algo", "score", "seeds", "last", "best"]
+    known, budgets, budget_warning = _budgets(groups)
+    if budget_warning:
+        print(f"offrl report: warning: {budget_warning}", file=sys.stderr)
+        md += [f"> **Warning**: {budget_warning}", ""]
+    header = ["dataset", "algo", "score", "seeds", *(["steps"] if len(known) > 1 else []), "last", "best"]
     if reference is not None:
         header.append(f"{args.reference}")
     header.append("status")
@@ -177,7 +185,8 @@ def make_report(args: ReportArgs) -> Path:
             steps = [r.last_step for r in g.runs if not r.complete]
             status = "incomplete" + (f" (step {max(s for s in steps if s is not None)})" if any(
                 s is not None for s in steps) else " (no eval yet)")
-        row = [f"`{d}`", a, kind, str(len(g.seeds)), _pm(g.last), _pm(g.best)]
+        budget_cell = [_budget_name(g.budget).removesuffix(" steps")] if len(known) > 1 else []
+        row = [f"`{d}`", a, kind, str(len(g.seeds)), *budget_cell, _pm(g.last), _pm(g.best)]
         ref_entry = None
         if reference is not None:
             ref_entry = reference.get(match_key(g.algo, d))
@@ -187,6 +196,7 @@ def make_report(args: ReportArgs) -> Path:
         summary["table"].append(
             {
                 "dataset": d, "algo": a, "algorithm": g.algo, "score": g.score_kind, "seeds": g.seeds,
+                "steps": g.budget,
                 "last": g.last, "best": g.best, "complete": g.complete,
                 "runs": [r.run_id for r in g.runs],
                 **({"reference": {"source": args.reference, "mean": ref_entry[0], "std": ref_entry[1]}}
@@ -199,66 +209,22 @@ def make_report(args: ReportArgs) -> Path:
                                 "seeds": r.seeds, "complete": r.complete, "wall_time_s": r.wall_time_s})
 
     # ---------------------------------------------------------------- aggregates
-    mats, tasks, notes = _aggregate_matrices(groups, args.aggregate_on)
-    md += ["## Aggregates", ""]
-    if mats:
-        n_runs = next(iter(mats.values())).shape[0]
-        md.append(
-            f"Normalized *{args.aggregate_on}* scores over {len(tasks)} dataset(s) x {n_runs} seed(s); "
-            f"{pct} stratified-bootstrap percentile CIs ({args.reps} replicates, runs resampled within "
-            f"each dataset). IQM pools all runs x datasets; optimality gap uses gamma = {args.gamma:g} "
-            "(lower is better)."
-        )
-        md.append("")
-    md += [f"- {n}" for n in notes]
-    if notes:
-        md.append("")
     figures: list[tuple[str, str]] = []
-    if mats:
-        points, cis = stats.interval_estimates(
-            mats, lambda s: stats.aggregate_metrics(s, args.gamma), reps=args.reps, ci=args.ci, seed=args.seed
-        )
-        names = list(stats.AGGREGATE_NAMES)
-        order = [2, 0, 1, 3]  # IQM first: the recommended headline aggregate
-        md += ["| algo | " + " | ".join(names[j] for j in order) + " |", "|---|" + "---|" * len(order)]
-        for a in mats:
-            md.append(f"| {a} | " + " | ".join(_ci(points[a][j], cis[a][0, j], cis[a][1, j]) for j in order) + " |")
-            summary["aggregates"][a] = {
-                names[j]: {"point": points[a][j], "lower": cis[a][0, j], "upper": cis[a][1, j]} for j in order
-            }
-        summary["aggregate_tasks"] = tasks
-        md.append("")
-        if args.plots:
-            from offrl.evaluation import plots
-
-            plots.plot_interval_estimates(points, cis, out / "aggregates.png")
-            figures.append(("Aggregate metrics", "aggregates.png"))
-            hi = max(float(np.max(m)) for m in mats.values())
-            taus = np.linspace(0.0, max(hi, args.gamma) * 1.05, 101)
-            prof, prof_ci = stats.performance_profile(mats, taus, reps=args.profile_reps, ci=args.ci, seed=args.seed)
-            plots.plot_performance_profiles(taus, prof, prof_ci, out / "profiles.png")
-            figures.append(("Performance profiles (score distributions)", "profiles.png"))
-
-        if len(mats) > 1:
-            names_xy = list(itertools.permutations(sorted(mats), 2))  # labels may hold commas: keep pairs
-            pairs = {f"{x},{y}": (mats[x], mats[y]) for x, y in names_xy}
-            poi, poi_ci = stats.interval_estimates(
-                pairs, stats.probability_of_improvement, reps=args.reps, ci=args.ci, seed=args.seed
-            )
-            md += ["### Probability of improvement", "",
-                   f"P(X > Y): chance that a run of X beats a run of Y on a random dataset "
-                   f"(Mann-Whitney U / (n_x n_y), averaged over datasets); {pct} CIs.", "",
-                   "| X | Y | P(X > Y) |", "|---|---|---|"]
-            for x, y in names_xy:
-                key = f"{x},{y}"
-                md.append(f"| {x} | {y} | {_ci(float(poi[key]), *np.asarray(poi_ci[key]).reshape(2))} |")
-                lo, hi_ = np.asarray(poi_ci[key]).reshape(2)
-                summary["probability_of_improvement"][key] = {"point": poi[key], "lower": lo, "upper": hi_}
-            md.append("")
-            if args.plots:
-                plots.plot_probability_of_improvement(poi, poi_ci, out / "improvement.png")
-                figures.append(("Probability of improvement", "improvement.png"))
-
+    if len(known) > 1:
+        summary["by_budget"] = {}
+        for budget in budgets:
+            block: dict = {"aggregates": {}, "probability_of_improvement": {}}
+            summary["by_budget"][str(budget)] = block
+            name = _budget_name(budget)
+            md_part, figures_part = _aggregate_section({k: g for k, g in groups.items() if g.budget == budget},
+                                                       args, out, block, f" ({name})",
+                                                       "_unknown_budget" if budget is None else f"_{budget}_steps")
+            md += md_part
+            figures += figures_part
+    else:
+        summary["budget"] = known[0] if known else None
+        md_part, figures = _aggregate_section(groups, args, out, summary, "", "")
+        md += md_part
     # ---------------------------------------------------------------- learning curves
     if args.plots:
         from offrl.evaluation import plots
@@ -296,6 +262,94 @@ def make_report(args: ReportArgs) -> Path:
     path.write_text("\n".join(md))
     atomic_write_json(out / "summary.json", summary)
     return path
+
+
+def _budgets(groups: dict[tuple[str, str], Group]) -> tuple[list[int], list[int | None], str | None]:
+    """Training budgets (gradient steps) of the groups: ``(known, blocks, warning)``.
+
+    Scores after different budgets are not comparable, so runs of different budgets are never
+    pooled: their rows are separate (:func:`~offrl.evaluation.results.run_labels`) and, where the
+    known budgets differ, the aggregates and P(improvement) are computed per budget (``blocks``:
+    the known budgets in increasing order, then None for runs that record none), headed
+    ``## Aggregates (N steps)``, under ``by_budget`` in ``summary.json`` and in
+    ``aggregates_<N>_steps.png`` ...; ``warning`` then says so at the top of ``report.md`` and on
+    stderr (None when there is one budget).
+    """
+    known = sorted({g.budget for g in groups.values()} - {None})
+    blocks: list[int | None] = [*known, *([None] if any(g.budget is None for g in groups.values()) else [])]
+    if len(known) < 2:
+        return known, blocks, None
+    return known, blocks, ("Runs have different training budgets (" + ", ".join(_budget_name(b) for b in blocks)
+                           + "): aggregates and P(improvement) are computed per budget and never pool runs of "
+                           "different lengths; the table's *steps* column gives each row's budget.")
+
+
+def _aggregate_section(groups: dict[tuple[str, str], Group], args: ReportArgs, out: Path, summary: dict,
+                       section: str, tag: str) -> tuple[list[str], list[tuple[str, str]]]:
+    """Markdown, figures and ``summary`` entries of the aggregates and P(improvement) of ``groups``
+    (runs of one training budget); ``section`` is added to headings and ``tag`` to figure names."""
+    pct = f"{args.ci:.0%}"
+    md: list[str] = []
+    mats, tasks, notes = _aggregate_matrices(groups, args.aggregate_on)
+    md += [f"## Aggregates{section}", ""]
+    if mats:
+        n_runs = next(iter(mats.values())).shape[0]
+        md.append(
+            f"Normalized *{args.aggregate_on}* scores over {len(tasks)} dataset(s) x {n_runs} seed(s); "
+            f"{pct} stratified-bootstrap percentile CIs ({args.reps} replicates, runs resampled within "
+            f"each dataset). IQM pools all runs x datasets; optimality gap uses gamma = {args.gamma:g} "
+            "(lower is better)."
+        )
+        md.append("")
+    md += [f"- {n}" for n in notes]
+    if notes:
+        md.append("")
+    figures: list[tuple[str, str]] = []
+    if mats:
+        points, cis = stats.interval_estimates(
+            mats, lambda s: stats.aggregate_metrics(s, args.gamma), reps=args.reps, ci=args.ci, seed=args.seed
+        )
+        names = list(stats.AGGREGATE_NAMES)
+        order = [2, 0, 1, 3]  # IQM first: the recommended headline aggregate
+        md += ["| algo | " + " | ".join(names[j] for j in order) + " |", "|---|" + "---|" * len(order)]
+        for a in mats:
+            md.append(f"| {a} | " + " | ".join(_ci(points[a][j], cis[a][0, j], cis[a][1, j]) for j in order) + " |")
+            summary["aggregates"][a] = {
+                names[j]: {"point": points[a][j], "lower": cis[a][0, j], "upper": cis[a][1, j]} for j in order
+            }
+        summary["aggregate_tasks"] = tasks
+        md.append("")
+        if args.plots:
+            from offrl.evaluation import plots
+
+            plots.plot_interval_estimates(points, cis, out / f"aggregates{tag}.png")
+            figures.append((f"Aggregate metrics{section}", f"aggregates{tag}.png"))
+            hi = max(float(np.max(m)) for m in mats.values())
+            taus = np.linspace(0.0, max(hi, args.gamma) * 1.05, 101)
+            prof, prof_ci = stats.performance_profile(mats, taus, reps=args.profile_reps, ci=args.ci, seed=args.seed)
+            plots.plot_performance_profiles(taus, prof, prof_ci, out / f"profiles{tag}.png")
+            figures.append((f"Performance profiles (score distributions){section}", f"profiles{tag}.png"))
+
+        if len(mats) > 1:
+            names_xy = list(itertools.permutations(sorted(mats), 2))  # labels may hold commas: keep pairs
+            pairs = {f"{x},{y}": (mats[x], mats[y]) for x, y in names_xy}
+            poi, poi_ci = stats.interval_estimates(
+                pairs, stats.probability_of_improvement, reps=args.reps, ci=args.ci, seed=args.seed
+            )
+            md += [f"### Probability of improvement{section}", "",
+                   f"P(X > Y): chance that a run of X beats a run of Y on a random dataset "
+                   f"(Mann-Whitney U / (n_x n_y), averaged over datasets); {pct} CIs.", "",
+                   "| X | Y | P(X > Y) |", "|---|---|---|"]
+            for x, y in names_xy:
+                key = f"{x},{y}"
+                md.append(f"| {x} | {y} | {_ci(float(poi[key]), *np.asarray(poi_ci[key]).reshape(2))} |")
+                lo, hi_ = np.asarray(poi_ci[key]).reshape(2)
+                summary["probability_of_improvement"][key] = {"point": poi[key], "lower": lo, "upper": hi_}
+            md.append("")
+            if args.plots:
+                plots.plot_probability_of_improvement(poi, poi_ci, out / f"improvement{tag}.png")
+                figures.append((f"Probability of improvement{section}", f"improvement{tag}.png"))
+    return md, figures
 
 
 def main(argv: Sequence[str] | None = None) -> int:

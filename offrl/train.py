@@ -21,6 +21,7 @@ import numpy as np
 
 from offrl import __version__
 from offrl.errors import ConfigError, OffrlError
+from offrl.logging import WandbSwitch
 
 OBS_NORM_EPS = 1e-3  # CORL/TD3+BC: std + 1e-3
 
@@ -72,8 +73,10 @@ class TrainConfig:
     """parent of run folders; default $OFFRL_RESULTS_DIR or ./results."""
     checkpoint: bool = True
     """write an orbax checkpoint at every evaluation (needed to resume)."""
-    wandb: bool | None = None
-    """log to wandb (one run per seed); None = when installed (offline without an API key)."""
+    wandb: WandbSwitch = None
+    """log to wandb, one run per seed: on (--wandb) always, offline without a wandb login; auto when
+    wandb is configured (WANDB_API_KEY, WANDB_MODE, wandb login); off never. metrics.jsonl is
+    written either way."""
     eval_workers: int = 0
     """env worker processes for evaluation rollouts (0 = in-process)."""
     hp: tuple[str, ...] = ()
@@ -369,7 +372,9 @@ def train(tc: TrainConfig, *, dataset=None, algo_config=None) -> dict:
     if resume and ckpt is not None and ckpt.latest() is not None:
         states, keys, meta = ckpt.restore(ckpt.latest(), states, keys)
         start, history = int(meta["step"]), meta["history"]
-    logger = RunLogger(run_dir, config, list(tc.seeds), use_wandb=tc.wandb, resume=resume)
+    # a rerun continues the same records: rows after the checkpoint are dropped, as they are logged again
+    logger = RunLogger(run_dir, config, list(tc.seeds), use_wandb=tc.wandb, resume=resume,
+                       resume_from_step=start if resume else None)
     if not resume:
         logger.write_config()
 
@@ -387,6 +392,7 @@ def train(tc: TrainConfig, *, dataset=None, algo_config=None) -> dict:
 
         bar = tqdm(total=tc.steps, initial=start, desc=f"{tc.algo} {tc.dataset}", unit="step", dynamic_ncols=True)
     try:
+        logger.catch_interrupts()  # kill = Ctrl-C: both end with "rerun the same command to resume"
         step = start
         while step < tc.steps:
             states, keys, metrics = chunk_fn(states, keys, data)
@@ -419,6 +425,12 @@ def train(tc: TrainConfig, *, dataset=None, algo_config=None) -> dict:
                 history.append(entry)
                 if ckpt is not None:
                     ckpt.save(step, states, keys, {"step": step, "history": history})
+                    logger.checkpointed(step)
+    except BaseException as e:
+        if bar is not None:
+            bar.close()  # before the interrupt message, so that the message is not drawn into the bar
+        logger.abort(e)
+        raise
     finally:
         if bar is not None:
             bar.close()

@@ -200,7 +200,7 @@ def _load_id(dataset_id: str, *, root, download: bool, **kw: Any) -> OfflineData
         return _load_minari_id(info, root=root, download=download, progress=kw["progress"])
     paths = ensure_files(info, root=root, download=download, verify=kw["verify"], progress=kw["progress"])
     p = paths[0]
-    checksum = info.files[0][2] if info.files else None
+    checksum = expected_checksum(info, info.files[0][0], root)[0] if info.files else None
     return load_path(p, dataset_id=dataset_id, info=info, checksum=checksum, **kw)
 
 
@@ -248,16 +248,88 @@ def _local_file(info: R.DatasetInfo, rel: str, root) -> Path | None:
     return None
 
 
+def expected_checksum(info: R.DatasetInfo, rel: str, root=None) -> tuple[str | None, str]:
+    """What a registered file is checked against: ``(checksum, "published")`` where the source
+    publishes one, ``(checksum, "pinned")`` where offrl pinned the sha256 of its first download or
+    load (:mod:`offrl.datasets.download`), else ``(None, "none")``."""
+    from offrl.datasets.download import pinned_checksum
+
+    published = next((c for r, _, c in info.files if r == rel), None)
+    if published:
+        return published, "published"
+    pinned = pinned_checksum(rel, root)
+    return (pinned, "pinned") if pinned else (None, "none")
+
+
+def _pin_mismatch(info: R.DatasetInfo, rel: str, p: Path, got: str, pinned: str, root) -> DataIntegrityError:
+    from offrl.datasets.download import pins_path
+
+    return DataIntegrityError(
+        f"{p} has changed since it was first seen here: its sha256 is {got.partition(':')[2]}, the checksum "
+        f"pinned for {rel} at its first download or load is {pinned.partition(':')[2]} ({pins_path(root)}). "
+        f"If the change is expected (e.g. a new upstream file), accept it with `offrl datasets verify "
+        f"{info.id} --repin`; otherwise delete the file and download it again")
+
+
+def check_file(info: R.DatasetInfo, rel: str, p: Path, *, root=None, download: bool = False,
+               progress: bool = False, repin: bool = False, quarantine: bool = True) -> str | None:
+    """Check the registered file ``rel`` found at ``p`` against its checksum and return the
+    checksum it matches (None for a directory). Without a published checksum, the first check pins
+    the file's sha256 (trust on first use) and later checks compare with that pin; ``repin``
+    replaces the pin by the file as it is now.
+
+    A ``<file>.sha256`` that offrl 0.1 wrote beside a download serves as the pin of that file.
+
+    Raises:
+      DataIntegrityError: a published checksum does not match (the file is moved aside with
+        ``quarantine``, else left) or the file differs from its pin (left in place, with how to
+        re-pin or re-download).
+    """
+    from offrl.atomic import check_digest
+    from offrl.datasets.download import move_aside, pin_checksum
+
+    if not p.is_file():
+        return None
+    expected, how = expected_checksum(info, rel, root)
+    if how == "published":
+        ok, got = check_digest(p, expected, progress=progress)
+        if not ok:
+            msg = f"{p}: checksum {got} does not match the published {expected}"
+            if not quarantine:
+                raise DataIntegrityError(f"{msg}; delete it and run `offrl datasets download {info.id}`")
+            bad = move_aside(p, f"checksum {got} != published {expected}")
+            raise DataIntegrityError(f"{msg}; moved aside to {bad}." + (
+                f" Download it again with download=True or `offrl datasets download {info.id}`" if not download else ""))
+        return expected
+    side = p.with_name(p.name + ".sha256")
+    if how == "none" and not repin and side.is_file():
+        recorded = side.read_text().strip()
+        ok, got = check_digest(p, recorded, progress=progress)
+        if not ok:
+            raise DataIntegrityError(f"{p} has changed since it was downloaded: checksum {got}, recorded "
+                                     f"{recorded} in {side}. Accept it as it is with `offrl datasets verify "
+                                     f"{info.id} --repin`, or delete it and download it again")
+        return pin_checksum(rel, p, root=root, checksum=got if got.startswith("sha256:") else None,
+                            progress=progress, source=str(side))
+    if how == "none" or repin:
+        return pin_checksum(rel, p, root=root, progress=progress,
+                            source=next((u for r, u, _ in info.files if r == rel), None) or str(p))
+    ok, got = check_digest(p, expected, progress=progress)
+    if not ok:
+        raise _pin_mismatch(info, rel, p, got, expected, root)
+    return expected
+
+
 def ensure_files(info: R.DatasetInfo, *, root=None, download: bool = False, verify: bool = True,
                  progress: bool = True) -> list[Path]:
     """Paths of a registered dataset's files, downloading missing ones when ``download``.
 
     Files already sitting in the source's own cache (``$D4RL_DATASET_DIR``, ``~/.neorl2/datasets``)
-    are used in place. Archives (D5RL zips) are unpacked next to themselves.
+    are used in place. Archives (D5RL zips) are unpacked next to themselves. With ``verify`` every
+    file is checked by :func:`check_file` (published checksum, or the sha256 pinned at its first
+    download or load).
     """
-    from offrl.atomic import check_digest
     from offrl.datasets.download import download as fetch
-    from offrl.datasets.download import move_aside
 
     if not info.files:
         d = R.data_root(root) / info.source / info.name
@@ -265,21 +337,32 @@ def ensure_files(info: R.DatasetInfo, *, root=None, download: bool = False, veri
             return [d]
         raise OffrlError(f"{info.id} has no download URL; put its files in {d} or load their path directly")
     out = []
-    for rel, url, checksum in info.files:
+    for rel, url, _ in info.files:
         p = _local_file(info, rel, root)
-        if p is not None and verify and checksum and p.is_file():
-            ok, got = check_digest(p, checksum)
-            if not ok:
-                bad = move_aside(p, f"checksum {got} != expected {checksum}")
-                if not download:
-                    raise DataIntegrityError(f"{p}: checksum {got} does not match {checksum}; moved aside to "
-                                             f"{bad}. Download it again with download=True")
-                p = None
+        if p is not None and verify:
+            try:
+                check_file(info, rel, p, root=root, download=download, progress=progress)
+            except DataIntegrityError:
+                if not download or p.exists():  # a file that differs from its pin is not replaced silently
+                    raise
+                p = None  # a published checksum failed: the file was moved aside, fetch it again
         if p is None:
             if not download:
                 raise OffrlError(f"{info.id} is not downloaded (expected {R.data_root(root) / rel}); pass "
                                  f"download=True or run `offrl datasets download {info.id}`")
-            p = fetch(url, R.data_root(root) / rel, checksum=checksum, progress=progress)
+            expected, how = expected_checksum(info, rel, root)
+            try:
+                p = fetch(url, R.data_root(root) / rel, checksum=expected, progress=progress,
+                          pin_as=rel if how == "none" else None, root=root)
+            except DataIntegrityError as e:
+                if how != "pinned":
+                    raise
+                from offrl.datasets.download import pins_path
+
+                raise DataIntegrityError(
+                    f"{e}. That checksum was pinned for {rel} at its first download here; if the upstream "
+                    f"file has changed, delete the {rel!r} entry of {pins_path(root)} and download again "
+                    "(the new file is then pinned)") from None
         if info.options.get("archive"):
             p = _unpack(p)
         out.append(p)
@@ -429,21 +512,73 @@ def is_present(dataset_id: str, root=None) -> bool:
     return all(_local_file(info, rel, root) is not None for rel, _, _ in info.files)
 
 
-def info(dataset_id: str, root=None) -> dict[str, Any]:
-    """Registry metadata of an id: env id, reference scores, URLs, checksums, local presence and paths."""
-    i = R.get_info(dataset_id)
-    paths = []
+def info(source: str | os.PathLike, root=None) -> dict[str, Any]:
+    """What is known about a registry id or a dataset path, without loading the data of an id.
+
+    For an id: env id, reference scores, URLs, checksums, local presence and paths. ``checksum`` is
+    the published checksum, else the sha256 pinned at the first download or load of the file, else
+    (local datasets) the array checksum of the native manifest; ``checksum_source`` says which, or
+    that none is known yet. For a path (anything :func:`load` and :func:`verify` accept): its
+    detected format, a file's sha256 and, when it loads without pickle, its spec and size.
+    """
+    s = os.fspath(source)
+    if not (isinstance(source, str) and R.looks_like_id(s) and not Path(s).exists()):
+        p = Path(s).expanduser()
+        if not p.exists():
+            if "/" not in s and not s.endswith((".hdf5", ".h5", ".npz", ".npy", ".pkl")):
+                raise UnknownIdError("dataset", s, R.DATASETS.names())
+            raise OffrlError(f"{p}: no such file or directory")
+        return _path_info(p)
+    i = R.get_info(s)
+    checksums: list[str | None] = list(i.checksums)
+    checksum_source = "published" if any(checksums) else None
     if i.source == "local":
-        paths = [str(R.local_dataset_dir(dataset_id, root))]
+        d = R.local_dataset_dir(s, root)
+        paths = [str(d)]
+        from offrl.datasets.native import is_native, read_manifest
+
+        if is_native(d):
+            checksums = [read_manifest(d)["spec"].get("checksum")]
+            checksum_source = "array checksum in the native manifest"
     elif i.source == "minari":
         paths = [str(r / i.options["minari_id"]) for r in R.minari_roots(root)]
     else:
         paths = [str(_local_file(i, rel, root) or R.data_root(root) / rel) for rel, _, _ in i.files]
+        if i.files and not any(checksums):
+            from offrl.datasets.download import pins_path
+
+            checksums = [expected_checksum(i, rel, root)[0] for rel, _, _ in i.files]
+            checksum_source = (f"pinned at first download or load ({pins_path(root)})" if any(checksums) else
+                               "none published; the sha256 of the first download is pinned and checked on every "
+                               "later load")
     return {"id": i.id, "source": i.source, "env_id": i.env_id, "ref_min": i.ref_min, "ref_max": i.ref_max,
             "max_episode_steps": i.max_episode_steps, "obs_dim": i.obs_dim, "act_dim": i.act_dim,
-            "urls": i.urls, "checksums": i.checksums,
-            "checksum": next((c for c in i.checksums if c), None), "present": is_present(dataset_id, root),
+            "urls": i.urls, "checksums": checksums, "checksum": next((c for c in checksums if c), None),
+            "checksum_source": checksum_source, "present": is_present(s, root),
             "paths": paths, "format": i.format, "description": i.description}
+
+
+def _path_info(p: Path) -> dict[str, Any]:
+    """:func:`info` of a file or directory: format, and the spec when it loads without pickle."""
+    from offrl.errors import UnsafeFileError
+
+    from offrl.atomic import file_digest
+
+    fmt = detect_format(p)
+    out: dict[str, Any] = {"id": None, "source": "path", "format": fmt, "present": True, "paths": [str(p)]}
+    if p.is_file():
+        out["sha256"] = file_digest(p)
+    try:
+        ds = load_path(p, verify=False)
+    except UnsafeFileError as e:
+        out["note"] = str(e)
+        return out
+    spec = ds.spec
+    out.update({"id": spec.id, "env_id": spec.env_id, "ref_min": spec.ref_min, "ref_max": spec.ref_max,
+                "max_episode_steps": spec.max_episode_steps, "obs_shape": list(spec.obs_shape),
+                "action_shape": list(spec.action_shape), "transitions": len(ds), "episodes": ds.num_episodes,
+                "checksum": spec.checksum})
+    return out
 
 
 def download_dataset(dataset_id: str, *, root=None, progress: bool = True) -> list[Path]:
@@ -464,52 +599,86 @@ def download_dataset(dataset_id: str, *, root=None, progress: bool = True) -> li
     return ensure_files(i, root=root, download=True, progress=progress)
 
 
-def verify(source: str | os.PathLike, *, root=None, progress: bool = False) -> list[str]:
-    """Check a dataset's files against their checksums and load it; returns the problems (empty = ok)."""
+def verify(source: str | os.PathLike, *, root=None, progress: bool = False, repin: bool = False) -> list[str]:
+    """Check a dataset's files against their checksums and that it loads; returns the problems
+    (empty = ok).
+
+    ``source`` is a registry id or a path (as for :func:`load`). Registered files are checked by
+    :func:`check_file`: against the published checksum, or the sha256 pinned at their first download
+    or load (pinned now if this is their first use); nothing is moved or deleted. ``repin=True``
+    accepts the files of an id as they are now (after an expected upstream change) by re-pinning
+    them. Problems about ``source`` itself do not repeat its path; problems about a file it stands
+    for name that file.
+    """
     from offrl.atomic import check_digest
     from offrl.datasets.native import is_native, verify_native
+    from offrl.errors import UnsafeFileError
 
     s = os.fspath(source)
+    is_id = isinstance(source, str) and R.looks_like_id(s) and not Path(s).exists()
+    if repin and not is_id:
+        raise ConfigError(f"--repin applies to registry ids (their pinned checksums), not to the path {s!r}")
     problems: list[str] = []
-    targets: list[tuple[Path, str | None]] = []
-    if R.looks_like_id(s) and not Path(s).exists():
+    targets: list[Path] = []
+    if is_id:
         i = R.get_info(s)
         if i.source == "local":
-            targets = [(R.local_dataset_dir(s, root), None)]
+            d = R.local_dataset_dir(s, root)
+            if d.exists():
+                targets = [d]
+            else:
+                problems.append(f"not on this machine (looked in {d}); create it with "
+                                f"`offrl collect {i.name.removesuffix('-v0')}`")
         elif i.source == "minari":
-            targets = [(r / i.options["minari_id"], None) for r in R.minari_roots(root)
-                       if (r / i.options["minari_id"]).exists()]
+            targets = [r / i.options["minari_id"] for r in R.minari_roots(root) if (r / i.options["minari_id"]).exists()]
+            if not targets:
+                problems.append(f"not on this machine (looked in {', '.join(str(r) for r in R.minari_roots(root))})")
         else:
-            for rel, _, c in i.files:
+            for rel, _, _ in i.files:
                 p = _local_file(i, rel, root)
                 if p is None:
-                    problems.append(f"{R.data_root(root) / rel}: not downloaded")
-                else:
-                    targets.append((p, c))
-        if not targets and not problems:
-            problems.append(f"{s}: not present on this machine")
+                    problems.append(f"not downloaded (expected at {R.data_root(root) / rel}; "
+                                    f"`offrl datasets download {s}`)")
+                    continue
+                try:
+                    check_file(i, rel, p, root=root, progress=progress, repin=repin, quarantine=False)
+                except DataIntegrityError as e:
+                    problems.append(str(e))
+                    continue
+                targets.append(p)
+            if not i.files:
+                d = R.data_root(root) / i.source / i.name
+                targets, problems = ([d], problems) if d.exists() else ([], [f"not on this machine (looked in {d})"])
     else:
-        targets = [(Path(s), None)]
-    for p, c in targets:
+        p = Path(s).expanduser()
         if not p.exists():
-            problems.append(f"{p}: missing")
-            continue
+            return ["no such file or directory"]
+        targets = [p]
+
+    def about(p: Path, message: str) -> str:
+        # the CLI prints "FAIL <source>: <problem>": name the path only where it is not the source
+        prefix = f"{p}: "
+        if not is_id and p == Path(s).expanduser():
+            return message[len(prefix):] if message.startswith(prefix) else message
+        return message if str(p) in message else prefix + message
+
+    for p in targets:
         if is_native(p):
-            problems += verify_native(p, progress=progress)
+            problems += [about(p, m) for m in verify_native(p, progress=progress)]
             continue
-        side = p.with_name(p.name + ".sha256")
-        want = c or (side.read_text().strip() if side.is_file() else None)
-        if want and p.is_file():
+        side = p.with_name(p.name + ".sha256")  # written by offrl <= 0.1 beside downloads
+        if not is_id and side.is_file() and p.is_file():
+            want = side.read_text().strip()
             ok, got = check_digest(p, want, progress=progress)
             if not ok:
-                problems.append(f"{p}: checksum {got} does not match {want}")
+                problems.append(about(p, f"checksum {got} does not match {want} (recorded in {side})"))
                 continue
         try:
-            load(s if R.looks_like_id(s) and not Path(s).exists() else p, root=root, verify=False,
-                 allow_pickle=False)
+            load(s if is_id else p, root=root, verify=False, allow_pickle=False)
+        except UnsafeFileError:
+            pass  # a pickle format: it is not unpickled just to check it
         except OffrlError as e:
-            if type(e).__name__ != "UnsafeFileError":
-                problems.append(f"{p}: {e}")
+            problems.append(about(p, str(e)))
     return problems
 
 

@@ -30,10 +30,11 @@ def list_(prefix: str | None = None, /, *, present: bool = False, root: str | No
 
 
 def info_(dataset_id: str, /, *, root: str | None = None, stats: bool = False) -> int:
-    """Show registry metadata of DATASET_ID (env, reference scores, URLs, checksum, local presence).
+    """Show registry metadata of DATASET_ID (env, reference scores, URLs, checksum, local presence),
+    or the format and spec of a dataset path.
 
     Args:
-      dataset_id: a registry id, e.g. ``d4rl/hopper-medium-v2``.
+      dataset_id: a registry id, e.g. ``d4rl/hopper-medium-v2``, or a path that ``load`` accepts.
       root: data cache root.
       stats: also load the data (if present) and print episode/return statistics.
     """
@@ -61,18 +62,22 @@ def download_(dataset_ids: list[str], /, *, root: str | None = None) -> int:
     return 0
 
 
-def verify_(sources: list[str], /, *, root: str | None = None) -> int:
+def verify_(sources: list[str], /, *, root: str | None = None, repin: bool = False) -> int:
     """Check datasets (ids or paths) against their checksums and that they load; exit 1 on problems.
+
+    Files whose source publishes no checksum (D4RL, D5RL) are checked against the sha256 pinned at
+    their first download or load (in <data root>/pinned_checksums.json).
 
     Args:
       sources: registry ids or paths.
       root: data cache root.
+      repin: accept the files of these ids as they are now: replace their pinned checksums.
     """
     from offrl.datasets.api import verify
 
     bad = 0
     for s in sources:
-        problems = verify(s, root=root, progress=True)
+        problems = verify(s, root=root, progress=True, repin=repin)
         if problems:
             bad += 1
             for p in problems:

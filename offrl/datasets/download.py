@@ -1,15 +1,24 @@
-"""HTTP downloads: resumable (HTTP Range), checksum-verified, atomic, never hanging.
+"""HTTP downloads: resumable (HTTP Range), checksum-verified, atomic, never hanging; checksum pins.
 
 A file is fetched into ``<name>.part`` beside its destination; an interrupted transfer resumes from
 the bytes already there (``Range: bytes=N-``; a server that ignores ranges restarts it). When the
 transfer is complete its checksum is checked and only then is it renamed to the final name. A file
 with the wrong checksum is moved aside to ``<name>.corrupt-<time>`` and reported. Network errors
 surface as :class:`~offrl.errors.DownloadError` within the connect/read timeout.
+
+Pins (trust on first use): where a source publishes no checksum (D4RL, D5RL), the sha256 of the first
+complete download (or of a file found in place at its first load) is recorded in
+``<data root>/pinned_checksums.json`` and every later load or verify checks the file against it.
+That proves the file has not changed since it was first seen on this machine, not that the first
+copy was the right one. :func:`pin_checksum` records or replaces a pin (``offrl datasets verify ID
+--repin``).
 """
 
 from __future__ import annotations
 
+import datetime
 import http.client
+import json
 import os
 import socket
 import time
@@ -17,10 +26,56 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from offrl.atomic import check_digest, file_digest
+from offrl.atomic import atomic_file, check_digest, file_digest
 from offrl.errors import DataIntegrityError, DownloadError
+from offrl.paths import data_root
 
 CHUNK = 1 << 20
+PINS_FILE = "pinned_checksums.json"
+PIN_ALGO = "sha256"
+
+
+# ---------------------------------------------------------------------------- pins
+def pins_path(root: str | os.PathLike | None = None) -> Path:
+    """The pin file of a data root: ``<data root>/pinned_checksums.json``."""
+    return data_root(root) / PINS_FILE
+
+
+def read_pins(root: str | os.PathLike | None = None) -> dict[str, dict]:
+    """Every pin of the data root: key (a file's path under the data root, e.g.
+    ``d4rl/hopper_medium-v2.hdf5``) -> ``{"checksum", "pinned_at", "size", "source"}``."""
+    path = pins_path(root)
+    if not path.is_file():
+        return {}
+    try:
+        pins = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise DataIntegrityError(f"{path}: unreadable pin file ({e}); fix or delete it (its pins are then "
+                                 "recorded again at the next load)") from None
+    if not isinstance(pins, dict):
+        raise DataIntegrityError(f"{path}: expected a JSON object of pins")
+    return pins
+
+
+def pinned_checksum(key: str, root: str | os.PathLike | None = None) -> str | None:
+    """The pinned ``"sha256:<hex>"`` of ``key``, or None when it has none yet."""
+    entry = read_pins(root).get(key)
+    return entry.get("checksum") if isinstance(entry, dict) else None
+
+
+def pin_checksum(key: str, path: str | os.PathLike, *, root: str | os.PathLike | None = None,
+                 checksum: str | None = None, source: str | None = None, progress: bool = False) -> str:
+    """Pin the file at ``path`` under ``key`` (replacing an earlier pin) and return its checksum;
+    ``checksum`` is the file's sha256 when already computed. The pin file is rewritten atomically."""
+    path = Path(path)
+    checksum = checksum or file_digest(path, PIN_ALGO, progress=progress)
+    pins = read_pins(root)
+    pins[key] = {"checksum": checksum, "size": path.stat().st_size, "source": source or str(path),
+                 "pinned_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+    target = pins_path(root)
+    with atomic_file(target) as tmp:
+        tmp.write_text(json.dumps(pins, indent=1, sort_keys=True) + "\n")
+    return checksum
 
 
 def move_aside(path: Path, reason: str) -> Path:
@@ -43,12 +98,14 @@ def _total_from(resp, offset: int) -> int | None:
 
 
 def download(url: str, dest: str | os.PathLike, *, checksum: str | None = None, timeout: float = 15.0,
-             retries: int = 3, progress: bool = True) -> Path:
+             retries: int = 3, progress: bool = True, pin_as: str | None = None,
+             root: str | os.PathLike | None = None) -> Path:
     """Fetch ``url`` to ``dest`` (see module docstring); returns ``dest``.
 
     An existing ``dest`` whose checksum matches is kept; one that does not is moved aside and
-    fetched again. Without a published checksum a ``<dest>.sha256`` sidecar records what was
-    downloaded so ``verify`` can detect later corruption.
+    fetched again. Without a ``checksum``, ``pin_as`` pins the sha256 of the completed download
+    under that key in the pin file of data root ``root`` (:func:`pin_checksum`) before the file
+    appears under its name, so a later load can tell whether it changed.
     """
     dest = Path(dest)
     if dest.exists():
@@ -92,8 +149,8 @@ def download(url: str, dest: str | os.PathLike, *, checksum: str | None = None, 
             bad = move_aside(part, f"checksum {got} != expected {checksum}")
             raise DataIntegrityError(f"{url}: downloaded file has checksum {got}, expected {checksum}; "
                                      f"moved aside to {bad}")
-    else:
-        dest.with_name(dest.name + ".sha256").write_text(file_digest(part) + "\n")
+    elif pin_as is not None:
+        pin_checksum(pin_as, part, root=root, source=url, progress=progress)
     os.replace(part, dest)
     return dest
 

@@ -157,7 +157,8 @@ def save_minari(ds: OfflineDataset, path: str | os.PathLike, *, dataset_id: str,
                 algorithm_name: str | None = None) -> Path:
     """Write ``ds`` as a Minari dataset directory at ``path`` (which will contain ``data/``).
 
-    ``dataset_id`` is the Minari id recorded in the metadata (``namespace/name-vN``).
+    ``dataset_id`` is the Minari id recorded in the metadata (``namespace/name-vN``); the spec's
+    checksum, when it has one, as ``offrl_source_checksum`` (:func:`copy_source_checksum`).
     """
     import gymnasium as gym
 
@@ -192,6 +193,8 @@ def save_minari(ds: OfflineDataset, path: str | os.PathLike, *, dataset_id: str,
             truncations=trunc))
     meta: dict[str, Any] = {"dataset_id": dataset_id, "minari_version": str(minari.__version__),
                             "offrl_spec": json.dumps(dataclasses.replace(ds.spec, checksum=None).to_dict())}
+    if ds.spec.checksum:  # which data the copy was made from: a copy of other data is stale
+        meta["offrl_source_checksum"] = ds.spec.checksum
     if ds.spec.ref_min is not None and ds.spec.ref_max is not None:
         meta["ref_min_score"], meta["ref_max_score"] = float(ds.spec.ref_min), float(ds.spec.ref_max)
     for k, v in (("author", {author} if author else None), ("description", description),
@@ -208,6 +211,18 @@ def save_minari(ds: OfflineDataset, path: str | os.PathLike, *, dataset_id: str,
             st.update_metadata(meta)
             st.update_episodes(buffers)
     return path
+
+
+def copy_source_checksum(path: str | os.PathLike) -> str | None:
+    """The checksum of the dataset a Minari copy written by :func:`save_minari` was made from (None
+    when the directory is no Minari dataset or does not record it); read without ``minari``."""
+    meta_path = _data_dir(Path(path)) / "metadata.json"
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (OSError, ValueError):
+        return None
+    value = meta.get("offrl_source_checksum") if isinstance(meta, dict) else None
+    return value if isinstance(value, str) else None
 
 
 def ensure_namespace_metadata(root: Path, minari_id: str) -> None:

@@ -52,24 +52,35 @@ def _jsonable(v: Any) -> Any:
 
 
 def save_native(ds: OfflineDataset, path: str | os.PathLike, *, overwrite: bool = False,
-                metadata: dict[str, Any] | None = None) -> Path:
-    """Write ``ds`` in the native format at ``path`` (a directory), atomically."""
+                metadata: dict[str, Any] | None = None, extra_files: dict[str, str] | None = None) -> Path:
+    """Write ``ds`` in the native format at ``path`` (a directory), atomically.
+
+    ``extra_files`` (file name -> text, e.g. a dataset card) are written into the same directory
+    before it appears and checksummed in the manifest like ``data.h5``: the directory is there
+    with all of them or not at all, and ``verify`` notices a file changed afterwards.
+    """
     import h5py
 
     path = Path(path)
     ds.validate()
     checksum = ds.checksum()
     spec = dataclasses.replace(ds.spec, checksum=checksum)
+    extra_files = dict(extra_files or {})
+    for name in extra_files:
+        if name in (DATA_FILE, MANIFEST) or Path(name).name != name or name.startswith("."):
+            raise ValueError(f"extra file name {name!r}: a plain file name other than {DATA_FILE} and {MANIFEST}")
     with atomic_dir(path, overwrite=overwrite) as tmp:
         with h5py.File(tmp / DATA_FILE, "w") as f:
             for k in ARRAY_KEYS:
                 f.create_dataset(k, data=getattr(ds, k))
             for k, a in ds.infos.items():
                 f.create_dataset(f"infos/{k}", data=np.asarray(a))
+        for name, text in extra_files.items():
+            (tmp / name).write_text(text)
         manifest = {
             "format": FORMAT_TAG, "version": FORMAT_VERSION, "spec": _jsonable(spec.to_dict()),
             "metadata": _jsonable({**ds.metadata, **(metadata or {})}), "transitions": len(ds),
-            "files": {DATA_FILE: file_digest(tmp / DATA_FILE)},
+            "files": {name: file_digest(tmp / name) for name in (DATA_FILE, *extra_files)},
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, allow_nan=True))
     return path

@@ -6,8 +6,9 @@ The layout (written by the trainer through :class:`offrl.logging.RunLogger`):
   ``offrl_version``.
 * ``metrics.jsonl``: append-only lines ``{"kind", "step", "seed", "time", ...}``; eval lines carry
   ``return_mean``, ``return_std``, ``normalized_score`` (absent without reference scores) and
-  ``episodes``. After a kill-and-resume the same ``(kind, seed, step)`` can appear twice: the LAST
-  occurrence wins.
+  ``episodes``. A resumed run drops the lines after its checkpoint before logging those steps
+  again (:class:`offrl.logging.RunLogger`); should a file still hold the same ``(kind, seed, step)``
+  twice (written by an older offrl), the LAST occurrence wins.
 * ``final.json``: written once at the end, with per-seed ``last``/``best``/``curve`` of
   ``normalized_score`` (null without reference scores) and ``return``.
 
@@ -89,6 +90,18 @@ class RunResult:
         return None
 
     @property
+    def budget(self) -> int | None:
+        """Gradient steps the run was planned for (``train_config.steps``, else ``final.json``'s
+        ``steps``); None when neither records it. Runs of different budgets are not comparable."""
+        planned = (self.config.get("train_config") or {}).get("steps")
+        for value in (planned, self.steps):
+            try:
+                return int(value)
+            except (TypeError, ValueError):
+                continue
+        return None
+
+    @property
     def last_step(self) -> int | None:
         """The latest eval step of any seed (progress of an incomplete run)."""
         kind = self.score_kind
@@ -118,8 +131,8 @@ def _read_json(path: Path) -> dict:
 
 def read_metrics(path: Path, kind: str | None = None) -> list[dict]:
     """The records of a ``metrics.jsonl``, de-duplicated on ``(kind, seed, step)`` keeping the LAST
-    occurrence (a resumed run re-logs the steps after its last checkpoint), sorted by kind, seed
-    and step. With ``kind`` only records of that kind are returned.
+    occurrence (runs resumed by an older offrl re-logged the steps after their last checkpoint),
+    sorted by kind, seed and step. With ``kind`` only records of that kind are returned.
 
     Lines that are not JSON objects with ``kind``/``step``/``seed`` (e.g. a line cut off when the run
     was killed) are skipped with a warning.
@@ -316,6 +329,13 @@ class Group:
     def complete(self) -> bool:
         return all(r.complete for r in self.runs)
 
+    @property
+    def budget(self) -> int | None:
+        """The training budget (gradient steps) shared by the group's runs; None when unknown.
+        :func:`run_labels` keeps runs of different known budgets in different groups."""
+        known = {r.budget for r in self.runs} - {None}
+        return known.pop() if len(known) == 1 else None
+
 
 def _override_parts(pairs: Sequence[str]) -> dict[str, str]:
     """``["lr=3e-4", "hidden=256,256"]`` -> {name: value}, numbers and booleans in one spelling
@@ -346,9 +366,11 @@ def run_labels(runs: Sequence[RunResult]) -> dict[Path, str]:
     """A report label per run (keyed by run folder): the algorithm, plus in brackets the
     hyperparameter overrides it was trained with (``dt [compute_dtype=bfloat16]``). Runs pool into
     one report row only when dataset and label agree, so an ablation never averages into its
-    baseline. As a safety net, runs that would still pool but whose recorded algorithm config or
-    planned step count differ get those differing fields added too (fields every one of them
-    records: a field that a newer offrl version added is not a difference)."""
+    baseline. Where runs of one label were trained for different budgets (:attr:`RunResult.budget`),
+    each gets ``steps=<budget>`` in its label, on every dataset alike, so that no row or aggregate
+    pools runs of different lengths. As a safety net, runs that would still pool but whose recorded
+    algorithm config differs get the differing fields added too (fields every one of them records: a
+    field that a newer offrl version added is not a difference)."""
     parts: dict[Path, dict[str, str]] = {}
     for r in runs:
         hp = (r.config.get("train_config") or {}).get("hp") or []
@@ -358,14 +380,22 @@ def run_labels(runs: Sequence[RunResult]) -> dict[Path, str]:
         p = parts[r.path]
         return r.algo + (" [" + " ".join(f"{k}={v}" for k, v in sorted(p.items())) + "]" if p else "")
 
+    by_label: dict[str, list[RunResult]] = {}
+    for r in runs:
+        by_label.setdefault(label(r), []).append(r)
+    for members in by_label.values():
+        if len({r.budget for r in members} - {None}) > 1:
+            for r in members:
+                if r.budget is not None:
+                    parts[r.path]["steps"] = str(r.budget)  # the recorded budget wins over an override's
+
     pools: dict[tuple[str, str], list[RunResult]] = {}
     for r in runs:
         pools.setdefault((r.dataset, label(r)), []).append(r)
     for members in pools.values():
         if len(members) < 2:
             continue
-        settings = [{**(r.config.get("algo_config") or {}),
-                     "steps": (r.config.get("train_config") or {}).get("steps")} for r in members]
+        settings = [r.config.get("algo_config") or {} for r in members]
         for k in sorted(set.intersection(*(set(s) for s in settings))):
             values = [_show(s[k]) for s in settings]
             if len(set(values)) > 1:

@@ -75,7 +75,7 @@ def test_finish_once_and_refuse_finished_run(tmp_path):
     assert (run / "final.json").read_bytes() == before
 
 
-def test_resume_appends_and_repairs_partial_line(tmp_path):
+def test_resume_appends_and_drops_a_cut_off_line(tmp_path):
     run = tmp_path / "r"
     log = RunLogger(run, CONFIG, [0], use_wandb=False)
     log.write_config()
@@ -90,7 +90,7 @@ def test_resume_appends_and_repairs_partial_line(tmp_path):
     log.log(1, {"a": 2.0})
     log.close()
     text = (run / "metrics.jsonl").read_text().splitlines()
-    assert len(text) == 3 and json.loads(text[0])["a"] == 1.0 and json.loads(text[2])["a"] == 2.0
+    assert len(text) == 2 and json.loads(text[0])["a"] == 1.0 and json.loads(text[1])["a"] == 2.0
     with pytest.raises(ConfigError):  # resuming with another config is another experiment
         RunLogger(run, {**CONFIG, "algo": "iql"}, [0], resume=True, use_wandb=False).write_config()
 
@@ -104,10 +104,15 @@ def test_group_ignores_seeds_and_run_id():
     assert a == b != c and a.startswith("td3bc-hopper-medium-v2-")
 
 
-def test_wandb_mode_selection(monkeypatch):
+def test_wandb_mode_selection(monkeypatch, tmp_path):
     monkeypatch.delenv("WANDB_MODE", raising=False)
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
-    assert wandb_mode() == "offline"
+    monkeypatch.setenv("HOME", str(tmp_path))  # no wandb login or settings
+    monkeypatch.setenv("NETRC", str(tmp_path / ".netrc"))
+    monkeypatch.setenv("WANDB_CONFIG_DIR", str(tmp_path / "wandb-config"))
+    monkeypatch.chdir(tmp_path)
+    assert wandb_mode() == "disabled"  # not asked for, not configured
+    assert wandb_mode(True) == "offline"  # asked for without a login
     monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
     assert wandb_mode() == "online"
     monkeypatch.setenv("WANDB_MODE", "disabled")

@@ -1,0 +1,123 @@
+"""`offrl collect` without minari (warned before collecting, native dataset written), and the card and the
+Minari copy after an interrupt at the very end: never missing or stale beside a complete dataset (item 8)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import warnings
+
+import pytest
+
+from offrl import collection
+from offrl.datasets import load, local_dataset_dir
+from offrl.datasets.native import read_manifest, verify_native
+
+NAME, DS_ID = "hopper-random", "local/hopper-random-v0"
+
+
+def _collect(tmp_path, **kw):
+    return collection.collect(NAME, steps=100, n_envs=2, root=tmp_path / "data", progress=False, **kw)
+
+
+def _card_matches(tmp_path) -> dict:
+    """The card inside the dataset directory describes the data beside it."""
+    d = local_dataset_dir(NAME, tmp_path / "data")
+    manifest = read_manifest(d)
+    assert {"data.h5", "card.json", "card.md"} <= set(manifest["files"])  # written and checksummed together
+    assert verify_native(d) == []
+    card = json.loads((d / "card.json").read_text())
+    assert card["checksum"] == manifest["spec"]["checksum"] and card["transitions"] == manifest["transitions"]
+    assert card["checksum"] in (d / "card.md").read_text()
+    return card
+
+
+def test_without_minari_warns_before_collecting_then_the_copy_is_made_later(tmp_path, monkeypatch):
+    pytest.importorskip("minari")
+    real_stream = collection.collect_stream
+    seen_before_collecting = []
+
+    def stream(*a, **k):
+        seen_before_collecting.append([str(w.message) for w in caught])
+        return real_stream(*a, **k)
+
+    monkeypatch.setattr(collection, "collect_stream", stream)
+    monkeypatch.setitem(sys.modules, "minari", None)  # `import minari` fails as if it were not installed
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ds = _collect(tmp_path)
+    assert seen_before_collecting and any("minari package is not installed" in m for m in seen_before_collecting[0])
+    card = _card_matches(tmp_path)
+    assert card["checksum"] == ds.spec.checksum and len(load(DS_ID, root=tmp_path / "data")) == 100
+    status, copy_path = collection.minari_copy_status(NAME, tmp_path / "data")
+    assert status == "missing" and not copy_path.exists()
+
+    # with minari back, collecting again makes the missing copy from the native dataset, collecting nothing
+    monkeypatch.delitem(sys.modules, "minari")
+
+    def no_collection(*a, **k):
+        raise AssertionError("the copy is derived from the native dataset; nothing is collected")
+
+    monkeypatch.setattr(collection, "collect_stream", no_collection)
+    again = _collect(tmp_path)
+    assert again.spec.checksum == ds.spec.checksum
+    assert collection.minari_copy_status(NAME, tmp_path / "data")[0] == "ok"
+    import minari
+
+    copy = minari.load_dataset(collection.minari_copy_id("hopper", "random"))
+    assert copy.total_steps == 100
+    with pytest.raises(collection.OffrlError, match="already exists"):  # all there: nothing to do
+        _collect(tmp_path)
+
+
+def test_interrupt_at_the_very_end_leaves_no_missing_or_stale_card(tmp_path, monkeypatch):
+    pytest.importorskip("minari")
+    first = _collect(tmp_path)
+    assert collection.minari_copy_status(NAME, tmp_path / "data")[0] == "ok"
+
+    # killed while the new native directory is being finished (its card is being checksummed): the
+    # old dataset stays, whole, with its own card
+    import offrl.datasets.native as native
+
+    real_digest = native.file_digest
+
+    def killed_at_card(path, *a, **k):
+        if str(path).endswith("card.md"):
+            raise KeyboardInterrupt
+        return real_digest(path, *a, **k)
+
+    monkeypatch.setattr(native, "file_digest", killed_at_card)
+    with pytest.raises(KeyboardInterrupt):
+        _collect(tmp_path, seed=1, overwrite=True)
+    monkeypatch.setattr(native, "file_digest", real_digest)
+    assert _card_matches(tmp_path)["checksum"] == first.spec.checksum
+    assert not [p for p in (tmp_path / "data" / "local").iterdir() if p.name.startswith(".")]
+
+    # killed while the Minari copy is written: the new dataset and card are complete, the copy is stale
+    import offrl.datasets.minari_io as minari_io
+
+    def killed_copy(*a, **k):
+        raise KeyboardInterrupt
+
+    real_save = minari_io.save_minari
+    monkeypatch.setattr(minari_io, "save_minari", killed_copy)
+    with pytest.raises(KeyboardInterrupt):
+        _collect(tmp_path, seed=1, overwrite=True)
+    monkeypatch.setattr(minari_io, "save_minari", real_save)
+    card = _card_matches(tmp_path)
+    assert card["checksum"] != first.spec.checksum and card["seed"] == 1
+    assert collection.minari_copy_status(NAME, tmp_path / "data")[0] == "stale"
+    second = _collect(tmp_path)  # re-makes the stale copy
+    assert second.spec.checksum == card["checksum"]
+    assert collection.minari_copy_status(NAME, tmp_path / "data")[0] == "ok"
+
+
+def test_collect_cli_without_minari(tmp_path, monkeypatch, capsys):
+    from offrl.cli import main
+
+    monkeypatch.setenv("OFFRL_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setitem(sys.modules, "minari", None)
+    with pytest.warns(UserWarning, match="only the native dataset is written"):
+        assert main(["collect", NAME, "--steps", "100", "--n-envs", "2"]) == 0
+    assert "local/hopper-random-v0: 100 transitions" in capsys.readouterr().out
+    _card_matches(tmp_path)
