@@ -233,7 +233,8 @@ class RunLogger:
         <run_id> from step N``. Without it, a run directory that already holds metrics is refused so
         that nothing is clobbered.
       resume_from_step: with ``resume``, the step of the checkpoint the run restarts from (0: no
-        checkpoint, the run starts over). Records with a larger step are dropped from
+        checkpoint, the run starts over; -1: the same for a trainer that logs at step 0 too, such as
+        the continual trainer's evaluation before training). Records with a larger step are dropped from
         ``metrics.jsonl`` (one atomic rewrite) since the trainer logs those steps again, so every
         ``(kind, step, seed)`` appears once. Steps that the killed attempt already sent to wandb are
         not sent again: wandb's history only grows, so there they keep the first attempt's values
@@ -291,8 +292,8 @@ class RunLogger:
         if resume_from_step is not None:
             if not resume:
                 raise ConfigError("resume_from_step is only meaningful with resume=True")
-            if int(resume_from_step) < 0:
-                raise ConfigError(f"resume_from_step={resume_from_step} must be >= 0")
+            if int(resume_from_step) < -1:
+                raise ConfigError(f"resume_from_step={resume_from_step} must be >= -1")
             resume_from_step = int(resume_from_step)
         self.config = dict(config)
         self.config.setdefault("run_id", self.run_dir.name)

@@ -15,6 +15,7 @@ import tyro
 
 SUBCOMMANDS = {"list": "the shipped streams (tasks, data present?) and the continual methods",
                "collect": "collect every task's dataset of a stream from the shipped behaviour policies",
+               "build-assets": "pick each task's expert/medium policies from an `offrl online --stream` run",
                "train": "train a continual method through a stream for N seeds (vmapped)"}
 
 
@@ -32,6 +33,46 @@ class CollectStreamArgs:
     """env worker processes per collection (does not change the data)."""
     minari: bool = False
     """also write Minari copies."""
+
+
+@dataclasses.dataclass(frozen=True)
+class BuildAssetsArgs:
+    """Pick every task's expert and medium snapshots from an ``offrl online --stream`` run and measure its
+    random and expert reference returns (``offrl.collection.build_assets``)."""
+
+    run_dir: str
+    """the online run's --out folder (holding <stream>/<task>.npz)."""
+    stream: tuple[str, ...]
+    """streams (or stream/task) whose tasks the run trained."""
+    out: str | None = None
+    """parent of the <stream>/<task>/ asset folders (default: the package's offrl/assets/policies)."""
+    processes: int = 1
+    """tasks built in parallel (one process each)."""
+
+
+def build_assets_cli(a: BuildAssetsArgs) -> dict:
+    import json
+    from pathlib import Path
+
+    from offrl.collection import build_stream_assets
+    from offrl.continual.streams import load_stream
+
+    names = []
+    for item in a.stream:
+        stream_name, _, task_name = item.partition("/")
+        stream = load_stream(stream_name)
+        names += [f"{stream.name}/{t.name}" for t in ([stream.task(task_name)] if task_name else stream.tasks)]
+    res = build_stream_assets(a.run_dir, names, out_root=a.out, processes=a.processes)
+    if a.out:
+        Path(a.out).mkdir(parents=True, exist_ok=True)
+        summary = Path(a.out) / "summary.json"  # several runs may build into one folder
+        merged = {**(json.loads(summary.read_text()) if summary.is_file() else {}), **res}
+        summary.write_text(json.dumps(merged, indent=1))
+    for n in names:
+        r = res[n]["returns_100"]
+        print(f"{n:24s} random {r['random']['mean']:9.1f}  medium {r['medium']['mean']:9.1f}  "
+              f"expert {r['expert']['mean']:9.1f}")
+    return res
 
 
 def list_all() -> str:
@@ -87,6 +128,9 @@ def main(argv: list[str]) -> int:
         return 0
     if sub == "collect":
         collect_stream(tyro.cli(CollectStreamArgs, args=rest, prog="offrl continual collect"))
+        return 0
+    if sub == "build-assets":
+        build_assets_cli(tyro.cli(BuildAssetsArgs, args=rest, prog="offrl continual build-assets"))
         return 0
     if sub == "train":
         from offrl.continual.trainer import ContinualConfig, train_stream

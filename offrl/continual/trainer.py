@@ -23,6 +23,7 @@ import numpy as np
 
 from offrl import __version__
 from offrl.errors import ConfigError, OffrlError
+from offrl.logging import WandbSwitch
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,8 +70,8 @@ class ContinualConfig:
     """parent of run folders; default $OFFRL_RESULTS_DIR or ./results."""
     checkpoint: bool = True
     """write orbax checkpoints at every evaluation and task end (needed to resume)."""
-    wandb: bool | None = None
-    """log to wandb (one run per seed); None = when installed (offline without an API key)."""
+    wandb: WandbSwitch = None
+    """log to wandb, one run per seed (as offrl train: on, off, or auto = when wandb is configured)."""
     eval_workers: int = 0
     """env worker processes for the evaluation rollouts (0 = in-process)."""
     concurrent_kernels: bool = True
@@ -284,21 +285,30 @@ def train_stream(cc: ContinualConfig, *, datasets=None) -> dict:
 
         return jax.jit(jax.vmap(one, in_axes=(0, 0, None)))
 
+    compiled_chunks: dict = {}
+
     def chunk_fn_for(k):
-        update = method.make_update(ctx, mcfg, k) if method.make_update else base_update(ctx)
-        composed = dataclasses.replace(algo, update=update)
-        return make_chunk_fn(composed, cfg, spec, cc.chunk // cfg.steps_per_call,
-                             concurrent=cc.concurrent_kernels, deterministic=cc.deterministic)
+        """The fused chunk of task k (compiled once for all tasks when the update does not depend on k)."""
+        key = k if method.update_varies_with_task else None
+        if key not in compiled_chunks:
+            update = method.make_update(ctx, mcfg, k) if method.make_update else base_update(ctx)
+            compiled_chunks[key] = make_chunk_fn(dataclasses.replace(algo, update=update), cfg, spec,
+                                                 cc.chunk // cfg.steps_per_call, concurrent=cc.concurrent_kernels,
+                                                 deterministic=cc.deterministic)
+        return compiled_chunks[key]
 
     policy_of = _stack_policy(method, ctx, mcfg)
     ckpt = _Checkpoints(run_dir / "checkpoints") if cc.checkpoint else None
-    task, task_step, history = 0, 0, []
+    task, task_step, history, resumed_step = 0, 0, [], -1
     if resume and ckpt is not None and ckpt.latest() is not None:
         states, keys, meta = ckpt.restore(ckpt.latest(), states, keys)
-        task, task_step, history = int(meta["task"]), int(meta["task_step"]), meta["history"]
-        print(f"resuming {s.run_id} in task {task} ({data.stream.task_names[min(task, n_tasks - 1)]}) "
-              f"at step {task * S + task_step}")
-    logger = RunLogger(run_dir, config, list(cc.seeds), use_wandb=cc.wandb, resume=resume)
+        task, task_step, history, resumed_step = (int(meta["task"]), int(meta["task_step"]), meta["history"],
+                                                  int(meta["step"]))
+        print(f"resuming {s.run_id} in task {task + 1}/{n_tasks} "
+              f"({data.stream.task_names[min(task, n_tasks - 1)]}) at step {task * S + task_step}")
+    # a rerun continues the same records: rows after the checkpoint are dropped, as they are logged again
+    logger = RunLogger(run_dir, config, list(cc.seeds), use_wandb=cc.wandb, resume=resume,
+                       resume_from_step=resumed_step if resume else None)
     if not resume:
         logger.write_config()
     evaluator = TaskEvaluator(algo, cfg, data, len(cc.seeds), cc.eval_episodes, cc.eval_seed, cc.eval_workers)
@@ -323,10 +333,13 @@ def train_stream(cc: ContinualConfig, *, datasets=None) -> dict:
     def save(step: int, k: int, ks: int) -> None:
         if ckpt is not None:
             ckpt.save(step, states, keys, {"step": step, "task": k, "task_step": ks, "history": history})
+            logger.checkpointed(step)
 
     try:
+        logger.catch_interrupts()  # kill = Ctrl-C: both end with "rerun the same command to resume"
         if not history:
             evaluate(0, 0)
+            save(0, 0, 0)
         for k in range(task, n_tasks):
             data_k = {"table": method.task_data(ctx, k, tables)}
             if task_step == 0 and method.begin_task is not None:
@@ -347,6 +360,11 @@ def train_stream(cc: ContinualConfig, *, datasets=None) -> dict:
                 states, keys = per_task_hook(method.end_task, k)(states, keys, data_k)
             task_step = 0
             save((k + 1) * S + 1, k + 1, 0)  # after end_task: a distinct checkpoint step
+    except BaseException as e:
+        if bar is not None:
+            bar.close()  # before the interrupt message, so that the message is not drawn into the bar
+        logger.abort(e)
+        raise
     finally:
         if bar is not None:
             bar.close()

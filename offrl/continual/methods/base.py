@@ -28,13 +28,12 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 from flax import struct
 
 from offrl.algos import common
 from offrl.algos.base import transition_layout
-from offrl.errors import ConfigError, UnknownIdError
+from offrl.errors import ConfigError
 from offrl.registry import Registry
 
 PyTree = Any
@@ -92,6 +91,9 @@ class Method:
     policy: Callable[..., PyTree] = lambda ctx, mcfg, state: state.learner
     needs_task_id: bool = False
     """True when the method cannot run task-agnostic (e.g. it needs task boundaries per head)."""
+    update_varies_with_task: bool = False
+    """True when ``make_update(ctx, mcfg, k)`` differs between tasks (e.g. one replay step per earlier
+    task): the trainer then compiles one chunk per task, else one for the whole stream."""
 
     def make_config(self, **overrides) -> Any:
         """The default config with ``overrides`` (errors name the field and suggest close names)."""
@@ -116,14 +118,6 @@ METHODS: Registry[Method] = Registry("continual method")
 
 def register(method: Method) -> Method:
     return METHODS.register(method.name, method)
-
-
-def get(name: str) -> Method:
-    """The method called ``name`` (unknown names get suggestions)."""
-    try:
-        return METHODS[name]
-    except UnknownIdError:
-        raise
 
 
 def base_update(ctx: Context) -> Callable:
@@ -262,11 +256,6 @@ def head_mask(params: PyTree, upto_task: int) -> PyTree:
     return jax.tree_util.tree_map_with_path(mask, params)
 
 
-def sample_table(table, key, n: int) -> dict:
-    """``n`` uniform rows of a packed table as a batch of transition fields (no leading axes)."""
-    return {"rows": jnp.take(table, jax.random.randint(key, (n,), 0, table.shape[0]), axis=0)}
-
-
 def rows_to_batch(ctx: Context, rows) -> dict:
     batch = {k: rows[..., s] for k, s in ctx.layout.items()}
     batch["rewards"], batch["terminations"] = batch["rewards"][..., 0], batch["terminations"][..., 0]
@@ -279,7 +268,3 @@ def check_buffer_fits(buffer_size: int, task_sizes: list[int], task_names: list[
     if small:
         raise ConfigError(f"buffer_size={buffer_size} is larger than the dataset of task(s) "
                           + ", ".join(f"{n} ({s:,} transitions)" for n, s in small))
-
-
-def as_numpy_tree(tree) -> PyTree:
-    return jax.tree_util.tree_map(np.asarray, tree)

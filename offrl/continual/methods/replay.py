@@ -93,4 +93,5 @@ def _end_task(ctx, mcfg, state, k, data, key):
 
 ER = register(Method("er", ERConfig, "experience replay: a random buffer per task, replayed by behaviour "
                      "cloning (replay=bc) or by the base learner's losses (replay=rl)",
-                     init_extra=_init_extra, make_update=_make_update, end_task=_end_task))
+                     init_extra=_init_extra, make_update=_make_update, end_task=_end_task,
+                     update_varies_with_task=True))

@@ -1,0 +1,206 @@
+"""The continual trainer on the cheap stream (pendulum-gain, 3 tasks), 2 seeds, every method; the
+methods' own pieces checked by hand; bad input refused before anything is compiled or written."""
+
+import dataclasses
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from offrl.collection import collect_stream, uniform_policy
+from offrl.continual.methods import METHODS
+from offrl.continual.methods.base import ContinualState, Context, anchor_penalty, head_mask
+from offrl.continual.methods.regularization import fisher_diagonal
+from offrl.continual.streams import load_stream
+from offrl.continual.trainer import ContinualConfig, setup, train_stream
+from offrl.datasets import DatasetSpec, OfflineDataset
+from offrl.errors import ConfigError, OffrlError, UnknownIdError
+
+REFS = (-1250.0, -150.0)
+
+
+def pendulum_datasets(n: int = 1200):
+    out = []
+    for i, t in enumerate(load_stream("pendulum-gain").tasks):
+        arr = collect_stream(t.env_id, uniform_policy(1), n, seed=i, n_envs=4, env_kwargs=t.kwargs)
+        spec = DatasetSpec(f"local/pendulum-gain/{t.name}-medium-v0", t.env_id, (3,), "float32", (1,), "float32",
+                           *REFS, "local", None, 200, {"env_kwargs": dict(t.kwargs)})
+        out.append(OfflineDataset(**arr, spec=spec))
+    return out
+
+
+@pytest.fixture(scope="module")
+def datasets():
+    return pendulum_datasets()
+
+
+def tiny(method: str, tmp_path, **kw) -> ContinualConfig:
+    base = dict(stream="pendulum-gain", method=method, seeds=(0, 1), steps_per_task=200, eval_every=100, chunk=100,
+                eval_episodes=2, hp=("hidden=32,32",), batch_size=64, results_dir=str(tmp_path), wandb=False,
+                progress=False)
+    base.update(kw)
+    return ContinualConfig(**base)
+
+
+METHOD_HP = {"er": ("buffer_size=100",), "ewc": ("fisher_samples=64", "fisher_chunk=32")}
+
+
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_every_method_runs_the_cheap_stream_and_writes_the_contract(method, datasets, tmp_path):
+    final = train_stream(tiny(method, tmp_path, method_hp=METHOD_HP.get(method, ())), datasets=datasets)
+    run = tmp_path / final["run_id"]
+    assert json.loads((run / "final.json").read_text())["kind"] == "continual"
+    assert final["tasks"] == ["forward", "reversed", "weak"] and final["task_boundaries"] == [0, 200, 400, 600]
+    assert final["eval_steps"] == [0, 100, 200, 300, 400, 500, 600]
+    m = np.asarray(final["matrix"])
+    assert m.shape == (2, 3, 3) and np.isfinite(m).all()
+    curves = np.asarray(final["curves"])
+    np.testing.assert_allclose(m[:, 1], curves[:, 4])  # row k = the evaluation at the end of task k
+    np.testing.assert_allclose(np.asarray(final["initial"]), curves[:, 0])
+    raw = np.asarray(final["matrix_return"])
+    np.testing.assert_allclose(m, 100 * (raw - REFS[0]) / (REFS[1] - REFS[0]))
+    assert set(final["metrics"]) >= {"per", "bwt", "forgetting", "anytime", "fwt_gem"}
+    np.testing.assert_allclose(final["metrics"]["per"], m[:, -1].mean(-1))
+    rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    evals = [r for r in rows if r["kind"] == "eval"]
+    assert len(evals) == 7 * 2 and {r["task"] for r in evals} == {0, 1, 2}
+    assert all(f"score/{t}" in evals[0] for t in final["tasks"])
+    trains = [r for r in rows if r["kind"] == "train"]
+    assert [r["task"] for r in trains if r["seed"] == 0] == [0, 0, 1, 1, 2, 2]
+    if method == "er":
+        assert any(k.startswith("replay/bc_loss_1") for k in trains[-1])
+    if method in ("l2", "ewc"):
+        pen = [r["reg/actor_penalty"] for r in trains if r["seed"] == 0]
+        assert pen[0] == 0 and pen[-1] > 0  # no anchor during task 0, a pull away from it later
+    # a rerun of a finished run returns it unchanged
+    again = train_stream(tiny(method, tmp_path, method_hp=METHOD_HP.get(method, ())), datasets=datasets)
+    assert again["matrix"] == final["matrix"]
+
+
+def _context(datasets, tmp_path, method="er", heads="multi"):
+    s = setup(tiny(method, tmp_path, heads=heads, method_hp=METHOD_HP.get(method, ())), datasets)
+    ctx = Context(s.algo, s.cfg, s.data.spec, s.data.n_tasks, heads, s.data.indicator_dim + s.data.obs_dim,
+                  s.data.act_dim, int(s.data.tables[0].shape[1]))
+    learner = s.algo.init(jax.random.PRNGKey(0), s.data.spec, s.cfg)
+    return s, ctx, learner
+
+
+def test_multi_head_data_carries_the_task_indicator(datasets, tmp_path):
+    s, ctx, _ = _context(datasets, tmp_path)
+    assert s.data.spec.obs_shape == (3 + 3,) and s.data.spec.extra["task_heads"] == 3
+    for k, table in enumerate(s.data.tables):
+        np.testing.assert_array_equal(table[:, :3], np.eye(3)[k][None].repeat(len(table), 0))
+        np.testing.assert_allclose(table[:, 3:6], datasets[k].observations)
+    obs = np.ones((2, 3), np.float32)
+    np.testing.assert_array_equal(s.data.observations_for(2, obs)[:, :3], [[0, 0, 1]] * 2)
+    s2, _, _ = _context(datasets, tmp_path, heads="agnostic")
+    assert s2.data.spec.obs_shape == (3,) and s2.data.indicator_dim == 0
+
+
+def test_replay_buffer_holds_task_rows_and_the_policys_actions(datasets, tmp_path):
+    s, ctx, learner = _context(datasets, tmp_path)
+    method, mcfg = METHODS["er"], s.mcfg
+    state = ContinualState(learner, method.init_extra(ctx, mcfg, learner, jax.random.PRNGKey(1)))
+    table = jnp.asarray(s.data.tables[1])
+    state = method.end_task(ctx, mcfg, state, 1, {"table": table}, jax.random.PRNGKey(2))
+    buf = np.asarray(state.extra["buffers"])
+    assert not buf[0].any() and not buf[2].any()  # only task 1's buffer is filled
+    rows = buf[1, :, : table.shape[1]]
+    in_table = {tuple(r) for r in np.asarray(table)}
+    assert all(tuple(r) in in_table for r in rows) and len({tuple(r) for r in rows}) == 100  # distinct rows
+    obs = jnp.asarray(rows[:, :6])
+    expect = s.algo.act(s.cfg, learner, (), obs, jnp.zeros(len(obs)), jax.random.PRNGKey(0))[0]
+    np.testing.assert_allclose(buf[1, :, table.shape[1]:], np.asarray(expect), rtol=1e-5, atol=1e-6)
+
+
+def test_bc_replay_step_moves_the_policy_towards_the_stored_actions(datasets, tmp_path):
+    from offrl.continual.methods.base import behaviour_cloning_step
+
+    s, ctx, learner = _context(datasets, tmp_path)
+    obs = jnp.asarray(s.data.tables[0][:64, :6])
+    target = jnp.full((64, 1), 0.7)
+    actor, losses = learner.actor, []
+    for _ in range(30):
+        actor, bc = behaviour_cloning_step(ctx, learner, actor, obs, target)
+        losses.append(float(bc))
+    assert losses[-1] < 0.5 * losses[0]
+    # only the head of the task in the observations (task 0) moved
+    before = learner.actor.params["MLP_0"]["TaskDense_0"]["kernel"]
+    after = actor.params["MLP_0"]["TaskDense_0"]["kernel"]
+    assert not np.allclose(before[0], after[0]) and np.allclose(before[1:], after[1:])
+
+
+def test_anchor_penalty_adds_the_quadratic_gradient():
+    params = {"w": jnp.array([1.0, 2.0, 3.0])}
+    tx = anchor_penalty(0.5)
+    state = tx.init(params)
+    state = state._replace(anchor={"w": jnp.array([0.0, 2.0, 1.0])}, weight={"w": jnp.array([1.0, 4.0, 2.0])})
+    g, _ = tx.update({"w": jnp.array([0.1, 0.1, 0.1])}, state, params)
+    # d/dw 0.5 * sum(weight * (w - anchor)^2) = weight * (w - anchor)
+    np.testing.assert_allclose(g["w"], [0.1 + 1.0, 0.1 + 0.0, 0.1 + 4.0])
+
+
+def test_l2_weights_skip_heads_of_tasks_not_trained_yet(datasets, tmp_path):
+    _, _, learner = _context(datasets, tmp_path)
+    mask = head_mask(learner.actor.params, upto_task=1)
+    head = mask["MLP_0"]["TaskDense_0"]["kernel"]
+    assert np.all(head[:2] == 1) and np.all(head[2] == 0)
+    assert np.all(mask["MLP_0"]["Dense_0"]["kernel"] == 1)
+
+
+def test_fisher_diagonal_matches_a_hand_computation(datasets, tmp_path):
+    import flax.linen as nn
+    import optax
+
+    from offrl.algos import common
+
+    s, ctx, _ = _context(datasets, tmp_path)
+    lin = nn.Dense(1, use_bias=False)
+    x = jax.random.normal(jax.random.PRNGKey(3), (64, ctx.obs_dim))
+    ts = common.make_state(jax.random.PRNGKey(4), lin, (x[:1],), optax.adam(1e-3))
+    rows = jnp.concatenate([x, jnp.zeros((64, ctx.table_width - ctx.obs_dim))], axis=1)
+    fisher = fisher_diagonal(ctx, ts, lambda b: (b["observations"],), rows, chunk=16)
+    # f(s) = s . w, so d f / d w = s and the Fisher diagonal is E[s^2]
+    np.testing.assert_allclose(fisher["kernel"][:, 0], np.mean(np.asarray(x) ** 2, 0), rtol=1e-5)
+
+
+def test_scratch_reinitialises_and_multitask_sees_every_task(datasets, tmp_path):
+    s, ctx, learner = _context(datasets, tmp_path, method="scratch")
+    m = METHODS["scratch"]
+    trained = learner.replace(actor=learner.actor.replace(params=jax.tree_util.tree_map(lambda x: x + 1.0,
+                                                                                       learner.actor.params)))
+    st = m.begin_task(ctx, s.mcfg, ContinualState(trained, {}), 1, {"table": jnp.asarray(s.data.tables[1])},
+                      jax.random.PRNGKey(7))
+    fresh = s.algo.init(jax.random.PRNGKey(7), s.data.spec, s.cfg)
+    jax.tree_util.tree_map(np.testing.assert_allclose, st.learner.actor.params, fresh.actor.params)
+    tables = [jnp.asarray(t) for t in s.data.tables]
+    assert METHODS["multitask"].task_data(ctx, 0, tables).shape[0] == sum(len(t) for t in tables)
+    assert METHODS["finetune"].task_data(ctx, 1, tables) is tables[1]
+
+
+def test_bad_input_is_refused_before_anything_is_written(datasets, tmp_path):
+    with pytest.raises(UnknownIdError, match="did you mean 'ewc'"):
+        setup(tiny("ewk", tmp_path), datasets)
+    with pytest.raises(UnknownIdError, match="pendulum-gain"):
+        setup(tiny("er", tmp_path, stream="pendulum-gian"), datasets)
+    with pytest.raises(ConfigError, match="larger than the dataset"):
+        setup(tiny("er", tmp_path, method_hp=("buffer_size=5000",)), datasets)
+    with pytest.raises(ConfigError, match="unknown option"):
+        setup(tiny("er", tmp_path, method_hp=("bufer_size=10",)), datasets)
+    with pytest.raises(ConfigError, match="per-task"):
+        setup(tiny("finetune", tmp_path, heads="agnostic", normalize="per-task"), datasets)
+    with pytest.raises(ConfigError, match="must divide steps_per_task"):
+        tiny("finetune", tmp_path, eval_every=300)
+    bad = OfflineDataset(**datasets[1].arrays(), spec=dataclasses.replace(datasets[1].spec, ref_min=None))
+    with pytest.raises(OffrlError, match="no reference returns"):
+        setup(tiny("finetune", tmp_path), [datasets[0], bad, datasets[2]])
+    stream = tmp_path / "mixed.yaml"
+    stream.write_text("name: mixed\ntasks:\n  - {name: p, env: offrl/PendulumGain-v0}\n"
+                      "  - {name: c, env: offrl/CheetahVel-v0}\n")
+    with pytest.raises(ConfigError, match="pad: zeros"):
+        setup(tiny("finetune", tmp_path, stream=str(stream)), datasets[:2])
+    with pytest.raises(OffrlError, match="offrl continual collect --stream pendulum-gain"):
+        setup(tiny("finetune", tmp_path), None)  # nothing collected in this test's data root
+    assert not any(tmp_path.glob("*/config.json"))
