@@ -2,6 +2,9 @@
 # offrl's GPU benchmarks in phases, for any machine with a CUDA GPU: `--help` says how, `--list` lists
 # the phases. Every figure in benchmarks/RESULTS.md names the phase that measures it.
 set -u
+# the whole script is one block: bash parses it before running, so editing or updating the file while
+# a long run is under way cannot change what that run does
+{
 
 # name|one line (shown by --list); each name has a function phase_<name with - as _> below
 PHASES_KNOWN=(
@@ -54,7 +57,7 @@ Phase options:
   --dt-steps N, --dt-eval-every N        offline: DT/MO-DT steps and evaluation interval (30000, 10000)
   -h, --help           this text
 
-Datasets go to $OFFRL_DATA_DIR when it is set, else DIR/data; training runs to DIR/runs.
+Datasets go to $OFFRL_DATA_DIR when it is set, else DIR/data; training runs to DIR/results.
 Examples:
   bash benchmarks/run_gpu_benchmarks.sh                                   # headline rows -> ./benchmark-results
   bash benchmarks/run_gpu_benchmarks.sh --out /scratch/b --phase dt --phase profile
@@ -123,7 +126,7 @@ OUT=$(realpath -m "$OUT")
 [ -z "$ARCHIVE" ] || ARCHIVE=$(realpath -m "$ARCHIVE")
 cd "$ROOT"
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 WANDB_MODE=disabled TQDM_DISABLE=1
-export OFFRL_DATA_DIR=${OFFRL_DATA_DIR:-$OUT/data} OFFRL_RESULTS_DIR=$OUT/runs MINARI_DATASETS_PATH=$OUT/minari
+export OFFRL_DATA_DIR=${OFFRL_DATA_DIR:-$OUT/data} OFFRL_RESULTS_DIR=$OUT/results MINARI_DATASETS_PATH=$OUT/minari
 
 Q=(); [ "$QUICK" = 1 ] && Q=(--quick)
 T0=$(date +%s); PHASE_DIR=$OUT
@@ -410,3 +413,5 @@ done
 pack
 el "done: $OUT"
 if [ -s "$FAILED_LIST" ]; then echo "failed steps:"; cat "$FAILED_LIST"; exit 1; fi
+exit 0
+}
