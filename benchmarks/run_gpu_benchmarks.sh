@@ -62,7 +62,7 @@ Examples:
   bash benchmarks/run_gpu_benchmarks.sh                                   # headline rows -> ./benchmark-results
   bash benchmarks/run_gpu_benchmarks.sh --out /scratch/b --phase dt --phase profile
   bash benchmarks/run_gpu_benchmarks.sh --phase runs --run iql:medium:300000:50000 --run cql:medium-replay:100000:20000
-  bash benchmarks/run_gpu_benchmarks.sh --quick --phase bench             # CPU check of the scripts
+  bash benchmarks/run_gpu_benchmarks.sh --quick --phase uav               # a quick CPU check
 EOF
 }
 
@@ -116,7 +116,8 @@ if has stages; then [ ${#STAGES[@]} -gt 0 ] || die "phase stages needs at least 
   for st in "${STAGES[@]}"; do [[ "$st" == *:* ]] || die "--stage takes LABEL:ARCHIVE, not '$st'"
     [ "${st%%:*}" = cur ] || [ "$DRY" = 1 ] || [ -f "${st#*:}" ] || die "--stage: no such file '${st#*:}'"; done; fi
 if has runs; then [ ${#RUNS[@]} -gt 0 ] || die "phase runs needs at least one --run ALGO:LEVEL:STEPS:EVERY[:HP,HP]"
-  for r in "${RUNS[@]}"; do [[ "$r" =~ ^[a-z0-9_]+:[a-z-]+:[0-9]+:[0-9]+(:.*)?$ ]] || die "--run takes ALGO:LEVEL:STEPS:EVERY[:HP,HP], not '$r'"; done; fi
+  for r in "${RUNS[@]}"; do [[ "$r" =~ ^[a-z0-9_]+:[a-z-]+:[0-9]+:[0-9]+(:.*)?$ ]] \
+    || die "--run takes ALGO:LEVEL:STEPS:EVERY[:HP,HP], not '$r'"; done; fi
 
 # the scripts import offrl from this checkout, whether or not it is installed
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -142,8 +143,6 @@ pack() {
     --exclude=final_state.npz --exclude='hlo*' --exclude="$(basename "$ARCHIVE")*" -C "$OUT" . 2>/dev/null \
     && mv "$tmp" "$ARCHIVE" || rm -f "$tmp"
 }
-# step NAME COMMAND...: run one command, its output in PHASE_DIR/NAME.log (the last lines shown), the
-# command itself appended to commands.txt; a failed step is reported and the phase goes on
 # a command as one line a shell reads back the same: plain words as they are, the rest quoted
 quote_cmd() {
   local a out=""
@@ -152,6 +151,8 @@ quote_cmd() {
   done
   echo "${out% }"
 }
+# step NAME COMMAND...: run one command, its output in PHASE_DIR/NAME.log (the last lines shown), the
+# command itself appended to commands.txt; a failed step is reported and the phase goes on
 step() {
   local name=$1; shift
   local cmd; cmd=$(quote_cmd "$@")
