@@ -1,7 +1,8 @@
 """Gradient steps per second of the fused multi-seed trainer vs our own unfused per-step loop.
 
 Synthetic halfcheetah-shaped data (2M transitions, obs 17, act 6), batch 256, 2x256 MLPs, as in
-the peers' measurements (../shared/reference/peer_speed_h100.csv). For each algorithm:
+the peers' measurements (peer_speed_h100.csv, peer_speed_h200.csv of the shared reference data; their
+figures are on benchmarks/RESULTS.md, Training throughput). For each algorithm:
 - fused: ``offrl.train.make_chunk_fn`` = jit(vmap over seeds(scan over K updates with in-jit
   sampling)) at 1, 5, 16 and 32 seeds;
 - serial: the same chunk compiled with ``concurrent=False`` (XLA's default: kernels one after

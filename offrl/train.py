@@ -62,7 +62,7 @@ class TrainConfig:
     """on GPUs, compile without XLA's non-deterministic kernels (atomic scatter-adds, e.g. the gradient
     of DT's timestep embedding), so that a run on the GPU repeats to the bit. The MLP algorithms were
     bit-identical from run to run without it; DT was not (differences ~1e-5 after 500 steps) and with it
-    runs at ~0.6x the speed (RESULTS.md section 5d). On CPUs runs repeat either way."""
+    runs at ~0.6x the speed (benchmarks/RESULTS.md, DT throughput). On CPUs runs repeat either way."""
     normalize_obs: bool = True
     """standardise observations with dataset mean/std (+1e-3), in training and evaluation."""
     env_id: str | None = None
@@ -154,7 +154,7 @@ def normalize_dataset(dataset, eps: float = OBS_NORM_EPS):
 # the kernels one after another on one stream; here the scan's while loop is captured as a CUDA
 # graph ("WHILE", besides the default kernel and library-call categories) and the graph's kernels are
 # ordered only by their data dependencies ("CONCURRENT"), so independent kernels overlap. Same kernels,
-# same numbers. Measured on an H100 (RESULTS.md sections 4e, 5d): float32 TD3+BC/IQL 1.41x/2.04x at one
+# same numbers. Measured on an H100 (benchmarks/RESULTS.md, Training and DT throughput): float32 TD3+BC/IQL 1.41x/2.04x at one
 # seed and 1.06x/1.12x at 32 seeds, bf16 IQL at 32 seeds 1.26x, DT 1.14-1.20x at one seed.
 CONCURRENT_KERNELS = {
     "xla_gpu_command_buffer_scheduling_mode": "CONCURRENT",
@@ -192,7 +192,7 @@ def make_chunk_fn(algo, cfg, spec, chunk_calls: int, unroll: int = 1, concurrent
         key, k_sample, k_update = jax.random.split(key, 3)
         # materialise the batch once: left to itself XLA fuses the random indices and the gather into
         # each kernel that reads the batch, repeating the hashing there (one such reduction ran at
-        # 0.14 TB/s on the H100, RESULTS.md section 4c)
+        # 0.14 TB/s on the H100, benchmarks/notes/2026-11-throughput.md, 4c)
         batch = jax.lax.optimization_barrier(algo.sample(cfg, data, k_sample, spec))
         state, metrics = algo.update(cfg, state, batch, k_update)
         return (state, key, data), metrics

@@ -101,14 +101,14 @@ class Config:
     """dtype of the activations between the matmuls: the LayerNorm-ed token embeddings, the residual
     stream and every LayerNorm output inside the transformer. ``bfloat16`` halves the bytes of most
     of what a training step reads and writes, the limit of DT's speed with many seeds on a GPU
-    (benchmarks/RESULTS.md section 5e); LayerNorm statistics, softmax, the final LayerNorm's output,
+    (benchmarks/RESULTS.md, DT throughput); LayerNorm statistics, softmax, the final LayerNorm's output,
     the heads and the losses stay float32. Usually paired with ``compute_dtype=bfloat16``; float32 is
     the reference recipe."""
     flat_optimizer: bool = flat_optimizer_hp(True)
     """AdamW and the gradient clip on one flat parameter vector (``common.flat_if``): same arithmetic,
     fewer kernels. On by default here (unlike the MLP algorithms): on one H100 it ran DT 9 % faster
     at one seed in float32 and the same at 32 seeds, and bf16 pays off at one seed only with it
-    (benchmarks/RESULTS.md section 5b)."""
+    (benchmarks/notes/2026-11-dt.md, 5b)."""
     action_tanh: bool = hp(True, "squash predicted actions with tanh (x max action)")
     """squash predicted actions with tanh, scaled by the action bound."""
     state_loss_weight: float = hp(0.0, "MO-DT: weight of the next-state prediction loss (0 = no head)", min=0)

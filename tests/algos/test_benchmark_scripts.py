@@ -1,16 +1,28 @@
 """Benchmark scripts at their tiny CPU sizes: dt_throughput.py's JSON with and without its baseline;
-pallas_mlp_probe.py's fused kernels (Pallas interpret mode) against XLA's gradients."""
+the Pallas probe's fused kernels (interpret mode) against XLA's gradients; the GPU runner's phases,
+argument checks and outputs; headline_table.py against the raw H100 JSON the results page quotes;
+references to the results page and its notes."""
 
 import importlib.util
 import json
 import math
+import os
+import re
+import shutil
+import subprocess
+import tarfile
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
+BENCH = ROOT / "benchmarks"
+RUNNER = BENCH / "run_gpu_benchmarks.sh"
+PAGE = BENCH / "RESULTS.md"
 
 
 def _script(name="dt_throughput"):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+    spec = importlib.util.spec_from_file_location(name.rsplit("/", 1)[-1], BENCH / f"{name}.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
@@ -43,7 +55,7 @@ def test_pallas_mlp_probe_kernels_match_xla(tmp_path):
     import jax.numpy as jnp
     import numpy as np
 
-    probe = _script("pallas_mlp_probe")
+    probe = _script("experiments/pallas_mlp_probe")
     args = probe.make_inputs(2, 256, 128, 256, key=3)
     want = jax.vmap(probe.reference_mlp)(*args).astype(jnp.float32)
     got = probe.fused_mlp(*args, block_tokens=64, hidden_chunk=128, interpret=True).astype(jnp.float32)
@@ -65,3 +77,191 @@ def test_pallas_mlp_probe_kernels_match_xla(tmp_path):
     assert probe.main(["--quick", "--out", str(out)]) == 0
     rec = json.loads(out.read_text())
     assert rec["best"]["max_rel_diff_vs_xla"] < 0.02 and rec["forward_backward"]["max_rel_diff_vs_xla"] < 0.02
+
+
+# --- the GPU runner ---------------------------------------------------------------------------------
+
+def _run(*args, cwd, timeout=60):
+    return subprocess.run(["bash", str(RUNNER), *args], cwd=cwd, capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+def _page_section(title: str) -> str:
+    """One '## title' section of the results page, whitespace collapsed (commands wrap across lines)."""
+    text = PAGE.read_text()
+    start = text.index(f"\n## {title}\n")
+    end = text.find("\n## ", start + 1)
+    return " ".join(text[start:end if end > 0 else None].split())
+
+
+def test_runner_phases_match_the_page_and_bad_arguments_stop_it_before_anything_runs(tmp_path):
+    listed = _run("--list", cwd=tmp_path)
+    assert listed.returncode == 0
+    phases = [line.split()[0] for line in listed.stdout.splitlines() if line.strip()]
+    assert "bench" in phases and len(phases) == len(set(phases)) >= 10
+    # the page's phase table names every phase, and only those
+    rows = PAGE.read_text().split("| phase | measures | section |")[1].split("\n\n")[0].splitlines()[2:]
+    assert {p for row in rows for p in re.findall(r"`([a-z-]+)`", row.split(" | ")[0])} == set(phases)
+
+    out = tmp_path / "out"
+    every = _run("--dry-run", "--out", str(out), "--phase", ",".join(phases), "--old", "old.tgz",
+                 "--stage", "s0:s0.tgz", "--stage", "cur:.", "--run", "iql:medium:1000:100:compute_dtype=bfloat16",
+                 cwd=tmp_path)
+    assert every.returncode == 0, every.stderr
+    assert all(f"phase {p}" in every.stdout for p in phases)
+    assert "--hp compute_dtype=bfloat16" in every.stdout and f"{out}/packages/old:" in every.stdout
+    assert not out.exists()  # a dry run writes nothing
+
+    typo = _run("--phase", "bnch", "--out", str(out), cwd=tmp_path)
+    assert typo.returncode == 2 and "unknown phase 'bnch' (did you mean bench?)" in typo.stderr
+    assert " ".join(phases) in typo.stderr
+    for args, says in [(["--phase", "compare"], "--old"),
+                       (["--phase", "compare", "--old", str(tmp_path / "none.tgz")], "no such file"),
+                       (["--phase", "runs"], "--run"), (["--phase", "runs", "--run", "iql-medium"], "ALGO:LEVEL"),
+                       (["--phase", "stages", "--stage", "nolabel"], "LABEL:ARCHIVE"), (["--what", "rnn"], "mlp or dt"),
+                       (["--deadline", "10m"], "--deadline takes a positive whole number"),
+                       (["--out"], "--out needs a value"), (["--frobnicate"], "unknown option '--frobnicate'")]:
+        r = _run(*args, "--out", str(out), cwd=tmp_path) if args != ["--out"] else _run(*args, cwd=tmp_path)
+        assert r.returncode == 2 and says in r.stderr, (args, r.stderr)
+        assert not out.exists()
+
+
+def test_runner_bench_runs_the_commands_the_page_quotes(tmp_path):
+    dry = _run("--dry-run", "--out", str(tmp_path / "r"), cwd=tmp_path)  # default phase: bench
+    assert dry.returncode == 0, dry.stderr
+    printed = [re.sub(r" --out \S+", "", line) for line in dry.stdout.splitlines()]
+    quoted = []
+    for title in ("Training throughput", "DT throughput", "Env throughput (UAV)"):
+        head = _page_section(title).split("<!-- headline:")[0]
+        quoted += [re.sub(r" --out \S+", "", c) for c in re.findall(r"`(python3 benchmarks/\w+\.py[^`]*)`", head)]
+    assert len(quoted) == 5
+    for command in quoted:
+        assert command in printed, command
+    assert any(line.startswith("python3 benchmarks/headline_table.py") for line in printed)
+
+
+FAKE_PYTHON = """#!/usr/bin/env bash
+# stands in for python3: records its arguments, writes the file named after --out, fails when asked to
+echo "$*" >> "$FAKE_LOG"
+[ "$1" = -c ] && { echo "jax: (stand-in)"; exit 0; }
+out=""; prev=""; for a in "$@"; do [ "$prev" = --out ] && out=$a; prev=$a; done
+[ -n "$out" ] && [ "${out%.json}" != "$out" ] && echo '{"stand_in": true}' > "$out"
+case "$*" in *"$FAKE_FAIL"*) echo "stand-in failure" >&2; exit 3 ;; esac
+exit 0
+"""
+
+
+def _run_with_stand_in(tmp_path, *args, fail="(nothing)"):
+    """The runner with a stand-in python3 first on PATH: its own work (steps, logs, records, archive), fast."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    (bin_dir / "python3").write_text(FAKE_PYTHON)
+    (bin_dir / "python3").chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "FAKE_LOG": str(tmp_path / "calls.txt"),
+           "FAKE_FAIL": fail}
+    r = subprocess.run(["bash", str(RUNNER), *args], cwd=tmp_path, capture_output=True, text=True, timeout=60, env=env)
+    return r, (tmp_path / "calls.txt").read_text().splitlines()
+
+
+def test_runner_records_each_step_and_packs_the_results(tmp_path):
+    out, archive = tmp_path / "results", tmp_path / "results.tgz"
+    r, calls = _run_with_stand_in(tmp_path, "--phase", "uav", "--out", str(out), "--archive", str(archive))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert f"benchmarks/uav_speed.py --out {out}/uav/uav_speed.json" in calls
+    assert json.loads((out / "uav" / "uav_speed.json").read_text()) == {"stand_in": True}
+    assert (out / "uav" / "uav_speed.log").is_file()
+    # the exact command, with its time, and the machine (commit of this checkout) are on record
+    commands = (out / "commands.txt").read_text().splitlines()
+    assert commands[0].startswith("# ") and commands[0].endswith(" uav/uav_speed")
+    assert commands[1] == f"python3 benchmarks/uav_speed.py --out {out}/uav/uav_speed.json"
+    assert "commit: " in (out / "machine.txt").read_text() and not (out / "failed-steps.txt").exists()
+    with tarfile.open(archive) as tar:
+        assert {"./uav/uav_speed.json", "./uav/uav_speed.log", "./commands.txt"} <= set(tar.getnames())
+
+
+def test_runner_goes_on_after_a_failed_step_and_says_which_failed(tmp_path):
+    out = tmp_path / "results"
+    r, calls = _run_with_stand_in(tmp_path, "--out", str(out), fail=f"--seeds 1,32 --out {out}/bench/dt_f32.json")
+    assert r.returncode == 1
+    assert "dt_f32 failed (exit 3)" in r.stdout and "stand-in failure" in (out / "bench" / "dt_f32.log").read_text()
+    assert (out / "failed-steps.txt").read_text() == "bench/dt_f32 (exit 3)\n"
+    # the steps after it ran: the rest of the headline rows and their tables
+    assert (out / "bench" / "dt_bf16_act.json").is_file() and (out / "bench" / "uav_speed.json").is_file()
+    assert f"benchmarks/headline_table.py {out}/bench" in calls
+
+
+# --- headline_table.py --------------------------------------------------------------------------------
+
+H100_BENCH = {"train_f32.json": "exp12_train_concurrent_f32.json", "train_bf16_mu.json": "exp12_train_concurrent_bf16_mu.json",
+              "dt_f32.json": "exp13_dt_f32.json", "dt_bf16_act.json": "exp15_dt_bf16_act.json",
+              "uav_speed.json": "uav_speed.json"}
+
+
+@pytest.fixture
+def h100_bench(tmp_path):
+    """A bench folder holding the raw H100 JSON that the page's headline tables quote."""
+    folder = tmp_path / "bench"
+    folder.mkdir()
+    for name, raw in H100_BENCH.items():
+        shutil.copy(BENCH / "h100" / raw, folder / name)
+    return folder
+
+
+def test_headline_table_gives_the_rows_the_page_quotes(h100_bench):
+    table = _script("headline_table")
+    training = table.make_blocks(h100_bench, date="2026-11-26")[0]["training"]
+    page = PAGE.read_text().splitlines()
+    # every TD3+BC/IQL row at 1 and 32 seeds is on the page as computed from the raw JSON
+    rows = [r for r in training[2:] if r.split(" | ")[2] in ("1", "32")]
+    assert len(rows) == 8 and all(r in page for r in rows), [r for r in rows if r not in page]
+    assert "| TD3+BC | fused, float32 (defaults) | 1 | 16,972 | 16,972 | 9.50 | H100, 2026-11-26 |" in rows
+    dt = table.make_blocks(h100_bench, date="2026-11-26")[0]["dt"]
+    assert [r for r in dt if "float32" in r and r.split(" | ")[1] in ("1", "32")] == \
+        [r for r in page if r.startswith("| unfused per-step loop, float32") or r.startswith("| fused, float32")]
+    uav = table.make_blocks(h100_bench, date="2026-11-25")[0]["uav"]
+    assert all(r in page for r in uav)
+
+
+def test_headline_table_rewrites_only_the_marked_tables(h100_bench, tmp_path, capsys):
+    table = _script("headline_table")
+    page = tmp_path / "RESULTS.md"
+    shutil.copy(PAGE, page)
+    before = page.read_text()
+    (h100_bench / "uav_speed.json").unlink()
+    assert table.main([str(h100_bench), "--date", "2099-01-01", "--write", str(page)]) == 1  # a file is missing
+    assert "uav_speed.json" in capsys.readouterr().err
+    after = page.read_text()
+    # the training and DT tables now hold the JSON's rows (5 and 16 seeds too); the UAV table and the text stay
+    assert "| TD3+BC | fused, float32 (defaults) | 16 | 5,296 | 84,737 | 47.4 | H100, 2099-01-01 |" in after
+    assert "| fused, float32 (defaults) | 8 | 403 | 3,222 | 3.04 | H100, 2099-01-01 |" in after
+    outside = re.compile(r"<!-- headline:(training|dt) .*?<!-- /headline:\1 -->", re.S)
+    assert outside.sub("", after) == outside.sub("", before)
+    # a page without the markers is refused and left as it was
+    plain = tmp_path / "plain.md"
+    plain.write_text("# no tables\n")
+    assert table.main([str(h100_bench), "--write", str(plain)]) == 2
+    assert "no '<!-- headline:training" in capsys.readouterr().err and plain.read_text() == "# no tables\n"
+    assert table.main([str(tmp_path / "absent")]) == 2
+
+
+# --- references to the results page and its notes ---------------------------------------------------
+
+def _slug(heading: str) -> str:
+    return re.sub(r"[^a-z0-9 _-]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_references_to_the_results_page_and_its_notes_resolve():
+    anchors = {_slug(line.lstrip("#")) for line in PAGE.read_text().splitlines() if line.startswith("## ")}
+    files = [*ROOT.glob("docs/*.md"), ROOT / "README.md", *ROOT.glob("offrl/**/*.py"), *BENCH.glob("*.md"),
+             *BENCH.glob("notes/*.md"), *BENCH.glob("**/*.py"), *BENCH.glob("*.sh")]
+    for f in files:
+        text = f.read_text()
+        # section numbers of the old page are gone
+        assert not re.search(r"RESULTS\.md`? *(?:\(?sections? \d|\d[a-g]\b|§)", text), f
+        for anchor in re.findall(r"RESULTS\.md#([\w-]+)", text):
+            assert anchor in anchors, (f, anchor)
+        for note in re.findall(r"notes/(\d{4}-\d{2}-[\w-]+\.md)", text):
+            assert (BENCH / "notes" / note).is_file(), (f, note)
+    # the files the page cites exist
+    for path in re.findall(r"`(benchmarks/[\w./-]+)`", PAGE.read_text()):
+        assert (ROOT / path).exists(), path

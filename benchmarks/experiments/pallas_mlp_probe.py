@@ -1,8 +1,9 @@
-"""How fast is a hand-written fused kernel at DT's shapes? A probe of the route RESULTS.md 5e names.
+"""How fast is a hand-written fused kernel at DT's shapes? An experiment on the route that
+benchmarks/notes/2026-11-dt.md (5e) names; not a benchmark of offrl's training code.
 
-DT with many seeds is bound by the memory traffic of XLA's kernels (RESULTS.md sections 5b-5f): at
-width 128 each matmul writes its activations to HBM and the next kernel reads them back. The way
-past that is kernels that keep a block's activations on chip across its matmuls. This probe writes
+DT with many seeds is bound by the memory traffic of XLA's kernels (benchmarks/notes/2026-11-dt.md,
+5b-5f): at width 128 each matmul writes its activations to HBM and the next kernel reads them back.
+The way past that is kernels that keep a block's activations on chip across its matmuls. This probe writes
 such kernels for one transformer block's MLP sub-block (``x + W2 relu(W1 LayerNorm(x) + b1) + b2``)
 in Pallas (Triton backend): a forward kernel whose 512-wide hidden activations never leave the chip,
 and a backward pair (input/LayerNorm gradients per token tile; weight gradients per chunk of hidden
@@ -14,12 +15,13 @@ of offrl's training code: no dropout, and the seed axis is the kernels' own grid
 
 What it answers: the TFLOP/s fused kernels reach on these shapes, against the ~173 TFLOP/s that
 15k seed-steps/s needs on average over the whole step (11.5 GFLOP per seed-step), and how much
-faster than XLA the fused forward and forward+backward are (RESULTS.md section 5g).
+faster than XLA the fused forward and forward+backward are (benchmarks/notes/2026-11-dt.md, 5g; one
+line in benchmarks/RESULTS.md, DT throughput).
 
 Usage::
 
-    python benchmarks/pallas_mlp_probe.py --out probe.json          # GPU: DT's shapes, 32 seeds
-    python benchmarks/pallas_mlp_probe.py --quick                   # CPU: interpret mode, tiny sizes
+    python benchmarks/experiments/pallas_mlp_probe.py --out probe.json   # GPU: DT's shapes, 32 seeds
+    python benchmarks/experiments/pallas_mlp_probe.py --quick            # CPU: interpret mode, tiny sizes
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ import numpy as np
 try:
     import offrl  # noqa: F401
 except ImportError:  # run from a checkout without installing the package
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from offrl.algos.transformer import LN_EPS as EPS  # the transformer's LayerNorm epsilon
 
 
@@ -297,7 +299,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", type=int, default=None, help="seeds (default 32; quick: 2)")
     p.add_argument("--reps", type=int, default=None, help="timed calls per variant")
     p.add_argument("--forward-best-only", action="store_true",
-                   help="time only the forward tiling that was fastest on the H100 (RESULTS.md 5g), not all 24")
+                   help="time only the forward tiling that was fastest on the H100 "
+                        "(benchmarks/notes/2026-11-dt.md, 5g), not all 24")
     p.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
     a = p.parse_args(argv)
 

@@ -1,0 +1,418 @@
+#!/usr/bin/env bash
+# offrl's GPU benchmarks in phases, for any machine with a CUDA GPU: `--help` says how, `--list` lists
+# the phases. Every figure in benchmarks/RESULTS.md names the phase that measures it.
+set -u
+# the whole script is one block: bash parses it before running, so editing or updating the file while
+# a long run is under way cannot change what that run does
+{
+
+# name|one line (shown by --list); each name has a function phase_<name with - as _> below
+PHASES_KNOWN=(
+  "bench|RESULTS.md's headline rows: TD3+BC/IQL/CQL/BC, DT at 1, 32 seeds + unfused loop; bf16; UAV env"
+  "uav|UAV env throughput: JAX at 1, 100 and 10,000 parallel envs against the NumPy reference"
+  "dt|DT at 1/8/32 seeds: float32, bf16 matmuls, bf16 matmuls + activations; concurrent kernels on/off"
+  "dtact|DT and MO-DT with bf16 activations against bf16 matmuls alone; no dropout; kernel breakdown"
+  "dtflags|DT at 32 seeds under each of XLA's optional fusion passes (one process per XLA_FLAGS set)"
+  "profile|kernel breakdowns with bytes moved per kernel: TD3+BC, IQL, DT; float32, bf16; 1, 32 seeds"
+  "concurrent|does TrainConfig.concurrent_kernels change any number? (concurrent_check, 4 and 32 seeds)"
+  "concurrent-speed|throughput with concurrent kernels on and off: TD3+BC, IQL, CQL, BC"
+  "variants|bf16, flat optimiser, cuBLAS GEMMs (MLP algorithms); per-array AdamW, cuBLAS (DT)"
+  "compare|speed-ups of this checkout against an earlier commit's package (--old), in the same run"
+  "stages|several package versions one after another (--stage, repeated): MLP or DT (--what)"
+  "offline|collect local/hopper-*, train 5-seed TD3+BC/IQL/BC and DT/MO-DT runs, report"
+  "runs|the training runs given by --run, all at once, on local/hopper-* datasets; report"
+  "online|online SAC behaviour policies: Hopper/HalfCheetah/Walker2d x 2 seeds, one vmapped update, 490 s"
+)
+
+usage() {
+  cat <<'EOF'
+Usage: bash benchmarks/run_gpu_benchmarks.sh [--out DIR] [--phase NAME ...] [options]
+       bash benchmarks/run_gpu_benchmarks.sh --list
+
+Runs offrl's benchmarks on this machine, phase after phase, and writes to DIR every result (JSON), the
+full log of each step, the exact commands (commands.txt) and what the machine is (machine.txt). Run it
+from a checkout of offrl with a CUDA build of jax and the packages of `pip install -e ".[mujoco,train]"`;
+the scripts import offrl from the checkout. `--phase bench` measures the headline rows of
+benchmarks/RESULTS.md and prints them as the page's tables (benchmarks/headline_table.py).
+
+Options:
+  --out DIR            results folder (default ./benchmark-results); one subfolder per phase
+  --phase NAME         a phase to run; repeat it or give a comma-separated list (default: bench)
+  --list               list the phases, one line each, and exit
+  --quick              tiny sizes everywhere: checks on a CPU that the phases run (not a measurement)
+  --dry-run            print each step's command instead of running it
+  --archive FILE       after every step, pack DIR (without datasets, checkpoints and HLO dumps) into
+                       FILE, so that an interrupted run still leaves one file with what finished
+  --deadline SECONDS   offline, runs: training runs share the time left until this many seconds after
+                       the start and are stopped there (default: none, every run trains all its steps)
+Phase options:
+  --old ARCHIVE        compare: a `git archive` of the earlier commit's offrl/, made with
+                       git archive COMMIT offrl | gzip > old.tgz
+  --stage LABEL:ARCHIVE  stages: one package version (repeatable, in order); LABEL cur = this checkout
+  --what mlp|dt        stages: TD3+BC and IQL (bf16 + bf16 first moments, 32 seeds) or DT (bf16, 1 and 32 seeds)
+  --run ALGO:LEVEL:STEPS:EVERY[:HP,HP]   runs: one training run on local/hopper-LEVEL-v0 (repeatable)
+  --levels "L ..."     offline, runs: the local/hopper-* datasets to collect (default: medium expert
+                       medium-replay, then medium-expert; runs: the levels its --run entries name)
+  --train-steps N, --eval-every N        offline: TD3+BC/IQL/BC steps and evaluation interval (60000, 10000)
+  --dt-steps N, --dt-eval-every N        offline: DT/MO-DT steps and evaluation interval (30000, 10000)
+  -h, --help           this text
+
+Datasets go to $OFFRL_DATA_DIR when it is set, else DIR/data; training runs to DIR/results.
+Examples:
+  bash benchmarks/run_gpu_benchmarks.sh                                   # headline rows -> ./benchmark-results
+  bash benchmarks/run_gpu_benchmarks.sh --out /scratch/b --phase dt --phase profile
+  bash benchmarks/run_gpu_benchmarks.sh --phase runs --run iql:medium:300000:50000 --run cql:medium-replay:100000:20000
+  bash benchmarks/run_gpu_benchmarks.sh --quick --phase uav               # a quick CPU check
+EOF
+}
+
+die() { echo "run_gpu_benchmarks.sh: $*" >&2; exit 2; }
+phase_names() { local e; for e in "${PHASES_KNOWN[@]}"; do echo "${e%%|*}"; done; }
+
+OUT=./benchmark-results; PHASES=(); QUICK=0; DRY=0; ARCHIVE=""; DEADLINE=""; OLD=""; STAGES=(); WHAT=mlp
+RUNS=(); LEVELS=""; TRAIN=60000; EVERY=10000; DTSTEPS=30000; DTEVERY=10000
+need() { [ $# -ge 2 ] && [ -n "$2" ] && [[ "$2" != --* ]] || die "$1 needs a value (see --help)"; }
+while [ $# -gt 0 ]; do
+  case "$1" in
+    -h|--help) usage; exit 0 ;;
+    --list) for e in "${PHASES_KNOWN[@]}"; do printf '  %-17s %s\n' "${e%%|*}" "${e#*|}"; done; exit 0 ;;
+    --out) need "$@"; OUT=$2; shift ;;
+    --phase) need "$@"; IFS=, read -r -a more <<< "$2"; PHASES+=("${more[@]}"); shift ;;
+    --quick) QUICK=1 ;;
+    --dry-run) DRY=1 ;;
+    --archive) need "$@"; ARCHIVE=$2; shift ;;
+    --deadline) need "$@"; DEADLINE=$2; shift ;;
+    --old) need "$@"; OLD=$2; shift ;;
+    --stage) need "$@"; STAGES+=("$2"); shift ;;
+    --what) need "$@"; WHAT=$2; shift ;;
+    --run) need "$@"; RUNS+=("$2"); shift ;;
+    --levels) need "$@"; LEVELS=$2; shift ;;
+    --train-steps) need "$@"; TRAIN=$2; shift ;;
+    --eval-every) need "$@"; EVERY=$2; shift ;;
+    --dt-steps) need "$@"; DTSTEPS=$2; shift ;;
+    --dt-eval-every) need "$@"; DTEVERY=$2; shift ;;
+    *) die "unknown option '$1' (see --help)" ;;
+  esac
+  shift
+done
+[ ${#PHASES[@]} -gt 0 ] || PHASES=(bench)
+
+# every argument is checked before anything runs: a typo must not surface after ten minutes of work
+for p in "${PHASES[@]}"; do
+  phase_names | grep -qx -- "$p" && continue
+  close=$(python3 -c 'import difflib, sys; print(" or ".join(difflib.get_close_matches(sys.argv[1], sys.argv[2:], 2)))' \
+          "$p" $(phase_names) 2>/dev/null)
+  die "unknown phase '$p'${close:+ (did you mean $close?)}; phases: $(phase_names | tr '\n' ' ')(--list describes them)"
+done
+for v in "--deadline=${DEADLINE:-1}" "--train-steps=$TRAIN" "--eval-every=$EVERY" "--dt-steps=$DTSTEPS" \
+         "--dt-eval-every=$DTEVERY"; do
+  [[ "${v#*=}" =~ ^[1-9][0-9]*$ ]] || die "${v%%=*} takes a positive whole number, not '${v#*=}'"
+done
+case "$WHAT" in mlp|dt) ;; *) die "--what takes mlp or dt, not '$WHAT'" ;; esac
+has() { local p; for p in "${PHASES[@]}"; do [ "$p" = "$1" ] && return 0; done; return 1; }
+if has compare; then [ -n "$OLD" ] || die "phase compare needs --old ARCHIVE (a git archive of an earlier offrl/)"
+  [ "$DRY" = 1 ] || [ -f "$OLD" ] || die "--old: no such file '$OLD'"; fi
+if has stages; then [ ${#STAGES[@]} -gt 0 ] || die "phase stages needs at least one --stage LABEL:ARCHIVE"
+  for st in "${STAGES[@]}"; do [[ "$st" == *:* ]] || die "--stage takes LABEL:ARCHIVE, not '$st'"
+    [ "${st%%:*}" = cur ] || [ "$DRY" = 1 ] || [ -f "${st#*:}" ] || die "--stage: no such file '${st#*:}'"; done; fi
+if has runs; then [ ${#RUNS[@]} -gt 0 ] || die "phase runs needs at least one --run ALGO:LEVEL:STEPS:EVERY[:HP,HP]"
+  for r in "${RUNS[@]}"; do [[ "$r" =~ ^[a-z0-9_]+:[a-z-]+:[0-9]+:[0-9]+(:.*)?$ ]] \
+    || die "--run takes ALGO:LEVEL:STEPS:EVERY[:HP,HP], not '$r'"; done; fi
+
+# the scripts import offrl from this checkout, whether or not it is installed
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# a dry run writes nothing
+[ "$DRY" = 1 ] || mkdir -p "$OUT" || die "cannot create --out '$OUT'"
+OUT=$(realpath -m "$OUT")
+[ -z "$ARCHIVE" ] || ARCHIVE=$(realpath -m "$ARCHIVE")
+cd "$ROOT"
+export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 WANDB_MODE=disabled TQDM_DISABLE=1
+export OFFRL_DATA_DIR=${OFFRL_DATA_DIR:-$OUT/data} OFFRL_RESULTS_DIR=$OUT/results MINARI_DATASETS_PATH=$OUT/minari
+
+Q=(); [ "$QUICK" = 1 ] && Q=(--quick)
+T0=$(date +%s); PHASE_DIR=$OUT
+# failed steps are listed in a file: steps also run in background subshells (collection, training runs)
+FAILED_LIST=$OUT/failed-steps.txt; [ "$DRY" = 1 ] || rm -f "$FAILED_LIST"
+el() { echo "[$(( $(date +%s) - T0 ))s] $*"; }
+# pack what exists so far; datasets, checkpoints and HLO dumps are large and can be regenerated
+pack() {
+  [ -n "$ARCHIVE" ] && [ "$DRY" = 0 ] || return 0
+  # a temporary name per process: steps running side by side may pack at the same time
+  local tmp=$ARCHIVE.tmp.$BASHPID
+  tar czf "$tmp" --exclude=./data --exclude=./minari --exclude=./packages --exclude=checkpoints \
+    --exclude=final_state.npz --exclude='hlo*' --exclude="$(basename "$ARCHIVE")*" -C "$OUT" . 2>/dev/null \
+    && mv "$tmp" "$ARCHIVE" || rm -f "$tmp"
+}
+# a command as one line a shell reads back the same: plain words as they are, the rest quoted
+quote_cmd() {
+  local a out=""
+  for a in "$@"; do
+    if [[ "$a" =~ ^[A-Za-z0-9_./,:=+@%-]+$ ]]; then out+="$a "; else out+="$(printf '%q' "$a") "; fi
+  done
+  echo "${out% }"
+}
+# step NAME COMMAND...: run one command, its output in PHASE_DIR/NAME.log (the last lines shown), the
+# command itself appended to commands.txt; a failed step is reported and the phase goes on
+step() {
+  local name=$1; shift
+  local cmd; cmd=$(quote_cmd "$@")
+  if [ "$DRY" = 1 ]; then echo "$cmd"; return 0; fi
+  echo "# $(date -u +%FT%TZ) ${PHASE_DIR#"$OUT"/}/$name" >> "$OUT/commands.txt"; echo "$cmd" >> "$OUT/commands.txt"
+  el "$name"
+  "$@" > "$PHASE_DIR/$name.log" 2>&1; local rc=$?
+  grep -av "settotalmass\|^$" "$PHASE_DIR/$name.log" | tail -n 12
+  [ "$rc" = 0 ] || { echo "  -> $name failed (exit $rc); full log: $PHASE_DIR/$name.log"
+                     echo "${PHASE_DIR#"$OUT"/}/$name (exit $rc)" >> "$FAILED_LIST"; }
+  pack
+}
+machine_info() {
+  { echo "## $(date -u +%FT%TZ), phases: ${PHASES[*]}"; echo "host: $(hostname)"
+    echo "commit: $(git -C "$ROOT" rev-parse HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet HEAD 2>/dev/null || echo ' (with uncommitted changes)')"
+    echo "gpu: $(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null | paste -sd';' || true)"
+    echo "cpus: $(nproc)"
+    python3 -c "import sys, jax, flax; print('python:', sys.version.split()[0]); print('jax:', jax.__version__, jax.devices()); print('flax:', flax.__version__)" 2>&1
+  } | tee -a "$OUT/machine.txt"
+}
+
+B=benchmarks
+TT=("$B/train_throughput.py" "${Q[@]}"); DTT=("$B/dt_throughput.py" "${Q[@]}"); PROF=("$B/profile_train.py" "${Q[@]}")
+if [ "$QUICK" = 1 ]; then ONE_MANY=1,2; FEW=1,2; MANY=2; FIVE=2; DQ=(); else ONE_MANY=1,32; FEW=1,8,32; MANY=32; FIVE=5; DQ=(--baseline-steps 50 --reps 2); fi
+BF16=(compute_dtype=bfloat16); BF16_MU=(compute_dtype=bfloat16 first_moment_dtype=bfloat16)
+BF16_ACT=(compute_dtype=bfloat16 activation_dtype=bfloat16)
+
+phase_bench() {
+  step train_f32 python3 "${TT[@]}" --algos td3bc,iql,cql,bc --seeds $ONE_MANY --parts fused,baseline \
+    --out "$PHASE_DIR/train_f32.json"
+  step train_bf16_mu python3 "${TT[@]}" --algos td3bc,iql --seeds $MANY --parts fused --hp "${BF16_MU[@]}" \
+    --out "$PHASE_DIR/train_bf16_mu.json"
+  step dt_f32 python3 "${DTT[@]}" --seeds $ONE_MANY --out "$PHASE_DIR/dt_f32.json"
+  step dt_bf16_act python3 "${DTT[@]}" --seeds $ONE_MANY --no-baseline --hp "${BF16_ACT[@]}" \
+    --out "$PHASE_DIR/dt_bf16_act.json"
+  step uav_speed python3 "$B/uav_speed.py" "${Q[@]}" --out "$PHASE_DIR/uav_speed.json"
+  [ "$DRY" = 1 ] && { echo "python3 $B/headline_table.py $PHASE_DIR"; return 0; }
+  python3 "$B/headline_table.py" "$PHASE_DIR" | tee "$PHASE_DIR/headline.md"; pack
+}
+
+phase_uav() { step uav_speed python3 "$B/uav_speed.py" "${Q[@]}" --out "$PHASE_DIR/uav_speed.json"; }
+
+phase_dt() {
+  step dt_f32 python3 "${DTT[@]}" --seeds $FEW --serial --out "$PHASE_DIR/dt_f32.json"
+  step dt_bf16 python3 "${DTT[@]}" --seeds $FEW --serial --hp "${BF16[@]}" --out "$PHASE_DIR/dt_bf16.json"
+  step dt_bf16_act python3 "${DTT[@]}" --seeds $FEW --serial --hp "${BF16_ACT[@]}" --out "$PHASE_DIR/dt_bf16_act.json"
+}
+
+phase_dtact() {
+  step dt_bf16 python3 "${DTT[@]}" --seeds $FEW --hp "${BF16[@]}" --out "$PHASE_DIR/dt_bf16.json"
+  step dt_bf16_act python3 "${DTT[@]}" --seeds $FEW --hp "${BF16_ACT[@]}" --out "$PHASE_DIR/dt_bf16_act.json"
+  step dt_f32_act python3 "${DTT[@]}" --seeds $ONE_MANY "${DQ[@]}" --hp activation_dtype=bfloat16 \
+    --out "$PHASE_DIR/dt_f32_act.json"
+  step modt_bf16 python3 "${DTT[@]}" --algo modt --seeds $ONE_MANY "${DQ[@]}" --hp "${BF16[@]}" \
+    --out "$PHASE_DIR/modt_bf16.json"
+  step modt_bf16_act python3 "${DTT[@]}" --algo modt --seeds $ONE_MANY "${DQ[@]}" --hp "${BF16_ACT[@]}" \
+    --out "$PHASE_DIR/modt_bf16_act.json"
+  # what the dropout masks cost (not the recipe)
+  step dt_bf16_act_nodrop python3 "${DTT[@]}" --seeds $ONE_MANY "${DQ[@]}" --hp "${BF16_ACT[@]}" \
+    embedding_dropout=0 attention_dropout=0 residual_dropout=0 --out "$PHASE_DIR/dt_bf16_act_nodrop.json"
+  step dt_bf16_again python3 "${DTT[@]}" --seeds $MANY "${DQ[@]}" --hp "${BF16[@]}" --out "$PHASE_DIR/dt_bf16_again.json"
+  step profile_dt_bf16_act python3 "${PROF[@]}" --algos dt --seeds $MANY --chunks 2 --hp "${BF16_ACT[@]}" \
+    --hlo-dir "$PHASE_DIR/hlo" --out "$PHASE_DIR/profile_dt_bf16_act.json"
+}
+
+# XLA reads XLA_FLAGS once per process, so each set runs in its own; the baseline without flags runs
+# twice (drift), the two sets that were much slower (notes/2026-11-dt.md, 5f: 0.69x and 0.26x, the
+# latter with a 79 s compile) last
+DT_FLAG_SETS=(
+  "none:"
+  "triton_gemm_any:--xla_gpu_triton_gemm_any=true"
+  "triton_multi_output:--xla_gpu_unsupported_enable_triton_multi_output_fusion=true"
+  "cudnn_layer_norm:--xla_gpu_enable_cudnn_layer_norm=true"
+  "all_fusions_triton:--xla_gpu_experimental_all_fusions_with_triton=true"
+  "warp_specialization:--xla_gpu_experimental_enable_triton_warp_specialization=true"
+  "tiling_propagation:--xla_gpu_experimental_enable_tiling_propagation=true"
+  "none_again:"
+  "block_level_rewriter:--xla_gpu_experimental_enable_fusion_block_level_rewriter=true"
+  "heroless_priority:--xla_gpu_experimental_enable_triton_heroless_priority_fusion=true"
+)
+phase_dtflags() {
+  local entry reps=(--reps 3); [ "$QUICK" = 1 ] && reps=()
+  for entry in "${DT_FLAG_SETS[@]}"; do
+    local name=${entry%%:*} xf
+    xf=$(echo ${XLA_FLAGS:-} ${entry#*:})
+    # a non-empty XLA_FLAGS that does not start with "--" is read as a file name: unset it instead
+    local env_=(env -u XLA_FLAGS); [ -n "$xf" ] && env_=(env "XLA_FLAGS=$xf")
+    step "dtflags_$name" "${env_[@]}" timeout 150 python3 "${DTT[@]}" --seeds $MANY "${reps[@]}" --no-baseline \
+      --hp "${BF16_ACT[@]}" --out "$PHASE_DIR/dtflags_$name.json"
+  done
+}
+
+# kernel breakdowns with the HLO that names each kernel (so the traffic can be recomputed from the JSON)
+phase_profile() {
+  step profile_f32 python3 "${PROF[@]}" --algos td3bc,iql,dt --seeds $ONE_MANY --chunks 2 \
+    --hlo-dir "$PHASE_DIR/hlo_f32" --out "$PHASE_DIR/profile_f32.json"
+  step profile_bf16 python3 "${PROF[@]}" --algos td3bc,iql,dt --seeds $ONE_MANY --chunks 2 --hp "${BF16[@]}" \
+    --hlo-dir "$PHASE_DIR/hlo_bf16" --out "$PHASE_DIR/profile_bf16.json"
+}
+
+phase_concurrent() {
+  local steps=500 steps32=200; [ "$QUICK" = 1 ] && { steps=20; steps32=10; }
+  local dt; for dt in float32 bfloat16; do
+    step "concurrent_check_$dt" python3 "$B/concurrent_check.py" "${Q[@]}" --steps $steps --hp compute_dtype=$dt \
+      --out "$PHASE_DIR/concurrent_check_$dt.json"
+  done
+  step concurrent_check32_bfloat16 python3 "$B/concurrent_check.py" "${Q[@]}" --seeds $MANY --steps $steps32 \
+    --hp "${BF16[@]}" --out "$PHASE_DIR/concurrent_check32_bfloat16.json"
+}
+
+phase_concurrent_speed() {
+  step train_f32 python3 "${TT[@]}" --parts fused,serial,baseline --out "$PHASE_DIR/train_f32.json"
+  step train_bf16_mu python3 "${TT[@]}" --seeds $MANY --parts fused,serial,unroll --unrolls 2 --unroll-seeds $MANY \
+    --hp "${BF16_MU[@]}" --out "$PHASE_DIR/train_bf16_mu.json"
+  step train_cql_bc python3 "${TT[@]}" --algos cql,bc --seeds $FIVE --parts fused,serial --out "$PHASE_DIR/train_cql_bc.json"
+}
+
+# cuBLAS instead of XLA's Triton GEMM fusions for the small batched matmuls (any XLA_FLAGS of the caller kept)
+CUBLAS_FLAGS=$(echo ${XLA_FLAGS:-} --xla_gpu_enable_triton_gemm=false)
+phase_variants() {
+  step train_f32 python3 "${TT[@]}" --seeds $ONE_MANY --parts fused --out "$PHASE_DIR/train_f32.json"
+  step train_bf16 python3 "${TT[@]}" --seeds $ONE_MANY --parts fused --hp "${BF16[@]}" --out "$PHASE_DIR/train_bf16.json"
+  step train_flat python3 "${TT[@]}" --seeds $ONE_MANY --parts fused --hp flat_optimizer=True \
+    --out "$PHASE_DIR/train_flat.json"
+  step train_iql_cublas env "XLA_FLAGS=$CUBLAS_FLAGS" python3 "${TT[@]}" \
+    --algos iql --seeds $ONE_MANY --parts fused --out "$PHASE_DIR/train_iql_cublas.json"
+  step dt_f32 python3 "${DTT[@]}" --seeds $ONE_MANY --out "$PHASE_DIR/dt_f32.json"
+  # DT's default is the flat optimiser: per-array AdamW is the variant
+  step dt_per_array python3 "${DTT[@]}" --seeds $ONE_MANY --hp flat_optimizer=False --out "$PHASE_DIR/dt_per_array.json"
+  step dt_cublas env "XLA_FLAGS=$CUBLAS_FLAGS" python3 "${DTT[@]}" \
+    --seeds $ONE_MANY --out "$PHASE_DIR/dt_cublas.json"
+}
+
+# unpack a `git archive` of offrl/ (LABEL ARCHIVE) and print the PYTHONPATH that puts it first
+package_path() {
+  local dir=$OUT/packages/$1
+  [ "$DRY" = 1 ] && { echo "$dir:$PYTHONPATH"; return 0; }
+  rm -rf "$dir"; mkdir -p "$dir"
+  tar xzf "$2" -C "$dir" || die "cannot unpack '$2'"
+  [ -d "$dir/offrl" ] || die "'$2' holds no offrl/ (make it with: git archive COMMIT offrl | gzip > FILE)"
+  echo "$dir:$PYTHONPATH"
+}
+
+phase_compare() {
+  local old_path; old_path=$(package_path old "$OLD") || exit 2
+  local label path dq=(--baseline-steps 100 --reps 2); [ "$QUICK" = 1 ] && dq=()
+  for label in old new; do
+    path=$PYTHONPATH; [ "$label" = old ] && path=$old_path
+    step "${label}_mlp_f32" env "PYTHONPATH=$path" python3 "${TT[@]}" --seeds $MANY --parts fused \
+      --out "$PHASE_DIR/${label}_mlp_f32.json"
+    step "${label}_mlp_bf16" env "PYTHONPATH=$path" python3 "${TT[@]}" --seeds $MANY --parts fused,unroll --unrolls 4 \
+      --unroll-seeds $MANY --hp "${BF16[@]}" --out "$PHASE_DIR/${label}_mlp_bf16.json"
+    step "${label}_cql" env "PYTHONPATH=$path" python3 "${TT[@]}" --algos cql --seeds $FIVE --parts fused \
+      --out "$PHASE_DIR/${label}_cql.json"
+    step "${label}_dt_bf16" env "PYTHONPATH=$path" python3 "${DTT[@]}" --seeds $ONE_MANY "${dq[@]}" --hp "${BF16[@]}" \
+      --out "$PHASE_DIR/${label}_dt_bf16.json"
+  done
+  step new_mlp_bf16_mu python3 "${TT[@]}" --seeds $MANY --parts fused,unroll --unrolls 2,4 --unroll-seeds $MANY \
+    --hp "${BF16_MU[@]}" --out "$PHASE_DIR/new_mlp_bf16_mu.json"
+  step profile_iql_bf16 python3 "${PROF[@]}" --algos iql --seeds $MANY --chunks 2 --hp "${BF16[@]}" \
+    --hlo-dir "$PHASE_DIR/hlo" --out "$PHASE_DIR/profile_iql_bf16.json"
+}
+
+# list a stage twice (e.g. first and last) to see the drift within the run
+phase_stages() {
+  local n=0 st label path
+  for st in "${STAGES[@]}"; do
+    label=${st%%:*}; path=$PYTHONPATH; n=$((n + 1))
+    [ "$label" = cur ] || path=$(package_path "$label" "${st#*:}") || exit 2
+    if [ "$WHAT" = mlp ]; then
+      step "stage${n}_${label}_mlp" env "PYTHONPATH=$path" python3 "${TT[@]}" --seeds $MANY --parts fused,unroll \
+        --unrolls 2 --unroll-seeds $MANY --hp "${BF16_MU[@]}" --out "$PHASE_DIR/stage${n}_${label}_mlp.json"
+    else
+      step "stage${n}_${label}_dt" env "PYTHONPATH=$path" python3 "${DTT[@]}" --seeds $ONE_MANY "${DQ[@]}" \
+        --hp "${BF16[@]}" --out "$PHASE_DIR/stage${n}_${label}_dt.json"
+    fi
+  done
+}
+
+# local/hopper-* datasets, collected in-process with 10 envs (the checksums recorded in
+# offrl/assets/policies/hopper/checksums.json then compare), one BLAS thread each so that they run side by
+# side; datasets already present are kept
+have() { python3 -m offrl.cli datasets info "local/hopper-$1-v0" 2>/dev/null | grep -q '"present": true'; }
+collect_all() {
+  local levels=${1:-medium expert medium-replay medium-expert} lv steps=() pids=()
+  for lv in $levels; do
+    [ "$lv" = medium-expert ] && continue
+    [ "$DRY" = 0 ] && have "$lv" && { echo "local/hopper-$lv-v0 is present"; continue; }
+    steps=(); [ "$QUICK" = 1 ] && { steps=(--steps 4000); [ "$lv" = medium-replay ] && steps=(--steps 1500); }
+    step "collect_$lv" env OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 \
+      python3 -m offrl.cli collect "hopper-$lv" "${steps[@]}" --no-minari &
+    pids+=($!)
+  done
+  [ ${#pids[@]} -eq 0 ] || wait "${pids[@]}"
+  # medium-expert concatenates the medium and expert datasets (collecting them first if missing)
+  if [[ " $levels " == *" medium-expert "* ]] && { [ "$DRY" = 1 ] || ! have medium-expert; }; then
+    steps=(); [ "$QUICK" = 1 ] && steps=(--steps 4000)
+    step collect_medium-expert python3 -m offrl.cli collect hopper-medium-expert "${steps[@]}" --no-minari
+  fi
+}
+
+# train ALGO LEVEL STEPS EVERY RUNS_LEFT [HP,HP...]: one run of `offrl train`, 5 seeds; with --deadline
+# it gets its share (time left / runs left in its queue) and is stopped there
+train() {
+  local limit=()
+  if [ -n "$DEADLINE" ]; then
+    local share=$(( (T0 + DEADLINE - $(date +%s)) / $5 ))
+    [ "$share" -gt 30 ] || { echo "skip $1 $2: no time left before --deadline"; return; }
+    limit=(timeout "$share")
+  fi
+  local episodes=10; [ "$QUICK" = 1 ] && episodes=2
+  local hp=(); [ -n "${6:-}" ] && { IFS=, read -r -a hp <<< "$6"; hp=(--hp "${hp[@]}"); }
+  step "train_$1_$2${6:+_${6//[,=]/_}}" "${limit[@]}" python3 -m offrl.cli train --algo "$1" --dataset "local/hopper-$2-v0" \
+    --steps "$3" --eval-every "$4" --chunk "$4" --eval-episodes $episodes --eval-workers 3 --no-checkpoint \
+    --no-progress --wandb False "${hp[@]}"
+}
+report() { step report python3 -m offrl.cli report "$OFFRL_RESULTS_DIR" --out "$PHASE_DIR/report"; }
+
+phase_offline() {
+  local tr=$TRAIN ev=$EVERY ds=$DTSTEPS de=$DTEVERY
+  [ "$QUICK" = 1 ] && { tr=200; ev=100; ds=40; de=20; }
+  collect_all "$LEVELS"
+  # four processes share the GPU: none may preallocate most of its memory
+  export XLA_PYTHON_CLIENT_MEM_FRACTION=0.2
+  ( train td3bc medium $tr $ev 2; train td3bc medium-replay $tr $ev 1 ) &
+  ( train iql medium $tr $ev 2; train iql medium-replay $tr $ev 1 ) &
+  ( train bc medium $tr $ev 2; train bc medium-replay $tr $ev 1 ) &
+  ( train dt medium $ds $de 4; train modt medium $ds $de 3; train dt medium-expert $ds $de 2
+    train modt medium-expert $ds $de 1 ) &
+  wait
+  report
+}
+
+phase_runs() {
+  local r a l s e h levels=$LEVELS
+  if [ -z "$levels" ]; then for r in "${RUNS[@]}"; do IFS=: read -r a l s e h <<< "$r"; levels="$levels $l"; done
+    levels=$(echo $levels | tr ' ' '\n' | sort -u | tr '\n' ' '); fi
+  collect_all "$levels"
+  export XLA_PYTHON_CLIENT_MEM_FRACTION=0.15
+  for r in "${RUNS[@]}"; do IFS=: read -r a l s e h <<< "$r"; train "$a" "$l" "$s" "$e" 1 "$h" & done
+  wait
+  report
+}
+
+phase_online() {
+  local steps=1000000 secs=490 per_slot=16 workers
+  workers=$(( $(nproc) - 1 )); [ "$workers" -gt 15 ] && workers=15
+  [ "$QUICK" = 1 ] && { steps=640; secs=120; per_slot=2; workers=0; }
+  step online_sac python3 -m offrl.cli online --env-steps $steps --envs-per-slot $per_slot --seeds 0 1 \
+    --workers $workers --max-seconds $secs --snapshot-every 10000 --keep-snapshots-until 400000 \
+    --out "$PHASE_DIR/sac"
+}
+
+[ "$DRY" = 1 ] || machine_info
+for p in "${PHASES[@]}"; do
+  PHASE_DIR=$OUT/$p; [ "$DRY" = 1 ] || mkdir -p "$PHASE_DIR"
+  el "phase $p"; "phase_${p//-/_}"
+done
+pack
+el "done: $OUT"
+if [ -s "$FAILED_LIST" ]; then echo "failed steps:"; cat "$FAILED_LIST"; exit 1; fi
+exit 0
+}
