@@ -20,7 +20,7 @@ import os
 import re
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +103,19 @@ def wandb_mode() -> str:
     return "online" if os.environ.get("WANDB_API_KEY") else "offline"
 
 
+def _seed_mean_payload(prefix: str, columns: Mapping[str, list], seeds: Sequence[int]) -> dict[str, float]:
+    """One wandb row for all seeds: the mean over seeds under each metric's name, every seed under
+    ``seed<k>/<name>`` (non-finite values are NaN; a mean over a NaN is NaN)."""
+    out: dict[str, float] = {}
+    for name, values in columns.items():
+        if not all(v is None or isinstance(v, int | float) for v in values):
+            continue
+        vals = [float("nan") if v is None else float(v) for v in values]
+        out[prefix + name] = float(np.mean(vals))
+        out.update({f"seed{s}/{prefix}{name}": v for s, v in zip(seeds, vals)})
+    return out
+
+
 def _wandb_id(run_id: str, seed: int) -> str:
     # wandb run ids allow letters, digits, '-' and '_' only
     return re.sub(r"[^A-Za-z0-9_-]", "-", f"{run_id}-seed{seed}")[:128]
@@ -118,6 +131,7 @@ class RunLogger:
       seeds: the seeds trained side by side; metric arrays passed to :meth:`log` are indexed like it.
       project: wandb project.
       group: wandb group; default :func:`config_group` of the config.
+      tags: wandb tags of every seed's run.
       use_wandb: ``False`` never touches wandb; ``None`` (default) uses it when installed and
         ``WANDB_MODE`` is not ``disabled``; ``True`` is the same but warns when it cannot.
       resume: continue a killed run, appending to its ``metrics.jsonl``. Without it, a run directory
@@ -138,6 +152,7 @@ class RunLogger:
         group: str | None = None,
         use_wandb: bool | None = None,
         resume: bool = False,
+        tags: Sequence[str] = (),
     ):
         self.run_dir = Path(run_dir)
         self.seeds = [int(s) for s in seeds]
@@ -156,6 +171,7 @@ class RunLogger:
         self.resume = resume
         self.project = project
         self.group = group or config_group(self.config)
+        self.tags = [str(t) for t in tags]
         self.metrics_path = self.run_dir / "metrics.jsonl"
         self.final_path = self.run_dir / "final.json"
         self.config_path = self.run_dir / "config.json"
@@ -173,6 +189,7 @@ class RunLogger:
         self._file = open(self.metrics_path, "a", encoding="utf-8")
         self._finished = False
         self._wandb_runs: list[Any] = []
+        self._agent_run = False
         self.wandb_mode = "disabled"
         if use_wandb is not False:
             self._init_wandb(explicit=bool(use_wandb))
@@ -190,8 +207,12 @@ class RunLogger:
                 warnings.warn("use_wandb=True but wandb is not installed; logging to JSONL only", stacklevel=3)
             return
         runs = []
+        # Under `wandb agent` (WANDB_SWEEP_ID set) wandb gives every init in the process the agent's
+        # run id, project and entity: log to that one run, seed means under the metric names (the
+        # sweep's objective) and every seed under seed<k>/...
+        self._agent_run = bool(os.environ.get("WANDB_SWEEP_ID"))
         try:
-            for seed in self.seeds:
+            for seed in self.seeds[:1] if self._agent_run else self.seeds:
                 settings = wandb.Settings(
                     init_timeout=_INIT_TIMEOUT_S,
                     silent=True,
@@ -205,7 +226,9 @@ class RunLogger:
                     name=f"{self.run_id}-seed{seed}",
                     id=_wandb_id(self.run_id, seed),
                     job_type=str(self.config.get("algo", "train")),
-                    config={**to_jsonable(self.config), "seed": seed},
+                    config={**to_jsonable(self.config), "seed": seed} if not self._agent_run
+                    else to_jsonable(self.config),
+                    tags=self.tags or None,
                     mode=mode,
                     reinit="create_new",  # one live run per seed in this process
                     resume="allow" if self.resume else None,
@@ -293,6 +316,8 @@ class RunLogger:
                     for k, v in columns.items()
                     if v[i] is None or isinstance(v[i], int | float)
                 }
+                if self._agent_run:
+                    payload = _seed_mean_payload(prefix, columns, self.seeds)
                 try:
                     run.log(payload, step=step)
                 except Exception as e:  # noqa: BLE001
@@ -329,6 +354,16 @@ class RunLogger:
                     if isinstance(values, list) and len(values) == len(self.seeds) and values[i] is not None:
                         try:
                             run.summary[f"final/{metric}_{which}"] = values[i]
+                        except Exception:  # noqa: BLE001
+                            pass
+        if self._agent_run:
+            for run in self._wandb_runs:
+                for metric in ("normalized_score", "return"):
+                    block = final.get(metric)
+                    values = to_jsonable(block.get("last")) if isinstance(block, Mapping) else None
+                    if isinstance(values, list) and values and None not in values:
+                        try:
+                            run.summary[f"final/{metric}_last"] = float(np.mean(values))
                         except Exception:  # noqa: BLE001
                             pass
         self.close()
