@@ -223,7 +223,7 @@ class RunLogger:
                 run = wandb.init(
                     project=self.project,
                     group=self.group,
-                    name=f"{self.run_id}-seed{seed}",
+                    name=self.run_id if self._agent_run else f"{self.run_id}-seed{seed}",
                     id=_wandb_id(self.run_id, seed),
                     job_type=str(self.config.get("algo", "train")),
                     config={**to_jsonable(self.config), "seed": seed} if not self._agent_run

@@ -126,12 +126,15 @@ def missing_data(sources: list[str]) -> list[str]:
             continue
         if info["present"]:
             continue
-        if info["source"] == "local":
-            how = f"offrl collect {R.parse_id(source)[1].removesuffix('-v0')}"
+        paths = ", ".join(info["paths"]) or "(no local path)"
+        if info["source"] != "local":
+            lines.append(f"{source}: missing {paths}; get it with `offrl datasets download {source}`")
+        elif source in R.DATASETS:
+            lines.append(f"{source}: missing {paths}; create it with "
+                         f"`offrl collect {R.parse_id(source)[1].removesuffix('-v0')}`")
         else:
-            how = f"offrl datasets download {source}"
-        paths = info["paths"] or ["(no local path)"]
-        lines.append(f"{source}: missing {', '.join(paths)}; get it with `{how}`")
+            lines.append(f"{source}: missing {paths}; a dataset of your own: write it there with "
+                         f"offrl.datasets.save(dataset, {source!r})")
     return lines
 
 

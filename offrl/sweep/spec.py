@@ -19,7 +19,8 @@ A sweep file (full schema in docs/sweeps.md)::
         hp.hidden: [[256, 256], [512, 512]]       # a list is a choice
     wandb: {project: offrl, tags: [ablation]}
 
-Runs = (plural axes x grid) x random draws; every run gets the id ``<label>-<hash of its config>``
+Runs = (plural axes x grid) x random draws; a searched value replaces the fixed value of the same
+key (``train.steps`` searched overrides ``train: {steps: ...}``). Every run gets the id ``<label>-<hash of its config>``
 (:func:`run_id_of`), the same whenever the file expands to the same config, so a rerun finds its
 results. Everything is checked while expanding, before anything runs: a bad key, hyperparameter or
 dataset id fails the whole sweep with the field named and close matches suggested.
@@ -165,9 +166,8 @@ def parse_sweep(spec: Any, *, source: str = "sweep", results_dir: str | os.PathL
             raise ConfigError(f"{source}: give either {single} or {plural}, not both")
         axes[single] = _values(spec[plural], f"{source}: {plural}")
     for key in [*grid, *(random["params"] if random else ())]:
-        taken = _fixed(key, base, sections, axes)
-        if taken:
-            raise ConfigError(f"{source}: {key} is both {taken} and searched; keep one")
+        if key in axes:  # searched values replace a fixed value, but two lists for one axis are ambiguous
+            raise ConfigError(f"{source}: {key} is listed by its plural key and searched again; keep one")
     if random:
         both = sorted(set(grid) & set(random["params"]))
         if both:
@@ -354,18 +354,6 @@ def _distribution(d: Any, where: str) -> dict[str, Any]:
     if kind == "log_uniform" and lo <= 0:
         raise ConfigError(f"{where}: a log_uniform distribution needs min > 0")
     return {"distribution": kind, "min": lo, "max": hi}
-
-
-def _fixed(key: str, base: dict, sections: dict, axes: dict) -> str | None:
-    """Where a searched key is also given a fixed value, if anywhere."""
-    if key in base:
-        return "set at the top level"
-    if key in axes:
-        return "listed by its plural key"
-    section, _, name = key.partition(".")
-    if name and name in sections.get(section, {}):
-        return f"set under {section}:"
-    return None
 
 
 def _apply(base: dict, sections: dict, values: dict, seeds: list[int]) -> dict:
