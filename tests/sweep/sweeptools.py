@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parents[2]
 TINY = """
 name: {name}
 algo: bc
-datasets: [local/toy-a-v0, local/toy-b-v0]
+datasets: {datasets}
 seeds: [0, 1]
 train: {{steps: {steps}, eval_every: {every}, chunk: {every}, wandb: false, progress: false}}
 hp: {{hidden: [16, 16], batch_size: 16}}
@@ -44,8 +44,10 @@ def toy_data() -> list[Path]:
     return [write_toy("toy-a-v0", 0), write_toy("toy-b-v0", 1)]
 
 
-def write_sweep(path: Path, *, name: str = "tiny", steps: int = 200, every: int = 50, extra: str = "") -> Path:
-    path.write_text(TINY.format(name=name, steps=steps, every=every) + extra)
+def write_sweep(path: Path, *, name: str = "tiny", steps: int = 200, every: int = 50, extra: str = "",
+                datasets: tuple[str, ...] = ("local/toy-a-v0", "local/toy-b-v0")) -> Path:
+    """A sweep of bc on ``datasets`` (2 seeds each, a checkpoint every ``every`` steps) plus ``extra`` YAML."""
+    path.write_text(TINY.format(name=name, steps=steps, every=every, datasets=json.dumps(list(datasets))) + extra)
     return path
 
 
@@ -77,3 +79,52 @@ def wait_for(predicate, timeout: float, what: str, poll: float = 0.05):
             return value
         time.sleep(poll)
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def read_wandb_offline(run_dir: Path) -> dict:
+    """What an offline wandb run recorded, read from its ``run-<id>.wandb`` file with wandb's own
+    protobuf messages: ``{"run": RunRecord, "config": {...}, "history": [{key: value}], "summary": {...}}``.
+
+    The file is a LevelDB-style log (wandb's transaction log): a 7-byte header (``:W&B``, magic
+    0xBEE1, version), then 32 KiB blocks of records, each with a 7-byte header (CRC32, length, type:
+    1 full, 2 first, 3 middle, 4 last); a block's last < 7 bytes are padding."""
+    import struct
+
+    from wandb.proto import wandb_internal_pb2 as pb
+
+    (path,) = Path(run_dir).glob("*.wandb")
+    data = path.read_bytes()
+    ident, magic, _ = struct.unpack("<4sHB", data[:7])
+    assert ident == b":W&B" and magic == 0xBEE1, f"{path} is not a wandb transaction log"
+    block, pos, pending, records = 32768, 7, b"", []
+    while pos + 7 <= len(data):
+        left = block - pos % block
+        if left < 7:
+            pos += left
+            continue
+        _, length, kind = struct.unpack("<IHB", data[pos:pos + 7])
+        if kind == 0 and length == 0:
+            pos += left
+            continue
+        chunk, pos = data[pos + 7:pos + 7 + length], pos + 7 + length
+        if kind in (1, 2):
+            pending = chunk
+        else:
+            pending += chunk
+        if kind in (1, 4):
+            record = pb.Record()
+            record.ParseFromString(pending)
+            records.append(record)
+    out = {"run": None, "config": {}, "history": [], "summary": {}}
+    for r in records:
+        which = r.WhichOneof("record_type")
+        if which == "run":
+            out["run"] = r.run
+            out["config"].update({i.key: json.loads(i.value_json) for i in r.run.config.update})
+        elif which == "config":
+            out["config"].update({i.key: json.loads(i.value_json) for i in r.config.update})
+        elif which == "history":
+            out["history"].append({i.key or "/".join(i.nested_key): json.loads(i.value_json) for i in r.history.item})
+        elif which == "summary":
+            out["summary"].update({i.key: json.loads(i.value_json) for i in r.summary.update if i.key})
+    return out
