@@ -19,7 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "collect": ("offrl.collection", "regenerate a local/<env>-<level>-v0 dataset from shipped policies"),
     "train": ("offrl.train", "train an algorithm for N seeds on one dataset"),
     "eval": ("offrl.evaluation.cli", "evaluate a checkpoint by the standard protocol"),
-    "sweep": ("offrl.sweep", "run a sweeps/*.yaml spec locally (finished runs are kept, failures reported)"),
+    "sweep": ("offrl.sweep", "run | plan | export-wandb a sweep file (grid/random search; local, --parallel or Ray)"),
     "report": ("offrl.report", "markdown table + PNG plots from results/ folders"),
     "uav": ("offrl.envs.uav.cli", "UAV offloading env: baselines, datasets, plots"),
 }
