@@ -120,16 +120,22 @@ def test_a_file_missing_its_keys_says_which(tmp_path):
 
 def test_the_published_sweep_files_stay_valid():
     files = sorted((REPO / "sweeps").glob("*.yaml"))
-    assert files
+    assert {f.stem for f in files} >= {"dt_corl", "dt_paper", "dt_local_dt", "dt_local_modt", "td3bc_alpha"}
     for f in files:
         spec = yaml.safe_load(f.read_text())
         s = load_sweep(f)
-        assert [c.dataset for c in s.runs] == spec["datasets"]
+        grid = spec.get("grid", {})
+        assert len(s.runs) == len(spec["datasets"]) * math.prod(len(v) for v in grid.values())
+        assert [c.dataset for c in s.runs][::len(s.runs) // len(spec["datasets"])] == spec["datasets"]
         assert all(c.seeds == tuple(spec["seeds"]) and c.algo == spec["algo"] for c in s.runs)
+        assert len(set(s.run_ids)) == len(s.runs)
+        if grid:
+            continue
         algo = algos.get(spec["algo"])
         want = algo.make_config(**{k: tuple(v) if isinstance(v, list) else v for k, v in spec["hp"].items()})
         assert s.algo_config == want and all(algo.make_config(**hp_of(c)) == want for c in s.runs)
-        assert len(set(s.run_ids)) == len(s.runs)
+    alpha = load_sweep(REPO / "sweeps" / "td3bc_alpha.yaml")
+    assert len(alpha.runs) == 16 and {hp_of(c)["alpha"] for c in alpha.runs} == {1.0, 2.0, 2.5, 4.0}
 
 
 def test_plan_shows_states_missing_data_and_where_the_estimate_comes_from(tmp_path, capsys):
