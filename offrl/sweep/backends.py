@@ -122,6 +122,19 @@ class _Deferred:
         return bool(self.items)
 
 
+def _held_elsewhere(config, deferred: _Deferred, item, report: Report) -> bool:
+    """Put a run another process trains aside (before loading its data) and say so."""
+    from offrl.runlock import holder
+
+    owner = holder(_run_dir(config))
+    if owner is None:
+        return False
+    deferred.add(item)
+    pid = f" (pid {owner['pid']})" if owner.get("pid") else ""
+    report(Outcome(config.run_id, "waiting", error=f"another process{pid} is training it"))
+    return True
+
+
 # ---------------------------------------------------------------------------- in this process
 @dataclasses.dataclass
 class InProcessBackend:
@@ -139,6 +152,8 @@ class InProcessBackend:
                 queue.extend(deferred.ready(lambda x: x[0]))
                 continue
             config, attempt = queue.popleft()
+            if self.wait_locked and _held_elsewhere(config, deferred, (config, attempt), report):
+                continue
             res = execute(kind, config)
             res.attempts = attempt
             if res.status == "locked" and self.wait_locked:
@@ -233,6 +248,8 @@ class ProcessBackend:
                     queue.extend(ready)
                 while free and queue:
                     config, attempt = queue.popleft()
+                    if self.wait_locked and _held_elsewhere(config, deferred, (config, attempt), report):
+                        continue
                     slot = free.pop(0)
                     running[slot] = self._start(kind, config, attempt, slot, slots[slot], tmp)
                 for slot, child in list(running.items()):
@@ -397,8 +414,9 @@ class RayBackend:
 
     def _run(self, ray, kind: RunKind, configs: list, report: Report) -> dict[str, Outcome]:
         task = ray.remote(_ray_task).options(**self._options(ray))
-        refs = {task.remote(payload(kind, c)): c for c in configs}
         deferred, out = _Deferred(), {}
+        refs = {task.remote(payload(kind, c)): c for c in configs
+                if not (self.wait_locked and _held_elsewhere(c, deferred, c, report))}
         try:
             while refs or deferred:
                 if deferred:

@@ -201,7 +201,7 @@ def parse_sweep(spec: Any, *, source: str = "sweep", results_dir: str | os.PathL
             config = _place(config, run_id, root, name, wandb)
             runs.append(config)
             params.append(values)
-    duplicates = len(list(itertools.product(*axes.values()))) * len(draws) - len(runs)
+    duplicates = math.prod(len(v) for v in axes.values()) * len(draws) - len(runs)
     return Sweep(name, kind, runs, params, root, grid=grid, random=random, wandb=dict(wandb), path=path,
                  description=str(spec.get("description") or ""), duplicates=duplicates)
 
