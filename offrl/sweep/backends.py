@@ -10,8 +10,8 @@ is usually finished, and the run returns its ``final.json``.
 
 * :class:`InProcessBackend`: one run after another in this process (``--parallel 1`` on one device).
 * :class:`ProcessBackend`: one queue feeding K child processes per GPU (``CUDA_VISIBLE_DEVICES``
-  pins each to its GPU; ``XLA_PYTHON_CLIENT_PREALLOCATE=false`` and
-  ``XLA_PYTHON_CLIENT_MEM_FRACTION`` let K share it); on a machine without GPUs, K processes.
+  pins each to its GPU; ``XLA_PYTHON_CLIENT_PREALLOCATE=false`` and a memory fraction of 0.95/K let
+  K share it, :func:`share_gpu`); on a machine without GPUs, K processes.
 * :class:`RayBackend`: each run a Ray task asking for its GPU fraction and CPUs; Ray's scheduler
   places them and Ray's ``max_retries`` / ``retry_exceptions`` retry them.
 
@@ -196,9 +196,21 @@ def child_env(gpu: str | None, per_gpu: int, base: dict[str, str] | None = None)
     if gpu is not None:
         env["CUDA_VISIBLE_DEVICES"] = gpu
     if per_gpu > 1:
-        # allocate on demand (not a fixed slice up front), capped so that per_gpu processes fit
-        env.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
-        env.setdefault("XLA_PYTHON_CLIENT_MEM_FRACTION", f"{0.95 / per_gpu:.3f}")
+        share_gpu(env, 0.95 / per_gpu)
+    return env
+
+
+# JAX's names of the memory cap (the second is the newer one; older JAX reads the first)
+MEM_FRACTION_VARS = ("XLA_PYTHON_CLIENT_MEM_FRACTION", "XLA_CLIENT_MEM_FRACTION")
+
+
+def share_gpu(env: dict[str, str], fraction: float) -> dict[str, str]:
+    """Let a process share its GPU: allocate on demand instead of a fixed 75% up front, capped at
+    ``fraction`` of the GPU's memory, unless the user set these variables."""
+    env.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+    if not any(v in env for v in MEM_FRACTION_VARS):
+        for v in MEM_FRACTION_VARS:
+            env[v] = f"{fraction:.3f}"
     return env
 
 
@@ -404,8 +416,9 @@ class RayBackend:
             gpus = 1.0 / self.per_gpu if ray.cluster_resources().get("GPU", 0) > 0 else 0.0
         env = {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ}
         if 0 < gpus < 1:
-            env.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
-            env.setdefault("XLA_PYTHON_CLIENT_MEM_FRACTION", f"{0.95 * gpus:.3f}")
+            env.update({k: os.environ[k] for k in ("XLA_PYTHON_CLIENT_PREALLOCATE", *MEM_FRACTION_VARS)
+                        if k in os.environ})
+            share_gpu(env, 0.95 * gpus)
         opts: dict[str, Any] = {"num_cpus": self.cpus, "num_gpus": gpus, "max_retries": self.retries,
                                 "retry_exceptions": True}
         if env:

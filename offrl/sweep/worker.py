@@ -9,6 +9,7 @@ and the outcome says ``interrupted`` (exit code 130).
 from __future__ import annotations
 
 import json
+import signal
 import sys
 import traceback
 from pathlib import Path
@@ -18,6 +19,9 @@ def main(argv: list[str]) -> int:
     from offrl.logging import atomic_write_json
     from offrl.sweep.backends import Outcome, execute, from_payload
 
+    # the launcher stops a run with SIGINT, also when it was itself started with SIGINT ignored
+    # (nohup, `cmd &` in a script), which children would otherwise inherit
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     if len(argv) != 2:
         print("usage: python -m offrl.sweep.worker RUN.json OUTCOME.json", file=sys.stderr)
         return 2

@@ -11,6 +11,7 @@ from sweeptools import REPO, metric_rows, toy_data, write_sweep
 from offrl.cli import main
 from offrl.runlock import holder
 from offrl.sweep import load_sweep, run_sweep
+from offrl.sweep.backends import ProcessBackend, child_env, visible_gpus
 
 
 def test_missing_data_is_one_line_and_a_failure_never_loses_finished_runs(tmp_path, capsys):
@@ -88,3 +89,19 @@ def test_parallel_two_runs_share_the_machine(tmp_path, monkeypatch, capsys):
         assert set(rows) == {("train", s, seed) for s in range(500, 2001, 500) for seed in (0, 1)}
         assert set(rows.values()) == {1}
         assert "attempt 1, CPU" in (d / "sweep.log").read_text()
+
+
+def test_gpu_slots_and_child_environments():
+    """What --parallel K does on a host with GPUs (checked without one): K slots per GPU, each child
+    pinned to its GPU and capped at 0.95/K of its memory, the user's own XLA settings kept."""
+    assert visible_gpus("0,1") == ["0", "1"] and visible_gpus("") == [] and visible_gpus("-1") == []
+    assert ProcessBackend(per_gpu=2, gpus=["0", "1"]).slots == ["0", "0", "1", "1"]
+    assert ProcessBackend(per_gpu=3).slots == [None, None, None]  # no GPU: K processes
+    env = child_env("1", 4, {"PATH": "/bin"})
+    assert env["CUDA_VISIBLE_DEVICES"] == "1" and env["XLA_PYTHON_CLIENT_PREALLOCATE"] == "false"
+    assert env["XLA_PYTHON_CLIENT_MEM_FRACTION"] == env["XLA_CLIENT_MEM_FRACTION"] == "0.237"
+    alone = child_env("0", 1, {})
+    assert "XLA_PYTHON_CLIENT_PREALLOCATE" not in alone and "XLA_CLIENT_MEM_FRACTION" not in alone
+    mine = child_env(None, 2, {"XLA_CLIENT_MEM_FRACTION": "0.3", "CUDA_VISIBLE_DEVICES": "5"})
+    assert mine["XLA_CLIENT_MEM_FRACTION"] == "0.3" and "XLA_PYTHON_CLIENT_MEM_FRACTION" not in mine
+    assert mine["CUDA_VISIBLE_DEVICES"] == "5"  # a CPU slot leaves the device choice alone
