@@ -451,7 +451,8 @@ class RayBackend:
         except KeyboardInterrupt:
             for ref in refs:  # KeyboardInterrupt inside each task: it stops at its chunk's end
                 ray.cancel(ref)
-            ray.wait(list(refs), num_returns=len(refs), timeout=INTERRUPT_GRACE_S)
+            if refs:
+                ray.wait(list(refs), num_returns=len(refs), timeout=INTERRUPT_GRACE_S)
             for config in refs.values():
                 report(Outcome(config.run_id, "interrupted"))
             raise

@@ -81,40 +81,17 @@ def wait_for(predicate, timeout: float, what: str, poll: float = 0.05):
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
-def read_wandb_offline(run_dir: Path) -> dict:
+def read_wandb_offline(run_dir: Path, timeout: float = 60.0) -> dict:
     """What an offline wandb run recorded, read from its ``run-<id>.wandb`` file with wandb's own
     protobuf messages: ``{"run": RunRecord, "config": {...}, "history": [{key: value}], "summary": {...}}``.
-
-    The file is a LevelDB-style log (wandb's transaction log): a 7-byte header (``:W&B``, magic
-    0xBEE1, version), then 32 KiB blocks of records, each with a 7-byte header (CRC32, length, type:
-    1 full, 2 first, 3 middle, 4 last); a block's last < 7 bytes are padding."""
-    import struct
-
-    from wandb.proto import wandb_internal_pb2 as pb
-
-    (path,) = Path(run_dir).glob("*.wandb")
-    data = path.read_bytes()
-    ident, magic, _ = struct.unpack("<4sHB", data[:7])
-    assert ident == b":W&B" and magic == 0xBEE1, f"{path} is not a wandb transaction log"
-    block, pos, pending, records = 32768, 7, b"", []
-    while pos + 7 <= len(data):
-        left = block - pos % block
-        if left < 7:
-            pos += left
-            continue
-        _, length, kind = struct.unpack("<IHB", data[pos:pos + 7])
-        if kind == 0 and length == 0:
-            pos += left
-            continue
-        chunk, pos = data[pos + 7:pos + 7 + length], pos + 7 + length
-        if kind in (1, 2):
-            pending = chunk
-        else:
-            pending += chunk
-        if kind in (1, 4):
-            record = pb.Record()
-            record.ParseFromString(pending)
-            records.append(record)
+    ``run.finish()`` can return before wandb's service has written the file out, so this waits (up to
+    ``timeout`` s) for the run's exit record."""
+    deadline = time.monotonic() + timeout
+    while True:
+        records = _wandb_records(run_dir)
+        if any(r.WhichOneof("record_type") == "exit" for r in records) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
     out = {"run": None, "config": {}, "history": [], "summary": {}}
     for r in records:
         which = r.WhichOneof("record_type")
@@ -128,3 +105,42 @@ def read_wandb_offline(run_dir: Path) -> dict:
         elif which == "summary":
             out["summary"].update({i.key: json.loads(i.value_json) for i in r.summary.update if i.key})
     return out
+
+
+def _wandb_records(run_dir: Path) -> list:
+    """The records of a run's ``.wandb`` file written so far. The file is a LevelDB-style log
+    (wandb's transaction log): a 7-byte header (``:W&B``, magic 0xBEE1, version), then 32 KiB blocks
+    of records, each with a 7-byte header (CRC32, length, type: 1 full, 2 first, 3 middle, 4 last); a
+    block's last < 7 bytes are padding. A record still being written is left out."""
+    import struct
+
+    from wandb.proto import wandb_internal_pb2 as pb
+
+    paths = list(Path(run_dir).glob("*.wandb"))
+    if not paths or paths[0].stat().st_size < 7:
+        return []
+    data = paths[0].read_bytes()
+    ident, magic, _ = struct.unpack("<4sHB", data[:7])
+    assert ident == b":W&B" and magic == 0xBEE1, f"{path} is not a wandb transaction log"
+    block, pos, pending, records = 32768, 7, b"", []
+    while pos + 7 <= len(data):
+        left = block - pos % block
+        if left < 7:
+            pos += left
+            continue
+        _, length, kind = struct.unpack("<IHB", data[pos:pos + 7])
+        if kind == 0 and length == 0:
+            pos += left
+            continue
+        if pos + 7 + length > len(data):
+            break
+        chunk, pos = data[pos + 7:pos + 7 + length], pos + 7 + length
+        if kind in (1, 2):
+            pending = chunk
+        else:
+            pending += chunk
+        if kind in (1, 4):
+            record = pb.Record()
+            record.ParseFromString(pending)
+            records.append(record)
+    return records
