@@ -121,7 +121,7 @@ def _wandb_records(run_dir: Path) -> list:
         return []
     data = paths[0].read_bytes()
     ident, magic, _ = struct.unpack("<4sHB", data[:7])
-    assert ident == b":W&B" and magic == 0xBEE1, f"{path} is not a wandb transaction log"
+    assert ident == b":W&B" and magic == 0xBEE1, f"{paths[0]} is not a wandb transaction log"
     block, pos, pending, records = 32768, 7, b"", []
     while pos + 7 <= len(data):
         left = block - pos % block
