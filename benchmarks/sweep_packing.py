@@ -1,8 +1,8 @@
 """Wall time of one sweep run one run at a time vs packed ``--parallel K`` runs per GPU, in one call.
 
 The sweep (default): TD3+BC, alpha in {1, 2, 2.5, 4} x 4 datasets = 16 runs of 5 seeds each, every run
-one process training its seeds vmapped (``--algo``, ``--grid`` and ``--datasets`` change it). Both phases run the user-facing command on the same GPU
-(the first visible one) into separate results roots:
+one process training its seeds vmapped (``--algo``, ``--grid`` and ``--datasets`` change it). Both
+phases run the user-facing command on the same GPU (the first visible one) into separate results roots:
 
 1. one at a time: ``offrl sweep FILE`` (runs one after another in one process, today's default);
 2. packed: ``offrl sweep FILE --parallel K --gpus G`` (K child processes share the GPU, each with
@@ -125,7 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default="sweep_packing.json")
     args = p.parse_args(argv)
     if args.quick:
-        args.algo, args.grid, args.seeds, args.steps, args.chunk, args.parallel = "bc", "hp.lr=0.001,0.0003", 2, 100, 50, 2
+        args.algo, args.grid, args.seeds, args.steps, args.chunk = "bc", "hp.lr=0.001,0.0003", 2, 100, 50
+        args.parallel = 2
         args.rows = 2000
         args.hp = args.hp or ["hidden=16,16", "batch_size=16"]
     args.eval_every = args.eval_every or args.steps

@@ -31,7 +31,8 @@ def test_a_held_lock_names_its_owner_and_dies_with_it(tmp_path):
     child = _hold_in_child(run)
     try:
         assert holder(run)["pid"] == child.pid and is_locked(run)
-        with pytest.raises(RunLockedError, match=f"run run-a is being trained by another process \\(pid {child.pid}\\)"):
+        message = f"run run-a is being trained by another process \\(pid {child.pid}\\)"
+        with pytest.raises(RunLockedError, match=message):
             RunLock(run, wait_s=0.2).acquire()
     finally:
         child.send_signal(signal.SIGKILL)  # no cleanup runs: the OS releases the lock
@@ -52,7 +53,8 @@ def test_train_refuses_a_run_another_process_trains(tmp_path):
                      wandb=False, progress=False)
     child = _hold_in_child(tmp_path / "locked-run")
     try:
-        with pytest.raises(RunLockedError, match=f"run locked-run is being trained by another process \\(pid {child.pid}\\)"):
+        message = f"run locked-run is being trained by another process \\(pid {child.pid}\\)"
+        with pytest.raises(RunLockedError, match=message):
             train(tc)
         assert not (tmp_path / "locked-run" / "metrics.jsonl").exists()  # nothing written beside the owner
     finally:

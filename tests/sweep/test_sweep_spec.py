@@ -34,7 +34,8 @@ def test_grid_is_the_cartesian_product_with_stable_run_ids(tmp_path):
     for c, p in zip(s.runs, s.params):
         assert c.seeds == (0, 1, 2)  # the seeds stay one vmapped run, never a search axis
         assert hp_of(c) == {"batch_size": 64, "alpha": p["hp.alpha"]} and c.steps == p["train.steps"]
-        assert c.results_dir == str(tmp_path.absolute()) and c.run_id.startswith(f"td3bc-{c.dataset.replace('/', '_')}-")
+        assert c.results_dir == str(tmp_path.absolute())
+        assert c.run_id.startswith(f"td3bc-{c.dataset.replace('/', '_')}-")
         assert c.wandb_group == f"s/{c.run_id}" and c.wandb_tags == ("s",)
     assert s.searched == ["dataset", "hp.alpha", "train.steps"]  # train.steps searched replaces train: steps
     ids = s.run_ids

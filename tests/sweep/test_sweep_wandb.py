@@ -162,7 +162,8 @@ def test_sweep_runs_log_one_wandb_run_per_seed_grouped_by_sweep_and_config(tmp_p
     sweep = load_sweep(f, results_dir=tmp_path / "res")
     results = run_sweep(sweep)
     assert all("error" not in r for r in results.values())
-    offline = {read_wandb_offline(d)["run"].run_id: read_wandb_offline(d) for d in (wandb_dir / "wandb").glob("offline-run-*")}
+    records = [read_wandb_offline(d) for d in (wandb_dir / "wandb").glob("offline-run-*")]
+    offline = {rec["run"].run_id: rec for rec in records}
     assert len(offline) == len(sweep.runs) * 2  # one per seed
     for config in sweep.runs:
         rows = [json.loads(x) for x in (tmp_path / "res" / config.run_id / "metrics.jsonl").read_text().splitlines()]
