@@ -41,6 +41,8 @@ def _kill_between_checkpoint_and_next_row(run_dir, killed: dict, stop: threading
 
 
 @pytest.mark.slow
+# ray.init starts Ray's processes with fork+exec from this (JAX-importing) process: exec follows at once
+@pytest.mark.filterwarnings("ignore:os.fork\\(\\) was called:RuntimeWarning")
 def test_ray_sweep_survives_a_killed_worker(tmp_path, monkeypatch, capsys):
     toy_data()
     # the cluster's workers import this checkout
