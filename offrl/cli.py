@@ -20,7 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("offrl.train", "train an algorithm for N seeds on one dataset"),
     "eval": ("offrl.evaluation.cli", "evaluate a checkpoint by the standard protocol"),
     "continual": ("offrl.continual.cli", "continual offline RL: list streams/methods, collect a stream, train through it"),
-    "sweep": ("offrl.sweep", "run a sweeps/*.yaml spec locally (finished runs are kept, failures reported)"),
+    "sweep": ("offrl.sweep", "run | plan | export-wandb a sweep file (grid/random search; local, --parallel or Ray)"),
     "report": ("offrl.report", "markdown table + PNG plots from results/ folders"),
     "uav": ("offrl.envs.uav.cli", "UAV offloading env: baselines, datasets, plots"),
 }

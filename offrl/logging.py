@@ -37,7 +37,7 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
@@ -210,6 +210,19 @@ def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def _seed_mean_payload(prefix: str, columns: Mapping[str, list], seeds: Sequence[int]) -> dict[str, float]:
+    """One wandb row for all seeds: the mean over seeds under each metric's name, every seed under
+    ``seed<k>/<name>`` (non-finite values are NaN; a mean over a NaN is NaN)."""
+    out: dict[str, float] = {}
+    for name, values in columns.items():
+        if not all(v is None or isinstance(v, int | float) for v in values):
+            continue
+        vals = [float("nan") if v is None else float(v) for v in values]
+        out[prefix + name] = float(np.mean(vals))
+        out.update({f"seed{s}/{prefix}{name}": v for s, v in zip(seeds, vals)})
+    return out
+
+
 def _wandb_id(run_id: str, seed: int) -> str:
     # wandb run ids allow letters, digits, '-' and '_' only
     return re.sub(r"[^A-Za-z0-9_-]", "-", f"{run_id}-seed{seed}")[:128]
@@ -225,6 +238,7 @@ class RunLogger:
       seeds: the seeds trained side by side; metric arrays passed to :meth:`log` are indexed like it.
       project: wandb project.
       group: wandb group; default :func:`config_group` of the config.
+      tags: wandb tags of every seed's run.
       use_wandb: ``True`` logs to wandb (offline when no login is configured; warns when it cannot);
         ``None`` (default) logs to wandb only when the user configured it (:func:`wandb_mode`) and
         otherwise says once where the JSONL record is; ``False`` never touches wandb.
@@ -282,6 +296,7 @@ class RunLogger:
         use_wandb: bool | None = None,
         resume: bool = False,
         resume_from_step: int | None = None,
+        tags: Sequence[str] = (),
     ):
         self.run_dir = Path(run_dir)
         self.seeds = [int(s) for s in seeds]
@@ -307,6 +322,7 @@ class RunLogger:
         self.resume_from_step = resume_from_step
         self.project = project
         self.group = group or config_group(self.config)
+        self.tags = [str(t) for t in tags]
         self.metrics_path = self.run_dir / "metrics.jsonl"
         self.final_path = self.run_dir / "final.json"
         self.config_path = self.run_dir / "config.json"
@@ -336,6 +352,7 @@ class RunLogger:
         self._signals: dict[int, Any] = {}
         self._in_log = False
         self._pending_signal: int | None = None
+        self._agent_run = False
         self.wandb_mode = "disabled"
         off_because = self._init_wandb(use_wandb)
         if self.wandb_mode == "disabled" and use_wandb is None:
@@ -365,8 +382,12 @@ class RunLogger:
             return "the wandb package is not installed"
         runs = []
         wandb_dir = os.environ.get("WANDB_DIR") or None
+        # Under `wandb agent` (WANDB_SWEEP_ID set) wandb gives every init in the process the agent's
+        # run id, project and entity: log to that one run, seed means under the metric names (the
+        # sweep's objective) and every seed under seed<k>/...
+        self._agent_run = bool(os.environ.get("WANDB_SWEEP_ID"))
         try:
-            for seed in self.seeds:
+            for seed in self.seeds[:1] if self._agent_run else self.seeds:
                 settings = wandb.Settings(
                     init_timeout=_INIT_TIMEOUT_S,
                     silent=True,
@@ -377,10 +398,12 @@ class RunLogger:
                 run = wandb.init(
                     project=self.project,
                     group=self.group,
-                    name=f"{self.run_id}-seed{seed}",
+                    name=self.run_id if self._agent_run else f"{self.run_id}-seed{seed}",
                     id=_wandb_id(self.run_id, seed),
                     job_type=str(self.config.get("algo", "train")),
-                    config={**to_jsonable(self.config), "seed": seed},
+                    config={**to_jsonable(self.config), "seed": seed} if not self._agent_run
+                    else to_jsonable(self.config),
+                    tags=self.tags or None,
                     mode=mode,
                     reinit="create_new",  # one live run per seed in this process
                     resume="allow" if self.resume else None,
@@ -500,6 +523,8 @@ class RunLogger:
                 for k, v in columns.items()
                 if v[i] is None or isinstance(v[i], int | float)
             }
+            if self._agent_run:
+                payload = _seed_mean_payload(prefix, columns, self.seeds)
             try:
                 run.log(payload, step=step)
             except Exception as e:  # noqa: BLE001
@@ -548,6 +573,16 @@ class RunLogger:
                     if isinstance(values, list) and len(values) == len(self.seeds) and values[i] is not None:
                         try:
                             run.summary[f"final/{metric}_{which}"] = values[i]
+                        except Exception:  # noqa: BLE001
+                            pass
+        if self._agent_run:
+            for run in self._wandb_runs:
+                for metric in ("normalized_score", "return"):
+                    block = final.get(metric)
+                    values = to_jsonable(block.get("last")) if isinstance(block, Mapping) else None
+                    if isinstance(values, list) and values and None not in values:
+                        try:
+                            run.summary[f"final/{metric}_last"] = float(np.mean(values))
                         except Exception:  # noqa: BLE001
                             pass
         self.close()

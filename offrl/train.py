@@ -77,6 +77,12 @@ class TrainConfig:
     """log to wandb, one run per seed: on (--wandb) always, offline without a wandb login; auto when
     wandb is configured (WANDB_API_KEY, WANDB_MODE, wandb login); off never. metrics.jsonl is
     written either way."""
+    wandb_project: str = "offrl"
+    """wandb project of the per-seed runs."""
+    wandb_group: str | None = None
+    """wandb group of the per-seed runs; default: algo, dataset and a hash of the config (seeds left out)."""
+    wandb_tags: tuple[str, ...] = ()
+    """wandb tags of the per-seed runs (a sweep adds its name)."""
     eval_workers: int = 0
     """env worker processes for evaluation rollouts (0 = in-process)."""
     hp: tuple[str, ...] = ()
@@ -224,8 +230,14 @@ def init_states(algo, cfg, spec, seeds, data=None):
     return jax.tree_util.tree_map(lambda x: jnp.array(x, copy=True), states), train_keys
 
 
+# TrainConfig fields that say where a run is reported, not what it computes: left out of run ids
+# (so that adding them kept every earlier run's id)
+REPORTING_FIELDS = ("wandb_project", "wandb_group", "wandb_tags")
+
+
 def default_run_id(tc: TrainConfig, algo_cfg) -> str:
-    blob = json.dumps({"train": _jsonable(dataclasses.asdict(tc)), "algo": _jsonable(dataclasses.asdict(algo_cfg))},
+    train_fields = {k: v for k, v in dataclasses.asdict(tc).items() if k not in REPORTING_FIELDS}
+    blob = json.dumps({"train": _jsonable(train_fields), "algo": _jsonable(dataclasses.asdict(algo_cfg))},
                       sort_keys=True)
     slug = tc.dataset.replace("/", "_").replace(".", "_")[-48:]
     return f"{tc.algo}-{slug}-{hashlib.sha1(blob.encode()).hexdigest()[:8]}"
@@ -315,8 +327,16 @@ def train(tc: TrainConfig, *, dataset=None, algo_config=None) -> dict:
     ``dataset`` may be a loaded :class:`~offrl.datasets.OfflineDataset` (else ``tc.dataset`` is
     loaded); ``algo_config`` a ready config (else defaults + ``tc.hp`` overrides). Everything is
     validated before compilation. A run folder with checkpoints resumes; a finished one is returned
-    as it is and never rewritten.
+    as it is and never rewritten. While it trains, the run folder is locked (:mod:`offrl.runlock`):
+    a second process on the same run fails with :class:`~offrl.runlock.RunLockedError`.
     """
+    import contextlib
+
+    with contextlib.ExitStack() as held:  # holds the run folder's lock once the run id is known
+        return _train(tc, dataset, algo_config, held)
+
+
+def _train(tc: TrainConfig, dataset, algo_config, held) -> dict:
     import jax
 
     from offrl import algos
@@ -349,6 +369,11 @@ def train(tc: TrainConfig, *, dataset=None, algo_config=None) -> dict:
               "env_id": env_id, "dataset_spec": spec.to_dict(), "offrl_version": __version__}
     if (run_dir / "final.json").exists():
         return json.loads((run_dir / "final.json").read_text())
+    from offrl.runlock import run_lock
+
+    held.enter_context(run_lock(run_dir, run_id))
+    if (run_dir / "final.json").exists():  # finished by the process that held the lock before us
+        return json.loads((run_dir / "final.json").read_text())
     resume = (run_dir / "config.json").exists()
     if resume:
         old = json.loads((run_dir / "config.json").read_text())
@@ -374,7 +399,8 @@ def train(tc: TrainConfig, *, dataset=None, algo_config=None) -> dict:
         start, history = int(meta["step"]), meta["history"]
     # a rerun continues the same records: rows after the checkpoint are dropped, as they are logged again
     logger = RunLogger(run_dir, config, list(tc.seeds), use_wandb=tc.wandb, resume=resume,
-                       resume_from_step=start if resume else None)
+                       resume_from_step=start if resume else None, project=tc.wandb_project,
+                       group=tc.wandb_group, tags=tc.wandb_tags)
     if not resume:
         logger.write_config()
 
@@ -480,7 +506,9 @@ def main(argv: list[str]) -> int:
     """``offrl train``: parse a :class:`TrainConfig` and run it."""
     import tyro
 
-    tc = tyro.cli(TrainConfig, args=argv, prog="offrl train")
+    from offrl.sweep.wandb_export import agent_args
+
+    tc = tyro.cli(TrainConfig, args=agent_args(argv, TrainConfig), prog="offrl train")
     final = train(tc)
     ns = final.get("normalized_score") or final.get("return")
     if ns:

@@ -1,0 +1,470 @@
+"""Where a sweep's runs execute: in this process, in K child processes per GPU, or as Ray tasks.
+
+Every backend runs a run the same way, :func:`execute` (the kind's ``run``, which writes
+``results/<run_id>/``), so a run's folder does not depend on where it ran, and every backend reports
+one :class:`Outcome` per run. Failures are sorted into *expected* ones (an :class:`OffrlError`: a
+bad dataset, a diverged run; one line, never retried) and *unexpected* ones (anything else: retried
+up to ``retries`` times, then reported with their traceback). A run whose folder is locked by another
+launcher (:mod:`offrl.runlock`) is put back and started once that launcher lets go of it; by then it
+is usually finished, and the run returns its ``final.json``.
+
+* :class:`InProcessBackend`: one run after another in this process (``--parallel 1`` on one device).
+* :class:`ProcessBackend`: one queue feeding K child processes per GPU (``CUDA_VISIBLE_DEVICES``
+  pins each to its GPU; ``XLA_PYTHON_CLIENT_PREALLOCATE=false`` and a memory fraction of 0.95/K let
+  K share it, :func:`share_gpu`); on a machine without GPUs, K processes.
+* :class:`RayBackend`: each run a Ray task asking for its GPU fraction and CPUs; Ray's scheduler
+  places them and Ray's ``max_retries`` / ``retry_exceptions`` retry them.
+
+Ctrl-C (SIGINT; SIGTERM too for the process backend) stops the runs in flight the way an interrupted
+``offrl train`` stops: at the latest at the end of the current chunk, with every checkpoint written
+so far intact. Running the same command again skips finished runs and resumes the others.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from offrl.errors import ConfigError, OffrlError
+from offrl.sweep.kinds import RunKind, get_kind
+
+__all__ = ["InProcessBackend", "Outcome", "ProcessBackend", "RayBackend", "execute", "visible_gpus"]
+
+LOCK_POLL_S = 1.0
+INTERRUPT_GRACE_S = 120.0  # how long a child may take to stop cleanly after SIGINT before SIGKILL
+LOG_NAME = "sweep.log"  # a child process's output, in its run folder
+
+
+@dataclasses.dataclass
+class Outcome:
+    """How one run ended."""
+
+    run_id: str
+    status: str
+    """``finished`` | ``failed`` | ``locked`` (another process trains it) | ``interrupted``."""
+    final: dict | None = None
+    error: str | None = None
+    """one line: ``ErrorType: message``."""
+    traceback: str | None = None
+    """set for unexpected errors only."""
+    attempts: int = 1
+
+    @property
+    def expected(self) -> bool:
+        return self.status == "failed" and self.traceback is None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+Report = Callable[[Outcome], None]
+
+
+def execute(kind: RunKind, config) -> Outcome:
+    """Run one config in this process and sort how it ended (KeyboardInterrupt passes through)."""
+    from offrl.runlock import RunLockedError
+
+    try:
+        return Outcome(config.run_id, "finished", final=kind.run(config))
+    except RunLockedError as e:
+        return Outcome(config.run_id, "locked", error=str(e))
+    except OffrlError as e:
+        return Outcome(config.run_id, "failed", error=f"{type(e).__name__}: {e}")
+    except Exception as e:  # noqa: BLE001 - reported with its traceback; the sweep goes on
+        return Outcome(config.run_id, "failed", error=f"{type(e).__name__}: {e}", traceback=traceback.format_exc())
+
+
+def payload(kind: RunKind, config) -> dict[str, Any]:
+    """A run as plain JSON data (for a child process or a Ray task)."""
+    from offrl.logging import to_jsonable
+
+    return {"kind": kind.name, "config": to_jsonable(dataclasses.asdict(config))}
+
+
+def from_payload(data: dict[str, Any]) -> tuple[RunKind, Any]:
+    kind = get_kind(data["kind"])
+    return kind, kind.from_dict(data["config"])
+
+
+def _run_dir(config) -> Path:
+    return Path(config.results_dir) / config.run_id
+
+
+class _Deferred:
+    """Runs locked by another launcher, handed back once their lock is free."""
+
+    def __init__(self):
+        self.items: list[Any] = []
+
+    def add(self, item) -> None:
+        self.items.append(item)
+
+    def ready(self, config_of: Callable[[Any], Any] = lambda x: x) -> list:
+        from offrl.runlock import is_locked
+
+        free = [x for x in self.items if not is_locked(_run_dir(config_of(x)))]
+        self.items = [x for x in self.items if x not in free]
+        return free
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
+
+
+def _held_elsewhere(config, deferred: _Deferred, item, report: Report) -> bool:
+    """Put a run another process trains aside (before loading its data) and say so."""
+    from offrl.runlock import holder
+
+    owner = holder(_run_dir(config))
+    if owner is None:
+        return False
+    deferred.add(item)
+    pid = f" (pid {owner['pid']})" if owner.get("pid") else ""
+    report(Outcome(config.run_id, "waiting", error=f"another process{pid} is training it"))
+    return True
+
+
+# ---------------------------------------------------------------------------- in this process
+@dataclasses.dataclass
+class InProcessBackend:
+    """One run after another in this process (each still trains all its seeds at once)."""
+
+    retries: int = 1
+    wait_locked: bool = True
+
+    def run(self, kind: RunKind, configs: list, report: Report) -> dict[str, Outcome]:
+        queue = collections.deque((c, 1) for c in configs)
+        deferred, out = _Deferred(), {}
+        while queue or deferred:
+            if not queue:
+                time.sleep(LOCK_POLL_S)
+                queue.extend(deferred.ready(lambda x: x[0]))
+                continue
+            config, attempt = queue.popleft()
+            if self.wait_locked and _held_elsewhere(config, deferred, (config, attempt), report):
+                continue
+            res = execute(kind, config)
+            res.attempts = attempt
+            if res.status == "locked" and self.wait_locked:
+                deferred.add((config, attempt))
+                report(dataclasses.replace(res, status="waiting"))
+                continue
+            if res.status == "failed" and res.traceback and attempt <= self.retries:
+                report(dataclasses.replace(res, status="retrying"))
+                queue.append((config, attempt + 1))
+                continue
+            out[config.run_id] = res
+            report(res)
+        return out
+
+
+# ---------------------------------------------------------------------------- child processes
+def visible_gpus(spec: str | None = None) -> list[str]:
+    """GPU ids to place runs on: ``spec`` ("0,1"; "" for none), else ``$CUDA_VISIBLE_DEVICES``, else
+    what ``nvidia-smi`` lists, else none (CPU)."""
+    if spec is None:
+        spec = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if spec is None:
+        smi = shutil.which("nvidia-smi")
+        if not smi:
+            return []
+        try:
+            res = subprocess.run([smi, "--query-gpu=index", "--format=csv,noheader"], capture_output=True,
+                                 text=True, timeout=30, check=True)
+        except (OSError, subprocess.SubprocessError):
+            return []
+        return [line.strip() for line in res.stdout.splitlines() if line.strip()]
+    return [g.strip() for g in spec.split(",") if g.strip() and g.strip() != "-1"]
+
+
+def child_env(gpu: str | None, per_gpu: int, base: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of a child process on ``gpu`` (None: CPU) sharing it with ``per_gpu - 1``
+    others. The XLA memory variables are left alone where the user set them."""
+    env = dict(os.environ if base is None else base)
+    env["PYTHONUNBUFFERED"] = "1"
+    if gpu is not None:
+        env["CUDA_VISIBLE_DEVICES"] = gpu
+    if per_gpu > 1:
+        share_gpu(env, 0.95 / per_gpu)
+    return env
+
+
+# JAX's names of the memory cap (the second is the newer one; older JAX reads the first)
+MEM_FRACTION_VARS = ("XLA_PYTHON_CLIENT_MEM_FRACTION", "XLA_CLIENT_MEM_FRACTION")
+
+
+def share_gpu(env: dict[str, str], fraction: float) -> dict[str, str]:
+    """Let a process share its GPU: allocate on demand instead of a fixed 75% up front, capped at
+    ``fraction`` of the GPU's memory, unless the user set these variables."""
+    env.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+    if not any(v in env for v in MEM_FRACTION_VARS):
+        for v in MEM_FRACTION_VARS:
+            env[v] = f"{fraction:.3f}"
+    return env
+
+
+@dataclasses.dataclass
+class _Child:
+    proc: subprocess.Popen
+    config: Any
+    attempt: int
+    result_path: Path
+    log_path: Path
+    slot: int
+
+
+@dataclasses.dataclass
+class ProcessBackend:
+    """One queue of runs feeding ``per_gpu`` child processes on each GPU (or ``per_gpu`` processes on
+    the CPU). Each child runs :mod:`offrl.sweep.worker` and writes its output to
+    ``results/<run_id>/sweep.log``."""
+
+    per_gpu: int = 2
+    gpus: list[str] = dataclasses.field(default_factory=list)
+    retries: int = 1
+    wait_locked: bool = True
+    poll_s: float = 0.2
+
+    @property
+    def slots(self) -> list[str | None]:
+        return [g for g in self.gpus for _ in range(self.per_gpu)] if self.gpus else [None] * self.per_gpu
+
+    def run(self, kind: RunKind, configs: list, report: Report) -> dict[str, Outcome]:
+        slots = self.slots
+        queue = collections.deque((c, 1) for c in configs)
+        deferred, out = _Deferred(), {}
+        running: dict[int, _Child] = {}
+        tmp = Path(tempfile.mkdtemp(prefix="offrl-sweep-"))
+        previous_term = signal.getsignal(signal.SIGTERM)
+        in_main = _in_main_thread()
+        if in_main:  # a scheduler's SIGTERM stops the children as cleanly as Ctrl-C does
+            signal.signal(signal.SIGTERM, _raise_interrupt)
+        try:
+            while queue or running or deferred:
+                free = [i for i in range(len(slots)) if i not in running]
+                while free and not queue and deferred:
+                    ready = deferred.ready(lambda x: x[0])
+                    if not ready:
+                        break
+                    queue.extend(ready)
+                while free and queue:
+                    config, attempt = queue.popleft()
+                    if self.wait_locked and _held_elsewhere(config, deferred, (config, attempt), report):
+                        continue
+                    slot = free.pop(0)
+                    running[slot] = self._start(kind, config, attempt, slot, slots[slot], tmp)
+                for slot, child in list(running.items()):
+                    if child.proc.poll() is None:
+                        continue
+                    del running[slot]
+                    res = _read_outcome(child)
+                    if res.status == "locked" and self.wait_locked:
+                        deferred.add((child.config, child.attempt))
+                        report(dataclasses.replace(res, status="waiting"))
+                    elif res.status == "failed" and res.traceback and child.attempt <= self.retries:
+                        report(dataclasses.replace(res, status="retrying"))
+                        queue.append((child.config, child.attempt + 1))
+                    else:
+                        out[res.run_id] = res
+                        report(res)
+                time.sleep(self.poll_s)
+        except KeyboardInterrupt:
+            _stop(list(running.values()))
+            for child in running.values():
+                report(Outcome(child.config.run_id, "interrupted", attempts=child.attempt))
+            raise
+        finally:
+            if in_main:
+                signal.signal(signal.SIGTERM, previous_term)
+            shutil.rmtree(tmp, ignore_errors=True)
+        return out
+
+    def _start(self, kind: RunKind, config, attempt: int, slot: int, gpu: str | None, tmp: Path) -> _Child:
+        if hasattr(config, "progress"):
+            config = dataclasses.replace(config, progress=False)  # K bars in one terminal help nobody
+        spec = tmp / f"{config.run_id}.{attempt}.json"
+        spec.write_text(json.dumps(payload(kind, config)))
+        result = tmp / f"{config.run_id}.{attempt}.outcome.json"
+        log_path = _run_dir(config) / LOG_NAME
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(log_path, "ab") as log:
+            log.write(f"\n--- {time.strftime('%Y-%m-%d %H:%M:%S')} attempt {attempt}, "
+                      f"{'GPU ' + gpu if gpu is not None else 'CPU'}\n".encode())
+            log.flush()
+            # a session of its own: Ctrl-C in the terminal reaches the launcher only, which then
+            # sends each child exactly one SIGINT (a second one could cut its cleanup short)
+            proc = subprocess.Popen([sys.executable, "-m", "offrl.sweep.worker", str(spec), str(result)],
+                                    stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    env=child_env(gpu, self.per_gpu), start_new_session=True)
+        return _Child(proc, config, attempt, result, log_path, slot)
+
+
+def _in_main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def _read_outcome(child: _Child) -> Outcome:
+    try:
+        data = json.loads(child.result_path.read_text())
+        return Outcome(**{**data, "attempts": child.attempt})
+    except (OSError, json.JSONDecodeError, TypeError):
+        code = child.proc.returncode
+        how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit code {code}"
+        return Outcome(child.config.run_id, "failed", attempts=child.attempt,
+                       error=f"worker process ended without a result ({how}); its output: {child.log_path}",
+                       traceback=_tail(child.log_path))
+
+
+def _tail(path: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def _stop(children: list[_Child]) -> None:
+    """SIGINT to every child, then wait for them to stop (SIGKILL after INTERRUPT_GRACE_S)."""
+    for c in children:
+        if c.proc.poll() is None:
+            c.proc.send_signal(signal.SIGINT)
+    deadline = time.monotonic() + INTERRUPT_GRACE_S
+    for c in children:
+        try:
+            c.proc.wait(timeout=max(deadline - time.monotonic(), 0.1))
+        except subprocess.TimeoutExpired:
+            c.proc.kill()
+            c.proc.wait()
+        except KeyboardInterrupt:  # a second Ctrl-C: stop waiting, stop them now
+            for d in children:
+                if d.proc.poll() is None:
+                    d.proc.kill()
+            raise
+
+
+# ---------------------------------------------------------------------------- Ray
+# Environment variables a Ray task gets from the launcher when they are set there: where data and
+# wandb files live. Results go to the absolute results root written into each run's config.
+FORWARDED_ENV = ("OFFRL_DATA_DIR", "D4RL_DATASET_DIR", "MINARI_DATASETS_PATH", "WANDB_MODE", "WANDB_DIR")
+
+
+def _ray_task(data: dict[str, Any]) -> dict[str, Any]:
+    """The body of one run's Ray task. Expected errors come back as an outcome; anything else is
+    raised, so that Ray retries it (``retry_exceptions``)."""
+    from offrl.runlock import RunLockedError
+
+    kind, config = from_payload(data)
+    try:
+        final = kind.run(config)
+    except RunLockedError as e:
+        return Outcome(config.run_id, "locked", error=str(e)).to_dict()
+    except OffrlError as e:
+        return Outcome(config.run_id, "failed", error=f"{type(e).__name__}: {e}").to_dict()
+    return Outcome(config.run_id, "finished", final=final).to_dict()
+
+
+@dataclasses.dataclass
+class RayBackend:
+    """Each run one Ray task (``num_gpus=gpu_fraction``, ``num_cpus=cpus``), on the cluster at
+    ``address`` (``"auto"``: the one this machine belongs to; ``None``: a new local one, unless Ray
+    is already initialised in this process). Every node must see the results root at the same path.
+    ``retries`` is the task's ``max_retries`` (worker or node lost) and its ``retry_exceptions``
+    budget (unexpected errors)."""
+
+    address: str | None = None
+    retries: int = 1
+    gpu_fraction: float | None = None
+    cpus: float = 1.0
+    wait_locked: bool = True
+    per_gpu: int = 1
+
+    def run(self, kind: RunKind, configs: list, report: Report) -> dict[str, Outcome]:
+        try:
+            import ray
+        except ImportError:
+            raise ConfigError("the ray backend needs Ray: pip install 'offrl[ray]'") from None
+        started = False
+        if not ray.is_initialized():
+            ray.init(address=self.address, include_dashboard=False if self.address is None else None,
+                     log_to_driver=True)
+            started = True
+        try:
+            return self._run(ray, kind, configs, report)
+        finally:
+            if started:
+                ray.shutdown()
+
+    def _options(self, ray) -> dict[str, Any]:
+        gpus = self.gpu_fraction
+        if gpus is None:
+            gpus = 1.0 / self.per_gpu if ray.cluster_resources().get("GPU", 0) > 0 else 0.0
+        env = {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ}
+        if 0 < gpus < 1:
+            env.update({k: os.environ[k] for k in ("XLA_PYTHON_CLIENT_PREALLOCATE", *MEM_FRACTION_VARS)
+                        if k in os.environ})
+            share_gpu(env, 0.95 * gpus)
+        opts: dict[str, Any] = {"num_cpus": self.cpus, "num_gpus": gpus, "max_retries": self.retries,
+                                "retry_exceptions": True}
+        if env:
+            opts["runtime_env"] = {"env_vars": env}
+        return opts
+
+    def _run(self, ray, kind: RunKind, configs: list, report: Report) -> dict[str, Outcome]:
+        task = ray.remote(_ray_task).options(**self._options(ray))
+        deferred, out = _Deferred(), {}
+        refs = {task.remote(payload(kind, c)): c for c in configs
+                if not (self.wait_locked and _held_elsewhere(c, deferred, c, report))}
+        try:
+            while refs or deferred:
+                if deferred:
+                    for config in deferred.ready():
+                        refs[task.remote(payload(kind, config))] = config
+                if not refs:
+                    time.sleep(LOCK_POLL_S)
+                    continue
+                done, _ = ray.wait(list(refs), num_returns=1, timeout=LOCK_POLL_S)
+                for ref in done:
+                    config = refs.pop(ref)
+                    res = self._result(ray, ref, config)
+                    if res.status == "locked" and self.wait_locked:
+                        deferred.add(config)
+                        report(dataclasses.replace(res, status="waiting"))
+                        continue
+                    out[config.run_id] = res
+                    report(res)
+        except KeyboardInterrupt:
+            for ref in refs:  # KeyboardInterrupt inside each task: it stops at its chunk's end
+                ray.cancel(ref)
+            if refs:
+                ray.wait(list(refs), num_returns=len(refs), timeout=INTERRUPT_GRACE_S)
+            for config in refs.values():
+                report(Outcome(config.run_id, "interrupted"))
+            raise
+        return out
+
+    def _result(self, ray, ref, config) -> Outcome:
+        try:
+            return Outcome(**ray.get(ref))
+        except ray.exceptions.RayTaskError as e:  # an unexpected error, after its retries
+            cause = e.cause if getattr(e, "cause", None) is not None else e
+            return Outcome(config.run_id, "failed", error=f"{type(cause).__name__}: {cause}".splitlines()[0],
+                           traceback=str(e), attempts=self.retries + 1)
+        except ray.exceptions.RayError as e:  # the worker or its node died, after its retries
+            return Outcome(config.run_id, "failed", error=f"{type(e).__name__}: {str(e).splitlines()[0]}",
+                           traceback=str(e), attempts=self.retries + 1)

@@ -1,0 +1,255 @@
+"""``offrl sweep``: run a sweep file, plan it, or export it as a wandb sweep.
+
+    offrl sweep FILE [--parallel K] [--backend ray --address auto] ...   run every run not finished yet
+    offrl sweep plan FILE                                                 runs, states, missing data, time left
+    offrl sweep export-wandb FILE [--method bayes] [--out F]              a wandb sweep config
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import tyro
+
+from offrl.errors import ConfigError
+from offrl.sweep.backends import InProcessBackend, Outcome, ProcessBackend, RayBackend, visible_gpus
+from offrl.sweep.plan import format_plan, run_states
+from offrl.sweep.spec import Sweep, _show, load_sweep
+
+__all__ = ["main", "run_sweep"]
+
+
+def run_sweep(sweep: Sweep, *, backend: str = "local", parallel: int = 1, gpus: str | None = None,
+              address: str | None = None, retries: int = 1, gpu_fraction: float | None = None,
+              cpus_per_run: float = 1.0, wait_locked: bool = True, datasets: tuple[str, ...] = (),
+              out=None) -> dict[str, Any]:
+    """Run every run of ``sweep`` that is not finished; returns ``{run_id: final dict}`` with
+    ``{"error": message}`` for runs that failed or whose data is missing.
+
+    Finished runs are returned from their ``final.json`` without starting anything; a run whose
+    data is absent is reported in one line (what is missing, the command that gets it) and not
+    started; the others go to the backend (module :mod:`offrl.sweep.backends`). A failure never stops
+    the other runs. KeyboardInterrupt propagates after the runs in flight stopped cleanly.
+    """
+    out = out or sys.stdout
+    sweep = sweep.select(datasets)
+    states = run_states(sweep)
+    results: dict[str, Any] = {}
+    todo = []
+    labels = {c.run_id: _label(sweep, c, p) for c, p in zip(sweep.runs, sweep.params)}
+    for config, st in zip(sweep.runs, states):
+        if st.state == "finished":
+            results[config.run_id] = st.final
+        elif st.missing:
+            results[config.run_id] = {"error": "data missing: " + "; ".join(st.missing)}
+        else:
+            todo.append(config)
+    engine = _backend(backend, parallel, gpus, address, retries, gpu_fraction, cpus_per_run, wait_locked)
+    where = {"InProcessBackend": "in this process", "ProcessBackend": "in child processes",
+             "RayBackend": "as Ray tasks"}[type(engine).__name__]
+    _say(out, f"[{sweep.name}] {len(sweep.runs)} runs: {len(results) - _errors(results)} already finished, "
+              f"{_errors(results)} without their data, {len(todo)} to run {where}"
+         + (f" ({len(engine.slots)} at a time)" if isinstance(engine, ProcessBackend) else ""))
+    for run_id, r in results.items():
+        if "error" in (r or {}):
+            _say(out, f"[{sweep.name}] SKIPPED {labels[run_id]}: {r['error']}")
+    bar = None
+    if todo and not isinstance(engine, InProcessBackend):
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(todo), desc=sweep.name, unit="run", dynamic_ncols=True, file=sys.stderr)
+
+    def report(o: Outcome) -> None:
+        label = labels.get(o.run_id, o.run_id)
+        if o.status == "finished":
+            _say(out, f"[{sweep.name}] done {label}{_score(o.final)}", bar)
+        elif o.status == "waiting":
+            _say(out, f"[{sweep.name}] waiting for {label}: {o.error}", bar)
+        elif o.status == "locked":
+            _say(out, f"[{sweep.name}] NOT RUN {label}: {o.error}", bar)
+        elif o.status == "retrying":
+            _say(out, f"[{sweep.name}] retrying {label} (attempt {o.attempts} failed: {o.error})", bar)
+        elif o.status == "interrupted":
+            _say(out, f"[{sweep.name}] interrupted {label}; its checkpoints are kept", bar)
+        else:
+            _say(out, f"[{sweep.name}] FAILED {label}: {o.error}", bar)
+            if o.traceback:
+                _say(out, o.traceback.rstrip(), bar)
+        if bar is not None and o.status in ("finished", "failed", "locked"):
+            bar.update(1)
+
+    try:
+        outcomes = engine.run(sweep.kind, todo, report)
+    finally:
+        if bar is not None:
+            bar.close()
+    for run_id, o in outcomes.items():
+        results[run_id] = o.final if o.status == "finished" else {"error": o.error or o.status}
+    return {c.run_id: results[c.run_id] for c in sweep.runs if c.run_id in results}
+
+
+def _backend(backend: str, parallel: int, gpus: str | None, address: str | None, retries: int,
+             gpu_fraction: float | None, cpus_per_run: float, wait_locked: bool):
+    if parallel < 1:
+        raise ConfigError(f"--parallel {parallel}: need at least 1 run per device")
+    if retries < 0:
+        raise ConfigError(f"--retries {retries} must be >= 0")
+    if gpu_fraction is not None and not 0 <= gpu_fraction:
+        raise ConfigError(f"--gpu-fraction {gpu_fraction} must be >= 0")
+    if backend == "ray":
+        return RayBackend(address=address, retries=retries, gpu_fraction=gpu_fraction, cpus=cpus_per_run,
+                          wait_locked=wait_locked, per_gpu=parallel)
+    if backend != "local":
+        raise ConfigError(f"unknown backend {backend!r}; choose local or ray")
+    if address is not None:
+        raise ConfigError("--address is for the ray backend (add --backend ray)")
+    devices = visible_gpus(gpus)
+    if parallel == 1 and len(devices) <= 1:
+        return InProcessBackend(retries=retries, wait_locked=wait_locked)
+    return ProcessBackend(per_gpu=parallel, gpus=devices, retries=retries, wait_locked=wait_locked)
+
+
+def _label(sweep: Sweep, config, params: dict) -> str:
+    cols = sweep.kind.columns(config)
+    extra = {k: v for k, v in params.items() if k not in cols}
+    return f"{config.run_id} ({' on '.join(cols.values())}" + (f", {_show(extra)}" if extra else "") + ")"
+
+
+def _score(final: dict | None) -> str:
+    ns = (final or {}).get("normalized_score") or (final or {}).get("return")
+    if not ns:
+        return ""
+    return f": last {np.mean(ns['last']):.2f} (best {np.mean(ns['best']):.2f})"
+
+
+def _errors(results: dict) -> int:
+    return sum("error" in (r or {}) for r in results.values())
+
+
+def _say(out, line: str, bar=None) -> None:
+    if bar is not None:
+        bar.write(line, file=out)
+    else:
+        print(line, file=out, flush=True)
+
+
+# ---------------------------------------------------------------------------- commands
+@dataclasses.dataclass(frozen=True)
+class SweepArgs:
+    """Run a sweep file: every run it expands to that is not finished yet (finished runs are kept,
+    failures reported, an interrupted sweep resumes when the same command runs again). See also
+    `offrl sweep plan FILE` and `offrl sweep export-wandb FILE`; the file format is in docs/sweeps.md."""
+
+    file: tyro.conf.Positional[Path]
+    """a sweep YAML, e.g. sweeps/dt_corl.yaml."""
+    backend: Literal["local", "ray"] = "local"
+    """local: this machine (in this process, or child processes with --parallel or several GPUs);
+    ray: one Ray task per run on a Ray cluster."""
+    parallel: int = 1
+    """runs sharing each GPU at once (each in its own process); on a machine without GPUs, runs at once.
+    With 1 and at most one GPU, runs go one after another in this process."""
+    gpus: str | None = None
+    """GPU ids for the local backend, e.g. "0,1" ("" = none); default: $CUDA_VISIBLE_DEVICES or all."""
+    address: str | None = None
+    """ray: the cluster to join ("auto", or HOST:PORT of its head); default: start a local one."""
+    retries: int = 1
+    """extra attempts of a run that failed unexpectedly (crash, lost worker; not a bad config)."""
+    gpu_fraction: float | None = None
+    """ray: GPUs each run asks for; default 1/--parallel when the cluster has GPUs, else 0."""
+    cpus_per_run: float = 1.0
+    """ray: CPUs each run asks for."""
+    wait_locked: bool = True
+    """wait for runs another launcher is training and finish them (False: report them and stop)."""
+    datasets: tuple[str, ...] = ()
+    """only the runs on these datasets."""
+    dry_run: bool = False
+    """print the plan (as `offrl sweep plan`) and run nothing."""
+    results_dir: str | None = None
+    """parent of the run folders (default $OFFRL_RESULTS_DIR or ./results); with Ray, a path every
+    node sees."""
+
+
+@dataclasses.dataclass(frozen=True)
+class PlanArgs:
+    """Show what a sweep file expands to: every run with its searched values, which runs are
+    finished, running, partly done or pending, which lack their data, and the training time left.
+    Every run's config is checked first; nothing runs."""
+
+    file: tyro.conf.Positional[Path]
+    """a sweep YAML."""
+    datasets: tuple[str, ...] = ()
+    """only the runs on these datasets."""
+    parallel: int = 1
+    """runs per GPU you intend to use (only changes the wording of the estimate)."""
+    results_dir: str | None = None
+    """parent of the run folders (default $OFFRL_RESULTS_DIR or ./results)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportArgs:
+    """Write a wandb sweep config for a sweep file, to use with `wandb sweep CONFIG` and `wandb agent`:
+    each agent run is an ordinary `offrl train` run (all seeds in one process)."""
+
+    file: tyro.conf.Positional[Path]
+    """a sweep YAML."""
+    out: Path | None = None
+    """where to write the YAML (default: print it)."""
+    method: Literal["grid", "random", "bayes"] | None = None
+    """wandb's search method; default grid, or random when the file has random:."""
+    metric: str = "eval/normalized_score"
+    """the metric wandb optimises (under `wandb agent` the trainer logs its mean over seeds)."""
+    goal: Literal["maximize", "minimize"] = "maximize"
+    """maximise or minimise the metric."""
+    project: str | None = None
+    """wandb project (default: the file's wandb.project)."""
+
+
+def _plan(sweep: Sweep, parallel: int = 1, out=None) -> int:
+    out = out or sys.stdout
+    print(format_plan(sweep, run_states(sweep), processes=parallel), file=out, flush=True)
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    """``offrl sweep [run|plan|export-wandb] ...``."""
+    if argv and argv[0] == "plan":
+        a = tyro.cli(PlanArgs, args=argv[1:], prog="offrl sweep plan")
+        return _plan(load_sweep(a.file, results_dir=a.results_dir).select(a.datasets), a.parallel)
+    if argv and argv[0] == "export-wandb":
+        import yaml
+
+        from offrl.sweep.wandb_export import export_wandb
+
+        e = tyro.cli(ExportArgs, args=argv[1:], prog="offrl sweep export-wandb")
+        config = export_wandb(load_sweep(e.file), method=e.method, metric=e.metric, goal=e.goal, project=e.project)
+        text = yaml.safe_dump(config, sort_keys=False)
+        if e.out is None:
+            print(text, end="")
+        else:
+            from offrl.atomic import atomic_file
+
+            with atomic_file(e.out) as tmp:
+                tmp.write_text(text)
+            print(f"wrote {e.out}; start it with `wandb sweep {e.out}` and `wandb agent <sweep id>`")
+        return 0
+    if argv and argv[0] == "run":
+        argv = argv[1:]
+    a = tyro.cli(SweepArgs, args=argv, prog="offrl sweep")
+    sweep = load_sweep(a.file, results_dir=a.results_dir)
+    if a.dry_run:
+        return _plan(sweep.select(a.datasets), a.parallel)
+    try:
+        results = run_sweep(sweep, backend=a.backend, parallel=a.parallel, gpus=a.gpus, address=a.address,
+                            retries=a.retries, gpu_fraction=a.gpu_fraction, cpus_per_run=a.cpus_per_run,
+                            wait_locked=a.wait_locked, datasets=a.datasets)
+    except KeyboardInterrupt:
+        print(f"[{sweep.name}] interrupted: finished runs are kept and stopped runs keep their checkpoints; "
+              "run the same command again to resume", file=sys.stderr, flush=True)
+        return 130
+    failed = [r for r, v in results.items() if "error" in (v or {})]
+    print(f"{sweep.name}: {len(results) - len(failed)} finished, {len(failed)} failed")
+    return 1 if failed else 0

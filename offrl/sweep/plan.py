@@ -1,0 +1,229 @@
+"""What a sweep would do: each run's state on disk, missing data, and an estimate of the time left.
+
+``offrl sweep plan FILE`` (and ``offrl sweep FILE --dry-run``) prints :func:`format_plan`. States come
+from the run folders alone (``final.json``: finished; a held lock: running, with its owner's pid;
+``checkpoints/<step>``: partial, resumes there; ``config.json`` only: started, restarts from step 0),
+so they are the same whichever backend ran the runs.
+
+Time estimates are training time on one accelerator, evaluation not included: each algorithm's
+rate is measured from the sweep's own finished runs where there are any (``final.json``: seeds x
+steps / wall time of the last uninterrupted session, which includes compilation and evaluation), else
+read from :data:`RECORDED_SEED_STEPS_PER_S`; the plan says which.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+from offrl.sweep.spec import Sweep, _short
+
+__all__ = ["RECORDED_SEED_STEPS_PER_S", "RunState", "estimate", "format_plan", "missing_data", "run_states"]
+
+# Training throughput on one H100 80GB (jax 0.11.2, 2026-11-26), float32 defaults with concurrent
+# kernels, 2x256 MLPs / DT's 3x128 transformer, batch 256 (DT 64), compile and evaluation excluded:
+# benchmarks/RESULTS.md section 4e ("Throughput, float32 defaults", 5 seeds; CQL and BC at 5 seeds)
+# and section 5d (DT, 8 seeds). More seeds per process run faster per seed, fewer slower.
+RECORDED_SEED_STEPS_PER_S: dict[str, tuple[float, str]] = {
+    "td3bc": (47_903, "H100, 5 seeds, float32 (benchmarks/RESULTS.md 4e)"),
+    "iql": (44_475, "H100, 5 seeds, float32 (benchmarks/RESULTS.md 4e)"),
+    "cql": (4_826, "H100, 5 seeds, float32 (benchmarks/RESULTS.md 4e)"),
+    "bc": (113_391, "H100, 5 seeds, float32 (benchmarks/RESULTS.md 4e)"),
+    "dt": (3_222, "H100, 8 seeds, float32 (benchmarks/RESULTS.md 5d)"),
+}
+
+
+@dataclasses.dataclass
+class RunState:
+    """One run's state on disk."""
+
+    run_id: str
+    state: str
+    """``finished`` | ``running`` | ``partial`` | ``started`` | ``pending``."""
+    step: int = 0
+    """gradient steps done that a restart keeps (the last checkpoint's step)."""
+    owner: dict | None = None
+    """the lock owner (pid, host) of a running run."""
+    final: dict | None = None
+    missing: list[str] = dataclasses.field(default_factory=list)
+    """one line per absent dataset: what is missing and the command that gets it."""
+
+    def describe(self) -> str:
+        if self.state == "running":
+            pid = (self.owner or {}).get("pid")
+            return f"running (pid {pid})" if pid else "running"
+        if self.state == "partial":
+            return f"partial, resumes at step {self.step:,}"
+        if self.state == "started":
+            return "started, no checkpoint"
+        if self.state == "pending" and self.missing:
+            return "pending, DATA MISSING"
+        return self.state
+
+
+def run_dir(config) -> Path:
+    return Path(config.results_dir) / config.run_id
+
+
+def checkpoint_step(path: Path) -> int | None:
+    """The newest complete orbax checkpoint step under ``path/checkpoints`` (None if there is none)."""
+    ckpt = path / "checkpoints"
+    if not ckpt.is_dir():
+        return None
+    steps = [int(p.name) for p in ckpt.iterdir() if p.is_dir() and p.name.isdigit()]
+    return max(steps) if steps else None
+
+
+def run_states(sweep: Sweep, *, check_data: bool = True) -> list[RunState]:
+    """The state of every run of ``sweep``, read from its folder (and, with ``check_data``, which
+    of its datasets are absent from this machine)."""
+    from offrl.runlock import holder
+
+    out = []
+    for config in sweep.runs:
+        d = run_dir(config)
+        final = d / "final.json"
+        if final.exists():
+            try:
+                fin = json.loads(final.read_text())
+            except (OSError, json.JSONDecodeError):
+                fin = None
+            out.append(RunState(config.run_id, "finished", final=fin))
+            continue
+        owner = holder(d)
+        step = checkpoint_step(d)
+        if owner is not None:
+            st = RunState(config.run_id, "running", step=step or 0, owner=owner)
+        elif step is not None:
+            st = RunState(config.run_id, "partial", step=step)
+        elif (d / "config.json").exists():
+            st = RunState(config.run_id, "started")
+        else:
+            st = RunState(config.run_id, "pending")
+        if check_data and st.state != "running":
+            st.missing = missing_data(sweep.kind.data_ids(config))
+        out.append(st)
+    return out
+
+
+def missing_data(sources: list[str]) -> list[str]:
+    """For each absent dataset: one line naming the missing files and the command that gets them."""
+    from offrl.datasets import api
+    from offrl.datasets import registry as R
+    from offrl.errors import OffrlError
+
+    lines = []
+    for source in sources:
+        if not (R.looks_like_id(source) and not Path(source).exists()):
+            if not Path(source).expanduser().exists():
+                lines.append(f"{source}: no such file or directory")
+            continue
+        try:
+            info = api.info(source)
+        except OffrlError as e:
+            lines.append(f"{source}: {e}")
+            continue
+        if info["present"]:
+            continue
+        paths = ", ".join(info["paths"]) or "(no local path)"
+        if info["source"] != "local":
+            lines.append(f"{source}: missing {paths}; get it with `offrl datasets download {source}`")
+        elif source in R.DATASETS:
+            lines.append(f"{source}: missing {paths}; create it with "
+                         f"`offrl collect {R.parse_id(source)[1].removesuffix('-v0')}`")
+        else:
+            lines.append(f"{source}: missing {paths}; a dataset of your own: write it there with "
+                         f"offrl.datasets.save(dataset, {source!r})")
+    return lines
+
+
+def measured_rates(sweep: Sweep, states: list[RunState]) -> dict[str, tuple[float, str]]:
+    """Seed-steps/s per throughput key from the sweep's finished runs (their ``final.json``)."""
+    totals: dict[str, list[float]] = {}
+    for config, st in zip(sweep.runs, states):
+        fin = st.final or {}
+        wall, steps, seeds = fin.get("wall_time_s"), fin.get("steps"), fin.get("seeds")
+        if st.state != "finished" or not wall or not steps or not seeds:
+            continue
+        key = sweep.kind.work(config)[0]
+        acc = totals.setdefault(key, [0.0, 0.0, 0])
+        acc[0] += float(steps) * len(seeds)
+        acc[1] += float(wall)
+        acc[2] += 1
+    return {k: (work / wall, f"measured: {n} finished run{'s' * (n != 1)} of this sweep (this machine)")
+            for k, (work, wall, n) in totals.items() if wall > 0}
+
+
+def estimate(sweep: Sweep, states: list[RunState]) -> tuple[list[float | None], dict[str, tuple[float, str]]]:
+    """Seconds of training left per run (None where no rate is known) and the rate used per key."""
+    rates = {**RECORDED_SEED_STEPS_PER_S, **measured_rates(sweep, states)}
+    used: dict[str, tuple[float, str]] = {}
+    seconds: list[float | None] = []
+    for config, st in zip(sweep.runs, states):
+        if st.state == "finished":
+            seconds.append(0.0)
+            continue
+        key, steps = sweep.kind.work(config)
+        rate = rates.get(key)
+        if rate is None:
+            seconds.append(None)
+            used.setdefault(key, (float("nan"), "no recorded rate"))
+            continue
+        used[key] = rate
+        seconds.append(max(steps - st.step, 0) * len(config.seeds) / rate[0])
+    return seconds, used
+
+
+def _duration(s: float | None) -> str:
+    if s is None:
+        return "?"
+    if s < 90:
+        return f"{s:.0f} s"
+    if s < 5400:
+        return f"{s / 60:.0f} min"
+    return f"{s / 3600:.1f} h"
+
+
+def format_plan(sweep: Sweep, states: list[RunState], *, processes: int = 1) -> str:
+    """The plan as text: a table of runs, a summary line, missing data, the estimate and its sources."""
+    seconds, used = estimate(sweep, states)
+    searched = sweep.searched
+    columns = list(sweep.kind.columns(sweep.runs[0])) if sweep.runs else []
+    head = ["#", "run id", *columns, *[k for k in searched if k not in columns], "seeds", "status", "est. left"]
+    rows = []
+    for i, (config, p, st, sec) in enumerate(zip(sweep.runs, sweep.params, states, seconds), start=1):
+        cols = sweep.kind.columns(config)
+        row = [str(i), config.run_id, *cols.values(),
+               *[_short(p[k]) if k in p else "" for k in searched if k not in cols],
+               str(len(config.seeds)), st.describe(), "-" if st.state == "finished" else _duration(sec)]
+        rows.append(row)
+    widths = [max(len(str(r[j])) for r in [head, *rows]) for j in range(len(head))]
+    lines = [f"sweep {sweep.name!r}" + (f" ({sweep.path})" if sweep.path else "")
+             + f": {len(sweep.runs)} runs = {len(sweep.runs)} processes, each training its "
+             f"{len(sweep.runs[0].seeds) if sweep.runs else 0} seeds at once; results in {sweep.results_dir}"]
+    if sweep.duplicates:
+        lines.append(f"  ({sweep.duplicates} repeated configurations of the search run once)")
+    lines.append("  ".join(h.ljust(w) for h, w in zip(head, widths)).rstrip())
+    lines += ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    counts = {s: sum(st.state == s for st in states) for s in ("finished", "running", "partial", "started", "pending")}
+    lines.append(", ".join(f"{n} {s}" for s, n in counts.items() if n) or "no runs")
+    missing = [(c.run_id, m) for c, st in zip(sweep.runs, states) for m in st.missing]
+    if missing:
+        lines.append(f"WARNING: data missing for {len({r for r, _ in missing})} run(s); they fail until it is there:")
+        for line in dict.fromkeys(m for _, m in missing):
+            lines.append(f"  {line}")
+    left = [s for s, st in zip(seconds, states) if st.state != "finished"]
+    if left:
+        known = sum(s for s in left if s is not None)
+        unknown = sum(s is None for s in left)
+        text = f"estimated training time left: {_duration(known)} on one accelerator, one run at a time"
+        if processes > 1:
+            text += f" (at most {processes} runs at once)"
+        if unknown:
+            text += f"; {unknown} run(s) without a rate"
+        lines.append(text + "; evaluation not included")
+        for key, (rate, source) in sorted(used.items()):
+            lines.append(f"  {key}: " + (f"{rate:,.0f} seed-steps/s, {source}" if rate == rate else source))
+    return "\n".join(lines)
+

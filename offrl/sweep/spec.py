@@ -1,0 +1,392 @@
+"""Sweep files: parse, check and expand a YAML spec into runs (one validated config per run).
+
+A sweep file (full schema in docs/sweeps.md)::
+
+    name: td3bc-alpha                  # required; names the sweep in messages, wandb groups and tags
+    kind: train                        # optional (default train): which RunKind the runs are
+    algo: td3bc                        # top-level keys of the kind (train: algo, dataset)
+    datasets: [d4rl/hopper-medium-v2, d4rl/walker2d-medium-v2]   # a plural key = a search axis
+    seeds: [0, 1, 2, 3, 4]             # the vmapped axis: all seeds of a config train in one process
+    train: {steps: 1000000, eval_every: 5000}    # config fields shared by every run
+    hp: {batch_size: 256}                        # algorithm hyperparameters shared by every run
+    grid:                              # cartesian product of every listed value
+      hp.alpha: [1.0, 2.5, 4.0]        # or nested: hp: {alpha: [...]}
+    random:                            # `count` draws from distributions, crossed with the grid
+      count: 8
+      seed: 0
+      params:
+        hp.actor_lr: {distribution: log_uniform, min: 1.0e-4, max: 1.0e-3}
+        hp.hidden: [[256, 256], [512, 512]]       # a list is a choice
+    wandb: {project: offrl, tags: [ablation]}
+
+Runs = (plural axes x grid) x random draws; a searched value replaces the fixed value of the same
+key (``train.steps`` searched overrides ``train: {steps: ...}``). Every run gets the id ``<label>-<hash of its config>``
+(:func:`run_id_of`), the same whenever the file expands to the same config, so a rerun finds its
+results. Everything is checked while expanding, before anything runs: a bad key, hyperparameter or
+dataset id fails the whole sweep with the field named and close matches suggested.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import itertools
+import json
+import math
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from offrl.errors import ConfigError, suggest
+from offrl.sweep.kinds import RunKind, get_kind
+
+__all__ = ["DISTRIBUTIONS", "Sweep", "load_sweep", "parse_sweep", "run_id_of", "sample_random"]
+
+# keys every sweep file may use whatever its kind
+COMMON_KEYS = ("name", "kind", "description", "seeds", "grid", "random", "wandb")
+DISTRIBUTIONS = ("uniform", "log_uniform", "int", "choice")
+RANDOM_KEYS = ("count", "seed", "params")
+WANDB_KEYS = ("project", "tags")
+# config fields that say where a run is written or reported, not what it computes: not in run ids
+NOT_IDENTITY = ("run_id", "results_dir", "progress", "wandb_project", "wandb_group", "wandb_tags")
+SIGNIFICANT_DIGITS = 6  # random floats are rounded to this many digits: readable, exact as name=value
+
+
+@dataclasses.dataclass
+class Sweep:
+    """An expanded sweep: ``runs[i]`` is a validated config (its ``run_id`` and ``results_dir`` set)
+    and ``params[i]`` the searched values that made it (``{"hp.alpha": 2.5, "dataset": ...}``)."""
+
+    name: str
+    kind: RunKind
+    runs: list
+    params: list[dict[str, Any]]
+    results_dir: Path
+    grid: dict[str, list] = dataclasses.field(default_factory=dict)
+    random: dict[str, Any] | None = None
+    wandb: dict[str, Any] = dataclasses.field(default_factory=dict)
+    path: Path | None = None
+    description: str = ""
+    duplicates: int = 0
+    """configurations the search produced more than once (each runs once)."""
+
+    @property
+    def run_ids(self) -> list[str]:
+        return [c.run_id for c in self.runs]
+
+    @property
+    def searched(self) -> list[str]:
+        """The searched keys, in file order (plural axes, grid, random)."""
+        keys: list[str] = []
+        for p in self.params:
+            keys += [k for k in p if k not in keys]
+        return keys
+
+    @property
+    def algo(self) -> str:
+        """The algorithm of a ``train`` sweep whose runs share one (raises otherwise)."""
+        algos = sorted({c.algo for c in self.runs})
+        if self.kind.name != "train" or len(algos) != 1:
+            raise ConfigError(f"sweep {self.name!r} has no single algorithm ({algos})")
+        return algos[0]
+
+    @property
+    def algo_config(self):
+        """The algorithm config of a ``train`` sweep whose runs share one hyperparameter set."""
+        from offrl import algos
+        from offrl.train import parse_overrides
+
+        hps = {c.hp for c in self.runs}
+        if len(hps) != 1:
+            raise ConfigError(f"sweep {self.name!r} searches hyperparameters; each run has its own config")
+        algo = algos.get(self.algo)
+        return algo.make_config(**parse_overrides(algo, self.runs[0].hp))
+
+    def select(self, data_ids: tuple[str, ...] = ()) -> Sweep:
+        """The runs that read one of ``data_ids`` (all runs when empty)."""
+        if not data_ids:
+            return self
+        unknown = [d for d in data_ids if not any(d in self.kind.data_ids(c) for c in self.runs)]
+        if unknown:
+            known = sorted({d for c in self.runs for d in self.kind.data_ids(c)})
+            raise ConfigError(f"sweep {self.name!r} has no runs on {unknown}; its datasets: {known}")
+        keep = [i for i, c in enumerate(self.runs) if set(self.kind.data_ids(c)) & set(data_ids)]
+        return dataclasses.replace(self, runs=[self.runs[i] for i in keep], params=[self.params[i] for i in keep])
+
+
+def load_sweep(path: str | os.PathLike, *, results_dir: str | os.PathLike | None = None) -> Sweep:
+    """Parse, check and expand the sweep YAML at ``path`` (nothing runs)."""
+    import yaml
+
+    path = Path(path)
+    try:
+        spec = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as e:
+        raise ConfigError(f"cannot read sweep {path}: {e}") from None
+    return parse_sweep(spec, source=str(path), results_dir=results_dir, path=path)
+
+
+def parse_sweep(spec: Any, *, source: str = "sweep", results_dir: str | os.PathLike | None = None,
+                path: Path | None = None) -> Sweep:
+    """Check and expand a sweep given as a mapping (what the YAML holds)."""
+    from offrl.paths import results_root
+
+    if not isinstance(spec, dict):
+        raise ConfigError(f"{source}: a sweep file is a mapping with the keys name, algo, datasets, seeds ...")
+    kind = get_kind(str(spec.get("kind", "train")))
+    allowed = (*COMMON_KEYS, *kind.keys, *kind.plurals, *kind.sections)
+    for key in spec:
+        if key not in allowed:
+            hint = suggest(str(key), allowed)
+            raise ConfigError(f"{source}: unknown key {key!r}" + (f"; did you mean {hint[0]!r}?" if hint else "")
+                              + f" (a {kind.name} sweep knows: {', '.join(allowed)})")
+    grid = _flatten_axes(spec.get("grid"), kind, f"{source}: grid")
+    random = _parse_random(spec.get("random"), kind, source)
+    searched = set(grid) | set(random["params"] if random else ())
+    missing = [k for k in ("name", "seeds") if k not in spec]
+    missing += [k for k in kind.required if k not in spec and k not in searched and _plural_of(kind, k) not in spec]
+    if missing:
+        raise ConfigError(f"{source}: a {kind.name} sweep needs the keys {['name', *kind.required, 'seeds']} "
+                          f"(missing: {missing}; optional: grid, random, {', '.join(kind.sections)}, wandb)")
+    name = spec["name"]
+    if not isinstance(name, str) or not name.strip():
+        raise ConfigError(f"{source}: name must be a non-empty string")
+    seeds = _parse_seeds(spec["seeds"], source)
+
+    base: dict[str, Any] = {k: spec[k] for k in kind.keys if k in spec}
+    sections = {s: _mapping(spec.get(s), f"{source}: {s}") for s in kind.sections}
+    axes: dict[str, list] = {}
+    for plural, single in kind.plurals.items():
+        if plural not in spec:
+            continue
+        if single in spec:
+            raise ConfigError(f"{source}: give either {single} or {plural}, not both")
+        axes[single] = _values(spec[plural], f"{source}: {plural}")
+    for key in [*grid, *(random["params"] if random else ())]:
+        if key in axes:  # searched values replace a fixed value, but two lists for one axis are ambiguous
+            raise ConfigError(f"{source}: {key} is listed by its plural key and searched again; keep one")
+    if random:
+        both = sorted(set(grid) & set(random["params"]))
+        if both:
+            raise ConfigError(f"{source}: {both} in both grid and random; keep one")
+    axes.update(grid)
+
+    wandb = _mapping(spec.get("wandb"), f"{source}: wandb")
+    for key in wandb:
+        if key not in WANDB_KEYS:
+            raise ConfigError(f"{source}: wandb.{key} is not a sweep setting (known: {', '.join(WANDB_KEYS)})")
+    tags = wandb.get("tags", [])
+    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+        raise ConfigError(f"{source}: wandb.tags must be a list of strings")
+
+    root = results_root(results_dir).absolute()
+    draws = sample_random(random) if random else [{}]
+    runs, params, seen = [], [], set()
+    for point in itertools.product(*[[(k, v) for v in vs] for k, vs in axes.items()]):
+        for draw in draws:
+            values = {**dict(point), **draw}
+            run_spec = _apply(base, sections, values, seeds)
+            try:
+                config = kind.build(run_spec)
+            except ConfigError as e:
+                where = f" (run {len(runs) + 1}: {_show(values)})" if values else ""
+                raise ConfigError(f"{source}{where}: {e}") from None
+            run_id = run_id_of(kind, config)
+            if run_id in seen:
+                continue
+            seen.add(run_id)
+            config = _place(config, run_id, root, name, wandb)
+            runs.append(config)
+            params.append(values)
+    duplicates = math.prod(len(v) for v in axes.values()) * len(draws) - len(runs)
+    return Sweep(name, kind, runs, params, root, grid=grid, random=random, wandb=dict(wandb), path=path,
+                 description=str(spec.get("description") or ""), duplicates=duplicates)
+
+
+def run_id_of(kind: RunKind, config) -> str:
+    """``<kind label>-<8 hex digits>``: a digest of every config field that changes what the run
+    computes (not where it is written or reported)."""
+    from offrl.logging import to_jsonable
+
+    fields = {k: v for k, v in dataclasses.asdict(config).items() if k not in NOT_IDENTITY}
+    blob = json.dumps({"kind": kind.name, "config": to_jsonable(fields)}, sort_keys=True)
+    return f"{kind.label(config)}-{hashlib.sha1(blob.encode()).hexdigest()[:8]}"
+
+
+def sample_random(random: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """``random["count"]`` draws of every parameter from a ``numpy`` generator seeded with
+    ``random["seed"]`` (the same file always draws the same values). Floats keep
+    :data:`SIGNIFICANT_DIGITS` digits."""
+    rng = np.random.default_rng(random["seed"])
+    draws = []
+    for _ in range(random["count"]):
+        draw = {}
+        for key, dist in random["params"].items():
+            kind = dist["distribution"]
+            if kind == "choice":
+                draw[key] = dist["values"][int(rng.integers(len(dist["values"])))]
+            elif kind == "int":
+                draw[key] = int(rng.integers(dist["min"], dist["max"] + 1))
+            else:
+                lo, hi = float(dist["min"]), float(dist["max"])
+                x = rng.uniform(lo, hi) if kind == "uniform" else math.exp(rng.uniform(math.log(lo), math.log(hi)))
+                draw[key] = float(f"{x:.{SIGNIFICANT_DIGITS}g}")
+        draws.append(draw)
+    return draws
+
+
+# ------------------------------------------------------------------------ helpers
+def _plural_of(kind: RunKind, single: str) -> str | None:
+    return next((p for p, s in kind.plurals.items() if s == single), None)
+
+
+def _mapping(x: Any, where: str) -> dict:
+    if x is None:
+        return {}
+    if not isinstance(x, dict):
+        raise ConfigError(f"{where} must be a mapping, got {type(x).__name__}")
+    return dict(x)
+
+
+def _values(x: Any, where: str) -> list:
+    if not isinstance(x, list) or not x:
+        raise ConfigError(f"{where} must be a non-empty list of values")
+    return list(x)
+
+
+def _parse_seeds(x: Any, source: str) -> list[int]:
+    if isinstance(x, int) and not isinstance(x, bool) and x > 0:
+        return list(range(x))
+    if (not isinstance(x, list) or not x
+            or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in x)):
+        raise ConfigError(f"{source}: seeds must be a list of non-negative integers (or a count), got {x!r}")
+    if len(set(x)) != len(x):
+        raise ConfigError(f"{source}: seeds {x} has duplicates")
+    return list(x)
+
+
+def _check_key(key: str, kind: RunKind, where: str) -> None:
+    """A searchable key: a top-level key of the kind, or ``<section>.<name>``."""
+    if key == "seeds":
+        raise ConfigError(f"{where}: seeds are not searched: every run trains all of them at once "
+                          "(vmapped); list them under seeds:")
+    if key in kind.keys:
+        return
+    section, dot, name = key.partition(".")
+    if dot and name and section in kind.sections:
+        return
+    if key in kind.plurals:
+        raise ConfigError(f"{where}: search {kind.plurals[key]!r}, not {key!r}")
+    known = [*kind.keys, *(f"{s}.<name>" for s in kind.sections)]
+    hint = suggest(key, [*kind.keys, *kind.sections])
+    raise ConfigError(f"{where}: cannot search {key!r}" + (f"; did you mean {hint[0]!r}?" if hint else "")
+                      + f" (searchable: {', '.join(known)})")
+
+
+def _flatten(x: Any, kind: RunKind, where: str) -> dict[str, Any]:
+    """``{hp: {alpha: v}}`` and ``{hp.alpha: v}`` both become ``{"hp.alpha": v}``."""
+    out: dict[str, Any] = {}
+    for key, value in _mapping(x, where).items():
+        key = str(key)
+        if key in kind.sections and isinstance(value, dict):
+            for name, v in value.items():
+                out[f"{key}.{name}"] = v
+        else:
+            out[key] = value
+    for key in out:
+        _check_key(key, kind, where)
+    return out
+
+
+def _flatten_axes(x: Any, kind: RunKind, where: str) -> dict[str, list]:
+    return {k: _values(v, f"{where}.{k}") for k, v in _flatten(x, kind, where).items()}
+
+
+def _parse_random(x: Any, kind: RunKind, source: str) -> dict[str, Any] | None:
+    if x is None:
+        return None
+    where = f"{source}: random"
+    r = _mapping(x, where)
+    for key in r:
+        if key not in RANDOM_KEYS:
+            raise ConfigError(f"{where}.{key}: random takes {', '.join(RANDOM_KEYS)} "
+                              "(put the distributions under params:)")
+    count, seed = r.get("count"), r.get("seed", 0)
+    if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+        raise ConfigError(f"{where}.count must be a positive integer (how many configurations to draw)")
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise ConfigError(f"{where}.seed must be an integer")
+    params = {k: _distribution(v, f"{where}.params.{k}") for k, v in _flatten(r.get("params"), kind,
+                                                                                f"{where}.params").items()}
+    if not params:
+        raise ConfigError(f"{where}.params must name at least one distribution")
+    return {"count": count, "seed": seed, "params": params}
+
+
+def _distribution(d: Any, where: str) -> dict[str, Any]:
+    if isinstance(d, list):
+        d = {"distribution": "choice", "values": d}
+    if not isinstance(d, dict) or "distribution" not in d:
+        raise ConfigError(f"{where}: a distribution is {{distribution: uniform|log_uniform|int|choice, ...}} "
+                          "or a list of choices")
+    kind = d["distribution"]
+    if kind not in DISTRIBUTIONS:
+        hint = suggest(str(kind), DISTRIBUTIONS)
+        raise ConfigError(f"{where}: unknown distribution {kind!r}" + (f"; did you mean {hint[0]!r}?" if hint else "")
+                          + f" (known: {', '.join(DISTRIBUTIONS)})")
+    want = ("values",) if kind == "choice" else ("min", "max")
+    extra = sorted(set(d) - {"distribution", *want})
+    if extra or any(k not in d for k in want):
+        raise ConfigError(f"{where}: a {kind} distribution takes exactly {list(want)}" +
+                          (f" (not {extra})" if extra else ""))
+    if kind == "choice":
+        return {"distribution": kind, "values": _values(d["values"], f"{where}.values")}
+    lo, hi = d["min"], d["max"]
+    number = int if kind == "int" else (int, float)
+    if not all(isinstance(v, number) and not isinstance(v, bool) for v in (lo, hi)):
+        raise ConfigError(f"{where}: min and max of a {kind} distribution must be "
+                          + ("integers" if kind == "int" else "numbers"))
+    if not lo < hi:
+        raise ConfigError(f"{where}: min {lo} must be below max {hi}")
+    if kind == "log_uniform" and lo <= 0:
+        raise ConfigError(f"{where}: a log_uniform distribution needs min > 0")
+    return {"distribution": kind, "min": lo, "max": hi}
+
+
+def _apply(base: dict, sections: dict, values: dict, seeds: list[int]) -> dict:
+    spec = {**base, **{s: dict(v) for s, v in sections.items()}, "seeds": list(seeds)}
+    for key, value in values.items():
+        section, dot, name = key.partition(".")
+        if dot and section in sections:
+            spec[section][name] = value
+        else:
+            spec[key] = value
+    return spec
+
+
+def _place(config, run_id: str, root: Path, sweep_name: str, wandb: dict):
+    """The config with the sweep's run id, results root and wandb settings."""
+    names = {f.name for f in dataclasses.fields(config)}
+    repl: dict[str, Any] = {"run_id": run_id, "results_dir": str(root)}
+    if "wandb_group" in names:
+        repl["wandb_group"] = f"{sweep_name}/{run_id}"[:128]
+    if "wandb_tags" in names:
+        repl["wandb_tags"] = tuple(dict.fromkeys([sweep_name, *getattr(config, "wandb_tags"), *wandb.get("tags", [])]))
+    if "wandb_project" in names and wandb.get("project"):
+        repl["wandb_project"] = str(wandb["project"])
+    return dataclasses.replace(config, **repl)
+
+
+def _show(values: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k}={_short(v)}" for k, v in values.items())
+
+
+def _short(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:g}"
+    if isinstance(v, list | tuple):
+        return ",".join(_short(x) for x in v)
+    return str(v)

@@ -1,0 +1,107 @@
+"""The local backends: in this process (failures reported, finished runs kept) and --parallel 2."""
+
+import dataclasses
+import json
+import os
+import threading
+import time
+
+from sweeptools import REPO, metric_rows, toy_data, write_sweep
+
+from offrl.cli import main
+from offrl.runlock import holder
+from offrl.sweep import load_sweep, run_sweep
+from offrl.sweep.backends import ProcessBackend, child_env, visible_gpus
+
+
+def test_missing_data_is_one_line_and_a_failure_never_loses_finished_runs(tmp_path, capsys):
+    toy_data()
+    f = write_sweep(tmp_path / "s.yaml", steps=100, datasets=("local/toy-a-v0", "d4rl/hopper-medium-v2"))
+    res = tmp_path / "res"
+    assert main(["sweep", str(f), "--results-dir", str(res)]) == 1
+    out = capsys.readouterr().out
+    hdf5 = os.path.join(os.environ["OFFRL_DATA_DIR"], "d4rl", "hopper_medium-v2.hdf5")
+    skipped = [line for line in out.splitlines() if "SKIPPED" in line]
+    assert len(skipped) == 1 and "d4rl/hopper-medium-v2" in skipped[0]
+    assert f"missing {hdf5}; get it with `offrl datasets download d4rl/hopper-medium-v2`" in skipped[0]
+    assert "Traceback" not in out and "download=True" not in out
+    assert "1 finished, 1 failed" in out
+    done = load_sweep(f, results_dir=res).runs[0]
+    final = (res / done.run_id / "final.json").read_text()
+    assert json.loads(final)["run_id"] == done.run_id and json.loads(final)["steps"] == 100
+    # started again: the finished run is returned untouched, the missing data reported again
+    assert main(["sweep", str(f), "--results-dir", str(res)]) == 1
+    out = capsys.readouterr().out
+    assert (res / done.run_id / "final.json").read_text() == final
+    assert "1 already finished, 1 without their data, 0 to run" in out and "1 finished, 1 failed" in out
+
+
+def test_unexpected_errors_are_retried_then_reported_with_their_traceback(tmp_path, capsys):
+    toy_data()
+    sweep = load_sweep(write_sweep(tmp_path / "s.yaml", steps=100), results_dir=tmp_path / "res")
+    real, calls = sweep.kind.run, []
+
+    def flaky(config):  # the first dataset's run breaks on every attempt, the other trains
+        calls.append(config.dataset)
+        if config.dataset == "local/toy-a-v0":
+            raise RuntimeError("device fell over")
+        return real(config)
+
+    sweep.kind = dataclasses.replace(sweep.kind, run=flaky)
+    results = run_sweep(sweep, retries=1)
+    out = capsys.readouterr().out
+    broken, fine = sweep.runs
+    assert calls.count("local/toy-a-v0") == 2  # one retry
+    assert results[broken.run_id] == {"error": "RuntimeError: device fell over"}
+    assert results[fine.run_id]["steps"] == 100 and (tmp_path / "res" / fine.run_id / "final.json").exists()
+    assert "retrying" in out and f"FAILED {broken.run_id}" in out
+    assert "Traceback (most recent call last)" in out and 'raise RuntimeError("device fell over")' in out
+
+
+def test_parallel_two_runs_share_the_machine(tmp_path, monkeypatch, capsys):
+    toy_data()
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]))
+    sweep = load_sweep(write_sweep(tmp_path / "s.yaml", steps=2000, every=500), results_dir=tmp_path / "res")
+    dirs = [tmp_path / "res" / c.run_id for c in sweep.runs]
+    together, stop = set(), threading.Event()
+
+    def watch():  # which trainer processes hold their run's lock at the same moment
+        while not stop.is_set():
+            owners = [holder(d) for d in dirs]
+            if all(owners):
+                together.add(tuple(o["pid"] for o in owners))
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        results = run_sweep(sweep, parallel=2, gpus="")
+    finally:
+        stop.set()
+        watcher.join()
+    out = capsys.readouterr().out
+    assert "2 to run in child processes (2 at a time)" in out
+    # the two runs trained at the same time, each in a process of its own
+    assert together and all(a != b and os.getpid() not in (a, b) for a, b in together)
+    for config, d in zip(sweep.runs, dirs):
+        assert results[config.run_id]["steps"] == 2000 and (d / "final.json").exists()
+        rows = metric_rows(d)
+        assert set(rows) == {("train", s, seed) for s in range(500, 2001, 500) for seed in (0, 1)}
+        assert set(rows.values()) == {1}
+        assert "attempt 1, CPU" in (d / "sweep.log").read_text()
+
+
+def test_gpu_slots_and_child_environments():
+    """What --parallel K does on a host with GPUs (checked without one): K slots per GPU, each child
+    pinned to its GPU and capped at 0.95/K of its memory, the user's own XLA settings kept."""
+    assert visible_gpus("0,1") == ["0", "1"] and visible_gpus("") == [] and visible_gpus("-1") == []
+    assert ProcessBackend(per_gpu=2, gpus=["0", "1"]).slots == ["0", "0", "1", "1"]
+    assert ProcessBackend(per_gpu=3).slots == [None, None, None]  # no GPU: K processes
+    env = child_env("1", 4, {"PATH": "/bin"})
+    assert env["CUDA_VISIBLE_DEVICES"] == "1" and env["XLA_PYTHON_CLIENT_PREALLOCATE"] == "false"
+    assert env["XLA_PYTHON_CLIENT_MEM_FRACTION"] == env["XLA_CLIENT_MEM_FRACTION"] == "0.237"
+    alone = child_env("0", 1, {})
+    assert "XLA_PYTHON_CLIENT_PREALLOCATE" not in alone and "XLA_CLIENT_MEM_FRACTION" not in alone
+    mine = child_env(None, 2, {"XLA_CLIENT_MEM_FRACTION": "0.3", "CUDA_VISIBLE_DEVICES": "5"})
+    assert mine["XLA_CLIENT_MEM_FRACTION"] == "0.3" and "XLA_PYTHON_CLIENT_MEM_FRACTION" not in mine
+    assert mine["CUDA_VISIBLE_DEVICES"] == "5"  # a CPU slot leaves the device choice alone

@@ -1,0 +1,175 @@
+"""Sweep files: grid and random expansion, stable run ids, every check before anything runs, the plan."""
+
+import json
+import math
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+from sweeptools import REPO, toy_data
+
+from offrl import algos
+from offrl.cli import main
+from offrl.errors import ConfigError, UnknownIdError
+from offrl.runlock import RunLock
+from offrl.sweep import load_sweep, parse_sweep
+from offrl.train import parse_overrides
+
+BASE = {"name": "s", "algo": "td3bc", "datasets": ["local/hopper-medium-v0", "local/walker2d-medium-v0"],
+        "seeds": [0, 1, 2], "train": {"steps": 1000, "eval_every": 500, "chunk": 500}, "hp": {"batch_size": 64}}
+
+
+def hp_of(config) -> dict:
+    algo = algos.get(config.algo)
+    return parse_overrides(algo, config.hp)
+
+
+def test_grid_is_the_cartesian_product_with_stable_run_ids(tmp_path):
+    grid = {"hp.alpha": [1.0, 2.5, 4.0], "train.steps": [1000, 2000]}
+    s = parse_sweep({**BASE, "grid": grid}, results_dir=tmp_path)
+    assert len(s.runs) == 2 * 3 * 2 and s.duplicates == 0
+    combos = {(c.dataset, hp_of(c)["alpha"], c.steps) for c in s.runs}
+    assert combos == {(d, a, n) for d in BASE["datasets"] for a in grid["hp.alpha"] for n in grid["train.steps"]}
+    for c, p in zip(s.runs, s.params):
+        assert c.seeds == (0, 1, 2)  # the seeds stay one vmapped run, never a search axis
+        assert hp_of(c) == {"batch_size": 64, "alpha": p["hp.alpha"]} and c.steps == p["train.steps"]
+        assert c.results_dir == str(tmp_path.absolute())
+        assert c.run_id.startswith(f"td3bc-{c.dataset.replace('/', '_')}-")
+        assert c.wandb_group == f"s/{c.run_id}" and c.wandb_tags == ("s",)
+    assert s.searched == ["dataset", "hp.alpha", "train.steps"]  # train.steps searched replaces train: steps
+    ids = s.run_ids
+    assert len(set(ids)) == len(ids)
+    # the same file finds the same runs again; the nested form means the same; where results go and
+    # how they are reported is not part of a run's identity
+    nested = {**BASE, "grid": {"hp": {"alpha": [1.0, 2.5, 4.0]}, "train": {"steps": [1000, 2000]}},
+              "wandb": {"project": "elsewhere", "tags": ["x"]}}
+    assert parse_sweep(nested, results_dir=tmp_path / "other").run_ids == ids
+    assert parse_sweep({**BASE, "grid": grid}).run_ids == ids
+    # what a run computes is: another value, another id
+    changed = parse_sweep({**BASE, "hp": {"batch_size": 32}, "grid": grid}).run_ids
+    assert not set(changed) & set(ids)
+
+
+def test_random_draws_are_reproducible_in_range_and_crossed_with_the_grid():
+    params = {"hp.actor_lr": {"distribution": "log_uniform", "min": 1e-4, "max": 1e-2},
+              "hp.tau": {"distribution": "uniform", "min": 0.001, "max": 0.01},
+              "hp.batch_size": {"distribution": "int", "min": 16, "max": 18},
+              "hp.hidden": [[16], [32, 32]]}
+    spec = {**BASE, "hp": {}, "random": {"count": 20, "seed": 3, "params": params}}
+    s = parse_sweep(spec)
+    assert len(s.runs) + s.duplicates == 2 * 20  # each draw on each dataset
+    draws = [hp_of(c) for c in s.runs if c.dataset == BASE["datasets"][0]]
+    assert len(draws) == 20
+    assert all(1e-4 <= d["actor_lr"] <= 1e-2 and 0.001 <= d["tau"] <= 0.01 for d in draws)
+    assert {d["batch_size"] for d in draws} == {16, 17, 18}  # int bounds are inclusive
+    assert {d["hidden"] for d in draws} == {(16,), (32, 32)}
+    logs = [math.log10(d["actor_lr"]) for d in draws]
+    assert min(logs) < -3 < max(logs)  # log-uniform: both decades drawn
+    # the draws are the same for every dataset, and the same file draws the same values
+    other = [hp_of(c) for c in s.runs if c.dataset == BASE["datasets"][1]]
+    assert other == draws and parse_sweep(spec).run_ids == s.run_ids
+    reseeded = parse_sweep({**spec, "random": {"count": 20, "seed": 4, "params": params}})
+    assert [hp_of(c)["actor_lr"] for c in reseeded.runs][:20] != [d["actor_lr"] for d in draws]
+    # floats keep 6 significant digits, so name=value and the record say the same number
+    assert all(float(f"{d['tau']:.6g}") == d["tau"] for d in draws)
+
+
+def test_algorithms_and_trainer_fields_are_searchable():
+    without_algo = {k: v for k, v in BASE.items() if k != "algo"}
+    s = parse_sweep({**without_algo, "grid": {"algo": ["bc", "td3bc"], "train.normalize_obs": [True, False]}})
+    assert len(s.runs) == 2 * 2 * 2
+    assert {(c.algo, c.normalize_obs) for c in s.runs} == {(a, n) for a in ("bc", "td3bc") for n in (True, False)}
+    assert {c.run_id.split("-")[0] for c in s.runs} == {"bc", "td3bc"}
+
+
+@pytest.mark.parametrize("change, error, match", [
+    ({"algo": "bcc"}, UnknownIdError, "'bc'"),
+    ({"hp": {"batch_size": 0}}, ConfigError, "batch_size"),
+    ({"train": {"chunkk": 500}}, ConfigError, "did you mean 'chunk'"),
+    ({"train": {"steps": "100k"}}, ConfigError, "steps='100k': expected int"),
+    ({"grid": {"hp.alpah": [1.0]}}, ConfigError, "did you mean 'alpha'"),
+    ({"grid": {"hp.alpha": [1.0, -1.0]}}, ConfigError, r"run \d+: dataset=local/hopper-medium-v0, hp.alpha=-1\)"),
+    ({"grid": {"hp.alpha": ["x"]}}, ConfigError, "cannot parse 'x' as float"),
+    ({"datasets": ["d4rl/hoper-medium-v2"]}, UnknownIdError, "d4rl/hopper-medium-v2"),
+    ({"grid": {"seeds": [[0], [1]]}}, ConfigError, "vmapped"),
+    ({"grid": {"dataset": ["local/hopper-medium-v0"]}}, ConfigError, "listed by its plural key and searched again"),
+    ({"grid": {"hp.alpha": []}}, ConfigError, "non-empty list"),
+    ({"random": {"count": 2, "params": {"hp.alpha": {"distribution": "gauss", "min": 0, "max": 1}}}},
+     ConfigError, "unknown distribution 'gauss'"),
+    ({"random": {"count": 2, "params": {"hp.alpha": {"distribution": "log_uniform", "min": 0, "max": 1}}}},
+     ConfigError, "min > 0"),
+    ({"random": {"count": 0, "params": {"hp.alpha": [1.0]}}}, ConfigError, "count must be a positive integer"),
+    ({"grids": {}}, ConfigError, "did you mean 'grid'"),
+    ({"seeds": [0, 0]}, ConfigError, "duplicates"),
+    ({"kind": "continual"}, UnknownIdError, "sweep run kind 'continual'"),
+])
+def test_bad_files_fail_before_anything_runs(change, error, match):
+    with pytest.raises(error, match=match):
+        parse_sweep({**BASE, **change})
+
+
+def test_a_file_missing_its_keys_says_which(tmp_path):
+    f = tmp_path / "bad.yaml"
+    f.write_text("name: x\n")
+    with pytest.raises(ConfigError, match=r"needs the keys \['name', 'algo', 'dataset', 'seeds'\]"):
+        load_sweep(f)
+    f.write_text("name: [unclosed\n")
+    with pytest.raises(ConfigError, match="cannot read sweep"):
+        load_sweep(f)
+
+
+def test_the_published_sweep_files_stay_valid():
+    files = sorted((REPO / "sweeps").glob("*.yaml"))
+    assert {f.stem for f in files} >= {"dt_corl", "dt_paper", "dt_local_dt", "dt_local_modt", "td3bc_alpha"}
+    for f in files:
+        spec = yaml.safe_load(f.read_text())
+        s = load_sweep(f)
+        grid = spec.get("grid", {})
+        assert len(s.runs) == len(spec["datasets"]) * math.prod(len(v) for v in grid.values())
+        assert [c.dataset for c in s.runs][::len(s.runs) // len(spec["datasets"])] == spec["datasets"]
+        assert all(c.seeds == tuple(spec["seeds"]) and c.algo == spec["algo"] for c in s.runs)
+        assert len(set(s.run_ids)) == len(s.runs)
+        if grid:
+            continue
+        algo = algos.get(spec["algo"])
+        want = algo.make_config(**{k: tuple(v) if isinstance(v, list) else v for k, v in spec["hp"].items()})
+        assert s.algo_config == want and all(algo.make_config(**hp_of(c)) == want for c in s.runs)
+    alpha = load_sweep(REPO / "sweeps" / "td3bc_alpha.yaml")
+    assert len(alpha.runs) == 16 and {hp_of(c)["alpha"] for c in alpha.runs} == {1.0, 2.0, 2.5, 4.0}
+
+
+def test_plan_shows_states_missing_data_and_where_the_estimate_comes_from(tmp_path, capsys):
+    toy_data()
+    f = tmp_path / "plan.yaml"
+    f.write_text(yaml.safe_dump({
+        "name": "plan", "algo": "bc", "datasets": ["local/toy-a-v0", "d4rl/hopper-medium-v2"], "seeds": [0, 1],
+        "train": {"steps": 1000, "eval_every": 100, "chunk": 100, "wandb": False}, "grid": {"hp.lr": [0.001, 0.002]}}))
+    res = tmp_path / "res"
+    s = load_sweep(f, results_dir=res)
+    assert main(["sweep", "plan", str(f), "--results-dir", str(res)]) == 0
+    fresh = capsys.readouterr().out
+    assert "4 runs = 4 processes, each training its 2 seeds at once" in fresh and "4 pending" in fresh
+    assert "bc: 113,391 seed-steps/s, H100, 5 seeds, float32 (benchmarks/RESULTS.md 4e)" in fresh
+    assert not res.exists()  # planning creates nothing
+
+    done, partial, running, missing = s.runs
+    (res / done.run_id).mkdir(parents=True)
+    (res / done.run_id / "final.json").write_text(json.dumps({"wall_time_s": 4.0, "steps": 1000, "seeds": [0, 1]}))
+    (res / partial.run_id / "checkpoints" / "400").mkdir(parents=True)
+    with RunLock(res / running.run_id):
+        assert main(["sweep", str(f), "--results-dir", str(res), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    rows = {c.run_id: next(line for line in out.splitlines() if c.run_id in line) for c in s.runs}
+    assert "finished" in rows[done.run_id] and "0.001" in rows[done.run_id]
+    assert "partial, resumes at step 400" in rows[partial.run_id] and "2 s" in rows[partial.run_id]
+    assert f"running (pid {os.getpid()})" in rows[running.run_id]
+    assert "pending, DATA MISSING" in rows[missing.run_id] and "4 s" in rows[missing.run_id]
+    assert "1 finished, 1 running, 1 partial, 1 pending" in out
+    # the finished run's own record beats the table: 2 seeds x 1000 steps in 4 s
+    assert "bc: 500 seed-steps/s, measured: 1 finished run of this sweep" in out
+    hdf5 = Path(os.environ["OFFRL_DATA_DIR"]) / "d4rl" / "hopper_medium-v2.hdf5"
+    assert (f"d4rl/hopper-medium-v2: missing {hdf5}; get it with `offrl datasets download d4rl/hopper-medium-v2`"
+            in out)
+    assert "WARNING: data missing for 1 run(s)" in out and "Traceback" not in out
+    assert not (res / missing.run_id).exists()
