@@ -19,7 +19,7 @@ while [ $# -gt 0 ]; do
     -h|--help) sed -n 2,14p "$0"; exit 0;; *) echo "unknown option $1" >&2; exit 2;;
   esac
 done
-mkdir -p "$out"
+mkdir -p "$out/assets"
 export XLA_PYTHON_CLIENT_PREALLOCATE=false PYTHONUNBUFFERED=1
 wa=$(( workers / 2 )); wc=$(( (workers - wa) / 2 )); ww=$(( workers - wa - wc ))
 common="--seeds 0 --envs-per-slot 16 --snapshot-every 20000 --keep-last 8 --max-seconds $secs --log-every-s 30"
@@ -31,18 +31,14 @@ python3 -m offrl.cli online --stream walker-par --env-steps 300000 --keep-snapsh
   --workers $ww $common --out "$out/sac/walker" > "$out/sac_walker.log" 2>&1 &
 wait
 tail -n 2 "$out"/sac_*.log
-python3 - "$out" "$workers" <<'PY'
-import json, sys
-from offrl.collection import build_stream_assets
-from offrl.continual.streams import load_stream
-out, procs = sys.argv[1], int(sys.argv[2])
-families = {"ant": ("ant-dir", "ant-dir-oer"), "cheetah": ("cheetah-vel", "cheetah-vel-oer"), "walker": ("walker-par",)}
-res = {}
-for fam, streams in families.items():
-    names = [f"{s}/{t.name}" for s in streams for t in load_stream(s).tasks]
-    res.update(build_stream_assets(f"{out}/sac/{fam}", names, out_root=f"{out}/assets", processes=procs))
-json.dump(res, open(f"{out}/assets/summary.json", "w"), indent=1)
-for n, v in sorted(res.items()):
-    r = v["returns_100"]
-    print(f"{n:24s} random {r['random']['mean']:9.1f}  medium {r['medium']['mean']:9.1f}  expert {r['expert']['mean']:9.1f}")
-PY
+# the three families' assets are built side by side, one process per task up to `workers` in all
+python3 -m offrl.cli continual build-assets --run-dir "$out/sac/ant" --stream ant-dir ant-dir-oer \
+  --out "$out/assets" --processes $(( wa + 1 )) > "$out/assets_ant.log" 2>&1 &
+python3 -m offrl.cli continual build-assets --run-dir "$out/sac/cheetah" --stream cheetah-vel cheetah-vel-oer \
+  --out "$out/assets/cheetah" --processes $(( wc + 1 )) > "$out/assets_cheetah.log" 2>&1 &
+python3 -m offrl.cli continual build-assets --run-dir "$out/sac/walker" --stream walker-par \
+  --out "$out/assets/walker" --processes $(( ww + 1 )) > "$out/assets_walker.log" 2>&1 &
+wait
+# one tree of <stream>/<task>/ folders
+cp -r "$out/assets/cheetah/." "$out/assets/" && cp -r "$out/assets/walker/." "$out/assets/" && rm -rf "$out/assets/cheetah" "$out/assets/walker"
+rm -f "$out/assets/summary.json"; cat "$out"/assets_*.log | grep -E "random .* medium .* expert" | tee "$out/assets/returns.txt"

@@ -240,6 +240,22 @@ def train_stream(cc: ContinualConfig, *, datasets=None) -> dict:
     they are loaded). Everything is validated before compilation. A run folder with checkpoints
     resumes in the task it stopped in; a finished one is returned as it is and never rewritten.
     """
+    import contextlib
+
+    s = setup(cc, datasets)
+    if (s.run_dir / "final.json").exists():
+        print(f"{s.run_id}: already finished; results in {s.run_dir}")
+        return json.loads((s.run_dir / "final.json").read_text())
+    from offrl.runlock import run_lock
+
+    with contextlib.ExitStack() as held:  # one trainer per run folder (offrl.runlock)
+        held.enter_context(run_lock(s.run_dir, s.run_id))
+        if (s.run_dir / "final.json").exists():  # finished by the process that held the lock before us
+            return json.loads((s.run_dir / "final.json").read_text())
+        return _train_stream(cc, s)
+
+
+def _train_stream(cc: ContinualConfig, s: _Setup) -> dict:
     import jax
     import jax.numpy as jnp
 
@@ -247,11 +263,7 @@ def train_stream(cc: ContinualConfig, *, datasets=None) -> dict:
     from offrl.logging import RunLogger
     from offrl.train import _Checkpoints, host_metrics, init_states, make_chunk_fn
 
-    s = setup(cc, datasets)
     run_dir, config = s.run_dir, s.config
-    if (run_dir / "final.json").exists():
-        print(f"{s.run_id}: already finished; results in {run_dir}")
-        return json.loads((run_dir / "final.json").read_text())
     resume = (run_dir / "config.json").exists()
     if resume:
         old = json.loads((run_dir / "config.json").read_text())

@@ -113,8 +113,21 @@ def register_kind(kind: RunKind, *, overwrite: bool = False) -> RunKind:
     return KINDS.register(kind.name, kind, overwrite=overwrite)
 
 
+# Kinds whose trainers live in other packages, registered when first named (so that importing the
+# sweep layer does not import every trainer).
+_PROVIDERS = {"continual": "offrl.continual.sweep_kind"}
+
+
 def get_kind(name: str) -> RunKind:
     """The registered kind ``name`` (unknown names raise with suggestions)."""
+    if name not in KINDS and name in _PROVIDERS:
+        import importlib
+
+        importlib.import_module(_PROVIDERS[name])
+    if name not in KINDS:
+        from offrl.errors import UnknownIdError
+
+        raise UnknownIdError(KINDS.kind, name, sorted({*KINDS.names(), *_PROVIDERS}))
     return KINDS[name]
 
 

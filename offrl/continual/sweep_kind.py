@@ -1,0 +1,79 @@
+"""The ``continual`` run kind of sweep files: a :class:`~offrl.continual.trainer.ContinualConfig` run by
+:func:`~offrl.continual.trainer.train_stream` (``offrl continual train``).
+
+A sweep file with ``kind: continual`` names ``stream`` (or ``streams``), ``method`` (or ``methods``), and
+optionally ``algo``, ``quality``; ``continual:`` holds other :class:`ContinualConfig` fields, ``hp:`` the
+base learner's hyperparameters and ``method_hp:`` the method's options; ``grid:``/``random:`` search over
+any of them (``method_hp.buffer_size: [1000, 10000]``). Seeds stay the vmapped axis.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from offrl.errors import ConfigError
+from offrl.sweep.kinds import RunKind, register_kind
+
+
+def _run(cc) -> dict:
+    from offrl.continual.trainer import train_stream
+
+    return train_stream(cc)
+
+
+def _validate(cc, pairs: Mapping[str, Mapping[str, Any]]) -> None:
+    """Stream, method, base learner and both option sets, without loading data."""
+    from offrl import algos
+    from offrl.continual.methods import METHODS
+    from offrl.continual.streams import load_stream
+    from offrl.continual.trainer import parse_method_overrides
+    from offrl.train import parse_overrides
+
+    load_stream(cc.stream)
+    method = METHODS[cc.method]
+    method.make_config(**parse_method_overrides(method, cc.method_hp))
+    algo = algos.get(cc.algo)
+    cfg = algo.make_config(**parse_overrides(algo, cc.hp))
+    if cc.chunk % cfg.steps_per_call:
+        raise ConfigError(f"continual.chunk={cc.chunk} must be a multiple of {cc.algo}'s steps_per_call="
+                          f"{cfg.steps_per_call}")
+    if method.needs_task_id and cc.heads == "agnostic":
+        raise ConfigError(f"method {cc.method!r} needs the task id (heads 'multi' or 'task-input')")
+
+
+def _data_ids(cc) -> list[str]:
+    from offrl.continual.streams import load_stream
+
+    return load_stream(cc.stream).dataset_ids(cc.quality)
+
+
+def _work(cc) -> tuple[str, int]:
+    from offrl.continual.streams import load_stream
+
+    return cc.algo, cc.steps_per_task * len(load_stream(cc.stream).tasks)
+
+
+def make_kind() -> RunKind:
+    from offrl.continual.trainer import ContinualConfig
+
+    return RunKind(
+        name="continual",
+        config_cls=ContinualConfig,
+        run=_run,
+        validate=_validate,
+        data_ids=_data_ids,
+        label=lambda cc: f"{cc.method}-{cc.stream.rsplit('/', 1)[-1].removesuffix('.yaml')}-{cc.quality}",
+        columns=lambda cc: {"method": cc.method, "stream": cc.stream, "quality": cc.quality},
+        work=_work,
+        keys=("stream", "method", "algo", "quality"),
+        field_sections=("continual",),
+        pair_sections=("hp", "method_hp"),
+        plurals={"streams": "stream", "methods": "method", "qualities": "quality"},
+        required=("stream", "method"),
+        program=("continual", "train"),
+        description="offrl.continual.ContinualConfig run by offrl.continual.train_stream (`offrl continual train`)",
+    )
+
+
+KIND = register_kind(make_kind())
