@@ -508,7 +508,7 @@ class RunLogger:
             record = {"kind": kind, "step": step, "seed": seed, "time": now}
             record.update({k: v[i] for k, v in columns.items()})
             lines.append(json.dumps(record, allow_nan=False))
-        with self._whole():
+        with self.uninterrupted():
             self._file.write("\n".join(lines) + "\n")
             self._file.flush()
             self.last_step = step if self.last_step is None else max(self.last_step, step)
@@ -637,8 +637,9 @@ class RunLogger:
         raise KeyboardInterrupt(signal.Signals(signum).name)
 
     @contextlib.contextmanager
-    def _whole(self) -> Iterator[None]:
-        """Run the body without an interrupt of :meth:`catch_interrupts`'s handlers in between."""
+    def uninterrupted(self) -> Iterator[None]:
+        """Run the body without an interrupt of :meth:`catch_interrupts`'s handlers in between (a
+        :meth:`log` call, a checkpoint being written): one arriving meanwhile is raised after it."""
         self._in_log = True
         try:
             yield

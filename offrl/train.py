@@ -274,8 +274,14 @@ class _Checkpoints:
     """orbax checkpoints of (states, keys) plus JSON metadata (step, evaluation history)."""
 
     def __init__(self, directory: Path):
+        import shutil
+
         import orbax.checkpoint as ocp
 
+        # A process killed while saving leaves a half-written temporary folder; saving that step again
+        # would read it. Only the run lock's holder gets here (offrl.runlock), so none of them is live.
+        for stale in directory.glob("*orbax-checkpoint-tmp*"):
+            shutil.rmtree(stale, ignore_errors=True)
         self._ocp = ocp
         self.mngr = ocp.CheckpointManager(
             directory.resolve(), options=ocp.CheckpointManagerOptions(max_to_keep=2, enable_async_checkpointing=False))
@@ -450,8 +456,9 @@ def _train(tc: TrainConfig, dataset, algo_config, held) -> dict:
                         bar.set_postfix(score=f"{np.mean(score):.1f}")
                 history.append(entry)
                 if ckpt is not None:
-                    ckpt.save(step, states, keys, {"step": step, "history": history})
-                    logger.checkpointed(step)
+                    with logger.uninterrupted():  # a kill never leaves a half-written checkpoint
+                        ckpt.save(step, states, keys, {"step": step, "history": history})
+                        logger.checkpointed(step)
     except BaseException as e:
         if bar is not None:
             bar.close()  # before the interrupt message, so that the message is not drawn into the bar

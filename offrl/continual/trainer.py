@@ -344,8 +344,9 @@ def _train_stream(cc: ContinualConfig, s: _Setup) -> dict:
 
     def save(step: int, k: int, ks: int) -> None:
         if ckpt is not None:
-            ckpt.save(step, states, keys, {"step": step, "task": k, "task_step": ks, "history": history})
-            logger.checkpointed(step)
+            with logger.uninterrupted():  # a kill never leaves a half-written checkpoint
+                ckpt.save(step, states, keys, {"step": step, "task": k, "task_step": ks, "history": history})
+                logger.checkpointed(step)
 
     try:
         logger.catch_interrupts()  # kill = Ctrl-C: both end with "rerun the same command to resume"

@@ -49,6 +49,7 @@ def rows(run_dir):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(2400)  # three short continual runs, each compiling its chunks
 def test_killed_mid_stream_resumes_in_its_task_with_the_same_numbers(env):
     results = os.path.join(env["OFFRL_RESULTS_DIR"])
     ref = offrl("continual", "train", *ARGS, "--run-id", "ref", env=env)

@@ -1,0 +1,138 @@
+"""Wall time of a whole continual stream, evaluations included, against the ordinary per-task trainer.
+
+One process trains every seed through the stream with ``offrl.continual.train_stream`` (every task of
+the stream evaluated every ``--eval-every`` steps); the in-run baseline trains the same tasks one after
+another with ``offrl.train.train`` (one run per task, each evaluating its own task at the same cadence),
+with the same base learner, batch and seeds. Both totals include compilation and evaluation. The
+datasets are collected first if missing (one process per task).
+
+    python benchmarks/continual_throughput.py --stream cheetah-vel --method er --out continual_throughput.json
+    python benchmarks/continual_throughput.py --quick          # a CPU check on the cheap stream
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+try:
+    import offrl  # noqa: F401
+except ImportError:  # run from a checkout without installing the package
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def _collect_one(args):
+    from offrl.collection import collect
+
+    name, steps = args
+    collect(name, steps=steps, minari=False, progress=False)
+    return name
+
+
+def ensure_data(stream_name: str, quality: str, steps: int | None, processes: int) -> None:
+    """Collect every missing task dataset of the stream, one process per task."""
+    import multiprocessing as mp
+
+    from offrl.continual.streams import load_stream
+    from offrl.datasets import is_present
+
+    stream = load_stream(stream_name)
+    todo = [(f"{stream.name}/{t.name}-{quality}", steps) for t in stream.tasks
+            if not is_present(t.dataset_id(stream.name, quality))]
+    if not todo:
+        return
+    t0 = time.time()
+    with mp.get_context("spawn").Pool(max(1, min(processes, len(todo)))) as pool:
+        for name in pool.imap_unordered(_collect_one, todo):
+            print(f"collected {name}", flush=True)
+    print(f"data: {len(todo)} datasets in {time.time() - t0:.1f} s", flush=True)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--stream", default="cheetah-vel")
+    p.add_argument("--method", default="er")
+    p.add_argument("--method-hp", nargs="*", default=())
+    p.add_argument("--algo", default="td3bc")
+    p.add_argument("--quality", default="medium")
+    p.add_argument("--seeds", type=int, default=5)
+    p.add_argument("--steps-per-task", type=int, default=150_000)
+    p.add_argument("--batch-size", type=int, default=1024)
+    p.add_argument("--eval-every", type=int, default=10_000)
+    p.add_argument("--eval-episodes", type=int, default=10)
+    p.add_argument("--eval-workers", type=int, default=0)
+    p.add_argument("--data-steps", type=int, default=None, help="transitions per task dataset (default 100k)")
+    p.add_argument("--hp", nargs="*", default=(), help="base-learner overrides name=value")
+    p.add_argument("--no-baseline", action="store_true")
+    p.add_argument("--quick", action="store_true", help="the cheap stream, tiny sizes (a CPU check)")
+    p.add_argument("--out", default=None)
+    a = p.parse_args(argv)
+    if a.quick:
+        a.stream, a.seeds, a.steps_per_task, a.batch_size, a.eval_every = "pendulum-gain", 2, 200, 64, 100
+        a.eval_episodes, a.data_steps, a.hp = 2, a.data_steps or 2000, (*a.hp, "hidden=32,32")
+        if a.method == "er" and not a.method_hp:
+            a.method_hp = ("buffer_size=100",)
+    import jax
+
+    from offrl.continual.streams import load_stream
+    from offrl.continual.trainer import ContinualConfig, train_stream
+    from offrl.train import TrainConfig, train
+
+    ensure_data(a.stream, a.quality, a.data_steps, processes=max(1, (a.eval_workers or 1)))
+    stream = load_stream(a.stream)
+    seeds = tuple(range(a.seeds))
+    chunk = min(1000, a.eval_every)
+    results_dir = tempfile.mkdtemp(prefix="continual-throughput-")
+    record = {"device": str(jax.devices()[0]), "device_kind": jax.devices()[0].device_kind, "jax": jax.__version__,
+              "host": platform.node(), "stream": stream.name, "tasks": len(stream.tasks), "method": a.method,
+              "method_hp": list(a.method_hp), "algo": a.algo, "seeds": a.seeds, "steps_per_task": a.steps_per_task,
+              "batch_size": a.batch_size, "eval_every": a.eval_every, "eval_episodes": a.eval_episodes,
+              "eval_workers": a.eval_workers, "hp": list(a.hp)}
+
+    cc = ContinualConfig(stream=a.stream, method=a.method, algo=a.algo, quality=a.quality, seeds=seeds,
+                         steps_per_task=a.steps_per_task, batch_size=a.batch_size, eval_every=a.eval_every,
+                         eval_episodes=a.eval_episodes, chunk=chunk, hp=tuple(a.hp), method_hp=tuple(a.method_hp),
+                         results_dir=results_dir, checkpoint=False, wandb=False, eval_workers=a.eval_workers,
+                         progress=False)
+    t0 = time.time()
+    final = train_stream(cc)
+    record["continual_s"] = time.time() - t0
+    record["continual_summary"] = final["summary"]
+    print(f"continual {a.method} through {stream.name}: {record['continual_s']:.1f} s "
+          f"({len(stream.tasks)} tasks x {a.steps_per_task:,} steps x {a.seeds} seeds, every task evaluated every "
+          f"{a.eval_every:,} steps)", flush=True)
+
+    if not a.no_baseline:
+        t0 = time.time()
+        per_task = []
+        for t in stream.tasks:
+            t1 = time.time()
+            hp = (f"batch_size={a.batch_size}", *a.hp)
+            train(TrainConfig(algo=a.algo, dataset=t.dataset_id(stream.name, a.quality), seeds=seeds,
+                              steps=a.steps_per_task, eval_every=a.eval_every, eval_episodes=a.eval_episodes,
+                              chunk=chunk, hp=hp, results_dir=results_dir, checkpoint=False, wandb=False,
+                              eval_workers=a.eval_workers, progress=False, run_id=f"baseline-{t.name}"))
+            per_task.append(time.time() - t1)
+        record["baseline_s"] = time.time() - t0
+        record["baseline_per_task_s"] = per_task
+        print(f"baseline: offrl train on each task in turn: {record['baseline_s']:.1f} s "
+              f"(each run evaluates its own task only)", flush=True)
+    print("\n| run | wall time (s) | x baseline |\n|---|---:|---:|")
+    base = record.get("baseline_s")
+    print(f"| continual ({a.method}), every task evaluated | {record['continual_s']:.1f} | "
+          f"{base / record['continual_s']:.2f} |" if base else f"| continual ({a.method}) | {record['continual_s']:.1f} | |")
+    if base:
+        print(f"| offrl train per task, one after another (baseline) | {base:.1f} | 1.00 |")
+    if a.out:
+        Path(a.out).write_text(json.dumps(record, indent=1))
+        print(f"wrote {a.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
