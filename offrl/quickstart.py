@@ -80,18 +80,19 @@ def quickstart_dataset(transitions: int, *, root=None, progress: bool = True):
 
 
 def plot_learning_curve(final: dict, behaviour_score: float, path: Path, *, title: str) -> Path:
-    """The quickstart's figure: per-seed curves, their mean with a bootstrap band, and the behaviour data's
-    score as a dashed line, so that what training added over the data can be read off."""
+    """The quickstart's figure: each seed's curve, their mean, and the behaviour data's score as a
+    dashed line, on an axis from 0 (the uniform random policy) so that what training added over the
+    data is read at its true size."""
     from offrl.evaluation import plots, stats
 
     curve = np.asarray(final["normalized_score"]["curve"], dtype=float)  # (seeds, evals)
     steps = np.asarray(final["eval_steps"])
-    est = stats.learning_curve(curve, reps=1000)
-    return plots.plot_learning_curves({final["algo"]: (steps, est)}, path, title=title,
-                                      xlabel="gradient steps",
+    top = max(float(np.nanmax(curve)), behaviour_score)
+    return plots.plot_learning_curves({final["algo"]: (steps, stats.learning_curve(curve, reps=1))}, path,
+                                      title=title, xlabel="gradient steps", ci=None,
                                       ylabel="normalized score (0 random, 100 expert)",
                                       references={"behaviour data": behaviour_score},
-                                      seed_curves={final["algo"]: curve})
+                                      seed_curves={final["algo"]: curve}, ylim=(0, top * 1.15 + 1))
 
 
 def run(args: QuickstartArgs) -> dict:

@@ -219,12 +219,14 @@ def make_report(args: ReportArgs) -> Path:
             md += [f"One algorithm{'' if draw_profiles else ' on one dataset'}: the {' and '.join(left_out)} "
                    f"figure{'s' if len(left_out) > 1 else ''} would show nothing the table above does not, so "
                    f"{'they are' if len(left_out) > 1 else 'it is'} left out.", ""]
-        if args.plots:
-            from offrl.evaluation import plots
         if args.plots and draw_aggregates:
+            from offrl.evaluation import plots
+
             plots.plot_interval_estimates(points, cis, out / "aggregates.png")
             figures.append(("Aggregate metrics", "aggregates.png"))
         if args.plots and draw_profiles:
+            from offrl.evaluation import plots
+
             hi = max(float(np.max(m)) for m in mats.values())
             taus = np.linspace(0.0, max(hi, args.gamma) * 1.05, 101)
             prof, prof_ci = stats.performance_profile(mats, taus, reps=args.profile_reps, ci=args.ci, seed=args.seed)

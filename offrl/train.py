@@ -521,6 +521,8 @@ def main(argv: list[str]) -> int:
     dataset = load(tc.dataset)
     run_dir = run_dir_for(tc, dataset.spec)
     was_finished = finished_results(run_dir) is not None
+    if not was_finished:
+        print(f"training {tc.algo} on {tc.dataset} for {tc.steps:,} steps x {len(tc.seeds)} seed(s) into {run_dir}")
     final = train(tc, dataset=dataset)  # a finished run comes back as it is (checked against this config)
     if was_finished:
         print(f"already finished: {run_dir} holds this run, so nothing was trained "

@@ -157,19 +157,20 @@ def test_quickstart_never_overwrites_other_data():
 def test_quickstart_end_to_end_then_rerun(tmp_path, capsys):
     from offrl.quickstart import QuickstartArgs, run
 
-    args = QuickstartArgs(out=tmp_path / "qs", transitions=1500, steps=200, eval_every=100, eval_episodes=1)
+    args = QuickstartArgs(out=tmp_path / "qs", algo="bc", transitions=1500, steps=200, eval_every=100, eval_episodes=1)
     final = run(args)
     out = capsys.readouterr().out
-    assert "| local/hopper-medium-1500-v0 | iql | 2 |" in out and "[2/4] training iql" in out
+    assert "| local/hopper-medium-1500-v0 | bc | 2 |" in out and "[2/4] training bc" in out
+    assert "offrl train --algo iql --dataset local/hopper-medium-1500-v0" in out  # the next command it suggests
     assert len(final["normalized_score"]["last"]) == 2
     assert (tmp_path / "qs" / "learning_curve.png").read_bytes()[:4] == b"\x89PNG"
     report = (tmp_path / "qs" / "report" / "report.md").read_text()
-    assert "| `local/hopper-medium-1500-v0` | iql |" in report
+    assert "| `local/hopper-medium-1500-v0` | bc |" in report
     assert not list((tmp_path / "qs" / "report").glob("*.png"))  # the quickstart's figure is the one above
     # a rerun reuses the data and the finished run and says so
     assert run(args) == final
     out = capsys.readouterr().out
-    assert "already collected, reused" in out and "[2/4] already trained" in out and "training iql" not in out
+    assert "already collected, reused" in out and "[2/4] already trained" in out and "training bc" not in out
 
 
 # ------------------------------------------------------------------ figures that carry information
@@ -218,7 +219,8 @@ def test_report_leaves_out_figures_without_information(tmp_path):
                "algo_config": {}, "train_config": {"steps": 200}}
         (d / "config.json").write_text(json.dumps(cfg))
         curve = [[s / 2, s] for s in scores]
-        final = {"run_id": d.name, "algo": algo, "dataset": cfg["dataset"], "seeds": [0, 1, 2], "eval_steps": [100, 200],
+        final = {"run_id": d.name, "algo": algo, "dataset": cfg["dataset"], "seeds": [0, 1, 2],
+                 "eval_steps": [100, 200],
                  "normalized_score": {"last": scores, "best": scores, "curve": curve},
                  "return": {"last": scores, "best": scores, "curve": curve}, "steps": 200}
         (d / "final.json").write_text(json.dumps(final))
@@ -275,12 +277,12 @@ def test_seeds_are_lists_everywhere_with_a_note_for_one(capsys):
 
 
 # ------------------------------------------------------------------ UAV env: gymnax names, labelled plots
-def test_uav_env_offers_default_params_and_labelled_trajectories(tmp_path, saved_figures):
+def test_uav_env_offers_default_params_and_labelled_trajectories(tmp_path, saved_figures, monkeypatch):
     import jax
 
-    from offrl.envs.uav import UAVOffload
+    from offrl.envs.uav import UAVOffload, plots
     from offrl.envs.uav.params import make_params
-    from offrl.envs.uav.plots import plot_trajectories
+    from offrl.envs.uav.policies import random_policy
 
     params = make_params("urban", n_uavs=2, episode_len=5)
     env = UAVOffload(params)
@@ -288,6 +290,7 @@ def test_uav_env_offers_default_params_and_labelled_trajectories(tmp_path, saved
     obs, state = env.reset(jax.random.PRNGKey(0), env.default_params)
     assert set(obs) == set(env.agents)
 
-    plot_trajectories({"policies": {}}, params, tmp_path / "t.png")
+    monkeypatch.setattr(plots, "method_policies", lambda result: {"random": random_policy()})  # one rollout to compile
+    plots.plot_trajectories({"policies": {}}, params, tmp_path / "t.png")
     drawn = [ax for ax in saved_figures[-1].axes if ax.get_title()]
     assert drawn and all(ax.get_xlabel() == "x (m)" and ax.get_ylabel() == "y (m)" for ax in drawn)

@@ -29,12 +29,15 @@ def list_(prefix: Annotated[str | None, tyro.conf.arg(metavar="[PREFIX]")] = Non
         if present and not here:
             continue
         d = info(i, root)
-        ref = "" if d["ref_min"] is None else f"ref [{d['ref_min']:g}, {d['ref_max']:g}]"
+        if i in saved:
+            d.update(_saved_local_spec(d["paths"][0]))
+        ref = "" if d.get("ref_min") is None else f"ref [{d['ref_min']:g}, {d['ref_max']:g}]"
         print(f"{'*' if here else ' '} {i:<45} {d['env_id'] or '':<22} {ref}")
     return 0
 
 
-def info_(dataset_id: Annotated[str, tyro.conf.arg(metavar="ID")], /, *, root: Root = None, stats: bool = False) -> int:
+def info_(dataset_id: Annotated[str, tyro.conf.arg(metavar="ID")], /, *, root: Root = None,
+          stats: bool = False) -> int:
     """Show what is known of DATASET_ID (env, reference scores, URLs, checksum, local presence).
 
     Args:
@@ -43,7 +46,6 @@ def info_(dataset_id: Annotated[str, tyro.conf.arg(metavar="ID")], /, *, root: R
       stats: also load the data (if present) and print episode/return statistics.
     """
     from offrl.datasets.api import info, load
-
     from offrl.datasets.registry import DATASETS, list_datasets, saved_local_ids
     from offrl.errors import UnknownIdError
 
@@ -65,13 +67,16 @@ def _saved_local_spec(path: str) -> dict:
 
     m = read_manifest(path)
     spec, card = m.get("spec", {}), m.get("metadata", {}).get("card", {})
-    out = {k: spec[k] for k in ("env_id", "ref_min", "ref_max", "max_episode_steps") if spec.get(k) is not None}
-    what = f"{spec.get('env_id')} {card['level']} data collected from the shipped policies" if card else "data"
+    keys = ("env_id", "ref_min", "ref_max", "max_episode_steps", "checksum")
+    out = {k: spec[k] for k in keys if spec.get(k) is not None}
+    what = (f"{spec.get('env_id')} {card.get('level', '')} data collected from the shipped policies" if card
+            else f"{spec.get('env_id') or 'unknown-env'} data")
     out["description"] = f"{m.get('transitions', 0):,} transitions of {what}, saved under this id"
     return out
 
 
-def download_(dataset_ids: Annotated[list[str], tyro.conf.arg(metavar="ID [ID ...]")], /, *, root: Root = None) -> int:
+def download_(dataset_ids: Annotated[list[str], tyro.conf.arg(metavar="ID [ID ...]")], /, *,
+              root: Root = None) -> int:
     """Download registered datasets into the cache (resumable, checksum-verified).
 
     Args:
@@ -86,7 +91,8 @@ def download_(dataset_ids: Annotated[list[str], tyro.conf.arg(metavar="ID [ID ..
     return 0
 
 
-def verify_(sources: Annotated[list[str], tyro.conf.arg(metavar="ID|PATH [ID|PATH ...]")], /, *, root: Root = None) -> int:
+def verify_(sources: Annotated[list[str], tyro.conf.arg(metavar="ID|PATH [ID|PATH ...]")], /, *,
+            root: Root = None) -> int:
     """Check datasets (ids or paths) against their checksums and that they load; exit 1 on problems.
 
     Args:
@@ -108,7 +114,8 @@ def verify_(sources: Annotated[list[str], tyro.conf.arg(metavar="ID|PATH [ID|PAT
 
 
 def convert_(source: Annotated[str, tyro.conf.arg(metavar="ID|PATH")],
-             dest: Annotated[str, tyro.conf.arg(metavar="ID|PATH")], /, *, to: Literal["offrl", "minari", "d4rl"] = "offrl",
+             dest: Annotated[str, tyro.conf.arg(metavar="ID|PATH")], /, *,
+             to: Literal["offrl", "minari", "d4rl"] = "offrl",
              mode: Literal["qlearning", "raw"] = "qlearning", data_format: Literal["hdf5", "arrow"] = "hdf5",
              overwrite: bool = False, allow_pickle: bool = False, root: Root = None) -> int:
     """Convert SOURCE (id or path, any supported format) to DEST in another format.
