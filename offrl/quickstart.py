@@ -145,6 +145,7 @@ def run(args: QuickstartArgs) -> dict:
 
 
 def main(argv: list[str]) -> int:
+    """Entry point of ``offrl quickstart``."""
     import tyro
 
     from offrl.cli import note_single_seed
