@@ -7,7 +7,9 @@ tyro, so packages stay independent and ``offrl --help`` imports nothing heavy.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
+from collections.abc import Sequence
 
 from offrl.errors import OffrlError, suggest
 
@@ -32,8 +34,43 @@ def _usage() -> str:
     return "\n".join(lines)
 
 
+def note_single_seed(seeds: Sequence[int], flag: str = "--seeds") -> None:
+    """Say on stderr which seed runs when ``seeds`` names one seed above 0: ``--seeds`` lists the seeds
+    themselves in every command, so ``--seeds 4`` is seed 4 alone, not four seeds."""
+    if len(seeds) == 1 and seeds[0] > 0:
+        n = seeds[0]
+        example = " ".join(map(str, range(n))) if n <= 8 else f"0 1 ... {n - 1}"
+        print(f"note: {flag} lists the seeds to run: this runs seed {n} only (for {n} seeds: {flag} {example})",
+              file=sys.stderr)
+
+
+def _silence_stdout() -> None:
+    """After the reader of stdout went away (``offrl ... | head``): point stdout at /dev/null so that
+    the interpreter's final flush does not raise the same error again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # stdout without a file descriptor (e.g. captured in tests)
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``offrl`` console script."""
+    """Entry point of the ``offrl`` console script.
+
+    Output piped into a reader that stops early (``offrl datasets list | head -3``) ends the command
+    quietly with status 141, as it would end any Unix tool, instead of with a traceback."""
+    try:
+        try:
+            return _dispatch(argv)
+        finally:
+            sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit where it cannot be caught
+    except BrokenPipeError:
+        _silence_stdout()
+        return 141  # 128 + SIGPIPE: what a shell reports for a command whose reader went away
+
+
+def _dispatch(argv: list[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(_usage())

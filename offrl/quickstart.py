@@ -1,9 +1,16 @@
 """``offrl quickstart``: the whole pipeline on a laptop CPU, with no download.
 
-1. collect a small ``local/hopper-medium-v0`` dataset from the shipped SAC policy (Gymnasium
-   MuJoCo ``Hopper-v5``), 2. train IQL for 10k steps on 2 seeds (one vmapped jit),
-3. evaluate by the standard protocol (fixed evaluation seeds, normalized score), 4. print the
-normalized-score table and write a learning-curve PNG with :mod:`offrl.report`.
+1. collect a small hopper-medium dataset from the shipped SAC policy (Gymnasium MuJoCo ``Hopper-v5``)
+   and save it in the standard data root as ``local/hopper-medium-<size>-v0`` (e.g.
+   ``local/hopper-medium-50k-v0``), where ``offrl train``, ``offrl datasets`` and
+   ``offrl.datasets.load`` find it; the full D4RL-sized ``local/hopper-medium-v0`` stays what
+   ``offrl collect hopper-medium`` makes;
+2. train IQL for 2,000 steps on 2 seeds (one vmapped jit);
+3. evaluate by the standard protocol (fixed evaluation seeds, normalized score) every 200 steps;
+4. print the normalized-score table, write the learning curve (with the behaviour data's own score as a
+   line) and the markdown report.
+
+A rerun reuses the saved dataset and the finished run and says so.
 """
 
 from __future__ import annotations
@@ -14,7 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from offrl.errors import OffrlError
+from offrl.errors import ConfigError
+
+ENV_LEVEL = "hopper-medium"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -22,67 +31,126 @@ class QuickstartArgs:
     """Collect, train, evaluate and report, all on the CPU in a few minutes."""
 
     out: Path = Path("quickstart")
-    """folder for the run results and the report."""
+    """folder for the run results, the learning curve and the report (the dataset goes to the data root)."""
     algo: str = "iql"
-    """algorithm (iql, td3bc, bc, cql, dt, ...); IQL is the steadier on a 50k-transition dataset."""
+    """algorithm (iql, td3bc, bc, cql, dt, ...)."""
     transitions: int = 50_000
     """size of the collected hopper-medium dataset."""
-    steps: int = 10_000
-    """gradient steps per seed."""
+    steps: int = 2_000
+    """gradient steps per seed: on 50k transitions IQL reaches its level within a few hundred steps,
+    and much longer runs on so little data drift back down towards the behaviour score."""
     seeds: tuple[int, ...] = (0, 1)
-    """training seeds (trained together)."""
-    eval_every: int = 2_000
-    """steps between evaluations."""
+    """the training seeds (trained together)."""
+    eval_every: int = 200
+    """steps between evaluations (often enough that the curve shows the learning)."""
     eval_episodes: int = 10
     """evaluation episodes per seed (the protocol's 10)."""
 
 
+def dataset_id(transitions: int) -> str:
+    """The id the quickstart saves its data under: ``local/hopper-medium-50k-v0`` for 50,000 transitions.
+
+    The size is part of the name so that the small dataset never stands in for, or overwrites, the
+    D4RL-sized ``local/hopper-medium-v0``.
+    """
+    size = f"{transitions // 1000}k" if transitions % 1000 == 0 else str(transitions)
+    return f"local/{ENV_LEVEL}-{size}-v0"
+
+
+def quickstart_dataset(transitions: int, *, root=None, progress: bool = True):
+    """Load the quickstart's dataset from the data root, collecting and saving it first if it is absent.
+
+    Returns ``(dataset, collected)``.
+    """
+    from offrl.collection import collect
+    from offrl.datasets import load, local_dataset_dir, save
+
+    ds_id = dataset_id(transitions)
+    if local_dataset_dir(ds_id, root).exists():
+        ds = load(ds_id, root=root)
+        if len(ds) != transitions:  # someone saved other data under this name: never overwrite it
+            raise ConfigError(f"{ds_id} at {local_dataset_dir(ds_id, root)} holds {len(ds):,} transitions, not "
+                              f"{transitions:,}; move it away or pick another --transitions")
+        return ds, False
+    ds = collect(ENV_LEVEL, steps=transitions, save=False, minari=False, progress=progress)
+    ds.spec = dataclasses.replace(ds.spec, id=ds_id)
+    ds.metadata["card"]["id"] = ds_id
+    save(ds, ds_id, format="offrl", root=root)
+    return ds, True
+
+
+def plot_learning_curve(final: dict, behaviour_score: float, path: Path, *, title: str) -> Path:
+    """The quickstart's figure: each seed's curve, their mean, and the behaviour data's score as a
+    dashed line, on an axis from 0 (the uniform random policy) so that what training added over the
+    data is read at its true size."""
+    from offrl.evaluation import plots, stats
+
+    curve = np.asarray(final["normalized_score"]["curve"], dtype=float)  # (seeds, evals)
+    steps = np.asarray(final["eval_steps"])
+    top = max(float(np.nanmax(curve)), behaviour_score)
+    return plots.plot_learning_curves({final["algo"]: (steps, stats.learning_curve(curve, reps=1))}, path,
+                                      title=title, xlabel="gradient steps", ci=None,
+                                      ylabel="normalized score (0 random, 100 expert)",
+                                      references={"behaviour data": behaviour_score},
+                                      seed_curves={final["algo"]: curve}, ylim=(0, top * 1.15 + 1))
+
+
 def run(args: QuickstartArgs) -> dict:
     """Run the quickstart; returns the trainer's final results."""
-    from offrl.collection import collect
-    from offrl.datasets import load
+    from offrl.datasets import local_dataset_dir
+    from offrl.paths import results_root
     from offrl.report import ReportArgs, make_report
-    from offrl.train import TrainConfig, train
+    from offrl.train import TrainConfig, finished_results, run_dir_for, train
 
     t0 = time.time()
     out = args.out.resolve()
-    data_root = out / "data"
-    name = "hopper-medium"
-    try:
-        ds = load(f"local/{name}-v0", root=data_root)
-        if len(ds) != args.transitions:
-            raise OffrlError(f"collected with {len(ds)} transitions")
-        print(f"[1/4] using {ds.spec.id} already collected under {data_root}")
-    except OffrlError:  # not collected yet, or with another size: collect it now
-        print(f"[1/4] collecting {args.transitions:,} transitions of local/{name}-v0 from the shipped SAC policy")
-        ds = collect(name, steps=args.transitions, root=data_root, minari=False, overwrite=True)
+    ds_id = dataset_id(args.transitions)
+    print(f"[1/4] {ds_id}: {args.transitions:,} transitions of Hopper-v5 from the shipped medium SAC policy")
+    ds, collected = quickstart_dataset(args.transitions)
     st = ds.stats()
-    print(f"      {len(ds):,} transitions, {st['episodes']} episodes, behaviour normalized score "
-          f"{st['normalized_return']['mean']:.1f}  ({time.time() - t0:.0f} s)")
-    print(f"[2/4] training {args.algo} for {args.steps:,} steps x {len(args.seeds)} seeds (one vmapped jit)")
-    tc = TrainConfig(algo=args.algo, dataset=ds.spec.id, seeds=args.seeds, steps=args.steps,
-                     eval_every=args.eval_every, chunk=min(1000, args.eval_every), eval_episodes=args.eval_episodes,
+    behaviour = st["normalized_return"]["mean"]
+    print(f"      {'collected and saved' if collected else 'already collected, reused'}: "
+          f"{local_dataset_dir(ds_id)}\n      {st['episodes']} episodes, behaviour normalized score "
+          f"{behaviour:.1f}  ({time.time() - t0:.0f} s)")
+
+    tc = TrainConfig(algo=args.algo, dataset=ds_id, seeds=args.seeds, steps=args.steps,
+                     eval_every=args.eval_every, eval_episodes=args.eval_episodes,
                      results_dir=str(out / "results"), checkpoint=False, wandb=False)
-    final = train(tc, dataset=ds)
-    print(f"[3/4] evaluated every {args.eval_every} steps on Hopper-v5 ({args.eval_episodes} episodes per seed, "
-          f"fixed evaluation seeds)  ({time.time() - t0:.0f} s)")
-    report_md = make_report(ReportArgs(paths=(out / "results" / final["run_id"],), out=out / "report", reps=2000,
-                                        profile_reps=500))
+    run_dir = run_dir_for(tc, ds.spec)
+    if finished_results(run_dir) is not None:
+        print(f"[2/4] already trained: {run_dir} holds this finished run (delete it to train again)")
+    else:
+        print(f"[2/4] training {args.algo} for {args.steps:,} steps x {len(args.seeds)} seeds (one vmapped jit), "
+              f"evaluating every {args.eval_every:,} steps on Hopper-v5 ({args.eval_episodes} episodes per seed, "
+              "fixed evaluation seeds)")
+    final = train(tc, dataset=ds)  # a finished run comes back as it is
+    figure = plot_learning_curve(final, behaviour, out / "learning_curve.png",
+                                 title=f"{args.algo} on {ds_id}, {len(args.seeds)} seeds")
+    report_md = make_report(ReportArgs(paths=(run_dir,), out=out / "report", reps=2000, profile_reps=500,
+                                       plots=False))
+    print(f"[3/4] learning curve: {figure}\n      report: {report_md}  ({time.time() - t0:.0f} s)")
     ns = final["normalized_score"]
     last, best = np.asarray(ns["last"]), np.asarray(ns["best"])
-    print("[4/4] normalized scores (100 = expert SAC policy, 0 = uniform random)\n")
+    print("[4/4] normalized scores (0 = uniform random, 100 = the expert SAC policy)\n")
     print("| dataset | algorithm | seeds | last | best | behaviour data |")
     print("|---|---|---|---|---|---|")
-    print(f"| {ds.spec.id} | {args.algo} | {len(last)} | {last.mean():.1f} ± {last.std():.1f} | "
-          f"{best.mean():.1f} ± {best.std():.1f} | {st['normalized_return']['mean']:.1f} |")
-    pngs = sorted(Path(report_md).parent.glob("curves_*.png"))
-    print(f"\nlearning curve: {pngs[0] if pngs else '(not written)'}\nreport: {report_md}"
-          f"\ntotal time: {time.time() - t0:.0f} s")
+    print(f"| {ds_id} | {args.algo} | {len(last)} | {last.mean():.1f} ± {last.std():.1f} | "
+          f"{best.mean():.1f} ± {best.std():.1f} | {behaviour:.1f} |")
+    print(f"\nrun: {run_dir}\ntotal time: {time.time() - t0:.0f} s")
+    other, seeds = ("bc" if args.algo != "bc" else "iql"), " ".join(map(str, args.seeds))
+    print(f"\nnext, {other} on the same data and budget, then both side by side:\n"
+          f"  offrl train --algo {other} --dataset {ds_id} --seeds {seeds} --steps {args.steps} "
+          f"--eval-every {args.eval_every}\n  offrl report {out / 'results'} {results_root()} --out report")
     return final
 
 
 def main(argv: list[str]) -> int:
+    """Entry point of ``offrl quickstart``."""
     import tyro
 
-    run(tyro.cli(QuickstartArgs, args=argv, prog="offrl quickstart"))
+    from offrl.cli import note_single_seed
+
+    args = tyro.cli(QuickstartArgs, args=argv, prog="offrl quickstart")
+    note_single_seed(args.seeds)
+    run(args)
     return 0

@@ -8,7 +8,8 @@ Usage::
 Writes ``<out>/report.md`` (per dataset x algorithm last/best scores over seeds; aggregate IQM, mean,
 median and optimality gap with stratified-bootstrap CIs per algorithm; probability of improvement
 between algorithms), ``<out>/summary.json`` with the same numbers, and PNGs: one learning-curve plot
-per dataset, ``aggregates.png``, ``profiles.png`` and ``improvement.png``. Continual runs (``"kind":
+per dataset, and where they compare something ``aggregates.png`` and ``improvement.png`` (two or more
+algorithms) and ``profiles.png`` (two or more algorithms or datasets). Continual runs (``"kind":
 "continual"``) go to :func:`offrl.continual_report.continual_report` instead (``continual.md``); a
 folder holding both kinds gets both reports.
 """
@@ -319,11 +320,23 @@ def _aggregate_section(groups: dict[tuple[str, str], Group], args: ReportArgs, o
             }
         summary["aggregate_tasks"] = tasks
         md.append("")
+        # Figures that carry no information are left out: with one algorithm the aggregate figure is a
+        # single interval filling its axis, and on one dataset too the score distribution is a few
+        # seeds' steps; the table above holds the same numbers.
+        draw_aggregates = len(mats) > 1
+        draw_profiles = len(mats) > 1 or len(tasks) > 1
+        left_out = [n for n, drawn in (("aggregate", draw_aggregates), ("score-distribution", draw_profiles))
+                    if not drawn]
+        if args.plots and left_out:
+            md += [f"One algorithm{'' if draw_profiles else ' on one dataset'}: the {' and '.join(left_out)} "
+                   f"figure{'s' if len(left_out) > 1 else ''} would show nothing the table above does not, so "
+                   f"{'they are' if len(left_out) > 1 else 'it is'} left out.", ""]
         if args.plots:
             from offrl.evaluation import plots
-
+        if args.plots and draw_aggregates:
             plots.plot_interval_estimates(points, cis, out / f"aggregates{tag}.png")
             figures.append((f"Aggregate metrics{section}", f"aggregates{tag}.png"))
+        if args.plots and draw_profiles:
             hi = max(float(np.max(m)) for m in mats.values())
             taus = np.linspace(0.0, max(hi, args.gamma) * 1.05, 101)
             prof, prof_ci = stats.performance_profile(mats, taus, reps=args.profile_reps, ci=args.ci, seed=args.seed)

@@ -13,17 +13,23 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
+import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
+import tyro
 
 from offrl import __version__
 from offrl.errors import ConfigError, OffrlError
 from offrl.logging import WandbSwitch
 
 OBS_NORM_EPS = 1e-3  # CORL/TD3+BC: std + 1e-3
+# Largest default chunk (gradient steps per jitted call): long enough that the host round trip between
+# calls is a small part of a call, short enough that the progress bar and the NaN check stay frequent.
+MAX_CHUNK = 1_000
 
 
 class TrainingDiverged(OffrlError):
@@ -34,12 +40,12 @@ class TrainingDiverged(OffrlError):
 class TrainConfig:
     """What to train, for how long, and how to evaluate and record it."""
 
-    algo: str = "td3bc"
-    """registered algorithm name (``offrl.algos.names()``)."""
-    dataset: str = "local/hopper-medium-v0"
-    """dataset id or path (``offrl.datasets.load``)."""
+    algo: Annotated[str, tyro.conf.arg(metavar="ALGO")] = "td3bc"
+    """algorithm name (the list is above)."""
+    dataset: Annotated[str, tyro.conf.arg(metavar="ID|PATH")] = "local/hopper-medium-v0"
+    """dataset id (offrl datasets list) or a path to dataset files."""
     seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
-    """training seeds; all run in one process as a vmapped axis."""
+    """the training seeds themselves (--seeds 0 1 2 trains three); all run in one process as a vmapped axis."""
     steps: int = 1_000_000
     """gradient steps per seed."""
     eval_every: int = 5_000
@@ -48,8 +54,10 @@ class TrainConfig:
     """evaluation episodes per seed (and per evaluation variant)."""
     eval_seed: int = 10_000
     """env seed of evaluation episode 0; episodes use eval_seed + i, apart from training seeds."""
-    chunk: int = 1_000
-    """gradient steps per jitted call (must divide eval_every)."""
+    chunk: Annotated[int | None, tyro.conf.arg(metavar="INT")] = None
+    """gradient steps per jitted call; must divide steps and eval_every. Default: the largest common
+    divisor of steps and eval_every that is at most 1000 (and a multiple of the algorithm's
+    steps_per_call): 1000 for 1M steps evaluated every 5000, 100 for 100 steps."""
     unroll: int = 1
     """lax.scan unroll factor of the update loop (fewer loop iterations; same math, more compile time)."""
     concurrent_kernels: bool = True
@@ -65,11 +73,11 @@ class TrainConfig:
     runs at ~0.6x the speed (benchmarks/RESULTS.md, DT throughput). On CPUs runs repeat either way."""
     normalize_obs: bool = True
     """standardise observations with dataset mean/std (+1e-3), in training and evaluation."""
-    env_id: str | None = None
+    env_id: Annotated[str | None, tyro.conf.arg(metavar="ENV_ID")] = None
     """evaluation env; default: the dataset's own env id."""
-    run_id: str | None = None
+    run_id: Annotated[str | None, tyro.conf.arg(metavar="RUN_ID")] = None
     """results/<run_id>; default derives from algo, dataset and a hash of the config."""
-    results_dir: str | None = None
+    results_dir: Annotated[str | None, tyro.conf.arg(metavar="DIR")] = None
     """parent of run folders; default $OFFRL_RESULTS_DIR or ./results."""
     checkpoint: bool = True
     """write an orbax checkpoint at every evaluation (needed to resume)."""
@@ -92,16 +100,33 @@ class TrainConfig:
 
     def __post_init__(self):
         for name in ("steps", "eval_every", "eval_episodes", "chunk", "unroll"):
-            if getattr(self, name) < 1:
+            if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ConfigError(f"TrainConfig.{name}={getattr(self, name)} must be >= 1")
         if not self.seeds:
             raise ConfigError("TrainConfig.seeds must name at least one seed")
         if len(set(self.seeds)) != len(self.seeds):
             raise ConfigError(f"TrainConfig.seeds={self.seeds} has duplicates")
-        if self.eval_every % self.chunk:
+        if self.chunk is not None and self.eval_every % self.chunk:
             raise ConfigError(f"TrainConfig.eval_every={self.eval_every} must be a multiple of chunk={self.chunk}")
-        if self.steps % self.chunk:
+        if self.chunk is not None and self.steps % self.chunk:
             raise ConfigError(f"TrainConfig.steps={self.steps} must be a multiple of chunk={self.chunk}")
+
+    def resolved_chunk(self, steps_per_call: int = 1) -> int:
+        """``chunk`` if given, else the largest divisor of both ``steps`` and ``eval_every`` that is at
+        most :data:`MAX_CHUNK` and a multiple of ``steps_per_call`` (the algorithm's gradient steps per
+        update call, e.g. TD3+BC's policy delay of 2)."""
+        if self.chunk is not None:
+            if self.chunk % steps_per_call:
+                raise ConfigError(f"TrainConfig.chunk={self.chunk} must be a multiple of {self.algo}'s "
+                                  f"steps_per_call={steps_per_call}")
+            return self.chunk
+        common = math.gcd(self.steps, self.eval_every)
+        fits = [d for d in range(min(common, MAX_CHUNK), 0, -1) if common % d == 0 and d % steps_per_call == 0]
+        if not fits:
+            raise ConfigError(f"steps={self.steps} and eval_every={self.eval_every} have no common divisor that is a "
+                              f"multiple of {self.algo}'s steps_per_call={steps_per_call}; make both multiples "
+                              f"of {steps_per_call}")
+        return fits[0]
 
 
 def parse_overrides(algo, pairs: tuple[str, ...] | list[str]) -> dict[str, Any]:
@@ -327,14 +352,42 @@ def host_metrics(metrics, seeds, step: int, chunk: int, ckpt, run_dir: Path) -> 
     return m
 
 
+def resolve_config(tc: TrainConfig, algo_config=None):
+    """``(tc, algo, cfg)``: ``tc`` with its chunk chosen (:meth:`TrainConfig.resolved_chunk`), the
+    registered algorithm, and its config (``algo_config``, else defaults + ``tc.hp`` overrides) with
+    schedule fields resolved. Needs no data; unknown names and bad values raise here."""
+    from offrl import algos
+
+    algo = algos.get(tc.algo)
+    cfg = algo_config if algo_config is not None else algo.make_config(**parse_overrides(algo, tc.hp))
+    cfg = resolve_schedule_fields(cfg, tc.steps)
+    return dataclasses.replace(tc, chunk=tc.resolved_chunk(cfg.steps_per_call)), algo, cfg
+
+
+def run_dir_for(tc: TrainConfig, spec, algo_config=None) -> Path:
+    """The folder :func:`train` writes ``tc``'s run to, for a dataset with this ``spec``:
+    ``<results root>/<tc.run_id or default_run_id(...)>``."""
+    from offrl.paths import results_root
+
+    tc, algo, cfg = resolve_config(tc, algo_config)
+    return results_root(tc.results_dir) / (tc.run_id or default_run_id(tc, algo.resolve(cfg, spec)))
+
+
+def finished_results(run_dir: str | Path) -> dict | None:
+    """The content of ``run_dir/final.json`` when that run has finished, else None."""
+    p = Path(run_dir) / "final.json"
+    return json.loads(p.read_text()) if p.is_file() else None
+
+
 def train(tc: TrainConfig, *, dataset=None, algo_config=None) -> dict:
     """Train ``tc.algo`` on ``tc.dataset`` for every seed; returns the final results dict.
 
     ``dataset`` may be a loaded :class:`~offrl.datasets.OfflineDataset` (else ``tc.dataset`` is
     loaded); ``algo_config`` a ready config (else defaults + ``tc.hp`` overrides). Everything is
     validated before compilation. A run folder with checkpoints resumes; a finished one is returned
-    as it is and never rewritten. While it trains, the run folder is locked (:mod:`offrl.runlock`):
-    a second process on the same run fails with :class:`~offrl.runlock.RunLockedError`.
+    as it is and never rewritten (:func:`run_dir_for` and :func:`finished_results` tell beforehand).
+    While it trains, the run folder is locked (:mod:`offrl.runlock`): a second process on the same run
+    fails with :class:`~offrl.runlock.RunLockedError`.
     """
     import contextlib
 
@@ -345,18 +398,16 @@ def train(tc: TrainConfig, *, dataset=None, algo_config=None) -> dict:
 def _train(tc: TrainConfig, dataset, algo_config, held) -> dict:
     import jax
 
-    from offrl import algos
     from offrl.evaluation.rollout import evaluate, make_policy_fn
     from offrl.logging import RunLogger
     from offrl.paths import results_root
 
-    algo = algos.get(tc.algo)
-    cfg = algo_config if algo_config is not None else algo.make_config(**parse_overrides(algo, tc.hp))
-    cfg = resolve_schedule_fields(cfg, tc.steps)
-    calls_per_chunk, rem = divmod(tc.chunk, cfg.steps_per_call)
-    if rem:
-        raise ConfigError(f"TrainConfig.chunk={tc.chunk} must be a multiple of {tc.algo}'s "
-                          f"steps_per_call={cfg.steps_per_call}")
+    chosen = tc.chunk is None
+    tc, algo, cfg = resolve_config(tc, algo_config)
+    if chosen and tc.chunk < 100 and tc.steps > tc.chunk:
+        print(f"note: training in chunks of {tc.chunk} steps, the largest common divisor of steps={tc.steps} and "
+              f"eval_every={tc.eval_every}; many small jitted calls train slower", file=sys.stderr)
+    calls_per_chunk = tc.chunk // cfg.steps_per_call
     if dataset is None:
         from offrl.datasets import load
 
@@ -373,13 +424,23 @@ def _train(tc: TrainConfig, dataset, algo_config, held) -> dict:
     config = {"run_id": run_id, "algo": tc.algo, "dataset": tc.dataset, "seeds": list(tc.seeds),
               "algo_config": _jsonable(dataclasses.asdict(cfg)), "train_config": _jsonable(dataclasses.asdict(tc)),
               "env_id": env_id, "dataset_spec": spec.to_dict(), "offrl_version": __version__}
-    if (run_dir / "final.json").exists():
-        return json.loads((run_dir / "final.json").read_text())
+    def finished_here() -> dict | None:
+        finished = finished_results(run_dir)
+        if finished is not None:
+            # an explicit run_id may name a finished run of another configuration: never pass that off as this one
+            old = json.loads((run_dir / "config.json").read_text()) if (run_dir / "config.json").is_file() else config
+            keep = ("algo", "dataset", "seeds", "algo_config")
+            if any(old.get(k) != config[k] for k in keep) or old.get("train_config", {}).get("steps") != tc.steps:
+                raise OffrlError(f"{run_dir} holds a finished run with a different configuration; pick another run_id")
+        return finished
+
+    if (finished := finished_here()) is not None:
+        return finished
     from offrl.runlock import run_lock
 
     held.enter_context(run_lock(run_dir, run_id))
-    if (run_dir / "final.json").exists():  # finished by the process that held the lock before us
-        return json.loads((run_dir / "final.json").read_text())
+    if (finished := finished_here()) is not None:  # finished by the process that held the lock before us
+        return finished
     resume = (run_dir / "config.json").exists()
     if resume:
         old = json.loads((run_dir / "config.json").read_text())
@@ -510,16 +571,32 @@ def _save_params(path: Path, states) -> None:
 
 
 def main(argv: list[str]) -> int:
-    """``offrl train``: parse a :class:`TrainConfig` and run it."""
-    import tyro
+    """``offrl train``: parse a :class:`TrainConfig` and run it, or show the finished run it names."""
+    from offrl import algos
+    from offrl.cli import note_single_seed
+    from offrl.datasets import load
 
     from offrl.sweep.wandb_export import agent_args
 
-    tc = tyro.cli(TrainConfig, args=agent_args(argv, TrainConfig), prog="offrl train")
-    final = train(tc)
+    names = "\n".join(f"  {n:<7}{algos.get(n).description}" for n in algos.names())
+    tc = tyro.cli(TrainConfig, args=agent_args(argv, TrainConfig), prog="offrl train",
+                  description=f"{TrainConfig.__doc__}\n\nAlgorithms (--algo):\n{names}")
+    note_single_seed(tc.seeds)
+    resolve_config(tc)  # an unknown algorithm or hyperparameter fails here, before any data is read
+    dataset = load(tc.dataset)
+    run_dir = run_dir_for(tc, dataset.spec)
+    was_finished = finished_results(run_dir) is not None
+    if not was_finished:
+        print(f"training {tc.algo} on {tc.dataset} for {tc.steps:,} steps x {len(tc.seeds)} seed(s) into {run_dir}")
+    final = train(tc, dataset=dataset)  # a finished run comes back as it is (checked against this config)
+    if was_finished:
+        print(f"already finished: {run_dir} holds this run, so nothing was trained "
+              "(another --run-id or --results-dir trains it again)")
     ns = final.get("normalized_score") or final.get("return")
     if ns:
         last = np.asarray(ns["last"])
-        print(f"{tc.algo} on {tc.dataset}: last {last.mean():.2f} ± {last.std():.2f} over {len(last)} seeds "
-              f"(best {np.mean(ns['best']):.2f}); results in {final['run_id']}")
+        kind = "normalized score" if final.get("normalized_score") else "return"
+        print(f"{tc.algo} on {tc.dataset}: {kind} at the last evaluation {last.mean():.2f} ± {last.std():.2f} "
+              f"over {len(last)} seed(s) (best {np.mean(ns['best']):.2f})")
+    print(f"results: {run_dir}  (offrl report {run_dir}; offrl eval {run_dir})")
     return 0

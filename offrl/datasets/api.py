@@ -190,9 +190,9 @@ def _load_id(dataset_id: str, *, root, download: bool, **kw: Any) -> OfflineData
     if info.source == "local":
         d = R.local_dataset_dir(dataset_id, root)
         if not d.exists():
-            name = info.name.removesuffix("-v0")
-            raise OffrlError(f"{dataset_id} is not on this machine (looked in {d}); create it with "
-                             f"`offrl collect {name}`")
+            hint = (f"create it with `offrl collect {info.name.removesuffix('-v0')}`" if dataset_id in R.DATASETS
+                    else "`offrl datasets list local/` shows the local ids that `offrl collect` makes")
+            raise OffrlError(f"{dataset_id} is not on this machine (looked in {d}); {hint}")
         ds = load_path(d, dataset_id=dataset_id, verify=kw["verify"])
         ds.spec = _merge_spec(ds.spec, info)
         return ds

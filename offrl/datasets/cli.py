@@ -3,51 +3,81 @@
 from __future__ import annotations
 
 import json
-from typing import Literal
+from typing import Annotated, Literal
 
 import tyro
 
+# metavars instead of tyro's "{None}|STR" for optional values
+Root = Annotated[str | None, tyro.conf.arg(metavar="DIR")]
 
-def list_(prefix: str | None = None, /, *, present: bool = False, root: str | None = None) -> int:
-    """List registered dataset ids (optionally only those starting with PREFIX, or present locally).
+
+def list_(prefix: Annotated[str | None, tyro.conf.arg(metavar="[PREFIX]")] = None, /, *, present: bool = False,
+          root: Root = None) -> int:
+    """List the dataset ids that can be loaded, downloaded or collected here (* = on this machine).
 
     Args:
-      prefix: only ids starting with this, e.g. ``d4rl/`` or ``neorl2/``.
+      prefix: only ids starting with this, e.g. d4rl/ or neorl2/.
       present: only datasets whose data is on this machine.
       root: data cache root (default $OFFRL_DATA_DIR or ~/.offrl/data).
     """
     from offrl.datasets.api import info, is_present
-    from offrl.datasets.registry import list_datasets
+    from offrl.datasets.registry import list_datasets, saved_local_ids
 
-    for i in list_datasets(prefix):
+    saved = [i for i in saved_local_ids(root) if prefix is None or i.startswith(prefix)]
+    for i in sorted(list_datasets(prefix) + saved):
         here = is_present(i, root)
         if present and not here:
             continue
         d = info(i, root)
-        ref = "" if d["ref_min"] is None else f"ref [{d['ref_min']:g}, {d['ref_max']:g}]"
+        if i in saved:
+            d.update(_saved_local_spec(d["paths"][0]))
+        ref = "" if d.get("ref_min") is None else f"ref [{d['ref_min']:g}, {d['ref_max']:g}]"
         print(f"{'*' if here else ' '} {i:<45} {d['env_id'] or '':<22} {ref}")
     return 0
 
 
-def info_(dataset_id: str, /, *, root: str | None = None, stats: bool = False) -> int:
-    """Show registry metadata of DATASET_ID (env, reference scores, URLs, checksum, local presence),
-    or the format and spec of a dataset path.
+def info_(dataset_id: Annotated[str, tyro.conf.arg(metavar="ID|PATH")], /, *, root: Root = None,
+          stats: bool = False) -> int:
+    """Show what is known of DATASET_ID (env, reference scores, URLs, checksum, local presence), or the
+    format and spec of a dataset path.
 
     Args:
-      dataset_id: a registry id, e.g. ``d4rl/hopper-medium-v2``, or a path that ``load`` accepts.
+      dataset_id: a dataset id, e.g. d4rl/hopper-medium-v2, or a path that load accepts.
       root: data cache root.
       stats: also load the data (if present) and print episode/return statistics.
     """
     from offrl.datasets.api import info, load
+    from offrl.datasets.registry import DATASETS, list_datasets, saved_local_ids
+    from offrl.errors import UnknownIdError
 
     d = info(dataset_id, root)
+    if d["source"] == "local" and dataset_id not in DATASETS:
+        if not d["present"]:  # neither collectable nor saved here: say which local ids exist
+            raise UnknownIdError("dataset", dataset_id, list_datasets("local/") + saved_local_ids(root))
+        d.update(_saved_local_spec(d["paths"][0]))
     if stats and d["present"]:
         d["stats"] = load(dataset_id, root=root, allow_pickle=False).stats()
     print(json.dumps(d, indent=2, default=str))
     return 0
 
 
-def download_(dataset_ids: list[str], /, *, root: str | None = None) -> int:
+def _saved_local_spec(path: str) -> dict:
+    """Env, reference scores and a description of a saved ``local/...`` dataset that the registry does not
+    list, read from the dataset's own manifest."""
+    from offrl.datasets.native import read_manifest
+
+    m = read_manifest(path)
+    spec, card = m.get("spec", {}), m.get("metadata", {}).get("card", {})
+    keys = ("env_id", "ref_min", "ref_max", "max_episode_steps", "checksum")
+    out = {k: spec[k] for k in keys if spec.get(k) is not None}
+    what = (f"{spec.get('env_id')} {card.get('level', '')} data collected from the shipped policies" if card
+            else f"{spec.get('env_id') or 'unknown-env'} data")
+    out["description"] = f"{m.get('transitions', 0):,} transitions of {what}, saved under this id"
+    return out
+
+
+def download_(dataset_ids: Annotated[list[str], tyro.conf.arg(metavar="ID [ID ...]")], /, *,
+              root: Root = None) -> int:
     """Download registered datasets into the cache (resumable, checksum-verified).
 
     Args:
@@ -62,7 +92,8 @@ def download_(dataset_ids: list[str], /, *, root: str | None = None) -> int:
     return 0
 
 
-def verify_(sources: list[str], /, *, root: str | None = None, repin: bool = False) -> int:
+def verify_(sources: Annotated[list[str], tyro.conf.arg(metavar="ID|PATH [ID|PATH ...]")], /, *,
+            root: Root = None, repin: bool = False) -> int:
     """Check datasets (ids or paths) against their checksums and that they load; exit 1 on problems.
 
     Files whose source publishes no checksum (D4RL, D5RL) are checked against the sha256 pinned at
@@ -87,17 +118,19 @@ def verify_(sources: list[str], /, *, root: str | None = None, repin: bool = Fal
     return 1 if bad else 0
 
 
-def convert_(source: str, dest: str, /, *, to: Literal["offrl", "minari", "d4rl"] = "offrl",
+def convert_(source: Annotated[str, tyro.conf.arg(metavar="ID|PATH")],
+             dest: Annotated[str, tyro.conf.arg(metavar="ID|PATH")], /, *,
+             to: Literal["offrl", "minari", "d4rl"] = "offrl",
              mode: Literal["qlearning", "raw"] = "qlearning", data_format: Literal["hdf5", "arrow"] = "hdf5",
-             overwrite: bool = False, allow_pickle: bool = False, root: str | None = None) -> int:
+             overwrite: bool = False, allow_pickle: bool = False, root: Root = None) -> int:
     """Convert SOURCE (id or path, any supported format) to DEST in another format.
 
     Args:
       source: registry id or path.
-      dest: output path (or a ``local/...`` / ``minari/...`` id).
+      dest: output path, or a local/<name> or minari/<namespace>/<name>-v<N> id.
       to: output format.
-      mode: D4RL read mode (``qlearning`` = d4rl.qlearning_dataset, ``raw`` = every row).
-      data_format: Minari backend when ``to=minari``.
+      mode: D4RL read mode (qlearning = what d4rl.qlearning_dataset returns, raw = every row).
+      data_format: Minari backend when --to minari.
       overwrite: replace an existing output.
       allow_pickle: allow D5RL pickle inputs (unpickled through an allow-list).
       root: data cache root.

@@ -106,10 +106,6 @@ D5RL_KITCHEN_TASKS = {
     "outofdistribution": ("microwave", "kettle", "bottom burner", "light switch"),
 }
 
-# Locally collected datasets (offrl collect): env -> Gymnasium id; levels.
-LOCAL_ENVS = {"hopper": "Hopper-v5", "halfcheetah": "HalfCheetah-v5", "walker2d": "Walker2d-v5", "ant": "Ant-v5"}
-LOCAL_LEVELS = ("random", "medium", "medium-replay", "medium-expert", "expert")
-
 # Minari's published Gymnasium-MuJoCo datasets (ref scores live in each dataset's metadata.json).
 MINARI_MUJOCO_ENVS = {"halfcheetah": "HalfCheetah-v5", "hopper": "Hopper-v5", "walker2d": "Walker2d-v5",
                       "ant": "Ant-v5"}

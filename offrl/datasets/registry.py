@@ -168,16 +168,22 @@ def local_reference_scores(env: str) -> tuple[float | None, float | None]:
 
 
 def _local_info(env: str, level: str) -> DatasetInfo:
+    from offrl.collection import ENVS
+
     lo, hi = local_reference_scores(env)
     return DatasetInfo(
-        id=f"local/{env}-{level}-v0", source="local", env_id=C.LOCAL_ENVS[env], ref_min=lo, ref_max=hi,
+        id=f"local/{env}-{level}-v0", source="local", env_id=ENVS[env], ref_min=lo, ref_max=hi,
         max_episode_steps=1000, format="offrl", options={"env": env, "level": level},
-        description=f"locally collected {C.LOCAL_ENVS[env]} {level} data (offrl collect {env}-{level})")
+        description=f"locally collected {ENVS[env]} {level} data (offrl collect {env}-{level})")
 
 
 def _local_entries() -> None:
-    for env in C.LOCAL_ENVS:
-        for level in C.LOCAL_LEVELS:
+    """The ``local/<env>-<level>-v0`` ids are exactly what :mod:`offrl.collection` can make (its ENVS x
+    LEVELS), so the registry never lists an id that ``offrl collect`` would refuse."""
+    from offrl.collection import ENVS, LEVELS
+
+    for env in ENVS:
+        for level in LEVELS:
             _register(_local_info(env, level))
 
 
@@ -285,6 +291,18 @@ def candidate_paths(info: DatasetInfo, rel: str, root: str | os.PathLike | None 
 def list_datasets(prefix: str | None = None) -> list[str]:
     """All registered dataset ids, optionally only those starting with ``prefix`` (e.g. ``"d4rl/"``)."""
     return [n for n in DATASETS.names() if prefix is None or n.startswith(prefix)]
+
+
+def saved_local_ids(root: str | os.PathLike | None = None) -> list[str]:
+    """Ids of the ``local/...`` datasets saved under the data root that the registry does not list
+    (``offrl quickstart``'s smaller dataset, ``offrl datasets convert ... local/<name>``)."""
+    from offrl.datasets.native import is_native
+
+    base = data_root(root) / "local"
+    if not base.is_dir():
+        return []
+    return sorted(f"local/{d.name}" for d in base.iterdir()
+                  if d.is_dir() and is_native(d) and f"local/{d.name}" not in DATASETS)
 
 
 _d4rl_entries()

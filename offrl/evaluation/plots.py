@@ -54,27 +54,49 @@ def plot_learning_curves(
     title: str = "",
     xlabel: str = "training step",
     ylabel: str = "normalized score",
-    ci: float = 0.95,
+    ci: float | None = 0.95,
+    references: Mapping[str, float] | None = None,
+    seed_curves: Mapping[str, np.ndarray] | None = None,
+    ylim: tuple[float | None, float | None] | None = None,
 ) -> Path:
     """One line per algorithm (mean over seeds) with its shaded bootstrap CI.
 
     Args:
       curves: algorithm -> ``(eval_steps, estimate)`` from :func:`offrl.evaluation.stats.learning_curve`.
+      ci: the level of the estimates' band; None draws no band (e.g. when ``seed_curves`` shows each
+        of a few seeds, between which a band of two or three seeds would only be drawn again).
+      references: label -> score drawn as a dashed horizontal line, e.g. the behaviour data's score,
+        so that a curve can be read against what the data itself achieves.
+      seed_curves: algorithm -> ``(seeds, evals)`` scores of each seed, drawn thin under the mean; with
+        few seeds they show the spread more plainly than a bootstrap band.
+      ylim: y-axis limits (None keeps matplotlib's), e.g. ``(0, None)`` to keep the random policy's
+        normalized score in view.
     """
     fig = Figure(figsize=(6.0, 4.0), layout="constrained")
     ax = fig.add_subplot()
     colors = _colors(list(curves))
+    for i, (label, value) in enumerate((references or {}).items()):
+        ax.axhline(value, color="0.35", ls=("--", ":", "-.")[i % 3], lw=1.2, label=f"{label} ({value:.1f})")
+    labelled = False
+    for name, per_seed in (seed_curves or {}).items():
+        steps = np.asarray(curves[name][0])
+        for row in np.asarray(per_seed, dtype=float):
+            ax.plot(steps, row, color=colors[name], lw=0.7, alpha=0.45, label=None if labelled else "single seeds")
+            labelled = True
     for name, (steps, est) in curves.items():
         steps = np.asarray(steps)
         ok = ~np.isnan(est.mean)
         ax.plot(steps[ok], est.mean[ok], label=name, color=colors[name], lw=1.8, marker="." if ok.sum() < 30 else None)
-        band = ok & ~np.isnan(est.lower) & ~np.isnan(est.upper)
-        ax.fill_between(steps[band], est.lower[band], est.upper[band], color=colors[name], alpha=0.2, lw=0)
+        if ci is not None:
+            band = ok & ~np.isnan(est.lower) & ~np.isnan(est.upper)
+            ax.fill_between(steps[band], est.lower[band], est.upper[band], color=colors[name], alpha=0.2, lw=0)
     ax.set_title(title)
     ax.set_xlabel(xlabel)
-    ax.set_ylabel(f"{ylabel} (mean, {ci:.0%} CI)")
+    ax.set_ylabel(f"{ylabel} (mean, {ci:.0%} CI)" if ci is not None else f"{ylabel}, mean over seeds")
+    if ylim is not None:
+        ax.set_ylim(*ylim)
     ax.grid(alpha=0.3)
-    if curves:
+    if curves or references:
         ax.legend(frameon=False)
     return _save(fig, path)
 

@@ -229,9 +229,7 @@ def _train_validate(tc, pairs: Mapping[str, Mapping[str, Any]]) -> None:
         raise ConfigError(f"{tc.algo} hyperparameter(s) {bad}: the name=value form "
                           f"{[p for p in tc.hp if p.split('=', 1)[0] in bad]} reads back as "
                           f"{[parsed[k] for k in bad]}; write the value as the field's type")
-    if tc.chunk % cfg.steps_per_call:
-        raise ConfigError(f"train.chunk={tc.chunk} must be a multiple of {tc.algo}'s steps_per_call="
-                          f"{cfg.steps_per_call}")
+    tc.resolved_chunk(cfg.steps_per_call)  # a chunk that does not fit the algorithm's update raises here
     _check_dataset_id(tc.dataset)
 
 

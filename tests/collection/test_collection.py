@@ -1,4 +1,4 @@
-"""Collection from the shipped policies: determinism, loading, atomicity, bad input; the quickstart."""
+"""Collection from the shipped policies: determinism, loading, atomicity, bad input."""
 
 import json
 
@@ -83,15 +83,6 @@ def test_collect_cli_checksum_check(tmp_path, monkeypatch, capsys):
                  "--expect-checksum", "sha256:0"]) == 1
     assert "checksum mismatch" in capsys.readouterr().err
     assert not local_dataset_dir("hopper-random", tmp_path).exists()  # nothing registered
-
-def test_quickstart_runs_end_to_end(tmp_path, capsys):
-    from offrl.quickstart import QuickstartArgs, run
-
-    final = run(QuickstartArgs(out=tmp_path / "qs", transitions=1500, steps=200, eval_every=100, eval_episodes=1))
-    out = capsys.readouterr().out
-    assert "| local/hopper-medium-v0 | iql | 2 |" in out
-    assert len(final["normalized_score"]["last"]) == 2
-    assert list((tmp_path / "qs" / "report").glob("curves_*.png"))
 
 
 def test_recorded_checksum_is_reproduced_or_flagged(recwarn):

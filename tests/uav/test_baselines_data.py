@@ -26,7 +26,7 @@ def test_goto_and_kmeans():
 
 
 def test_comparison_small_budget_learns():
-    cfg = ComparisonConfig(seeds=2, eval_episodes=4, tabular=TabularConfig(episodes=60, chunks=3),
+    cfg = ComparisonConfig(seeds=(0, 1), eval_episodes=4, tabular=TabularConfig(episodes=60, chunks=3),
                            pso=PSOConfig(particles=6))
     res = run_comparison(SMALL, cfg)
     s = {m: v["mean"] for m, v in res["summary"].items()}
@@ -85,7 +85,7 @@ def test_cli_baselines_plot_datasets(tmp_path, capsys):
     from offrl.cli import main
 
     out = tmp_path / "uav"
-    assert main(["uav", "baselines", "--episodes", "20", "--seeds", "1", "--eval-episodes", "2", "--out", str(out), "--no-plots"]) == 0
+    assert main(["uav", "baselines", "--episodes", "20", "--seeds", "0", "--eval-episodes", "2", "--out", str(out), "--no-plots"]) == 0
     d = json.loads((out / "baselines.json").read_text())
     assert set(d["summary"]) == {"random", "greedy", "kmeans", "sarsa", "qlearning", "pso"}
     assert "| sarsa |" in (out / "baselines.md").read_text()

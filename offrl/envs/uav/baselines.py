@@ -239,8 +239,8 @@ def train_pso(params: EnvParams, cfg: PSOConfig, episode_budget: int, seeds: int
 class ComparisonConfig:
     """The baseline comparison behind the paper's qualitative claim."""
 
-    seeds: int = 4
-    """Independent seeds of every learned method."""
+    seeds: tuple[int, ...] = (0, 1, 2, 3)
+    """The seeds of every learned method (one independent run each)."""
     eval_episodes: int = 32
     """Held-out user layouts every method is evaluated on."""
     tabular: TabularConfig = TabularConfig()
@@ -259,8 +259,10 @@ def run_comparison(params: EnvParams, cfg: ComparisonConfig = ComparisonConfig()
     ``scores[method]`` is the list over seeds (one entry for the untrained methods) of the mean number
     of UAV-associated users per step on the same ``eval_episodes`` held-out layouts.
     """
-    if cfg.seeds < 1:
-        raise ConfigError(f"seeds: must be >= 1 (got {cfg.seeds})")
+    if isinstance(cfg.seeds, int) or not all(isinstance(x, int) for x in cfg.seeds):
+        raise ConfigError(f"seeds: give the seeds themselves, e.g. seeds=(0, 1, 2, 3) for four (got {cfg.seeds!r})")
+    if not cfg.seeds or len(set(cfg.seeds)) != len(cfg.seeds):
+        raise ConfigError(f"seeds: need at least one seed and no duplicates (got {cfg.seeds!r})")
     if cfg.eval_episodes < 1:
         raise ConfigError(f"eval_episodes: must be >= 1 (got {cfg.eval_episodes})")
     if cfg.learner_reward not in ("local", "shared"):
@@ -281,7 +283,7 @@ def run_comparison(params: EnvParams, cfg: ComparisonConfig = ComparisonConfig()
         tick(name)
     for method in LEARNERS:
         t0 = time.perf_counter()
-        res = train_tabular(method, train_params, cfg.tabular, cfg.seeds, eval_key=eval_key,
+        res = train_tabular(method, train_params, cfg.tabular, list(cfg.seeds), eval_key=eval_key,
                             eval_episodes=cfg.eval_episodes, progress=lambda n, m=method: tick(m, n))
         out["scores"][method] = [float(x) for x in res["eval_curve"][:, -1]]
         out["curves"][method] = {"episodes": res["eval_episodes"], "eval": res["eval_curve"],
@@ -289,7 +291,7 @@ def run_comparison(params: EnvParams, cfg: ComparisonConfig = ComparisonConfig()
         out["policies"][method] = res
         out["timing_s"][method] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    res = train_pso(params, cfg.pso, cfg.tabular.episodes, cfg.seeds, eval_key=eval_key,
+    res = train_pso(params, cfg.pso, cfg.tabular.episodes, list(cfg.seeds), eval_key=eval_key,
                     eval_episodes=cfg.eval_episodes)
     out["scores"]["pso"] = [float(x) for x in res["eval_curve"][:, -1]]
     out["curves"]["pso"] = {"episodes": res["episodes"], "eval": res["eval_curve"], "train": res["best_curve"]}

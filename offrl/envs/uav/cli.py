@@ -1,6 +1,6 @@
 """``offrl uav ...``: baseline comparison, offline datasets, plots.
 
-    offrl uav baselines [--episodes 400 --seeds 4 --out results/uav]   # table + JSON + PNGs
+    offrl uav baselines [--episodes 400 --seeds 0 1 2 3 --out results/uav]   # table + JSON + PNGs
     offrl uav datasets  [--episodes 100 --levels poor medium expert mixed --overwrite]
     offrl uav plot      [--result results/uav/baselines.json]          # re-plot a saved comparison
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import tyro
@@ -30,8 +30,8 @@ class Baselines:
     """Scenario preset."""
     episodes: int = 400
     """Training episodes of SARSA / Q-learning per seed (PSO gets the same episode budget)."""
-    seeds: int = 4
-    """Seeds of every learned method."""
+    seeds: tuple[int, ...] = (0, 1, 2, 3)
+    """The seeds of every learned method (--seeds 0 1 2 3 runs four), as in offrl train."""
     eval_episodes: int = 32
     """Held-out layouts every method is evaluated on."""
     n_uavs: int = 4
@@ -58,7 +58,7 @@ class Datasets:
     """Training episodes of the SARSA behaviour policy."""
     seed: int = 0
     """Seed of behaviour training and collection."""
-    root: Path | None = None
+    root: Annotated[Path | None, tyro.conf.arg(metavar="DIR")] = None
     """Data root (default $OFFRL_DATA_DIR or ~/.offrl/data)."""
     overwrite: bool = False
     """Replace existing datasets."""
@@ -69,8 +69,8 @@ class Plot:
     """Re-draw the PNGs from a saved baselines.json."""
 
     result: Path = Path("results/uav/baselines.json")
-    """A JSON written by ``offrl uav baselines``."""
-    out: Path | None = None
+    """A JSON written by offrl uav baselines."""
+    out: Annotated[Path | None, tyro.conf.arg(metavar="DIR")] = None
     """Output directory (default: next to the JSON)."""
 
 
@@ -101,6 +101,9 @@ def run_baselines(a: Baselines) -> int:
     from offrl.envs.uav.baselines import ComparisonConfig, TabularConfig, run_comparison, summary_table
     from offrl.errors import ConfigError
 
+    from offrl.cli import note_single_seed
+
+    note_single_seed(a.seeds)
     if a.episodes < 10:
         raise ConfigError(f"episodes: need at least 10 training episodes (got {a.episodes})")
     params = make_params(a.preset, n_uavs=a.n_uavs)

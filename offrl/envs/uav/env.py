@@ -237,8 +237,9 @@ def step(key, state: EnvState, actions, params: EnvParams):
 class UAVOffload:
     """Multi-agent UAV offloading env with per-agent dicts (JaxMARL/gymnax conventions).
 
-    All methods are pure functions of their inputs; ``params`` defaults to the one given here, and a
-    batched :class:`EnvParams` can be passed through ``jax.vmap`` as long as its static fields agree.
+    All methods are pure functions of their inputs; ``params`` defaults to the one given here (also
+    offered as ``default_params``, where gymnax-style code looks for it), and a batched
+    :class:`EnvParams` can be passed through ``jax.vmap`` as long as its static fields agree.
     """
 
     def __init__(self, params: EnvParams | None = None, **overrides: Any):
@@ -253,6 +254,11 @@ class UAVOffload:
         self.agents = params.agents
         self.possible_agents = list(self.agents)
         self.num_agents = params.n_uavs
+
+    @property
+    def default_params(self) -> EnvParams:
+        """The params this env was built with (gymnax's name for them; the same object as ``params``)."""
+        return self.params
 
     def _p(self, params):
         return self.params if params is None else params

@@ -77,17 +77,20 @@ def plot_trajectories(result: dict[str, Any], params: EnvParams, path: str | Pat
         start = np.asarray(out["start_pos"]) * params.cell_m
         traj = np.concatenate([start[None], np.asarray(out["uav_pos"]) * params.cell_m])
         assoc_n = np.asarray(out["n_assoc"])
-        ax.scatter(users[:, 0], users[:, 1], s=6, c="k", alpha=0.5)
+        ax.scatter(users[:, 0], users[:, 1], s=6, c="k", alpha=0.5, label="ground users")
         for u in range(params.n_uavs):
             ax.plot(traj[:, u, 0], traj[:, u, 1], "-o", ms=2, lw=1.2, label=f"uav_{u}")
             ax.plot(*traj[-1, u], "^", ms=9, color=ax.lines[-1].get_color())
         ax.set_xlim(-50, params.area_m + 50)
         ax.set_ylim(-50, params.area_m + 50)
         ax.set_aspect("equal")
+        ax.set_xlabel("x (m)")
+        ax.set_ylabel("y (m)")
         ax.set_title(f"{m}: {assoc_n.mean():.1f} users/step (final {int(assoc_n[-1])})", fontsize=9)
     for ax in axes.ravel()[len(order):]:
         ax.axis("off")
     axes[0, 0].legend(fontsize=7, loc="upper left")
+    fig.suptitle("UAV trajectories on one held-out layout (lines: paths; triangles: final positions)", fontsize=10)
     path = Path(path)
     fig.savefig(path, dpi=110)
     plt.close(fig)
