@@ -1,0 +1,1 @@
+"""Continual offline RL: task streams, the continual trainer, continual methods and experience selection."""
