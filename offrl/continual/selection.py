@@ -86,7 +86,8 @@ class SelectionConfig:
                                      "mean variance (OER's default 2; its runs also used 1.2)", min=0)
     variance_gate: bool = hp(True, "MBES: apply the variance gate (False: always jump; the code's 'model' type)")
     policy_member: str = hp("random", "MBES: the policy's predicted next state from one random member "
-                                      "(2023) or the members' mean", choices=("random", "mean"))
+                                      "(2023), the member highest above the members' mean (2022) or the "
+                                      "members' mean", choices=("random", "deviation", "mean"))
     neighbor_member: str = hp("deviation", "MBES: each dataset row's predicted next state from the member "
                                            "highest above the members' mean (the code) or the mean",
                               choices=("deviation", "mean"))
@@ -252,6 +253,14 @@ def _match_dims(cfg: SelectionConfig, obs_dim: int) -> int:
 
 
 # -------------------------------------------------------------------------------------- MBES
+def _highest_member(nxt):
+    """(members, B, D) -> (B, D): per row the member with the largest mean over coordinates of its
+    deviation from the members' mean (the code's ``torch.max(torch.mean(pred - mean, dim=2), dim=1)``;
+    its comment calls it the member closest to the mean, which it is not)."""
+    member = jnp.argmax(jnp.mean(nxt - jnp.mean(nxt, 0), -1), 0)
+    return jnp.take_along_axis(nxt, member[None, :, None], 0)[0]
+
+
 def data_predictions(data: SelectionData, model, key, cfg: SelectionConfig = SelectionConfig()):
     """MBES's per-task precomputation for every dataset pair ``(s_j, a_j)``: the predicted next state of
     the member the code picks (first ``match_dims`` coordinates; (N, m)) and the ensemble variance (N,)."""
@@ -262,12 +271,7 @@ def data_predictions(data: SelectionData, model, key, cfg: SelectionConfig = Sel
         mean, log_std = model(obs, act)
         pred = _draw(mean, log_std, jax.random.fold_in(key, b), cfg.sample_model)
         nxt = pred[..., :obs_dim]                                             # (members, rows, obs_dim)
-        if cfg.neighbor_member == "deviation":
-            # the code: argmax over members of mean_over_coordinates(prediction - members' mean)
-            member = jnp.argmax(jnp.mean(nxt - jnp.mean(nxt, 0), -1), 0)
-            chosen = jnp.take_along_axis(nxt, member[None, :, None], 0)[0]
-        else:
-            chosen = jnp.mean(nxt, 0)
+        chosen = _highest_member(nxt) if cfg.neighbor_member == "deviation" else jnp.mean(nxt, 0)
         return chosen[:, :m], ensemble_variance(pred)
 
     return _rowwise(block, (data.observations, data.actions), cfg.prediction_block)
@@ -312,6 +316,8 @@ def _mbes(data: SelectionData, key, cfg: SelectionConfig, policy, model, q_fn, n
         nxt = pred[..., :obs_dim]
         if cfg.policy_member == "random":
             target = nxt[jnp.argmax(noise[..., -1], 0), lane]
+        elif cfg.policy_member == "deviation":
+            target = _highest_member(nxt)
         else:
             target = jnp.mean(nxt, 0)
         cand = nbr[cur]                                                       # (B, k)

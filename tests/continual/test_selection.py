@@ -141,6 +141,29 @@ def test_mbes_start_batches_follow_the_code():
     assert starts.shape == (2,) and set(starts.tolist()) < {0, 4, 8}
 
 
+def test_model_predictions_of_the_data_pick_the_codes_member():
+    """MBES's per-task precomputation: each row's next state from the member whose prediction lies
+    highest above the members' mean (averaged over coordinates), or the mean; and the ensemble variance
+    over the state and reward predictions."""
+    members = jnp.array([[1.0, 1.0, 0.0], [3.0, -1.0, 0.0], [0.0, 5.0, 3.0]])  # (member, [s'_0, s'_1, r])
+
+    def model(o, a):
+        mean = jnp.broadcast_to(members[:, None, :], (3, o.shape[0], 3))
+        return mean, jnp.full(mean.shape, -30.0)
+
+    data = sel.selection_data({"observations": np.zeros((4, 2)), "actions": np.zeros((4, 1)),
+                               "rewards": np.zeros(4), "next_observations": np.zeros((4, 2)),
+                               "terminations": np.zeros(4, bool)})
+    # mean (4/3, 5/3): mean deviations -0.5, -0.5, 1 -> member 2
+    cfg = sel.SelectionConfig(match_dims=None, sample_model=False)
+    nxt, var = sel.data_predictions(data, model, jax.random.PRNGKey(0), cfg)
+    np.testing.assert_allclose(nxt, np.tile([[0.0, 5.0]], (4, 1)))
+    np.testing.assert_allclose(var, np.var(np.asarray(members), axis=0, ddof=1).sum() * np.ones(4), rtol=1e-6)
+    nxt, _ = sel.data_predictions(data, model, jax.random.PRNGKey(0),
+                                  sel.SelectionConfig(match_dims=1, neighbor_member="mean", sample_model=False))
+    np.testing.assert_allclose(nxt, np.full((4, 1), 4 / 3), rtol=1e-6)
+
+
 def test_selection_data_options_reproduce_oers_loader():
     n = 7
     raw = {"observations": np.arange(n, dtype=np.float32)[:, None], "actions": np.zeros((n, 1)),
