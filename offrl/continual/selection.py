@@ -63,7 +63,8 @@ import numpy as np
 from flax import struct
 
 from offrl.algos.base import hp, validate_config
-from offrl.algos.dynamics import ensemble_variance
+from offrl.algos import dynamics
+from offrl.algos.dynamics import DynamicsState, ensemble_variance
 from offrl.algos.networks import normal_log_prob
 from offrl.continual.neighbors import DEFAULT_K, Neighbors, knn
 from offrl.errors import ConfigError
@@ -499,12 +500,14 @@ def select(rule: str, data: SelectionData, key, cfg: SelectionConfig = Selection
            neighbors: Neighbors | None = None) -> Selection:
     """Run selection rule ``rule`` for one seed, jitted.
 
-    ``policy(obs) -> actions`` (batched, deterministic), ``model(obs, act) -> (mean, log_std)`` each
-    (members, B, obs_dim + 1) with the next state first and the reward last
-    (:func:`offrl.algos.dynamics.as_model`), ``q_fn(obs, act) -> (B,)`` (OER's: the mean of the twin
-    critics). ``neighbors`` is computed from ``data`` when a rule needs it and none is given. Unknown
-    rule names raise with suggestions; a missing function raises naming it.
+    ``policy(obs) -> actions`` (batched, deterministic); ``model`` one seed's
+    :class:`~offrl.algos.dynamics.DynamicsState` or any ``model(obs, act) -> (mean, log_std)``, each
+    (members, B, obs_dim + 1) with the next state first and the reward last; ``q_fn(obs, act) -> (B,)``
+    (OER's: the mean of the twin critics). ``neighbors`` is computed from ``data`` when a rule needs it
+    and none is given. Unknown rule names raise with suggestions; a missing function raises naming it.
     """
+    if isinstance(model, DynamicsState):
+        model = dynamics.as_model(model)
     entry, neighbors = _prepare(rule, data, cfg, {"policy": policy, "model": model, "q_fn": q_fn}, neighbors)
     run = jax.jit(lambda d, k, nb: entry.fn(d, k, cfg, policy, model, q_fn, nb))
     return run(data, key, neighbors)
@@ -517,7 +520,10 @@ def select_seeds(rule: str, data: SelectionData, keys, cfg: SelectionConfig = Se
     """Run ``rule`` for every seed at once (vmap): ``keys`` and each ``*_params`` carry a leading seed
     axis, and the functions take them first: ``policy(params, obs)``, ``model(params, obs, act)`` (e.g.
     :func:`offrl.algos.dynamics.member_stats` with a seed-stacked ``DynamicsState``), ``q_fn(params, obs,
-    act)``. ``data`` and ``neighbors`` are shared. Each seed gets what :func:`select` gives it alone."""
+    act)``. A seed-stacked ``DynamicsState`` as ``model_params`` needs no ``model``. ``data`` and
+    ``neighbors`` are shared. Each seed gets what :func:`select` gives it alone."""
+    if model is None and isinstance(model_params, DynamicsState):
+        model = dynamics.member_stats
     given = {"policy": policy, "model": model, "q_fn": q_fn}
     entry, neighbors = _prepare(rule, data, cfg, given, neighbors)
 

@@ -297,8 +297,8 @@ def test_seeds_vmapped_equal_single_seed_calls():
 
     cfg = sel.SelectionConfig(buffer_size=60, num_neighbors=8, neighbor_dims=None)
     nb = sel.neighbors_for(data, cfg)
-    both = sel.select_seeds("mbes", data, keys, cfg, policy=policy, policy_params=weights,
-                            model=dynamics.member_stats, model_params=dyn, neighbors=nb)
+    both = sel.select_seeds("mbes", data, keys, cfg, policy=policy, policy_params=weights, model_params=dyn,
+                            neighbors=nb)
     assert both.indices.shape == (2, 60)
     mbes = sel.RULES["mbes"].fn
     alone = jax.jit(lambda k, w, ds: mbes(data, k, cfg, lambda o: policy(w, o), dynamics.as_model(ds), None, nb))
