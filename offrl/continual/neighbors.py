@@ -5,15 +5,20 @@ Its code (``myd3rlpy/siamese_similar.py::similar_euclid``) computes them by brut
 1000 x 1000 and keeps every state's ``topk(64, largest=False)``; the queries are the dataset's states
 and so are the keys, so **a state is its own first neighbour** (distance 0), and we keep it so.
 
-Here: blocks of ``query_block`` queries against all keys (or, with ``key_block``, against the keys a
-tile at a time with a running merge), the squared distances summed over the dimensions in one fixed
-order (no ``|q|^2 + |k|^2 - 2 q.k`` cancellation, no TF32 matrix products), and ``lax.top_k`` on
-their negatives. The result is exact, sorted by distance, and deterministic: ``lax.top_k`` puts the
-lower index first among equal values, and the running merge keeps the earlier (lower-index) keys in
-front, so ties always go to the lower row index.
-"""
+Here, per block of ``query_block`` queries, the squared distances to all keys are summed over the
+coordinates in one fixed order (no ``|q|^2 + |k|^2 - 2 q.k`` cancellation, no TF32 matrix products).
+Then, by default, the keys are cut into tiles of ``tile`` consecutive rows: the ``k`` tiles with the
+smallest minimum distance (ties: the lower tile) hold every one of the ``k`` nearest rows, so one
+``lax.top_k`` over their ``k * tile`` distances finishes the job instead of a top-k over all N per
+query. (If a nearest row lay in another tile, that tile's minimum would be no larger than the k-th
+distance, and the k chosen tiles' minima, each at most as large and each a different row, would be k
+rows ahead of it.) ``tile=None`` runs ``lax.top_k`` over all keys. Both are exact and deterministic:
+``lax.top_k`` puts the lower index first among equal values and the candidates are in row order, so
+ties always go to the lower row index.
 
-from __future__ import annotations
+Why tiles: XLA's fast GPU top-k handles k <= 16 only; k = 64 over a million keys falls back to sorting
+every query's million distances.
+"""
 
 import functools
 import math
@@ -47,31 +52,21 @@ def _squared_distances(q, keys):
 
 
 @functools.lru_cache(maxsize=None)
-def _block_all_keys(k: int):
+def _block_fn(k: int, tile: int | None):
+    """jit of one query block: (queries, keys) -> (squared distances, indices), each (Q, k). Padding
+    keys are +inf, so their distances are +inf and they never count."""
     def run(q, keys):
-        neg, idx = jax.lax.top_k(-_squared_distances(q, keys), k)
+        d = _squared_distances(q, keys)
+        if tile is None:
+            neg, idx = jax.lax.top_k(-d, k)
+            return -neg, idx.astype(jnp.int32)
+        tiles = d.reshape(q.shape[0], -1, tile)
+        _, best = jax.lax.top_k(-jnp.min(tiles, axis=-1), k)
+        best = jnp.sort(best, axis=1)  # candidates in row order: top_k's tie rule then picks the lower row
+        cand = jnp.take_along_axis(tiles, best[:, :, None], axis=1).reshape(q.shape[0], k * tile)
+        neg, pos = jax.lax.top_k(-cand, k)
+        idx = jnp.take_along_axis(best, pos // tile, axis=1) * tile + pos % tile
         return -neg, idx.astype(jnp.int32)
-    return jax.jit(run)
-
-
-@functools.lru_cache(maxsize=None)
-def _block_key_tiles(k: int, key_block: int):
-    def run(q, key_tiles, tile_valid):
-        n_q = q.shape[0]
-
-        def merge(carry, tile):
-            best_d, best_i = carry
-            keys, valid, offset = tile
-            d = jnp.where(valid[None, :], _squared_distances(q, keys), jnp.inf)
-            # running best first: among equal distances top_k keeps the lower position, i.e. the lower row
-            neg, pos = jax.lax.top_k(-jnp.concatenate([best_d, d], axis=1), k)
-            from_best = jnp.take_along_axis(best_i, jnp.minimum(pos, k - 1), axis=1)
-            return (-neg, jnp.where(pos < k, from_best, offset + pos - k)), None
-
-        init = (jnp.full((n_q, k), jnp.inf, jnp.float32), jnp.full((n_q, k), -1, jnp.int32))
-        offsets = jnp.arange(key_tiles.shape[0], dtype=jnp.int32) * key_block
-        (best_d, best_i), _ = jax.lax.scan(merge, init, (key_tiles, tile_valid, offsets))
-        return best_d, best_i
     return jax.jit(run)
 
 
@@ -80,16 +75,16 @@ def default_query_block(n: int, max_block_bytes: int = 1 << 30) -> int:
     return int(max(1, min(n, max_block_bytes // (4 * max(n, 1)))))
 
 
-def knn(points, k: int = DEFAULT_K, *, query_block: int | None = None, key_block: int | None = None,
+def knn(points, k: int = DEFAULT_K, *, tile: int | None = 1024, query_block: int | None = None,
         max_block_bytes: int = 1 << 30, progress: bool = False) -> Neighbors:
     """The ``k`` nearest rows of ``points`` (N, D) to every row, by L2 distance, exactly.
 
     Every row is a query and every row a key, so each row is among its own neighbours (OER's code does
     the same). ``query_block`` queries are compared with all N keys at once (default: as many as fit
-    ``max_block_bytes`` of float32 distances, 1 GiB); with ``key_block`` the keys are taken a tile at a
-    time and merged into a running top-k, which bounds memory by ``query_block x (k + key_block)``
-    instead. Both give the same answer. ``progress`` shows a bar over the query blocks. Not traceable
-    (a host loop over blocks); compute once per task and share it across seeds.
+    ``max_block_bytes`` of float32 distances, 1 GiB; 268 queries at 1M rows). ``tile``: rows per key
+    tile of the two-stage selection (see the module docstring); ``None``, or fewer than ``k`` tiles, uses
+    one top-k over all keys. Same result either way. ``progress`` shows a bar over the query blocks.
+    Not traceable (a host loop over blocks); compute once per task and share it across seeds.
     """
     x = np.asarray(points)
     if x.ndim != 2 or x.shape[0] == 0 or x.shape[1] == 0:
@@ -99,24 +94,17 @@ def knn(points, k: int = DEFAULT_K, *, query_block: int | None = None, key_block
     n = x.shape[0]
     if not 1 <= k <= n:
         raise ConfigError(f"knn: k={k} neighbours need 1 <= k <= N={n} rows")
-    qb = query_block or default_query_block(n, max_block_bytes)
-    if qb < 1 or (key_block is not None and key_block < 1):
-        raise ConfigError(f"knn: query_block={query_block} and key_block={key_block} must be >= 1")
-    keys = jax.device_put(x.astype(np.float32))
+    if (query_block is not None and query_block < 1) or (tile is not None and tile < 1):
+        raise ConfigError(f"knn: query_block={query_block} and tile={tile} must be >= 1")
+    if tile is not None and n < k * tile:
+        tile = None  # fewer than k tiles: nothing to prune
+    n_pad = n if tile is None else tile * math.ceil(n / tile)
+    qb = query_block or default_query_block(n_pad, max_block_bytes)
+    keys = jax.device_put(np.concatenate([x.astype(np.float32), np.full((n_pad - n, x.shape[1]), np.inf, np.float32)]))
     n_blocks = math.ceil(n / qb)
     # pad the queries to whole blocks (one compiled shape); padded rows are dropped at the end
-    queries = jnp.concatenate([keys, jnp.zeros((n_blocks * qb - n, x.shape[1]), jnp.float32)])
-    if key_block is None:
-        block_fn = _block_all_keys(k)
-        args: tuple = (keys,)
-    else:
-        kb = min(key_block, n)
-        n_tiles = math.ceil(n / kb)
-        pad = n_tiles * kb - n
-        tiles = jnp.concatenate([keys, jnp.zeros((pad, x.shape[1]), jnp.float32)]).reshape(n_tiles, kb, -1)
-        valid = (jnp.arange(n_tiles * kb) < n).reshape(n_tiles, kb)
-        block_fn = _block_key_tiles(k, kb)
-        args = (tiles, valid)
+    queries = jnp.concatenate([keys[:n], jnp.zeros((n_blocks * qb - n, x.shape[1]), jnp.float32)])
+    block_fn = _block_fn(k, tile)
     dist_blocks, idx_blocks = [], []
     blocks = range(n_blocks)
     if progress:
@@ -124,7 +112,7 @@ def knn(points, k: int = DEFAULT_K, *, query_block: int | None = None, key_block
 
         blocks = tqdm(blocks, desc=f"{k} nearest neighbours of {n} rows", unit="block", leave=False)
     for b in blocks:
-        d2, idx = block_fn(jax.lax.dynamic_slice_in_dim(queries, b * qb, qb), *args)
+        d2, idx = block_fn(queries[b * qb:(b + 1) * qb], keys)
         dist_blocks.append(d2)
         idx_blocks.append(idx)
     d2 = jnp.concatenate(dist_blocks)[:n]

@@ -23,11 +23,11 @@ def brute_force(points, k):
     return order, np.sqrt(np.take_along_axis(d2, order, 1))
 
 
-@pytest.mark.parametrize("blocks", [{}, {"query_block": 64}, {"query_block": 50, "key_block": 37}])
+@pytest.mark.parametrize("blocks", [{}, {"query_block": 64, "tile": None}, {"query_block": 50, "tile": 8}])
 def test_knn_matches_brute_force(blocks):
     x = np.random.default_rng(0).normal(size=(301, 5)).astype(np.float32)
     want_idx, want_dist = brute_force(x, 16)
-    got = knn(x, 16, **blocks)
+    got = knn(x, 16, **blocks)  # tile 8: 38 tiles, the last one padded
     assert got.indices.shape == (301, 16) and str(got.indices.dtype) == "int32"
     np.testing.assert_array_equal(np.asarray(got.indices), want_idx)
     np.testing.assert_allclose(np.asarray(got.distances), want_dist, rtol=1e-5, atol=1e-6)
@@ -36,10 +36,11 @@ def test_knn_matches_brute_force(blocks):
     assert (np.asarray(got.distances)[:, 0] == 0).all()
 
 
-@pytest.mark.parametrize("blocks", [{"query_block": 64}, {"query_block": 7, "key_block": 13}])
+@pytest.mark.parametrize("blocks", [{"query_block": 64, "tile": None}, {"query_block": 7, "tile": 3}])
 def test_knn_breaks_ties_by_lower_row_index(blocks):
     """On a small integer grid with repeated points most distances tie; the order is always
-    (distance, row index), whatever the blocking, and a duplicated row ranks by its index too."""
+    (distance, row index), with or without key tiles (3 rows each: tied minima across tiles), and a
+    duplicated row ranks by its index too."""
     g = np.random.default_rng(1).integers(0, 3, size=(200, 2)).astype(np.float32)
     want_idx, want_dist = brute_force(g, 20)
     got = knn(g, 20, **blocks)
@@ -67,7 +68,7 @@ def test_mbes_speed_benchmark_quick(tmp_path):
     spec.loader.exec_module(script)
     out = tmp_path / "mbes.json"
     assert script.main(["--quick", "--rows", "3000", "--repeats", "1", "--seeds", "1", "--knn-dims", "3",
-                        "--key-block", "0", "--out", str(out)]) == 0
+                        "--tile", "0", "--out", str(out)]) == 0
     rec = json.loads(out.read_text())
     assert rec["meta"]["rows"] == 3000 and rec["meta"]["command"].startswith("python benchmarks/mbes_speed.py")
     names = {r["name"] for r in rec["results"]}
