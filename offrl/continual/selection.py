@@ -4,18 +4,18 @@
 selected row indices (``cfg.buffer_size`` of them) and diagnostics. The rules are those of OER's code
 (``myd3rlpy/algos/co.py`` at the paper's revision, 141a0a6):
 
-=========================  ===================  ==============================================================
-rule                       OER's name           keeps
-=========================  ===================  ==============================================================
-``mbes``                   ``model_next``       Model-Based Experience Selection (below)
-``random_transition``      ``random_transition``  uniformly random transitions
-``random_episode``         ``random_episode``   whole episodes in random order, the last one cut
-``max_reward``             ``max_reward``       the highest rewards
-``max_match``              ``max_match``        the largest ``||pi(s) - a||^2``
-``max_td_error``           ``max_supervise``    the largest ``|r + gamma (Q(s', pi(s)) - Q(s, pi(s)))|``
-``max_model_likelihood``   ``max_model``        the highest model log-likelihood of ``(s', r)``
-``coverage``               ``coverage``         the fewest neighbours within ``coverage_radius``
-=========================  ===================  ==============================================================
+========================  =====================  ========================================================
+rule                      OER's name             keeps
+========================  =====================  ========================================================
+``mbes``                  ``model_next``         Model-Based Experience Selection (below)
+``random_transition``     ``random_transition``  uniformly random transitions
+``random_episode``        ``random_episode``     whole episodes in random order, the last one cut
+``max_reward``            ``max_reward``         the highest rewards
+``max_match``             ``max_match``          the largest ``||pi(s) - a||^2``
+``max_td_error``          ``max_supervise``      the largest ``|r + gamma (Q(s', pi(s)) - Q(s, pi(s)))|``
+``max_model_likelihood``  ``max_model``          the highest model log-likelihood of ``(s', r)``
+``coverage``              ``coverage``           the fewest neighbours within ``coverage_radius``
+========================  =====================  ========================================================
 
 MBES, as the code runs it. Once per task: the ``num_neighbors`` nearest dataset states of every state
 (:func:`offrl.continual.neighbors.knn` on the first ``neighbor_dims`` coordinates), and the model's
