@@ -182,6 +182,19 @@ def test_selection_data_options_reproduce_oers_loader():
     assert sel.forced_boundaries(7, 3).tolist() == [False, False, True, False, False, True, False]
     with pytest.raises(ConfigError, match="lacks"):
         sel.selection_data({k: v for k, v in raw.items() if k != "actions"})
+
+    # an OfflineDataset brings its own episode ends, silent boundaries included (row 3's next state is
+    # not row 4's state)
+    from offrl.datasets import DatasetSpec, OfflineDataset
+
+    obs = np.arange(6, dtype=np.float32)[:, None]
+    nxt = obs + 1
+    nxt[3] = 42.0
+    spec = DatasetSpec("local/test", None, (1,), "float32", (1,), "float32")
+    ds = OfflineDataset(obs, np.zeros((6, 1), np.float32), np.zeros(6, np.float32), nxt,
+                        np.eye(6, dtype=bool)[1], np.zeros(6, bool), spec)
+    got = sel.selection_data(ds)
+    assert np.flatnonzero(got.episode_ends).tolist() == [1, 3, 5] and np.asarray(got.starts).tolist() == [0, 2, 4]
     with pytest.raises(ConfigError, match="NaN"):
         sel.selection_data({**raw, "rewards": np.full(n, np.nan)})
 
