@@ -48,6 +48,12 @@ def _cast_copies(params, cast_dtypes: tuple) -> tuple:
     return tuple(x.astype(d) for x, d in zip(jax.tree_util.tree_leaves(params), cast_dtypes) if d is not None)
 
 
+def with_params(state: TrainState, params) -> TrainState:
+    """``state`` with other parameters (e.g. copied from another network of the same architecture),
+    its stored low-precision copies refreshed; the optimiser state is kept."""
+    return state.replace(params=params, compute=_cast_copies(params, state.cast_dtypes))
+
+
 def forward_params(state: TrainState):
     """The parameters forward passes use: ``params`` with each cast leaf replaced by its stored copy."""
     if not state.compute:

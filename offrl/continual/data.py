@@ -43,6 +43,8 @@ class StreamData:
     """per task, the (mean, std) its observations are standardised with (None: not standardised)."""
     refs: list[tuple[float, float]]
     """per task, (ref_min, ref_max) returns that map to normalised scores 0 and 100."""
+    episode_ends: list[np.ndarray]
+    """per task, (rows,) bool: the row ends an episode (termination, truncation or a silent boundary)."""
     spec: Any
     """the learner's :class:`~offrl.datasets.DatasetSpec` (observations as the networks see them)."""
     action_high: float
@@ -154,5 +156,11 @@ def prepare_stream_data(stream: Stream, quality: str, *, algo, cfg, heads: str, 
             raise ConfigError(f"continual training needs a base learner that samples a packed transition table "
                               f"(bc, td3bc, iql, cql); {algo.name} prepares {sorted(prepared)}")
         tables.append(prepared["table"])
+    ends = []
+    for d in datasets:
+        e = np.zeros(len(d), bool)
+        e[np.asarray(d.episode_ends, np.int64)] = True
+        ends.append(e)
     return StreamData(stream, quality, heads, ids, [len(d) for d in datasets], obs_dim, act_dim, tables, norms,
-                      [(float(d.spec.ref_min), float(d.spec.ref_max)) for d in datasets], spec, float(spec.extra["action_high"]))
+                      [(float(d.spec.ref_min), float(d.spec.ref_max)) for d in datasets], ends, spec,
+                      float(spec.extra["action_high"]))

@@ -279,7 +279,7 @@ def _train_stream(cc: ContinualConfig, s: _Setup) -> dict:
     spec = data.spec
     tables = [jax.device_put(t) for t in data.tables]
     ctx = Context(algo, cfg, spec, n_tasks, cc.heads, data.indicator_dim + data.obs_dim, data.act_dim,
-                  int(data.tables[0].shape[1]))
+                  int(data.tables[0].shape[1]), data)
 
     learners, keys = init_states(algo, cfg, spec, cc.seeds, {"table": tables[0]})
     learners = jax.vmap(lambda lr: method.prepare_learner(ctx, mcfg, lr))(learners)
@@ -369,7 +369,11 @@ def _train_stream(cc: ContinualConfig, s: _Setup) -> dict:
                 if task_step % cc.eval_every == 0:
                     evaluate(step, k)
                     save(step, k, task_step)
-            if method.end_task is not None:
+            if method.end_task_host is not None:
+                states, keys, m = method.end_task_host(ctx, mcfg, states, keys, k, data_k)
+                if m:
+                    logger.log(k * S + S, {**m, "task": k}, kind="end_task")
+            elif method.end_task is not None:
                 states, keys = per_task_hook(method.end_task, k)(states, keys, data_k)
             task_step = 0
             save((k + 1) * S + 1, k + 1, 0)  # after end_task: a distinct checkpoint step

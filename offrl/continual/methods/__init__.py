@@ -4,7 +4,7 @@ Each method's own pieces live in its module; what they share (the state, the int
 buffers, quadratic anchors) lives in :mod:`offrl.continual.methods.base`.
 """
 
-from offrl.continual.methods import basic, regularization, replay  # noqa: F401  (registration)
+from offrl.continual.methods import basic, oer, regularization, replay  # noqa: F401  (registration)
 from offrl.continual.methods.base import HEADS, METHODS, ContinualState, Context, Method
 
 __all__ = ["HEADS", "METHODS", "ContinualState", "Context", "Method"]

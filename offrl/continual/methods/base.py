@@ -14,6 +14,10 @@ the task index ``k`` is a Python int fixed at trace time (one compiled chunk per
   task ``k``, composed from the base learner's update and the method's own loss terms.
 - ``end_task(ctx, mcfg, state, k, data, key) -> state``: after training task ``k`` (fill its buffer,
   compute its Fisher diagonal, consolidate...).
+- ``end_task_host(ctx, mcfg, states, keys, k, data) -> (states, keys, metrics)``: instead of ``end_task``,
+  for work that is not one jitted per-seed function: it receives every seed's state at once (leading
+  seed axis) and may train models and run jitted loops of its own (OER's experience selection trains a
+  dynamics ensemble and searches nearest neighbours); ``metrics`` are logged (kind ``end_task``).
 - ``task_data(ctx, k, tables) -> table``: the data task ``k`` trains on (its own by default; the
   multi-task reference trains on every task's).
 - ``policy(ctx, mcfg, state) -> learner``: the base-learner state whose ``act`` is evaluated and
@@ -69,10 +73,25 @@ class Context:
     act_dim: int
     table_width: int
     """columns of a packed transition table (:func:`offrl.algos.base.default_prepare`)."""
+    data: Any = dataclasses.field(default=None, compare=False, repr=False)
+    """the stream's :class:`~offrl.continual.data.StreamData` (host arrays), for host-side task ends."""
 
     @property
     def layout(self) -> dict[str, slice]:
         return transition_layout(self.obs_dim, self.act_dim)
+
+    @property
+    def indicator_dim(self) -> int:
+        return self.obs_dim - (self.data.obs_dim if self.data is not None else self.obs_dim)
+
+    def with_indicator(self, obs, k: int):
+        """Observations without the task indicator (as the environment and the dynamics model see them)
+        -> what the networks read, for task ``k``."""
+        n = self.indicator_dim
+        if not n:
+            return obs
+        ind = jnp.broadcast_to(jax.nn.one_hot(k, n, dtype=obs.dtype), (*obs.shape[:-1], n))
+        return jnp.concatenate([ind, obs], axis=-1)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,6 +106,7 @@ class Method:
     begin_task: Callable[..., ContinualState] | None = None
     make_update: Callable[..., Callable] | None = None
     end_task: Callable[..., ContinualState] | None = None
+    end_task_host: Callable[..., tuple] | None = None
     task_data: Callable[..., Any] = lambda ctx, k, tables: tables[k]
     policy: Callable[..., PyTree] = lambda ctx, mcfg, state: state.learner
     needs_task_id: bool = False
