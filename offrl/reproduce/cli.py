@@ -207,12 +207,14 @@ def reproduce(a: ReproduceArgs, *, command: str = "", out=None) -> int:
     """Run ``offrl reproduce`` as ``a`` says; returns the exit code (docs/reproduce.md)."""
     from offrl.evaluation.results import published_rows
     from offrl.paths import results_root
+    from offrl.reproduce.record import git_version
     from offrl.reproduce.report import build_rows, format_summary, row_verdicts, write_report
     from offrl.sweep import run_sweep
     from offrl.sweep.plan import format_plan, run_states
 
     out = out or sys.stdout
     target = get_target(a.target, quick=a.quick)
+    git = git_version() if a.record else ""  # the code that trains is the code as the command starts
     if a.record and not target.recordable:
         mine = ", ".join(t.name for _, t in TARGETS.items() if t.recordable)
         raise ConfigError(f"--record writes our own measured rows; {target.name}'s rows are {target.source}'s "
@@ -281,18 +283,21 @@ def reproduce(a: ReproduceArgs, *, command: str = "", out=None) -> int:
             _say(out, f"  {'-':<10} {r.algo:<6} {r.dataset:<34} {r.score:<4}  {r.status}")
     _say(out, f"offrl reproduce {target.name}: {format_summary(rows)}; report {paths['md']}"
               + (f", {paths['png']}" if "png" in paths else ""))
+    verdicts = row_verdicts(rows, recording=a.record)
     if a.record:
-        _record(a, target, rows, command, out)
-    return exit_code(row_verdicts(rows, recording=a.record))
+        _record(a, target, rows, command, git, out)
+        if rows and not verdicts:  # every row recorded, none had a reference yet
+            return EXIT_OK
+    return exit_code(verdicts)
 
 
-def _record(a: ReproduceArgs, target: Target, rows, command: str, out) -> None:
+def _record(a: ReproduceArgs, target: Target, rows, command: str, git: str, out) -> None:
     from offrl.evaluation.results import published_rows
     from offrl.reproduce.record import docs_table, machine_card, record_rows, shipped_csv, write_docs_table
 
     csv_path = a.csv or shipped_csv()
     n = record_rows(rows, source=target.source, csv_path=csv_path, command=command, card=a.card or machine_card(),
-                    description=f"{target.description} ({target.provenance})")
+                    description=f"{target.description} ({target.provenance})", git=git)
     _say(out, f"recorded {n} row(s) of {target.source} in {csv_path}")
     docs = a.docs or _default_docs()
     if docs is None:

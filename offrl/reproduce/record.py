@@ -26,7 +26,8 @@ from typing import Any
 
 from offrl.errors import ConfigError, DataIntegrityError, OffrlError
 
-__all__ = ["code_version", "docs_table", "machine_card", "record_rows", "shipped_csv", "write_docs_table"]
+__all__ = ["code_version", "docs_table", "git_version", "machine_card", "record_rows", "shipped_csv",
+           "write_docs_table"]
 
 
 def shipped_csv() -> Path:
@@ -62,22 +63,29 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine() or "unknown"
 
 
-def code_version(run_versions: Sequence[str] = ()) -> str:
-    """``offrl <version>`` of the runs, plus the git commit of the checkout the package runs from
-    (``+dirty`` with uncommitted changes) when it is one."""
-    from offrl import __version__
-
-    versions = sorted({v for v in run_versions if v}) or [__version__]
-    text = "offrl " + "/".join(versions)
-    root = Path(__file__).resolve().parents[2]
+def git_version(root: str | os.PathLike | None = None) -> str:
+    """``git <commit>`` of the checkout the package runs from (``+dirty`` with uncommitted changes to
+    tracked files); empty when it is not a git checkout."""
+    root = Path(root) if root is not None else Path(__file__).resolve().parents[2]
     try:
         commit = subprocess.run(["git", "-C", str(root), "rev-parse", "--short=10", "HEAD"], capture_output=True,
                                 text=True, timeout=10, check=True).stdout.strip()
         dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
                                capture_output=True, text=True, timeout=10, check=True).stdout.strip()
     except (OSError, subprocess.SubprocessError):
-        return text
-    return f"{text} (git {commit}{'+dirty' if dirty else ''})" if commit else text
+        return ""
+    return f"git {commit}{'+dirty' if dirty else ''}" if commit else ""
+
+
+def code_version(run_versions: Sequence[str] = (), git: str | None = None) -> str:
+    """``offrl <version> (git <commit>)``: the offrl version the runs recorded and the checkout's commit
+    (``git``: as :func:`git_version` said when the command started, so that edits made while it ran
+    are not credited to its runs)."""
+    from offrl import __version__
+
+    versions = sorted({v for v in run_versions if v}) or [__version__]
+    git = git_version() if git is None else git
+    return "offrl " + "/".join(versions) + (f" ({git})" if git else "")
 
 
 def _fmt(x: float) -> str:
@@ -91,10 +99,10 @@ def _csv_line(values: Sequence[Any]) -> str:
 
 
 def record_rows(rows: Sequence, *, source: str, csv_path: str | os.PathLike, command: str, card: str,
-                description: str = "") -> int:
+                description: str = "", git: str | None = None) -> int:
     """Write the finished ``rows`` (:class:`offrl.reproduce.report.Row`) as rows of ``source`` into
     ``csv_path``; returns how many were written. ``description`` becomes a header comment for a source
-    the file does not describe yet."""
+    the file does not describe yet; ``git`` is the checkout's version (:func:`git_version`, default now)."""
     from offrl.atomic import atomic_file
     from offrl.evaluation.results import PUBLISHED_COLUMNS
 
@@ -126,7 +134,7 @@ def record_rows(rows: Sequence, *, source: str, csv_path: str | os.PathLike, com
         date = _dt.datetime.fromtimestamp(r.finished_at or _dt.datetime.now().timestamp(), _dt.UTC).date().isoformat()
         entry = {"source": source, "algo": r.algo, "dataset": r.dataset, "mean": _fmt(r.mean), "std": _fmt(r.std),
                  "score": r.score, "ci_low": _fmt(r.ci_low), "ci_high": _fmt(r.ci_high), "seeds": len(r.scores),
-                 "steps": r.steps or "", "code_version": code_version([r.offrl_version]), "card": card, "date": date,
+                 "steps": r.steps or "", "code_version": code_version([r.offrl_version], git), "card": card, "date": date,
                  "data_checksum": r.data_checksum, "command": command}
         out.append(_csv_line([entry[k] for k in PUBLISHED_COLUMNS]))
     with atomic_file(path) as tmp:

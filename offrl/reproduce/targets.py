@@ -96,7 +96,7 @@ def get_target(name: str, *, quick: bool = False) -> Target:
     target = TARGETS[name]
     if quick:
         if target.quick is None:
-            have = [t.name for t in TARGETS.values() if t.quick]
+            have = [n for n, t in TARGETS.items() if t.quick]
             raise ConfigError(f"--quick: target {name!r} has no quick check (targets with one: {', '.join(have)})")
         target = TARGETS[target.quick]
     return target
@@ -185,9 +185,10 @@ _register(Target(
     name="offrl-local-v0-quick",
     description=f"CPU regression check: BC and TD3+BC on a {QUICK_TRANSITIONS:,}-transition local/hopper-medium-v0, "
                 "3k steps, small networks (`offrl reproduce offrl-local-v0 --quick`)",
-    source="offrl-local-v0-quick", scores=SCORES, specs=_quick_specs,
+    source="offrl-local-v0-quick", scores=SCORES, specs=_quick_specs, tolerance=Tolerance(std_multiple=2.0),
     provenance="quick references recorded on a CPU with `offrl reproduce offrl-local-v0 --quick --seeds ... "
-               "--record` on seeds the check does not use (docs/reproduce.md)",
+               "--record` on 20 seeds the check does not use; the band is 2 reference stds so that an unchanged "
+               "install on another CPU does not fail by chance (docs/reproduce.md)",
     recordable=True, needs_quick_data=True))
 _register(Target(
     name="corl-last",
