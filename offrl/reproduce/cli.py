@@ -198,6 +198,32 @@ def _tolerance(a: ReproduceArgs, target: Target) -> Tolerance:
                      min_points=target.tolerance.min_points if a.min_points is None else a.min_points)
 
 
+def _ready_to_train(a: ReproduceArgs, target: Target, sweeps: Sequence) -> bool:
+    """Get the missing data that can be got, then name what is still missing (data, envs) on stderr, each
+    with the command that gets it. False: stop before anything trains; True: go on (with --skip-missing,
+    the runs without data are reported by the launcher and left out)."""
+    from offrl.sweep.plan import run_states
+
+    todo = [c for s in sweeps for c, st in zip(s.runs, run_states(s, check_data=False)) if st.state != "finished"]
+    data = missing_data_lines([c.dataset for c in todo], download=a.download, collect=a.collect)
+    envs = env_problems(todo, target.env_hint)
+    if not data and not envs:
+        return True
+    stop = not a.skip_missing or bool(envs)
+    lines = [f"offrl reproduce {target.name}: " + ("nothing was trained:" if stop else
+                                                   "these rows are not run (--skip-missing):")]
+    if data:
+        lines += [f"data missing for {len(data)} dataset(s):", *(f"  {line}" for line in data)]
+    if envs:
+        lines += ["evaluation envs that cannot be made:", *(f"  {line}" for line in envs)]
+    if stop:
+        lines.append("Get them and run the same command again (finished runs are kept)"
+                     + (", or pass --skip-missing to run the rows whose data are present" if data and not envs else "")
+                     + ".")
+    print("\n".join(lines), file=sys.stderr, flush=True)
+    return not stop
+
+
 def _default_docs() -> Path | None:
     p = Path(__file__).resolve().parents[2] / "docs" / "reproduce.md"
     return p if p.is_file() else None
@@ -223,7 +249,9 @@ def reproduce(a: ReproduceArgs, *, command: str = "", out=None) -> int:
         raise ConfigError(f"--ci {a.ci} must be in (0, 1) and --reps {a.reps} >= 1")
     tolerance = _tolerance(a, target)
     published = published_rows(a.reference_csv)  # a broken reference file fails before anything runs
-    quick_dataset = str(prepare_quick_data(progress=True, out=out)) if target.needs_quick_data else None
+    quick_dataset = None
+    if target.needs_quick_data:  # collected only when something may train (a dry run writes nothing)
+        quick_dataset = str(prepare_quick_data(make=a.train and not a.dry_run, out=out))
     specs = target.specs(Context(sweeps_dir=a.sweeps_dir, quick_dataset=quick_dataset))
     sweeps = select_runs(build_sweeps(specs, seeds=a.seeds, results_dir=a.results_dir),
                          algos=a.algos, datasets=a.datasets)
@@ -238,26 +266,8 @@ def reproduce(a: ReproduceArgs, *, command: str = "", out=None) -> int:
 
     outcomes: dict[str, dict] = {}
     if a.train:
-        todo = [c for s, states in ((s, run_states(s, check_data=False)) for s in sweeps)
-                for c, st in zip(s.runs, states) if st.state != "finished"]
-        data = missing_data_lines([c.dataset for c in todo], download=a.download, collect=a.collect, out=out)
-        envs = env_problems(todo, target.env_hint)
-        if data or envs:
-            lines = [f"offrl reproduce {target.name}: nothing was trained:" if not a.skip_missing or envs else
-                     f"offrl reproduce {target.name}: these rows are not run (--skip-missing):"]
-            if data:
-                lines.append(f"data missing for {len(data)} dataset(s):")
-                lines += [f"  {line}" for line in data]
-            if envs:
-                lines.append("evaluation envs that cannot be made:")
-                lines += [f"  {line}" for line in envs]
-            if not a.skip_missing or envs:
-                lines.append("Get them and run the same command again (finished runs are kept)"
-                             + (", or pass --skip-missing to run the rows whose data are present" if data and not envs
-                                else "") + ".")
-            print("\n".join(lines), file=sys.stderr if out is sys.stdout else out, flush=True)
-            if not a.skip_missing or envs:
-                return EXIT_INCOMPLETE
+        if not _ready_to_train(a, target, sweeps):
+            return EXIT_INCOMPLETE
         try:
             for s in sweeps:
                 outcomes.update(run_sweep(s, backend=a.backend, parallel=a.parallel, gpus=a.gpus, address=a.address,

@@ -75,7 +75,7 @@ class Row:
         if self.comparison is not None:
             c = self.comparison
             d["comparison"] = {"band": c.band, "by": list(c.by), "diff": c.diff, "reason": c.reason()}
-        return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in d.items()}
+        return d  # NaNs become null where it is written (offrl.logging.to_jsonable)
 
 
 def references(rows: Iterable[Mapping[str, Any]], source: str, score: str) -> dict[tuple[str, str], dict]:
@@ -275,9 +275,10 @@ def plot_rows(rows: Sequence[Row], path: Path, *, title: str = "", ci: float = 0
     ax.set_xlabel("normalized score")
     ax.grid(axis="x", alpha=0.3)
     ax.set_title(title)
+    shown = {r.verdict or "not compared" for r in rows if r.has_result}
     handles = [Line2D([], [], color="0.35", marker="s", lw=3, label="reference mean ± std")]
-    handles += [Line2D([], [], color=c, marker="o", lw=3, label=f"ours, {ci:.0%} CI: {v}") for v, c in COLORS.items()]
-    handles.append(Line2D([], [], color="k", marker="o", lw=3, label=f"ours, {ci:.0%} CI: not compared"))
+    handles += [Line2D([], [], color=COLORS.get(v, "k"), marker="o", lw=3, label=f"ours, {ci:.0%} CI: {v}")
+                for v in (*VERDICTS, "not compared") if v in shown]
     ax.legend(handles=handles, fontsize=7, loc="best", frameon=False)
     path = Path(path)
     with atomic_file(path) as tmp:

@@ -96,7 +96,7 @@ class Comparison:
             if "ci" in self.by:
                 parts.append("reference in our CI")
             if "std" in self.by:
-                parts.append(f"|diff| <= {self.band:.2f}")
+                parts.append(f"within ±{self.band:.2f} of the reference")
             return "; ".join(parts)
         side = "above" if self.verdict == "higher" else "below"
         return f"{abs(self.diff):.2f} {side}, band {self.band:.2f}, CI excludes the reference"
