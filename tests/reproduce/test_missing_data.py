@@ -3,7 +3,7 @@
 import pytest
 
 from offrl.cli import main as offrl_main
-from offrl.errors import DownloadError
+from offrl.errors import DownloadError, OffrlError
 from offrl.paths import results_root
 
 
@@ -86,3 +86,41 @@ def test_bad_arguments_fail_with_a_clear_line(argv, message, capsys):
     assert offrl_main(["reproduce", *argv]) == 1
     assert message in capsys.readouterr().err
     assert _run_folders() == []
+
+
+def test_collect_gets_local_parts_before_their_composite(capsys, monkeypatch):
+    calls = []
+
+    def fake_collect(name, **kw):
+        calls.append(name)
+        raise OffrlError(f"no MuJoCo here for {name}")
+
+    monkeypatch.setattr("offrl.collection.collect", fake_collect)
+    rc = offrl_main(["reproduce", "offrl-local-v0", "--collect", "--algos", "bc", "--datasets",
+                     "hopper-medium-expert-v0", "hopper-medium-v0", "hopper-expert-v0"])
+    out, err = capsys.readouterr()
+    assert rc == 2
+    assert calls[-1] == "hopper-medium-expert" and sorted(calls[:2]) == ["hopper-expert", "hopper-medium"]
+    assert "collecting local/hopper-medium-v0 (`offrl collect hopper-medium`)" in out
+    line = next(ln for ln in err.splitlines() if "local/hopper-medium-expert-v0:" in ln)
+    assert "`offrl collect hopper-medium-expert`" in line and "collection failed: no MuJoCo here" in line
+
+
+def test_backend_options_reach_the_sweep_launcher(tmp_path, capsys, monkeypatch):
+    seen = []
+
+    def fake_run_sweep(sweep, **kw):
+        seen.append((sweep.name, [c.run_id for c in sweep.runs], kw))
+        return {c.run_id: {"error": "data missing: (test)"} for c in sweep.runs}
+
+    monkeypatch.setattr("offrl.sweep.run_sweep", fake_run_sweep)
+    rc = offrl_main(["reproduce", "corl-last", "--algos", "bc", "dt", "--datasets", "hopper-medium-v2", "--no-download",
+                     "--skip-missing", "--backend", "ray", "--address", "auto", "--parallel", "3", "--retries", "2",
+                     "--results-dir", str(tmp_path / "shared"), "--out", str(tmp_path / "r"), "--no-plots"])
+    assert rc == 2
+    assert [name for name, _, _ in seen] == ["corl-mlp", "dt-corl"]          # one sweep per spec, in order
+    for _, run_ids, kw in seen:
+        assert len(run_ids) == 1
+        assert (kw["backend"], kw["address"], kw["parallel"], kw["retries"]) == ("ray", "auto", 3, 2)
+    md = (tmp_path / "r" / "corl-last.md").read_text()
+    assert md.count("not run: data missing") == 2 and str(tmp_path / "shared") in md
