@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from offrl.errors import OffrlError
 from offrl.reproduce.verdict import VERDICTS, Comparison, Tolerance, compare, mean_ci
 
 __all__ = ["Row", "build_rows", "format_summary", "references", "row_verdicts", "write_report"]
@@ -122,9 +123,13 @@ def build_rows(runs: Sequence, outcomes: Mapping[str, Mapping[str, Any]], publis
         run_dir = Path(config.results_dir) / config.run_id
         result, status = None, "compared"
         if (run_dir / "final.json").is_file():
-            result = load_run(run_dir)
-            if "normalized_score" not in result.scores:
-                status = "no normalized score (the dataset has no reference scores)"
+            try:
+                result = load_run(run_dir)
+            except OffrlError as e:  # one unreadable run must not hide the others
+                status = f"unreadable results: {e}"
+            else:
+                if "normalized_score" not in result.scores:
+                    status = "no normalized score (the dataset has no reference scores)"
         else:
             error = (outcomes.get(config.run_id) or {}).get("error")
             if error:
@@ -143,6 +148,10 @@ def build_rows(runs: Sequence, outcomes: Mapping[str, Mapping[str, Any]], publis
             row.reference = refs[score].get(match_key(config.algo, dataset))
             if result is not None and status == "compared":
                 values = np.asarray(getattr(result.scores["normalized_score"], score), dtype=np.float64)
+                if np.isnan(values).all():
+                    row.status = "no evaluation recorded"
+                    rows.append(row)
+                    continue
                 row.scores = [float(v) for v in values]
                 row.seeds = list(result.seeds)
                 row.steps = result.budget
@@ -227,7 +236,7 @@ def write_report(rows: Sequence[Row], out: Path, *, target, tolerance: Tolerance
     for r in rows:
         ours = f"{_num(r.mean)} [{_num(r.ci_low)}, {_num(r.ci_high)}]" if r.has_result else "–"
         diff = _num(r.comparison.diff) if r.comparison else "–"
-        verdict = f"**{r.verdict}** ({r.comparison.reason()})" if r.comparison else r.status
+        verdict = f"**{r.verdict}** ({r.comparison.reason()})" if r.comparison else r.status.replace("|", "\\|")
         md.append(f"| {r.algo} | `{r.dataset}` | {r.score} | {ours} | {_num(r.std)} | {len(r.seeds)} | "
                   f"{r.steps or '–'} | {_ref_cell(r.reference)} | {diff} | {verdict} |")
     md.append("")

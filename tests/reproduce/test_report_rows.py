@@ -117,3 +117,16 @@ def test_reproduce_shares_run_ids_with_offrl_sweep(tmp_path):
     ours = {c.run_id for c in _runs("offrl-local-v0", algos=("cql",))}
     theirs = set(load_sweep(sweeps_dir() / "offrl_local_v0_cql.yaml").run_ids)
     assert ours == theirs and len(ours) == 9
+
+
+def test_an_unreadable_run_is_reported_and_the_others_still_judged(tmp_path, finished_run, capsys):
+    bc, td3bc = _runs("corl-last", algos=("bc", "td3bc"), datasets=("hopper-medium-v2",))
+    finished_run(bc, [52.0, 54.5, 53.0, 55.0])
+    broken = finished_run(td3bc, [60.0, 61.5, 58.0, 62.0])
+    (broken / "final.json").write_text('{"run_id": "cut off')
+    rc = offrl_main(["reproduce", "corl-last", "--algos", "bc", "td3bc", "--datasets", "hopper-medium-v2",
+                     "--no-train", "--no-plots", "--out", str(tmp_path / "out"), "--reps", "500"])
+    rows = {r["algo"]: r for r in _report(tmp_path, "corl-last")["rows"]}
+    assert rc == 2 and rows["bc"]["verdict"] == "consistent"
+    assert rows["td3bc"]["verdict"] is None and rows["td3bc"]["status"].startswith("unreadable results:")
+    assert "not valid JSON" in rows["td3bc"]["status"]
