@@ -111,6 +111,7 @@ def record_rows(rows: Sequence, *, source: str, csv_path: str | os.PathLike, com
         return 0
     if "\n" in command or "\n" in card:
         raise ConfigError("command and card must be one line each")
+    git = git_version() if git is None else git
     path = Path(csv_path)
     lines = path.read_text(encoding="utf-8").splitlines(keepends=True) if path.is_file() else []
     comments = [ln for ln in lines if ln.startswith("#")]
@@ -134,8 +135,8 @@ def record_rows(rows: Sequence, *, source: str, csv_path: str | os.PathLike, com
         date = _dt.datetime.fromtimestamp(r.finished_at or _dt.datetime.now().timestamp(), _dt.UTC).date().isoformat()
         entry = {"source": source, "algo": r.algo, "dataset": r.dataset, "mean": _fmt(r.mean), "std": _fmt(r.std),
                  "score": r.score, "ci_low": _fmt(r.ci_low), "ci_high": _fmt(r.ci_high), "seeds": len(r.scores),
-                 "steps": r.steps or "", "code_version": code_version([r.offrl_version], git), "card": card, "date": date,
-                 "data_checksum": r.data_checksum, "command": command}
+                 "steps": r.steps or "", "code_version": code_version([r.offrl_version], git), "card": card,
+                 "date": date, "data_checksum": r.data_checksum, "command": command}
         out.append(_csv_line([entry[k] for k in PUBLISHED_COLUMNS]))
     with atomic_file(path) as tmp:
         tmp.write_text("".join(out), encoding="utf-8")

@@ -105,6 +105,7 @@ def test_docs_table_mirrors_the_csv(tmp_path):
     page = tmp_path / "reproduce.md"
     page.write_text("intro\n<!-- reproduce:offrl-local-v0 -->\nold\n<!-- /reproduce:offrl-local-v0 -->\nend\n")
     write_docs_table(page, "offrl-local-v0", table)
-    assert page.read_text() == f"intro\n<!-- reproduce:offrl-local-v0 -->\n{table}\n<!-- /reproduce:offrl-local-v0 -->\nend\n"
+    start, end = "<!-- reproduce:offrl-local-v0 -->", "<!-- /reproduce:offrl-local-v0 -->"
+    assert page.read_text() == f"intro\n{start}\n{table}\n{end}\nend\n"
     with pytest.raises(OffrlError, match="no table markers"):
         write_docs_table(page, "other-source", table)
