@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "continual": ("offrl.continual.cli", "continual offline RL: list streams/methods, collect a stream, train through it"),
     "sweep": ("offrl.sweep", "run | plan | export-wandb a sweep file (grid/random search; local, --parallel or Ray)"),
     "report": ("offrl.report", "markdown table + PNG plots from results/ folders"),
+    "reproduce": ("offrl.reproduce", "train a published table's rows, compare side by side, a verdict per row"),
     "uav": ("offrl.envs.uav.cli", "UAV offloading env: baselines, datasets, plots"),
 }
 

@@ -44,6 +44,8 @@ __all__ = [
     "load_run",
     "load_runs",
     "match_key",
+    "PUBLISHED_COLUMNS",
+    "published_rows",
     "read_metrics",
     "run_labels",
 ]
@@ -478,21 +480,50 @@ def find_published_scores(path: str | os.PathLike | None = None) -> Path:
     )
 
 
-def load_reference(source: str, path: str | os.PathLike | None = None) -> dict[tuple[str, str], tuple[float, float]]:
-    """Published ``(mean, std)`` of one source id (e.g. ``corl-last``), keyed by :func:`match_key`.
+PUBLISHED_COLUMNS = ("source", "algo", "dataset", "mean", "std", "score", "ci_low", "ci_high", "seeds", "steps",
+                     "code_version", "card", "date", "data_checksum", "command")
+"""Columns of ``published_scores.csv``. The first five are required; the rest are optional (older rows
+leave them empty): ``score`` says which per-seed score a row reports (``last`` or ``best``; empty: the
+source's one convention, given in the file's header comments), the others describe rows we measured
+ourselves (95% CI of the mean, seed count, gradient steps, offrl version, machine, date, checksum of
+the dataset, the command)."""
 
-    Raises :class:`~offrl.errors.UnknownIdError` (with close matches) for an unknown source.
-    """
+
+def published_rows(path: str | os.PathLike | None = None) -> list[dict[str, Any]]:
+    """Every row of ``published_scores.csv`` (:func:`find_published_scores`) as a dict of
+    :data:`PUBLISHED_COLUMNS`, ``mean`` and ``std`` as floats (``std`` NaN when empty), missing
+    optional columns as empty strings. Comment lines (``#``) and blank lines are skipped."""
     csv_path = find_published_scores(path)
-    rows: dict[str, dict[tuple[str, str], tuple[float, float]]] = {}
+    out = []
     with open(csv_path, newline="", encoding="utf-8") as f:
         reader = csv.DictReader(line for line in f if line.strip() and not line.startswith("#"))
         for row in reader:
             try:
-                entry = (float(row["mean"]), _float(row.get("std")))
-                rows.setdefault(row["source"].strip(), {})[match_key(row["algo"], row["dataset"])] = entry
+                entry = {k: (row.get(k) or "").strip() for k in PUBLISHED_COLUMNS}
+                entry.update(mean=float(row["mean"]), std=_float(row.get("std") or None))
+                if not entry["source"] or not entry["algo"] or not entry["dataset"]:
+                    raise ValueError("empty key")
             except (KeyError, TypeError, ValueError, AttributeError):
                 raise DataIntegrityError(f"{csv_path}: malformed row {row}") from None
+            out.append(entry)
+    return out
+
+
+def load_reference(source: str, path: str | os.PathLike | None = None, *,
+                   score: str | None = None) -> dict[tuple[str, str], tuple[float, float]]:
+    """Published ``(mean, std)`` of one source id (e.g. ``corl-last``), keyed by :func:`match_key`.
+
+    A source that records both scores (rows with ``score`` = ``last`` and ``best``) gives the rows
+    of ``score`` (default ``last``); rows without a ``score`` are the source's only convention.
+    Raises :class:`~offrl.errors.UnknownIdError` (with close matches) for an unknown source.
+    """
+    want = score or "last"
+    rows: dict[str, dict[tuple[str, str], tuple[float, float]]] = {}
+    for row in published_rows(path):
+        table = rows.setdefault(row["source"], {})
+        if row["score"] and row["score"] != want:
+            continue
+        table[match_key(row["algo"], row["dataset"])] = (row["mean"], row["std"])
     if source not in rows:
         raise UnknownIdError("reference source", source, rows)
     return rows[source]

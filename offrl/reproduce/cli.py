@@ -1,0 +1,343 @@
+"""``offrl reproduce``: run a published table's rows through the sweep launcher and judge each row.
+
+    offrl reproduce TARGET [--algos A ...] [--datasets D ...] [--quick] [--parallel K | --backend ray ...]
+    offrl reproduce list                    the targets, their sources and how many reference rows each has
+
+Order of work: the target's sweep specs are expanded and checked; the data of every selected run is
+looked for (D4RL and other downloadable files are downloaded when the network allows, ``local/*`` data
+are collected with ``--collect``), and anything still missing is named with the command that gets it
+before anything trains; the evaluation envs are made once; the runs go to :func:`offrl.sweep.run_sweep`
+(finished runs are skipped, stopped runs resume); the rows are compared (:mod:`offrl.reproduce.verdict`)
+and written side by side (:mod:`offrl.reproduce.report`); ``--record`` stores our own rows
+(:mod:`offrl.reproduce.record`). The exit code gates a regression check (docs/reproduce.md).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import shlex
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated, Literal
+
+import tyro
+
+from offrl.errors import ConfigError, OffrlError
+from offrl.reproduce.targets import (
+    TARGETS,
+    Context,
+    SweepSpec,
+    Target,
+    get_target,
+    prepare_quick_data,
+    select_runs,
+)
+from offrl.reproduce.verdict import EXIT_INCOMPLETE, EXIT_OK, Tolerance, exit_code
+
+__all__ = ["ReproduceArgs", "main", "missing_data_lines", "reproduce"]
+
+
+@dataclasses.dataclass(frozen=True)
+class ReproduceArgs:
+    """Reproduce a published table: train its rows (through the sweep launcher, any backend; reruns skip
+    finished runs and resume stopped ones), then write ours next to the reference with a verdict per row
+    (consistent / higher / lower) and exit non-zero when a row is lower beyond the tolerance.
+    `offrl reproduce list` shows the targets; docs/reproduce.md explains the rule."""
+
+    target: tyro.conf.Positional[Annotated[str, tyro.conf.arg(metavar="TARGET")]]
+    """offrl-local-v0 | corl-last | corl-best | dt-paper | neorl2 (`offrl reproduce list`)."""
+    algos: tuple[str, ...] = ()
+    """only the rows of these algorithms (e.g. bc td3bc)."""
+    datasets: tuple[str, ...] = ()
+    """only the rows of these datasets, with or without the source prefix (hopper-medium-v2)."""
+    quick: bool = False
+    """the target's quick CPU check instead (offrl-local-v0: a few short rows against recorded quick references)."""
+    seeds: tuple[int, ...] = ()
+    """train these seeds instead of the target's (e.g. a second, independent run of a table)."""
+    backend: Literal["local", "ray"] = "local"
+    """where runs execute (as `offrl sweep`): local (this process, or child processes with --parallel) or ray."""
+    parallel: int = 1
+    """runs sharing each GPU at once (on a machine without GPUs: runs at once)."""
+    address: str | None = None
+    """ray: the cluster to join ("auto" or HOST:PORT); default: start a local one."""
+    gpus: str | None = None
+    """GPU ids for the local backend, e.g. "0,1"; default: $CUDA_VISIBLE_DEVICES or all."""
+    retries: int = 1
+    """extra attempts of a run that failed unexpectedly."""
+    results_dir: str | None = None
+    """parent of the run folders (default $OFFRL_RESULTS_DIR or ./results); with Ray, a path every node sees."""
+    out: Path = Path("reproduce")
+    """folder of the report: <target>.md, <target>.png, <target>.json."""
+    download: bool = True
+    """download missing downloadable data (D4RL ...) before training; --no-download only names what is missing."""
+    collect: bool = False
+    """collect missing local/* datasets from the shipped policies before training (about 2 min per 1M
+    transitions on one core)."""
+    skip_missing: bool = False
+    """run the rows whose data are present and report the others as not run (default: stop before training)."""
+    train: bool = True
+    """--no-train: train nothing, report the runs already in the results folder."""
+    dry_run: bool = False
+    """print the runs, their states and missing data (as `offrl sweep plan`) and stop."""
+    record: bool = False
+    """our own tables only: write the finished rows into published_scores.csv (--csv) and the docs table (--docs)."""
+    csv: Path | None = None
+    """--record: the published_scores.csv to write (default: the one shipped in the package)."""
+    docs: Path | None = None
+    """--record: the page whose table is rewritten (default: docs/reproduce.md of the checkout, when there)."""
+    card: str | None = None
+    """--record: the machine the runs ran on, in words (default: detected here, e.g. 1x NVIDIA H200)."""
+    reference_csv: Path | None = None
+    """published_scores.csv to compare with (default: $OFFRL_PUBLISHED_SCORES, else the shipped one)."""
+    std_multiple: float | None = None
+    """tolerance: reference stds our mean may differ by and stay consistent (default: the target's, usually 1)."""
+    min_points: float | None = None
+    """tolerance: smallest band in score points (default: the target's, usually 0)."""
+    ci: float = 0.95
+    """confidence level of our interval."""
+    reps: int = 10_000
+    """bootstrap replicates of our interval."""
+    seed: int = 0
+    """bootstrap seed."""
+    plots: bool = True
+    """write the PNG."""
+    sweeps_dir: Path | None = None
+    """folder of the sweep files (default: sweeps/ of the offrl checkout)."""
+
+
+def _say(out, line: str) -> None:
+    print(line, file=out, flush=True)
+
+
+def build_sweeps(specs: Sequence[SweepSpec], *, seeds: Sequence[int] = (), results_dir=None) -> list:
+    """Expand and check each spec (with ``seeds`` replacing its seeds when given)."""
+    from offrl.sweep import parse_sweep
+
+    sweeps = []
+    for s in specs:
+        spec = dict(s.spec)
+        if seeds:
+            spec["seeds"] = list(seeds)
+        sweeps.append(parse_sweep(spec, source=str(s.path or spec.get("name", "sweep")), results_dir=results_dir,
+                                  path=s.path))
+    return sweeps
+
+
+def missing_data_lines(sources: Sequence[str], *, download: bool, collect: bool, progress: bool = True,
+                       out=None) -> list[str]:
+    """Get what can be got (downloads with ``download``, ``local/*`` collections with ``collect``) and
+    return one line per dataset still missing: its files and the exact command that gets it."""
+    from offrl.datasets import download_dataset
+    from offrl.datasets import registry as R
+    from offrl.sweep.plan import missing_data
+
+    out = out or sys.stdout
+    missing = {s: missing_data([s]) for s in dict.fromkeys(sources)}
+    missing = {s: lines for s, lines in missing.items() if lines}
+    notes: dict[str, str] = {}
+    # parts before composites: medium-expert reuses the medium and expert datasets collected first
+    for source in sorted(missing, key=lambda s: s.endswith("medium-expert-v0")):
+        if not (R.looks_like_id(source) and not Path(source).exists()):
+            continue
+        info = R.get_info(source)
+        try:
+            if info.source == "local" and collect and source in R.DATASETS:
+                from offrl.collection import collect as collect_dataset
+
+                name = R.parse_id(source)[1].removesuffix("-v0")
+                _say(out, f"collecting {source} (`offrl collect {name}`)")
+                collect_dataset(name, minari=False, progress=progress)
+            elif info.source != "local" and download:
+                _say(out, f"downloading {source} (`offrl datasets download {source}`)")
+                download_dataset(source, progress=progress)
+        except OffrlError as e:
+            notes[source] = f" ({'collection' if info.source == 'local' else 'download'} failed: {e})"
+    lines = []
+    for source in missing:
+        lines += [line + notes.get(source, "") for line in missing_data([source])]
+    return lines
+
+
+def _env_id(config) -> str | None:
+    """The env a run evaluates on, known without loading its data (None: left to the trainer)."""
+    from offrl.datasets import registry as R
+    from offrl.datasets.native import is_native, read_manifest
+
+    if config.env_id:
+        return config.env_id
+    if R.looks_like_id(config.dataset) and not Path(config.dataset).exists():
+        return R.get_info(config.dataset).env_id
+    if is_native(config.dataset):
+        return (read_manifest(config.dataset).get("spec") or {}).get("env_id")
+    return None
+
+
+def env_problems(runs: Sequence, hint: str = "") -> list[str]:
+    """One line per evaluation env that cannot be made here (each env is made once)."""
+    from offrl.envs.pool import make_env
+
+    lines = []
+    for env_id in dict.fromkeys(e for e in map(_env_id, runs) if e):
+        module = env_id.split(":", 1)[0] if ":" in env_id else None
+        if module and importlib.util.find_spec(module) is None:  # gymnasium's "module:Env" imports module first
+            lines.append(f"{env_id}: the package {module!r} that registers this env is not installed"
+                         + (f"; {hint}" if hint else ""))
+            continue
+        try:
+            make_env(env_id).close()
+        except Exception as e:  # noqa: BLE001  (any failure to build the env stops the rows that need it)
+            lines.append(f"{env_id}: cannot make the evaluation env ({type(e).__name__}: {e})"
+                         + (f"; {hint}" if hint else ""))
+    return lines
+
+
+def _tolerance(a: ReproduceArgs, target: Target) -> Tolerance:
+    return Tolerance(std_multiple=target.tolerance.std_multiple if a.std_multiple is None else a.std_multiple,
+                     min_points=target.tolerance.min_points if a.min_points is None else a.min_points)
+
+
+def _ready_to_train(a: ReproduceArgs, target: Target, sweeps: Sequence) -> bool:
+    """Get the missing data that can be got, then name what is still missing (data, envs) on stderr, each
+    with the command that gets it. False: stop before anything trains; True: go on (with --skip-missing,
+    the runs without data are reported by the launcher and left out)."""
+    from offrl.sweep.plan import run_states
+
+    todo = [c for s in sweeps for c, st in zip(s.runs, run_states(s, check_data=False)) if st.state != "finished"]
+    data = missing_data_lines([c.dataset for c in todo], download=a.download, collect=a.collect)
+    envs = env_problems(todo, target.env_hint)
+    if not data and not envs:
+        return True
+    stop = not a.skip_missing or bool(envs)
+    lines = [f"offrl reproduce {target.name}: " + ("nothing was trained:" if stop else
+                                                   "these rows are not run (--skip-missing):")]
+    if data:
+        lines += [f"data missing for {len(data)} dataset(s):", *(f"  {line}" for line in data)]
+    if envs:
+        lines += ["evaluation envs that cannot be made:", *(f"  {line}" for line in envs)]
+    if stop:
+        lines.append("Get them and run the same command again (finished runs are kept)"
+                     + (", or pass --skip-missing to run the rows whose data are present" if data and not envs else "")
+                     + ".")
+    print("\n".join(lines), file=sys.stderr, flush=True)
+    return not stop
+
+
+def _default_docs() -> Path | None:
+    p = Path(__file__).resolve().parents[2] / "docs" / "reproduce.md"
+    return p if p.is_file() else None
+
+
+def reproduce(a: ReproduceArgs, *, command: str = "", out=None) -> int:
+    """Run ``offrl reproduce`` as ``a`` says; returns the exit code (docs/reproduce.md)."""
+    from offrl.evaluation.results import published_rows
+    from offrl.paths import results_root
+    from offrl.reproduce.record import git_version
+    from offrl.reproduce.report import build_rows, format_summary, row_verdicts, write_report
+    from offrl.sweep import run_sweep
+    from offrl.sweep.plan import format_plan, run_states
+
+    out = out or sys.stdout
+    target = get_target(a.target, quick=a.quick)
+    git = git_version() if a.record else ""  # the code that trains is the code as the command starts
+    if a.record and not target.recordable:
+        mine = ", ".join(t.name for _, t in TARGETS.items() if t.recordable)
+        raise ConfigError(f"--record writes our own measured rows; {target.name}'s rows are {target.source}'s "
+                          f"published numbers (targets that record: {mine})")
+    if not 0 < a.ci < 1 or a.reps < 1:
+        raise ConfigError(f"--ci {a.ci} must be in (0, 1) and --reps {a.reps} >= 1")
+    tolerance = _tolerance(a, target)
+    published = published_rows(a.reference_csv)  # a broken reference file fails before anything runs
+    quick_dataset = None
+    if target.needs_quick_data:  # collected only when something may train (a dry run writes nothing)
+        quick_dataset = str(prepare_quick_data(make=a.train and not a.dry_run, out=out))
+    specs = target.specs(Context(sweeps_dir=a.sweeps_dir, quick_dataset=quick_dataset))
+    sweeps = select_runs(build_sweeps(specs, seeds=a.seeds, results_dir=a.results_dir),
+                         algos=a.algos, datasets=a.datasets)
+    runs = [c for s in sweeps for c in s.runs]
+    root = results_root(a.results_dir).absolute()
+    _say(out, f"offrl reproduce {target.name}: {len(runs)} run(s) in {len(sweeps)} sweep(s), "
+              f"{len(runs) * len(target.scores)} row(s) against `{target.source}`; results in {root}")
+    if a.dry_run:
+        for s in sweeps:
+            _say(out, format_plan(s, run_states(s), processes=a.parallel))
+        return EXIT_OK
+
+    outcomes: dict[str, dict] = {}
+    if a.train:
+        if not _ready_to_train(a, target, sweeps):
+            return EXIT_INCOMPLETE
+        try:
+            for s in sweeps:
+                outcomes.update(run_sweep(s, backend=a.backend, parallel=a.parallel, gpus=a.gpus, address=a.address,
+                                          retries=a.retries, out=out))
+        except KeyboardInterrupt:
+            _say(out, f"offrl reproduce {target.name}: interrupted; finished runs are kept and stopped runs keep "
+                      "their checkpoints: run the same command again to resume")
+            return 130
+
+    rows = build_rows(runs, outcomes, published, source=target.source, scores=target.scores, tolerance=tolerance,
+                      ci=a.ci, reps=a.reps, seed=a.seed)
+    header = [f"Command: `{command}`" if command else "", f"Results: {root}"]
+    paths = write_report(rows, a.out, target=target, tolerance=tolerance, ci=a.ci, reps=a.reps,
+                         header=[h for h in header if h], plots=a.plots)
+    _say(out, "")
+    for r in rows:
+        if r.comparison is not None:
+            c = r.comparison
+            _say(out, f"  {c.verdict:<10} {r.algo:<6} {r.dataset:<34} {r.score:<4}  ours {c.mean:6.2f} "
+                      f"[{c.ci_low:6.2f}, {c.ci_high:6.2f}]  reference {c.ref_mean:6.2f}"
+                      + (f" ± {c.ref_std:.2f}" if c.ref_std == c.ref_std else ""))
+        else:
+            _say(out, f"  {'-':<10} {r.algo:<6} {r.dataset:<34} {r.score:<4}  {r.status}")
+    _say(out, f"offrl reproduce {target.name}: {format_summary(rows)}; report {paths['md']}"
+              + (f", {paths['png']}" if "png" in paths else ""))
+    verdicts = row_verdicts(rows, recording=a.record)
+    if a.record:
+        _record(a, target, rows, command, git, out)
+        if rows and not verdicts:  # every row recorded, none had a reference yet
+            return EXIT_OK
+    return exit_code(verdicts)
+
+
+def _record(a: ReproduceArgs, target: Target, rows, command: str, git: str, out) -> None:
+    from offrl.evaluation.results import published_rows
+    from offrl.reproduce.record import docs_table, machine_card, record_rows, shipped_csv, write_docs_table
+
+    csv_path = a.csv or shipped_csv()
+    n = record_rows(rows, source=target.source, csv_path=csv_path, command=command, card=a.card or machine_card(),
+                    description=f"{target.description} ({target.provenance})", git=git)
+    _say(out, f"recorded {n} row(s) of {target.source} in {csv_path}")
+    docs = a.docs or _default_docs()
+    if docs is None:
+        _say(out, "docs table not written: no docs/reproduce.md beside the package (pass --docs PAGE)")
+        return
+    write_docs_table(docs, target.source, docs_table(published_rows(csv_path), target.source))
+    _say(out, f"rewrote the {target.source} table in {docs}")
+
+
+def list_targets(out=None) -> int:
+    """``offrl reproduce list``."""
+    from offrl.evaluation.results import published_rows
+
+    out = out or sys.stdout
+    try:
+        rows = published_rows()
+    except OffrlError:
+        rows = []
+    for name, t in TARGETS.items():
+        n = sum(r["source"] == t.source for r in rows)
+        _say(out, f"{name:<22} {t.description}")
+        _say(out, f"{'':<22} reference: {t.source} ({n} row(s) in published_scores.csv), compares "
+                  f"{'/'.join(t.scores)}" + (f"; --quick: {t.quick}" if t.quick else ""))
+    return EXIT_OK
+
+
+def main(argv: Sequence[str]) -> int:
+    """``offrl reproduce TARGET ...`` and ``offrl reproduce list``."""
+    argv = list(argv)
+    if argv and argv[0] == "list":
+        return list_targets()
+    a = tyro.cli(ReproduceArgs, args=argv, prog="offrl reproduce")
+    return reproduce(a, command=shlex.join(["offrl", "reproduce", *argv]))

@@ -1,0 +1,197 @@
+"""Recording our own measured rows: into ``published_scores.csv`` and into a docs table.
+
+``offrl reproduce TARGET --record`` (targets of our own tables only: ``offrl-local-v0`` and its
+quick check) turns every finished row into a CSV row of the target's source, with the columns of
+:data:`offrl.evaluation.results.PUBLISHED_COLUMNS` (mean, std, CI, seeds, steps, code version, card,
+date, data checksum, command). A recorded row replaces the row of the same source, algorithm,
+dataset and score; every other line of the file (comments, other sources, older rows without the
+new columns) is kept byte for byte. The docs table between the markers
+``<!-- reproduce:SOURCE -->`` and ``<!-- /reproduce:SOURCE -->`` is rewritten from the CSV, so the
+two always agree. Both files are written atomically.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as _dt
+import io
+import math
+import os
+import platform
+import re
+import subprocess
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from offrl.errors import ConfigError, DataIntegrityError, OffrlError
+
+__all__ = ["code_version", "docs_table", "git_version", "machine_card", "record_rows", "shipped_csv",
+           "write_docs_table"]
+
+
+def shipped_csv() -> Path:
+    """The ``published_scores.csv`` shipped in the package (what ``--record`` writes by default)."""
+    from offrl.paths import assets_dir
+
+    return assets_dir() / "reference" / "published_scores.csv"
+
+
+def machine_card() -> str:
+    """The machine, in words: the accelerators JAX uses (``1x NVIDIA H200``), else the CPU model and
+    its core count."""
+    cpu = _cpu_model()
+    try:
+        import jax
+
+        devices = jax.devices()
+        if devices and devices[0].platform != "cpu":
+            kinds = sorted({d.device_kind for d in devices})
+            return f"{len(devices)}x {', '.join(kinds)}"
+    except Exception:  # noqa: BLE001  (no JAX, or no backend: the CPU is the machine)
+        pass
+    return f"CPU: {cpu}, {os.cpu_count()} cores"
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def git_version(root: str | os.PathLike | None = None) -> str:
+    """``git <commit>`` of the checkout the package runs from (``+dirty`` with uncommitted changes to
+    tracked files); empty when it is not a git checkout."""
+    root = Path(root) if root is not None else Path(__file__).resolve().parents[2]
+    try:
+        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "--short=10", "HEAD"], capture_output=True,
+                                text=True, timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return f"git {commit}{'+dirty' if dirty else ''}" if commit else ""
+
+
+def code_version(run_versions: Sequence[str] = (), git: str | None = None) -> str:
+    """``offrl <version> (git <commit>)``: the offrl version the runs recorded and the checkout's commit
+    (``git``: as :func:`git_version` said when the command started, so that edits made while it ran
+    are not credited to its runs)."""
+    from offrl import __version__
+
+    versions = sorted({v for v in run_versions if v}) or [__version__]
+    git = git_version() if git is None else git
+    return "offrl " + "/".join(versions) + (f" ({git})" if git else "")
+
+
+def _fmt(x: float) -> str:
+    return "" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.2f}"
+
+
+def _csv_line(values: Sequence[Any]) -> str:
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerow(values)
+    return buf.getvalue()
+
+
+def record_rows(rows: Sequence, *, source: str, csv_path: str | os.PathLike, command: str, card: str,
+                description: str = "", git: str | None = None) -> int:
+    """Write the finished ``rows`` (:class:`offrl.reproduce.report.Row`) as rows of ``source`` into
+    ``csv_path``; returns how many were written. ``description`` becomes a header comment for a source
+    the file does not describe yet; ``git`` is the checkout's version (:func:`git_version`, default now)."""
+    from offrl.atomic import atomic_file
+    from offrl.evaluation.results import PUBLISHED_COLUMNS
+
+    done = [r for r in rows if r.has_result]
+    if not done:
+        return 0
+    if "\n" in command or "\n" in card:
+        raise ConfigError("command and card must be one line each")
+    git = git_version() if git is None else git
+    path = Path(csv_path)
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True) if path.is_file() else []
+    comments = [ln for ln in lines if ln.startswith("#")]
+    body = [ln for ln in lines if ln.strip() and not ln.startswith("#")]
+    if body:
+        header = next(csv.reader([body[0]]))
+        if header[:5] != list(PUBLISHED_COLUMNS[:5]):
+            raise DataIntegrityError(f"{path}: header {header} does not start with {list(PUBLISHED_COLUMNS[:5])}")
+        body = body[1:]
+    new = {(source, r.algo, r.dataset, r.score) for r in done}
+    kept = []
+    for ln in body:
+        fields = next(csv.reader([ln]))
+        score = fields[5].strip() if len(fields) > 5 else ""
+        if (fields[0].strip(), *(f.strip() for f in fields[1:3]), score) not in new:
+            kept.append(ln if ln.endswith("\n") else ln + "\n")
+    if description and not any(c.startswith(f"# {source} = ") or f" {source} = " in c for c in comments):
+        comments.append(f"# {source} = {description}\n")
+    out = [*comments, _csv_line(PUBLISHED_COLUMNS), *kept]
+    for r in done:
+        date = _dt.datetime.fromtimestamp(r.finished_at or _dt.datetime.now().timestamp(), _dt.UTC).date().isoformat()
+        entry = {"source": source, "algo": r.algo, "dataset": r.dataset, "mean": _fmt(r.mean), "std": _fmt(r.std),
+                 "score": r.score, "ci_low": _fmt(r.ci_low), "ci_high": _fmt(r.ci_high), "seeds": len(r.scores),
+                 "steps": r.steps or "", "code_version": code_version([r.offrl_version], git), "card": card,
+                 "date": date, "data_checksum": r.data_checksum, "command": command}
+        out.append(_csv_line([entry[k] for k in PUBLISHED_COLUMNS]))
+    with atomic_file(path) as tmp:
+        tmp.write_text("".join(out), encoding="utf-8")
+    return len(done)
+
+
+def _markers(source: str) -> tuple[str, str]:
+    return f"<!-- reproduce:{source} -->", f"<!-- /reproduce:{source} -->"
+
+
+def docs_table(published: Sequence[Mapping[str, Any]], source: str) -> str:
+    """The markdown table of ``source``'s rows: one line per dataset x algorithm, last and best side
+    by side (mean ± std [95% CI]), with seeds, steps, card, date and code version."""
+    rows = [r for r in published if r["source"] == source]
+    if not rows:
+        return f"(no rows of `{source}` recorded yet)"
+    cells: dict[tuple[str, str], dict[str, Mapping[str, Any]]] = {}
+    for r in rows:
+        cells.setdefault((r["dataset"], r["algo"]), {})[r.get("score") or "last"] = r
+
+    def cell(r: Mapping[str, Any] | None) -> str:
+        if r is None:
+            return "–"
+        text = f"{r['mean']:.2f}" + ("" if math.isnan(r["std"]) else f" ± {r['std']:.2f}")
+        return text + (f" [{r['ci_low']}, {r['ci_high']}]" if r.get("ci_low") and r.get("ci_high") else "")
+
+    out = ["| dataset | algorithm | last: mean ± std [95% CI] | best: mean ± std [95% CI] | seeds | steps | card "
+           "| date | code |", "|---|---|---|---|---|---|---|---|---|"]
+    order = {a: i for i, a in enumerate(("bc", "td3bc", "iql", "cql", "dt", "modt"))}
+    for (dataset, algo) in sorted(cells, key=lambda k: (k[0], order.get(k[1], 99), k[1])):
+        by = cells[(dataset, algo)]
+        any_row = by.get("last") or by.get("best")
+        steps = str(any_row.get("steps") or "")
+        info = [any_row.get(k) or "–" for k in ("seeds", "card", "date", "code_version")]
+        out.append(f"| `{dataset}` | {algo} | {cell(by.get('last'))} | {cell(by.get('best'))} | {info[0]} | "
+                   f"{f'{int(steps):,}' if steps.isdigit() else '–'} | {' | '.join(info[1:])} |")
+    commands = sorted({r.get("command") for r in rows if r.get("command")})
+    if commands:
+        out += ["", "Recorded with " + "; ".join(f"`{c}`" for c in commands) + "."]
+    return "\n".join(out)
+
+
+def write_docs_table(docs_path: str | os.PathLike, source: str, table: str) -> None:
+    """Replace the text between ``source``'s markers in ``docs_path`` by ``table`` (atomically)."""
+    from offrl.atomic import atomic_file
+
+    path = Path(docs_path)
+    if not path.is_file():
+        raise OffrlError(f"{path}: no such file (pass --docs with the page that holds the {source} table)")
+    text = path.read_text(encoding="utf-8")
+    start, end = _markers(source)
+    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.S)
+    if not pattern.search(text):
+        raise OffrlError(f"{path}: no table markers for {source}; add the lines {start} and {end} where the "
+                         "table goes")
+    new = pattern.sub(lambda _: f"{start}\n{table}\n{end}", text, count=1)
+    with atomic_file(path) as tmp:
+        tmp.write_text(new, encoding="utf-8")

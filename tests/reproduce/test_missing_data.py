@@ -1,0 +1,126 @@
+"""Missing data and envs are named, each with the command that gets it, before anything trains."""
+
+import pytest
+
+from offrl.cli import main as offrl_main
+from offrl.errors import DownloadError, OffrlError
+from offrl.paths import results_root
+
+
+def _run_folders():
+    root = results_root()
+    return sorted(p.name for p in root.iterdir()) if root.exists() else []
+
+
+def test_corl_without_d4rl_files_names_each_file_and_command(tmp_path, capsys):
+    rc = offrl_main(["reproduce", "corl-last", "--no-download", "--algos", "bc", "td3bc",
+                     "--datasets", "hopper-medium-v2", "d4rl/walker2d-medium-replay-v2", "--out", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert "nothing was trained" in err and "data missing for 2 dataset(s)" in err
+    for name, file in (("hopper-medium-v2", "hopper_medium-v2.hdf5"),
+                       ("walker2d-medium-replay-v2", "walker2d_medium_replay-v2.hdf5")):
+        line = next(ln for ln in err.splitlines() if ln.strip().startswith(f"d4rl/{name}:"))
+        assert str(tmp_path / "offrl-data" / "d4rl" / file) in line          # the test's own empty data root
+        assert f"`offrl datasets download d4rl/{name}`" in line
+    assert "--skip-missing" in err
+    assert _run_folders() == []                                              # nothing started
+    assert not (tmp_path / "r").exists()                                     # and no report of nothing
+
+
+def test_a_failed_download_is_reported_with_the_command(tmp_path, capsys, monkeypatch):
+    calls = []
+
+    def offline(dataset_id, **kw):
+        calls.append(dataset_id)
+        raise DownloadError(f"cannot reach the server for {dataset_id} (connection refused)")
+
+    monkeypatch.setattr("offrl.datasets.download_dataset", offline)
+    rc = offrl_main(["reproduce", "corl-best", "--algos", "iql", "--datasets", "halfcheetah-medium-v2"])
+    out, err = capsys.readouterr()
+    assert rc == 2 and calls == ["d4rl/halfcheetah-medium-v2"]               # downloading was tried first
+    assert "downloading d4rl/halfcheetah-medium-v2" in out
+    line = next(ln for ln in err.splitlines() if "d4rl/halfcheetah-medium-v2:" in ln)
+    assert "`offrl datasets download d4rl/halfcheetah-medium-v2`" in line and "download failed" in line
+    assert _run_folders() == []
+
+
+def test_local_data_name_the_collect_command(capsys):
+    rc = offrl_main(["reproduce", "offrl-local-v0", "--algos", "td3bc", "--datasets", "local/hopper-medium-expert-v0",
+                     "walker2d-random-v0"])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert "create it with `offrl collect hopper-medium-expert`" in err
+    assert "create it with `offrl collect walker2d-random`" in err
+    assert _run_folders() == []
+
+
+def test_skip_missing_runs_nothing_here_and_reports_each_row(tmp_path, capsys):
+    out_dir = tmp_path / "report"
+    rc = offrl_main(["reproduce", "dt-paper", "--no-download", "--skip-missing", "--datasets", "hopper-medium-v2",
+                     "--out", str(out_dir), "--no-plots"])
+    out, err = capsys.readouterr()
+    assert rc == 2                                                           # rows not compared
+    assert "these rows are not run (--skip-missing)" in err
+    assert "SKIPPED" in out and "data missing" in out
+    md = (out_dir / "dt-paper.md").read_text()
+    assert "not run: data missing" in md and "`offrl datasets download d4rl/hopper-medium-v2`" in md
+
+
+def test_neorl2_names_its_data_and_its_envs(capsys):
+    rc = offrl_main(["reproduce", "neorl2", "--no-download", "--algos", "bc", "--datasets", "Pipeline-train"])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert "`offrl datasets download neorl2/Pipeline-train`" in err
+    assert "neorl2:Pipeline" in err and "github.com/polixir/NeoRL2" in err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["corl-lst"], "did you mean 'corl-last'"),
+    (["corl-last", "--algos", "bcc"], "did you mean 'bc'"),
+    (["corl-last", "--datasets", "hoper-medium-v2"], "did you mean 'd4rl/hopper-medium-v2'"),
+    (["dt-paper", "--quick"], "has no quick check"),
+    (["corl-last", "--record"], "--record writes our own measured rows"),
+])
+def test_bad_arguments_fail_with_a_clear_line(argv, message, capsys):
+    assert offrl_main(["reproduce", *argv]) == 1
+    assert message in capsys.readouterr().err
+    assert _run_folders() == []
+
+
+def test_collect_gets_local_parts_before_their_composite(capsys, monkeypatch):
+    calls = []
+
+    def fake_collect(name, **kw):
+        calls.append(name)
+        raise OffrlError(f"no MuJoCo here for {name}")
+
+    monkeypatch.setattr("offrl.collection.collect", fake_collect)
+    rc = offrl_main(["reproduce", "offrl-local-v0", "--collect", "--algos", "bc", "--datasets",
+                     "hopper-medium-expert-v0", "hopper-medium-v0", "hopper-expert-v0"])
+    out, err = capsys.readouterr()
+    assert rc == 2
+    assert calls[-1] == "hopper-medium-expert" and sorted(calls[:2]) == ["hopper-expert", "hopper-medium"]
+    assert "collecting local/hopper-medium-v0 (`offrl collect hopper-medium`)" in out
+    line = next(ln for ln in err.splitlines() if "local/hopper-medium-expert-v0:" in ln)
+    assert "`offrl collect hopper-medium-expert`" in line and "collection failed: no MuJoCo here" in line
+
+
+def test_backend_options_reach_the_sweep_launcher(tmp_path, capsys, monkeypatch):
+    seen = []
+
+    def fake_run_sweep(sweep, **kw):
+        seen.append((sweep.name, [c.run_id for c in sweep.runs], kw))
+        return {c.run_id: {"error": "data missing: (test)"} for c in sweep.runs}
+
+    monkeypatch.setattr("offrl.sweep.run_sweep", fake_run_sweep)
+    rc = offrl_main(["reproduce", "corl-last", "--algos", "bc", "dt", "--datasets", "hopper-medium-v2", "--no-download",
+                     "--skip-missing", "--backend", "ray", "--address", "auto", "--parallel", "3", "--retries", "2",
+                     "--results-dir", str(tmp_path / "shared"), "--out", str(tmp_path / "r"), "--no-plots"])
+    assert rc == 2
+    assert [name for name, _, _ in seen] == ["corl-mlp", "dt-corl"]          # one sweep per spec, in order
+    for _, run_ids, kw in seen:
+        assert len(run_ids) == 1
+        assert (kw["backend"], kw["address"], kw["parallel"], kw["retries"]) == ("ray", "auto", 3, 2)
+    md = (tmp_path / "r" / "corl-last.md").read_text()
+    assert md.count("not run: data missing") == 2 and str(tmp_path / "shared") in md
