@@ -76,13 +76,15 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", type=int, default=5, help="seeds of the vmapped selection (1: time one seed only)")
     ap.add_argument("--buffer-size", type=int, default=1000)
     ap.add_argument("--max-block-bytes", type=int, default=1 << 30, help="distance block size of the neighbour search")
-    ap.add_argument("--tile", type=int, default=1024,
-                    help="rows per key tile of the neighbour search (0: time only one top-k over all keys)")
+    ap.add_argument("--tile", type=int, default=None,
+                    help="rows per key tile of the neighbour search, timed beside one top-k over all keys "
+                         "(default 1024; --quick: 256, so that there are at least 64 tiles; 0: only all keys)")
     ap.add_argument("--knn-dims", default="3,all",
                     help="comma-separated coordinate counts the neighbour search is timed on ('all': every one)")
     ap.add_argument("--repeats", type=int, default=2)
     args = ap.parse_args(argv)
     rows = args.rows or (20_000 if args.quick else 1_000_000)
+    tile = args.tile if args.tile is not None else (256 if args.quick else 1024)
     dev = jax.devices()[0]
     meta = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "jax": jax.__version__,
             "device": f"{dev.platform}:{getattr(dev, 'device_kind', '')}", "device_count": jax.device_count(),
@@ -106,12 +108,13 @@ def main(argv=None) -> int:
     neighbors = None
     for label in args.knn_dims.split(","):
         pts = obs if label == "all" else obs[:, :int(label)]
-        for tile in ([args.tile] if args.tile else []) + [None]:
-            res = timed(lambda: knn(pts, cfg.num_neighbors, tile=tile, max_block_bytes=args.max_block_bytes),
+        for t in ([tile] if tile else []) + [None]:
+            res = timed(lambda: knn(pts, cfg.num_neighbors, tile=t, max_block_bytes=args.max_block_bytes),
                         args.repeats)
             if label == str(cfg.neighbor_dims) and neighbors is None:
                 neighbors = res["_out"]
-            record("knn", res, dims=label, tile=tile)
+            # knn runs one top-k over all keys when there would be fewer tiles than neighbours
+            record("knn", res, dims=label, tile=t if t and rows >= cfg.num_neighbors * t else None)
     if neighbors is None:
         neighbors = selection.neighbors_for(data, cfg, max_block_bytes=args.max_block_bytes)
 

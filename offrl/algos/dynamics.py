@@ -52,7 +52,7 @@ class DynamicsConfig:
     """Hyperparameters of the dynamics ensemble and of its training on one task's data.
 
     Defaults are those of the model OER's code trains (its TD3+BC class builds d3rlpy's ensemble with
-    ``model_learning_rate=1e-4``, ``model_optim_factory=AdamFactory()`` and the agent's batch of 1024);
+    ``model_learning_rate=1e-4``, ``model_optim_factory=AdamFactory()`` and the TD3+BC batch of 1024);
     d3rlpy's own standalone class would use lr 1e-3, weight decay 1e-4 and batch 100.
     """
 
@@ -62,7 +62,7 @@ class DynamicsConfig:
     lr: float = hp(1e-4, "Adam learning rate (OER's model_learning_rate)", min=0, open_min=True)
     weight_decay: float = hp(0.0, "L2 weight decay added to the gradient as torch.optim.Adam does "
                                   "(OER's AdamFactory(): 0; d3rlpy's standalone class: 1e-4)", min=0)
-    batch_size: int = hp(1024, "transitions per gradient step (OER trains the model with the agent's batch)",
+    batch_size: int = hp(1024, "transitions per gradient step (OER trains the model with its TD3+BC batch)",
                          min=1)
     steps: int = hp(20_000, "gradient steps per task (OER: 500k; see docs/oer.md for why fewer suffice)", min=1)
     chunk: int = hp(1_000, "gradient steps per jitted call; the held-out loss is evaluated after each", min=1)

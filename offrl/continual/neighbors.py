@@ -75,7 +75,11 @@ def default_query_block(n: int, max_block_bytes: int = 1 << 30) -> int:
     return int(max(1, min(n, max_block_bytes // (4 * max(n, 1)))))
 
 
-def knn(points, k: int = DEFAULT_K, *, tile: int | None = 1024, query_block: int | None = None,
+#: rows per key tile on accelerators, where ``lax.top_k`` with k > 16 sorts whole rows
+DEFAULT_TILE = 1024
+
+
+def knn(points, k: int = DEFAULT_K, *, tile: int | None | str = "auto", query_block: int | None = None,
         max_block_bytes: int = 1 << 30, progress: bool = False) -> Neighbors:
     """The ``k`` nearest rows of ``points`` (N, D) to every row, by L2 distance, exactly.
 
@@ -83,7 +87,9 @@ def knn(points, k: int = DEFAULT_K, *, tile: int | None = 1024, query_block: int
     the same). ``query_block`` queries are compared with all N keys at once (default: as many as fit
     ``max_block_bytes`` of float32 distances, 1 GiB; 268 queries at 1M rows). ``tile``: rows per key
     tile of the two-stage selection (see the module docstring); ``None``, or fewer than ``k`` tiles, uses
-    one top-k over all keys. Same result either way. ``progress`` shows a bar over the query blocks.
+    one top-k over all keys; ``"auto"``: :data:`DEFAULT_TILE` on accelerators, ``None`` on CPUs (whose
+    top-k does not sort, so the second stage only adds work). Same result either way. ``progress``
+    shows a bar over the query blocks.
     Not traceable (a host loop over blocks); compute once per task and share it across seeds.
     """
     x = np.asarray(points)
@@ -94,7 +100,10 @@ def knn(points, k: int = DEFAULT_K, *, tile: int | None = 1024, query_block: int
     n = x.shape[0]
     if not 1 <= k <= n:
         raise ConfigError(f"knn: k={k} neighbours need 1 <= k <= N={n} rows")
-    if (query_block is not None and query_block < 1) or (tile is not None and tile < 1):
+    if tile == "auto":
+        tile = None if jax.default_backend() == "cpu" else DEFAULT_TILE
+    bad_tile = tile is not None and (not isinstance(tile, int) or tile < 1)
+    if (query_block is not None and query_block < 1) or bad_tile:
         raise ConfigError(f"knn: query_block={query_block} and tile={tile} must be >= 1")
     if tile is not None and n < k * tile:
         tile = None  # fewer than k tiles: nothing to prune
@@ -120,4 +129,4 @@ def knn(points, k: int = DEFAULT_K, *, tile: int | None = 1024, query_block: int
     return Neighbors(idx, jnp.sqrt(d2))
 
 
-__all__ = ["DEFAULT_K", "Neighbors", "default_query_block", "knn"]
+__all__ = ["DEFAULT_K", "DEFAULT_TILE", "Neighbors", "default_query_block", "knn"]

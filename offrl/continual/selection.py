@@ -215,7 +215,7 @@ def neighbors_for(data: SelectionData, cfg: SelectionConfig = SelectionConfig(),
     return knn(np.asarray(obs), cfg.num_neighbors, **knn_options)
 
 
-# ------------------------------------------------------------------------------------ helpers
+# ---------------------------------------------------------------------------- shared pieces
 class Selection(NamedTuple):
     """Selected row indices (``buffer_size``, int32; leading seed axis from :func:`select_seeds`) and
     a dict of diagnostics (arrays)."""

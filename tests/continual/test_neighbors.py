@@ -59,6 +59,8 @@ def test_knn_rejects_bad_input():
         knn(np.full((4, 2), np.nan), 2)
     with pytest.raises(ConfigError, match=r"\(N, D\)"):
         knn(np.zeros(5), 2)
+    with pytest.raises(ConfigError, match="tile"):
+        knn(x, 2, tile="big")
     assert default_query_block(1_000_000, 1 << 30) == 268  # 268 x 1M float32 distances fit 1 GiB
 
 
