@@ -371,6 +371,9 @@ def _train_stream(cc: ContinualConfig, s: _Setup) -> dict:
                     save(step, k, task_step)
             if method.end_task_host is not None:
                 states, keys, m = method.end_task_host(ctx, mcfg, states, keys, k, data_k)
+                # a host-side hook may leave two leaves on one buffer (e.g. a copied network); the next
+                # chunk donates every leaf, so give each its own
+                states = jax.tree_util.tree_map(lambda x: jnp.array(x, copy=True), states)
                 if m:
                     logger.log(k * S + S, {**m, "task": k}, kind="end_task")
             elif method.end_task is not None:
