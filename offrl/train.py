@@ -92,8 +92,8 @@ class TrainConfig:
     devices: DevicesOption = 1
     """devices of this host to split the seeds over (1, a count, or all): the seed axis is sharded over a
     1-D mesh, the dataset replicated on each device. Seeds that the devices do not divide are padded
-    with copies of the last seed, which are dropped (docs/training.md, Several GPUs). Same numbers on
-    any device count; a run may resume on another count."""
+    with copies of the last seed, which are dropped (docs/training.md, Several GPUs). The same numbers
+    on any device count, to float32 rounding; a run may resume on another count."""
     progress: bool = True
     """show a progress bar."""
 

@@ -139,6 +139,7 @@ def setup(cc: ContinualConfig, datasets=None) -> _Setup:
     from offrl.paths import results_root
     from offrl.train import parse_overrides, resolve_schedule_fields
 
+    SeedPlacement.create(cc.devices, len(cc.seeds), "ContinualConfig.devices")  # the devices exist
     stream = load_stream(cc.stream)
     method = METHODS[cc.method]
     algo = algos.get(cc.algo)
