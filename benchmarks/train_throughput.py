@@ -216,7 +216,8 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="tiny sizes for a CPU check")
     ap.add_argument("--out", default=None)
     ap.add_argument("--algos", default="td3bc,iql")
-    ap.add_argument("--seeds", default=None, help="comma-separated seed counts (default 1,5,16,32)")
+    ap.add_argument("--seeds", default=None,
+                    help="comma-separated seed counts (default 1,5,16,32; with --devices 32,64)")
     ap.add_argument("--hp", nargs="*", default=(), help="algorithm overrides name=value, e.g. compute_dtype=bfloat16")
     ap.add_argument("--parts", default="fused,serial,unroll,profile,baseline",
                     help="which measurements: fused (per seed count), serial (the same, concurrent_kernels "

@@ -218,7 +218,7 @@ def make_chunk_fn(algo, cfg, spec, chunk_calls: int, unroll: int = 1, concurrent
                                                 unroll=unroll)
         return state, key, jax.tree_util.tree_map(lambda m: jnp.mean(m, axis=0), metrics)
 
-    placement = placement or SeedPlacement(0, ())
+    placement = placement or SeedPlacement(1, ())  # one device: a plain jax.jit
     return placement.jit(jax.vmap(chunk, in_axes=(0, 0, None)), stacked=2, shared=1, donate_argnums=(0, 1),
                          compiler_options=chunk_compiler_options(concurrent, deterministic))
 
