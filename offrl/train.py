@@ -451,7 +451,8 @@ def _train(tc: TrainConfig, dataset, algo_config, held) -> dict:
                 entry = {"step": step}
                 if pool is not None:
                     res = evaluate(algo, cfg, placement.unpad(states), env_id, episodes=tc.eval_episodes,
-                                   eval_seed=tc.eval_seed, obs_mean=obs_mean, obs_std=obs_std, pool=pool, policy_fn=policy_fn)
+                                   eval_seed=tc.eval_seed, obs_mean=obs_mean, obs_std=obs_std, pool=pool,
+                                   policy_fn=policy_fn)
                     # first variant is the headline (e.g. DT's largest target return, as CORL reports)
                     rets = res.returns[:, 0]
                     ev = {"return_mean": rets.mean(1), "return_std": rets.std(1),

@@ -32,7 +32,8 @@ def run_scenario(name: str, out: Path, devices: int = 4, timeout: float = 900) -
     proc = subprocess.run([sys.executable, __file__, name, str(out)], env=env, capture_output=True, text=True,
                           timeout=timeout, cwd=REPO)
     if proc.returncode != 0:
-        raise AssertionError(f"scenario {name} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-8000:]}")
+        raise AssertionError(f"scenario {name} failed ({proc.returncode}):\n"
+                             f"{proc.stdout[-4000:]}\n{proc.stderr[-8000:]}")
     result = json.loads((out / f"{name}.json").read_text())
     result["stderr"] = proc.stderr
     return result
