@@ -9,10 +9,13 @@ figures are on benchmarks/RESULTS.md, Training throughput). For each algorithm:
   another), the in-run baseline of ``TrainConfig.concurrent_kernels``;
 - baseline: a Python loop of one jitted sample call and one jitted update call per step (1 seed);
 - profile: the same fused chunk with a fixed pre-sampled batch (no gather) to isolate sampling, and
-  the number of kernels (fusions, GEMMs, other custom calls) in one compiled update step.
+  the number of kernels (fusions, GEMMs, other custom calls) in one compiled update step;
+- devices (``--devices 1,2``): the fused chunk with the seed axis sharded over 1, 2, ... devices of this
+  host (``TrainConfig.devices``, :mod:`offrl.sharding`) at every seed count (default 32 and 64), each
+  row with its speed-up over one device in the same run.
 
 Usage: python benchmarks/train_throughput.py [--quick] [--seeds 1,5,16,32] [--hp compute_dtype=bfloat16]
-       [--parts fused,serial,unroll,profile,baseline] [--out results.json]
+       [--parts fused,serial,unroll,profile,baseline] [--devices 1,2] [--out results.json]
 """
 
 from __future__ import annotations
@@ -63,10 +66,12 @@ def kernel_counts(compiled_text: str) -> dict[str, int]:
 
 
 def bench_algo(name: str, seeds_list, data_rows: int, chunk_steps: int, min_seconds: float, results: list,
-               unrolls=(4,), overrides=(), parts=("fused", "unroll", "profile", "baseline"), unroll_seeds: int = 1):
+               unrolls=(4,), overrides=(), parts=("fused", "unroll", "profile", "baseline"), unroll_seeds: int = 1,
+               device_counts=()):
     import jax
 
     from offrl import algos
+    from offrl.sharding import SeedPlacement
     from offrl.train import init_states, make_chunk_fn, parse_overrides
 
     algo = algos.get(name)
@@ -77,14 +82,20 @@ def bench_algo(name: str, seeds_list, data_rows: int, chunk_steps: int, min_seco
     data = jax.device_put(algo.prepare(ds, cfg))
     calls = chunk_steps // cfg.steps_per_call
 
-    def measure(n_seeds: int, unroll: int = 1, concurrent: bool = True) -> tuple[float, float]:
+    replicas = {1: data}  # the data replicated once per device count
+
+    def measure(n_seeds: int, unroll: int = 1, concurrent: bool = True, n_devices: int = 1) -> tuple[float, float]:
         """(seconds per chunk, first call's seconds incl. compile) of a fresh fused chunk."""
-        states, keys = init_states(algo, cfg, spec, list(range(n_seeds)), data)
-        fn = make_chunk_fn(algo, cfg, spec, calls, unroll=unroll, concurrent=concurrent)
+        placement = SeedPlacement.create(n_devices, n_seeds)
+        if n_devices not in replicas:
+            replicas[n_devices] = placement.replicate(algo.prepare(ds, cfg))
+        shared = replicas[n_devices]
+        states, keys = placement.place(init_states(algo, cfg, spec, list(range(n_seeds)), shared))
+        fn = make_chunk_fn(algo, cfg, spec, calls, unroll=unroll, concurrent=concurrent, placement=placement)
         box = {"s": states, "k": keys}
 
         def run():
-            box["s"], box["k"], mm = fn(box["s"], box["k"], data)
+            box["s"], box["k"], mm = fn(box["s"], box["k"], shared)
             jax.block_until_ready(mm)
 
         t0 = time.perf_counter()
@@ -99,9 +110,18 @@ def bench_algo(name: str, seeds_list, data_rows: int, chunk_steps: int, min_seco
         print(f"{name:6s} {dtype:8s} {structure:44s} seeds={n_seeds:2d}  {sps:9.0f} steps/s  "
               f"{sps * n_seeds:10.0f} seed-steps/s", flush=True)
 
-    for n_seeds in seeds_list if "fused" in parts else ():
+    for n_seeds in seeds_list if "fused" in parts and not device_counts else ():
         sec, compile_s = measure(n_seeds)
         record("fused jit(vmap(scan))", n_seeds, sec, compile_s=compile_s)
+    # --- the seed axis sharded over several devices of this host, one device as the in-run baseline
+    for n_seeds in seeds_list if device_counts else ():
+        one_device = None
+        for n_devices in device_counts:
+            sec, compile_s = measure(n_seeds, n_devices=n_devices)
+            one_device = sec if n_devices == 1 else one_device
+            structure = "fused jit(vmap(scan))" + (f", seeds over {n_devices} devices" if n_devices > 1 else "")
+            record(structure, n_seeds, sec, compile_s=compile_s, devices=n_devices,
+                   x_one_device=None if one_device is None else one_device / sec)
     # --- the same chunk with XLA's default of one kernel after another (in-run baseline of
     # TrainConfig.concurrent_kernels; no difference off the GPU)
     for n_seeds in seeds_list if "serial" in parts else ():
@@ -196,25 +216,37 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="tiny sizes for a CPU check")
     ap.add_argument("--out", default=None)
     ap.add_argument("--algos", default="td3bc,iql")
-    ap.add_argument("--seeds", default=None, help="comma-separated seed counts (default 1,5,16,32)")
+    ap.add_argument("--seeds", default=None,
+                    help="comma-separated seed counts (default 1,5,16,32; with --devices 32,64)")
     ap.add_argument("--hp", nargs="*", default=(), help="algorithm overrides name=value, e.g. compute_dtype=bfloat16")
     ap.add_argument("--parts", default="fused,serial,unroll,profile,baseline",
                     help="which measurements: fused (per seed count), serial (the same, concurrent_kernels "
                          "off; with unroll too), unroll, profile, baseline")
     ap.add_argument("--unrolls", default="4", help="comma-separated scan unroll factors of the unroll part")
     ap.add_argument("--unroll-seeds", type=int, default=1, help="seeds of the unroll part")
+    ap.add_argument("--devices", default=None,
+                    help="comma-separated device counts, e.g. 1,2: the fused part with the seed axis sharded over "
+                         "that many devices of this host, at every seed count (default 32,64; --quick 2,4); list 1 "
+                         "first for the in-run baseline. On a CPU, XLA_FLAGS=--xla_force_host_platform_device_count=N "
+                         "makes N host devices")
     args = ap.parse_args(argv)
     import jax
 
+    device_counts = [int(x) for x in args.devices.split(",")] if args.devices else []
     if args.quick:
-        seeds, rows, chunk, secs = [1, 2], 20_000, 100, 0.5
+        seeds, rows, chunk, secs = ([2, 4] if device_counts else [1, 2]), 20_000, 100, 0.5
     else:
-        seeds, rows, chunk, secs = [1, 5, 16, 32], 2_000_000, 1000, 2.0
+        seeds, rows, chunk, secs = ([32, 64] if device_counts else [1, 5, 16, 32]), 2_000_000, 1000, 2.0
     if args.seeds:
         seeds = [int(x) for x in args.seeds.split(",")]
+    if device_counts and (min(device_counts) < 1 or max(device_counts) > len(jax.local_devices())):
+        print(f"--devices {args.devices}: this host has {len(jax.local_devices())} local device(s) "
+              f"({jax.devices()[0].platform})", file=sys.stderr)
+        return 2
     parts = tuple(args.parts.split(","))
     results: list[dict] = []
     info = {"device": str(jax.devices()[0]), "device_kind": jax.devices()[0].device_kind,
+            "local_devices": len(jax.local_devices()), "device_counts": device_counts,
             "jax": jax.__version__, "chunk_steps": chunk, "data_rows": rows, "batch": 256, "hidden": [256, 256],
             "overrides": list(args.hp)}
     print(json.dumps(info), flush=True)
@@ -222,14 +254,18 @@ def main(argv=None) -> int:
     for name in args.algos.split(","):
         try:
             bench_algo(name, seeds, rows, chunk, secs, results, overrides=args.hp, parts=parts,
-                       unrolls=[int(u) for u in args.unrolls.split(",")], unroll_seeds=args.unroll_seeds)
+                       unrolls=[int(u) for u in args.unrolls.split(",")], unroll_seeds=args.unroll_seeds,
+                       device_counts=device_counts)
         except Exception as e:  # keep the other measurements if one fails
             print(f"{name}: FAILED {e!r}", file=sys.stderr, flush=True)
             failed.append(name)
-    print("\n| algo | structure | dtype | seeds | steps/s | seed-steps/s |\n|---|---|---|---|---|---|")
+    extra = " x one device |" if device_counts else ""
+    print(f"\n| algo | structure | dtype | seeds | steps/s | seed-steps/s |{extra}\n|---|---|---|---|---|---|"
+          + ("---|" if device_counts else ""))
     for r in results:
+        x = f" {r['x_one_device']:.2f} |" if r.get("x_one_device") is not None else (" |" if device_counts else "")
         print(f"| {r['algo']} | {r['structure']} | {r['dtype']} | {r['seeds']} | {r['steps_per_s']:.0f} "
-              f"| {r['seed_steps_per_s']:.0f} |")
+              f"| {r['seed_steps_per_s']:.0f} |{x}")
     if args.out:
         with open(args.out, "w") as f:
             json.dump({"info": info, "results": results}, f, indent=1)

@@ -25,6 +25,7 @@ import tyro
 from offrl import __version__
 from offrl.errors import ConfigError, OffrlError
 from offrl.logging import WandbSwitch
+from offrl.sharding import DevicesOption, SeedPlacement, parse_devices
 
 OBS_NORM_EPS = 1e-3  # CORL/TD3+BC: std + 1e-3
 # Largest default chunk (gradient steps per jitted call): long enough that the host round trip between
@@ -95,10 +96,16 @@ class TrainConfig:
     """env worker processes for evaluation rollouts (0 = in-process)."""
     hp: tuple[str, ...] = ()
     """algorithm hyperparameter overrides as name=value (e.g. alpha=2.5 hidden=256,256)."""
+    devices: DevicesOption = 1
+    """devices of this host to split the seeds over (1, a count, or all): the seed axis is sharded over a
+    1-D mesh, the dataset replicated on each device. Seeds that the devices do not divide are padded
+    with copies of the last seed, which are dropped (docs/training.md, Several GPUs). The same numbers
+    on any device count, to float32 rounding; a run may resume on another count."""
     progress: bool = True
     """show a progress bar."""
 
     def __post_init__(self):
+        object.__setattr__(self, "devices", parse_devices(self.devices, "TrainConfig.devices"))
         for name in ("steps", "eval_every", "eval_episodes", "chunk", "unroll"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ConfigError(f"TrainConfig.{name}={getattr(self, name)} must be >= 1")
@@ -208,12 +215,14 @@ def chunk_compiler_options(concurrent: bool, deterministic: bool = False) -> dic
 
 
 def make_chunk_fn(algo, cfg, spec, chunk_calls: int, unroll: int = 1, concurrent: bool = True,
-                  deterministic: bool = False):
+                  deterministic: bool = False, placement: SeedPlacement | None = None):
     """jit(vmap over seeds) of ``chunk_calls`` sample+update calls run in ``lax.scan``.
 
     Signature of the result: ``(states, keys, data) -> (states, keys, metrics)`` where ``states`` and
     ``keys`` carry a leading seed axis, ``data`` is shared, and ``metrics`` are chunk means per seed.
     ``concurrent`` / ``deterministic``: XLA options on GPUs (:func:`chunk_compiler_options`).
+    ``placement``: with several devices, compiled for states and keys sharded along the seeds and the
+    data replicated (:meth:`offrl.sharding.SeedPlacement.jit`); default one device.
     """
     import jax
     import jax.numpy as jnp
@@ -233,8 +242,9 @@ def make_chunk_fn(algo, cfg, spec, chunk_calls: int, unroll: int = 1, concurrent
                                                 unroll=unroll)
         return state, key, jax.tree_util.tree_map(lambda m: jnp.mean(m, axis=0), metrics)
 
-    return jax.jit(jax.vmap(chunk, in_axes=(0, 0, None)), donate_argnums=(0, 1),
-                   compiler_options=chunk_compiler_options(concurrent, deterministic))
+    placement = placement or SeedPlacement(1, ())  # one device: a plain jax.jit
+    return placement.jit(jax.vmap(chunk, in_axes=(0, 0, None)), stacked=2, shared=1, donate_argnums=(0, 1),
+                         compiler_options=chunk_compiler_options(concurrent, deterministic))
 
 
 def init_states(algo, cfg, spec, seeds, data=None):
@@ -258,6 +268,9 @@ def init_states(algo, cfg, spec, seeds, data=None):
 # TrainConfig fields that say where a run is reported, not what it computes: left out of run ids
 # (so that adding them kept every earlier run's id)
 REPORTING_FIELDS = ("wandb_project", "wandb_group", "wandb_tags")
+# TrainConfig fields that say where a run computes, not what: left out of run ids and of the recorded
+# config (with progress and results_dir), so that a run keeps its id and records on any device count
+PLACEMENT_FIELDS = ("progress", "results_dir", "devices")
 
 
 def default_run_id(tc: TrainConfig, algo_cfg) -> str:
@@ -270,7 +283,7 @@ def default_run_id(tc: TrainConfig, algo_cfg) -> str:
 
 def _jsonable(x):
     if isinstance(x, dict):
-        return {k: _jsonable(v) for k, v in x.items() if k not in ("progress", "results_dir")}
+        return {k: _jsonable(v) for k, v in x.items() if k not in PLACEMENT_FIELDS}
     if isinstance(x, (list, tuple)):
         return [_jsonable(v) for v in x]
     return x
@@ -396,8 +409,6 @@ def train(tc: TrainConfig, *, dataset=None, algo_config=None) -> dict:
 
 
 def _train(tc: TrainConfig, dataset, algo_config, held) -> dict:
-    import jax
-
     from offrl.evaluation.rollout import evaluate, make_policy_fn
     from offrl.logging import RunLogger
     from offrl.paths import results_root
@@ -408,6 +419,7 @@ def _train(tc: TrainConfig, dataset, algo_config, held) -> dict:
         print(f"note: training in chunks of {tc.chunk} steps, the largest common divisor of steps={tc.steps} and "
               f"eval_every={tc.eval_every}; many small jitted calls train slower", file=sys.stderr)
     calls_per_chunk = tc.chunk // cfg.steps_per_call
+    placement = SeedPlacement.create(tc.devices, len(tc.seeds), "TrainConfig.devices")
     if dataset is None:
         from offrl.datasets import load
 
@@ -452,17 +464,22 @@ def _train(tc: TrainConfig, dataset, algo_config, held) -> dict:
         norm_ds, obs_mean, obs_std = normalize_dataset(dataset)
     else:
         norm_ds, obs_mean, obs_std = dataset, None, None
-    data = jax.device_put(algo.prepare(norm_ds, cfg))
+    data = placement.replicate(algo.prepare(norm_ds, cfg))
     del norm_ds
-    states, keys = init_states(algo, cfg, spec, tc.seeds, data)
+    # seeds on their devices (padded, see offrl.sharding); checkpoints hold the real seeds only
+    states, keys = placement.place(init_states(algo, cfg, spec, tc.seeds, data))
     chunk_fn = make_chunk_fn(algo, cfg, spec, calls_per_chunk, unroll=tc.unroll, concurrent=tc.concurrent_kernels,
-                             deterministic=tc.deterministic)
+                             deterministic=tc.deterministic, placement=placement)
     policy_fn = make_policy_fn(algo, cfg)
+    if placement.sharded:
+        print(f"{tc.algo}: {placement.describe()}", file=sys.stderr, flush=True)
 
     ckpt = _Checkpoints(run_dir / "checkpoints") if tc.checkpoint else None
     start, history = 0, []
     if resume and ckpt is not None and ckpt.latest() is not None:
-        states, keys, meta = ckpt.restore(ckpt.latest(), states, keys)
+        # restored straight into this run's placement, whatever the device count it was written on
+        states, keys, meta = ckpt.restore(ckpt.latest(), *placement.unpad((states, keys)))
+        states, keys = placement.place((states, keys))
         start, history = int(meta["step"]), meta["history"]
     # a rerun continues the same records: rows after the checkpoint are dropped, as they are logged again
     logger = RunLogger(run_dir, config, list(tc.seeds), use_wandb=tc.wandb, resume=resume,
@@ -490,15 +507,16 @@ def _train(tc: TrainConfig, dataset, algo_config, held) -> dict:
         while step < tc.steps:
             states, keys, metrics = chunk_fn(states, keys, data)
             step += tc.chunk
-            m = host_metrics(metrics, tc.seeds, step, tc.chunk, ckpt, run_dir)
+            m = host_metrics(placement.unpad(metrics), tc.seeds, step, tc.chunk, ckpt, run_dir)
             logger.log(step, m, kind="train")
             if bar is not None:
                 bar.update(tc.chunk)
             if step % tc.eval_every == 0 or step == tc.steps:
                 entry = {"step": step}
                 if pool is not None:
-                    res = evaluate(algo, cfg, states, env_id, episodes=tc.eval_episodes, eval_seed=tc.eval_seed,
-                                   obs_mean=obs_mean, obs_std=obs_std, pool=pool, policy_fn=policy_fn)
+                    res = evaluate(algo, cfg, placement.unpad(states), env_id, episodes=tc.eval_episodes,
+                                   eval_seed=tc.eval_seed, obs_mean=obs_mean, obs_std=obs_std, pool=pool,
+                                   policy_fn=policy_fn)
                     # first variant is the headline (e.g. DT's largest target return, as CORL reports)
                     rets = res.returns[:, 0]
                     ev = {"return_mean": rets.mean(1), "return_std": rets.std(1),
@@ -518,7 +536,7 @@ def _train(tc: TrainConfig, dataset, algo_config, held) -> dict:
                 history.append(entry)
                 if ckpt is not None:
                     with logger.uninterrupted():  # a kill never leaves a half-written checkpoint
-                        ckpt.save(step, states, keys, {"step": step, "history": history})
+                        ckpt.save(step, *placement.unpad((states, keys)), {"step": step, "history": history})
                         logger.checkpointed(step)
     except BaseException as e:
         if bar is not None:
@@ -541,7 +559,7 @@ def _train(tc: TrainConfig, dataset, algo_config, held) -> dict:
 
         with atomic_file(run_dir / "obs_normalization.npz") as tmp, open(tmp, "wb") as f:
             np.savez(f, mean=obs_mean, std=obs_std)
-    _save_params(run_dir / "final_state.npz", states)
+    _save_params(run_dir / "final_state.npz", placement.unpad(states))
     return final
 
 

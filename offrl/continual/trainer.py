@@ -24,6 +24,7 @@ import numpy as np
 from offrl import __version__
 from offrl.errors import ConfigError, OffrlError
 from offrl.logging import WandbSwitch
+from offrl.sharding import DevicesOption, SeedPlacement, parse_devices
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,10 +79,13 @@ class ContinualConfig:
     """on GPUs, let independent kernels of a step run concurrently (as offrl train)."""
     deterministic: bool = False
     """on GPUs, no non-deterministic XLA kernels (as offrl train)."""
+    devices: DevicesOption = 1
+    """devices of this host to split the seeds over (1, a count, or all), as offrl train --devices."""
     progress: bool = True
     """show a progress bar."""
 
     def __post_init__(self):
+        object.__setattr__(self, "devices", parse_devices(self.devices, "ContinualConfig.devices"))
         from offrl.continual.data import NORMALIZATIONS
         from offrl.continual.methods import HEADS
         from offrl.continual.streams import check_quality
@@ -135,6 +139,7 @@ def setup(cc: ContinualConfig, datasets=None) -> _Setup:
     from offrl.paths import results_root
     from offrl.train import parse_overrides, resolve_schedule_fields
 
+    SeedPlacement.create(cc.devices, len(cc.seeds), "ContinualConfig.devices")  # the devices exist
     stream = load_stream(cc.stream)
     method = METHODS[cc.method]
     algo = algos.get(cc.algo)
@@ -158,7 +163,7 @@ def setup(cc: ContinualConfig, datasets=None) -> _Setup:
               "quality": cc.quality, "tasks": stream.task_names, "seeds": list(cc.seeds),
               "steps_per_task": cc.steps_per_task, "heads": cc.heads, "dataset": f"{stream.name}/{cc.quality}",
               "dataset_ids": data.dataset_ids, "stream_definition": stream.to_dict(),
-              "continual_config": _jsonable(dataclasses.asdict(cc)),
+              "continual_config": _jsonable({k: v for k, v in dataclasses.asdict(cc).items() if k != "devices"}),
               "method_config": _jsonable(dataclasses.asdict(mcfg)), "algo_config": _jsonable(dataclasses.asdict(cfg)),
               "references": {t: list(r) for t, r in zip(stream.task_names, data.refs)}, "offrl_version": __version__}
     run_id = cc.run_id or _default_run_id(cc, config)
@@ -264,6 +269,7 @@ def _train_stream(cc: ContinualConfig, s: _Setup) -> dict:
     from offrl.train import _Checkpoints, host_metrics, init_states, make_chunk_fn
 
     run_dir, config = s.run_dir, s.config
+    placement = SeedPlacement.create(cc.devices, len(cc.seeds), "ContinualConfig.devices")
     resume = (run_dir / "config.json").exists()
     if resume:
         old = json.loads((run_dir / "config.json").read_text())
@@ -277,7 +283,7 @@ def _train_stream(cc: ContinualConfig, s: _Setup) -> dict:
     algo, cfg, method, mcfg, data = s.algo, s.cfg, s.method, s.mcfg, s.data
     n_tasks, S = data.n_tasks, cc.steps_per_task
     spec = data.spec
-    tables = [jax.device_put(t) for t in data.tables]
+    tables = [placement.replicate(t) for t in data.tables]
     ctx = Context(algo, cfg, spec, n_tasks, cc.heads, data.indicator_dim + data.obs_dim, data.act_dim,
                   int(data.tables[0].shape[1]), data)
 
@@ -287,6 +293,7 @@ def _train_stream(cc: ContinualConfig, s: _Setup) -> dict:
     extra = jax.vmap(lambda lr, k: method.init_extra(ctx, mcfg, lr, k))(learners, extra_keys)
     states = ContinualState(learners, extra)
     states = jax.tree_util.tree_map(lambda x: jnp.array(x, copy=True), states)
+    states, keys = placement.place((states, keys))  # seeds on their devices (offrl.sharding)
 
     def per_task_hook(fn, k):
         """jit(vmap) of a begin/end-task function for task k: (states, keys, data) -> (states, keys)."""
@@ -295,7 +302,7 @@ def _train_stream(cc: ContinualConfig, s: _Setup) -> dict:
             key, sub = jax.random.split(key)
             return fn(ctx, mcfg, state, k, data_k, sub), key
 
-        return jax.jit(jax.vmap(one, in_axes=(0, 0, None)))
+        return placement.jit(jax.vmap(one, in_axes=(0, 0, None)), stacked=2, shared=1)
 
     compiled_chunks: dict = {}
 
@@ -306,14 +313,15 @@ def _train_stream(cc: ContinualConfig, s: _Setup) -> dict:
             update = method.make_update(ctx, mcfg, k) if method.make_update else base_update(ctx)
             compiled_chunks[key] = make_chunk_fn(dataclasses.replace(algo, update=update), cfg, spec,
                                                  cc.chunk // cfg.steps_per_call, concurrent=cc.concurrent_kernels,
-                                                 deterministic=cc.deterministic)
+                                                 deterministic=cc.deterministic, placement=placement)
         return compiled_chunks[key]
 
     policy_of = _stack_policy(method, ctx, mcfg)
     ckpt = _Checkpoints(run_dir / "checkpoints") if cc.checkpoint else None
     task, task_step, history, resumed_step = 0, 0, [], -1
     if resume and ckpt is not None and ckpt.latest() is not None:
-        states, keys, meta = ckpt.restore(ckpt.latest(), states, keys)
+        states, keys, meta = ckpt.restore(ckpt.latest(), *placement.unpad((states, keys)))
+        states, keys = placement.place((states, keys))
         task, task_step, history, resumed_step = (int(meta["task"]), int(meta["task_step"]), meta["history"],
                                                   int(meta["step"]))
         print(f"resuming {s.run_id} in task {task + 1}/{n_tasks} "
@@ -334,7 +342,7 @@ def _train_stream(cc: ContinualConfig, s: _Setup) -> dict:
                    unit="step", dynamic_ncols=True)
 
     def evaluate(step: int, k: int) -> None:
-        scores, returns = evaluator(policy_of(states))
+        scores, returns = evaluator(policy_of(placement.unpad(states)))
         ev = {f"score/{n}": scores[:, i] for i, n in enumerate(names)}
         ev.update({f"return/{n}": returns[:, i] for i, n in enumerate(names)})
         logger.log(step, {**ev, "task": k}, kind="eval")
@@ -344,8 +352,9 @@ def _train_stream(cc: ContinualConfig, s: _Setup) -> dict:
 
     def save(step: int, k: int, ks: int) -> None:
         if ckpt is not None:
+            meta = {"step": step, "task": k, "task_step": ks, "history": history}
             with logger.uninterrupted():  # a kill never leaves a half-written checkpoint
-                ckpt.save(step, states, keys, {"step": step, "task": k, "task_step": ks, "history": history})
+                ckpt.save(step, *placement.unpad((states, keys)), meta)
                 logger.checkpointed(step)
 
     try:
@@ -362,7 +371,7 @@ def _train_stream(cc: ContinualConfig, s: _Setup) -> dict:
                 states, keys, metrics = chunk_fn(states, keys, data_k)
                 task_step += cc.chunk
                 step = k * S + task_step
-                m = host_metrics(metrics, cc.seeds, step, cc.chunk, ckpt, run_dir)
+                m = host_metrics(placement.unpad(metrics), cc.seeds, step, cc.chunk, ckpt, run_dir)
                 logger.log(step, {**m, "task": k}, kind="train")
                 if bar is not None:
                     bar.update(cc.chunk)
@@ -372,10 +381,11 @@ def _train_stream(cc: ContinualConfig, s: _Setup) -> dict:
             if method.end_task_host is not None:
                 states, keys, m = method.end_task_host(ctx, mcfg, states, keys, k, data_k)
                 # a host-side hook may leave two leaves on one buffer (e.g. a copied network); the next
-                # chunk donates every leaf, so give each its own
-                states = jax.tree_util.tree_map(lambda x: jnp.array(x, copy=True), states)
+                # chunk donates every leaf, so give each its own, placed on the seeds' devices again
+                states, keys = placement.place(jax.tree_util.tree_map(lambda x: jnp.array(x, copy=True),
+                                                                      (states, keys)))
                 if m:
-                    logger.log(k * S + S, {**m, "task": k}, kind="end_task")
+                    logger.log(k * S + S, {**placement.unpad(m), "task": k}, kind="end_task")
             elif method.end_task is not None:
                 states, keys = per_task_hook(method.end_task, k)(states, keys, data_k)
             task_step = 0

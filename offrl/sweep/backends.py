@@ -11,7 +11,9 @@ is usually finished, and the run returns its ``final.json``.
 * :class:`InProcessBackend`: one run after another in this process (``--parallel 1`` on one device).
 * :class:`ProcessBackend`: one queue feeding K child processes per GPU (``CUDA_VISIBLE_DEVICES``
   pins each to its GPU; ``XLA_PYTHON_CLIENT_PREALLOCATE=false`` and a memory fraction of 0.95/K let
-  K share it, :func:`share_gpu`); on a machine without GPUs, K processes.
+  K share it, :func:`share_gpu`); on a machine without GPUs, K processes. With ``devices_per_run`` N
+  the GPUs are split into groups of N and each run takes a group (its seeds sharded over the N GPUs,
+  ``devices=N``; :mod:`offrl.sharding`), K runs per group.
 * :class:`RayBackend`: each run a Ray task asking for its GPU fraction and CPUs; Ray's scheduler
   places them and Ray's ``max_retries`` / ``retry_exceptions`` retry them.
 
@@ -40,7 +42,7 @@ from typing import Any
 from offrl.errors import ConfigError, OffrlError
 from offrl.sweep.kinds import RunKind, get_kind
 
-__all__ = ["InProcessBackend", "Outcome", "ProcessBackend", "RayBackend", "execute", "visible_gpus"]
+__all__ = ["InProcessBackend", "Outcome", "ProcessBackend", "RayBackend", "execute", "gpu_groups", "visible_gpus"]
 
 LOCK_POLL_S = 1.0
 INTERRUPT_GRACE_S = 120.0  # how long a child may take to stop cleanly after SIGINT before SIGKILL
@@ -188,9 +190,26 @@ def visible_gpus(spec: str | None = None) -> list[str]:
     return [g.strip() for g in spec.split(",") if g.strip() and g.strip() != "-1"]
 
 
+def gpu_groups(gpus: list[str], per_run: int) -> list[str]:
+    """``gpus`` split into consecutive groups of ``per_run``, each as ``CUDA_VISIBLE_DEVICES`` text
+    (``["0", "1", "2", "3"]``, 2 -> ``["0,1", "2,3"]``).
+
+    Raises:
+      ConfigError: ``per_run`` < 1, or the GPUs do not split evenly (an idle GPU is a mistake to report,
+        not to make silently; ``--gpus`` chooses which ones to use).
+    """
+    if per_run < 1:
+        raise ConfigError(f"--devices-per-run {per_run} must be >= 1")
+    if len(gpus) < per_run or len(gpus) % per_run:
+        raise ConfigError(f"--devices-per-run {per_run}: the {len(gpus)} visible GPU(s) {','.join(gpus) or '(none)'} "
+                          f"do not split into groups of {per_run}; choose a multiple of {per_run} with --gpus "
+                          "(or CUDA_VISIBLE_DEVICES)")
+    return [",".join(gpus[i:i + per_run]) for i in range(0, len(gpus), per_run)]
+
+
 def child_env(gpu: str | None, per_gpu: int, base: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment of a child process on ``gpu`` (None: CPU) sharing it with ``per_gpu - 1``
-    others. The XLA memory variables are left alone where the user set them."""
+    """The environment of a child process on ``gpu`` (None: CPU; ``"0,1"``: a group of GPUs) sharing
+    it with ``per_gpu - 1`` others. The XLA memory variables are left alone where the user set them."""
     env = dict(os.environ if base is None else base)
     env["PYTHONUNBUFFERED"] = "1"
     if gpu is not None:
@@ -228,19 +247,35 @@ class _Child:
 class ProcessBackend:
     """One queue of runs feeding ``per_gpu`` child processes on each GPU (or ``per_gpu`` processes on
     the CPU). Each child runs :mod:`offrl.sweep.worker` and writes its output to
-    ``results/<run_id>/sweep.log``."""
+    ``results/<run_id>/sweep.log``.
+
+    ``devices_per_run`` > 1: each run takes that many GPUs (:func:`gpu_groups`; ``per_gpu`` runs share
+    each group) and its config's ``devices`` is set to that count, so that it shards its seeds over
+    them: the launcher decides where a run computes, and ``devices`` changes no number."""
 
     per_gpu: int = 2
     gpus: list[str] = dataclasses.field(default_factory=list)
     retries: int = 1
     wait_locked: bool = True
     poll_s: float = 0.2
+    devices_per_run: int = 1
 
     @property
     def slots(self) -> list[str | None]:
-        return [g for g in self.gpus for _ in range(self.per_gpu)] if self.gpus else [None] * self.per_gpu
+        """Where each concurrent child runs: a GPU id, a group ``"0,1"`` of GPUs, or None (CPU)."""
+        if not self.gpus:
+            return [None] * self.per_gpu
+        groups = gpu_groups(self.gpus, self.devices_per_run) if self.devices_per_run > 1 else self.gpus
+        return [g for g in groups for _ in range(self.per_gpu)]
 
     def run(self, kind: RunKind, configs: list, report: Report) -> dict[str, Outcome]:
+        if self.devices_per_run > 1:
+            if not self.gpus:
+                raise ConfigError(f"--devices-per-run {self.devices_per_run} needs GPUs; none are visible")
+            lacking = sorted({type(c).__name__ for c in configs if not hasattr(c, "devices")})
+            if lacking:
+                raise ConfigError(f"--devices-per-run: runs of kind {kind.name!r} ({', '.join(lacking)}) have no "
+                                  "devices option and cannot use several GPUs")
         slots = self.slots
         queue = collections.deque((c, 1) for c in configs)
         deferred, out = _Deferred(), {}
@@ -293,6 +328,8 @@ class ProcessBackend:
     def _start(self, kind: RunKind, config, attempt: int, slot: int, gpu: str | None, tmp: Path) -> _Child:
         if hasattr(config, "progress"):
             config = dataclasses.replace(config, progress=False)  # K bars in one terminal help nobody
+        if gpu is not None and self.devices_per_run > 1:
+            config = dataclasses.replace(config, devices=self.devices_per_run)  # its seeds over its GPUs
         spec = tmp / f"{config.run_id}.{attempt}.json"
         spec.write_text(json.dumps(payload(kind, config)))
         result = tmp / f"{config.run_id}.{attempt}.outcome.json"

@@ -16,7 +16,7 @@ import numpy as np
 import tyro
 
 from offrl.errors import ConfigError
-from offrl.sweep.backends import InProcessBackend, Outcome, ProcessBackend, RayBackend, visible_gpus
+from offrl.sweep.backends import InProcessBackend, Outcome, ProcessBackend, RayBackend, gpu_groups, visible_gpus
 from offrl.sweep.plan import format_plan, run_states
 from offrl.sweep.spec import Sweep, _show, load_sweep
 
@@ -26,7 +26,7 @@ __all__ = ["main", "run_sweep"]
 def run_sweep(sweep: Sweep, *, backend: str = "local", parallel: int = 1, gpus: str | None = None,
               address: str | None = None, retries: int = 1, gpu_fraction: float | None = None,
               cpus_per_run: float = 1.0, wait_locked: bool = True, datasets: tuple[str, ...] = (),
-              out=None) -> dict[str, Any]:
+              out=None, devices_per_run: int = 1) -> dict[str, Any]:
     """Run every run of ``sweep`` that is not finished; returns ``{run_id: final dict}`` with
     ``{"error": message}`` for runs that failed or whose data is missing.
 
@@ -48,7 +48,8 @@ def run_sweep(sweep: Sweep, *, backend: str = "local", parallel: int = 1, gpus: 
             results[config.run_id] = {"error": "data missing: " + "; ".join(st.missing)}
         else:
             todo.append(config)
-    engine = _backend(backend, parallel, gpus, address, retries, gpu_fraction, cpus_per_run, wait_locked)
+    engine = _backend(backend, parallel, gpus, address, retries, gpu_fraction, cpus_per_run, wait_locked,
+                      devices_per_run)
     where = {"InProcessBackend": "in this process", "ProcessBackend": "in child processes",
              "RayBackend": "as Ray tasks"}[type(engine).__name__]
     _say(out, f"[{sweep.name}] {len(sweep.runs)} runs: {len(results) - _errors(results)} already finished, "
@@ -93,13 +94,15 @@ def run_sweep(sweep: Sweep, *, backend: str = "local", parallel: int = 1, gpus: 
 
 
 def _backend(backend: str, parallel: int, gpus: str | None, address: str | None, retries: int,
-             gpu_fraction: float | None, cpus_per_run: float, wait_locked: bool):
+             gpu_fraction: float | None, cpus_per_run: float, wait_locked: bool, devices_per_run: int = 1):
     if parallel < 1:
         raise ConfigError(f"--parallel {parallel}: need at least 1 run per device")
     if retries < 0:
         raise ConfigError(f"--retries {retries} must be >= 0")
     if gpu_fraction is not None and not 0 <= gpu_fraction:
         raise ConfigError(f"--gpu-fraction {gpu_fraction} must be >= 0")
+    if devices_per_run != 1 and backend != "local":
+        raise ConfigError("--devices-per-run is an option of the local backend")
     if backend == "ray":
         return RayBackend(address=address, retries=retries, gpu_fraction=gpu_fraction, cpus=cpus_per_run,
                           wait_locked=wait_locked, per_gpu=parallel)
@@ -108,6 +111,10 @@ def _backend(backend: str, parallel: int, gpus: str | None, address: str | None,
     if address is not None:
         raise ConfigError("--address is for the ray backend (add --backend ray)")
     devices = visible_gpus(gpus)
+    if devices_per_run != 1:
+        gpu_groups(devices, devices_per_run)  # raises when the GPUs do not split into such groups
+        return ProcessBackend(per_gpu=parallel, gpus=devices, retries=retries, wait_locked=wait_locked,
+                              devices_per_run=devices_per_run)
     if parallel == 1 and len(devices) <= 1:
         return InProcessBackend(retries=retries, wait_locked=wait_locked)
     return ProcessBackend(per_gpu=parallel, gpus=devices, retries=retries, wait_locked=wait_locked)
@@ -154,6 +161,9 @@ class SweepArgs:
     With 1 and at most one GPU, runs go one after another in this process."""
     gpus: str | None = None
     """GPU ids for the local backend, e.g. "0,1" ("" = none); default: $CUDA_VISIBLE_DEVICES or all."""
+    devices_per_run: int = 1
+    """local backend: GPUs each run takes, its seeds sharded over them (the run's devices option); the
+    GPUs are split into groups of this size and --parallel runs share each group."""
     address: str | None = None
     """ray: the cluster to join ("auto", or HOST:PORT of its head); default: start a local one."""
     retries: int = 1
@@ -245,7 +255,7 @@ def main(argv: list[str]) -> int:
     try:
         results = run_sweep(sweep, backend=a.backend, parallel=a.parallel, gpus=a.gpus, address=a.address,
                             retries=a.retries, gpu_fraction=a.gpu_fraction, cpus_per_run=a.cpus_per_run,
-                            wait_locked=a.wait_locked, datasets=a.datasets)
+                            wait_locked=a.wait_locked, datasets=a.datasets, devices_per_run=a.devices_per_run)
     except KeyboardInterrupt:
         print(f"[{sweep.name}] interrupted: finished runs are kept and stopped runs keep their checkpoints; "
               "run the same command again to resume", file=sys.stderr, flush=True)

@@ -50,8 +50,8 @@ COMMON_KEYS = ("name", "kind", "description", "seeds", "grid", "random", "wandb"
 DISTRIBUTIONS = ("uniform", "log_uniform", "int", "choice")
 RANDOM_KEYS = ("count", "seed", "params")
 WANDB_KEYS = ("project", "tags")
-# config fields that say where a run is written or reported, not what it computes: not in run ids
-NOT_IDENTITY = ("run_id", "results_dir", "progress", "wandb_project", "wandb_group", "wandb_tags")
+# config fields that say where a run is written, reported or computed (devices), not what it computes: not in run ids
+NOT_IDENTITY = ("run_id", "results_dir", "progress", "wandb_project", "wandb_group", "wandb_tags", "devices")
 SIGNIFICANT_DIGITS = 6  # random floats are rounded to this many digits: readable, exact as name=value
 
 
