@@ -12,33 +12,33 @@
 # Walker-Par 300k, in three processes sharing the GPU (each an `offrl online --stream` run whose slots
 # are the tasks). Needs offrl[train,mujoco].
 set -euo pipefail
-out=./task-policies; secs=330; workers=$(( $(nproc) - 1 ))
+dest=./task-policies; secs=330; workers=$(( $(nproc) - 1 ))
 while [ $# -gt 0 ]; do
   case "$1" in
-    --out) out=$2; shift 2;; --seconds) secs=$2; shift 2;; --workers) workers=$2; shift 2;;
+    --out) dest=$2; shift 2;; --seconds) secs=$2; shift 2;; --workers) workers=$2; shift 2;;
     -h|--help) sed -n 2,14p "$0"; exit 0;; *) echo "unknown option $1" >&2; exit 2;;
   esac
 done
-mkdir -p "$out/assets"
+mkdir -p "$dest/assets"
 export XLA_PYTHON_CLIENT_PREALLOCATE=false PYTHONUNBUFFERED=1
 wa=$(( workers / 2 )); wc=$(( (workers - wa) / 2 )); ww=$(( workers - wa - wc ))
 common="--seeds 0 --envs-per-slot 16 --snapshot-every 20000 --keep-last 8 --max-seconds $secs --log-every-s 30"
 python3 -m offrl.cli online --stream ant-dir ant-dir-oer --env-steps 400000 --keep-snapshots-until 400000 \
-  --workers $wa $common --out "$out/sac/ant" > "$out/sac_ant.log" 2>&1 &
+  --workers $wa $common --out "$dest/sac/ant" > "$dest/sac_ant.log" 2>&1 &
 python3 -m offrl.cli online --stream cheetah-vel cheetah-vel-oer --env-steps 250000 \
-  --keep-snapshots-until 250000 --workers $wc $common --out "$out/sac/cheetah" > "$out/sac_cheetah.log" 2>&1 &
+  --keep-snapshots-until 250000 --workers $wc $common --out "$dest/sac/cheetah" > "$dest/sac_cheetah.log" 2>&1 &
 python3 -m offrl.cli online --stream walker-par --env-steps 300000 --keep-snapshots-until 300000 \
-  --workers $ww $common --out "$out/sac/walker" > "$out/sac_walker.log" 2>&1 &
+  --workers $ww $common --out "$dest/sac/walker" > "$dest/sac_walker.log" 2>&1 &
 wait
-tail -n 2 "$out"/sac_*.log
+tail -n 2 "$dest"/sac_*.log
 # the three families' assets are built side by side, one process per task up to `workers` in all
-python3 -m offrl.cli continual build-assets --run-dir "$out/sac/ant" --stream ant-dir ant-dir-oer \
-  --out "$out/assets" --processes $(( wa + 1 )) > "$out/assets_ant.log" 2>&1 &
-python3 -m offrl.cli continual build-assets --run-dir "$out/sac/cheetah" --stream cheetah-vel cheetah-vel-oer \
-  --out "$out/assets/cheetah" --processes $(( wc + 1 )) > "$out/assets_cheetah.log" 2>&1 &
-python3 -m offrl.cli continual build-assets --run-dir "$out/sac/walker" --stream walker-par \
-  --out "$out/assets/walker" --processes $(( ww + 1 )) > "$out/assets_walker.log" 2>&1 &
+python3 -m offrl.cli continual build-assets --run-dir "$dest/sac/ant" --stream ant-dir ant-dir-oer \
+  --out "$dest/assets" --processes $(( wa + 1 )) > "$dest/assets_ant.log" 2>&1 &
+python3 -m offrl.cli continual build-assets --run-dir "$dest/sac/cheetah" --stream cheetah-vel cheetah-vel-oer \
+  --out "$dest/assets/cheetah" --processes $(( wc + 1 )) > "$dest/assets_cheetah.log" 2>&1 &
+python3 -m offrl.cli continual build-assets --run-dir "$dest/sac/walker" --stream walker-par \
+  --out "$dest/assets/walker" --processes $(( ww + 1 )) > "$dest/assets_walker.log" 2>&1 &
 wait
 # one tree of <stream>/<task>/ folders
-cp -r "$out/assets/cheetah/." "$out/assets/" && cp -r "$out/assets/walker/." "$out/assets/" && rm -rf "$out/assets/cheetah" "$out/assets/walker"
-rm -f "$out/assets/summary.json"; cat "$out"/assets_*.log | grep -E "random .* medium .* expert" | tee "$out/assets/returns.txt"
+cp -r "$dest/assets/cheetah/." "$dest/assets/" && cp -r "$dest/assets/walker/." "$dest/assets/" && rm -rf "$dest/assets/cheetah" "$dest/assets/walker"
+rm -f "$dest/assets/summary.json"; cat "$dest"/assets_*.log | grep -E "random .* medium .* expert" | tee "$dest/assets/returns.txt"

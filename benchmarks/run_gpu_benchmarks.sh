@@ -69,14 +69,14 @@ EOF
 die() { echo "run_gpu_benchmarks.sh: $*" >&2; exit 2; }
 phase_names() { local e; for e in "${PHASES_KNOWN[@]}"; do echo "${e%%|*}"; done; }
 
-OUT=./benchmark-results; PHASES=(); QUICK=0; DRY=0; ARCHIVE=""; DEADLINE=""; OLD=""; STAGES=(); WHAT=mlp
+OUT_DIR=./benchmark-results; PHASES=(); QUICK=0; DRY=0; ARCHIVE=""; DEADLINE=""; OLD=""; STAGES=(); WHAT=mlp
 RUNS=(); LEVELS=""; TRAIN=60000; EVERY=10000; DTSTEPS=30000; DTEVERY=10000
 need() { [ $# -ge 2 ] && [ -n "$2" ] && [[ "$2" != --* ]] || die "$1 needs a value (see --help)"; }
 while [ $# -gt 0 ]; do
   case "$1" in
     -h|--help) usage; exit 0 ;;
     --list) for e in "${PHASES_KNOWN[@]}"; do printf '  %-17s %s\n' "${e%%|*}" "${e#*|}"; done; exit 0 ;;
-    --out) need "$@"; OUT=$2; shift ;;
+    --out) need "$@"; OUT_DIR=$2; shift ;;
     --phase) need "$@"; IFS=, read -r -a more <<< "$2"; PHASES+=("${more[@]}"); shift ;;
     --quick) QUICK=1 ;;
     --dry-run) DRY=1 ;;
@@ -122,17 +122,17 @@ if has runs; then [ ${#RUNS[@]} -gt 0 ] || die "phase runs needs at least one --
 # the scripts import offrl from this checkout, whether or not it is installed
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # a dry run writes nothing
-[ "$DRY" = 1 ] || mkdir -p "$OUT" || die "cannot create --out '$OUT'"
-OUT=$(realpath -m "$OUT")
+[ "$DRY" = 1 ] || mkdir -p "$OUT_DIR" || die "cannot create --out '$OUT_DIR'"
+OUT_DIR=$(realpath -m "$OUT_DIR")
 [ -z "$ARCHIVE" ] || ARCHIVE=$(realpath -m "$ARCHIVE")
 cd "$ROOT"
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 WANDB_MODE=disabled TQDM_DISABLE=1
-export OFFRL_DATA_DIR=${OFFRL_DATA_DIR:-$OUT/data} OFFRL_RESULTS_DIR=$OUT/results MINARI_DATASETS_PATH=$OUT/minari
+export OFFRL_DATA_DIR=${OFFRL_DATA_DIR:-$OUT_DIR/data} OFFRL_RESULTS_DIR=$OUT_DIR/results MINARI_DATASETS_PATH=$OUT_DIR/minari
 
 Q=(); [ "$QUICK" = 1 ] && Q=(--quick)
-T0=$(date +%s); PHASE_DIR=$OUT
+T0=$(date +%s); PHASE_DIR=$OUT_DIR
 # failed steps are listed in a file: steps also run in background subshells (collection, training runs)
-FAILED_LIST=$OUT/failed-steps.txt; [ "$DRY" = 1 ] || rm -f "$FAILED_LIST"
+FAILED_LIST=$OUT_DIR/failed-steps.txt; [ "$DRY" = 1 ] || rm -f "$FAILED_LIST"
 el() { echo "[$(( $(date +%s) - T0 ))s] $*"; }
 # pack what exists so far; datasets, checkpoints and HLO dumps are large and can be regenerated
 pack() {
@@ -140,7 +140,7 @@ pack() {
   # a temporary name per process: steps running side by side may pack at the same time
   local tmp=$ARCHIVE.tmp.$BASHPID
   tar czf "$tmp" --exclude=./data --exclude=./minari --exclude=./packages --exclude=checkpoints \
-    --exclude=final_state.npz --exclude='hlo*' --exclude="$(basename "$ARCHIVE")*" -C "$OUT" . 2>/dev/null \
+    --exclude=final_state.npz --exclude='hlo*' --exclude="$(basename "$ARCHIVE")*" -C "$OUT_DIR" . 2>/dev/null \
     && mv "$tmp" "$ARCHIVE" || rm -f "$tmp"
 }
 # a command as one line a shell reads back the same: plain words as they are, the rest quoted
@@ -157,12 +157,12 @@ step() {
   local name=$1; shift
   local cmd; cmd=$(quote_cmd "$@")
   if [ "$DRY" = 1 ]; then echo "$cmd"; return 0; fi
-  echo "# $(date -u +%FT%TZ) ${PHASE_DIR#"$OUT"/}/$name" >> "$OUT/commands.txt"; echo "$cmd" >> "$OUT/commands.txt"
+  echo "# $(date -u +%FT%TZ) ${PHASE_DIR#"$OUT_DIR"/}/$name" >> "$OUT_DIR/commands.txt"; echo "$cmd" >> "$OUT_DIR/commands.txt"
   el "$name"
   "$@" > "$PHASE_DIR/$name.log" 2>&1; local rc=$?
   grep -av "settotalmass\|^$" "$PHASE_DIR/$name.log" | tail -n 12
   [ "$rc" = 0 ] || { echo "  -> $name failed (exit $rc); full log: $PHASE_DIR/$name.log"
-                     echo "${PHASE_DIR#"$OUT"/}/$name (exit $rc)" >> "$FAILED_LIST"; }
+                     echo "${PHASE_DIR#"$OUT_DIR"/}/$name (exit $rc)" >> "$FAILED_LIST"; }
   pack
 }
 machine_info() {
@@ -171,7 +171,7 @@ machine_info() {
     echo "gpu: $(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null | paste -sd';' || true)"
     echo "cpus: $(nproc)"
     python3 -c "import sys, jax, flax; print('python:', sys.version.split()[0]); print('jax:', jax.__version__, jax.devices()); print('flax:', flax.__version__)" 2>&1
-  } | tee -a "$OUT/machine.txt"
+  } | tee -a "$OUT_DIR/machine.txt"
 }
 
 B=benchmarks
@@ -288,7 +288,7 @@ phase_variants() {
 
 # unpack a `git archive` of offrl/ (LABEL ARCHIVE) and print the PYTHONPATH that puts it first
 package_path() {
-  local dir=$OUT/packages/$1
+  local dir=$OUT_DIR/packages/$1
   [ "$DRY" = 1 ] && { echo "$dir:$PYTHONPATH"; return 0; }
   rm -rf "$dir"; mkdir -p "$dir"
   tar xzf "$2" -C "$dir" || die "cannot unpack '$2'"
@@ -408,11 +408,11 @@ phase_online() {
 
 [ "$DRY" = 1 ] || machine_info
 for p in "${PHASES[@]}"; do
-  PHASE_DIR=$OUT/$p; [ "$DRY" = 1 ] || mkdir -p "$PHASE_DIR"
+  PHASE_DIR=$OUT_DIR/$p; [ "$DRY" = 1 ] || mkdir -p "$PHASE_DIR"
   el "phase $p"; "phase_${p//-/_}"
 done
 pack
-el "done: $OUT"
+el "done: $OUT_DIR"
 if [ -s "$FAILED_LIST" ]; then echo "failed steps:"; cat "$FAILED_LIST"; exit 1; fi
 exit 0
 }

@@ -339,7 +339,7 @@ class ProcessBackend:
             log.write(f"\n--- {time.strftime('%Y-%m-%d %H:%M:%S')} attempt {attempt}, "
                       f"{'GPU ' + gpu if gpu is not None else 'CPU'}\n".encode())
             log.flush()
-            # a session of its own: Ctrl-C in the terminal reaches the launcher only, which then
+            # a process group of its own: Ctrl-C in the terminal reaches the launcher only, which then
             # sends each child exactly one SIGINT (a second one could cut its cleanup short)
             proc = subprocess.Popen([sys.executable, "-m", "offrl.sweep.worker", str(spec), str(result)],
                                     stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,

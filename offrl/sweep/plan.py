@@ -7,7 +7,7 @@ so they are the same whichever backend ran the runs.
 
 Time estimates are training time on one accelerator, evaluation not included: each algorithm's
 rate is measured from the sweep's own finished runs where there are any (``final.json``: seeds x
-steps / wall time of the last uninterrupted session, which includes compilation and evaluation), else
+steps / wall time of the last uninterrupted attempt, which includes compilation and evaluation), else
 read from :data:`RECORDED_SEED_STEPS_PER_S`; the plan says which.
 """
 

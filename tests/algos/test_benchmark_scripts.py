@@ -207,17 +207,28 @@ def h100_bench(tmp_path):
     return folder
 
 
-def test_headline_table_gives_the_rows_the_page_quotes(h100_bench):
+def test_headline_table_gives_the_rows_the_page_quotes(h100_bench, tmp_path):
+    """Every headline row on the page is what headline_table.py makes of the raw JSON it cites: the float32
+    rows from the H200 files of 2026-12-03, the bf16 and UAV rows from the H100 files."""
     table = _script("headline_table")
-    training = table.make_blocks(h100_bench, date="2026-11-26")[0]["training"]
     page = PAGE.read_text().splitlines()
-    # every TD3+BC/IQL row at 1 and 32 seeds is on the page as computed from the raw JSON
-    rows = [r for r in training[2:] if r.split(" | ")[2] in ("1", "32")]
-    assert len(rows) == 8 and all(r in page for r in rows), [r for r in rows if r not in page]
-    assert "| TD3+BC | fused, float32 (defaults) | 1 | 16,972 | 16,972 | 9.50 | H100, 2026-11-26 |" in rows
-    dt = table.make_blocks(h100_bench, date="2026-11-26")[0]["dt"]
-    assert [r for r in dt if "float32" in r and r.split(" | ")[1] in ("1", "32")] == \
-        [r for r in page if r.startswith("| unfused per-step loop, float32") or r.startswith("| fused, float32")]
+    h200 = tmp_path / "h200"
+    h200.mkdir()
+    raw = [json.loads((BENCH / "h200" / f).read_text())
+           for f in ("h200_train_throughput.json", "h200_train_throughput_cql_bc.json")]
+    raw[0]["results"] += raw[1]["results"]
+    (h200 / "train_f32.json").write_text(json.dumps(raw[0]))
+    shutil.copy(BENCH / "h200" / "h200_dt_throughput.json", h200 / "dt_f32.json")
+    blocks = table.make_blocks(h200, date="2026-12-03")[0]
+    training = [r for r in blocks["training"][2:]]
+    assert len(training) == 12 and all(r in page for r in training), [r for r in training if r not in page]
+    assert "| TD3+BC | fused, float32 (defaults) | 32 | 3,383 | 108,270 | 56.9 | H200, 2026-12-03 |" in training
+    assert all(r in page for r in blocks["dt"][2:]), [r for r in blocks["dt"][2:] if r not in page]
+    h100 = table.make_blocks(h100_bench, date="2026-11-26")[0]
+    for row in (r for r in h100["training"] if "bf16" in r and r.split(" | ")[2] == "32"):
+        cells = row.split(" | ")  # the page's bf16 rows carry a note and no ratio to the H200's loop
+        assert any(r.startswith(f"{cells[0]} | fused, bf16") and f"| {cells[3]} | {cells[4]} |" in r
+                   and r.endswith("H100, 2026-11-26 |") for r in page), row
     uav = table.make_blocks(h100_bench, date="2026-11-25")[0]["uav"]
     assert all(r in page for r in uav)
 

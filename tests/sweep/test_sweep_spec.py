@@ -102,7 +102,7 @@ def test_algorithms_and_trainer_fields_are_searchable():
     ({"random": {"count": 0, "params": {"hp.alpha": [1.0]}}}, ConfigError, "count must be a positive integer"),
     ({"grids": {}}, ConfigError, "did you mean 'grid'"),
     ({"seeds": [0, 0]}, ConfigError, "duplicates"),
-    ({"kind": "continual"}, UnknownIdError, "sweep run kind 'continual'"),
+    ({"kind": "continuous"}, UnknownIdError, "sweep run kind 'continuous'"),
 ])
 def test_bad_files_fail_before_anything_runs(change, error, match):
     with pytest.raises(error, match=match):
