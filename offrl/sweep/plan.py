@@ -23,14 +23,14 @@ __all__ = ["RECORDED_SEED_STEPS_PER_S", "RunState", "estimate", "format_plan", "
 
 # Training throughput on one H100 80GB (jax 0.11.2, 2026-11-26), float32 defaults with concurrent
 # kernels, 2x256 MLPs / DT's 3x128 transformer, batch 256 (DT 64), compile and evaluation excluded:
-# benchmarks/RESULTS.md section 4e ("Throughput, float32 defaults", 5 seeds; CQL and BC at 5 seeds)
-# and section 5d (DT, 8 seeds). More seeds per process run faster per seed, fewer slower.
+# benchmarks/notes/2026-11-throughput.md, 4e ("Throughput, float32 defaults", 5 seeds; CQL and BC at 5 seeds)
+# and benchmarks/notes/2026-11-dt.md, 5d (DT, 8 seeds). More seeds per process run faster per seed, fewer slower.
 RECORDED_SEED_STEPS_PER_S: dict[str, tuple[float, str]] = {
-    "td3bc": (47_903, "H100, 5 seeds, float32 (benchmarks/RESULTS.md 4e)"),
-    "iql": (44_475, "H100, 5 seeds, float32 (benchmarks/RESULTS.md 4e)"),
-    "cql": (4_826, "H100, 5 seeds, float32 (benchmarks/RESULTS.md 4e)"),
-    "bc": (113_391, "H100, 5 seeds, float32 (benchmarks/RESULTS.md 4e)"),
-    "dt": (3_222, "H100, 8 seeds, float32 (benchmarks/RESULTS.md 5d)"),
+    "td3bc": (47_903, "H100, 5 seeds, float32 (benchmarks/notes/2026-11-throughput.md, 4e)"),
+    "iql": (44_475, "H100, 5 seeds, float32 (benchmarks/notes/2026-11-throughput.md, 4e)"),
+    "cql": (4_826, "H100, 5 seeds, float32 (benchmarks/notes/2026-11-throughput.md, 4e)"),
+    "bc": (113_391, "H100, 5 seeds, float32 (benchmarks/notes/2026-11-throughput.md, 4e)"),
+    "dt": (3_222, "H100, 8 seeds, float32 (benchmarks/notes/2026-11-dt.md, 5d)"),
 }
 
 

@@ -133,7 +133,7 @@ def test_the_published_sweep_files_stay_valid():
         if grid:
             continue
         algo = algos.get(spec["algo"])
-        want = algo.make_config(**{k: tuple(v) if isinstance(v, list) else v for k, v in spec["hp"].items()})
+        want = algo.make_config(**{k: tuple(v) if isinstance(v, list) else v for k, v in (spec.get("hp") or {}).items()})
         assert s.algo_config == want and all(algo.make_config(**hp_of(c)) == want for c in s.runs)
     alpha = load_sweep(REPO / "sweeps" / "td3bc_alpha.yaml")
     assert len(alpha.runs) == 16 and {hp_of(c)["alpha"] for c in alpha.runs} == {1.0, 2.0, 2.5, 4.0}
@@ -150,7 +150,7 @@ def test_plan_shows_states_missing_data_and_where_the_estimate_comes_from(tmp_pa
     assert main(["sweep", "plan", str(f), "--results-dir", str(res)]) == 0
     fresh = capsys.readouterr().out
     assert "4 runs = 4 processes, each training its 2 seeds at once" in fresh and "4 pending" in fresh
-    assert "bc: 113,391 seed-steps/s, H100, 5 seeds, float32 (benchmarks/RESULTS.md 4e)" in fresh
+    assert "bc: 113,391 seed-steps/s, H100, 5 seeds, float32 (benchmarks/notes/2026-11-throughput.md, 4e)" in fresh
     assert not res.exists()  # planning creates nothing
 
     done, partial, running, missing = s.runs
