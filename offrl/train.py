@@ -136,6 +136,18 @@ class TrainConfig:
         return fits[0]
 
 
+def _tuple_item_type(cls, name: str, default: tuple) -> type:
+    """The item type of a ``tuple[...]`` config field: from its annotation (an empty default has no item
+    to look at), else from its default's first item, else ``str``."""
+    import typing
+
+    hint = typing.get_type_hints(cls).get(name)
+    args = [a for a in typing.get_args(hint) if a is not Ellipsis]
+    if args and isinstance(args[0], type):
+        return args[0]
+    return type(default[0]) if default else str
+
+
 def parse_overrides(algo, pairs: tuple[str, ...] | list[str]) -> dict[str, Any]:
     """``["alpha=2.5", "hidden=256,256"]`` -> typed kwargs for ``algo.make_config``."""
     fields = {f.name: f for f in dataclasses.fields(algo.config_cls)}
@@ -153,7 +165,7 @@ def parse_overrides(algo, pairs: tuple[str, ...] | list[str]) -> dict[str, Any]:
                     raise ValueError(raw)
                 val: Any = raw.lower() in ("true", "1")
             elif isinstance(default, tuple):
-                val = tuple(type(default[0])(x) for x in raw.split(",") if x) if default else tuple(raw.split(","))
+                val = tuple(_tuple_item_type(algo.config_cls, name, default)(x) for x in raw.split(",") if x)
             elif default is None:
                 val = raw
             else:

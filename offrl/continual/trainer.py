@@ -284,8 +284,7 @@ def _train_stream(cc: ContinualConfig, s: _Setup) -> dict:
     n_tasks, S = data.n_tasks, cc.steps_per_task
     spec = data.spec
     tables = [placement.replicate(t) for t in data.tables]
-    ctx = Context(algo, cfg, spec, n_tasks, cc.heads, data.indicator_dim + data.obs_dim, data.act_dim,
-                  int(data.tables[0].shape[1]), data)
+    ctx = Context.of(algo, cfg, data)
 
     learners, keys = init_states(algo, cfg, spec, cc.seeds, {"table": tables[0]})
     learners = jax.vmap(lambda lr: method.prepare_learner(ctx, mcfg, lr))(learners)

@@ -44,7 +44,8 @@ def tiny(method: str, tmp_path, **kw) -> ContinualConfig:
     return ContinualConfig(**base)
 
 
-METHOD_HP = {"er": ("buffer_size=100",), "ewc": ("fisher_samples=64", "fisher_chunk=32")}
+METHOD_HP = {"er": ("buffer_size=100",), "ewc": ("fisher_samples=64", "fisher_chunk=32"),
+             "oer": ("buffer_size=100", "dynamics_steps=100", "dynamics_hidden=32,32", "dynamics_batch_size=64")}
 
 
 @pytest.mark.parametrize("method", sorted(METHODS))
@@ -69,8 +70,12 @@ def test_every_method_runs_the_cheap_stream_and_writes_the_contract(method, data
     assert all(f"score/{t}" in evals[0] for t in final["tasks"])
     trains = [r for r in rows if r["kind"] == "train"]
     assert [r["task"] for r in trains if r["seed"] == 0] == [0, 0, 1, 1, 2, 2]
-    if method == "er":
+    if method in ("er", "oer"):
         assert any(k.startswith("replay/bc_loss_1") for k in trains[-1])
+    if method == "oer":
+        assert "clone/distill_loss" in trains[0]  # the clone learns during the first task too
+        ends = [r for r in rows if r["kind"] == "end_task"]
+        assert [r["task"] for r in ends if r["seed"] == 0] == [0, 1, 2] and "dynamics/val_nll" in ends[0]
     if method in ("l2", "ewc"):
         pen = [r["reg/actor_penalty"] for r in trains if r["seed"] == 0]
         assert pen[0] == 0 and pen[-1] > 0  # no anchor during task 0, a pull away from it later
@@ -81,8 +86,7 @@ def test_every_method_runs_the_cheap_stream_and_writes_the_contract(method, data
 
 def _context(datasets, tmp_path, method="er", heads="multi"):
     s = setup(tiny(method, tmp_path, heads=heads, method_hp=METHOD_HP.get(method, ())), datasets)
-    ctx = Context(s.algo, s.cfg, s.data.spec, s.data.n_tasks, heads, s.data.indicator_dim + s.data.obs_dim,
-                  s.data.act_dim, int(s.data.tables[0].shape[1]))
+    ctx = Context.of(s.algo, s.cfg, s.data)
     learner = s.algo.init(jax.random.PRNGKey(0), s.data.spec, s.cfg)
     return s, ctx, learner
 
@@ -99,13 +103,17 @@ def test_multi_head_data_carries_the_task_indicator(datasets, tmp_path):
     assert s2.data.spec.obs_shape == (3,) and s2.data.indicator_dim == 0
 
 
+def _stacked(tree, n=1):
+    return jax.tree_util.tree_map(lambda x: jnp.stack([x] * n), tree)
+
+
 def test_replay_buffer_holds_task_rows_and_the_policys_actions(datasets, tmp_path):
     s, ctx, learner = _context(datasets, tmp_path)
     method, mcfg = METHODS["er"], s.mcfg
-    state = ContinualState(learner, method.init_extra(ctx, mcfg, learner, jax.random.PRNGKey(1)))
+    states = _stacked(ContinualState(learner, method.init_extra(ctx, mcfg, learner, jax.random.PRNGKey(1))))
     table = jnp.asarray(s.data.tables[1])
-    state = method.end_task(ctx, mcfg, state, 1, {"table": table}, jax.random.PRNGKey(2))
-    buf = np.asarray(state.extra["buffers"])
+    states, _, _ = method.end_task_host(ctx, mcfg, states, jax.random.PRNGKey(2)[None], 1, {"table": table})
+    buf = np.asarray(states.extra["buffers"][0])
     assert not buf[0].any() and not buf[2].any()  # only task 1's buffer is filled
     rows = buf[1, :, : table.shape[1]]
     in_table = {tuple(r) for r in np.asarray(table)}
@@ -113,6 +121,49 @@ def test_replay_buffer_holds_task_rows_and_the_policys_actions(datasets, tmp_pat
     obs = jnp.asarray(rows[:, :6])
     expect = s.algo.act(s.cfg, learner, (), obs, jnp.zeros(len(obs)), jax.random.PRNGKey(0))[0]
     np.testing.assert_allclose(buf[1, :, table.shape[1]:], np.asarray(expect), rtol=1e-5, atol=1e-6)
+
+
+def test_dual_behaviour_cloning_order_and_the_end_of_task_copy(datasets, tmp_path):
+    from offrl.continual.methods.base import behaviour_cloning_step, deterministic_action, sample_buffer
+
+    s, ctx, learner = _context(datasets, tmp_path, method="oer")
+    method, mcfg = METHODS["oer"], s.mcfg
+    state = ContinualState(learner, method.init_extra(ctx, mcfg, learner, jax.random.PRNGKey(1)))
+    jax.tree_util.tree_map(np.testing.assert_array_equal, state.extra["clone"].params, learner.actor.params)
+    # a buffer for task 0, then one update call of task 1
+    table0, table1 = jnp.asarray(s.data.tables[0]), jnp.asarray(s.data.tables[1])
+    buffer = np.zeros(state.extra["buffers"].shape, np.float32)
+    rows = np.asarray(table0[:100])
+    buffer[0] = np.concatenate([rows, np.full((100, 1), 0.5, np.float32)], axis=1)
+    state = state.replace(extra={**state.extra, "buffers": jnp.asarray(buffer)})
+    batch = s.algo.sample(s.cfg, {"table": table1}, jax.random.PRNGKey(3), s.data.spec)
+    key = jax.random.PRNGKey(4)
+    new, metrics = method.make_update(ctx, mcfg, 1)(s.cfg, state, batch, key)
+    # the same steps by hand, in the documented order: replay BC of the clone on buffer 0, the learner's
+    # TD3+BC update, then the clone's distillation of the new learner on the actor's batch
+    keys = jax.random.split(key, 3)
+    rb = sample_buffer(ctx, state.extra["buffers"][0], keys[0], s.cfg.batch_size)
+    clone, _ = behaviour_cloning_step(ctx, learner, state.extra["clone"], rb["observations"], rb["policy_actions"], 1.0)
+    lrn, _ = s.algo.update(s.cfg, learner, batch, keys[2])
+    obs = batch["observations"].reshape(-1, batch["observations"].shape[-1])[-s.cfg.batch_size:]
+    clone, _ = behaviour_cloning_step(ctx, lrn, clone, obs, deterministic_action(ctx, lrn, lrn.actor.params, obs))
+    jax.tree_util.tree_map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6),
+                           new.extra["clone"].params, clone.params)
+    jax.tree_util.tree_map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6),
+                           new.learner.actor.params, lrn.actor.params)
+    assert {"replay/bc_loss_0", "clone/distill_loss", "critic/loss"} <= set(metrics)
+    # the deployed policy is the clone; at the task's end the buffer stores the clone's actions and the
+    # clone's weights are copied into the learner
+    np.testing.assert_allclose(method.policy(ctx, mcfg, new).actor.params["MLP_0"]["Dense_0"]["kernel"],
+                               new.extra["clone"].params["MLP_0"]["Dense_0"]["kernel"])
+    random_sel = METHODS["oer"].make_config(buffer_size=100, selection="random_transition")
+    states, _, _ = method.end_task_host(ctx, random_sel, _stacked(new), jax.random.PRNGKey(5)[None], 1,
+                                        {"table": table1})
+    jax.tree_util.tree_map(np.testing.assert_array_equal, states.learner.actor.params, states.extra["clone"].params)
+    stored = np.asarray(states.extra["buffers"][0, 1])
+    obs1 = jnp.asarray(stored[:, :6])
+    clone_actions = deterministic_action(ctx, new.learner, new.extra["clone"].params, obs1)
+    np.testing.assert_allclose(stored[:, table1.shape[1]:], np.asarray(clone_actions), rtol=1e-5, atol=1e-6)
 
 
 def test_bc_replay_step_moves_the_policy_towards_the_stored_actions(datasets, tmp_path):
@@ -189,6 +240,8 @@ def test_bad_input_is_refused_before_anything_is_written(datasets, tmp_path):
         setup(tiny("er", tmp_path, method_hp=("buffer_size=5000",)), datasets)
     with pytest.raises(ConfigError, match="unknown option"):
         setup(tiny("er", tmp_path, method_hp=("bufer_size=10",)), datasets)
+    with pytest.raises(ConfigError, match="multiple of chunk"):
+        setup(tiny("oer", tmp_path, method_hp=("dynamics_steps=1500",)), datasets)
     with pytest.raises(ConfigError, match="per-task"):
         setup(tiny("finetune", tmp_path, heads="agnostic", normalize="per-task"), datasets)
     with pytest.raises(ConfigError, match="must divide steps_per_task"):

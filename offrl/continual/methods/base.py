@@ -76,6 +76,12 @@ class Context:
     data: Any = dataclasses.field(default=None, compare=False, repr=False)
     """the stream's :class:`~offrl.continual.data.StreamData` (host arrays), for host-side task ends."""
 
+    @classmethod
+    def of(cls, algo, cfg, data) -> "Context":
+        """The context of a base learner on a stream's prepared data (:class:`~offrl.continual.data.StreamData`)."""
+        return cls(algo, cfg, data.spec, data.n_tasks, data.heads, data.indicator_dim + data.obs_dim, data.act_dim,
+                   int(data.tables[0].shape[1]), data)
+
     @property
     def layout(self) -> dict[str, slice]:
         return transition_layout(self.obs_dim, self.act_dim)

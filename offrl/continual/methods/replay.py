@@ -57,8 +57,30 @@ class ERConfig:
     variance_gate: bool = hp(True, "mbes: apply the variance gate (False: always jump to the matched neighbour)")
     policy_member: str = hp("random", "mbes: the policy's predicted next state from one random member (OER), "
                                       "or the members' mean", choices=("random", "deviation", "mean"))
-    dynamics_steps: int = hp(0, "gradient steps of each task's dynamics ensemble (0: DynamicsConfig's default)",
-                             min=0)
+    dynamics_steps: int = hp(0, "model-based rules: gradient steps of each task's dynamics ensemble (0: "
+                                "DynamicsConfig's default, 20,000)", min=0)
+    dynamics_hidden: tuple[int, ...] = hp((), "model-based rules: hidden sizes of each ensemble member (empty: "
+                                              "d3rlpy's 256, 256)", positive_items=True)
+    dynamics_batch_size: int = hp(0, "model-based rules: the ensemble's batch (0: OER's 1,024)", min=0)
+    dynamics_spectral_norm: bool = hp(True, "model-based rules: d3rlpy's spectral normalisation in the ensemble "
+                                            "(False fits raw MuJoCo states better; docs/oer.md)")
+
+    def __post_init__(self):
+        dynamics_config(self)  # a bad ensemble setting fails before training, not at the first task's end
+
+
+def dynamics_config(mcfg):
+    """The :class:`~offrl.algos.dynamics.DynamicsConfig` of ``mcfg``'s ``dynamics_*`` options."""
+    from offrl.algos.dynamics import DynamicsConfig
+
+    kw = {"spectral_norm": mcfg.dynamics_spectral_norm, "progress": False}
+    if mcfg.dynamics_steps:
+        kw.update(steps=mcfg.dynamics_steps, chunk=min(mcfg.dynamics_steps, DynamicsConfig.chunk))
+    if mcfg.dynamics_hidden:
+        kw["hidden"] = tuple(mcfg.dynamics_hidden)
+    if mcfg.dynamics_batch_size:
+        kw["batch_size"] = mcfg.dynamics_batch_size
+    return DynamicsConfig(**kw)
 
 
 def _init_extra(ctx, mcfg, learner, key):
@@ -143,7 +165,7 @@ def select_buffers(ctx, mcfg, k: int, policy_learners, keys):
                                                                ctx.with_indicator(o, k), a), axis=0),
                   q_params=policy_learners)
     if "model" in rule.needs:
-        dcfg = dynamics.DynamicsConfig(**({"steps": mcfg.dynamics_steps} if mcfg.dynamics_steps else {}))
+        dcfg = dynamics_config(mcfg)
         model = dynamics.init(k_model, ctx.data.obs_dim, ctx.act_dim, dcfg)
         model, log = dynamics.train(model, arrays, k_train, dcfg)
         kw["model_params"] = model
