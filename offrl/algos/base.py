@@ -115,17 +115,7 @@ class Algorithm:
 
     def make_config(self, **overrides) -> Any:
         """The default config with ``overrides`` applied and validated (errors name the field)."""
-        fields = {f.name for f in dataclasses.fields(self.config_cls)}
-        unknown = sorted(set(overrides) - fields)
-        if unknown:
-            from offrl.errors import suggest
-
-            hints = {u: suggest(u, fields) for u in unknown}
-            raise ConfigError(f"{self.name}: unknown hyperparameter(s) " + ", ".join(
-                f"{u!r}" + (f" (did you mean {hints[u][0]!r}?)" if hints[u] else "") for u in unknown))
-        cfg = self.config_cls(**overrides)
-        validate_config(cfg)
-        return cfg
+        return build_config(self.config_cls, overrides, f"{self.name}: unknown hyperparameter(s)")
 
 
 ALGORITHMS: Registry[Algorithm] = Registry("algorithm")
@@ -134,6 +124,23 @@ ALGORITHMS: Registry[Algorithm] = Registry("algorithm")
 def register(algo: Algorithm) -> Algorithm:
     """Add ``algo`` to :data:`ALGORITHMS` under ``algo.name``."""
     return ALGORITHMS.register(algo.name, algo)
+
+
+def build_config(config_cls: type, overrides: dict, unknown_message: str, list_known: bool = False):
+    """``config_cls(**overrides)``, validated; unknown names raise one :class:`ConfigError` that starts
+    with ``unknown_message`` and suggests close names (and lists every name with ``list_known``)."""
+    fields = {f.name for f in dataclasses.fields(config_cls)}
+    unknown = sorted(set(overrides) - fields)
+    if unknown:
+        from offrl.errors import suggest
+
+        hints = {u: suggest(u, fields) for u in unknown}
+        raise ConfigError(f"{unknown_message} " + ", ".join(
+            f"{u!r}" + (f" (did you mean {hints[u][0]!r}?)" if hints[u] else "") for u in unknown)
+            + (f"; options: {sorted(fields) or 'none'}" if list_known else ""))
+    cfg = config_cls(**overrides)
+    validate_config(cfg)
+    return cfg
 
 
 def validate_config(cfg) -> None:

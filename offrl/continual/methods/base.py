@@ -123,20 +123,9 @@ class Method:
 
     def make_config(self, **overrides) -> Any:
         """The default config with ``overrides`` (errors name the field and suggest close names)."""
-        from offrl.algos.base import validate_config
+        from offrl.algos.base import build_config
 
-        fields = {f.name for f in dataclasses.fields(self.config_cls)}
-        unknown = sorted(set(overrides) - fields)
-        if unknown:
-            from offrl.errors import suggest
-
-            hints = {u: suggest(u, fields) for u in unknown}
-            raise ConfigError(f"method {self.name}: unknown option(s) " + ", ".join(
-                f"{u!r}" + (f" (did you mean {hints[u][0]!r}?)" if hints[u] else "") for u in unknown)
-                + f"; options: {sorted(fields) or 'none'}")
-        cfg = self.config_cls(**overrides)
-        validate_config(cfg)
-        return cfg
+        return build_config(self.config_cls, overrides, f"method {self.name}: unknown option(s)", list_known=True)
 
 
 METHODS: Registry[Method] = Registry("continual method")
