@@ -384,7 +384,9 @@ def _train_stream(cc: ContinualConfig, s: _Setup) -> dict:
                 states, keys = placement.place(jax.tree_util.tree_map(lambda x: jnp.array(x, copy=True),
                                                                       (states, keys)))
                 if m:
-                    logger.log(k * S + S, {**placement.unpad(m), "task": k}, kind="end_task")
+                    # logged at the step of the checkpoint that follows, so that a rerun of this task end
+                    # (killed before that checkpoint) drops these rows with the rest
+                    logger.log((k + 1) * S + 1, {**placement.unpad(m), "task": k}, kind="end_task")
             elif method.end_task is not None:
                 states, keys = per_task_hook(method.end_task, k)(states, keys, data_k)
             task_step = 0
