@@ -88,7 +88,7 @@ class TrainConfig:
     written either way."""
     wandb_project: str = "offrl"
     """wandb project of the per-seed runs."""
-    wandb_group: str | None = None
+    wandb_group: Annotated[str | None, tyro.conf.arg(metavar="GROUP")] = None
     """wandb group of the per-seed runs; default: algo, dataset and a hash of the config (seeds left out)."""
     wandb_tags: tuple[str, ...] = ()
     """wandb tags of the per-seed runs (a sweep adds its name)."""
@@ -608,7 +608,7 @@ def main(argv: list[str]) -> int:
 
     from offrl.sweep.wandb_export import agent_args
 
-    names = "\n".join(f"  {n:<7}{algos.get(n).description}" for n in algos.names())
+    names = "\n".join(f"  {n:<6} {algos.get(n).description}" for n in algos.names())
     tc = tyro.cli(TrainConfig, args=agent_args(argv, TrainConfig), prog="offrl train",
                   description=f"{TrainConfig.__doc__}\n\nAlgorithms (--algo):\n{names}")
     note_single_seed(tc.seeds)

@@ -51,16 +51,22 @@ def test_closed_pipe_ends_quietly():
 def test_local_listing_is_what_collection_makes(capsys):
     from offrl.datasets.registry import list_datasets
 
+    from offrl.continual.streams import QUALITIES, list_streams, load_stream
+
     local = list_datasets("local/")
-    assert local == sorted(f"local/{e}-{lv}-v0" for e in collection.ENVS for lv in collection.LEVELS)
-    for i in local:  # every listed id is one `offrl collect` accepts, named as its description says
+    single = sorted(f"local/{e}-{lv}-v0" for e in collection.ENVS for lv in collection.LEVELS)
+    tasks = sorted(f"local/{s}/{t.name}-{q}-v0" for s in list_streams() for t in load_stream(s).tasks
+                   for q in QUALITIES if collection.policy_file(f"{s}/{t.name}").is_file())
+    assert local == sorted(single + tasks)
+    samples = single + [next(i for i in tasks if i.startswith(f"local/{s}/")) for s in list_streams()]
+    for i in samples:  # every listed id is one `offrl collect` accepts, named as its description says
         assert collection.parse_name(i)
         assert main(["datasets", "info", i]) == 0
         d = json.loads(capsys.readouterr().out)
         name = re.search(r"offrl collect (\S+)\)", d["description"]).group(1)
         assert collection.parse_name(name) == collection.parse_name(i)
     assert main(["datasets", "list"]) == 0
-    assert "local/ant" not in capsys.readouterr().out
+    assert "local/ant-medium" not in capsys.readouterr().out  # no shipped Ant-v5 policies (ant-dir tasks are listed)
     assert main(["datasets", "info", "local/ant-medium-v0"]) == 1
     err = capsys.readouterr().err
     assert "unknown dataset 'local/ant-medium-v0'" in err and "offrl collect" not in err

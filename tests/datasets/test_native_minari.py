@@ -73,7 +73,8 @@ def test_local_ids(tmp_path, ds):
     assert got.spec.id == "local/hopper-medium-v0" and got.spec.env_id == "Hopper-v5"
     assert got.spec.source == "local"
     assert D.info("local/hopper-medium-v0")["present"]
-    assert "local/ant-medium-replay-v0" in D.list_datasets("local/")
+    assert "local/walker2d-medium-replay-v0" in D.list_datasets("local/")
+    assert "local/ant-medium-v0" not in D.list_datasets("local/")  # no shipped Ant-v5 policies
 
 
 def test_local_reference_scores(tmp_path, ds, monkeypatch):

@@ -211,8 +211,8 @@ def test_resume_from_step_drops_later_rows_atomically_and_says_so(tmp_path, caps
     inode = (run / "metrics.jsonl").stat().st_ino
     with pytest.raises(ConfigError, match="resume_from_step"):
         RunLogger(run, CONFIG, [0, 1], use_wandb=False, resume_from_step=20)
-    with pytest.raises(ConfigError, match=">= 0"):
-        RunLogger(run, CONFIG, [0, 1], use_wandb=False, resume=True, resume_from_step=-1)
+    with pytest.raises(ConfigError, match=">= -1"):
+        RunLogger(run, CONFIG, [0, 1], use_wandb=False, resume=True, resume_from_step=-2)
     capsys.readouterr()
     log = RunLogger(run, CONFIG, [0, 1], use_wandb=False, resume=True, resume_from_step=20)
     assert "resuming r from step 20" in capsys.readouterr().err

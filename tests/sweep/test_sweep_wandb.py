@@ -112,7 +112,7 @@ def test_agent_arguments_give_offrl_train_the_sweeps_own_runs(tmp_path, monkeypa
     config = export_wandb(sweep)
     names = {"train.normalize_obs": "normalize_obs"}
     parsed = []
-    monkeypatch.setattr(offrl.train, "train", lambda tc: parsed.append(tc) or {"run_id": "x"})
+    monkeypatch.setattr(offrl.train, "train", lambda tc, **kw: parsed.append(tc) or {"run_id": "x"})
     for run, params in zip(sweep.runs, sweep.params):
         values = {names.get(k, k): v for k, v in params.items()} | {"algo": "bc"}
         cmd = agent_command(config, values)
