@@ -392,7 +392,7 @@ def test_resume_after_kill_equals_uninterrupted(tmp_path, monkeypatch, dtype):
         np.testing.assert_array_equal(a[k], b[k])
 
 
-def test_nan_stops_with_clear_message_and_keeps_checkpoint(tmp_path):
+def test_nan_stops_with_clear_message_and_keeps_checkpoint(tmp_path, monkeypatch):
     import dataclasses
 
     from offrl.algos import bc
@@ -402,8 +402,9 @@ def test_nan_stops_with_clear_message_and_keeps_checkpoint(tmp_path):
         state, m = bc.update(cfg, state, batch, key)
         return state, {"actor/bc_loss": jnp.where(state.actor.step > 120, jnp.nan, m["actor/bc_loss"])}
 
-    ALGORITHMS.register("nan_after_120", dataclasses.replace(bc.ALGO, name="nan_after_120", update=update),
-                        overwrite=True)
+    # registered for this test only: other tests list every registered algorithm
+    monkeypatch.setitem(ALGORITHMS._entries, "nan_after_120",
+                        dataclasses.replace(bc.ALGO, name="nan_after_120", update=update))
     with pytest.raises(TrainingDiverged, match="actor/bc_loss became non-finite.*Last good checkpoint: step 100"):
         train(_tc(tmp_path, algo="nan_after_120"), dataset=hopper_like())
 
