@@ -23,7 +23,7 @@ import platform
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import tyro
@@ -563,7 +563,7 @@ class CollectArgs:
     """<env>-<level>, e.g. hopper-medium (envs: hopper, halfcheetah, walker2d; levels: random, medium,
     medium-replay, medium-expert, expert), or a continual task's <stream>/<task>-<level>, e.g.
     pendulum-gain/forward-medium (levels: medium, medium-random, expert, random; `offrl continual list`)."""
-    steps: int | None = None
+    steps: Annotated[int | None, tyro.conf.arg(metavar="INT")] = None
     """transitions (default: D4RL's 1M, medium-replay: the training buffer's size; task datasets: 100k per part)."""
     seed: int = 0
     """collection seed."""
@@ -571,7 +571,7 @@ class CollectArgs:
     """envs stepped in lock-step (part of what the checksum depends on)."""
     workers: int = 0
     """env worker processes (does not change the data)."""
-    expect_checksum: str | None = None
+    expect_checksum: Annotated[str | None, tyro.conf.arg(metavar="SHA256")] = None
     """fail unless the collected arrays have this checksum (reproducibility check)."""
     minari: bool = True
     """also write a Minari copy (minari.load_dataset('offrl/<env>-<level>-v0')); skipped with a warning

@@ -28,10 +28,10 @@ class OnlineConfig:
     """Online SAC run over several tasks and seeds."""
 
     envs: tuple[str, ...] = ("Hopper-v5", "HalfCheetah-v5", "Walker2d-v5")
-    """Gymnasium env ids trained together (ignored when ``stream`` is given)."""
+    """Gymnasium env ids trained together (ignored when --stream is given)."""
     stream: tuple[str, ...] = ()
-    """continual task streams (``offrl continual list``) or single tasks (``cheetah-vel/v0.5``) to train
-    instead of ``envs``: one slot per task and seed, snapshots written to ``<out>/<stream>/<task>.npz``."""
+    """continual task streams (`offrl continual list`) or single tasks (cheetah-vel/v0.5) to train
+    instead of --envs: one slot per task and seed, snapshots written to <out>/<stream>/<task>.npz."""
     seeds: tuple[int, ...] = (0, 1)
     """seeds per env (each env x seed pair is one vmapped slot)."""
     env_steps: int = 1_000_000

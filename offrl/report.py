@@ -22,9 +22,10 @@ import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
+import tyro
 
 from offrl.errors import ConfigError
 from offrl.evaluation import stats
@@ -43,9 +44,9 @@ class ReportArgs:
     """Run folders, or folders searched recursively for run folders."""
     out: Path = Path("report")
     """Output folder for report.md, summary.json and the PNGs."""
-    reference: str | None = None
+    reference: Annotated[str | None, tyro.conf.arg(metavar="REF")] = None
     """Published-score source id from published_scores.csv (e.g. corl-last) shown side by side."""
-    reference_csv: Path | None = None
+    reference_csv: Annotated[Path | None, tyro.conf.arg(metavar="PATH")] = None
     """Path of published_scores.csv (default: found automatically, see docs/evaluation.md)."""
     aggregate_on: Literal["last", "best"] = "last"
     """Which per-seed score the aggregates, profiles and P(improvement) use."""

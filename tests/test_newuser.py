@@ -257,6 +257,18 @@ def test_train_help_lists_algorithms_without_markup(capsys):
     assert "``" not in out and "{None}" not in out
 
 
+@pytest.mark.parametrize("command", [["collect"], ["continual", "train"], ["continual", "collect"], ["sweep"],
+                                     ["sweep", "plan"], ["reproduce"], ["report"], ["online"], ["eval"]])
+def test_every_command_help_reads_without_markup(command, capsys):
+    """Optional options show a metavar that says what to give, not tyro's "{None}|STR"."""
+    with pytest.raises(SystemExit) as e:
+        main([*command, "--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    assert "usage: offrl " + " ".join(command) in out
+    assert "{None}" not in out and "``" not in out
+
+
 def test_seeds_are_lists_everywhere_with_a_note_for_one(capsys):
     import dataclasses
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+from typing import Annotated
 
 import numpy as np
 import tyro
@@ -21,13 +22,13 @@ SUBCOMMANDS = {"list": "the shipped streams (tasks, data present?) and the conti
 
 @dataclasses.dataclass(frozen=True)
 class CollectStreamArgs:
-    """Collect the per-task datasets ``local/<stream>/<task>-<quality>-v0`` of a stream."""
+    """Collect the per-task datasets local/<stream>/<task>-<quality>-v0 of a stream."""
 
     stream: str
     """a shipped stream (offrl continual list)."""
     quality: tuple[str, ...] = ("medium",)
     """qualities to collect: medium, medium-random, expert, random."""
-    steps: int | None = None
+    steps: Annotated[int | None, tyro.conf.arg(metavar="INT")] = None
     """transitions per task and part (default 100,000)."""
     workers: int = 0
     """env worker processes per collection (does not change the data)."""

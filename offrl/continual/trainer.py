@@ -17,9 +17,10 @@ import hashlib
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
+import tyro
 
 from offrl import __version__
 from offrl.errors import ConfigError, OffrlError
@@ -33,9 +34,9 @@ class ContinualConfig:
     evaluate and record it. Defaults follow OER (TD3+BC, 150k steps per task, batch 1024, multi-head)."""
 
     stream: str = "pendulum-gain"
-    """a shipped stream (``offrl continual list``) or a stream YAML file."""
+    """a shipped stream (`offrl continual list`) or a stream YAML file."""
     method: str = "finetune"
-    """continual method (``offrl continual list``)."""
+    """continual method (`offrl continual list`)."""
     algo: str = "td3bc"
     """base learner: an offline-RL algorithm whose data is a packed transition table (td3bc, iql, cql, bc)."""
     quality: str = "medium"
@@ -45,7 +46,7 @@ class ContinualConfig:
     steps_per_task: int = 150_000
     """gradient steps of the base learner per task (OER: 150,000)."""
     batch_size: int = 1024
-    """the base learner's batch size (OER: 1,024; ``hp batch_size=...`` overrides it too)."""
+    """the base learner's batch size (OER: 1,024; `--hp batch_size=...` overrides it too)."""
     heads: str = "multi"
     """multi (an output head per task, task id known: OER's setting), task-input (one head, one-hot task id
     in the input), agnostic (no task id at training or test)."""
@@ -63,11 +64,11 @@ class ContinualConfig:
     """base-learner hyperparameter overrides name=value (e.g. alpha=2.5)."""
     method_hp: tuple[str, ...] = ()
     """method option overrides name=value (e.g. buffer_size=1000 replay=rl)."""
-    data_root: str | None = None
+    data_root: Annotated[str | None, tyro.conf.arg(metavar="DIR")] = None
     """data root of the per-task datasets (default $OFFRL_DATA_DIR or ~/.offrl/data)."""
-    run_id: str | None = None
+    run_id: Annotated[str | None, tyro.conf.arg(metavar="RUN_ID")] = None
     """results/<run_id>; default derives from method, stream, quality and a hash of the config."""
-    results_dir: str | None = None
+    results_dir: Annotated[str | None, tyro.conf.arg(metavar="DIR")] = None
     """parent of run folders; default $OFFRL_RESULTS_DIR or ./results."""
     checkpoint: bool = True
     """write orbax checkpoints at every evaluation and task end (needed to resume)."""

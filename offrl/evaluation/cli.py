@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 import tyro
@@ -17,12 +18,12 @@ class EvalArgs:
     """Evaluate the final policies of a training run (all seeds together)."""
 
     run: tyro.conf.Positional[Path]
-    """a results/<run_id> folder written by ``offrl train``."""
+    """a results/<run_id> folder written by `offrl train`."""
     episodes: int = 10
     """evaluation episodes per seed (and per evaluation variant)."""
     eval_seed: int = 10_000
     """env seed of episode 0 (episodes use eval_seed + i)."""
-    env_id: str | None = None
+    env_id: Annotated[str | None, tyro.conf.arg(metavar="ENV_ID")] = None
     """override the evaluation env (default: the run's)."""
     workers: int = 0
     """env worker processes."""

@@ -60,13 +60,13 @@ class ReproduceArgs:
     """where runs execute (as `offrl sweep`): local (this process, or child processes with --parallel) or ray."""
     parallel: int = 1
     """runs sharing each GPU at once (on a machine without GPUs: runs at once)."""
-    address: str | None = None
+    address: Annotated[str | None, tyro.conf.arg(metavar="auto|HOST:PORT")] = None
     """ray: the cluster to join ("auto" or HOST:PORT); default: start a local one."""
-    gpus: str | None = None
+    gpus: Annotated[str | None, tyro.conf.arg(metavar="IDS")] = None
     """GPU ids for the local backend, e.g. "0,1"; default: $CUDA_VISIBLE_DEVICES or all."""
     retries: int = 1
     """extra attempts of a run that failed unexpectedly."""
-    results_dir: str | None = None
+    results_dir: Annotated[str | None, tyro.conf.arg(metavar="DIR")] = None
     """parent of the run folders (default $OFFRL_RESULTS_DIR or ./results); with Ray, a path every node sees."""
     out: Path = Path("reproduce")
     """folder of the report: <target>.md, <target>.png, <target>.json."""
@@ -83,17 +83,17 @@ class ReproduceArgs:
     """print the runs, their states and missing data (as `offrl sweep plan`) and stop."""
     record: bool = False
     """our own tables only: write the finished rows into published_scores.csv (--csv) and the docs table (--docs)."""
-    csv: Path | None = None
+    csv: Annotated[Path | None, tyro.conf.arg(metavar="PATH")] = None
     """--record: the published_scores.csv to write (default: the one shipped in the package)."""
-    docs: Path | None = None
+    docs: Annotated[Path | None, tyro.conf.arg(metavar="PATH")] = None
     """--record: the page whose table is rewritten (default: docs/reproduce.md of the checkout, when there)."""
-    card: str | None = None
+    card: Annotated[str | None, tyro.conf.arg(metavar="CARD")] = None
     """--record: the machine the runs ran on, in words (default: detected here, e.g. 1x NVIDIA H200)."""
-    reference_csv: Path | None = None
+    reference_csv: Annotated[Path | None, tyro.conf.arg(metavar="PATH")] = None
     """published_scores.csv to compare with (default: $OFFRL_PUBLISHED_SCORES, else the shipped one)."""
-    std_multiple: float | None = None
+    std_multiple: Annotated[float | None, tyro.conf.arg(metavar="FLOAT")] = None
     """tolerance: reference stds our mean may differ by and stay consistent (default: the target's, usually 1)."""
-    min_points: float | None = None
+    min_points: Annotated[float | None, tyro.conf.arg(metavar="FLOAT")] = None
     """tolerance: smallest band in score points (default: the target's, usually 0)."""
     ci: float = 0.95
     """confidence level of our interval."""
@@ -103,7 +103,7 @@ class ReproduceArgs:
     """bootstrap seed."""
     plots: bool = True
     """write the PNG."""
-    sweeps_dir: Path | None = None
+    sweeps_dir: Annotated[Path | None, tyro.conf.arg(metavar="DIR")] = None
     """folder of the sweep files (default: sweeps/ of the offrl checkout)."""
 
 

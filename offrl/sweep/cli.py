@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import tyro
@@ -159,16 +159,16 @@ class SweepArgs:
     parallel: int = 1
     """runs sharing each GPU at once (each in its own process); on a machine without GPUs, runs at once.
     With 1 and at most one GPU, runs go one after another in this process."""
-    gpus: str | None = None
+    gpus: Annotated[str | None, tyro.conf.arg(metavar="IDS")] = None
     """GPU ids for the local backend, e.g. "0,1" ("" = none); default: $CUDA_VISIBLE_DEVICES or all."""
     devices_per_run: int = 1
     """local backend: GPUs each run takes, its seeds sharded over them (the run's devices option); the
     GPUs are split into groups of this size and --parallel runs share each group."""
-    address: str | None = None
+    address: Annotated[str | None, tyro.conf.arg(metavar="auto|HOST:PORT")] = None
     """ray: the cluster to join ("auto", or HOST:PORT of its head); default: start a local one."""
     retries: int = 1
     """extra attempts of a run that failed unexpectedly (crash, lost worker; not a bad config)."""
-    gpu_fraction: float | None = None
+    gpu_fraction: Annotated[float | None, tyro.conf.arg(metavar="FLOAT")] = None
     """ray: GPUs each run asks for; default 1/--parallel when the cluster has GPUs, else 0."""
     cpus_per_run: float = 1.0
     """ray: CPUs each run asks for."""
@@ -178,7 +178,7 @@ class SweepArgs:
     """only the runs on these datasets."""
     dry_run: bool = False
     """print the plan (as `offrl sweep plan`) and run nothing."""
-    results_dir: str | None = None
+    results_dir: Annotated[str | None, tyro.conf.arg(metavar="DIR")] = None
     """parent of the run folders (default $OFFRL_RESULTS_DIR or ./results); with Ray, a path every
     node sees."""
 
@@ -195,7 +195,7 @@ class PlanArgs:
     """only the runs on these datasets."""
     parallel: int = 1
     """runs per GPU you intend to use (only changes the wording of the estimate)."""
-    results_dir: str | None = None
+    results_dir: Annotated[str | None, tyro.conf.arg(metavar="DIR")] = None
     """parent of the run folders (default $OFFRL_RESULTS_DIR or ./results)."""
 
 
