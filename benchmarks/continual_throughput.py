@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import re
 import sys
@@ -32,31 +33,18 @@ except ImportError:  # run from a checkout without installing the package
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
-def _collect_one(args):
-    from offrl.collection import collect
-
-    name, steps = args
-    collect(name, steps=steps, minari=False, progress=False)
-    return name
-
-
 def ensure_data(stream_name: str, quality: str, steps: int | None, processes: int) -> None:
-    """Collect every missing task dataset of the stream, one process per task."""
-    import multiprocessing as mp
-
+    """Collect every missing task dataset of the stream, ``processes`` at a time."""
     from offrl.continual.streams import load_stream
-    from offrl.datasets import is_present
+    from offrl.sweep.plan import get_missing_data
 
     stream = load_stream(stream_name)
-    todo = [(f"{stream.name}/{t.name}-{quality}", steps) for t in stream.tasks
-            if not is_present(t.dataset_id(stream.name, quality))]
-    if not todo:
-        return
     t0 = time.time()
-    with mp.get_context("spawn").Pool(max(1, min(processes, len(todo)))) as pool:
-        for name in pool.imap_unordered(_collect_one, todo):
-            print(f"collected {name}", flush=True)
-    print(f"data: {len(todo)} datasets in {time.time() - t0:.1f} s", flush=True)
+    missing = get_missing_data(stream.dataset_ids(quality), collect=True, workers=processes, steps=steps,
+                               progress=False)
+    if missing:
+        raise SystemExit("data missing:\n  " + "\n  ".join(missing))
+    print(f"data: {time.time() - t0:.1f} s", flush=True)
 
 
 # tiny options per method for --quick (CPU check): small buffers, a short dynamics fit
@@ -102,7 +90,7 @@ def main(argv=None) -> int:
     from offrl.continual.trainer import ContinualConfig, train_stream
     from offrl.train import TrainConfig, train
 
-    ensure_data(a.stream, a.quality, a.data_steps, processes=max(1, (a.eval_workers or 1)))
+    ensure_data(a.stream, a.quality, a.data_steps, processes=os.cpu_count() or 1)
     stream = load_stream(a.stream)
     seeds = tuple(range(a.seeds))
     chunk = min(1000, a.eval_every)

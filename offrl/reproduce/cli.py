@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import os
 import shlex
 import sys
 from collections.abc import Sequence
@@ -36,7 +37,7 @@ from offrl.reproduce.targets import (
 )
 from offrl.reproduce.verdict import EXIT_INCOMPLETE, EXIT_OK, Tolerance, exit_code
 
-__all__ = ["ReproduceArgs", "main", "missing_data_lines", "reproduce"]
+__all__ = ["ReproduceArgs", "main", "reproduce"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,6 +76,8 @@ class ReproduceArgs:
     collect: bool = False
     """collect missing local/* datasets from the shipped policies before training (about 2 min per 1M
     transitions on one core)."""
+    collect_workers: int = 0
+    """datasets collected at once, each in its own process (0: one per CPU core)."""
     skip_missing: bool = False
     """run the rows whose data are present and report the others as not run (default: stop before training)."""
     train: bool = True
@@ -125,41 +128,6 @@ def build_sweeps(specs: Sequence[SweepSpec], *, seeds: Sequence[int] = (), resul
     return sweeps
 
 
-def missing_data_lines(sources: Sequence[str], *, download: bool, collect: bool, progress: bool = True,
-                       out=None) -> list[str]:
-    """Get what can be got (downloads with ``download``, ``local/*`` collections with ``collect``) and
-    return one line per dataset still missing: its files and the exact command that gets it."""
-    from offrl.datasets import download_dataset
-    from offrl.datasets import registry as R
-    from offrl.sweep.plan import missing_data
-
-    out = out or sys.stdout
-    missing = {s: missing_data([s]) for s in dict.fromkeys(sources)}
-    missing = {s: lines for s, lines in missing.items() if lines}
-    notes: dict[str, str] = {}
-    # parts before composites: medium-expert reuses the medium and expert datasets collected first
-    for source in sorted(missing, key=lambda s: s.endswith("medium-expert-v0")):
-        if not (R.looks_like_id(source) and not Path(source).exists()):
-            continue
-        info = R.get_info(source)
-        try:
-            if info.source == "local" and collect and source in R.DATASETS:
-                from offrl.collection import collect as collect_dataset
-
-                name = R.parse_id(source)[1].removesuffix("-v0")
-                _say(out, f"collecting {source} (`offrl collect {name}`)")
-                collect_dataset(name, minari=False, progress=progress)
-            elif info.source != "local" and download:
-                _say(out, f"downloading {source} (`offrl datasets download {source}`)")
-                download_dataset(source, progress=progress)
-        except OffrlError as e:
-            notes[source] = f" ({'collection' if info.source == 'local' else 'download'} failed: {e})"
-    lines = []
-    for source in missing:
-        lines += [line + notes.get(source, "") for line in missing_data([source])]
-    return lines
-
-
 def _env_id(config) -> str | None:
     """The env a run evaluates on, known without loading its data (None: left to the trainer)."""
     from offrl.datasets import registry as R
@@ -202,10 +170,11 @@ def _ready_to_train(a: ReproduceArgs, target: Target, sweeps: Sequence) -> bool:
     """Get the missing data that can be got, then name what is still missing (data, envs) on stderr, each
     with the command that gets it. False: stop before anything trains; True: go on (with --skip-missing,
     the runs without data are reported by the launcher and left out)."""
-    from offrl.sweep.plan import run_states
+    from offrl.sweep.plan import get_missing_data, run_states
 
     todo = [c for s in sweeps for c, st in zip(s.runs, run_states(s, check_data=False)) if st.state != "finished"]
-    data = missing_data_lines([c.dataset for c in todo], download=a.download, collect=a.collect)
+    data = get_missing_data([c.dataset for c in todo], download=a.download, collect=a.collect,
+                            workers=a.collect_workers or os.cpu_count() or 1)
     envs = env_problems(todo, target.env_hint)
     if not data and not envs:
         return True

@@ -181,6 +181,12 @@ class SweepArgs:
     results_dir: Annotated[str | None, tyro.conf.arg(metavar="DIR")] = None
     """parent of the run folders (default $OFFRL_RESULTS_DIR or ./results); with Ray, a path every
     node sees."""
+    collect: bool = False
+    """first collect the missing local/* datasets of the runs left to do, from the shipped policies."""
+    download: bool = False
+    """first download the missing downloadable datasets (D4RL, Minari, ...) of the runs left to do."""
+    collect_workers: int = 0
+    """with --collect: datasets collected at once, each in its own process (0: one per CPU core)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -206,15 +212,15 @@ class ExportArgs:
 
     file: tyro.conf.Positional[Path]
     """a sweep YAML."""
-    out: Path | None = None
+    out: Annotated[Path | None, tyro.conf.arg(metavar="PATH")] = None
     """where to write the YAML (default: print it)."""
-    method: Literal["grid", "random", "bayes"] | None = None
+    method: Annotated[Literal["grid", "random", "bayes"] | None, tyro.conf.arg(metavar="grid|random|bayes")] = None
     """wandb's search method; default grid, or random when the file has random:."""
     metric: str = "eval/normalized_score"
     """the metric wandb optimises (under `wandb agent` the trainer logs its mean over seeds)."""
     goal: Literal["maximize", "minimize"] = "maximize"
     """maximise or minimise the metric."""
-    project: str | None = None
+    project: Annotated[str | None, tyro.conf.arg(metavar="PROJECT")] = None
     """wandb project (default: the file's wandb.project)."""
 
 
@@ -222,6 +228,17 @@ def _plan(sweep: Sweep, parallel: int = 1, out=None) -> int:
     out = out or sys.stdout
     print(format_plan(sweep, run_states(sweep), processes=parallel), file=out, flush=True)
     return 0
+
+
+def _get_data(sweep: Sweep, *, collect: bool, download: bool, workers: int) -> None:
+    """Get the missing data of the runs not finished yet (what cannot be got is reported per run)."""
+    import os
+
+    from offrl.sweep.plan import get_missing_data
+
+    todo = [c for c, st in zip(sweep.runs, run_states(sweep, check_data=False)) if st.state != "finished"]
+    sources = [d for c in todo for d in sweep.kind.data_ids(c)]
+    get_missing_data(sources, collect=collect, download=download, workers=workers or os.cpu_count() or 1)
 
 
 def main(argv: list[str]) -> int:
@@ -252,6 +269,8 @@ def main(argv: list[str]) -> int:
     sweep = load_sweep(a.file, results_dir=a.results_dir)
     if a.dry_run:
         return _plan(sweep.select(a.datasets), a.parallel)
+    if a.collect or a.download:
+        _get_data(sweep.select(a.datasets), collect=a.collect, download=a.download, workers=a.collect_workers)
     try:
         results = run_sweep(sweep, backend=a.backend, parallel=a.parallel, gpus=a.gpus, address=a.address,
                             retries=a.retries, gpu_fraction=a.gpu_fraction, cpus_per_run=a.cpus_per_run,

@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 from offrl.sweep.spec import Sweep, _short
 
-__all__ = ["RECORDED_SEED_STEPS_PER_S", "RunState", "estimate", "format_plan", "missing_data", "run_states"]
+__all__ = ["RECORDED_SEED_STEPS_PER_S", "RunState", "estimate", "format_plan", "get_missing_data", "missing_data",
+           "run_states"]
 
 # Training throughput on one H100 80GB (jax 0.11.2, 2026-11-26), float32 defaults with concurrent
 # kernels, 2x256 MLPs / DT's 3x128 transformer, batch 256 (DT 64), compile and evaluation excluded:
@@ -105,6 +107,90 @@ def run_states(sweep: Sweep, *, check_data: bool = True) -> list[RunState]:
             st.missing = missing_data(sweep.kind.data_ids(config))
         out.append(st)
     return out
+
+
+def _collect_local(name: str, steps: int | None = None) -> str:
+    """One ``offrl collect NAME`` (a worker process of :func:`get_missing_data`); returns NAME."""
+    from offrl.collection import collect
+
+    collect(name, steps=steps, minari=False, progress=False)
+    return name
+
+
+def get_missing_data(sources: Sequence[str], *, download: bool = False, collect: bool = False, workers: int = 1,
+                     steps: int | None = None, progress: bool = True, out=None) -> list[str]:
+    """Get the absent datasets that can be got, then name what is still missing.
+
+    ``download``: datasets with a download source (D4RL, Minari, ...) are downloaded; ``collect``:
+    ``local/*`` datasets are collected from the shipped policies, ``workers`` at a time in their own
+    processes (collection is single-core work; composites such as ``medium-expert``, which reuse their
+    parts, come after the parts; ``steps``: transitions per collected dataset, default each dataset's
+    own). Returns :func:`missing_data`'s lines for what is still absent, a
+    failed attempt's reason appended.
+    """
+    import sys
+
+    from offrl.datasets import download_dataset
+    from offrl.datasets import registry as R
+    from offrl.errors import OffrlError
+
+    out = out or sys.stdout
+    missing = [s for s in dict.fromkeys(sources) if missing_data([s])]
+    notes: dict[str, str] = {}
+    local, remote = [], []
+    for source in missing:
+        if not (R.looks_like_id(source) and not Path(source).exists()):
+            continue
+        info = R.get_info(source)
+        if info.source == "local" and collect and source in R.DATASETS:
+            local.append(source)
+        elif info.source != "local" and download:
+            remote.append(source)
+    for source in remote:
+        print(f"downloading {source} (`offrl datasets download {source}`)", file=out, flush=True)
+        try:
+            download_dataset(source, progress=progress)
+        except OffrlError as e:
+            notes[source] = f" (download failed: {e})"
+    parts = [s for s in local if not s.endswith("medium-expert-v0")]
+    for group in (parts, [s for s in local if s not in parts]):
+        names = {R.parse_id(s)[1].removesuffix("-v0"): s for s in group}
+        for name in names:
+            print(f"collecting {names[name]} (`offrl collect {name}`)", file=out, flush=True)
+        for name, error in _run_collections(list(names), workers, steps, progress).items():
+            notes[names[name]] = f" (collection failed: {error})"
+    lines = []
+    for source in missing:
+        lines += [line + notes.get(source, "") for line in missing_data([source])]
+    return lines
+
+
+def _run_collections(names: list[str], workers: int, steps: int | None, progress: bool) -> dict[str, str]:
+    """Collect ``names`` (in this process, or ``workers`` processes); returns {name: error} of failures."""
+    from offrl.errors import OffrlError
+
+    errors: dict[str, str] = {}
+    if workers <= 1 or len(names) <= 1:
+        from offrl.collection import collect
+
+        for name in names:
+            try:
+                collect(name, steps=steps, minari=False, progress=progress)
+            except OffrlError as e:
+                errors[name] = str(e)
+        return errors
+    import concurrent.futures as cf
+    import multiprocessing as mp
+
+    # spawn: the parent may hold JAX's threads, which a fork would copy in an unknown state
+    with cf.ProcessPoolExecutor(min(workers, len(names)), mp_context=mp.get_context("spawn")) as pool:
+        futures = {pool.submit(_collect_local, name, steps): name for name in names}
+        for f in cf.as_completed(futures):
+            try:
+                f.result()
+            except Exception as e:  # noqa: BLE001  (an OffrlError pickled back, or a worker that died)
+                errors[futures[f]] = f"{type(e).__name__}: {e}" if not isinstance(e, OffrlError) else str(e)
+    return errors
 
 
 def missing_data(sources: list[str]) -> list[str]:

@@ -32,4 +32,6 @@ def test_quick_run_times_each_method_and_the_baseline(tmp_path):
     # the printed table names every run
     assert "| continual er (buffer_size=100), every task evaluated |" in r.stdout
     assert "(baseline)" in r.stdout
-    assert r.stdout.count("collected pendulum-gain/") == 3  # one dataset per task, into the data root given
+    # one dataset per task, into the data root given
+    assert r.stdout.count("collecting local/pendulum-gain/") == 3
+    assert len(list((tmp_path / "data" / "local" / "pendulum-gain").iterdir())) == 3

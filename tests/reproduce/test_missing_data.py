@@ -96,8 +96,8 @@ def test_collect_gets_local_parts_before_their_composite(capsys, monkeypatch):
         raise OffrlError(f"no MuJoCo here for {name}")
 
     monkeypatch.setattr("offrl.collection.collect", fake_collect)
-    rc = offrl_main(["reproduce", "offrl-local-v0", "--collect", "--algos", "bc", "--datasets",
-                     "hopper-medium-expert-v0", "hopper-medium-v0", "hopper-expert-v0"])
+    rc = offrl_main(["reproduce", "offrl-local-v0", "--collect", "--collect-workers", "1", "--algos", "bc",
+                     "--datasets", "hopper-medium-expert-v0", "hopper-medium-v0", "hopper-expert-v0"])
     out, err = capsys.readouterr()
     assert rc == 2
     assert calls[-1] == "hopper-medium-expert" and sorted(calls[:2]) == ["hopper-expert", "hopper-medium"]

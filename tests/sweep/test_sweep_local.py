@@ -105,3 +105,39 @@ def test_gpu_slots_and_child_environments():
     mine = child_env(None, 2, {"XLA_CLIENT_MEM_FRACTION": "0.3", "CUDA_VISIBLE_DEVICES": "5"})
     assert mine["XLA_CLIENT_MEM_FRACTION"] == "0.3" and "XLA_PYTHON_CLIENT_MEM_FRACTION" not in mine
     assert mine["CUDA_VISIBLE_DEVICES"] == "5"  # a CPU slot leaves the device choice alone
+
+
+def test_collect_gets_every_missing_task_dataset_in_worker_processes_then_trains(tmp_path, capsys):
+    """`offrl sweep FILE --collect`: the runs' missing local/* data are collected first (here the three
+    tasks of the cheap stream, two processes at a time), then the runs train; a second call collects
+    nothing."""
+    f = tmp_path / "c.yaml"
+    f.write_text("name: cheap\nkind: continual\nstream: pendulum-gain\nmethod: finetune\nseeds: [0]\n"
+                 "hp: {hidden: '16,16'}\n"
+                 "continual: {steps_per_task: 100, eval_every: 100, chunk: 100, eval_episodes: 1, batch_size: 32,"
+                 " progress: false}\n")
+    res = tmp_path / "res"
+    assert main(["sweep", str(f), "--results-dir", str(res), "--collect", "--collect-workers", "2"]) == 0
+    out = capsys.readouterr().out
+    names = ("forward", "reversed", "weak")
+    for t in names:
+        assert f"collecting local/pendulum-gain/{t}-medium-v0 (`offrl collect pendulum-gain/{t}-medium`)" in out
+    root = os.path.join(os.environ["OFFRL_DATA_DIR"], "local", "pendulum-gain")
+    assert sorted(os.listdir(root)) == [f"{t}-medium-v0" for t in names]
+    assert "1 finished, 0 failed" in out
+    (run,) = [p for p in res.iterdir() if p.is_dir()]
+    assert json.loads((run / "final.json").read_text())["kind"] == "continual"
+    assert main(["sweep", str(f), "--results-dir", str(res), "--collect"]) == 0
+    assert "collecting" not in capsys.readouterr().out
+
+
+def test_get_missing_data_reports_what_no_worker_could_collect(tmp_path):
+    from offrl.sweep.plan import get_missing_data
+
+    lines = get_missing_data(["local/pendulum-gain/forward-medium-v0", "local/toy-x-v0"], collect=True, workers=2,
+                             steps=400, progress=False)
+    # the stream task is collected (400 transitions); a local id of no shipped policy cannot be
+    assert len(lines) == 1 and lines[0].startswith("local/toy-x-v0: missing")
+    from offrl.datasets import load
+
+    assert len(load("local/pendulum-gain/forward-medium-v0")) == 400
