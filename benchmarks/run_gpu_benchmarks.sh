@@ -22,6 +22,11 @@ PHASES_KNOWN=(
   "offline|collect local/hopper-*, train 5-seed TD3+BC/IQL/BC and DT/MO-DT runs, report"
   "runs|the training runs given by --run, all at once, on local/hopper-* datasets; report"
   "online|online SAC behaviour policies: Hopper/HalfCheetah/Walker2d x 2 seeds, one vmapped update, 490 s"
+  "continual|continual sweeps (--sweep FILE; default continual_baselines.yaml): data, runs (--parallel), report"
+  "continual-speed|a 5-task stream x 5 seeds x 150k steps: ER and OER, against offrl train per task"
+  "mbes|OER's experience selection on 1M transitions: neighbours and chains"
+  "packing|a 16-run sweep (TD3+BC alpha x 4 datasets, 5 seeds) with --parallel against one at a time"
+  "reproduce|offrl reproduce offrl-local-v0 --collect --record (resumable; --deadline stops it)"
 )
 
 usage() {
@@ -55,6 +60,8 @@ Phase options:
                        medium-replay, then medium-expert; runs: the levels its --run entries name)
   --train-steps N, --eval-every N        offline: TD3+BC/IQL/BC steps and evaluation interval (60000, 10000)
   --dt-steps N, --dt-eval-every N        offline: DT/MO-DT steps and evaluation interval (30000, 10000)
+  --sweep FILE         continual: a sweep file to run (repeatable; default sweeps/continual_baselines.yaml)
+  --parallel K         continual, packing, reproduce: runs sharing the GPU at once (default 4)
   -h, --help           this text
 
 Datasets go to $OFFRL_DATA_DIR when it is set, else DIR/data; training runs to DIR/results.
@@ -70,7 +77,7 @@ die() { echo "run_gpu_benchmarks.sh: $*" >&2; exit 2; }
 phase_names() { local e; for e in "${PHASES_KNOWN[@]}"; do echo "${e%%|*}"; done; }
 
 OUT_DIR=./benchmark-results; PHASES=(); QUICK=0; DRY=0; ARCHIVE=""; DEADLINE=""; OLD=""; STAGES=(); WHAT=mlp
-RUNS=(); LEVELS=""; TRAIN=60000; EVERY=10000; DTSTEPS=30000; DTEVERY=10000
+RUNS=(); LEVELS=""; TRAIN=60000; EVERY=10000; DTSTEPS=30000; DTEVERY=10000; SWEEPS=(); PARALLEL=4
 need() { [ $# -ge 2 ] && [ -n "$2" ] && [[ "$2" != --* ]] || die "$1 needs a value (see --help)"; }
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -91,6 +98,8 @@ while [ $# -gt 0 ]; do
     --eval-every) need "$@"; EVERY=$2; shift ;;
     --dt-steps) need "$@"; DTSTEPS=$2; shift ;;
     --dt-eval-every) need "$@"; DTEVERY=$2; shift ;;
+    --sweep) need "$@"; SWEEPS+=("$2"); shift ;;
+    --parallel) need "$@"; PARALLEL=$2; shift ;;
     *) die "unknown option '$1' (see --help)" ;;
   esac
   shift
@@ -105,7 +114,7 @@ for p in "${PHASES[@]}"; do
   die "unknown phase '$p'${close:+ (did you mean $close?)}; phases: $(phase_names | tr '\n' ' ')(--list describes them)"
 done
 for v in "--deadline=${DEADLINE:-1}" "--train-steps=$TRAIN" "--eval-every=$EVERY" "--dt-steps=$DTSTEPS" \
-         "--dt-eval-every=$DTEVERY"; do
+         "--dt-eval-every=$DTEVERY" "--parallel=$PARALLEL"; do
   [[ "${v#*=}" =~ ^[1-9][0-9]*$ ]] || die "${v%%=*} takes a positive whole number, not '${v#*=}'"
 done
 case "$WHAT" in mlp|dt) ;; *) die "--what takes mlp or dt, not '$WHAT'" ;; esac
@@ -115,6 +124,8 @@ if has compare; then [ -n "$OLD" ] || die "phase compare needs --old ARCHIVE (a 
 if has stages; then [ ${#STAGES[@]} -gt 0 ] || die "phase stages needs at least one --stage LABEL:ARCHIVE"
   for st in "${STAGES[@]}"; do [[ "$st" == *:* ]] || die "--stage takes LABEL:ARCHIVE, not '$st'"
     [ "${st%%:*}" = cur ] || [ "$DRY" = 1 ] || [ -f "${st#*:}" ] || die "--stage: no such file '${st#*:}'"; done; fi
+for i in "${!SWEEPS[@]}"; do [ -f "${SWEEPS[$i]}" ] || die "--sweep: no such file '${SWEEPS[$i]}'"
+  SWEEPS[$i]=$(realpath "${SWEEPS[$i]}"); done  # the runner works from the checkout's root
 if has runs; then [ ${#RUNS[@]} -gt 0 ] || die "phase runs needs at least one --run ALGO:LEVEL:STEPS:EVERY[:HP,HP]"
   for r in "${RUNS[@]}"; do [[ "$r" =~ ^[a-z0-9_]+:[a-z-]+:[0-9]+:[0-9]+(:.*)?$ ]] \
     || die "--run takes ALGO:LEVEL:STEPS:EVERY[:HP,HP], not '$r'"; done; fi
@@ -404,6 +415,42 @@ phase_online() {
   step online_sac python3 -m offrl.cli online --env-steps $steps --envs-per-slot $per_slot --seeds 0 1 \
     --workers $workers --max-seconds $secs --snapshot-every 10000 --keep-snapshots-until 400000 \
     --out "$PHASE_DIR/sac"
+}
+
+# with --deadline, a step gets the time left (it resumes where it stopped when the runner runs again)
+until_deadline() {
+  [ -n "$DEADLINE" ] || return 0
+  local left=$(( T0 + DEADLINE - $(date +%s) ))
+  [ "$left" -gt 30 ] || return 1
+  LIMIT=(timeout --signal=INT --kill-after=60 "$left")
+}
+
+phase_continual() {
+  local f files=("${SWEEPS[@]}"); [ ${#files[@]} -gt 0 ] || files=(sweeps/continual_baselines.yaml)
+  [ "$QUICK" = 1 ] && [ ${#SWEEPS[@]} -eq 0 ] && files=(sweeps/continual_pendulum.yaml)
+  for f in "${files[@]}"; do
+    LIMIT=(); until_deadline || { echo "skip $f: no time left before --deadline"; continue; }
+    step "sweep_$(basename "$f" .yaml)" "${LIMIT[@]}" python3 -m offrl.cli sweep "$f" --collect --parallel "$PARALLEL"
+  done
+  step report python3 -m offrl.cli report "$OFFRL_RESULTS_DIR" --out "$PHASE_DIR/report"
+}
+
+phase_continual_speed() {
+  step continual_throughput python3 "$B/continual_throughput.py" "${Q[@]}" --stream cheetah-vel --methods er oer \
+    --eval-workers 4 --out "$PHASE_DIR/continual_throughput.json"
+}
+
+phase_mbes() { step mbes_speed python3 "$B/mbes_speed.py" "${Q[@]}" --out "$PHASE_DIR/mbes_speed.json"; }
+
+phase_packing() {
+  step sweep_packing python3 "$B/sweep_packing.py" "${Q[@]}" --parallel "$PARALLEL" --out "$PHASE_DIR/sweep_packing.json"
+}
+
+phase_reproduce() {
+  local sel=(); [ "$QUICK" = 1 ] && sel=(--quick)
+  LIMIT=(); until_deadline || { echo "skip reproduce: no time left before --deadline"; return; }
+  step reproduce "${LIMIT[@]}" python3 -m offrl.cli reproduce offrl-local-v0 "${sel[@]}" --collect \
+    --parallel "$PARALLEL" --out "$PHASE_DIR/report" $([ "$QUICK" = 1 ] || echo --record)
 }
 
 [ "$DRY" = 1 ] || machine_info

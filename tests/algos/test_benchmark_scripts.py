@@ -111,6 +111,14 @@ def test_runner_phases_match_the_page_and_bad_arguments_stop_it_before_anything_
     assert all(f"phase {p}" in every.stdout for p in phases)
     assert "--hp compute_dtype=bfloat16" in every.stdout and f"{out}/packages/old:" in every.stdout
     assert not out.exists()  # a dry run writes nothing
+    # the continual phase runs the sweep files given (relative to where the runner was started), with
+    # their data collected first; the other phases share the GPU as --parallel says
+    (tmp_path / "mine.yaml").write_text("name: mine\n")
+    cont = _run("--dry-run", "--out", str(out), "--phase", "continual,packing,reproduce", "--sweep", "mine.yaml",
+                "--parallel", "3", cwd=tmp_path)
+    assert cont.returncode == 0, cont.stderr
+    assert f"offrl.cli sweep {tmp_path}/mine.yaml --collect --parallel 3" in cont.stdout
+    assert "sweep_packing.py --parallel 3" in cont.stdout and "reproduce offrl-local-v0 --collect --parallel 3" in cont.stdout
 
     typo = _run("--phase", "bnch", "--out", str(out), cwd=tmp_path)
     assert typo.returncode == 2 and "unknown phase 'bnch' (did you mean bench?)" in typo.stderr
@@ -120,6 +128,8 @@ def test_runner_phases_match_the_page_and_bad_arguments_stop_it_before_anything_
                        (["--phase", "runs"], "--run"), (["--phase", "runs", "--run", "iql-medium"], "ALGO:LEVEL"),
                        (["--phase", "stages", "--stage", "nolabel"], "LABEL:ARCHIVE"), (["--what", "rnn"], "mlp or dt"),
                        (["--deadline", "10m"], "--deadline takes a positive whole number"),
+                       (["--phase", "continual", "--sweep", "none.yaml"], "--sweep: no such file 'none.yaml'"),
+                       (["--parallel", "0"], "--parallel takes a positive whole number"),
                        (["--out"], "--out needs a value"), (["--frobnicate"], "unknown option '--frobnicate'")]:
         r = _run(*args, "--out", str(out), cwd=tmp_path) if args != ["--out"] else _run(*args, cwd=tmp_path)
         assert r.returncode == 2 and says in r.stderr, (args, r.stderr)
