@@ -2,7 +2,7 @@
 
     offrl continual list
     offrl continual collect --stream pendulum-gain --quality medium
-    offrl continual train --stream cheetah-vel --method er --method-hp buffer_size=1000 --seeds 0 1 2 3 4
+    offrl continual train --stream cheetah-vel --method er --buffer 1000 --seeds 0 1 2 3 4
 """
 
 from __future__ import annotations
@@ -118,6 +118,33 @@ def collect_stream(a: CollectStreamArgs) -> None:
                   + (f", normalized {st['normalized_return']['mean']:.1f}" if "normalized_return" in st else ""))
 
 
+def make_train_args(config_cls):
+    """``offrl continual train``'s options: every ContinualConfig field and ``--buffer N``."""
+
+    @dataclasses.dataclass(frozen=True)
+    class TrainArgs(config_cls):
+        __doc__ = config_cls.__doc__
+        buffer: Annotated[int | None, tyro.conf.arg(metavar="N")] = None
+        """replay buffer size per task, for methods that keep one (er, oer): --method-hp buffer_size=N."""
+
+    TrainArgs.__name__ = TrainArgs.__qualname__ = config_cls.__name__  # tyro names it in its error messages
+    return TrainArgs
+
+
+def train_config(args):
+    """The ContinualConfig of parsed ``offrl continual train`` options (``--buffer`` into method_hp)."""
+    from offrl.continual.trainer import ContinualConfig
+    from offrl.errors import ConfigError
+
+    fields = {f.name: getattr(args, f.name) for f in dataclasses.fields(ContinualConfig)}
+    if args.buffer is not None:
+        given = [o for o in args.method_hp if o.split("=", 1)[0].strip() == "buffer_size"]
+        if given:
+            raise ConfigError(f"--buffer {args.buffer} and --method-hp {given[0]}: give the buffer size once")
+        fields["method_hp"] = (f"buffer_size={args.buffer}", *args.method_hp)
+    return ContinualConfig(**fields)
+
+
 def main(argv: list[str]) -> int:
     if not argv or argv[0] in ("-h", "--help"):
         print("usage: offrl continual <subcommand> [options]\n\nsubcommands:\n"
@@ -136,7 +163,7 @@ def main(argv: list[str]) -> int:
     if sub == "train":
         from offrl.continual.trainer import ContinualConfig, train_stream
 
-        cc = tyro.cli(ContinualConfig, args=rest, prog="offrl continual train")
+        cc = train_config(tyro.cli(make_train_args(ContinualConfig), args=rest, prog="offrl continual train"))
         final = train_stream(cc)
         summary = final.get("summary") or {}
         shown = ", ".join(f"{k} {v:.1f}" for k, v in summary.items() if v is not None)
