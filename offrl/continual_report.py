@@ -93,11 +93,15 @@ def _label_view(run: ContinualRun) -> RunResult:
     settings.update({f"method.{k}": v for k, v in (cfg.get("method_config") or {}).items()})
     settings.update({f"{run.algo or 'algo'}.{k}": v for k, v in (cfg.get("algo_config") or {}).items()})
     continual_config = cfg.get("continual_config") or {}
-    settings.update({k: v for k, v in continual_config.items() if k not in _BOOKKEEPING and k != "hp"})
+    settings.update({k: v for k, v in continual_config.items()
+                     if k not in _BOOKKEEPING and k not in ("hp", "method_hp")})
+    # the label names the base learner's and the method's overrides alike (`oer [dual=false hidden=64,64]`);
+    # the method's recorded config (method.*) still tells apart runs whose overrides read the same
+    overrides = [*(continual_config.get("hp") or []), *(continual_config.get("method_hp") or [])]
     return RunResult(
         run_id=run.run_id, path=run.path, algo=run.method, dataset=run.stream, seeds=run.seeds,
         complete=run.complete, scores={},
-        config={"algo_config": settings, "train_config": {"hp": list(continual_config.get("hp") or [])}},
+        config={"algo_config": settings, "train_config": {"hp": overrides}},
     )
 
 
