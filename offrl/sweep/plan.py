@@ -33,6 +33,8 @@ RECORDED_SEED_STEPS_PER_S: dict[str, tuple[float, str]] = {
     "cql": (4_826, "H100, 5 seeds, float32 (benchmarks/notes/2026-11-throughput.md, 4e)"),
     "bc": (113_391, "H100, 5 seeds, float32 (benchmarks/notes/2026-11-throughput.md, 4e)"),
     "dt": (3_222, "H100, 8 seeds, float32 (benchmarks/notes/2026-11-dt.md, 5d)"),
+    # MO-DT was measured in bf16 only: DT's float32 rate times MO-DT's bf16 ratio to DT (4,449 / 4,876)
+    "modt": (2_940, "H100, DT's float32 rate x MO-DT/DT in bf16 at 32 seeds (benchmarks/notes/2026-11-dt.md, 5e)"),
 }
 
 

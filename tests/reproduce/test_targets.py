@@ -10,7 +10,7 @@ from offrl.sweep import load_sweep
 ENVS = ("halfcheetah", "hopper", "walker2d")
 CORE = [f"local/{e}-{lv}-v0" for e in ENVS for lv in ("medium", "medium-replay", "medium-expert")]
 ALL = [f"local/{e}-{lv}-v0" for e in ENVS for lv in ("random", "medium", "medium-replay", "medium-expert", "expert")]
-BUDGETS = {"bc": (1_000_000, ALL), "td3bc": (1_000_000, ALL), "iql": (1_000_000, ALL), "cql": (1_000_000, CORE),
+BUDGETS = {"bc": (1_000_000, ALL), "td3bc": (1_000_000, ALL), "iql": (1_000_000, ALL), "cql": (300_000, CORE),
            "dt": (100_000, CORE), "modt": (100_000, CORE)}
 
 
