@@ -21,10 +21,39 @@ import numpy as np
 from offrl.errors import OffrlError
 
 
+# MuJoCo >= 3.3 warns, on every model it compiles, that Gymnasium's HalfCheetah/Ant XML still uses the
+# compiler attribute `settotalmass`: one stderr line per env made, hundreds per evaluation. The attribute
+# still works; that one notice is dropped and every other MuJoCo warning still reaches stderr.
+_QUIET_MUJOCO_WARNINGS = ("compiler attribute 'settotalmass' is deprecated",)
+_mujoco_filter_installed = False
+
+
+def _filter_mujoco_warnings() -> None:
+    global _mujoco_filter_installed
+    if _mujoco_filter_installed:
+        return
+    _mujoco_filter_installed = True
+    try:
+        import mujoco
+    except ImportError:
+        return
+    if mujoco.get_mju_user_warning() is not None:  # somebody else's handler: leave it alone
+        return
+
+    def warn(message: str) -> None:
+        if not message.startswith(_QUIET_MUJOCO_WARNINGS):
+            import sys
+
+            print(f"WARNING: {message}", file=sys.stderr, flush=True)
+
+    mujoco.set_mju_user_warning(warn)
+
+
 def make_env(env_id: str, **kwargs):
     """``gymnasium.make`` with a clear error for unknown ids or a missing MuJoCo install."""
     import gymnasium as gym
 
+    _filter_mujoco_warnings()
     if env_id.startswith("offrl/"):
         import offrl.envs  # noqa: F401  (registers the continual task families)
     try:

@@ -93,3 +93,17 @@ def test_mixed_pool_steps_different_tasks_and_pads_spaces():
         assert np.all(obs[0, 3:] == 0)  # the pendulum's 3-d observation, zero-padded
         nxt, *_ = pool.step(np.full((2, 6), 0.5, np.float32))
         assert nxt.shape == (2, 17)
+
+
+def test_the_settotalmass_notice_is_dropped_and_other_mujoco_warnings_still_shown(capfd):
+    """MuJoCo warns once per compiled HalfCheetah/Ant model about an attribute of Gymnasium's XML; that
+    line is dropped (hundreds per evaluation), any other MuJoCo warning still reaches stderr."""
+    import mujoco
+
+    from offrl.envs.pool import make_env
+
+    make_env("offrl/CheetahVel-v0", target_velocity=1.0).reset(seed=0)
+    assert "settotalmass" not in capfd.readouterr().err
+    handler = mujoco.get_mju_user_warning()
+    handler("Nan, Inf or huge value in QACC at DOF 0. The simulation is unstable.")
+    assert "WARNING: Nan, Inf or huge value in QACC" in capfd.readouterr().err
