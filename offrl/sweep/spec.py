@@ -11,6 +11,9 @@ A sweep file (full schema in docs/sweeps.md)::
     hp: {batch_size: 256}                        # algorithm hyperparameters shared by every run
     grid:                              # cartesian product of every listed value
       hp.alpha: [1.0, 2.5, 4.0]        # or nested: hp: {alpha: [...]}
+    variants:                          # named settings that go together, crossed with the grid
+      - {hp.hidden: [256, 256], hp.batch_size: 256}
+      - {hp.hidden: [512, 512], hp.batch_size: 1024}
     random:                            # `count` draws from distributions, crossed with the grid
       count: 8
       seed: 0
@@ -19,7 +22,7 @@ A sweep file (full schema in docs/sweeps.md)::
         hp.hidden: [[256, 256], [512, 512]]       # a list is a choice
     wandb: {project: offrl, tags: [ablation]}
 
-Runs = (plural axes x grid) x random draws; a searched value replaces the fixed value of the same
+Runs = (plural axes x grid x variants) x random draws; a searched value replaces the fixed value of the same
 key (``train.steps`` searched overrides ``train: {steps: ...}``). Every run gets the id ``<label>-<hash of its config>``
 (:func:`run_id_of`), the same whenever the file expands to the same config, so a rerun finds its
 results. Everything is checked while expanding, before anything runs: a bad key, hyperparameter or
@@ -46,7 +49,7 @@ from offrl.sweep.kinds import RunKind, get_kind
 __all__ = ["DISTRIBUTIONS", "Sweep", "load_sweep", "parse_sweep", "run_id_of", "sample_random"]
 
 # keys every sweep file may use whatever its kind
-COMMON_KEYS = ("name", "kind", "description", "seeds", "grid", "random", "wandb")
+COMMON_KEYS = ("name", "kind", "description", "seeds", "grid", "variants", "random", "wandb")
 DISTRIBUTIONS = ("uniform", "log_uniform", "int", "choice")
 RANDOM_KEYS = ("count", "seed", "params")
 WANDB_KEYS = ("project", "tags")
@@ -67,6 +70,8 @@ class Sweep:
     results_dir: Path
     grid: dict[str, list] = dataclasses.field(default_factory=dict)
     random: dict[str, Any] | None = None
+    variants: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    """``variants:`` of the file: mappings of settings that go together (each crossed with the grid)."""
     wandb: dict[str, Any] = dataclasses.field(default_factory=dict)
     path: Path | None = None
     description: str = ""
@@ -79,7 +84,7 @@ class Sweep:
 
     @property
     def searched(self) -> list[str]:
-        """The searched keys, in file order (plural axes, grid, random)."""
+        """The searched keys, in file order (plural axes, grid, variants, random)."""
         keys: list[str] = []
         for p in self.params:
             keys += [k for k in p if k not in keys]
@@ -144,8 +149,10 @@ def parse_sweep(spec: Any, *, source: str = "sweep", results_dir: str | os.PathL
             raise ConfigError(f"{source}: unknown key {key!r}" + (f"; did you mean {hint[0]!r}?" if hint else "")
                               + f" (a {kind.name} sweep knows: {', '.join(allowed)})")
     grid = _flatten_axes(spec.get("grid"), kind, f"{source}: grid")
+    variants = _parse_variants(spec.get("variants"), kind, source)
     random = _parse_random(spec.get("random"), kind, source)
-    searched = set(grid) | set(random["params"] if random else ())
+    varied = {k for v in variants for k in v}
+    searched = set(grid) | varied | set(random["params"] if random else ())
     missing = [k for k in ("name", "seeds") if k not in spec]
     missing += [k for k in kind.required if k not in spec and k not in searched and _plural_of(kind, k) not in spec]
     if missing:
@@ -165,13 +172,16 @@ def parse_sweep(spec: Any, *, source: str = "sweep", results_dir: str | os.PathL
         if single in spec:
             raise ConfigError(f"{source}: give either {single} or {plural}, not both")
         axes[single] = _values(spec[plural], f"{source}: {plural}")
-    for key in [*grid, *(random["params"] if random else ())]:
+    for key in [*grid, *sorted(varied), *(random["params"] if random else ())]:
         if key in axes:  # searched values replace a fixed value, but two lists for one axis are ambiguous
             raise ConfigError(f"{source}: {key} is listed by its plural key and searched again; keep one")
-    if random:
-        both = sorted(set(grid) & set(random["params"]))
+    random_keys = set(random["params"]) if random else set()
+    for one, other, first, second in [("grid", "random", set(grid), random_keys),
+                                      ("variants", "grid", varied, set(grid)),
+                                      ("variants", "random", varied, random_keys)]:
+        both = sorted(first & second)
         if both:
-            raise ConfigError(f"{source}: {both} in both grid and random; keep one")
+            raise ConfigError(f"{source}: {both} in both {one} and {other}; keep one")
     axes.update(grid)
 
     wandb = _mapping(spec.get("wandb"), f"{source}: wandb")
@@ -185,24 +195,25 @@ def parse_sweep(spec: Any, *, source: str = "sweep", results_dir: str | os.PathL
     root = results_root(results_dir).absolute()
     draws = sample_random(random) if random else [{}]
     runs, params, seen = [], [], set()
-    for point in itertools.product(*[[(k, v) for v in vs] for k, vs in axes.items()]):
-        for draw in draws:
-            values = {**dict(point), **draw}
-            run_spec = _apply(base, sections, values, seeds)
-            try:
-                config = kind.build(run_spec)
-            except ConfigError as e:
-                where = f" (run {len(runs) + 1}: {_show(values)})" if values else ""
-                raise ConfigError(f"{source}{where}: {e}") from None
-            run_id = run_id_of(kind, config)
-            if run_id in seen:
-                continue
-            seen.add(run_id)
-            config = _place(config, run_id, root, name, wandb)
-            runs.append(config)
-            params.append(values)
-    duplicates = math.prod(len(v) for v in axes.values()) * len(draws) - len(runs)
-    return Sweep(name, kind, runs, params, root, grid=grid, random=random, wandb=dict(wandb), path=path,
+    for point, variant, draw in itertools.product(
+            itertools.product(*[[(k, v) for v in vs] for k, vs in axes.items()]), variants or [{}], draws):
+        values = {**dict(point), **variant, **draw}
+        run_spec = _apply(base, sections, values, seeds)
+        try:
+            config = kind.build(run_spec)
+        except ConfigError as e:
+            where = f" (run {len(runs) + 1}: {_show(values)})" if values else ""
+            raise ConfigError(f"{source}{where}: {e}") from None
+        run_id = run_id_of(kind, config)
+        if run_id in seen:
+            continue
+        seen.add(run_id)
+        config = _place(config, run_id, root, name, wandb)
+        runs.append(config)
+        params.append(values)
+    duplicates = math.prod(len(v) for v in axes.values()) * max(1, len(variants)) * len(draws) - len(runs)
+    return Sweep(name, kind, runs, params, root, grid=grid, random=random, variants=variants, wandb=dict(wandb),
+                 path=path,
                  description=str(spec.get("description") or ""), duplicates=duplicates)
 
 
@@ -303,6 +314,26 @@ def _flatten(x: Any, kind: RunKind, where: str) -> dict[str, Any]:
 
 def _flatten_axes(x: Any, kind: RunKind, where: str) -> dict[str, list]:
     return {k: _values(v, f"{where}.{k}") for k, v in _flatten(x, kind, where).items()}
+
+
+def _parse_variants(x: Any, kind: RunKind, source: str) -> list[dict[str, Any]]:
+    """``variants:``: a non-empty list of non-empty mappings, each flattened and checked like ``grid:``."""
+    if x is None:
+        return []
+    if not isinstance(x, list) or not x:
+        raise ConfigError(f"{source}: variants is a non-empty list of mappings, e.g. "
+                          "[{method: er, method_hp.replay: rl}, {method: oer}]")
+    out = []
+    for i, v in enumerate(x):
+        where = f"{source}: variants[{i}]"
+        if not isinstance(v, dict) or not v:
+            raise ConfigError(f"{where}: each variant is a non-empty mapping of settings (key: value)")
+        flat = _flatten(v, kind, where)
+        for key, value in flat.items():
+            if isinstance(value, dict):
+                raise ConfigError(f"{where}.{key}: a value, not a mapping")
+        out.append(flat)
+    return out
 
 
 def _parse_random(x: Any, kind: RunKind, source: str) -> dict[str, Any] | None:

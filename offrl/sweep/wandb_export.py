@@ -54,6 +54,9 @@ def export_wandb(sweep: Sweep, *, method: str | None = None, metric: str = "eval
         raise ConfigError(f"{sweep.kind.name} runs have no `offrl` command to export to wandb")
     if not sweep.runs:
         raise ConfigError(f"sweep {sweep.name!r} has no runs")
+    if sweep.variants:
+        raise ConfigError(f"sweep {sweep.name!r} has variants: settings that go together, which a wandb sweep "
+                          "cannot say (it crosses every parameter); export one file per variant instead")
     method = method or ("random" if sweep.random else "grid")
     if method not in METHODS:
         raise ConfigError(f"unknown wandb method {method!r}; choose one of {', '.join(METHODS)}")

@@ -83,7 +83,33 @@ def test_algorithms_and_trainer_fields_are_searchable():
     assert {c.run_id.split("-")[0] for c in s.runs} == {"bc", "td3bc"}
 
 
+def test_variants_are_settings_that_go_together_crossed_with_the_grid():
+    without_algo = {k: v for k, v in BASE.items() if k != "algo"}
+    variants = [{"algo": "bc"}, {"algo": "td3bc", "hp.alpha": 1.0}, {"algo": "td3bc", "hp": {"alpha": 4.0}}]
+    s = parse_sweep({**without_algo, "grid": {"train.normalize_obs": [True, False]}, "variants": variants})
+    assert len(s.runs) == 2 * 2 * 3 and s.duplicates == 0  # datasets x grid x variants
+    got = {(c.dataset, c.normalize_obs, c.algo, hp_of(c).get("alpha")) for c in s.runs}
+    assert got == {(d, n, a, alpha) for d in BASE["datasets"] for n in (True, False)
+                   for a, alpha in [("bc", None), ("td3bc", 1.0), ("td3bc", 4.0)]}
+    assert s.searched == ["dataset", "train.normalize_obs", "algo", "hp.alpha"]
+    assert s.variants == [{"algo": "bc"}, {"algo": "td3bc", "hp.alpha": 1.0}, {"algo": "td3bc", "hp.alpha": 4.0}]
+    # a variant that is already another variant's config runs once
+    again = parse_sweep({**without_algo, "variants": [{"algo": "bc"}, {"algo": "bc"}]})
+    assert len(again.runs) == 2 and again.duplicates == 2
+    with pytest.raises(ConfigError, match="export one file per variant"):
+        from offrl.sweep.wandb_export import export_wandb
+
+        export_wandb(s)
+
+
 @pytest.mark.parametrize("change, error, match", [
+    ({"variants": []}, ConfigError, "variants is a non-empty list of mappings"),
+    ({"variants": [{}]}, ConfigError, r"variants\[0\]: each variant is a non-empty mapping"),
+    ({"variants": [{"hp.alpah": 1.0}]}, ConfigError, r"run 1: .*hp.alpah=1\): td3bc: .*did you mean 'alpha'"),
+    ({"variants": [{"hp.alpha": -1.0}]}, ConfigError, r"run 1: dataset=local/hopper-medium-v0, hp.alpha=-1\)"),
+    ({"variants": [{"hp.alpha": 1.0}], "grid": {"hp.alpha": [2.0]}}, ConfigError,
+     r"\['hp.alpha'\] in both variants and grid"),
+    ({"variants": [{"dataset": "local/hopper-medium-v0"}]}, ConfigError, "listed by its plural key and searched again"),
     ({"algo": "bcc"}, UnknownIdError, "'bc'"),
     ({"hp": {"batch_size": 0}}, ConfigError, "batch_size"),
     ({"train": {"chunkk": 500}}, ConfigError, "did you mean 'chunk'"),
