@@ -159,7 +159,7 @@ def get_missing_data(sources: Sequence[str], *, download: bool = False, collect:
         names = {R.parse_id(s)[1].removesuffix("-v0"): s for s in group}
         for name in names:
             print(f"collecting {names[name]} (`offrl collect {name}`)", file=out, flush=True)
-        for name, error in _run_collections(list(names), workers, steps, progress).items():
+        for name, error in _run_collections(list(names), workers, steps, progress, out).items():
             notes[names[name]] = f" (collection failed: {error})"
     lines = []
     for source in missing:
@@ -167,7 +167,7 @@ def get_missing_data(sources: Sequence[str], *, download: bool = False, collect:
     return lines
 
 
-def _run_collections(names: list[str], workers: int, steps: int | None, progress: bool) -> dict[str, str]:
+def _run_collections(names: list[str], workers: int, steps: int | None, progress: bool, out) -> dict[str, str]:
     """Collect ``names`` (in this process, or ``workers`` processes); returns {name: error} of failures."""
     from offrl.errors import OffrlError
 
@@ -187,11 +187,14 @@ def _run_collections(names: list[str], workers: int, steps: int | None, progress
     # spawn: the parent may hold JAX's threads, which a fork would copy in an unknown state
     with cf.ProcessPoolExecutor(min(workers, len(names)), mp_context=mp.get_context("spawn")) as pool:
         futures = {pool.submit(_collect_local, name, steps): name for name in names}
-        for f in cf.as_completed(futures):
+        for done, f in enumerate(cf.as_completed(futures), 1):
             try:
                 f.result()
+                print(f"collected {futures[f]} ({done}/{len(names)})", file=out, flush=True)
             except Exception as e:  # noqa: BLE001  (an OffrlError pickled back, or a worker that died)
                 errors[futures[f]] = f"{type(e).__name__}: {e}" if not isinstance(e, OffrlError) else str(e)
+                print(f"could not collect {futures[f]} ({done}/{len(names)}): {errors[futures[f]]}", file=out,
+                      flush=True)
     return errors
 
 

@@ -122,6 +122,7 @@ def test_collect_gets_every_missing_task_dataset_in_worker_processes_then_trains
     names = ("forward", "reversed", "weak")
     for t in names:
         assert f"collecting local/pendulum-gain/{t}-medium-v0 (`offrl collect pendulum-gain/{t}-medium`)" in out
+    assert "(3/3)" in out  # each finished collection is reported as it finishes
     root = os.path.join(os.environ["OFFRL_DATA_DIR"], "local", "pendulum-gain")
     assert sorted(os.listdir(root)) == [f"{t}-medium-v0" for t in names]
     assert "1 finished, 0 failed" in out
