@@ -6,6 +6,7 @@ from __future__ import annotations
 import collections
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -64,10 +65,16 @@ def env() -> dict[str, str]:
     return e
 
 
+def _default_sigint() -> None:
+    # a test suite started in the background of a script (`pytest ... &`) runs with SIGINT ignored, and
+    # a child would inherit that and never see the Ctrl-C these tests send it
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def launch(*args: str, cwd: Path) -> subprocess.Popen:
-    """``python -m offrl.cli ARGS`` in a child process (output captured as text)."""
+    """``python -m offrl.cli ARGS`` in a child process (output captured as text), Ctrl-C as in a terminal."""
     return subprocess.Popen([sys.executable, "-m", "offrl.cli", *args], cwd=cwd, env=env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, preexec_fn=_default_sigint)
 
 
 def wait_for(predicate, timeout: float, what: str, poll: float = 0.05):
