@@ -111,11 +111,11 @@ def run_states(sweep: Sweep, *, check_data: bool = True) -> list[RunState]:
     return out
 
 
-def _collect_local(name: str, steps: int | None = None) -> str:
-    """One ``offrl collect NAME`` (a worker process of :func:`get_missing_data`); returns NAME."""
+def _collect_local(name: str, steps: int | None = None, progress: bool = False) -> str:
+    """One ``offrl collect NAME`` (in this process or a worker of :func:`get_missing_data`); returns NAME."""
     from offrl.collection import collect
 
-    collect(name, steps=steps, minari=False, progress=False)
+    collect(name, steps=steps, minari=False, progress=progress)
     return name
 
 
@@ -173,11 +173,9 @@ def _run_collections(names: list[str], workers: int, steps: int | None, progress
 
     errors: dict[str, str] = {}
     if workers <= 1 or len(names) <= 1:
-        from offrl.collection import collect
-
         for name in names:
             try:
-                collect(name, steps=steps, minari=False, progress=progress)
+                _collect_local(name, steps, progress)
             except OffrlError as e:
                 errors[name] = str(e)
         return errors
