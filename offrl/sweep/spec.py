@@ -11,7 +11,7 @@ A sweep file (full schema in docs/sweeps.md)::
     hp: {batch_size: 256}                        # algorithm hyperparameters shared by every run
     grid:                              # cartesian product of every listed value
       hp.alpha: [1.0, 2.5, 4.0]        # or nested: hp: {alpha: [...]}
-    variants:                          # named settings that go together, crossed with the grid
+    variants:                          # settings that go together, each crossed with the grid
       - {hp.hidden: [256, 256], hp.batch_size: 256}
       - {hp.hidden: [512, 512], hp.batch_size: 1024}
     random:                            # `count` draws from distributions, crossed with the grid
