@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import re
 import sys
@@ -34,7 +33,7 @@ except ImportError:  # run from a checkout without installing the package
 
 
 def ensure_data(stream_name: str, quality: str, steps: int | None, processes: int) -> None:
-    """Collect every missing task dataset of the stream, ``processes`` at a time."""
+    """Collect every missing task dataset of the stream, ``processes`` at a time (0: one per CPU core)."""
     from offrl.continual.streams import load_stream
     from offrl.sweep.plan import get_missing_data
 
@@ -90,7 +89,7 @@ def main(argv=None) -> int:
     from offrl.continual.trainer import ContinualConfig, train_stream
     from offrl.train import TrainConfig, train
 
-    ensure_data(a.stream, a.quality, a.data_steps, processes=os.cpu_count() or 1)
+    ensure_data(a.stream, a.quality, a.data_steps, processes=0)  # one collection process per CPU core
     stream = load_stream(a.stream)
     seeds = tuple(range(a.seeds))
     chunk = min(1000, a.eval_every)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
-import os
 import shlex
 import sys
 from collections.abc import Sequence
@@ -174,7 +173,7 @@ def _ready_to_train(a: ReproduceArgs, target: Target, sweeps: Sequence) -> bool:
 
     todo = [c for s in sweeps for c, st in zip(s.runs, run_states(s, check_data=False)) if st.state != "finished"]
     data = get_missing_data([c.dataset for c in todo], download=a.download, collect=a.collect,
-                            workers=a.collect_workers or os.cpu_count() or 1)
+                            workers=a.collect_workers)
     envs = env_problems(todo, target.env_hint)
     if not data and not envs:
         return True

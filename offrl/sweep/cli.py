@@ -232,13 +232,11 @@ def _plan(sweep: Sweep, parallel: int = 1, out=None) -> int:
 
 def _get_data(sweep: Sweep, *, collect: bool, download: bool, workers: int) -> None:
     """Get the missing data of the runs not finished yet (what cannot be got is reported per run)."""
-    import os
-
     from offrl.sweep.plan import get_missing_data
 
     todo = [c for c, st in zip(sweep.runs, run_states(sweep, check_data=False)) if st.state != "finished"]
     sources = [d for c in todo for d in sweep.kind.data_ids(c)]
-    get_missing_data(sources, collect=collect, download=download, workers=workers or os.cpu_count() or 1)
+    get_missing_data(sources, collect=collect, download=download, workers=workers)
 
 
 def main(argv: list[str]) -> int:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -125,7 +126,7 @@ def get_missing_data(sources: Sequence[str], *, download: bool = False, collect:
 
     ``download``: datasets with a download source (D4RL, Minari, ...) are downloaded; ``collect``:
     ``local/*`` datasets are collected from the shipped policies, ``workers`` at a time in their own
-    processes (collection is single-core work; composites such as ``medium-expert``, which reuse their
+    processes (0: one per CPU core; collection is single-core work; composites such as ``medium-expert``, which reuse their
     parts, come after the parts; ``steps``: transitions per collected dataset, default each dataset's
     own). Returns :func:`missing_data`'s lines for what is still absent, a
     failed attempt's reason appended.
@@ -137,6 +138,7 @@ def get_missing_data(sources: Sequence[str], *, download: bool = False, collect:
     from offrl.errors import OffrlError
 
     out = out or sys.stdout
+    workers = workers or os.cpu_count() or 1
     missing = [s for s in dict.fromkeys(sources) if missing_data([s])]
     notes: dict[str, str] = {}
     local, remote = [], []
