@@ -150,7 +150,7 @@ pack() {
   [ -n "$ARCHIVE" ] && [ "$DRY" = 0 ] || return 0
   # a temporary name per process: steps running side by side may pack at the same time
   local tmp=$ARCHIVE.tmp.$BASHPID
-  tar czf "$tmp" --exclude=./data --exclude=./minari --exclude=./packages --exclude=checkpoints \
+  tar czf "$tmp" --exclude=./data --exclude=./minari --exclude=./packing/work/data --exclude=./packages --exclude=checkpoints \
     --exclude=final_state.npz --exclude='hlo*' --exclude="$(basename "$ARCHIVE")*" -C "$OUT_DIR" . 2>/dev/null \
     && mv "$tmp" "$ARCHIVE" || rm -f "$tmp"
 }
@@ -179,9 +179,15 @@ step() {
 machine_info() {
   { echo "## $(date -u +%FT%TZ), phases: ${PHASES[*]}"; echo "host: $(hostname)"
     echo "commit: $(git -C "$ROOT" rev-parse HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet HEAD 2>/dev/null || echo ' (with uncommitted changes)')"
-    echo "gpu: $(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null | paste -sd';' || true)"
+    echo "gpu: $(nvidia-smi --query-gpu=name,memory.total,driver_version,compute_mode --format=csv,noheader 2>/dev/null | paste -sd';' || true)"
     echo "cpus: $(nproc)"
     python3 -c "import sys, jax, flax; print('python:', sys.version.split()[0]); print('jax:', jax.__version__, jax.devices()); print('flax:', flax.__version__)" 2>&1
+    # can several JAX processes use the GPU at once (what --parallel K relies on)? JAX that cannot open
+    # it falls back to the CPU with only a warning, so ask each of two concurrent processes where it runs
+    local share=/tmp/offrl-share-$$ i
+    for i in 1 2; do XLA_PYTHON_CLIENT_PREALLOCATE=false python3 -c "import time, jax; jax.numpy.ones(1).block_until_ready(); \
+      time.sleep(3); print(jax.default_backend())" > "$share.$i" 2>/dev/null & done; wait
+    echo "two JAX processes at once run on: $(cat "$share".1 "$share".2 2>/dev/null | paste -sd' ')"; rm -f "$share".*
   } | tee -a "$OUT_DIR/machine.txt"
 }
 
@@ -443,7 +449,9 @@ phase_continual_speed() {
 phase_mbes() { step mbes_speed python3 "$B/mbes_speed.py" "${Q[@]}" --out "$PHASE_DIR/mbes_speed.json"; }
 
 phase_packing() {
-  step sweep_packing python3 "$B/sweep_packing.py" "${Q[@]}" --parallel "$PARALLEL" --out "$PHASE_DIR/sweep_packing.json"
+  # the work folder (each run's log and metrics) stays beside the result; its synthetic data is not packed
+  step sweep_packing python3 "$B/sweep_packing.py" "${Q[@]}" --parallel "$PARALLEL" --workdir "$PHASE_DIR/work" \
+    --out "$PHASE_DIR/sweep_packing.json"
 }
 
 phase_reproduce() {

@@ -14,7 +14,9 @@ synthetic halfcheetah-shaped data written by the script (no env, so no evaluatio
 ``--datasets`` registered ids (evaluated every ``--eval-every`` steps with ``--eval-episodes``).
 
 Usage: python benchmarks/sweep_packing.py [--quick] [--parallel 4] [--steps 50000] [--out packing.json]
-       [--datasets d4rl/hopper-medium-v2 ...] [--grid hp.alpha=1,2,2.5,4] [--seeds 5]
+       [--datasets d4rl/hopper-medium-v2 ...] [--grid hp.alpha=1,2,2.5,4] [--seeds 5] [--give-up-factor 2]
+A packed phase slower than twice the one-at-a-time phase is stopped (exit 1); the JSON then records,
+per run, where JAX ran and how far it got (``packed_runs``), as it does after a normal finish.
 ``--quick`` is the CPU check the test suite runs: BC, 2 runs of 2 seeds, tiny networks, 100 steps.
 Both phases include what a user waits for besides training: process start, data loading and
 compilation of every run (and evaluation with ``--datasets``); the step count sets how much of the
@@ -30,6 +32,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -85,17 +88,49 @@ def gpu_name() -> str | None:
     return out.splitlines()[0].strip() if out.strip() else None
 
 
-def run_phase(name: str, sweep_file: Path, results: Path, extra: list[str], env: dict) -> float:
-    """Wall seconds of ``offrl sweep sweep_file --results-dir results EXTRA`` (its output to a log)."""
+def run_phase(name: str, sweep_file: Path, results: Path, extra: list[str], env: dict,
+              limit_s: float | None = None) -> float | None:
+    """Wall seconds of ``offrl sweep sweep_file --results-dir results EXTRA`` (its output to a log), or
+    None when it was still running after ``limit_s``: it is then stopped as Ctrl-C stops a sweep (the
+    launcher stops its runs), so that a phase gone wrong costs a bounded time and says so."""
     log = results.parent / f"{name}.log"
     t0 = time.perf_counter()
     with open(log, "w") as f:
-        code = subprocess.run([sys.executable, "-m", "offrl.cli", "sweep", str(sweep_file), "--results-dir",
-                               str(results), *extra], env=env, stdout=f, stderr=subprocess.STDOUT).returncode
+        proc = subprocess.Popen([sys.executable, "-m", "offrl.cli", "sweep", str(sweep_file), "--results-dir",
+                                 str(results), *extra], env=env, stdout=f, stderr=subprocess.STDOUT)
+        try:
+            code = proc.wait(timeout=limit_s)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            print(f"{name}: stopped after {limit_s:.0f} s; launcher output:\n{log.read_text()[-2000:]}", flush=True)
+            return None
     seconds = time.perf_counter() - t0
     if code != 0:
         raise SystemExit(f"{name} phase failed (exit {code}); see {log}:\n{log.read_text()[-3000:]}")
     return seconds
+
+
+def run_report(results: Path) -> dict[str, dict]:
+    """Per run folder: where JAX ran (the worker's first line in ``sweep.log``), whether it finished, and
+    the wall time from its first to its last metrics row. What tells a slow packed phase's cause apart:
+    runs on the CPU fallback, runs waiting on each other, or runs that are merely slow."""
+    out = {}
+    for run in sorted(p for p in results.iterdir() if p.is_dir()):
+        log = run / "sweep.log"
+        text = log.read_text(errors="replace") if log.exists() else ""
+        device = next((line for line in text.splitlines() if line.startswith("jax ")), None)
+        rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines() if x.strip()] \
+            if (run / "metrics.jsonl").exists() else []
+        stamps = [r["time"] for r in rows if isinstance(r.get("time"), (int, float))]
+        out[run.name] = {"device": device, "finished": (run / "final.json").exists(),
+                         "rows": len(rows), "span_s": (max(stamps) - min(stamps)) if stamps else None,
+                         "log_tail": text.splitlines()[-3:] if not (run / "final.json").exists() else []}
+    return out
 
 
 def final_losses(results: Path) -> dict[str, list[float]]:
@@ -127,6 +162,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--gpu", default=None, help="GPU id for both phases (default: the first visible one)")
     p.add_argument("--hp", nargs="*", default=[], help="algorithm overrides name=value for every run")
     p.add_argument("--workdir", default=None, help="where data and results go (default: a temporary folder)")
+    p.add_argument("--give-up-factor", type=float, default=2.0,
+                   help="stop the packed phase after this many times the one-at-a-time wall time (at least 120 s)")
     p.add_argument("--out", default="sweep_packing.json")
     args = p.parse_args(argv)
     if args.quick:
@@ -164,8 +201,17 @@ def main(argv: list[str] | None = None) -> int:
           f"{'GPU ' + gpu if gpu is not None else 'the CPU'}; work folder {work}", flush=True)
     one = run_phase("one_at_a_time", sweep_file, work / "one", [], one_env)
     print(f"one at a time: {one:.1f} s", flush=True)
-    packed = run_phase("packed", sweep_file, work / "packed", ["--parallel", str(args.parallel), *pin], env)
-    print(f"--parallel {args.parallel}: {packed:.1f} s ({one / packed:.2f}x)", flush=True)
+    # packing that is slower than running one at a time has gone wrong (e.g. runs on a CPU fallback):
+    # stop it at a bounded multiple and report what each run was doing
+    limit = max(args.give_up_factor * one, 120.0)
+    packed = run_phase("packed", sweep_file, work / "packed", ["--parallel", str(args.parallel), *pin], env,
+                       limit_s=limit)
+    if packed is not None:
+        print(f"--parallel {args.parallel}: {packed:.1f} s ({one / packed:.2f}x)", flush=True)
+    report = run_report(work / "packed")
+    for run, r in report.items():
+        print(f"  packed {run}: {'finished' if r['finished'] else 'NOT finished'}, {r['device'] or 'device ?'}"
+              + (f"; {' | '.join(r['log_tail'])}" if r["log_tail"] else ""), flush=True)
 
     a, b = final_losses(work / "one"), final_losses(work / "packed")
     diffs = [float(np.max(np.abs(np.subtract(a[k], b[k])))) for k in a if k in b]
@@ -179,16 +225,21 @@ def main(argv: list[str] | None = None) -> int:
                     "cpus": os.cpu_count(), "jax": jax.__version__},
         "runs": len(sweep.runs), "seeds": args.seeds, "steps": args.steps, "algo": args.algo,
         "grid": args.grid, "datasets": datasets, "parallel": args.parallel,
-        "one_at_a_time_s": one, "packed_s": packed, "speedup": one / packed,
+        "one_at_a_time_s": one, "packed_s": packed, "speedup": one / packed if packed else None,
+        "packed_stopped_after_s": None if packed is not None else limit,
         "seed_steps_per_s": {"one_at_a_time": len(sweep.runs) * args.seeds * args.steps / one,
-                             "packed": len(sweep.runs) * args.seeds * args.steps / packed},
+                             "packed": len(sweep.runs) * args.seeds * args.steps / packed if packed else None},
         "runs_compared": len(diffs), "max_final_loss_diff": max(diffs) if diffs else None,
-        "workdir": str(work),
+        "packed_runs": report, "workdir": str(work),
     }
     Path(args.out).write_text(json.dumps(record, indent=2) + "\n")
     print(json.dumps({k: record[k] for k in ("one_at_a_time_s", "packed_s", "speedup", "max_final_loss_diff")}))
     if args.workdir is None:
         shutil.rmtree(work, ignore_errors=True)
+    if packed is None:
+        print(f"the packed phase did not finish within {limit:.0f} s ({args.give_up_factor:g}x one at a time)",
+              file=sys.stderr)
+        return 1
     return 0
 
 

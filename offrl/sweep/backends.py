@@ -212,12 +212,18 @@ def child_env(gpu: str | None, per_gpu: int, base: dict[str, str] | None = None)
     it with ``per_gpu - 1`` others. The XLA memory variables are left alone where the user set them."""
     env = dict(os.environ if base is None else base)
     env["PYTHONUNBUFFERED"] = "1"
+    env.pop(ASSIGNED_GPU_VAR, None)
     if gpu is not None:
         env["CUDA_VISIBLE_DEVICES"] = gpu
+        env[ASSIGNED_GPU_VAR] = gpu  # the worker checks that JAX did not fall back to the CPU
     if per_gpu > 1:
         share_gpu(env, 0.95 / per_gpu)
     return env
 
+
+#: set by the launcher in a child given GPUs: the worker refuses to train on the CPU instead
+#: (:func:`offrl.sweep.worker.gpu_fallback_error`)
+ASSIGNED_GPU_VAR = "OFFRL_SWEEP_GPUS"
 
 # JAX's names of the memory cap (the second is the newer one; older JAX reads the first)
 MEM_FRACTION_VARS = ("XLA_PYTHON_CLIENT_MEM_FRACTION", "XLA_CLIENT_MEM_FRACTION")

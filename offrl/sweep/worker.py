@@ -8,11 +8,58 @@ and the outcome says ``interrupted`` (exit code 130).
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
 import signal
 import sys
 import traceback
 from pathlib import Path
+
+#: JAX's GPU plugins: with one installed, a JAX on the CPU means the GPU failed to initialise
+GPU_PLUGINS = ("jax_cuda12_plugin", "jax_cuda13_plugin", "jax_rocm60_plugin", "jax_rocm7_plugin")
+
+
+def gpu_fallback_error(gpus: str | None, backend: str, backend_errors: dict[str, str],
+                       gpu_plugin: bool) -> str | None:
+    """Why a run given ``gpus`` by the launcher must not start, or None.
+
+    JAX that cannot open a GPU (it is held in exclusive-process compute mode by another process, out of
+    memory, a driver mismatch) logs a warning and runs on the CPU; a packed sweep then trains its runs
+    on a few shared CPU cores, tens of times slower, without a word. ``backend``: JAX's default backend
+    in this process; ``backend_errors``: JAX's record of backends that failed to initialise;
+    ``gpu_plugin``: whether a GPU plugin of JAX is installed (without one, the CPU is all there is: the
+    launcher's GPU ids then only name slots, as on a machine without GPUs).
+    """
+    if not gpus or backend != "cpu":
+        return None
+    failed = {k: v for k, v in backend_errors.items() if k in ("cuda", "rocm", "gpu")}
+    if not (failed or gpu_plugin):
+        return None
+    why = "; ".join(f"{k}: {v}" for k, v in failed.items()) or "no GPU backend initialised"
+    return (f"this run was given GPU {gpus} but JAX runs on the CPU ({why}). If other runs share the GPU, "
+            "check that its compute mode allows several processes (`nvidia-smi --query-gpu=compute_mode "
+            "--format=csv`: Default) and that --parallel runs fit in its memory; otherwise use --parallel 1")
+
+
+def _check_gpu() -> str | None:
+    from offrl.sweep.backends import ASSIGNED_GPU_VAR
+
+    gpus = os.environ.get(ASSIGNED_GPU_VAR)
+    if not gpus:
+        return None
+    import jax
+
+    try:
+        from jax._src import xla_bridge  # JAX's record of failed backends is private; read it if it is there
+
+        errors = {str(k): str(v) for k, v in getattr(xla_bridge, "_backend_errors", {}).items()}
+    except ImportError:
+        errors = {}
+    backend = jax.default_backend()
+    plugin = any(importlib.util.find_spec(name) is not None for name in GPU_PLUGINS)
+    print(f"jax {jax.__version__} on {backend}: {', '.join(str(d) for d in jax.devices())}", flush=True)
+    return gpu_fallback_error(gpus, backend, errors, plugin)
 
 
 def main(argv: list[str]) -> int:
@@ -30,7 +77,8 @@ def main(argv: list[str]) -> int:
     code = 0
     try:
         kind, config = from_payload(data)
-        outcome = execute(kind, config)
+        refused = _check_gpu()
+        outcome = Outcome(run_id, "failed", error=refused) if refused else execute(kind, config)
     except KeyboardInterrupt:
         outcome, code = Outcome(run_id, "interrupted"), 130
         print(f"{run_id}: interrupted; its checkpoints are kept and a rerun resumes it", flush=True)

@@ -105,6 +105,24 @@ def test_gpu_slots_and_child_environments():
     mine = child_env(None, 2, {"XLA_CLIENT_MEM_FRACTION": "0.3", "CUDA_VISIBLE_DEVICES": "5"})
     assert mine["XLA_CLIENT_MEM_FRACTION"] == "0.3" and "XLA_PYTHON_CLIENT_MEM_FRACTION" not in mine
     assert mine["CUDA_VISIBLE_DEVICES"] == "5"  # a CPU slot leaves the device choice alone
+    # the worker is told which GPUs it was given (to refuse a silent CPU fallback); a CPU slot is not
+    assert env["OFFRL_SWEEP_GPUS"] == "1" and "OFFRL_SWEEP_GPUS" not in child_env(None, 2, {"OFFRL_SWEEP_GPUS": "0"})
+
+
+def test_a_run_given_a_gpu_refuses_to_train_on_the_cpu_fallback():
+    """JAX that cannot open its GPU trains on the CPU after a warning; a packed sweep would then crawl.
+    The worker's rule: given GPUs + JAX on the CPU + a GPU backend that failed (or a GPU plugin) = refuse."""
+    from offrl.sweep.worker import gpu_fallback_error
+
+    err = gpu_fallback_error("0", "cpu", {"cuda": "CUDA_ERROR_DEVICE_UNAVAILABLE"}, gpu_plugin=True)
+    assert "given GPU 0 but JAX runs on the CPU (cuda: CUDA_ERROR_DEVICE_UNAVAILABLE)" in err
+    assert "compute_mode" in err and "--parallel 1" in err
+    assert "no GPU backend initialised" in gpu_fallback_error("0", "cpu", {}, gpu_plugin=True)
+    assert gpu_fallback_error("0", "cpu", {"cuda": "x"}, gpu_plugin=False) is not None
+    assert gpu_fallback_error("0", "gpu", {}, gpu_plugin=True) is None        # on its GPU
+    assert gpu_fallback_error(None, "cpu", {"cuda": "x"}, gpu_plugin=True) is None  # a CPU slot
+    # a CPU-only JAX (no plugin, nothing failed): GPU ids only name slots, as in the tests on this host
+    assert gpu_fallback_error("0", "cpu", {}, gpu_plugin=False) is None
 
 
 def test_collect_gets_every_missing_task_dataset_in_worker_processes_then_trains(tmp_path, capsys):
