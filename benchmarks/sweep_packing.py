@@ -55,7 +55,7 @@ def write_synthetic(names: list[str], rows: int, root: Path) -> None:
         ds = OfflineDataset(obs, rng.uniform(-1, 1, (rows, 6)).astype(np.float32),
                             rng.standard_normal(rows).astype(np.float32), np.roll(obs, -1, 0), rng.random(rows) < 1e-3,
                             np.zeros(rows, bool), spec=spec, validate=False)
-        save(ds, f"local/{name}", root=root)
+        save(ds, f"local/{name}", root=root, overwrite=True)
 
 
 def sweep_spec(args, datasets: list[str]) -> dict:
@@ -177,6 +177,8 @@ def main(argv: list[str] | None = None) -> int:
 
     work = Path(args.workdir or tempfile.mkdtemp(prefix="offrl-packing-"))
     work.mkdir(parents=True, exist_ok=True)
+    for phase in ("one", "packed"):  # a reused work folder: finished runs there would be skipped, not timed
+        shutil.rmtree(work / phase, ignore_errors=True)
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(REPO), *filter(None, [env.get("PYTHONPATH")])])
     if args.datasets is None:

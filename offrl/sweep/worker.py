@@ -43,22 +43,24 @@ def gpu_fallback_error(gpus: str | None, backend: str, backend_errors: dict[str,
 
 
 def _check_gpu() -> str | None:
+    """Say where this process's JAX runs (the first line of the run's ``sweep.log``); the reason to refuse
+    the run when the launcher gave it GPUs that JAX could not open, else None."""
     from offrl.sweep.backends import ASSIGNED_GPU_VAR
 
+    import jax
+
+    backend = jax.default_backend()
+    print(f"jax {jax.__version__} on {backend}: {', '.join(str(d) for d in jax.devices())}", flush=True)
     gpus = os.environ.get(ASSIGNED_GPU_VAR)
     if not gpus:
         return None
-    import jax
-
     try:
         from jax._src import xla_bridge  # JAX's record of failed backends is private; read it if it is there
 
         errors = {str(k): str(v) for k, v in getattr(xla_bridge, "_backend_errors", {}).items()}
     except ImportError:
         errors = {}
-    backend = jax.default_backend()
     plugin = any(importlib.util.find_spec(name) is not None for name in GPU_PLUGINS)
-    print(f"jax {jax.__version__} on {backend}: {', '.join(str(d) for d in jax.devices())}", flush=True)
     return gpu_fallback_error(gpus, backend, errors, plugin)
 
 

@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import os
+import re
 import threading
 import time
 
@@ -88,7 +89,8 @@ def test_parallel_two_runs_share_the_machine(tmp_path, monkeypatch, capsys):
         rows = metric_rows(d)
         assert set(rows) == {("train", s, seed) for s in range(500, 2001, 500) for seed in (0, 1)}
         assert set(rows.values()) == {1}
-        assert "attempt 1, CPU" in (d / "sweep.log").read_text()
+        log = (d / "sweep.log").read_text()
+        assert "attempt 1, CPU" in log and re.search(r"^jax \S+ on cpu: ", log, re.M)  # where it ran
 
 
 def test_gpu_slots_and_child_environments():
