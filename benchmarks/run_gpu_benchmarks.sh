@@ -77,7 +77,7 @@ die() { echo "run_gpu_benchmarks.sh: $*" >&2; exit 2; }
 phase_names() { local e; for e in "${PHASES_KNOWN[@]}"; do echo "${e%%|*}"; done; }
 
 OUT_DIR=./benchmark-results; PHASES=(); QUICK=0; DRY=0; ARCHIVE=""; DEADLINE=""; OLD=""; STAGES=(); WHAT=mlp
-RUNS=(); LEVELS=""; TRAIN=60000; EVERY=10000; DTSTEPS=30000; DTEVERY=10000; SWEEPS=(); PARALLEL=4
+RUNS=(); LEVELS=""; TRAIN=60000; EVERY=10000; DTSTEPS=30000; DTEVERY=10000; SWEEPS=(); PARALLEL=4; SHARED=1
 need() { [ $# -ge 2 ] && [ -n "$2" ] && [[ "$2" != --* ]] || die "$1 needs a value (see --help)"; }
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -187,9 +187,18 @@ machine_info() {
     local share=/tmp/offrl-share-$$ i
     for i in 1 2; do XLA_PYTHON_CLIENT_PREALLOCATE=false python3 -c "import time, jax; jax.numpy.ones(1).block_until_ready(); \
       time.sleep(3); print(jax.default_backend())" > "$share.$i" 2>/dev/null & done; wait
-    echo "two JAX processes at once run on: $(cat "$share".1 "$share".2 2>/dev/null | paste -sd' ')"; rm -f "$share".*
+    local where; where=$(cat "$share".1 "$share".2 2>/dev/null | paste -sd' '); rm -f "$share".*
+    echo "two JAX processes at once run on: $where"
+    # one on the GPU and the other on the CPU: the GPU takes one process at a time
+    if [[ "$where" == *gpu* && "$where" == *cpu* ]]; then echo "$where" > "$OUT_DIR/gpu-not-shared"; fi
   } | tee -a "$OUT_DIR/machine.txt"
+  if [ -f "$OUT_DIR/gpu-not-shared" ]; then
+    echo "WARNING: two processes cannot use this GPU at once (compute mode above); training runs go one at a"
+    echo "time (--parallel 1) and the packing phase measures nothing but that"; SHARED=0; rm -f "$OUT_DIR/gpu-not-shared"
+  fi
 }
+# runs at once on the GPU: --parallel, unless the machine check found that the GPU cannot be shared
+runs_at_once() { if [ "$SHARED" = 1 ]; then echo "$PARALLEL"; else echo 1; fi; }
 
 B=benchmarks
 TT=("$B/train_throughput.py" "${Q[@]}"); DTT=("$B/dt_throughput.py" "${Q[@]}"); PROF=("$B/profile_train.py" "${Q[@]}")
@@ -436,7 +445,7 @@ phase_continual() {
   [ "$QUICK" = 1 ] && [ ${#SWEEPS[@]} -eq 0 ] && files=(sweeps/continual_pendulum.yaml)
   for f in "${files[@]}"; do
     LIMIT=(); until_deadline || { echo "skip $f: no time left before --deadline"; continue; }
-    step "sweep_$(basename "$f" .yaml)" "${LIMIT[@]}" python3 -m offrl.cli sweep "$f" --collect --parallel "$PARALLEL"
+    step "sweep_$(basename "$f" .yaml)" "${LIMIT[@]}" python3 -m offrl.cli sweep "$f" --collect --parallel "$(runs_at_once)"
   done
   step report python3 -m offrl.cli report "$OFFRL_RESULTS_DIR" --out "$PHASE_DIR/report"
 }
@@ -458,7 +467,7 @@ phase_reproduce() {
   local sel=(); [ "$QUICK" = 1 ] && sel=(--quick)
   LIMIT=(); until_deadline || { echo "skip reproduce: no time left before --deadline"; return; }
   step reproduce "${LIMIT[@]}" python3 -m offrl.cli reproduce offrl-local-v0 "${sel[@]}" --collect \
-    --parallel "$PARALLEL" --out "$PHASE_DIR/report" $([ "$QUICK" = 1 ] || echo --record)
+    --parallel "$(runs_at_once)" --out "$PHASE_DIR/report" $([ "$QUICK" = 1 ] || echo --record)
 }
 
 [ "$DRY" = 1 ] || machine_info

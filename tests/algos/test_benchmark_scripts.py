@@ -153,6 +153,9 @@ def test_runner_bench_runs_the_commands_the_page_quotes(tmp_path):
 FAKE_PYTHON = """#!/usr/bin/env bash
 # stands in for python3: records its arguments, writes the file named after --out, fails when asked to
 echo "$*" >> "$FAKE_LOG"
+# the machine check's two-process GPU probe: with FAKE_UNSHARED set, the first process gets the GPU
+case "$*" in *default_backend*) if [ -z "${FAKE_UNSHARED:-}" ] || mkdir "$FAKE_LOG.gpu" 2>/dev/null
+  then echo gpu; else echo cpu; fi; exit 0 ;; esac
 [ "$1" = -c ] && { echo "jax: (stand-in)"; exit 0; }
 out=""; prev=""; for a in "$@"; do [ "$prev" = --out ] && out=$a; prev=$a; done
 [ -n "$out" ] && [ "${out%.json}" != "$out" ] && echo '{"stand_in": true}' > "$out"
@@ -161,14 +164,15 @@ exit 0
 """
 
 
-def _run_with_stand_in(tmp_path, *args, fail="(nothing)"):
-    """The runner with a stand-in python3 first on PATH: its own work (steps, logs, records, archive), fast."""
+def _run_with_stand_in(tmp_path, *args, fail="(nothing)", unshared=False):
+    """The runner with a stand-in python3 first on PATH: its own work (steps, logs, records, archive), fast.
+    ``unshared``: the GPU probe finds a GPU that takes one process at a time."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
     (bin_dir / "python3").write_text(FAKE_PYTHON)
     (bin_dir / "python3").chmod(0o755)
     env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "FAKE_LOG": str(tmp_path / "calls.txt"),
-           "FAKE_FAIL": fail}
+           "FAKE_FAIL": fail, **({"FAKE_UNSHARED": "1"} if unshared else {})}
     r = subprocess.run(["bash", str(RUNNER), *args], cwd=tmp_path, capture_output=True, text=True, timeout=60, env=env)
     return r, (tmp_path / "calls.txt").read_text().splitlines()
 
@@ -187,6 +191,24 @@ def test_runner_records_each_step_and_packs_the_results(tmp_path):
     assert "commit: " in (out / "machine.txt").read_text() and not (out / "failed-steps.txt").exists()
     with tarfile.open(archive) as tar:
         assert {"./uav/uav_speed.json", "./uav/uav_speed.log", "./commands.txt"} <= set(tar.getnames())
+
+
+def test_runner_trains_one_run_at_a_time_on_a_gpu_that_cannot_be_shared(tmp_path):
+    sweep = tmp_path / "mine.yaml"
+    sweep.write_text("name: mine\n")
+    out = tmp_path / "results"
+    r, calls = _run_with_stand_in(tmp_path, "--phase", "continual", "--sweep", str(sweep), "--out", str(out),
+                                  "--parallel", "4")
+    assert r.returncode == 0 and "cannot use this GPU" not in r.stdout
+    assert "two JAX processes at once run on: gpu gpu" in (out / "machine.txt").read_text()
+    assert any(c.endswith("mine.yaml --collect --parallel 4") for c in calls)
+    second = tmp_path / "second"
+    second.mkdir()
+    r, calls = _run_with_stand_in(second, "--phase", "continual", "--sweep", str(sweep), "--out", str(out),
+                                  "--parallel", "4", unshared=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "two processes cannot use this GPU at once" in r.stdout
+    assert any(c.endswith("mine.yaml --collect --parallel 1") for c in calls), calls
 
 
 def test_runner_goes_on_after_a_failed_step_and_says_which_failed(tmp_path):
