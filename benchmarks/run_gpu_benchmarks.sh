@@ -61,7 +61,8 @@ Phase options:
   --train-steps N, --eval-every N        offline: TD3+BC/IQL/BC steps and evaluation interval (60000, 10000)
   --dt-steps N, --dt-eval-every N        offline: DT/MO-DT steps and evaluation interval (30000, 10000)
   --sweep FILE         continual: a sweep file to run (repeatable; default sweeps/continual_baselines.yaml)
-  --parallel K         continual, packing, reproduce: runs sharing the GPU at once (default 4)
+  --parallel K         continual, packing, reproduce: runs sharing the GPU at once (default 4; continual and
+                       reproduce use 1 when the machine check finds that the GPU takes one process at a time)
   -h, --help           this text
 
 Datasets go to $OFFRL_DATA_DIR when it is set, else DIR/data; training runs to DIR/results.
