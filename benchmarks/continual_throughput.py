@@ -103,6 +103,10 @@ def main(argv=None) -> int:
               "eval_every": a.eval_every, "eval_episodes": a.eval_episodes, "eval_workers": a.eval_workers,
               "hp": list(a.hp), "methods": []}
 
+    def write() -> None:  # after every part: a measurement cut short keeps what finished
+        if a.out:
+            Path(a.out).write_text(json.dumps(record, indent=1))
+
     for name, method_hp in methods:
         cc = ContinualConfig(stream=a.stream, method=name, algo=a.algo, quality=a.quality, seeds=seeds,
                              steps_per_task=a.steps_per_task, batch_size=a.batch_size, eval_every=a.eval_every,
@@ -117,6 +121,7 @@ def main(argv=None) -> int:
         print(f"continual {name} through {stream.name}: {wall:.1f} s ({len(stream.tasks)} tasks x "
               f"{a.steps_per_task:,} steps x {a.seeds} seeds, every task evaluated every {a.eval_every:,} steps)",
               flush=True)
+        write()
 
     if not a.no_baseline:
         t0 = time.time()
@@ -131,6 +136,7 @@ def main(argv=None) -> int:
             per_task.append(time.time() - t1)
         record["baseline_s"] = time.time() - t0
         record["baseline_per_task_s"] = per_task
+        write()
         print(f"baseline: offrl train on each task in turn: {record['baseline_s']:.1f} s "
               f"(each run evaluates its own task only)", flush=True)
     first = record["methods"][0]
@@ -148,7 +154,7 @@ def main(argv=None) -> int:
         print(f"| offrl train per task, one after another (baseline) | {base:.1f} | {base / first['wall_s']:.2f} |"
               " 1.00 |")
     if a.out:
-        Path(a.out).write_text(json.dumps(record, indent=1))
+        write()
         print(f"wrote {a.out}")
     return 0
 
