@@ -195,7 +195,7 @@ machine_info() {
   } | tee -a "$OUT_DIR/machine.txt"
   if [ -f "$OUT_DIR/gpu-not-shared" ]; then
     echo "WARNING: two processes cannot use this GPU at once (compute mode above); training runs go one at a"
-    echo "time (--parallel 1) and the packing phase measures nothing but that"; SHARED=0; rm -f "$OUT_DIR/gpu-not-shared"
+    echo "time (--parallel 1) and the packing phase is skipped"; SHARED=0; rm -f "$OUT_DIR/gpu-not-shared"
   fi
 }
 # runs at once on the GPU: --parallel, unless the machine check found that the GPU cannot be shared
@@ -459,6 +459,12 @@ phase_continual_speed() {
 phase_mbes() { step mbes_speed python3 "$B/mbes_speed.py" "${Q[@]}" --out "$PHASE_DIR/mbes_speed.json"; }
 
 phase_packing() {
+  # packed runs on a GPU that takes one process at a time fail at once (offrl.sweep.worker refuses the CPU
+  # fallback): the one-at-a-time half alone would cost minutes and measure nothing new
+  if [ "$SHARED" = 0 ]; then
+    echo "skip packing: two processes cannot use this GPU at once (machine.txt)" | tee "$PHASE_DIR/skipped.txt"
+    return 0
+  fi
   # the work folder (each run's log and metrics) stays beside the result; its synthetic data is not packed
   step sweep_packing python3 "$B/sweep_packing.py" "${Q[@]}" --parallel "$PARALLEL" --workdir "$PHASE_DIR/work" \
     --out "$PHASE_DIR/sweep_packing.json"

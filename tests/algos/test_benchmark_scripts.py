@@ -209,6 +209,13 @@ def test_runner_trains_one_run_at_a_time_on_a_gpu_that_cannot_be_shared(tmp_path
     assert r.returncode == 0, r.stdout + r.stderr
     assert "two processes cannot use this GPU at once" in r.stdout
     assert any(c.endswith("mine.yaml --collect --parallel 1") for c in calls), calls
+    # packing has nothing to measure there: skipped, and said so
+    third = tmp_path / "third"
+    third.mkdir()
+    r, calls = _run_with_stand_in(third, "--phase", "packing", "--out", str(out), unshared=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert not any("sweep_packing.py" in c for c in calls)
+    assert "skip packing" in (out / "packing" / "skipped.txt").read_text()
 
 
 def test_runner_goes_on_after_a_failed_step_and_says_which_failed(tmp_path):
