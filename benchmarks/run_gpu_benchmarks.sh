@@ -184,10 +184,13 @@ machine_info() {
     echo "cpus: $(nproc)"
     python3 -c "import sys, jax, flax; print('python:', sys.version.split()[0]); print('jax:', jax.__version__, jax.devices()); print('flax:', flax.__version__)" 2>&1
     # can several JAX processes use the GPU at once (what --parallel K relies on)? JAX that cannot open
-    # it falls back to the CPU with only a warning, so ask each of two concurrent processes where it runs
-    local share=/tmp/offrl-share-$$ i
-    for i in 1 2; do XLA_PYTHON_CLIENT_PREALLOCATE=false python3 -c "import time, jax; jax.numpy.ones(1).block_until_ready(); \
+    # it falls back to the CPU with only a warning, so ask each of two concurrent processes where it runs;
+    # each gets the XLA variables a packed sweep child gets (offrl.sweep.backends.share_gpu)
+    local share=/tmp/offrl-share-$$ i shared_env
+    shared_env=$(python3 -c "from offrl.sweep.backends import share_gpu; print(' '.join(f'{k}={v}' for k, v in share_gpu({}, 0.45).items()))")
+    for i in 1 2; do env $shared_env python3 -c "import time, jax; jax.numpy.ones(1).block_until_ready(); \
       time.sleep(3); print(jax.default_backend())" > "$share.$i" 2>/dev/null & done; wait
+    echo "their environment: $shared_env"
     local where; where=$(cat "$share".1 "$share".2 2>/dev/null | paste -sd' '); rm -f "$share".*
     echo "two JAX processes at once run on: $where"
     # one on the GPU and the other on the CPU: the GPU takes one process at a time

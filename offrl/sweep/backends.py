@@ -225,7 +225,9 @@ def child_env(gpu: str | None, per_gpu: int, base: dict[str, str] | None = None)
 #: (:func:`offrl.sweep.worker.gpu_fallback_error`)
 ASSIGNED_GPU_VAR = "OFFRL_SWEEP_GPUS"
 
-# JAX's names of the memory cap (the second is the newer one; older JAX reads the first)
+# JAX's names of the memory cap: the first is read by every JAX version (newer ones as a deprecated
+# alias of the second). Only one may be set: JAX's GPU plugin refuses to start when both are, and the
+# process then falls back to the CPU.
 MEM_FRACTION_VARS = ("XLA_PYTHON_CLIENT_MEM_FRACTION", "XLA_CLIENT_MEM_FRACTION")
 
 
@@ -234,8 +236,7 @@ def share_gpu(env: dict[str, str], fraction: float) -> dict[str, str]:
     ``fraction`` of the GPU's memory, unless the user set these variables."""
     env.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
     if not any(v in env for v in MEM_FRACTION_VARS):
-        for v in MEM_FRACTION_VARS:
-            env[v] = f"{fraction:.3f}"
+        env[MEM_FRACTION_VARS[0]] = f"{fraction:.3f}"
     return env
 
 

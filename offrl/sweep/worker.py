@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import logging
 import os
 import signal
 import sys
@@ -21,7 +22,7 @@ GPU_PLUGINS = ("jax_cuda12_plugin", "jax_cuda13_plugin", "jax_rocm60_plugin", "j
 
 
 def gpu_fallback_error(gpus: str | None, backend: str, backend_errors: dict[str, str],
-                       gpu_plugin: bool) -> str | None:
+                       gpu_plugin: bool, plugin_errors: list[str] | tuple[str, ...] = ()) -> str | None:
     """Why a run given ``gpus`` by the launcher must not start, or None.
 
     JAX that cannot open a GPU (it is held in exclusive-process compute mode by another process, out of
@@ -29,14 +30,16 @@ def gpu_fallback_error(gpus: str | None, backend: str, backend_errors: dict[str,
     on a few shared CPU cores, tens of times slower, without a word. ``backend``: JAX's default backend
     in this process; ``backend_errors``: JAX's record of backends that failed to initialise;
     ``gpu_plugin``: whether a GPU plugin of JAX is installed (without one, the CPU is all there is: the
-    launcher's GPU ids then only name slots, as on a machine without GPUs).
+    launcher's GPU ids then only name slots, as on a machine without GPUs); ``plugin_errors``: what
+    JAX logged while loading its plugins (a plugin that raised in its ``initialize``, e.g. on
+    contradictory ``XLA_*`` variables, is in no backend record, only in that log).
     """
     if not gpus or backend != "cpu":
         return None
     failed = {k: v for k, v in backend_errors.items() if k in ("cuda", "rocm", "gpu")}
     if not (failed or gpu_plugin):
         return None
-    why = "; ".join(f"{k}: {v}" for k, v in failed.items()) or "no GPU backend initialised"
+    why = "; ".join([*(f"{k}: {v}" for k, v in failed.items()), *plugin_errors]) or "no GPU backend initialised"
     return (f"this run was given GPU {gpus} but JAX runs on the CPU ({why}). If other runs share the GPU, "
             "check that its compute mode allows several processes (`nvidia-smi --query-gpu=compute_mode "
             "--format=csv`: Default) and that --parallel runs fit in its memory; otherwise use --parallel 1")
@@ -49,7 +52,14 @@ def _check_gpu() -> str | None:
 
     import jax
 
-    backend = jax.default_backend()
+    # JAX logs (and otherwise swallows) a GPU plugin that fails to initialise; keep those lines to say why
+    plugin_log = _PluginErrors()
+    bridge_logger = logging.getLogger("jax._src.xla_bridge")
+    bridge_logger.addHandler(plugin_log)
+    try:
+        backend = jax.default_backend()
+    finally:
+        bridge_logger.removeHandler(plugin_log)
     print(f"jax {jax.__version__} on {backend}: {', '.join(str(d) for d in jax.devices())}", flush=True)
     gpus = os.environ.get(ASSIGNED_GPU_VAR)
     if not gpus:
@@ -61,7 +71,21 @@ def _check_gpu() -> str | None:
     except ImportError:
         errors = {}
     plugin = any(importlib.util.find_spec(name) is not None for name in GPU_PLUGINS)
-    return gpu_fallback_error(gpus, backend, errors, plugin)
+    return gpu_fallback_error(gpus, backend, errors, plugin, plugin_log.errors)
+
+
+class _PluginErrors(logging.Handler):
+    """Collects the warnings JAX logs while it sets up its backends, each with its exception's message."""
+
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.errors: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = record.getMessage()
+        if record.exc_info and record.exc_info[1] is not None:
+            text += f" ({type(record.exc_info[1]).__name__}: {record.exc_info[1]})"
+        self.errors.append(text)
 
 
 def main(argv: list[str]) -> int:

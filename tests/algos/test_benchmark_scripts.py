@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -153,8 +154,12 @@ def test_runner_bench_runs_the_commands_the_page_quotes(tmp_path):
 FAKE_PYTHON = """#!/usr/bin/env bash
 # stands in for python3: records its arguments, writes the file named after --out, fails when asked to
 echo "$*" >> "$FAKE_LOG"
-# the machine check's two-process GPU probe: with FAKE_UNSHARED set, the first process gets the GPU
-case "$*" in *default_backend*) if [ -z "${FAKE_UNSHARED:-}" ] || mkdir "$FAKE_LOG.gpu" 2>/dev/null
+# the sweep's own XLA settings for a shared GPU, asked of the real offrl
+case "$*" in *share_gpu*) exec "$REAL_PYTHON" "$@" ;; esac
+# the machine check's two-process GPU probe: with FAKE_UNSHARED set, the first process gets the GPU; as
+# in JAX, both names of the memory cap set at once keep the GPU plugin from starting (JAX on the CPU)
+case "$*" in *default_backend*) [ -n "${XLA_PYTHON_CLIENT_MEM_FRACTION:-}" ] && [ -n "${XLA_CLIENT_MEM_FRACTION:-}" ] \
+  && { echo cpu; exit 0; }; if [ -z "${FAKE_UNSHARED:-}" ] || mkdir "$FAKE_LOG.gpu" 2>/dev/null
   then echo gpu; else echo cpu; fi; exit 0 ;; esac
 [ "$1" = -c ] && { echo "jax: (stand-in)"; exit 0; }
 out=""; prev=""; for a in "$@"; do [ "$prev" = --out ] && out=$a; prev=$a; done
@@ -172,6 +177,7 @@ def _run_with_stand_in(tmp_path, *args, fail="(nothing)", unshared=False):
     (bin_dir / "python3").write_text(FAKE_PYTHON)
     (bin_dir / "python3").chmod(0o755)
     env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "FAKE_LOG": str(tmp_path / "calls.txt"),
+           "REAL_PYTHON": sys.executable,
            "FAKE_FAIL": fail, **({"FAKE_UNSHARED": "1"} if unshared else {})}
     r = subprocess.run(["bash", str(RUNNER), *args], cwd=tmp_path, capture_output=True, text=True, timeout=60, env=env)
     return r, (tmp_path / "calls.txt").read_text().splitlines()
@@ -200,7 +206,10 @@ def test_runner_trains_one_run_at_a_time_on_a_gpu_that_cannot_be_shared(tmp_path
     r, calls = _run_with_stand_in(tmp_path, "--phase", "continual", "--sweep", str(sweep), "--out", str(out),
                                   "--parallel", "4")
     assert r.returncode == 0 and "cannot use this GPU" not in r.stdout
-    assert "two JAX processes at once run on: gpu gpu" in (out / "machine.txt").read_text()
+    machine = (out / "machine.txt").read_text()
+    # the probe ran with the variables a packed sweep child gets (and so found the GPU usable)
+    assert "their environment: XLA_PYTHON_CLIENT_PREALLOCATE=false XLA_PYTHON_CLIENT_MEM_FRACTION=0.450" in machine
+    assert "two JAX processes at once run on: gpu gpu" in machine
     assert any(c.endswith("mine.yaml --collect --parallel 4") for c in calls)
     second = tmp_path / "second"
     second.mkdir()

@@ -101,9 +101,11 @@ def test_gpu_slots_and_child_environments():
     assert ProcessBackend(per_gpu=3).slots == [None, None, None]  # no GPU: K processes
     env = child_env("1", 4, {"PATH": "/bin"})
     assert env["CUDA_VISIBLE_DEVICES"] == "1" and env["XLA_PYTHON_CLIENT_PREALLOCATE"] == "false"
-    assert env["XLA_PYTHON_CLIENT_MEM_FRACTION"] == env["XLA_CLIENT_MEM_FRACTION"] == "0.237"
+    # one name of the cap only: JAX's GPU plugin refuses to start (and JAX falls back to the CPU) when
+    # both XLA_PYTHON_CLIENT_MEM_FRACTION and XLA_CLIENT_MEM_FRACTION are set
+    assert env["XLA_PYTHON_CLIENT_MEM_FRACTION"] == "0.237" and "XLA_CLIENT_MEM_FRACTION" not in env
     alone = child_env("0", 1, {})
-    assert "XLA_PYTHON_CLIENT_PREALLOCATE" not in alone and "XLA_CLIENT_MEM_FRACTION" not in alone
+    assert not {"XLA_PYTHON_CLIENT_PREALLOCATE", "XLA_PYTHON_CLIENT_MEM_FRACTION"} & set(alone)
     mine = child_env(None, 2, {"XLA_CLIENT_MEM_FRACTION": "0.3", "CUDA_VISIBLE_DEVICES": "5"})
     assert mine["XLA_CLIENT_MEM_FRACTION"] == "0.3" and "XLA_PYTHON_CLIENT_MEM_FRACTION" not in mine
     assert mine["CUDA_VISIBLE_DEVICES"] == "5"  # a CPU slot leaves the device choice alone
@@ -125,6 +127,33 @@ def test_a_run_given_a_gpu_refuses_to_train_on_the_cpu_fallback():
     assert gpu_fallback_error(None, "cpu", {"cuda": "x"}, gpu_plugin=True) is None  # a CPU slot
     # a CPU-only JAX (no plugin, nothing failed): GPU ids only name slots, as in the tests on this host
     assert gpu_fallback_error("0", "cpu", {}, gpu_plugin=False) is None
+
+
+def test_the_gpu_plugins_own_error_is_the_reason_given():
+    """A GPU plugin whose initialize() raises is in no backend record: JAX only logs it and runs on the
+    CPU. The worker keeps what JAX logs while it sets up (as JAX logs it: an exception through the
+    xla_bridge logger) and names it, so the reason is not a guess at compute modes."""
+    import logging
+
+    from offrl.sweep.worker import _PluginErrors, gpu_fallback_error
+
+    collected = _PluginErrors()
+    logger = logging.getLogger("jax._src.xla_bridge")
+    logger.addHandler(collected)
+    try:
+        try:
+            raise ValueError("XLA_CLIENT_MEM_FRACTION is specified together with XLA_PYTHON_CLIENT_MEM_FRACTION.")
+        except ValueError:
+            logger.exception("Jax plugin configuration error: Exception when calling %s.initialize()",
+                             "jax_plugins.xla_cuda13")
+        logger.info("not a problem")  # below WARNING: not kept
+    finally:
+        logger.removeHandler(collected)
+    assert collected.errors == ["Jax plugin configuration error: Exception when calling jax_plugins.xla_cuda13"
+                                ".initialize() (ValueError: XLA_CLIENT_MEM_FRACTION is specified together with "
+                                "XLA_PYTHON_CLIENT_MEM_FRACTION.)"]
+    err = gpu_fallback_error("0", "cpu", {}, gpu_plugin=True, plugin_errors=collected.errors)
+    assert "JAX runs on the CPU (Jax plugin configuration error:" in err and "no GPU backend" not in err
 
 
 def test_collect_gets_every_missing_task_dataset_in_worker_processes_then_trains(tmp_path, capsys):
