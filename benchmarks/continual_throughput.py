@@ -117,9 +117,11 @@ def main(argv=None) -> int:
         final = train_stream(cc)
         wall = time.time() - t0
         record["methods"].append({"method": name, "method_hp": list(method_hp), "wall_s": wall,
-                                  "summary": final["summary"], "per_seed": final["metrics"]})
+                                  "time_s": final.get("time_s"), "summary": final["summary"],
+                                  "per_seed": final["metrics"]})
         print(f"continual {name} through {stream.name}: {wall:.1f} s ({len(stream.tasks)} tasks x "
-              f"{a.steps_per_task:,} steps x {a.seeds} seeds, every task evaluated every {a.eval_every:,} steps)",
+              f"{a.steps_per_task:,} steps x {a.seeds} seeds, every task evaluated every {a.eval_every:,} steps; "
+              + ", ".join(f"{k.replace('_', ' ')} {v:.1f} s" for k, v in (final.get("time_s") or {}).items()) + ")",
               flush=True)
         write()
 

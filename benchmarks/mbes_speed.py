@@ -28,6 +28,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+try:
+    import offrl  # noqa: F401
+except ImportError:  # run from a checkout without installing the package
+    sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1]))
+
 from offrl.algos import dynamics
 from offrl.algos.networks import DeterministicActor
 from offrl.continual import selection
@@ -79,6 +84,9 @@ def main(argv=None) -> int:
     ap.add_argument("--tile", type=int, default=None,
                     help="rows per key tile of the neighbour search, timed beside one top-k over all keys "
                          "(default 1024; --quick: 256, so that there are at least 64 tiles; 0: only all keys)")
+    ap.add_argument("--no-all-keys", action="store_true",
+                    help="time the neighbour search with key tiles only (one top-k over all keys took 85-111 s "
+                         "per call on 1M rows on an H200, 2026-12-04: ~10 min of a run with its repeats)")
     ap.add_argument("--knn-dims", default="3,all",
                     help="comma-separated coordinate counts the neighbour search is timed on ('all': every one)")
     ap.add_argument("--repeats", type=int, default=2)
@@ -103,12 +111,17 @@ def main(argv=None) -> int:
         results.append(row)
         print(f"{name:<28} best {row['best_s']:8.3f} s  (first call {row['first_call_s']:.2f} s)"
               + "".join(f"  {k}={v}" for k, v in extra.items()), flush=True)
+        write()  # after every row: a run cut short keeps what it measured
+
+    def write():
+        with open(args.out, "w") as f:
+            json.dump({"meta": meta, "results": results}, f, indent=2)
 
     obs = raw["observations"]
     neighbors = None
     for label in args.knn_dims.split(","):
         pts = obs if label == "all" else obs[:, :int(label)]
-        for t in ([tile] if tile else []) + [None]:
+        for t in ([tile] if tile else []) + ([] if args.no_all_keys and tile else [None]):
             res = timed(lambda: knn(pts, cfg.num_neighbors, tile=t, max_block_bytes=args.max_block_bytes),
                         args.repeats)
             if label == str(cfg.neighbor_dims) and neighbors is None:
@@ -149,8 +162,7 @@ def main(argv=None) -> int:
         meta["neighbors_plus_selection_s"] = min(knn_oer) + sel1
         print(f"neighbours ({cfg.neighbor_dims} coordinates, the faster method) + one seed's selection: "
               f"{min(knn_oer) + sel1:.2f} s")
-    with open(args.out, "w") as f:
-        json.dump({"meta": meta, "results": results}, f, indent=2)
+    write()
     print(f"wrote {args.out}")
     return 0
 

@@ -262,6 +262,8 @@ def train_stream(cc: ContinualConfig, *, datasets=None) -> dict:
 
 
 def _train_stream(cc: ContinualConfig, s: _Setup) -> dict:
+    import contextlib
+
     import jax
     import jax.numpy as jnp
 
@@ -341,8 +343,26 @@ def _train_stream(cc: ContinualConfig, s: _Setup) -> dict:
         bar = tqdm(total=n_tasks * S, initial=task * S + task_step, desc=f"{method.name} {data.stream.name}",
                    unit="step", dynamic_ncols=True)
 
+    # where the wall time goes (final.json's "time_s", and a line per task): training chunks, evaluations,
+    # the methods' task boundaries (e.g. OER's model fit and selection), checkpoints
+    spent = dict.fromkeys(("train", "eval", "task_boundaries", "checkpoints"), 0.0)
+
+    @contextlib.contextmanager
+    def timing(part: str):
+        t = time.time()
+        try:
+            yield
+        finally:
+            spent[part] += time.time() - t
+
+    def report_task(k: int) -> None:
+        line = (f"{s.run_id}: task {k + 1}/{n_tasks} ({names[k]}) done at {time.time() - t0:.0f} s ("
+                + ", ".join(f"{part.replace('_', ' ')} {v:.0f} s" for part, v in spent.items()) + ")")
+        (bar.write if bar is not None else print)(line)
+
     def evaluate(step: int, k: int) -> None:
-        scores, returns = evaluator(policy_of(placement.unpad(states)))
+        with timing("eval"):
+            scores, returns = evaluator(policy_of(placement.unpad(states)))
         ev = {f"score/{n}": scores[:, i] for i, n in enumerate(names)}
         ev.update({f"return/{n}": returns[:, i] for i, n in enumerate(names)})
         logger.log(step, {**ev, "task": k}, kind="eval")
@@ -353,7 +373,7 @@ def _train_stream(cc: ContinualConfig, s: _Setup) -> dict:
     def save(step: int, k: int, ks: int) -> None:
         if ckpt is not None:
             meta = {"step": step, "task": k, "task_step": ks, "history": history}
-            with logger.uninterrupted():  # a kill never leaves a half-written checkpoint
+            with timing("checkpoints"), logger.uninterrupted():  # a kill never leaves a half-written checkpoint
                 ckpt.save(step, *placement.unpad((states, keys)), meta)
                 logger.checkpointed(step)
 
@@ -365,13 +385,15 @@ def _train_stream(cc: ContinualConfig, s: _Setup) -> dict:
         for k in range(task, n_tasks):
             data_k = {"table": method.task_data(ctx, k, tables)}
             if task_step == 0 and method.begin_task is not None:
-                states, keys = per_task_hook(method.begin_task, k)(states, keys, data_k)
+                with timing("task_boundaries"):
+                    states, keys = per_task_hook(method.begin_task, k)(states, keys, data_k)
             chunk_fn = chunk_fn_for(k) if task_step < S else None
             while task_step < S:
-                states, keys, metrics = chunk_fn(states, keys, data_k)
-                task_step += cc.chunk
-                step = k * S + task_step
-                m = host_metrics(placement.unpad(metrics), cc.seeds, step, cc.chunk, ckpt, run_dir)
+                with timing("train"):  # host_metrics waits for the chunk's results
+                    states, keys, metrics = chunk_fn(states, keys, data_k)
+                    task_step += cc.chunk
+                    step = k * S + task_step
+                    m = host_metrics(placement.unpad(metrics), cc.seeds, step, cc.chunk, ckpt, run_dir)
                 logger.log(step, {**m, "task": k}, kind="train")
                 if bar is not None:
                     bar.update(cc.chunk)
@@ -379,19 +401,23 @@ def _train_stream(cc: ContinualConfig, s: _Setup) -> dict:
                     evaluate(step, k)
                     save(step, k, task_step)
             if method.end_task_host is not None:
-                states, keys, m = method.end_task_host(ctx, mcfg, states, keys, k, data_k)
-                # a host-side hook may leave two leaves on one buffer (e.g. a copied network); the next
-                # chunk donates every leaf, so give each its own, placed on the seeds' devices again
-                states, keys = placement.place(jax.tree_util.tree_map(lambda x: jnp.array(x, copy=True),
-                                                                      (states, keys)))
+                with timing("task_boundaries"):
+                    states, keys, m = method.end_task_host(ctx, mcfg, states, keys, k, data_k)
+                    # a host-side hook may leave two leaves on one buffer (e.g. a copied network); the next
+                    # chunk donates every leaf, so give each its own, placed on the seeds' devices again
+                    states, keys = placement.place(jax.tree_util.tree_map(lambda x: jnp.array(x, copy=True),
+                                                                          (states, keys)))
+                    jax.block_until_ready(states)
                 if m:
                     # logged at the step of the checkpoint that follows, so that a rerun of this task end
                     # (killed before that checkpoint) drops these rows with the rest
                     logger.log((k + 1) * S + 1, {**placement.unpad(m), "task": k}, kind="end_task")
             elif method.end_task is not None:
-                states, keys = per_task_hook(method.end_task, k)(states, keys, data_k)
+                with timing("task_boundaries"):
+                    states, keys = jax.block_until_ready(per_task_hook(method.end_task, k)(states, keys, data_k))
             task_step = 0
             save((k + 1) * S + 1, k + 1, 0)  # after end_task: a distinct checkpoint step
+            report_task(k)
     except BaseException as e:
         if bar is not None:
             bar.close()  # before the interrupt message, so that the message is not drawn into the bar
@@ -406,6 +432,7 @@ def _train_stream(cc: ContinualConfig, s: _Setup) -> dict:
 
     final = summarize(config, history, n_tasks, S)
     final["wall_time_s"] = time.time() - t0
+    final["time_s"] = spent  # of this process's part of the run (a resumed run: since it resumed)
     logger.finish(final)
     return final
 

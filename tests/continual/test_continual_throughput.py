@@ -27,6 +27,7 @@ def test_quick_run_times_each_method_and_the_baseline(tmp_path):
     assert "dynamics_steps=100" in oer["method_hp"]  # the quick sizes come first, the user's options after
     for m in rec["methods"]:
         assert m["wall_s"] > 0 and {"per", "bwt"} <= set(m["summary"]) and len(m["per_seed"]["per"]) == 2
+        assert 0 < m["time_s"]["train"] and sum(m["time_s"].values()) <= m["wall_s"]  # where its time went
     assert er["x_first_method"] == 1.0 and oer["x_first_method"] == oer["wall_s"] / er["wall_s"]
     assert rec["baseline_s"] > 0 and len(rec["baseline_per_task_s"]) == 3
     # the printed table names every run

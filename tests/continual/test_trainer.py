@@ -49,9 +49,19 @@ METHOD_HP = {"er": ("buffer_size=100",), "ewc": ("fisher_samples=64", "fisher_ch
 
 
 @pytest.mark.parametrize("method", sorted(METHODS))
-def test_every_method_runs_the_cheap_stream_and_writes_the_contract(method, datasets, tmp_path):
+def test_every_method_runs_the_cheap_stream_and_writes_the_contract(method, datasets, tmp_path, capsys):
     final = train_stream(tiny(method, tmp_path, method_hp=METHOD_HP.get(method, ())), datasets=datasets)
     run = tmp_path / final["run_id"]
+    # where the time went: one line per task, and the parts in final.json, within the run's wall time
+    said = [line for line in capsys.readouterr().out.splitlines() if ": task " in line]
+    assert [line.split(": task ")[1].split(" done")[0] for line in said] == ["1/3 (forward)", "2/3 (reversed)",
+                                                                              "3/3 (weak)"]
+    assert all("train " in line and "eval " in line and "task boundaries " in line for line in said)
+    spent = final["time_s"]
+    assert set(spent) == {"train", "eval", "task_boundaries", "checkpoints"} and spent["train"] > 0 < spent["eval"]
+    assert sum(spent.values()) <= final["wall_time_s"]
+    if method == "oer":  # its model fit and selection happen at task ends
+        assert spent["task_boundaries"] > 0
     assert json.loads((run / "final.json").read_text())["kind"] == "continual"
     assert final["tasks"] == ["forward", "reversed", "weak"] and final["task_boundaries"] == [0, 200, 400, 600]
     assert final["eval_steps"] == [0, 100, 200, 300, 400, 500, 600]
