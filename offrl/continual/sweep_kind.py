@@ -48,10 +48,15 @@ def _data_ids(cc) -> list[str]:
     return load_stream(cc.stream).dataset_ids(cc.quality)
 
 
-def _work(cc) -> tuple[str, int]:
+def _work(cc):
+    """Runs of one method, base learner and batch size are pooled for measured rates; before any has
+    finished, the base learner's recorded rate at the run's batch (a method's own extra work, e.g.
+    replay steps, is not in it)."""
     from offrl.continual.streams import load_stream
+    from offrl.sweep.plan import Work, batch_label
 
-    return cc.algo, cc.steps_per_task * len(load_stream(cc.stream).tasks)
+    steps = cc.steps_per_task * len(load_stream(cc.stream).tasks)
+    return Work(batch_label(f"{cc.method} ({cc.algo})", cc.batch_size, cc.algo), steps, cc.algo, cc.batch_size)
 
 
 def make_kind() -> RunKind:

@@ -51,7 +51,8 @@ class RunKind:
       data_ids: the dataset ids (or paths) a run reads; the launcher checks they are present.
       label: a short readable prefix of the run id (e.g. ``td3bc-d4rl_hopper-medium-v2``).
       columns: the values shown for a run in ``offrl sweep plan`` (e.g. algorithm and dataset).
-      work: ``(throughput key, gradient steps per seed)``, for time estimates.
+      work: what a run costs, for time estimates: a :class:`offrl.sweep.plan.Work` (or a plain
+        ``(algorithm, gradient steps per seed)`` pair).
       keys / field_sections / pair_sections / plurals: the sweep file's vocabulary (module docstring).
       required: keys a sweep file must set (directly, through a plural, or as a search axis).
       program: the ``offrl`` sub-command that runs one config from the command line (``("train",)``),
@@ -65,7 +66,7 @@ class RunKind:
     data_ids: Callable[[Any], list[str]]
     label: Callable[[Any], str]
     columns: Callable[[Any], dict[str, str]]
-    work: Callable[[Any], tuple[str, int]]
+    work: Callable[[Any], Any]
     keys: tuple[str, ...] = ()
     field_sections: tuple[str, ...] = ()
     pair_sections: tuple[str, ...] = ()
@@ -233,6 +234,16 @@ def _train_validate(tc, pairs: Mapping[str, Mapping[str, Any]]) -> None:
     _check_dataset_id(tc.dataset)
 
 
+def _train_work(tc):
+    from offrl import algos
+    from offrl.sweep.plan import Work, batch_label
+    from offrl.train import parse_overrides
+
+    algo = algos.get(tc.algo)
+    batch = getattr(algo.make_config(**parse_overrides(algo, tc.hp)), "batch_size", None)
+    return Work(batch_label(tc.algo, batch), tc.steps, tc.algo, batch)
+
+
 def _check_dataset_id(source: str) -> None:
     from pathlib import Path
 
@@ -262,7 +273,7 @@ def _make_train_kind() -> RunKind:
         data_ids=lambda tc: [tc.dataset],
         label=_train_label,
         columns=lambda tc: {"algo": tc.algo, "dataset": tc.dataset},
-        work=lambda tc: (tc.algo, tc.steps),
+        work=_train_work,
         keys=("algo", "dataset"),
         field_sections=("train",),
         pair_sections=("hp",),

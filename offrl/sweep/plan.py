@@ -5,10 +5,11 @@ from the run folders alone (``final.json``: finished; a held lock: running, with
 ``checkpoints/<step>``: partial, resumes there; ``config.json`` only: started, restarts from step 0),
 so they are the same whichever backend ran the runs.
 
-Time estimates are training time on one accelerator, evaluation not included: each algorithm's
-rate is measured from the sweep's own finished runs where there are any (``final.json``: seeds x
+Time estimates are training time on one accelerator, evaluation not included: the rate of each kind
+of run (:class:`Work`: the algorithm and its batch size; for continual runs the method too) is
+measured from the sweep's own finished runs of that kind where there are any (``final.json``: seeds x
 steps / wall time of the last uninterrupted attempt, which includes compilation and evaluation), else
-read from :data:`RECORDED_SEED_STEPS_PER_S`; the plan says which.
+read from :data:`RECORDED_SEED_STEPS_PER_S` and scaled to the run's batch size; the plan says which.
 """
 
 from __future__ import annotations
@@ -18,11 +19,12 @@ import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 from offrl.sweep.spec import Sweep, _short
 
-__all__ = ["RECORDED_SEED_STEPS_PER_S", "RunState", "estimate", "format_plan", "get_missing_data", "missing_data",
-           "run_states"]
+__all__ = ["RECORDED_SEED_STEPS_PER_S", "RunState", "Work", "batch_label", "estimate", "format_plan", "get_missing_data",
+           "missing_data", "recorded_rate", "run_states"]
 
 # Training throughput on one H100 80GB (jax 0.11.2, 2026-11-26), float32 defaults with concurrent
 # kernels, 2x256 MLPs / DT's 3x128 transformer, batch 256 (DT 64), compile and evaluation excluded:
@@ -37,6 +39,47 @@ RECORDED_SEED_STEPS_PER_S: dict[str, tuple[float, str]] = {
     # MO-DT was measured in bf16 only: DT's float32 rate times MO-DT's bf16 ratio to DT (4,449 / 4,876)
     "modt": (2_940, "H100, DT's float32 rate x MO-DT/DT in bf16 at 32 seeds (benchmarks/notes/2026-11-dt.md, 5e)"),
 }
+
+
+# the batch the recorded rates were measured at; a run at another batch is scaled by the ratio
+RECORDED_BATCH: dict[str, int] = {"dt": 64, "modt": 64}
+DEFAULT_RECORDED_BATCH = 256
+
+
+class Work(NamedTuple):
+    """What a run costs, for estimates (:attr:`offrl.sweep.kinds.RunKind.work`)."""
+
+    key: str
+    """runs of comparable speed: measured rates are pooled by it (e.g. ``td3bc, batch 1024``)."""
+    steps: int
+    """gradient steps per seed."""
+    algo: str
+    """the key of :data:`RECORDED_SEED_STEPS_PER_S` used while no run of ``key`` has finished."""
+    batch: int | None = None
+    """the run's batch size: the recorded rate is scaled by recorded batch / batch (an upper estimate of
+    the time: small networks on a GPU slow down less than their batch grows)."""
+
+
+def batch_label(prefix: str, batch: int | None, algo: str | None = None) -> str:
+    """A :attr:`Work.key`: ``prefix``, plus the batch size where it is not the recorded rate's."""
+    base = RECORDED_BATCH.get(algo or prefix, DEFAULT_RECORDED_BATCH)
+    return prefix if not batch or batch == base else f"{prefix}, batch {batch}"
+
+
+def recorded_rate(work: Work) -> tuple[float, str] | None:
+    """The recorded seed-steps/s for ``work``, scaled to its batch size, with its source."""
+    rec = RECORDED_SEED_STEPS_PER_S.get(work.algo)
+    if rec is None:
+        return None
+    base = RECORDED_BATCH.get(work.algo, DEFAULT_RECORDED_BATCH)
+    if not work.batch or work.batch == base:
+        return rec
+    return rec[0] * base / work.batch, f"{rec[1]}, at batch {base}: x {base}/{work.batch} for batch {work.batch}"
+
+
+def as_work(value) -> Work:
+    """A kind's ``work`` result as :class:`Work` (a plain ``(key, steps)`` pair: the key is the algorithm)."""
+    return value if isinstance(value, Work) else Work(value[0], value[1], value[0])
 
 
 @dataclasses.dataclass
@@ -234,10 +277,11 @@ def measured_rates(sweep: Sweep, states: list[RunState]) -> dict[str, tuple[floa
     totals: dict[str, list[float]] = {}
     for config, st in zip(sweep.runs, states):
         fin = st.final or {}
-        wall, steps, seeds = fin.get("wall_time_s"), fin.get("steps"), fin.get("seeds")
+        work = as_work(sweep.kind.work(config))
+        wall, steps, seeds = fin.get("wall_time_s"), work.steps, fin.get("seeds")
         if st.state != "finished" or not wall or not steps or not seeds:
             continue
-        key = sweep.kind.work(config)[0]
+        key = work.key
         acc = totals.setdefault(key, [0.0, 0.0, 0])
         acc[0] += float(steps) * len(seeds)
         acc[1] += float(wall)
@@ -248,21 +292,21 @@ def measured_rates(sweep: Sweep, states: list[RunState]) -> dict[str, tuple[floa
 
 def estimate(sweep: Sweep, states: list[RunState]) -> tuple[list[float | None], dict[str, tuple[float, str]]]:
     """Seconds of training left per run (None where no rate is known) and the rate used per key."""
-    rates = {**RECORDED_SEED_STEPS_PER_S, **measured_rates(sweep, states)}
+    measured = measured_rates(sweep, states)
     used: dict[str, tuple[float, str]] = {}
     seconds: list[float | None] = []
     for config, st in zip(sweep.runs, states):
         if st.state == "finished":
             seconds.append(0.0)
             continue
-        key, steps = sweep.kind.work(config)
-        rate = rates.get(key)
+        work = as_work(sweep.kind.work(config))
+        rate = measured.get(work.key) or recorded_rate(work)
         if rate is None:
             seconds.append(None)
-            used.setdefault(key, (float("nan"), "no recorded rate"))
+            used.setdefault(work.key, (float("nan"), "no recorded rate"))
             continue
-        used[key] = rate
-        seconds.append(max(steps - st.step, 0) * len(config.seeds) / rate[0])
+        used[work.key] = rate
+        seconds.append(max(work.steps - st.step, 0) * len(config.seeds) / rate[0])
     return seconds, used
 
 

@@ -202,3 +202,49 @@ def test_plan_shows_states_missing_data_and_where_the_estimate_comes_from(tmp_pa
             in out)
     assert "WARNING: data missing for 1 run(s)" in out and "Traceback" not in out
     assert not (res / missing.run_id).exists()
+
+
+def test_estimates_follow_the_batch_size_and_pool_continual_runs_by_method():
+    """The recorded rates were measured at batch 256 (DT: 64): a run at batch 1024 is estimated at a
+    quarter of the rate, and says so; continual runs are pooled by method, base learner and batch (a
+    finished ER run says nothing of OER's speed), their steps being steps per task x tasks."""
+    from offrl.continual.trainer import ContinualConfig
+    from offrl.sweep.kinds import get_kind
+    from offrl.sweep.plan import RECORDED_SEED_STEPS_PER_S, Work, as_work, recorded_rate
+    from offrl.train import TrainConfig
+
+    train = as_work(get_kind("train").work(TrainConfig(algo="td3bc", dataset="local/x-v0", hp=("batch_size=1024",))))
+    assert train == Work("td3bc, batch 1024", 1_000_000, "td3bc", 1024)
+    rate, source = recorded_rate(train)
+    assert rate == RECORDED_SEED_STEPS_PER_S["td3bc"][0] / 4 and source.endswith("at batch 256: x 256/1024 for batch 1024")
+    default = as_work(get_kind("train").work(TrainConfig(algo="td3bc", dataset="local/x-v0")))
+    assert default.key == "td3bc" and recorded_rate(default) == RECORDED_SEED_STEPS_PER_S["td3bc"]
+    dt = as_work(get_kind("train").work(TrainConfig(algo="dt", dataset="local/x-v0")))
+    assert dt.key == "dt" and dt.batch == 64 and recorded_rate(dt) == RECORDED_SEED_STEPS_PER_S["dt"]
+    er = as_work(get_kind("continual").work(ContinualConfig(stream="pendulum-gain", method="er", steps_per_task=500,
+                                                                eval_every=100, chunk=100)))
+    assert er == Work("er (td3bc), batch 1024", 1500, "td3bc", 1024)
+    assert as_work(("bc", 10)) == Work("bc", 10, "bc")  # a kind that gives a plain pair
+
+
+def test_a_finished_continual_run_gives_its_method_a_measured_rate(tmp_path):
+    """final.json of a continual run has no "steps" (it has steps per task): the rate comes from the
+    run's work, and applies to runs of the same method only."""
+    from offrl.sweep.plan import estimate, measured_rates, run_states
+
+    f = tmp_path / "c.yaml"
+    f.write_text(yaml.safe_dump({"name": "c", "kind": "continual", "stream": "pendulum-gain", "seeds": [0, 1],
+                                 "continual": {"steps_per_task": 500, "eval_every": 100, "chunk": 100, "batch_size": 64},
+                                 "grid": {"method": ["er", "finetune"]}}))
+    s = load_sweep(f, results_dir=tmp_path / "res")
+    er, finetune = s.runs
+    (tmp_path / "res" / er.run_id).mkdir(parents=True)
+    (tmp_path / "res" / er.run_id / "final.json").write_text(json.dumps({"kind": "continual", "wall_time_s": 3.0,
+                                                                        "seeds": [0, 1], "steps_per_task": 500}))
+    states = run_states(s)
+    # 2 seeds x (3 tasks x 500 steps) in 3 s
+    assert measured_rates(s, states) == {"er (td3bc), batch 64": (1000.0, "measured: 1 finished run of this sweep "
+                                                                          "(this machine)")}
+    seconds, used = estimate(s, states)
+    assert seconds[0] == 0.0 and set(used) == {"finetune (td3bc), batch 64"}  # no finished run of its own
+    assert used["finetune (td3bc), batch 64"][1].endswith("x 256/64 for batch 64")
