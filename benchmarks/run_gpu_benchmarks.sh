@@ -61,8 +61,11 @@ Phase options:
   --train-steps N, --eval-every N        offline: TD3+BC/IQL/BC steps and evaluation interval (60000, 10000)
   --dt-steps N, --dt-eval-every N        offline: DT/MO-DT steps and evaluation interval (30000, 10000)
   --sweep FILE         continual: a sweep file to run (repeatable; default sweeps/continual_baselines.yaml)
-  --parallel K         continual, packing, reproduce: runs sharing the GPU at once (default 4; continual and
-                       reproduce use 1 when the machine check finds that the GPU takes one process at a time)
+  --set KEY=VALUE      continual: a change to every --sweep file (repeatable; offrl sweep --set, e.g.
+                       continual.steps_per_task=30000)
+  --parallel K         continual, packing, reproduce: runs sharing the GPU at once (default 1; packing
+                       compares one at a time with 4); 1 whenever the machine check finds that the GPU takes
+                       one process at a time
   -h, --help           this text
 
 Datasets go to $OFFRL_DATA_DIR when it is set, else DIR/data; training runs to DIR/results.
@@ -78,7 +81,7 @@ die() { echo "run_gpu_benchmarks.sh: $*" >&2; exit 2; }
 phase_names() { local e; for e in "${PHASES_KNOWN[@]}"; do echo "${e%%|*}"; done; }
 
 OUT_DIR=./benchmark-results; PHASES=(); QUICK=0; DRY=0; ARCHIVE=""; DEADLINE=""; OLD=""; STAGES=(); WHAT=mlp
-RUNS=(); LEVELS=""; TRAIN=60000; EVERY=10000; DTSTEPS=30000; DTEVERY=10000; SWEEPS=(); PARALLEL=4; SHARED=1
+RUNS=(); LEVELS=""; TRAIN=60000; EVERY=10000; DTSTEPS=30000; DTEVERY=10000; SWEEPS=(); SETS=(); PARALLEL=""; SHARED=1
 need() { [ $# -ge 2 ] && [ -n "$2" ] && [[ "$2" != --* ]] || die "$1 needs a value (see --help)"; }
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -100,6 +103,7 @@ while [ $# -gt 0 ]; do
     --dt-steps) need "$@"; DTSTEPS=$2; shift ;;
     --dt-eval-every) need "$@"; DTEVERY=$2; shift ;;
     --sweep) need "$@"; SWEEPS+=("$2"); shift ;;
+    --set) need "$@"; [[ "$2" == *=* ]] || die "--set takes KEY=VALUE, not '$2'"; SETS+=("$2"); shift ;;
     --parallel) need "$@"; PARALLEL=$2; shift ;;
     *) die "unknown option '$1' (see --help)" ;;
   esac
@@ -115,7 +119,7 @@ for p in "${PHASES[@]}"; do
   die "unknown phase '$p'${close:+ (did you mean $close?)}; phases: $(phase_names | tr '\n' ' ')(--list describes them)"
 done
 for v in "--deadline=${DEADLINE:-1}" "--train-steps=$TRAIN" "--eval-every=$EVERY" "--dt-steps=$DTSTEPS" \
-         "--dt-eval-every=$DTEVERY" "--parallel=$PARALLEL"; do
+         "--dt-eval-every=$DTEVERY" "--parallel=${PARALLEL:-1}"; do
   [[ "${v#*=}" =~ ^[1-9][0-9]*$ ]] || die "${v%%=*} takes a positive whole number, not '${v#*=}'"
 done
 case "$WHAT" in mlp|dt) ;; *) die "--what takes mlp or dt, not '$WHAT'" ;; esac
@@ -202,7 +206,9 @@ machine_info() {
   fi
 }
 # runs at once on the GPU: --parallel, unless the machine check found that the GPU cannot be shared
-runs_at_once() { if [ "$SHARED" = 1 ]; then echo "$PARALLEL"; else echo 1; fi; }
+# (default 1: processes on one GPU take turns on it, so packing made a sweep of training runs slower on
+# an H200, 0.69x; benchmarks/RESULTS.md, "Sweep packing")
+runs_at_once() { if [ "$SHARED" = 1 ]; then echo "${PARALLEL:-1}"; else echo 1; fi; }
 
 B=benchmarks
 TT=("$B/train_throughput.py" "${Q[@]}"); DTT=("$B/dt_throughput.py" "${Q[@]}"); PROF=("$B/profile_train.py" "${Q[@]}")
@@ -449,7 +455,8 @@ phase_continual() {
   [ "$QUICK" = 1 ] && [ ${#SWEEPS[@]} -eq 0 ] && files=(sweeps/continual_pendulum.yaml)
   for f in "${files[@]}"; do
     LIMIT=(); until_deadline || { echo "skip $f: no time left before --deadline"; continue; }
-    step "sweep_$(basename "$f" .yaml)" "${LIMIT[@]}" python3 -m offrl.cli sweep "$f" --collect --parallel "$(runs_at_once)"
+    step "sweep_$(basename "$f" .yaml)" "${LIMIT[@]}" python3 -m offrl.cli sweep "$f" --collect --parallel "$(runs_at_once)" \
+      ${SETS[@]+--set "${SETS[@]}"}
   done
   step report python3 -m offrl.cli report "$OFFRL_RESULTS_DIR" --out "$PHASE_DIR/report"
 }
@@ -470,7 +477,7 @@ phase_packing() {
     return 0
   fi
   # the work folder (each run's log and metrics) stays beside the result; its synthetic data is not packed
-  step sweep_packing python3 "$B/sweep_packing.py" "${Q[@]}" --parallel "$PARALLEL" --workdir "$PHASE_DIR/work" \
+  step sweep_packing python3 "$B/sweep_packing.py" "${Q[@]}" --parallel "${PARALLEL:-4}" --workdir "$PHASE_DIR/work" \
     --out "$PHASE_DIR/sweep_packing.json"
 }
 

@@ -176,6 +176,9 @@ class SweepArgs:
     """wait for runs another launcher is training and finish them (False: report them and stop)."""
     datasets: tuple[str, ...] = ()
     """only the runs on these datasets."""
+    overrides: Annotated[tuple[str, ...], tyro.conf.arg(name="set", metavar="KEY=VALUE")] = ()
+    """change the file's settings for this command, e.g. --set continual.steps_per_task=30000 seeds=[0,1]
+    (VALUE is YAML; changed settings give other run ids)."""
     dry_run: bool = False
     """print the plan (as `offrl sweep plan`) and run nothing."""
     results_dir: Annotated[str | None, tyro.conf.arg(metavar="DIR")] = None
@@ -201,6 +204,9 @@ class PlanArgs:
     """only the runs on these datasets."""
     parallel: int = 1
     """runs per GPU you intend to use (only changes the wording of the estimate)."""
+    overrides: Annotated[tuple[str, ...], tyro.conf.arg(name="set", metavar="KEY=VALUE")] = ()
+    """change the file's settings for this command, e.g. --set continual.steps_per_task=30000 seeds=[0,1]
+    (VALUE is YAML; changed settings give other run ids)."""
     results_dir: Annotated[str | None, tyro.conf.arg(metavar="DIR")] = None
     """parent of the run folders (default $OFFRL_RESULTS_DIR or ./results)."""
 
@@ -222,6 +228,9 @@ class ExportArgs:
     """maximise or minimise the metric."""
     project: Annotated[str | None, tyro.conf.arg(metavar="PROJECT")] = None
     """wandb project (default: the file's wandb.project)."""
+    overrides: Annotated[tuple[str, ...], tyro.conf.arg(name="set", metavar="KEY=VALUE")] = ()
+    """change the file's settings for this command, e.g. --set continual.steps_per_task=30000 seeds=[0,1]
+    (VALUE is YAML; changed settings give other run ids)."""
 
 
 def _plan(sweep: Sweep, parallel: int = 1, out=None) -> int:
@@ -243,14 +252,15 @@ def main(argv: list[str]) -> int:
     """``offrl sweep [run|plan|export-wandb] ...``."""
     if argv and argv[0] == "plan":
         a = tyro.cli(PlanArgs, args=argv[1:], prog="offrl sweep plan")
-        return _plan(load_sweep(a.file, results_dir=a.results_dir).select(a.datasets), a.parallel)
+        return _plan(load_sweep(a.file, results_dir=a.results_dir, overrides=a.overrides).select(a.datasets),
+                     a.parallel)
     if argv and argv[0] == "export-wandb":
         import yaml
 
         from offrl.sweep.wandb_export import export_wandb
 
         e = tyro.cli(ExportArgs, args=argv[1:], prog="offrl sweep export-wandb")
-        config = export_wandb(load_sweep(e.file), method=e.method, metric=e.metric, goal=e.goal, project=e.project)
+        config = export_wandb(load_sweep(e.file, overrides=e.overrides), method=e.method, metric=e.metric, goal=e.goal, project=e.project)
         text = yaml.safe_dump(config, sort_keys=False)
         if e.out is None:
             print(text, end="")
@@ -264,7 +274,7 @@ def main(argv: list[str]) -> int:
     if argv and argv[0] == "run":
         argv = argv[1:]
     a = tyro.cli(SweepArgs, args=argv, prog="offrl sweep")
-    sweep = load_sweep(a.file, results_dir=a.results_dir)
+    sweep = load_sweep(a.file, results_dir=a.results_dir, overrides=a.overrides)
     if a.dry_run:
         return _plan(sweep.select(a.datasets), a.parallel)
     if a.collect or a.download:

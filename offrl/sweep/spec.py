@@ -46,7 +46,7 @@ import numpy as np
 from offrl.errors import ConfigError, suggest
 from offrl.sweep.kinds import RunKind, get_kind
 
-__all__ = ["DISTRIBUTIONS", "Sweep", "load_sweep", "parse_sweep", "run_id_of", "sample_random"]
+__all__ = ["DISTRIBUTIONS", "Sweep", "apply_overrides", "load_sweep", "parse_sweep", "run_id_of", "sample_random"]
 
 # keys every sweep file may use whatever its kind
 COMMON_KEYS = ("name", "kind", "description", "seeds", "grid", "variants", "random", "wandb")
@@ -122,8 +122,10 @@ class Sweep:
         return dataclasses.replace(self, runs=[self.runs[i] for i in keep], params=[self.params[i] for i in keep])
 
 
-def load_sweep(path: str | os.PathLike, *, results_dir: str | os.PathLike | None = None) -> Sweep:
-    """Parse, check and expand the sweep YAML at ``path`` (nothing runs)."""
+def load_sweep(path: str | os.PathLike, *, results_dir: str | os.PathLike | None = None,
+               overrides: tuple[str, ...] | list[str] = ()) -> Sweep:
+    """Parse, check and expand the sweep YAML at ``path`` (nothing runs), with ``overrides``
+    (``KEY.PATH=VALUE``, :func:`apply_overrides`) applied to the file's contents first."""
     import yaml
 
     path = Path(path)
@@ -131,7 +133,48 @@ def load_sweep(path: str | os.PathLike, *, results_dir: str | os.PathLike | None
         spec = yaml.safe_load(path.read_text())
     except (OSError, yaml.YAMLError) as e:
         raise ConfigError(f"cannot read sweep {path}: {e}") from None
-    return parse_sweep(spec, source=str(path), results_dir=results_dir, path=path)
+    source = str(path)
+    if overrides:
+        spec = apply_overrides(spec, overrides, source)
+        source += " with " + " ".join(overrides)
+    return parse_sweep(spec, source=source, results_dir=results_dir, path=path)
+
+
+def apply_overrides(spec: Any, overrides: tuple[str, ...] | list[str], source: str = "sweep") -> dict:
+    """A copy of the sweep mapping ``spec`` with each ``KEY.PATH=VALUE`` set, VALUE read as YAML.
+
+    ``continual.steps_per_task=30000`` sets a field of a section, ``seeds=[0,1]`` a top-level key,
+    ``grid.hp.alpha=[1,2]`` a search axis (a key written flat in the file, ``hp.alpha:``, is replaced as
+    written). Sections that do not exist yet are created; the result is checked like the file itself.
+    """
+    import copy
+
+    import yaml
+
+    if not isinstance(spec, dict):
+        raise ConfigError(f"{source}: a sweep file is a mapping; --set cannot apply to it")
+    out = copy.deepcopy(spec)
+    for item in overrides:
+        key, eq, raw = item.partition("=")
+        if not eq or not key or any(not part for part in key.split(".")):
+            raise ConfigError(f"--set {item!r}: write KEY=VALUE, e.g. continual.steps_per_task=30000 or seeds=[0,1]")
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError as e:
+            raise ConfigError(f"--set {item!r}: the value is not YAML ({e})") from None
+        node, parts = out, key.split(".")
+        while True:
+            rest = ".".join(parts)
+            if rest in node or len(parts) == 1:
+                node[rest] = value
+                break
+            head = parts.pop(0)
+            child = node.setdefault(head, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"--set {item!r}: {head!r} in {source} is {_short(child)!r}, not a section to set "
+                                  f"{'.'.join(parts)!r} in")
+            node = child
+    return out
 
 
 def parse_sweep(spec: Any, *, source: str = "sweep", results_dir: str | os.PathLike | None = None,

@@ -248,3 +248,40 @@ def test_a_finished_continual_run_gives_its_method_a_measured_rate(tmp_path):
     seconds, used = estimate(s, states)
     assert seconds[0] == 0.0 and set(used) == {"finetune (td3bc), batch 64"}  # no finished run of its own
     assert used["finetune (td3bc), batch 64"][1].endswith("x 256/64 for batch 64")
+
+
+def test_set_changes_a_sweep_file_for_one_command(tmp_path, capsys):
+    """--set KEY.PATH=VALUE (VALUE as YAML): a section's field, a top-level key, a search axis written
+    flat or nested; the same config as a file that says so (same run ids); bad forms named."""
+    from offrl.sweep.spec import apply_overrides
+
+    spec = {"name": "s", "algo": "bc", "dataset": "local/toy-a-v0", "seeds": [0], "train": {"steps": 1000},
+            "grid": {"hp.lr": [0.001, 0.002]}}
+    out = apply_overrides(spec, ["train.steps=200", "seeds=[0, 1]", "grid.hp.lr=[0.01]", "hp.batch_size=64",
+                                 "train.eval_every=100", "train.chunk=100"])
+    assert out == {**spec, "seeds": [0, 1], "train": {"steps": 200, "eval_every": 100, "chunk": 100},
+                   "grid": {"hp.lr": [0.01]}, "hp": {"batch_size": 64}}
+    assert spec["train"] == {"steps": 1000} and spec["grid"] == {"hp.lr": [0.001, 0.002]}  # the input is not changed
+    assert apply_overrides({"name": "s", "grid": {"hp": {"lr": [1]}}}, ["grid.hp.lr=[2]"])["grid"] == {"hp": {"lr": [2]}}
+    for bad, said in [("train.steps", "write KEY=VALUE"), ("=3", "write KEY=VALUE"), ("train..steps=3", "KEY=VALUE"),
+                      ("seeds.first=3", "'seeds' in sweep is '0', not a section"), ("train.steps=[1", "not YAML")]:
+        with pytest.raises(ConfigError, match=said):
+            apply_overrides(spec, [bad])
+
+    toy_data()
+    f, same = tmp_path / "s.yaml", tmp_path / "same.yaml"
+    f.write_text(yaml.safe_dump(spec))
+    same.write_text(yaml.safe_dump(out))
+    sets = ["--set", "train.steps=200", "seeds=[0, 1]", "grid.hp.lr=[0.01]", "hp.batch_size=64",
+            "train.eval_every=100", "train.chunk=100"]
+    assert main(["sweep", "plan", str(f), *sets]) == 0
+    planned = capsys.readouterr().out
+    assert [c.run_id for c in load_sweep(same).runs] == [c.run_id for c in load_sweep(f, overrides=sets[1:]).runs]
+    assert load_sweep(same).runs[0].run_id in planned and "1 runs = 1 processes, each training its 2 seeds" in planned
+    # a misspelt field is caught as in a file, and the message says the setting came from --set
+    assert main(["sweep", "plan", str(f), "--set", "train.stesp=3"]) == 1
+    err = capsys.readouterr().err
+    assert "with train.stesp=3" in err and "did you mean 'steps'" in err
+    # the published files: the full-budget continual comparison at 30k steps per task is the 30k file
+    full = load_sweep(REPO / "sweeps" / "continual_baselines.yaml", overrides=["continual.steps_per_task=30000"])
+    assert [c.run_id for c in full.runs] == [c.run_id for c in load_sweep(REPO / "sweeps" / "continual_baselines_30k.yaml").runs]
