@@ -57,6 +57,26 @@ _INIT_TIMEOUT_S = 30.0
 _PER_RUN_KEYS = ("seeds", "seed", "run_id", "results_dir")
 
 
+class TimeSpent:
+    """Where a run's wall time goes, part by part: ``with spent("eval"): ...`` adds the block's seconds
+    to that part; :attr:`seconds` goes into ``final.json`` as ``time_s``; :meth:`line` is one
+    human-readable line (``train 80 s, eval 55 s, ...``)."""
+
+    def __init__(self, parts: Sequence[str]):
+        self.seconds: dict[str, float] = dict.fromkeys(parts, 0.0)
+
+    @contextlib.contextmanager
+    def __call__(self, part: str):
+        t = time.time()
+        try:
+            yield
+        finally:
+            self.seconds[part] += time.time() - t
+
+    def line(self) -> str:
+        return ", ".join(f"{part.replace('_', ' ')} {v:.0f} s" for part, v in self.seconds.items())
+
+
 def to_jsonable(x: Any) -> Any:
     """Plain-JSON version of ``x``: numpy/JAX scalars and arrays become Python numbers and lists,
     non-finite floats become ``None`` (JSON has no NaN), dataclasses and paths become dicts/strings."""

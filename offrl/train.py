@@ -422,7 +422,7 @@ def train(tc: TrainConfig, *, dataset=None, algo_config=None) -> dict:
 
 def _train(tc: TrainConfig, dataset, algo_config, held) -> dict:
     from offrl.evaluation.rollout import evaluate, make_policy_fn
-    from offrl.logging import RunLogger
+    from offrl.logging import RunLogger, TimeSpent
     from offrl.paths import results_root
 
     chosen = tc.chunk is None
@@ -507,6 +507,8 @@ def _train(tc: TrainConfig, dataset, algo_config, held) -> dict:
         pool = EnvPool(env_id, len(tc.seeds) * len(algo.eval_variants(cfg)) * tc.eval_episodes,
                        workers=tc.eval_workers, env_kwargs=env_kwargs)
     has_ref = spec.ref_min is not None and spec.ref_max is not None
+    # where the wall time goes (final.json's "time_s"): the first chunk apart, as it includes compilation
+    timing = TimeSpent(("train", "first_chunk", "eval", "checkpoints"))
     t0 = time.time()
     bar = None
     if tc.progress:
@@ -517,18 +519,20 @@ def _train(tc: TrainConfig, dataset, algo_config, held) -> dict:
         logger.catch_interrupts()  # kill = Ctrl-C: both end with "rerun the same command to resume"
         step = start
         while step < tc.steps:
-            states, keys, metrics = chunk_fn(states, keys, data)
-            step += tc.chunk
-            m = host_metrics(placement.unpad(metrics), tc.seeds, step, tc.chunk, ckpt, run_dir)
+            with timing("first_chunk" if step == start else "train"):  # host_metrics waits for the chunk
+                states, keys, metrics = chunk_fn(states, keys, data)
+                step += tc.chunk
+                m = host_metrics(placement.unpad(metrics), tc.seeds, step, tc.chunk, ckpt, run_dir)
             logger.log(step, m, kind="train")
             if bar is not None:
                 bar.update(tc.chunk)
             if step % tc.eval_every == 0 or step == tc.steps:
                 entry = {"step": step}
                 if pool is not None:
-                    res = evaluate(algo, cfg, placement.unpad(states), env_id, episodes=tc.eval_episodes,
-                                   eval_seed=tc.eval_seed, obs_mean=obs_mean, obs_std=obs_std, pool=pool,
-                                   policy_fn=policy_fn)
+                    with timing("eval"):
+                        res = evaluate(algo, cfg, placement.unpad(states), env_id, episodes=tc.eval_episodes,
+                                       eval_seed=tc.eval_seed, obs_mean=obs_mean, obs_std=obs_std, pool=pool,
+                                       policy_fn=policy_fn)
                     # first variant is the headline (e.g. DT's largest target return, as CORL reports)
                     rets = res.returns[:, 0]
                     ev = {"return_mean": rets.mean(1), "return_std": rets.std(1),
@@ -547,7 +551,7 @@ def _train(tc: TrainConfig, dataset, algo_config, held) -> dict:
                         bar.set_postfix(score=f"{np.mean(score):.1f}")
                 history.append(entry)
                 if ckpt is not None:
-                    with logger.uninterrupted():  # a kill never leaves a half-written checkpoint
+                    with timing("checkpoints"), logger.uninterrupted():  # a kill never leaves a half-written one
                         ckpt.save(step, *placement.unpad((states, keys)), {"step": step, "history": history})
                         logger.checkpointed(step)
     except BaseException as e:
@@ -564,7 +568,7 @@ def _train(tc: TrainConfig, dataset, algo_config, held) -> dict:
             ckpt.close()
 
     final = summarize(config, history, has_ref)
-    final.update({"wall_time_s": time.time() - t0, "steps": tc.steps})
+    final.update({"wall_time_s": time.time() - t0, "steps": tc.steps, "time_s": timing.seconds})
     logger.finish(final)
     if obs_mean is not None:
         from offrl.atomic import atomic_file

@@ -262,13 +262,11 @@ def train_stream(cc: ContinualConfig, *, datasets=None) -> dict:
 
 
 def _train_stream(cc: ContinualConfig, s: _Setup) -> dict:
-    import contextlib
-
     import jax
     import jax.numpy as jnp
 
     from offrl.continual.methods.base import ContinualState, Context, base_update
-    from offrl.logging import RunLogger
+    from offrl.logging import RunLogger, TimeSpent
     from offrl.train import _Checkpoints, host_metrics, init_states, make_chunk_fn
 
     run_dir, config = s.run_dir, s.config
@@ -346,19 +344,10 @@ def _train_stream(cc: ContinualConfig, s: _Setup) -> dict:
     # where the wall time goes (final.json's "time_s", and a line per task): training chunks, each task's
     # first chunk apart (it includes compiling the task's update when the method's update changes with
     # the task), evaluations, the methods' task boundaries (e.g. OER's model fit and selection), checkpoints
-    spent = dict.fromkeys(("train", "first_chunks", "eval", "task_boundaries", "checkpoints"), 0.0)
-
-    @contextlib.contextmanager
-    def timing(part: str):
-        t = time.time()
-        try:
-            yield
-        finally:
-            spent[part] += time.time() - t
+    timing = TimeSpent(("train", "first_chunks", "eval", "task_boundaries", "checkpoints"))
 
     def report_task(k: int) -> None:
-        line = (f"{s.run_id}: task {k + 1}/{n_tasks} ({names[k]}) done at {time.time() - t0:.0f} s ("
-                + ", ".join(f"{part.replace('_', ' ')} {v:.0f} s" for part, v in spent.items()) + ")")
+        line = f"{s.run_id}: task {k + 1}/{n_tasks} ({names[k]}) done at {time.time() - t0:.0f} s ({timing.line()})"
         (bar.write if bar is not None else print)(line)
 
     def evaluate(step: int, k: int) -> None:
@@ -435,7 +424,7 @@ def _train_stream(cc: ContinualConfig, s: _Setup) -> dict:
 
     final = summarize(config, history, n_tasks, S)
     final["wall_time_s"] = time.time() - t0
-    final["time_s"] = spent  # of this process's part of the run (a resumed run: since it resumed)
+    final["time_s"] = timing.seconds  # of this process's part of the run (a resumed run: since it resumed)
     logger.finish(final)
     return final
 

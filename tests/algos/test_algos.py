@@ -354,6 +354,10 @@ def test_train_writes_results_layout(tmp_path):
     assert len(final["normalized_score"]["curve"]) == 2 and len(final["eval_steps"]) == 3
     lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
     assert {x["kind"] for x in lines} == {"train", "eval"}
+    # where its time went: the first chunk (with compilation) apart from the rest of training
+    spent = final["time_s"]
+    assert set(spent) == {"train", "first_chunk", "eval", "checkpoints"} and min(spent.values()) >= 0
+    assert spent["first_chunk"] > 0 < spent["eval"] and sum(spent.values()) <= final["wall_time_s"]
     # a finished run is returned as is and never rewritten
     before = (run / "final.json").read_text()
     assert train(_tc(tmp_path, algo="td3bc"), dataset=hopper_like()) == final
