@@ -63,6 +63,8 @@ Phase options:
   --sweep FILE         continual: a sweep file to run (repeatable; default sweeps/continual_baselines.yaml)
   --set KEY=VALUE      continual: a change to every --sweep file (repeatable; offrl sweep --set, e.g.
                        continual.steps_per_task=30000)
+  --eval-workers N     continual, reproduce: processes stepping each run's evaluation envs (default: the
+                       CPU cores less 2, shared among the runs at once)
   --parallel K         continual, packing, reproduce: runs sharing the GPU at once (default 1; packing
                        compares one at a time with 4); 1 whenever the machine check finds that the GPU takes
                        one process at a time
@@ -81,7 +83,7 @@ die() { echo "run_gpu_benchmarks.sh: $*" >&2; exit 2; }
 phase_names() { local e; for e in "${PHASES_KNOWN[@]}"; do echo "${e%%|*}"; done; }
 
 OUT_DIR=./benchmark-results; PHASES=(); QUICK=0; DRY=0; ARCHIVE=""; DEADLINE=""; OLD=""; STAGES=(); WHAT=mlp
-RUNS=(); LEVELS=""; TRAIN=60000; EVERY=10000; DTSTEPS=30000; DTEVERY=10000; SWEEPS=(); SETS=(); PARALLEL=""; SHARED=1
+RUNS=(); LEVELS=""; TRAIN=60000; EVERY=10000; DTSTEPS=30000; DTEVERY=10000; SWEEPS=(); SETS=(); PARALLEL=""; SHARED=1; EVAL_WORKERS=""
 need() { [ $# -ge 2 ] && [ -n "$2" ] && [[ "$2" != --* ]] || die "$1 needs a value (see --help)"; }
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -105,6 +107,7 @@ while [ $# -gt 0 ]; do
     --sweep) need "$@"; SWEEPS+=("$2"); shift ;;
     --set) need "$@"; [[ "$2" == *=* ]] || die "--set takes KEY=VALUE, not '$2'"; SETS+=("$2"); shift ;;
     --parallel) need "$@"; PARALLEL=$2; shift ;;
+    --eval-workers) need "$@"; EVAL_WORKERS=$2; shift ;;
     *) die "unknown option '$1' (see --help)" ;;
   esac
   shift
@@ -119,7 +122,7 @@ for p in "${PHASES[@]}"; do
   die "unknown phase '$p'${close:+ (did you mean $close?)}; phases: $(phase_names | tr '\n' ' ')(--list describes them)"
 done
 for v in "--deadline=${DEADLINE:-1}" "--train-steps=$TRAIN" "--eval-every=$EVERY" "--dt-steps=$DTSTEPS" \
-         "--dt-eval-every=$DTEVERY" "--parallel=${PARALLEL:-1}"; do
+         "--dt-eval-every=$DTEVERY" "--parallel=${PARALLEL:-1}" "--eval-workers=${EVAL_WORKERS:-1}"; do
   [[ "${v#*=}" =~ ^[1-9][0-9]*$ ]] || die "${v%%=*} takes a positive whole number, not '${v#*=}'"
 done
 case "$WHAT" in mlp|dt) ;; *) die "--what takes mlp or dt, not '$WHAT'" ;; esac
@@ -209,6 +212,10 @@ machine_info() {
 # (default 1: processes on one GPU take turns on it, so packing made a sweep of training runs slower on
 # an H200, 0.69x; benchmarks/RESULTS.md, "Sweep packing")
 runs_at_once() { if [ "$SHARED" = 1 ]; then echo "${PARALLEL:-1}"; else echo 1; fi; }
+# evaluation steps MuJoCo on the CPU and can take most of a run's time: the cores (less 2 for the
+# trainers and the system) go to the evaluation workers of the runs at once
+eval_workers() { [ -n "$EVAL_WORKERS" ] && { echo "$EVAL_WORKERS"; return; }
+  local n=$(( ($(nproc) - 2) / $(runs_at_once) )); echo $(( n < 1 ? 1 : n )); }
 
 B=benchmarks
 TT=("$B/train_throughput.py" "${Q[@]}"); DTT=("$B/dt_throughput.py" "${Q[@]}"); PROF=("$B/profile_train.py" "${Q[@]}")
@@ -456,6 +463,7 @@ phase_continual() {
   for f in "${files[@]}"; do
     LIMIT=(); until_deadline || { echo "skip $f: no time left before --deadline"; continue; }
     step "sweep_$(basename "$f" .yaml)" "${LIMIT[@]}" python3 -m offrl.cli sweep "$f" --collect --parallel "$(runs_at_once)" \
+      --eval-workers "$(eval_workers)" \
       ${SETS[@]+--set "${SETS[@]}"}
   done
   step report python3 -m offrl.cli report "$OFFRL_RESULTS_DIR" --out "$PHASE_DIR/report"
@@ -463,7 +471,7 @@ phase_continual() {
 
 phase_continual_speed() {
   step continual_throughput python3 "$B/continual_throughput.py" "${Q[@]}" --stream cheetah-vel --methods er oer \
-    --eval-workers 4 --out "$PHASE_DIR/continual_throughput.json"
+    --eval-workers "$(eval_workers)" --out "$PHASE_DIR/continual_throughput.json"
 }
 
 # one top-k over all keys (the slow comparison row, ~10 min with its repeats) was measured on 2026-12-04
@@ -485,7 +493,7 @@ phase_reproduce() {
   local sel=(); [ "$QUICK" = 1 ] && sel=(--quick)
   LIMIT=(); until_deadline || { echo "skip reproduce: no time left before --deadline"; return; }
   step reproduce "${LIMIT[@]}" python3 -m offrl.cli reproduce offrl-local-v0 "${sel[@]}" --collect \
-    --parallel "$(runs_at_once)" --out "$PHASE_DIR/report" $([ "$QUICK" = 1 ] || echo --record)
+    --parallel "$(runs_at_once)" --eval-workers "$(eval_workers)" --out "$PHASE_DIR/report" $([ "$QUICK" = 1 ] || echo --record)
 }
 
 [ "$DRY" = 1 ] || machine_info

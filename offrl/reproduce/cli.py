@@ -60,6 +60,9 @@ class ReproduceArgs:
     """where runs execute (as `offrl sweep`): local (this process, or child processes with --parallel) or ray."""
     parallel: int = 1
     """runs sharing each GPU at once (on a machine without GPUs: runs at once)."""
+    eval_workers: Annotated[int | None, tyro.conf.arg(metavar="N")] = None
+    """processes stepping each run's evaluation envs (0: in the run's own process); default: as the
+    target's sweep files say. Evaluation steps MuJoCo on the CPU, often most of a run's time."""
     address: Annotated[str | None, tyro.conf.arg(metavar="auto|HOST:PORT")] = None
     """ray: the cluster to join ("auto" or HOST:PORT); default: start a local one."""
     gpus: Annotated[str | None, tyro.conf.arg(metavar="IDS")] = None
@@ -238,7 +241,7 @@ def reproduce(a: ReproduceArgs, *, command: str = "", out=None) -> int:
             return EXIT_INCOMPLETE
         try:
             for s in sweeps:
-                outcomes.update(run_sweep(s, backend=a.backend, parallel=a.parallel, gpus=a.gpus, address=a.address,
+                outcomes.update(run_sweep(s.with_eval_workers(a.eval_workers), backend=a.backend, parallel=a.parallel, gpus=a.gpus, address=a.address,
                                           retries=a.retries, out=out))
         except KeyboardInterrupt:
             _say(out, f"offrl reproduce {target.name}: interrupted; finished runs are kept and stopped runs keep "

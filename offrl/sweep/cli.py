@@ -179,6 +179,9 @@ class SweepArgs:
     overrides: Annotated[tuple[str, ...], tyro.conf.arg(name="set", metavar="KEY=VALUE")] = ()
     """change the file's settings for this command, e.g. --set continual.steps_per_task=30000 seeds=[0,1]
     (VALUE is YAML; changed settings give other run ids)."""
+    eval_workers: Annotated[int | None, tyro.conf.arg(metavar="N")] = None
+    """processes stepping each run's evaluation envs (0: in the run's own process); default: as the file
+    says. Evaluation steps MuJoCo on the CPU, often most of a run's time; run ids stay the same."""
     dry_run: bool = False
     """print the plan (as `offrl sweep plan`) and run nothing."""
     results_dir: Annotated[str | None, tyro.conf.arg(metavar="DIR")] = None
@@ -274,7 +277,7 @@ def main(argv: list[str]) -> int:
     if argv and argv[0] == "run":
         argv = argv[1:]
     a = tyro.cli(SweepArgs, args=argv, prog="offrl sweep")
-    sweep = load_sweep(a.file, results_dir=a.results_dir, overrides=a.overrides)
+    sweep = load_sweep(a.file, results_dir=a.results_dir, overrides=a.overrides).with_eval_workers(a.eval_workers)
     if a.dry_run:
         return _plan(sweep.select(a.datasets), a.parallel)
     if a.collect or a.download:

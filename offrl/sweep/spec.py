@@ -110,6 +110,17 @@ class Sweep:
         algo = algos.get(self.algo)
         return algo.make_config(**parse_overrides(algo, self.runs[0].hp))
 
+    def with_eval_workers(self, workers: int | None) -> Sweep:
+        """Every run evaluating with ``workers`` processes stepping its evaluation envs (None: as the file
+        says). Run ids stay: the processes change where the envs step, not what they return."""
+        if workers is None:
+            return self
+        if workers < 0:
+            raise ConfigError(f"--eval-workers {workers}: a number of processes, 0 (in the run's own process) or more")
+        if "eval_workers" not in {f.name for f in dataclasses.fields(self.kind.config_cls)}:
+            raise ConfigError(f"runs of kind {self.kind.name!r} have no evaluation workers to set")
+        return dataclasses.replace(self, runs=[dataclasses.replace(c, eval_workers=workers) for c in self.runs])
+
     def select(self, data_ids: tuple[str, ...] = ()) -> Sweep:
         """The runs that read one of ``data_ids`` (all runs when empty)."""
         if not data_ids:

@@ -364,6 +364,14 @@ def test_train_writes_results_layout(tmp_path):
     assert (run / "final.json").read_text() == before
 
 
+def test_evaluation_workers_change_where_envs_step_not_what_they_return(tmp_path):
+    """eval_workers=2 (two processes stepping the evaluation envs) gives the in-process evaluation's
+    numbers: why `offrl sweep --eval-workers N` may change it without changing run ids."""
+    one = train(_tc(tmp_path / "a", eval_episodes=3, steps=100), dataset=hopper_like())
+    two = train(_tc(tmp_path / "b", eval_episodes=3, steps=100, eval_workers=2), dataset=hopper_like())
+    assert one["return"] == two["return"] and one["normalized_score"] == two["normalized_score"]
+
+
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
 def test_resume_after_kill_equals_uninterrupted(tmp_path, monkeypatch, dtype):
     ds = hopper_like()

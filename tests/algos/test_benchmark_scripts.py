@@ -120,6 +120,14 @@ def test_runner_phases_match_the_page_and_bad_arguments_stop_it_before_anything_
     assert cont.returncode == 0, cont.stderr
     assert f"offrl.cli sweep {tmp_path}/mine.yaml --collect --parallel 3" in cont.stdout
     assert "sweep_packing.py --parallel 3" in cont.stdout and "reproduce offrl-local-v0 --collect --parallel 3" in cont.stdout
+    # evaluation workers as asked, and --set passed to every sweep file
+    sets = _run("--dry-run", "--out", str(out), "--phase", "continual,reproduce", "--sweep", "mine.yaml",
+                "--eval-workers", "5", "--set", "continual.steps_per_task=30000", "--set", "seeds=3", cwd=tmp_path)
+    assert sets.returncode == 0, sets.stderr
+    assert (f"sweep {tmp_path}/mine.yaml --collect --parallel 1 --eval-workers 5 --set continual.steps_per_task=30000 "
+            "seeds=3") in sets.stdout and "--parallel 1 --eval-workers 5 --out" in sets.stdout
+    bad = _run("--dry-run", "--phase", "continual", "--set", "oops", cwd=tmp_path)
+    assert bad.returncode == 2 and "--set takes KEY=VALUE, not 'oops'" in bad.stderr
 
     typo = _run("--phase", "bnch", "--out", str(out), cwd=tmp_path)
     assert typo.returncode == 2 and "unknown phase 'bnch' (did you mean bench?)" in typo.stderr
@@ -210,14 +218,16 @@ def test_runner_trains_one_run_at_a_time_on_a_gpu_that_cannot_be_shared(tmp_path
     # the probe ran with the variables a packed sweep child gets (and so found the GPU usable)
     assert "their environment: XLA_PYTHON_CLIENT_PREALLOCATE=false XLA_PYTHON_CLIENT_MEM_FRACTION=0.450" in machine
     assert "two JAX processes at once run on: gpu gpu" in machine
-    assert any(c.endswith("mine.yaml --collect --parallel 4") for c in calls)
+    # the cores less 2 are shared by the 4 runs' evaluation workers
+    workers = max(1, (os.cpu_count() - 2) // 4)
+    assert any(c.endswith(f"mine.yaml --collect --parallel 4 --eval-workers {workers}") for c in calls), calls
     second = tmp_path / "second"
     second.mkdir()
     r, calls = _run_with_stand_in(second, "--phase", "continual", "--sweep", str(sweep), "--out", str(out),
                                   "--parallel", "4", unshared=True)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "two processes cannot use this GPU at once" in r.stdout
-    assert any(c.endswith("mine.yaml --collect --parallel 1") for c in calls), calls
+    assert any("mine.yaml --collect --parallel 1 --eval-workers" in c for c in calls), calls
     # packing has nothing to measure there: skipped, and said so
     third = tmp_path / "third"
     third.mkdir()

@@ -285,3 +285,13 @@ def test_set_changes_a_sweep_file_for_one_command(tmp_path, capsys):
     # the published files: the full-budget continual comparison at 30k steps per task is the 30k file
     full = load_sweep(REPO / "sweeps" / "continual_baselines.yaml", overrides=["continual.steps_per_task=30000"])
     assert [c.run_id for c in full.runs] == [c.run_id for c in load_sweep(REPO / "sweeps" / "continual_baselines_30k.yaml").runs]
+
+
+def test_eval_workers_for_a_whole_sweep_keep_its_run_ids(tmp_path):
+    toy_data()
+    s = load_sweep(REPO / "sweeps" / "continual_baselines_30k.yaml")
+    more = s.with_eval_workers(12)
+    assert more.run_ids == s.run_ids and {c.eval_workers for c in more.runs} == {12}
+    assert {c.eval_workers for c in s.runs} == {4} and s.with_eval_workers(None) is s
+    with pytest.raises(ConfigError, match="a number of processes"):
+        s.with_eval_workers(-1)
