@@ -48,8 +48,11 @@ Options:
   --dry-run            print each step's command instead of running it
   --archive FILE       after every step, pack DIR (without datasets, checkpoints and HLO dumps) into
                        FILE, so that an interrupted run still leaves one file with what finished
-  --deadline SECONDS   offline, runs: training runs share the time left until this many seconds after
-                       the start and are stopped there (default: none, every run trains all its steps)
+  --deadline SECONDS   offline, runs, continual, reproduce: training stops this many seconds after the
+                       start (interrupted like Ctrl-C; default: none, every run trains all its steps)
+  --resume-from FILE   an --archive of an earlier call: its finished runs (DIR/results) are unpacked
+                       first, so sweeps and reproduce skip them (checkpoints are not in an archive: runs
+                       stopped midway start over); for work spread over several machines or calls
 Phase options:
   --old ARCHIVE        compare: a `git archive` of the earlier commit's offrl/, made with
                        git archive COMMIT offrl | gzip > old.tgz
@@ -83,6 +86,7 @@ die() { echo "run_gpu_benchmarks.sh: $*" >&2; exit 2; }
 phase_names() { local e; for e in "${PHASES_KNOWN[@]}"; do echo "${e%%|*}"; done; }
 
 OUT_DIR=./benchmark-results; PHASES=(); QUICK=0; DRY=0; ARCHIVE=""; DEADLINE=""; OLD=""; STAGES=(); WHAT=mlp
+RESUME_FROM=""
 RUNS=(); LEVELS=""; TRAIN=60000; EVERY=10000; DTSTEPS=30000; DTEVERY=10000; SWEEPS=(); SETS=(); PARALLEL=""; SHARED=1; EVAL_WORKERS=""
 need() { [ $# -ge 2 ] && [ -n "$2" ] && [[ "$2" != --* ]] || die "$1 needs a value (see --help)"; }
 while [ $# -gt 0 ]; do
@@ -94,6 +98,7 @@ while [ $# -gt 0 ]; do
     --quick) QUICK=1 ;;
     --dry-run) DRY=1 ;;
     --archive) need "$@"; ARCHIVE=$2; shift ;;
+    --resume-from) need "$@"; RESUME_FROM=$2; shift ;;
     --deadline) need "$@"; DEADLINE=$2; shift ;;
     --old) need "$@"; OLD=$2; shift ;;
     --stage) need "$@"; STAGES+=("$2"); shift ;;
@@ -132,6 +137,8 @@ if has compare; then [ -n "$OLD" ] || die "phase compare needs --old ARCHIVE (a 
 if has stages; then [ ${#STAGES[@]} -gt 0 ] || die "phase stages needs at least one --stage LABEL:ARCHIVE"
   for st in "${STAGES[@]}"; do [[ "$st" == *:* ]] || die "--stage takes LABEL:ARCHIVE, not '$st'"
     [ "${st%%:*}" = cur ] || [ "$DRY" = 1 ] || [ -f "${st#*:}" ] || die "--stage: no such file '${st#*:}'"; done; fi
+if [ -n "$RESUME_FROM" ]; then [ -f "$RESUME_FROM" ] || die "--resume-from: no such file '$RESUME_FROM'"
+  tar tzf "$RESUME_FROM" > /dev/null 2>&1 || die "--resume-from: '$RESUME_FROM' is not a .tgz archive (or is damaged)"; fi
 for i in "${!SWEEPS[@]}"; do [ -f "${SWEEPS[$i]}" ] || die "--sweep: no such file '${SWEEPS[$i]}'"
   SWEEPS[$i]=$(realpath "${SWEEPS[$i]}"); done  # the runner works from the checkout's root
 if has runs; then [ ${#RUNS[@]} -gt 0 ] || die "phase runs needs at least one --run ALGO:LEVEL:STEPS:EVERY[:HP,HP]"
@@ -496,6 +503,15 @@ phase_reproduce() {
     --parallel "$(runs_at_once)" --eval-workers "$(eval_workers)" --out "$PHASE_DIR/report" $([ "$QUICK" = 1 ] || echo --record)
 }
 
+if [ -n "$RESUME_FROM" ] && [ "$DRY" = 0 ]; then
+  # only the run folders: the earlier call's logs and tables stay in its own archive
+  if tar tzf "$RESUME_FROM" | grep -q '^\./results/.*/final\.json$'; then
+    mkdir -p "$OUT_DIR" && tar xzf "$RESUME_FROM" -C "$OUT_DIR" ./results
+    echo "resumed from $RESUME_FROM: $(find "$OUT_DIR/results" -name final.json | wc -l) finished run(s) in $OUT_DIR/results"
+  else
+    echo "resumed from $RESUME_FROM: it holds no finished runs"
+  fi
+fi
 [ "$DRY" = 1 ] || machine_info
 for p in "${PHASES[@]}"; do
   PHASE_DIR=$OUT_DIR/$p; [ "$DRY" = 1 ] || mkdir -p "$PHASE_DIR"

@@ -237,6 +237,28 @@ def test_runner_trains_one_run_at_a_time_on_a_gpu_that_cannot_be_shared(tmp_path
     assert "skip packing" in (out / "packing" / "skipped.txt").read_text()
 
 
+def test_runner_resumes_from_an_earlier_archive_with_its_finished_runs(tmp_path):
+    """--resume-from: the finished run folders of an earlier call's --archive are unpacked first (so a
+    sweep skips them on another machine); the earlier call's other files are not."""
+    earlier = tmp_path / "earlier"
+    (earlier / "results" / "run-a").mkdir(parents=True)
+    (earlier / "results" / "run-a" / "final.json").write_text('{"done": true}')
+    (earlier / "bench").mkdir()
+    (earlier / "bench" / "train_f32.json").write_text("{}")
+    archive = tmp_path / "earlier.tgz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(earlier, arcname=".")
+    out = tmp_path / "results"
+    r, _ = _run_with_stand_in(tmp_path, "--phase", "uav", "--out", str(out), "--resume-from", str(archive))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert f"resumed from {archive}: 1 finished run(s) in {out}/results" in r.stdout
+    assert (out / "results" / "run-a" / "final.json").read_text() == '{"done": true}'
+    assert not (out / "bench").exists()
+    (tmp_path / "broken.tgz").write_text("not an archive")
+    bad = _run("--phase", "uav", "--out", str(out), "--resume-from", str(tmp_path / "broken.tgz"), cwd=tmp_path)
+    assert bad.returncode == 2 and "is not a .tgz archive" in bad.stderr
+
+
 def test_runner_goes_on_after_a_failed_step_and_says_which_failed(tmp_path):
     out = tmp_path / "results"
     r, calls = _run_with_stand_in(tmp_path, "--out", str(out), fail=f"--seeds 1,32 --out {out}/bench/dt_f32.json")
