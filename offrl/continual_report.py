@@ -105,11 +105,39 @@ def _label_view(run: ContinualRun) -> RunResult:
     )
 
 
-def group_continual_runs(runs: Sequence[ContinualRun]) -> dict[tuple[str, str], ContinualGroup]:
-    """Group runs by ``(stream, label)`` (the method plus the settings its runs differ in, as
-    :func:`offrl.evaluation.results.run_labels` labels single-task runs) and stack their seeds;
-    sorted by stream then label."""
+def _bracketed(label: str) -> tuple[str, list[str]]:
+    """``"oer [a=1 b=2]"`` -> ``("oer", ["a=1", "b=2"])``."""
+    head, sep, rest = label.partition(" [")
+    return (head, rest.removesuffix("]").split(" ")) if sep else (label, [])
+
+
+def continual_labels(runs: Sequence[ContinualRun]) -> tuple[dict[Path, str], list[str]]:
+    """A row label per run (keyed by run folder) and the settings every run shares.
+
+    Labels are :func:`offrl.evaluation.results.run_labels`'s (the method plus its and the base learner's
+    overrides), less the overrides that every run of the report has: a comparison of eight selection
+    rules reads ``oer [selection=max_reward]``, and the report names the shared settings once. Dropping
+    what all runs share never makes two different rows one."""
     labels = run_labels([_label_view(r) for r in runs])
+    parts = [_bracketed(label)[1] for label in labels.values()]
+    if any("=" not in t for p in parts for t in p):  # a value with a space in it: keep the labels whole
+        return labels, []
+    shared = sorted(set.intersection(*(set(p) for p in parts))) if parts else []
+    if not shared:
+        return labels, []
+    out = {}
+    for path, label in labels.items():
+        head, tokens = _bracketed(label)
+        kept = [t for t in tokens if t not in shared]
+        out[path] = head + (" [" + " ".join(kept) + "]" if kept else "")
+    return out, shared
+
+
+def group_continual_runs(runs: Sequence[ContinualRun]) -> dict[tuple[str, str], ContinualGroup]:
+    """Group runs by ``(stream, label)`` (:func:`continual_labels`: the method plus the settings its
+    runs differ in, as :func:`offrl.evaluation.results.run_labels` labels single-task runs) and stack
+    their seeds; sorted by stream then label."""
+    labels, _ = continual_labels(runs)
     by_key: dict[tuple[str, str], list[ContinualRun]] = {}
     for r in runs:
         by_key.setdefault((r.stream, labels[r.path]), []).append(r)
@@ -238,7 +266,10 @@ def continual_report(
     # ------------------------------------------------------------------ markdown
     md = ["# offrl continual report", ""]
     n_runs = len(loaded)
+    shared = continual_labels(loaded)[1]
     md.append(
+        (f"Every run was trained with {' '.join(f'`{t}`' for t in shared)}; the rows name what else differs. "
+         if shared else "") +
         f"{n_runs} continual run(s), {len(groups)} stream x method row(s). Scores are normalized (0 = "
         "random, 100 = expert on each task). Each cell is the mean over seeds with a "
         f"{pct} bootstrap percentile interval ({reps} replicates resampling whole seeds); one seed "

@@ -32,7 +32,7 @@ REF_CURVES[1, 1:3, 0], REF_CURVES[1, 3:5, 1], REF_CURVES[1, 5:7, 2] = [30, 50], 
 
 
 def write_run(run_dir: Path, stream: str, method: str, seeds, curves, *, tasks=TASKS, steps=STEPS,
-              steps_per_task=100, finish=True, method_config=None):
+              steps_per_task=100, finish=True, method_config=None, continual_config=None):
     """A continual run folder as the continual trainer writes it: config.json, metrics.jsonl (train
     and eval lines, one per seed) and, when finished, final.json."""
     curves = np.asarray(curves, dtype=float)
@@ -41,7 +41,7 @@ def write_run(run_dir: Path, stream: str, method: str, seeds, curves, *, tasks=T
     run_dir.mkdir(parents=True)
     config = {"kind": "continual", "run_id": run_dir.name, "stream": stream, "method": method, "algo": "td3bc",
               "tasks": tasks, "seeds": list(seeds), "steps_per_task": steps_per_task,
-              "continual_config": {"seeds": list(seeds), "eval_every": 50},
+              "continual_config": {"seeds": list(seeds), "eval_every": 50, **(continual_config or {})},
               "method_config": method_config or {}, "algo_config": {"alpha": 2.5}, "offrl_version": "0.1.0"}
     (run_dir / "config.json").write_text(json.dumps(config))
     task_of = cl.task_of_eval(steps, bounds)
@@ -213,3 +213,28 @@ def test_load_rejects_runs_that_break_the_contract(tmp_path, edit, message):
     (run / "final.json").write_text(json.dumps(final))
     with pytest.raises(OffrlError, match=message):
         cl.load_continual_run(run)
+
+
+def test_rows_name_what_differs_and_the_header_what_every_run_shares(tmp_path):
+    """Eight selection rules with the same ensemble and network read `oer [selection=max_reward]`, not
+    the whole list of shared overrides; the report names the shared settings once. A run without
+    overrides keeps every label whole."""
+    from offrl.continual_report import continual_labels, continual_report
+
+    root = tmp_path / "results"
+    shared = {"hp": ["hidden=64,64"], "method_hp": ["dynamics_steps=2000"]}
+    runs = [write_run(root / rule, "toy", "oer", [0, 1], CURVES, method_config={"selection": rule},
+                      continual_config={**shared, "method_hp": [*shared["method_hp"], f"selection={rule}"]})
+            for rule in ("mbes", "max_reward")]
+    runs.append(write_run(root / "default", "toy", "oer", [0, 1], CURVES, method_config={"selection": "mbes2"},
+                          continual_config=shared))
+    loaded = [cl.load_continual_run(r) for r in runs]
+    labels, common = continual_labels(loaded)
+    assert common == ["dynamics_steps=2000", "hidden=64,64"]
+    assert sorted(labels.values()) == ["oer", "oer [selection=max_reward]", "oer [selection=mbes]"]
+    md = continual_report(runs, tmp_path / "rep", reps=200, curve_reps=20).read_text()
+    assert md.count("Every run was trained with `dynamics_steps=2000` `hidden=64,64`") == 1
+    assert _row(md, "| `toy` | oer [selection=max_reward] |")[2] == "2"
+    bare = write_run(root / "bare", "toy", "finetune", [0], CURVES[:1])
+    labels, common = continual_labels([*loaded, cl.load_continual_run(bare)])
+    assert common == [] and "oer [dynamics_steps=2000 hidden=64,64 selection=max_reward]" in labels.values()
