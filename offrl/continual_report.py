@@ -133,11 +133,13 @@ def continual_labels(runs: Sequence[ContinualRun]) -> tuple[dict[Path, str], lis
     return out, shared
 
 
-def group_continual_runs(runs: Sequence[ContinualRun]) -> dict[tuple[str, str], ContinualGroup]:
-    """Group runs by ``(stream, label)`` (:func:`continual_labels`: the method plus the settings its
-    runs differ in, as :func:`offrl.evaluation.results.run_labels` labels single-task runs) and stack
-    their seeds; sorted by stream then label."""
-    labels, _ = continual_labels(runs)
+def group_continual_runs(runs: Sequence[ContinualRun],
+                         labels: dict[Path, str] | None = None) -> dict[tuple[str, str], ContinualGroup]:
+    """Group runs by ``(stream, label)`` (``labels``, default :func:`continual_labels`: the method plus
+    the settings its runs differ in, as :func:`offrl.evaluation.results.run_labels` labels single-task
+    runs) and stack their seeds; sorted by stream then label."""
+    if labels is None:
+        labels = continual_labels(runs)[0]
     by_key: dict[tuple[str, str], list[ContinualRun]] = {}
     for r in runs:
         by_key.setdefault((r.stream, labels[r.path]), []).append(r)
@@ -240,7 +242,8 @@ def continual_report(
             warnings.warn(f"skipping {r}: {e}", stacklevel=2)
     if not loaded:
         raise OffrlError("no readable continual runs")
-    groups = group_continual_runs(loaded)
+    labels, shared = continual_labels(loaded)
+    groups = group_continual_runs(loaded, labels)
     references = [g for g in groups.values() if g.method in set(reference_methods)]
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -266,7 +269,6 @@ def continual_report(
     # ------------------------------------------------------------------ markdown
     md = ["# offrl continual report", ""]
     n_runs = len(loaded)
-    shared = continual_labels(loaded)[1]
     md.append(
         (f"Every run was trained with {' '.join(f'`{t}`' for t in shared)}; the rows name what else differs. "
          if shared else "") +

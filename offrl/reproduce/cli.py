@@ -241,8 +241,8 @@ def reproduce(a: ReproduceArgs, *, command: str = "", out=None) -> int:
             return EXIT_INCOMPLETE
         try:
             for s in sweeps:
-                outcomes.update(run_sweep(s.with_eval_workers(a.eval_workers), backend=a.backend, parallel=a.parallel, gpus=a.gpus, address=a.address,
-                                          retries=a.retries, out=out))
+                outcomes.update(run_sweep(s.with_eval_workers(a.eval_workers), backend=a.backend, parallel=a.parallel,
+                                          gpus=a.gpus, address=a.address, retries=a.retries, out=out))
         except KeyboardInterrupt:
             _say(out, f"offrl reproduce {target.name}: interrupted; finished runs are kept and stopped runs keep "
                       "their checkpoints: run the same command again to resume")

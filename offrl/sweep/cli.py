@@ -145,6 +145,13 @@ def _say(out, line: str, bar=None) -> None:
 
 
 # ---------------------------------------------------------------------------- commands
+# `--set KEY=VALUE ...` of every sweep command (offrl.sweep.spec.apply_overrides)
+SweepOverrides = Annotated[tuple[str, ...], tyro.conf.arg(
+    name="set", metavar="KEY=VALUE",
+    help="change the file's settings for this command, e.g. --set continual.steps_per_task=30000 seeds=[0,1] "
+         "(VALUE is YAML; changed settings give other run ids).")]
+
+
 @dataclasses.dataclass(frozen=True)
 class SweepArgs:
     """Run a sweep file: every run it expands to that is not finished yet (finished runs are kept,
@@ -176,9 +183,7 @@ class SweepArgs:
     """wait for runs another launcher is training and finish them (False: report them and stop)."""
     datasets: tuple[str, ...] = ()
     """only the runs on these datasets."""
-    overrides: Annotated[tuple[str, ...], tyro.conf.arg(name="set", metavar="KEY=VALUE")] = ()
-    """change the file's settings for this command, e.g. --set continual.steps_per_task=30000 seeds=[0,1]
-    (VALUE is YAML; changed settings give other run ids)."""
+    overrides: SweepOverrides = ()
     eval_workers: Annotated[int | None, tyro.conf.arg(metavar="N")] = None
     """processes stepping each run's evaluation envs (0: in the run's own process); default: as the file
     says. Evaluation steps MuJoCo on the CPU, often most of a run's time; run ids stay the same."""
@@ -207,9 +212,7 @@ class PlanArgs:
     """only the runs on these datasets."""
     parallel: int = 1
     """runs per GPU you intend to use (only changes the wording of the estimate)."""
-    overrides: Annotated[tuple[str, ...], tyro.conf.arg(name="set", metavar="KEY=VALUE")] = ()
-    """change the file's settings for this command, e.g. --set continual.steps_per_task=30000 seeds=[0,1]
-    (VALUE is YAML; changed settings give other run ids)."""
+    overrides: SweepOverrides = ()
     results_dir: Annotated[str | None, tyro.conf.arg(metavar="DIR")] = None
     """parent of the run folders (default $OFFRL_RESULTS_DIR or ./results)."""
 
@@ -231,9 +234,7 @@ class ExportArgs:
     """maximise or minimise the metric."""
     project: Annotated[str | None, tyro.conf.arg(metavar="PROJECT")] = None
     """wandb project (default: the file's wandb.project)."""
-    overrides: Annotated[tuple[str, ...], tyro.conf.arg(name="set", metavar="KEY=VALUE")] = ()
-    """change the file's settings for this command, e.g. --set continual.steps_per_task=30000 seeds=[0,1]
-    (VALUE is YAML; changed settings give other run ids)."""
+    overrides: SweepOverrides = ()
 
 
 def _plan(sweep: Sweep, parallel: int = 1, out=None) -> int:
@@ -263,7 +264,8 @@ def main(argv: list[str]) -> int:
         from offrl.sweep.wandb_export import export_wandb
 
         e = tyro.cli(ExportArgs, args=argv[1:], prog="offrl sweep export-wandb")
-        config = export_wandb(load_sweep(e.file, overrides=e.overrides), method=e.method, metric=e.metric, goal=e.goal, project=e.project)
+        config = export_wandb(load_sweep(e.file, overrides=e.overrides), method=e.method, metric=e.metric,
+                              goal=e.goal, project=e.project)
         text = yaml.safe_dump(config, sort_keys=False)
         if e.out is None:
             print(text, end="")

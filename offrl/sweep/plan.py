@@ -23,8 +23,8 @@ from typing import NamedTuple
 
 from offrl.sweep.spec import Sweep, _short
 
-__all__ = ["RECORDED_SEED_STEPS_PER_S", "RunState", "Work", "batch_label", "estimate", "format_plan", "get_missing_data",
-           "missing_data", "recorded_rate", "run_states"]
+__all__ = ["RECORDED_SEED_STEPS_PER_S", "RunState", "Work", "batch_label", "estimate", "format_plan",
+           "get_missing_data", "missing_data", "recorded_rate", "run_states"]
 
 # Training throughput on one H100 80GB (jax 0.11.2, 2026-11-26), float32 defaults with concurrent
 # kernels, 2x256 MLPs / DT's 3x128 transformer, batch 256 (DT 64), compile and evaluation excluded:
@@ -60,10 +60,14 @@ class Work(NamedTuple):
     the time: small networks on a GPU slow down less than their batch grows)."""
 
 
+def _recorded_batch(algo: str) -> int:
+    return RECORDED_BATCH.get(algo, DEFAULT_RECORDED_BATCH)
+
+
 def batch_label(prefix: str, batch: int | None, algo: str | None = None) -> str:
-    """A :attr:`Work.key`: ``prefix``, plus the batch size where it is not the recorded rate's."""
-    base = RECORDED_BATCH.get(algo or prefix, DEFAULT_RECORDED_BATCH)
-    return prefix if not batch or batch == base else f"{prefix}, batch {batch}"
+    """A :attr:`Work.key`: ``prefix``, plus the batch size where it is not the recorded rate's (that of
+    ``algo``, default ``prefix``)."""
+    return prefix if not batch or batch == _recorded_batch(algo or prefix) else f"{prefix}, batch {batch}"
 
 
 def recorded_rate(work: Work) -> tuple[float, str] | None:
@@ -71,7 +75,7 @@ def recorded_rate(work: Work) -> tuple[float, str] | None:
     rec = RECORDED_SEED_STEPS_PER_S.get(work.algo)
     if rec is None:
         return None
-    base = RECORDED_BATCH.get(work.algo, DEFAULT_RECORDED_BATCH)
+    base = _recorded_batch(work.algo)
     if not work.batch or work.batch == base:
         return rec
     return rec[0] * base / work.batch, f"{rec[1]}, at batch {base}: x {base}/{work.batch} for batch {work.batch}"
