@@ -94,6 +94,12 @@ class TrainConfig:
     """wandb tags of the per-seed runs (a sweep adds its name)."""
     eval_workers: int = 0
     """env worker processes for evaluation rollouts (0 = in-process)."""
+    overlap_eval: bool = False
+    """evaluate in a background thread while the next chunks train, each evaluation's checkpoint written
+    once it is in. Pays when training takes as long as evaluating (CQL, DT); saves at most the shorter
+    of the two. With an accelerator the evaluation's policy runs on the host CPU, whose float rounding
+    differs: the scores are equally valid but not bitwise those of evaluating in line (on a CPU they
+    are). docs/training.md, "Evaluation beside training"."""
     hp: tuple[str, ...] = ()
     """algorithm hyperparameter overrides as name=value (e.g. alpha=2.5 hidden=256,256)."""
     devices: DevicesOption = 1
@@ -280,9 +286,10 @@ def init_states(algo, cfg, spec, seeds, data=None):
 # TrainConfig fields that say where a run is reported, not what it computes: left out of run ids
 # (so that adding them kept every earlier run's id)
 REPORTING_FIELDS = ("wandb_project", "wandb_group", "wandb_tags")
-# TrainConfig fields that say where a run computes, not what: left out of run ids and of the recorded
-# config (with progress and results_dir), so that a run keeps its id and records on any device count
-PLACEMENT_FIELDS = ("progress", "results_dir", "devices")
+# TrainConfig fields that say where or how a run computes, not what: left out of run ids and of the
+# recorded config (with progress and results_dir), so that a run keeps its id and records on any device
+# count, evaluating in line or beside training
+PLACEMENT_FIELDS = ("progress", "results_dir", "devices", "overlap_eval")
 
 
 def default_run_id(tc: TrainConfig, algo_cfg) -> str:
@@ -507,8 +514,61 @@ def _train(tc: TrainConfig, dataset, algo_config, held) -> dict:
         pool = EnvPool(env_id, len(tc.seeds) * len(algo.eval_variants(cfg)) * tc.eval_episodes,
                        workers=tc.eval_workers, env_kwargs=env_kwargs)
     has_ref = spec.ref_min is not None and spec.ref_max is not None
-    # where the wall time goes (final.json's "time_s"): the first chunk apart, as it includes compilation
+    # where the wall time goes (final.json's "time_s"): the first chunk apart, as it includes compilation;
+    # "eval" is the time training waited for evaluations (all of it when they run in line)
     timing = TimeSpent(("train", "first_chunk", "eval", "checkpoints"))
+    background = None
+    if pool is not None and tc.overlap_eval:
+        from offrl.evaluation.background import BackgroundEvaluation, snapshot
+
+        background = BackgroundEvaluation()
+    # beside training, train rows wait for the evaluation of their interval: the records (and wandb, whose
+    # steps only go forward) get them in step order, each evaluation step's train and eval rows together
+    deferred: list[tuple[int, dict]] = []
+
+    def evaluate_states(seed_states) -> dict:
+        res = evaluate(algo, cfg, seed_states, env_id, episodes=tc.eval_episodes, eval_seed=tc.eval_seed,
+                       obs_mean=obs_mean, obs_std=obs_std, pool=pool, policy_fn=policy_fn)
+        # first variant is the headline (e.g. DT's largest target return, as CORL reports)
+        rets = res.returns[:, 0]
+        ev = {"return_mean": rets.mean(1), "return_std": rets.std(1),
+              "episodes": np.full(len(tc.seeds), tc.eval_episodes), "length_mean": res.lengths[:, 0].mean(1)}
+        if has_ref:
+            ev["normalized_score"] = spec.normalize(rets).mean(1)
+        for vi, name in enumerate(res.variants[1:], start=1):
+            ev[f"{name}/return_mean"] = res.returns[:, vi].mean(1)
+            if has_ref:
+                ev[f"{name}/normalized_score"] = spec.normalize(res.returns[:, vi]).mean(1)
+        return ev
+
+    def log_deferred(upto: float) -> None:
+        while deferred and deferred[0][0] <= upto:
+            row_step, row = deferred.pop(0)
+            logger.log(row_step, row, kind="train")
+
+    def record(step: int, ev: dict | None, states_keys, next_eval: int | None = None) -> None:
+        """Log step's evaluation after the train rows up to it, checkpoint step's states, then log the
+        train rows held back after it (those before ``next_eval``, the evaluation starting next)."""
+        log_deferred(step)
+        entry = {"step": step}
+        if ev is not None:
+            logger.log(step, ev, kind="eval")
+            entry.update({k: np.asarray(v, dtype=float).tolist() for k, v in ev.items()})
+            if bar is not None:
+                score = ev.get("normalized_score", ev["return_mean"])
+                bar.set_postfix(score=f"{np.mean(score):.1f}")
+        history.append(entry)
+        if ckpt is not None:
+            with timing("checkpoints"), logger.uninterrupted():  # a kill never leaves a half-written one
+                ckpt.save(step, *placement.unpad(states_keys), {"step": step, "history": history})
+                logger.checkpointed(step)
+        log_deferred(float("inf") if next_eval is None else next_eval - 1)  # past the checkpoint: dropped on resume
+
+    def collect_background(next_eval: int | None = None) -> None:
+        with timing("eval"):
+            step_done, (ev, snap) = background.wait()
+        record(step_done, ev, snap, next_eval)
+
     t0 = time.time()
     bar = None
     if tc.progress:
@@ -522,38 +582,36 @@ def _train(tc: TrainConfig, dataset, algo_config, held) -> dict:
             with timing("first_chunk" if step == start else "train"):  # host_metrics waits for the chunk
                 states, keys, metrics = chunk_fn(states, keys, data)
                 step += tc.chunk
-                m = host_metrics(placement.unpad(metrics), tc.seeds, step, tc.chunk, ckpt, run_dir)
-            logger.log(step, m, kind="train")
+                try:
+                    m = host_metrics(placement.unpad(metrics), tc.seeds, step, tc.chunk, ckpt, run_dir)
+                except TrainingDiverged:
+                    if background is None or not background.pending:
+                        raise
+                    collect_background()  # its checkpoint is the last good one: written, then named
+                    host_metrics(placement.unpad(metrics), tc.seeds, step, tc.chunk, ckpt, run_dir)
+                    raise
+            eval_now = step % tc.eval_every == 0 or step == tc.steps
+            if background is not None and (background.pending or eval_now):
+                deferred.append((step, m))
+            else:
+                logger.log(step, m, kind="train")
             if bar is not None:
                 bar.update(tc.chunk)
-            if step % tc.eval_every == 0 or step == tc.steps:
-                entry = {"step": step}
-                if pool is not None:
+            if eval_now:
+                if pool is None:
+                    record(step, None, (states, keys))
+                elif background is None:
                     with timing("eval"):
-                        res = evaluate(algo, cfg, placement.unpad(states), env_id, episodes=tc.eval_episodes,
-                                       eval_seed=tc.eval_seed, obs_mean=obs_mean, obs_std=obs_std, pool=pool,
-                                       policy_fn=policy_fn)
-                    # first variant is the headline (e.g. DT's largest target return, as CORL reports)
-                    rets = res.returns[:, 0]
-                    ev = {"return_mean": rets.mean(1), "return_std": rets.std(1),
-                          "episodes": np.full(len(tc.seeds), tc.eval_episodes),
-                          "length_mean": res.lengths[:, 0].mean(1)}
-                    if has_ref:
-                        ev["normalized_score"] = spec.normalize(rets).mean(1)
-                    for vi, name in enumerate(res.variants[1:], start=1):
-                        ev[f"{name}/return_mean"] = res.returns[:, vi].mean(1)
-                        if has_ref:
-                            ev[f"{name}/normalized_score"] = spec.normalize(res.returns[:, vi]).mean(1)
-                    logger.log(step, ev, kind="eval")
-                    entry.update({k: np.asarray(v, dtype=float).tolist() for k, v in ev.items()})
-                    if bar is not None:
-                        score = ev.get("normalized_score", ev["return_mean"])
-                        bar.set_postfix(score=f"{np.mean(score):.1f}")
-                history.append(entry)
-                if ckpt is not None:
-                    with timing("checkpoints"), logger.uninterrupted():  # a kill never leaves a half-written one
-                        ckpt.save(step, *placement.unpad((states, keys)), {"step": step, "history": history})
-                        logger.checkpointed(step)
+                        ev = evaluate_states(placement.unpad(states))
+                    record(step, ev, (states, keys))
+                else:
+                    if background.pending:
+                        collect_background(next_eval=step)
+                    snap = snapshot((states, keys))  # the chunks donate their inputs: evaluate a copy
+                    background.start(lambda st, snap=snap: (evaluate_states(st), snap), placement.unpad(snap[0]),
+                                     tag=step)
+        if background is not None and background.pending:
+            collect_background()
     except BaseException as e:
         if bar is not None:
             bar.close()  # before the interrupt message, so that the message is not drawn into the bar
@@ -562,13 +620,17 @@ def _train(tc: TrainConfig, dataset, algo_config, held) -> dict:
     finally:
         if bar is not None:
             bar.close()
-        if pool is not None:
+        # an evaluation still running (the run was interrupted) keeps its envs: closing them under it
+        # could crash MuJoCo; its daemon thread ends with the process
+        if pool is not None and not (background is not None and background.pending):
             pool.close()
         if ckpt is not None:
             ckpt.close()
 
     final = summarize(config, history, has_ref)
     final.update({"wall_time_s": time.time() - t0, "steps": tc.steps, "time_s": timing.seconds})
+    if background is not None:  # the evaluations' own time, most of it beside training
+        final["eval_background_s"] = background.seconds
     logger.finish(final)
     if obs_mean is not None:
         from offrl.atomic import atomic_file

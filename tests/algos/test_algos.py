@@ -404,7 +404,8 @@ def test_resume_after_kill_equals_uninterrupted(tmp_path, monkeypatch, dtype):
         np.testing.assert_array_equal(a[k], b[k])
 
 
-def test_nan_stops_with_clear_message_and_keeps_checkpoint(tmp_path, monkeypatch):
+@pytest.mark.parametrize("overlap", [False, True])
+def test_nan_stops_with_clear_message_and_keeps_checkpoint(tmp_path, monkeypatch, overlap):
     import dataclasses
 
     from offrl.algos import bc
@@ -418,7 +419,7 @@ def test_nan_stops_with_clear_message_and_keeps_checkpoint(tmp_path, monkeypatch
     monkeypatch.setitem(ALGORITHMS._entries, "nan_after_120",
                         dataclasses.replace(bc.ALGO, name="nan_after_120", update=update))
     with pytest.raises(TrainingDiverged, match="actor/bc_loss became non-finite.*Last good checkpoint: step 100"):
-        train(_tc(tmp_path, algo="nan_after_120"), dataset=hopper_like())
+        train(_tc(tmp_path, algo="nan_after_120", overlap_eval=overlap), dataset=hopper_like())
 
 
 def test_bad_input_is_caught_before_compilation(tmp_path):
@@ -447,3 +448,41 @@ def test_offrl_eval_reproduces_the_final_evaluation(tmp_path, capsys, dtype):
     for seed, ret in zip(final["seeds"], final["return"]["last"]):
         assert f"| default | {seed} | {ret:.1f} ±" in out  # same policy, same evaluation seeds
     assert main(["eval", str(tmp_path / "nope")]) == 1
+
+
+def test_evaluation_beside_training_records_what_evaluation_in_line_records(tmp_path):
+    """overlap_eval evaluates a copy of each evaluation step's states in a thread while the next chunks
+    train: on a CPU the same scores, records (rows in the same order), checkpoints and final weights as
+    training that waits for each evaluation (the default), and the same run id."""
+    ds = hopper_like()
+    inline = train(_tc(tmp_path / "a", algo="td3bc"), dataset=ds)
+    beside = train(_tc(tmp_path / "b", algo="td3bc", overlap_eval=True), dataset=ds)
+    assert inline["run_id"] == beside["run_id"]
+    assert beside["normalized_score"] == inline["normalized_score"] and beside["return"] == inline["return"]
+    assert "eval_background_s" in beside and "eval_background_s" not in inline
+    rows = {}
+    for name in ("a", "b"):
+        lines = (tmp_path / name / inline["run_id"] / "metrics.jsonl").read_text().splitlines()
+        rows[name] = [{k: v for k, v in json.loads(x).items() if k != "time"} for x in lines]
+    assert rows["a"] == rows["b"] and any(r["kind"] == "eval" for r in rows["b"])
+    ckpts = {n: sorted(p.name for p in (tmp_path / n / inline["run_id"] / "checkpoints").iterdir() if p.name.isdigit())
+             for n in ("a", "b")}
+    assert ckpts["a"] == ckpts["b"] and ckpts["b"]
+    a = np.load(tmp_path / "a" / inline["run_id"] / "final_state.npz")
+    b = np.load(tmp_path / "b" / inline["run_id"] / "final_state.npz")
+    for k in a.files:
+        np.testing.assert_array_equal(a[k], b[k])
+
+
+def test_an_evaluation_failing_beside_training_stops_the_run_without_its_checkpoint(tmp_path, monkeypatch):
+    import offrl.evaluation.rollout as rollout
+
+    def broken(*a, **k):
+        raise ValueError("env exploded")
+
+    monkeypatch.setattr(rollout, "evaluate", broken)
+    with pytest.raises(ValueError, match="env exploded"):
+        train(_tc(tmp_path, overlap_eval=True), dataset=hopper_like())
+    runs = list(tmp_path.iterdir())
+    assert len(runs) == 1 and not (runs[0] / "final.json").exists()
+    assert not [p for p in (runs[0] / "checkpoints").glob("*") if p.name.isdigit()]  # no evaluation came in

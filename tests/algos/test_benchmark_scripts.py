@@ -1,4 +1,5 @@
 """Benchmark scripts at their tiny CPU sizes: dt_throughput.py's JSON with and without its baseline;
+eval_overlap.py's two runs; eval_speed.py's split of a step;
 the Pallas probe's fused kernels (interpret mode) against XLA's gradients; the GPU runner's phases,
 argument checks and outputs; headline_table.py against the raw H100 JSON the results page quotes;
 references to the results page and its notes."""
@@ -46,6 +47,28 @@ def test_dt_throughput_writes_rates_and_its_settings(tmp_path, monkeypatch):
     for r in a["fused"] + b["fused"]:
         assert r["seed_steps_per_s"] > 0 and math.isfinite(r["final_loss"])
     assert all(r["speedup_vs_unfused"] is None for r in b["fused"])
+
+
+def test_eval_overlap_times_both_ways_and_checks_the_scores_agree(tmp_path):
+    out = tmp_path / "overlap.json"
+    assert _script("eval_overlap").main(["--quick", "--out", str(out)]) == 0
+    rec = json.loads(out.read_text())
+    inline, beside = rec["runs"]["in line"], rec["runs"]["beside training"]
+    assert rec["same_scores"] is True and rec["speedup"] > 0  # on a CPU: bitwise the same evaluation
+    assert inline["eval_background_s"] is None and beside["eval_background_s"] > 0
+    for run in (inline, beside):
+        assert set(run["time_s"]) == {"train", "first_chunk", "eval", "checkpoints"} and run["wall_s"] > 0
+
+
+def test_eval_speed_splits_each_step_into_the_pool_and_the_rest(tmp_path):
+    out = tmp_path / "eval_speed.json"
+    assert _script("eval_speed").main(["--quick", "--out", str(out)]) == 0
+    rec = json.loads(out.read_text())
+    assert [r["workers"] for r in rec["rows"]] == [0, 1] and rec["envs"] == 4
+    for r in rec["rows"]:
+        assert r["pool_steps"] > 0 and r["env_steps"] >= r["pool_steps"]
+        assert 0 < r["ms_in_pool_step"] < r["ms_per_step"]
+        assert r["ms_rest"] == pytest.approx(r["ms_per_step"] - r["ms_in_pool_step"])
 
 
 def test_pallas_mlp_probe_kernels_match_xla(tmp_path):

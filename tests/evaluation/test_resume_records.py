@@ -130,7 +130,8 @@ def _wait_for(predicate, proc, timeout=240.0):
 
 
 @pytest.mark.slow  # two `offrl train` processes and an in-process reference: ~60 s on 2 idle cores
-def test_killed_train_resumes_the_same_records_and_wandb_runs(tmp_path):
+@pytest.mark.parametrize("overlap", [False, True], ids=["eval-in-line", "eval-beside-training"])
+def test_killed_train_resumes_the_same_records_and_wandb_runs(tmp_path, overlap):
     pytest.importorskip("wandb")
     from offrl.train import TrainConfig, train
 
@@ -141,7 +142,7 @@ def test_killed_train_resumes_the_same_records_and_wandb_runs(tmp_path):
     env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
            "OFFRL_RESULTS_DIR": str(results), "WANDB_MODE": "offline", "WANDB_DIR": str(wandb_dir),
            "JAX_PLATFORMS": "cpu", "WANDB_SILENT": "true"}
-    args = ["train", "--dataset", str(ds_path), *TRAIN_ARGS]
+    args = ["train", "--dataset", str(ds_path), *TRAIN_ARGS, *(["--overlap-eval"] if overlap else [])]
     run = results / "toy-bc"
 
     proc = subprocess.Popen([sys.executable, "-c", _SLOW_TRAIN, *args], env=env, cwd=tmp_path,
@@ -173,7 +174,8 @@ def test_killed_train_resumes_the_same_records_and_wandb_runs(tmp_path):
     # the same run, uninterrupted (in this process; CPU numbers repeat to the bit)
     ref_final = train(TrainConfig(dataset=str(ds_path), algo="bc", seeds=(0, 1), steps=400, eval_every=100,
                                   chunk=50, eval_episodes=1, hp=("hidden=16,16", "batch_size=16"), progress=False,
-                                  run_id="toy-bc", results_dir=str(tmp_path / "ref"), wandb=False))
+                                  run_id="toy-bc", results_dir=str(tmp_path / "ref"), wandb=False,
+                                  overlap_eval=overlap))
     ref = _records(tmp_path / "ref" / "toy-bc" / "metrics.jsonl")
     got = _records(run / "metrics.jsonl")
     keys = Counter((r["kind"], r["step"], r["seed"]) for r in got)
