@@ -25,6 +25,7 @@ PHASES_KNOWN=(
   "continual|continual sweeps (--sweep FILE; default continual_baselines.yaml): data, runs (--parallel), report"
   "continual-speed|a 5-task stream x 5 seeds x 150k steps: ER and OER, against offrl train per task"
   "mbes|OER's experience selection on 1M transitions: neighbours and chains"
+  "eval|an evaluation step split into MuJoCo and the rest per worker count; a run evaluating beside training"
   "packing|a 16-run sweep (TD3+BC alpha x 4 datasets, 5 seeds) with --parallel against one at a time"
   "reproduce|offrl reproduce offrl-local-v0 --collect --record (resumable; --deadline stops it)"
 )
@@ -479,6 +480,16 @@ phase_continual() {
 phase_continual_speed() {
   step continual_throughput python3 "$B/continual_throughput.py" "${Q[@]}" --stream cheetah-vel --methods er oer \
     --eval-workers "$(eval_workers)" --out "$PHASE_DIR/continual_throughput.json"
+}
+
+# where an evaluation's time goes (Hopper, HalfCheetah; 0-14 worker processes), and what evaluating beside
+# training saves on a TD3+BC run (benchmarks/RESULTS.md, "Evaluation")
+phase_eval() {
+  local env
+  for env in Hopper-v5 HalfCheetah-v5; do
+    step "eval_speed_${env%-v5}" python3 "$B/eval_speed.py" "${Q[@]}" --env "$env" --out "$PHASE_DIR/eval_speed_${env%-v5}.json"
+  done
+  step eval_overlap python3 "$B/eval_overlap.py" "${Q[@]}" --eval-workers "$(eval_workers)" --out "$PHASE_DIR/eval_overlap.json"
 }
 
 # one top-k over all keys (the slow comparison row, ~10 min with its repeats) was measured on 2026-12-04
