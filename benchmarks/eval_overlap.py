@@ -14,6 +14,7 @@ the policy on the host CPU, whose float rounding differs, and the scores differ 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import platform
 import sys
@@ -55,17 +56,15 @@ def main(argv=None) -> int:
               "jax": jax.__version__, "host": platform.node(), "algo": a.algo, "seeds": a.seeds, "steps": a.steps,
               "eval_every": a.eval_every, "eval_episodes": a.eval_episodes, "eval_workers": a.eval_workers,
               "runs": {}}
+    base = TrainConfig(algo=a.algo, dataset=dataset_id(a.transitions), seeds=tuple(range(a.seeds)), steps=a.steps,
+                       eval_every=a.eval_every, eval_episodes=a.eval_episodes, eval_workers=a.eval_workers,
+                       hp=tuple(a.hp), wandb=False, progress=False)
     # a short warm-up run first: imports and first-use costs (orbax, the env pool) go to neither side
-    train(TrainConfig(algo=a.algo, dataset=dataset_id(a.transitions), seeds=tuple(range(a.seeds)),
-                      steps=a.eval_every, eval_every=a.eval_every, eval_episodes=1, eval_workers=a.eval_workers,
-                      hp=tuple(a.hp), results_dir=f"{results}/warm-up", wandb=False, progress=False), dataset=ds)
+    train(dataclasses.replace(base, steps=a.eval_every, eval_episodes=1, results_dir=f"{results}/warm-up"), dataset=ds)
     scores = {}
     for overlap in (False, True):
         name = "beside training" if overlap else "in line"
-        tc = TrainConfig(algo=a.algo, dataset=dataset_id(a.transitions), seeds=tuple(range(a.seeds)), steps=a.steps,
-                         eval_every=a.eval_every, eval_episodes=a.eval_episodes, eval_workers=a.eval_workers,
-                         hp=tuple(a.hp), overlap_eval=overlap, results_dir=f"{results}/{int(overlap)}",
-                         wandb=False, progress=False)
+        tc = dataclasses.replace(base, overlap_eval=overlap, results_dir=f"{results}/{int(overlap)}")
         t0 = time.time()
         final = train(tc, dataset=ds)
         wall = time.time() - t0

@@ -21,34 +21,27 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 try:
     import offrl  # noqa: F401
 except ImportError:  # run from a checkout without installing the package
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # train_throughput's synthetic data
 
 
 def policy_states(env_id: str, seeds: int, algo_name: str):
     """Seed-stacked initial states of ``algo_name`` for ``env_id``'s spaces, and its algorithm and config."""
+    from train_throughput import synthetic_dataset
+
     from offrl import algos
-    from offrl.datasets import DatasetSpec, OfflineDataset
     from offrl.envs.pool import make_env
     from offrl.train import init_states
 
     env = make_env(env_id)
-    obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
+    ds = synthetic_dataset(256, env.observation_space.shape[0], env.action_space.shape[0])
     env.close()
-    rng = np.random.default_rng(0)
-    n = 256
-    spec = DatasetSpec(f"synthetic/{env_id}", env_id, (obs_dim,), "float32", (act_dim,), "float32")
-    ds = OfflineDataset(rng.normal(size=(n, obs_dim)).astype(np.float32),
-                        rng.uniform(-1, 1, (n, act_dim)).astype(np.float32), rng.normal(size=n),
-                        rng.normal(size=(n, obs_dim)).astype(np.float32), np.zeros(n, bool), np.zeros(n, bool),
-                        spec=spec)
     algo = algos.get(algo_name)
-    cfg = algo.resolve(algo.make_config(), spec)
-    states, _ = init_states(algo, cfg, spec, tuple(range(seeds)), algo.prepare(ds, cfg))
+    cfg = algo.resolve(algo.make_config(), ds.spec)
+    states, _ = init_states(algo, cfg, ds.spec, tuple(range(seeds)), algo.prepare(ds, cfg))
     return algo, cfg, states
 
 
@@ -82,10 +75,10 @@ def main(argv=None) -> int:
         in_step = [0.0]
         real_step = pool.step
 
-        def timed_step(*args, _real=real_step, **kw):
+        def timed_step(*args, _real=real_step, _acc=in_step, **kw):
             t = time.perf_counter()
             out = _real(*args, **kw)
-            in_step[0] += time.perf_counter() - t
+            _acc[0] += time.perf_counter() - t
             return out
 
         pool.step = timed_step

@@ -65,11 +65,6 @@ class BackgroundEvaluation:
         """An evaluation was started and not yet collected."""
         return self._thread is not None
 
-    @property
-    def tag(self) -> Any:
-        """The tag of the pending evaluation (e.g. its step), or None."""
-        return self._tag if self.pending else None
-
     def start(self, fn: Callable[[Any], Any], states: Any, tag: Any = None) -> None:
         if self.pending:
             raise RuntimeError("BackgroundEvaluation.start: the previous evaluation was not collected (wait())")

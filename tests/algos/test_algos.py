@@ -475,7 +475,7 @@ def test_evaluation_beside_training_records_what_evaluation_in_line_records(tmp_
 
 
 def test_an_evaluation_failing_beside_training_stops_the_run_without_its_checkpoint(tmp_path, monkeypatch):
-    import offrl.evaluation.rollout as rollout
+    from offrl.evaluation import rollout
 
     def broken(*a, **k):
         raise ValueError("env exploded")
