@@ -67,6 +67,8 @@ Phase options:
   --sweep FILE         continual: a sweep file to run (repeatable; default sweeps/continual_baselines.yaml)
   --set KEY=VALUE      continual: a change to every --sweep file (repeatable; offrl sweep --set, e.g.
                        continual.steps_per_task=30000)
+  --methods "M ..."    continual-speed: the continual methods timed through the stream, one after another
+                       in the same run (default: "er oer"; each NAME or NAME:k=v as continual_throughput.py)
   --eval-workers N     continual, reproduce: processes stepping each run's evaluation envs (default: the
                        CPU cores less 2, shared among the runs at once)
   --parallel K         continual, packing, reproduce: runs sharing the GPU at once (default 1; packing
@@ -88,6 +90,7 @@ phase_names() { local e; for e in "${PHASES_KNOWN[@]}"; do echo "${e%%|*}"; done
 
 OUT_DIR=./benchmark-results; PHASES=(); QUICK=0; DRY=0; ARCHIVE=""; DEADLINE=""; OLD=""; STAGES=(); WHAT=mlp
 RESUME_FROM=""
+SPEED_METHODS="er oer"
 RUNS=(); LEVELS=""; TRAIN=60000; EVERY=10000; DTSTEPS=30000; DTEVERY=10000; SWEEPS=(); SETS=(); PARALLEL=""; SHARED=1; EVAL_WORKERS=""
 need() { [ $# -ge 2 ] && [ -n "$2" ] && [[ "$2" != --* ]] || die "$1 needs a value (see --help)"; }
 while [ $# -gt 0 ]; do
@@ -114,6 +117,7 @@ while [ $# -gt 0 ]; do
     --set) need "$@"; [[ "$2" == *=* ]] || die "--set takes KEY=VALUE, not '$2'"; SETS+=("$2"); shift ;;
     --parallel) need "$@"; PARALLEL=$2; shift ;;
     --eval-workers) need "$@"; EVAL_WORKERS=$2; shift ;;
+    --methods) need "$@"; SPEED_METHODS=$2; shift ;;
     *) die "unknown option '$1' (see --help)" ;;
   esac
   shift
@@ -478,7 +482,7 @@ phase_continual() {
 }
 
 phase_continual_speed() {
-  step continual_throughput python3 "$B/continual_throughput.py" "${Q[@]}" --stream cheetah-vel --methods er oer \
+  step continual_throughput python3 "$B/continual_throughput.py" "${Q[@]}" --stream cheetah-vel --methods $SPEED_METHODS \
     --eval-workers "$(eval_workers)" --out "$PHASE_DIR/continual_throughput.json"
 }
 

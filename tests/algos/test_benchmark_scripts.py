@@ -149,6 +149,10 @@ def test_runner_phases_match_the_page_and_bad_arguments_stop_it_before_anything_
     assert sets.returncode == 0, sets.stderr
     assert (f"sweep {tmp_path}/mine.yaml --collect --parallel 1 --eval-workers 5 --set continual.steps_per_task=30000 "
             "seeds=3") in sets.stdout and "--parallel 1 --eval-workers 5 --out" in sets.stdout
+    # the continual-speed phase times the methods asked for (ER and OER unless told)
+    speed = _run("--dry-run", "--out", str(out), "--phase", "continual-speed", "--methods", "er er:replay=rl", cwd=tmp_path)
+    assert speed.returncode == 0 and "--stream cheetah-vel --methods er er:replay=rl --eval-workers" in speed.stdout
+    assert "--methods er oer --eval-workers" in every.stdout
     bad = _run("--dry-run", "--phase", "continual", "--set", "oops", cwd=tmp_path)
     assert bad.returncode == 2 and "--set takes KEY=VALUE, not 'oops'" in bad.stderr
 
