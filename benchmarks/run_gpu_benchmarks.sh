@@ -516,6 +516,9 @@ phase_reproduce() {
   LIMIT=(); until_deadline || { echo "skip reproduce: no time left before --deadline"; return; }
   step reproduce "${LIMIT[@]}" python3 -m offrl.cli reproduce offrl-local-v0 "${sel[@]}" --collect \
     --parallel "$(runs_at_once)" --eval-workers "$(eval_workers)" --out "$PHASE_DIR/report" $([ "$QUICK" = 1 ] || echo --record)
+  # --record writes the rows into the checkout's files: a copy goes with the results (and the archive), so
+  # that rows recorded on a machine that is given back are not lost
+  [ "$QUICK" = 1 ] || step keep_records cp offrl/assets/reference/published_scores.csv docs/reproduce.md "$PHASE_DIR/"
 }
 
 if [ -n "$RESUME_FROM" ] && [ "$DRY" = 0 ]; then

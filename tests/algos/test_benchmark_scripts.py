@@ -143,6 +143,7 @@ def test_runner_phases_match_the_page_and_bad_arguments_stop_it_before_anything_
     assert cont.returncode == 0, cont.stderr
     assert f"offrl.cli sweep {tmp_path}/mine.yaml --collect --parallel 3" in cont.stdout
     assert "sweep_packing.py --parallel 3" in cont.stdout and "reproduce offrl-local-v0 --collect --parallel 3" in cont.stdout
+    assert f"cp offrl/assets/reference/published_scores.csv docs/reproduce.md {out}/reproduce/" in cont.stdout
     # evaluation workers as asked, and --set passed to every sweep file
     sets = _run("--dry-run", "--out", str(out), "--phase", "continual,reproduce", "--sweep", "mine.yaml",
                 "--eval-workers", "5", "--set", "continual.steps_per_task=30000", "--set", "seeds=3", cwd=tmp_path)

@@ -46,7 +46,7 @@ def test_a_failed_download_is_reported_with_the_command(tmp_path, capsys, monkey
 
 
 def test_local_data_name_the_collect_command(capsys):
-    rc = offrl_main(["reproduce", "offrl-local-v0", "--algos", "td3bc", "--datasets", "local/hopper-medium-expert-v0",
+    rc = offrl_main(["reproduce", "offrl-local-v0", "--algos", "bc", "--datasets", "local/hopper-medium-expert-v0",
                      "walker2d-random-v0"])
     err = capsys.readouterr().err
     assert rc == 2

@@ -10,19 +10,21 @@ from offrl.sweep import load_sweep
 ENVS = ("halfcheetah", "hopper", "walker2d")
 CORE = [f"local/{e}-{lv}-v0" for e in ENVS for lv in ("medium", "medium-replay", "medium-expert")]
 ALL = [f"local/{e}-{lv}-v0" for e in ENVS for lv in ("random", "medium", "medium-replay", "medium-expert", "expert")]
-BUDGETS = {"bc": (1_000_000, ALL), "td3bc": (1_000_000, ALL), "iql": (1_000_000, ALL), "cql": (300_000, CORE),
-           "dt": (100_000, CORE), "modt": (100_000, CORE)}
+# algo: (steps, datasets, evaluated every, evaluated beside training)
+BUDGETS = {"bc": (1_000_000, ALL, 50_000, True), "td3bc": (1_000_000, CORE, 50_000, True),
+           "iql": (1_000_000, CORE, 50_000, True), "cql": (100_000, CORE, 10_000, True),
+           "dt": (30_000, CORE, 5_000, False), "modt": (30_000, CORE, 5_000, False)}
 
 
 @pytest.mark.parametrize("algo", sorted(BUDGETS))
 def test_offrl_local_v0_sweep_files(algo):
-    steps, datasets = BUDGETS[algo]
+    steps, datasets, every, overlap = BUDGETS[algo]
     sweep = load_sweep(sweeps_dir() / f"offrl_local_v0_{algo}.yaml")
     assert sweep.name == f"offrl-local-v0-{algo}"
     assert sorted(c.dataset for c in sweep.runs) == sorted(datasets)
     for c in sweep.runs:
         assert c.algo == algo and c.seeds == (0, 1, 2, 3, 4) and c.steps == steps
-        assert c.eval_episodes == 10 and c.eval_every == 5000 and c.normalize_obs
+        assert c.eval_episodes == 10 and c.eval_every == every and c.normalize_obs and c.overlap_eval == overlap
 
 
 def test_every_target_expands_to_checked_runs():
@@ -30,7 +32,7 @@ def test_every_target_expands_to_checked_runs():
     for name, target in TARGETS.items():
         ctx = Context(quick_dataset="/nonexistent/local/hopper-medium-v0") if target.needs_quick_data else Context()
         counts[name] = sum(len(s.runs) for s in build_sweeps(target.specs(ctx)))
-    assert counts == {"offrl-local-v0": 72, "offrl-local-v0-quick": 2, "corl-last": 45, "corl-best": 45,
+    assert counts == {"offrl-local-v0": 60, "offrl-local-v0-quick": 2, "corl-last": 45, "corl-best": 45,
                       "dt-paper": 9, "neorl2": 21}
     assert get_target("offrl-local-v0", quick=True).name == "offrl-local-v0-quick"
 
@@ -49,8 +51,8 @@ def test_corl_rows_match_corl_settings():
 def test_selection_and_seeds(tmp_path):
     specs = get_target("offrl-local-v0").specs(Context())
     sweeps = select_runs(build_sweeps(specs, seeds=(7, 8), results_dir=tmp_path),
-                         algos=("iql", "dt"), datasets=("hopper-medium-v0", "local/walker2d-random-v0"))
+                         algos=("bc", "dt"), datasets=("hopper-medium-v0", "local/walker2d-random-v0"))
     runs = sorted((c.algo, c.dataset) for s in sweeps for c in s.runs)
-    assert runs == [("dt", "local/hopper-medium-v0"), ("iql", "local/hopper-medium-v0"),
-                    ("iql", "local/walker2d-random-v0")]            # dt has no random rows
+    assert runs == [("bc", "local/hopper-medium-v0"), ("bc", "local/walker2d-random-v0"),
+                    ("dt", "local/hopper-medium-v0")]            # dt has no random rows
     assert all(c.seeds == (7, 8) and c.results_dir == str(tmp_path.absolute()) for s in sweeps for c in s.runs)
