@@ -69,6 +69,7 @@ Phase options:
                        continual.steps_per_task=30000)
   --methods "M ..."    continual-speed: the continual methods timed through the stream, one after another
                        in the same run (default: "er oer"; each NAME or NAME:k=v as continual_throughput.py)
+  --no-baseline        continual-speed: leave out the per-task `offrl train` baseline (methods against each other only)
   --eval-workers N     continual, reproduce: processes stepping each run's evaluation envs (default: the
                        CPU cores less 2, shared among the runs at once)
   --parallel K         continual, packing, reproduce: runs sharing the GPU at once (default 1; packing
@@ -90,7 +91,7 @@ phase_names() { local e; for e in "${PHASES_KNOWN[@]}"; do echo "${e%%|*}"; done
 
 OUT_DIR=./benchmark-results; PHASES=(); QUICK=0; DRY=0; ARCHIVE=""; DEADLINE=""; OLD=""; STAGES=(); WHAT=mlp
 RESUME_FROM=""
-SPEED_METHODS="er oer"
+SPEED_METHODS="er oer"; SPEED_BASELINE=()
 RUNS=(); LEVELS=""; TRAIN=60000; EVERY=10000; DTSTEPS=30000; DTEVERY=10000; SWEEPS=(); SETS=(); PARALLEL=""; SHARED=1; EVAL_WORKERS=""
 need() { [ $# -ge 2 ] && [ -n "$2" ] && [[ "$2" != --* ]] || die "$1 needs a value (see --help)"; }
 while [ $# -gt 0 ]; do
@@ -118,6 +119,7 @@ while [ $# -gt 0 ]; do
     --parallel) need "$@"; PARALLEL=$2; shift ;;
     --eval-workers) need "$@"; EVAL_WORKERS=$2; shift ;;
     --methods) need "$@"; SPEED_METHODS=$2; shift ;;
+    --no-baseline) SPEED_BASELINE=(--no-baseline) ;;
     *) die "unknown option '$1' (see --help)" ;;
   esac
   shift
@@ -483,7 +485,7 @@ phase_continual() {
 
 phase_continual_speed() {
   step continual_throughput python3 "$B/continual_throughput.py" "${Q[@]}" --stream cheetah-vel --methods $SPEED_METHODS \
-    --eval-workers "$(eval_workers)" --out "$PHASE_DIR/continual_throughput.json"
+    ${SPEED_BASELINE[@]+"${SPEED_BASELINE[@]}"} --eval-workers "$(eval_workers)" --out "$PHASE_DIR/continual_throughput.json"
 }
 
 # where an evaluation's time goes (Hopper, HalfCheetah; 0-14 worker processes), and what evaluating beside

@@ -154,6 +154,8 @@ def test_runner_phases_match_the_page_and_bad_arguments_stop_it_before_anything_
     speed = _run("--dry-run", "--out", str(out), "--phase", "continual-speed", "--methods", "er er:replay=rl", cwd=tmp_path)
     assert speed.returncode == 0 and "--stream cheetah-vel --methods er er:replay=rl --eval-workers" in speed.stdout
     assert "--methods er oer --eval-workers" in every.stdout
+    alone = _run("--dry-run", "--out", str(out), "--phase", "continual-speed", "--no-baseline", cwd=tmp_path)
+    assert alone.returncode == 0 and "--methods er oer --no-baseline --eval-workers" in alone.stdout
     bad = _run("--dry-run", "--phase", "continual", "--set", "oops", cwd=tmp_path)
     assert bad.returncode == 2 and "--set takes KEY=VALUE, not 'oops'" in bad.stderr
 
