@@ -21,6 +21,15 @@ def results_root(root: str | os.PathLike | None = None) -> Path:
     return Path(os.environ.get("OFFRL_RESULTS_DIR", "results")).expanduser()
 
 
+def compile_cache_root(root: str | os.PathLike | None = None) -> Path:
+    """Where compiled XLA programs are kept between processes (:mod:`offrl.compile_cache`): ``root``,
+    ``$OFFRL_COMPILE_CACHE`` or ``~/.cache/offrl/jax``."""
+    if root is not None:
+        return Path(root).expanduser()
+    env = os.environ.get("OFFRL_COMPILE_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "offrl" / "jax"
+
+
 def assets_dir() -> Path:
     """Files shipped inside the package (behaviour-policy weights, dataset cards)."""
     return Path(__file__).resolve().parent / "assets"

@@ -6,6 +6,9 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["WANDB_MODE"] = "disabled"
 os.environ.setdefault("MUJOCO_GL", "disable")
+# never the user's compilation cache (sweeps turn one on: offrl.compile_cache)
+os.environ.pop("JAX_COMPILATION_CACHE_DIR", None)
+os.environ.pop("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", None)
 
 import pytest  # noqa: E402
 
@@ -18,4 +21,26 @@ def _isolated_roots(tmp_path, monkeypatch):
     monkeypatch.setenv("D4RL_DATASET_DIR", str(tmp_path / "d4rl"))
     monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path / "minari"))
     monkeypatch.setenv("WANDB_DIR", str(tmp_path / "wandb"))
+    monkeypatch.setenv("OFFRL_COMPILE_CACHE", str(tmp_path / "jax-cache"))
     yield
+    _forget_compile_cache()
+
+
+def _forget_compile_cache():
+    """A sweep turns JAX's persistent compilation cache on for its process (offrl.compile_cache): turn
+    it off again, so that each test compiles as if alone."""
+    import sys
+
+    from offrl.compile_cache import ENV_DIR, ENV_MIN_TIME
+
+    os.environ.pop(ENV_DIR, None)
+    os.environ.pop(ENV_MIN_TIME, None)
+    if "jax" in sys.modules:
+        import jax
+
+        if jax.config.jax_compilation_cache_dir:
+            from jax.experimental.compilation_cache import compilation_cache
+
+            jax.config.update("jax_compilation_cache_dir", None)
+            jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+            compilation_cache.reset_cache()

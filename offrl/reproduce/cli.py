@@ -80,6 +80,8 @@ class ReproduceArgs:
     transitions on one core)."""
     collect_workers: int = 0
     """datasets collected at once, each in its own process (0: one per CPU core)."""
+    compile_cache: bool = True
+    """local backend: runs share compiled programs on disk (as `offrl sweep --compile-cache`)."""
     skip_missing: bool = False
     """run the rows whose data are present and report the others as not run (default: stop before training)."""
     train: bool = True
@@ -242,7 +244,8 @@ def reproduce(a: ReproduceArgs, *, command: str = "", out=None) -> int:
         try:
             for s in sweeps:
                 outcomes.update(run_sweep(s.with_eval_workers(a.eval_workers), backend=a.backend, parallel=a.parallel,
-                                          gpus=a.gpus, address=a.address, retries=a.retries, out=out))
+                                          gpus=a.gpus, address=a.address, retries=a.retries, out=out,
+                                          compile_cache=a.compile_cache))
         except KeyboardInterrupt:
             _say(out, f"offrl reproduce {target.name}: interrupted; finished runs are kept and stopped runs keep "
                       "their checkpoints: run the same command again to resume")

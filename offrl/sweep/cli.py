@@ -26,9 +26,12 @@ __all__ = ["main", "run_sweep"]
 def run_sweep(sweep: Sweep, *, backend: str = "local", parallel: int = 1, gpus: str | None = None,
               address: str | None = None, retries: int = 1, gpu_fraction: float | None = None,
               cpus_per_run: float = 1.0, wait_locked: bool = True, datasets: tuple[str, ...] = (),
-              out=None, devices_per_run: int = 1) -> dict[str, Any]:
+              out=None, devices_per_run: int = 1, compile_cache: bool = True) -> dict[str, Any]:
     """Run every run of ``sweep`` that is not finished; returns ``{run_id: final dict}`` with
     ``{"error": message}`` for runs that failed or whose data is missing.
+
+    ``compile_cache``: on the local backend, runs share their compiled programs through JAX's persistent
+    cache (:mod:`offrl.compile_cache`; folder ``$OFFRL_COMPILE_CACHE`` or ``~/.cache/offrl/jax``).
 
     Finished runs are returned from their ``final.json`` without starting anything; a run whose
     data is absent is reported in one line (what is missing, the command that gets it) and not
@@ -50,6 +53,11 @@ def run_sweep(sweep: Sweep, *, backend: str = "local", parallel: int = 1, gpus: 
             todo.append(config)
     engine = _backend(backend, parallel, gpus, address, retries, gpu_fraction, cpus_per_run, wait_locked,
                       devices_per_run)
+    if compile_cache and todo and backend == "local":
+        from offrl.compile_cache import enable
+
+        _say(out, f"[{sweep.name}] compiled programs are kept in {enable()} (runs that share them skip "
+                  "compiling; --no-compile-cache: off)")
     where = {"InProcessBackend": "in this process", "ProcessBackend": "in child processes",
              "RayBackend": "as Ray tasks"}[type(engine).__name__]
     _say(out, f"[{sweep.name}] {len(sweep.runs)} runs: {len(results) - _errors(results)} already finished, "
@@ -198,6 +206,9 @@ class SweepArgs:
     """first download the missing downloadable datasets (D4RL, Minari, ...) of the runs left to do."""
     collect_workers: int = 0
     """with --collect: datasets collected at once, each in its own process (0: one per CPU core)."""
+    compile_cache: bool = True
+    """local backend: keep compiled programs on disk ($OFFRL_COMPILE_CACHE, else ~/.cache/offrl/jax) so
+    that runs compiling the same programs (other seeds, values or datasets of the same shape) skip it."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -287,7 +298,8 @@ def main(argv: list[str]) -> int:
     try:
         results = run_sweep(sweep, backend=a.backend, parallel=a.parallel, gpus=a.gpus, address=a.address,
                             retries=a.retries, gpu_fraction=a.gpu_fraction, cpus_per_run=a.cpus_per_run,
-                            wait_locked=a.wait_locked, datasets=a.datasets, devices_per_run=a.devices_per_run)
+                            wait_locked=a.wait_locked, datasets=a.datasets, devices_per_run=a.devices_per_run,
+                            compile_cache=a.compile_cache)
     except KeyboardInterrupt:
         print(f"[{sweep.name}] interrupted: finished runs are kept and stopped runs keep their checkpoints; "
               "run the same command again to resume", file=sys.stderr, flush=True)
