@@ -19,10 +19,16 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["enable"]
+__all__ = ["enable", "wanted"]
 
 #: the variables that carry the setting to child processes (JAX reads them when it is imported)
 ENV_DIR, ENV_MIN_TIME = "JAX_COMPILATION_CACHE_DIR", "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"
+
+
+def wanted() -> bool:
+    """False when ``$OFFRL_COMPILE_CACHE`` is ``off`` (e.g. a test suite, whose runs share few programs
+    and would only pay for writing them)."""
+    return os.environ.get("OFFRL_COMPILE_CACHE", "").strip().lower() != "off"
 
 
 def enable(path: str | os.PathLike | None = None) -> Path:

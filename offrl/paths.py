@@ -23,7 +23,7 @@ def results_root(root: str | os.PathLike | None = None) -> Path:
 
 def compile_cache_root(root: str | os.PathLike | None = None) -> Path:
     """Where compiled XLA programs are kept between processes (:mod:`offrl.compile_cache`): ``root``,
-    ``$OFFRL_COMPILE_CACHE`` or ``~/.cache/offrl/jax``."""
+    ``$OFFRL_COMPILE_CACHE`` or ``~/.cache/offrl/jax`` (``OFFRL_COMPILE_CACHE=off`` turns the cache off)."""
     if root is not None:
         return Path(root).expanduser()
     env = os.environ.get("OFFRL_COMPILE_CACHE")

@@ -21,7 +21,9 @@ def _isolated_roots(tmp_path, monkeypatch):
     monkeypatch.setenv("D4RL_DATASET_DIR", str(tmp_path / "d4rl"))
     monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path / "minari"))
     monkeypatch.setenv("WANDB_DIR", str(tmp_path / "wandb"))
-    monkeypatch.setenv("OFFRL_COMPILE_CACHE", str(tmp_path / "jax-cache"))
+    # off: a test's runs share few programs and would only pay for writing them (~13 % on tests/reproduce);
+    # tests/sweep/test_compile_cache.py turns it on
+    monkeypatch.setenv("OFFRL_COMPILE_CACHE", "off")
     yield
     _forget_compile_cache()
 

@@ -54,8 +54,10 @@ def run_sweep(sweep: Sweep, *, backend: str = "local", parallel: int = 1, gpus: 
     engine = _backend(backend, parallel, gpus, address, retries, gpu_fraction, cpus_per_run, wait_locked,
                       devices_per_run)
     if compile_cache and todo and backend == "local":
-        from offrl.compile_cache import enable
+        from offrl.compile_cache import enable, wanted
 
+        compile_cache = wanted()
+    if compile_cache and todo and backend == "local":
         _say(out, f"[{sweep.name}] compiled programs are kept in {enable()} (runs that share them skip "
                   "compiling; --no-compile-cache: off)")
     where = {"InProcessBackend": "in this process", "ProcessBackend": "in child processes",
@@ -207,8 +209,9 @@ class SweepArgs:
     collect_workers: int = 0
     """with --collect: datasets collected at once, each in its own process (0: one per CPU core)."""
     compile_cache: bool = True
-    """local backend: keep compiled programs on disk ($OFFRL_COMPILE_CACHE, else ~/.cache/offrl/jax) so
-    that runs compiling the same programs (other seeds, values or datasets of the same shape) skip it."""
+    """local backend: keep compiled programs on disk ($OFFRL_COMPILE_CACHE, else ~/.cache/offrl/jax;
+    OFFRL_COMPILE_CACHE=off also turns it off) so that runs compiling the same programs (other seeds,
+    values or datasets of the same shape) skip it."""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -17,11 +17,15 @@ def _losses(res: Path, run_id: str) -> list:
     return [(r["step"], r["seed"], r["actor/bc_loss"]) for r in rows if r["kind"] == "train"]
 
 
-def test_a_sweep_keeps_its_compiled_programs_and_computes_the_same(tmp_path, capsys):
+def test_a_sweep_keeps_its_compiled_programs_and_computes_the_same(tmp_path, capsys, monkeypatch):
     toy_data()  # two datasets of the same shape: their runs compile the same programs
     f = write_sweep(tmp_path / "s.yaml", steps=200, every=100)
     a, b = load_sweep(f).runs
-    cache = Path(os.environ["OFFRL_COMPILE_CACHE"])
+    cache = tmp_path / "jax-cache"
+    monkeypatch.setenv("OFFRL_COMPILE_CACHE", "off")  # as the other tests run
+    assert main(["sweep", str(f), "--results-dir", str(tmp_path / "x"), "--datasets", a.dataset]) == 0
+    assert "compiled programs" not in capsys.readouterr().out
+    monkeypatch.setenv("OFFRL_COMPILE_CACHE", str(cache))
 
     off = tmp_path / "off"
     assert main(["sweep", str(f), "--results-dir", str(off), "--no-compile-cache", "--datasets", a.dataset]) == 0
