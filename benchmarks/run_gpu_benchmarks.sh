@@ -519,7 +519,7 @@ phase_reproduce() {
   step reproduce "${LIMIT[@]}" python3 -m offrl.cli reproduce offrl-local-v0 "${sel[@]}" --collect \
     --parallel "$(runs_at_once)" --eval-workers "$(eval_workers)" --out "$PHASE_DIR/report" $([ "$QUICK" = 1 ] || echo --record)
   # --record writes the rows into the checkout's files: a copy goes with the results (and the archive), so
-  # that rows recorded on a machine that is given back are not lost
+  # that rows recorded on a machine whose disk is not kept are not lost
   [ "$QUICK" = 1 ] || step keep_records cp offrl/assets/reference/published_scores.csv docs/reproduce.md "$PHASE_DIR/"
 }
 
