@@ -53,11 +53,9 @@ def run_sweep(sweep: Sweep, *, backend: str = "local", parallel: int = 1, gpus: 
             todo.append(config)
     engine = _backend(backend, parallel, gpus, address, retries, gpu_fraction, cpus_per_run, wait_locked,
                       devices_per_run)
-    if compile_cache and todo and backend == "local":
-        from offrl.compile_cache import enable, wanted
+    from offrl.compile_cache import enable, wanted
 
-        compile_cache = wanted()
-    if compile_cache and todo and backend == "local":
+    if compile_cache and todo and backend == "local" and wanted():
         _say(out, f"[{sweep.name}] compiled programs are kept in {enable()} (runs that share them skip "
                   "compiling; --no-compile-cache: off)")
     where = {"InProcessBackend": "in this process", "ProcessBackend": "in child processes",
