@@ -13,7 +13,8 @@ the task index ``k`` is a Python int fixed at trace time (one compiled chunk per
 - ``make_update(ctx, mcfg, k) -> update(cfg, state, batch, key) -> (state, metrics)``: one update call of
   task ``k``, composed from the base learner's update and the method's own loss terms.
 - ``end_task(ctx, mcfg, state, k, data, key) -> state``: after training task ``k`` (fill its buffer,
-  compute its Fisher diagonal, consolidate...).
+  compute its Fisher diagonal, consolidate...); not called after the stream's last task, whose end
+  work no later task would use (the last evaluation comes before it).
 - ``end_task_host(ctx, mcfg, states, keys, k, data) -> (states, keys, metrics)``: instead of ``end_task``,
   for work that is not one jitted per-seed function: it receives every seed's state at once (leading
   seed axis) and may train models and run jitted loops of its own (OER's experience selection trains a
