@@ -13,6 +13,7 @@ with zeros, and each env takes the first entries of its action row (a stream's `
 from __future__ import annotations
 
 import multiprocessing as mp
+import signal
 from collections.abc import Sequence
 from typing import Any
 
@@ -107,6 +108,9 @@ class _Slice:
 
 
 def _worker(conn, specs, obs_width):
+    # Ctrl-C (or `timeout -s INT`) reaches the whole process group: the parent handles it and closes the
+    # pool, so a worker ignores it instead of printing a KeyboardInterrupt traceback of its own
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         sl = _Slice(specs, obs_width)
         conn.send(("ok", None))
@@ -114,7 +118,11 @@ def _worker(conn, specs, obs_width):
         conn.send(("error", repr(e)))
         return
     while True:
-        cmd, args = conn.recv()
+        try:
+            cmd, args = conn.recv()
+        except (EOFError, OSError):  # the parent died without closing the pool: nothing left to serve
+            sl.close()
+            return
         if cmd == "close":
             sl.close()
             conn.close()

@@ -107,3 +107,25 @@ def test_the_settotalmass_notice_is_dropped_and_other_mujoco_warnings_still_show
     handler = mujoco.get_mju_user_warning()
     handler("Nan, Inf or huge value in QACC at DOF 0. The simulation is unstable.")
     assert "WARNING: Nan, Inf or huge value in QACC" in capfd.readouterr().err
+
+
+def test_pool_workers_leave_ctrl_c_to_the_parent(capfd):
+    """Ctrl-C reaches every process of the group: a worker ignores it (no traceback of its own) and keeps
+    serving until the parent, which handles the interrupt, closes the pool."""
+    import os
+    import signal
+    import time
+
+    with EnvPool("Pendulum-v1", 2, workers=2) as pool:
+        pool.reset([0, 1])
+        for p in pool._procs:
+            os.kill(p.pid, signal.SIGINT)
+        time.sleep(0.5)
+        assert all(p.is_alive() for p in pool._procs)
+        obs, *_ = pool.step(np.zeros((2, 1), np.float32))
+        assert obs.shape == (2, 3)
+        procs = list(pool._procs)
+    for p in procs:
+        p.join(timeout=5)
+        assert not p.is_alive() and p.exitcode == 0
+    assert "KeyboardInterrupt" not in capfd.readouterr().err
