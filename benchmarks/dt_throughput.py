@@ -10,7 +10,7 @@ says how far from compute-bound each point is.
 
 Usage::
 
-    python benchmarks/dt_throughput.py --out dt_throughput.json            # GPU: the sizes
+    python benchmarks/dt_throughput.py --out dt_throughput.json            # GPU: the headline sizes
     python benchmarks/dt_throughput.py --quick --out /tmp/dt_quick.json     # CPU check, tiny sizes
     python benchmarks/dt_throughput.py --algo modt --seeds 1,8,32          # MO-DT (heads + regions)
     python benchmarks/dt_throughput.py --seeds 1,32 --serial               # + concurrent_kernels off

@@ -1,6 +1,6 @@
 """Speed of OER's experience selection on one task: exact neighbours and MBES, on a synthetic dataset.
 
-    python benchmarks/mbes_speed.py --out mbes_speed.json            # 1M rows (the issue's size; GPU)
+    python benchmarks/mbes_speed.py --out mbes_speed.json            # 1M rows (the target size; GPU)
     python benchmarks/mbes_speed.py --quick --out mbes_speed.json    # 20k rows, for a CPU check
 
 The dataset is synthetic: episodes of ``--episode-len`` steps, each a random walk from a standard
@@ -11,7 +11,7 @@ not change the amount of work, only which rows the chains visit.
 
 Timed, each after one untimed call that compiles: the neighbour search (on OER's 3 coordinates and on
 all of them; with key tiles and with one top-k over all keys), MBES's per-task model predictions, and the whole
-selection (predictions + chains) for one seed and for ``--seeds`` seeds vmapped. The issue's aim: the
+selection (predictions + chains) for one seed and for ``--seeds`` seeds vmapped. The aim: the
 neighbours plus the selection of one task of 1M transitions in under 60 s on one H200.
 """
 
