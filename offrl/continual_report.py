@@ -25,12 +25,13 @@ import numpy as np
 from tqdm import tqdm
 
 from offrl.atomic import atomic_file
-from offrl.errors import ConfigError, OffrlError
+from offrl.errors import ConfigError, OffrlError, UnknownIdError
 from offrl.evaluation import stats
 from offrl.evaluation.continual import (
     CW_WINDOW,
     ContinualRun,
     Estimate,
+    difference_interval,
     forward_transfer_interval,
     load_continual_run,
     per_seed_metrics,
@@ -202,6 +203,74 @@ def _seed_mean(a: np.ndarray) -> np.ndarray:
         return np.nanmean(a, axis=0)
 
 
+# the metrics a comparison against one row reports, with the direction in which a method is better
+_VERSUS_METRICS: tuple[tuple[str, str], ...] = (("per", "PER"), ("bwt", "BWT"))
+
+
+def _versus_groups(groups: dict[tuple[str, str], ContinualGroup], wanted: str) -> dict[str, ContinualGroup]:
+    """The row ``wanted`` names on each stream: a row label as the table prints it (``oer [dual=false]``),
+    else a method's row without overrides (its label is the method's name). Raises when no stream has it."""
+    by_stream: dict[str, ContinualGroup] = {}
+    for (stream, label), g in groups.items():
+        if label == wanted:
+            by_stream[stream] = g
+    if not by_stream:
+        for (stream, label), g in groups.items():
+            if g.method == wanted and label == g.method:
+                by_stream[stream] = g
+    if not by_stream:
+        raise UnknownIdError("row to compare against (--versus)", wanted, {label for _, label in groups})
+    return by_stream
+
+
+def _verdict(est: Estimate, pct: str) -> str:
+    if not est.defined or est.n_seeds < 2 or (est.n_reference_seeds or 0) < 2:
+        return "–"
+    if est.lower > 0:
+        return "higher"
+    if est.upper < 0:
+        return "lower"
+    return f"no difference at {pct}"
+
+
+def _versus_section(groups, values, wanted: str, *, reps: int, ci: float, seed: int) -> tuple[list[str], list[dict]]:
+    """Markdown and JSON rows: ``wanted`` minus every other row of the same stream, per metric."""
+    pct = f"{ci:.0%}"
+    md = [f"## {wanted} against every other row", "",
+          f"Each cell: `{wanted}` minus the row, mean over seeds, with a {pct} bootstrap interval that "
+          "resamples each row's seeds independently; *higher* / *lower* when the interval excludes 0. "
+          "Higher is better for both (BWT below 0 is forgetting).", ""]
+    header = ["stream", "row", *(f"{h}: {wanted} - row" for _, h in _VERSUS_METRICS)]
+    md += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    out: list[dict] = []
+    lines: list[str] = []
+    for stream, v in sorted(_versus_groups(groups, wanted).items()):
+        others = [g for (st, _), g in groups.items() if st == stream and g is not v]
+        worse_on_per: list[str] = []
+        for g in others:
+            cells = [f"`{stream}`", g.label]
+            entry: dict = {"versus": v.label, "stream": stream, "row": g.label, "metrics": {}}
+            for k, _ in _VERSUS_METRICS:
+                est = difference_interval(values[id(v)][k], values[id(g)][k],
+                                          key=f"{stream}|{v.label}-{g.label}|{k}", reps=reps, ci=ci, seed=seed)
+                verdict = _verdict(est, pct)
+                cells.append("–" if not est.defined else
+                             f"{est.point:+.2f} [{est.lower:.2f}, {est.upper:.2f}] {verdict}".rstrip(" –"))
+                entry["metrics"][k] = {**est.as_dict(), "verdict": verdict}
+                if k == "per" and verdict != "higher":
+                    worse_on_per.append(f"{g.label} ({verdict})")
+            md.append("| " + " | ".join(cells) + " |")
+            out.append(entry)
+        if not others:
+            lines.append(f"`{stream}`: no other row to compare with.")
+        elif not worse_on_per:
+            lines.append(f"`{stream}`: {v.label} has the highest PER, above every other row at {pct}.")
+        else:
+            lines.append(f"`{stream}`: {v.label} is not above every row on PER; not above: " + ", ".join(worse_on_per) + ".")
+    md += ["", *[f"- {x}" for x in lines], ""]
+    return md, out
+
+
 def continual_report(
     runs: Sequence[ContinualRun | str | Path],
     out_dir: str | Path,
@@ -213,6 +282,7 @@ def continual_report(
     ci: float = 0.95,
     seed: int = 0,
     plots: bool = True,
+    versus: Sequence[str] = (),
 ) -> Path:
     """Write the continual report for ``runs`` (loaded runs or run folders) into ``out_dir``.
 
@@ -224,6 +294,8 @@ def continual_report(
       reps: bootstrap replicates of the metric CIs; curve_reps: of the curve bands.
       ci: confidence level; seed: bootstrap seed (each metric of each row has its own stream).
       plots: write the PNGs.
+      versus: rows to compare against every other row of the same stream (a method, or a row label as
+        the table prints it): differences of PER and BWT with bootstrap CIs and a verdict each.
 
     Returns the path of ``continual.md``.
     """
@@ -251,9 +323,13 @@ def continual_report(
 
     rows: list[dict] = []
     estimates: dict[tuple[str, str], dict[str, Estimate]] = {}
+    per_seed: dict[int, dict[str, np.ndarray]] = {}  # id(group) -> per-seed metric values
+    for wanted in versus:  # a misspelt row fails before any bootstrap
+        _versus_groups(groups, wanted)
     for key, g in tqdm(groups.items(), desc="continual metrics", disable=len(groups) < 4, leave=False):
         values = per_seed_metrics(g.matrix, initial=g.initial, curves=g.curves, eval_steps=g.eval_steps,
                                   task_boundaries=g.task_boundaries, last_n=last_n)
+        per_seed[id(g)] = values
         est = {k: seed_interval(v, key=f"{g.stream}|{g.label}|{k}", reps=reps, ci=ci, seed=seed)
                for k, v in values.items()}
         ref = None if g in references else _pick_reference(g, references)
@@ -321,6 +397,11 @@ def continual_report(
     md += [f"- {n}" for n in notes]
     if notes:
         md.append("")
+    versus_rows: list[dict] = []
+    for wanted in versus:
+        section, entries = _versus_section(groups, per_seed, wanted, reps=reps, ci=ci, seed=seed)
+        md += section
+        versus_rows += entries
 
     # ------------------------------------------------------------------ figures
     if plots:
@@ -365,5 +446,6 @@ def continual_report(
             }
             for r in rows
         ],
+        "versus": versus_rows,
     })
     return path

@@ -66,6 +66,9 @@ class ReportArgs:
     """Continual methods that train each task from scratch: the reference of forward transfer (FWT)."""
     forgetting_window: int = 5
     """Continual runs: evaluations averaged at each end of forgetting (Continual World uses 5)."""
+    versus: tuple[str, ...] = ()
+    """Continual runs: rows to compare with every other row of the same stream (a method, e.g. oer, or a
+    row label as the table prints it, e.g. "oer [dual=false]"): PER and BWT differences with CIs."""
 
 
 def _pm(values: np.ndarray) -> str:
@@ -142,12 +145,16 @@ def make_report(args: ReportArgs) -> Path:
     out = Path(args.out)
     run_dirs = find_runs(args.paths)
     continual_dirs = [d for d in run_dirs if is_continual_run(d)]
+    if args.versus and not continual_dirs:
+        raise ConfigError("--versus compares continual runs' rows; no continual run found in "
+                          + ", ".join(str(p) for p in args.paths))
     if continual_dirs:
         from offrl.continual_report import continual_report
 
         continual_md = continual_report(
             continual_dirs, out, reference_methods=args.continual_reference, last_n=args.forgetting_window,
             reps=args.reps, curve_reps=args.profile_reps, ci=args.ci, seed=args.seed, plots=args.plots,
+            versus=args.versus,
         )
         if len(continual_dirs) == len(run_dirs):
             return continual_md

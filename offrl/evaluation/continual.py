@@ -48,6 +48,7 @@ __all__ = [
     "anytime_average_performance",
     "average_performance",
     "backward_transfer",
+    "difference_interval",
     "forgetting",
     "forgetting_per_task",
     "forward_transfer",
@@ -451,6 +452,24 @@ def seed_interval(values, *, key: str = "metric", reps: int = 50_000, ci: float 
         return _UNDEFINED
     point, lo, hi = _bootstrap_seeds((v,), lambda x: np.mean(x, axis=-1), key, reps, ci, seed)
     return Estimate(point, lo, hi, len(v))
+
+
+def difference_interval(values, other_values, *, key: str = "difference", reps: int = 50_000,
+                        ci: float = 0.95, seed: int | None = 0) -> Estimate:
+    """Difference of two runs' means over seeds, ``mean(values) - mean(other_values)``, with a
+    bootstrap CI that resamples each run's seeds independently (the runs' seeds are not paired).
+
+    Seeds whose value is NaN are left out of their run; ``n_seeds`` and ``n_reference_seeds`` count
+    the seeds kept of ``values`` and ``other_values``. Undefined (NaN) when either has none.
+    """
+    x = _array(values, "values").reshape(-1)
+    y = _array(other_values, "other_values").reshape(-1)
+    x, y = x[~np.isnan(x)], y[~np.isnan(y)]
+    if not len(x) or not len(y):
+        return Estimate(math.nan, math.nan, math.nan, len(x), len(y))
+    point, lo, hi = _bootstrap_seeds((x, y), lambda a, b: np.mean(a, axis=-1) - np.mean(b, axis=-1),
+                                     key, reps, ci, seed)
+    return Estimate(point, lo, hi, len(x), len(y))
 
 
 def forward_transfer_interval(auc, reference_auc, *, key: str = "fwt", reps: int = 50_000,

@@ -430,3 +430,23 @@ def test_forward_transfer_interval_resamples_both_runs():
     top = ref.copy()
     top[:, 0] = 1.0
     assert not cl.forward_transfer_interval(auc, top, reps=500).defined
+
+
+def test_difference_interval_resamples_each_run_and_leaves_out_undefined_seeds():
+    a = np.array([42.0, 43.0, 44.0, 45.0, 40.0])
+    b = np.array([35.0, 41.0, 33.0, 28.0])
+    est = cl.difference_interval(a, b, key="k", reps=4000, seed=1)
+    assert est.point == pytest.approx(a.mean() - b.mean())
+    assert 0 < est.lower < est.point < est.upper and (est.n_seeds, est.n_reference_seeds) == (5, 4)
+    # the stats bootstrap with two strata-free runs, each resampled on its own, gives the same interval
+    _, cis = stats.interval_estimates({"k": (a[:, None], b[:, None])},
+                                      lambda x, y: np.mean(x, axis=(-2, -1)) - np.mean(y, axis=(-2, -1)),
+                                      reps=4000, ci=0.95, seed=1)
+    assert (est.lower, est.upper) == pytest.approx(tuple(np.asarray(cis["k"]).reshape(2)))
+    # swapping the runs mirrors the point; identical constant runs differ by exactly 0
+    assert cl.difference_interval(b, a, reps=500).point == pytest.approx(-est.point)
+    flat = cl.difference_interval([3.0, 3.0], [3.0, 3.0, 3.0], reps=500)
+    assert (flat.lower, flat.point, flat.upper) == (0.0, 0.0, 0.0)
+    # a NaN seed is left out of its run; a run with none left makes the difference undefined
+    assert cl.difference_interval([1.0, np.nan, 2.0], b, reps=500).n_seeds == 2
+    assert not cl.difference_interval([np.nan], b, reps=500).defined

@@ -238,3 +238,46 @@ def test_rows_name_what_differs_and_the_header_what_every_run_shares(tmp_path):
     bare = write_run(root / "bare", "toy", "finetune", [0], CURVES[:1])
     labels, common = continual_labels([*loaded, cl.load_continual_run(bare)])
     assert common == [] and "oer [dynamics_steps=2000 hidden=64,64 selection=max_reward]" in labels.values()
+
+
+def test_versus_compares_one_row_with_every_other_row_of_its_stream(tmp_path, capsys):
+    """`--versus` gives each other row's PER and BWT difference with an interval and a verdict; a row is
+    named by its method or by its label as the table prints it; a misspelt one fails with suggestions."""
+    from offrl.cli import main as cli_main
+
+    root = tmp_path / "results"
+    high, low = np.full((3, 7, 3), 90.0), np.full((2, 7, 3), 10.0)
+    low_rl = np.full((2, 7, 3), 10.0)
+    low_rl[:, 6, 0] = [0.0, 2.0]  # forgets its first task at the end: BWT -10 and -8 / 2 tasks
+    write_run(root / "er", "toy", "er", [0, 1, 2], high)
+    write_run(root / "ft", "toy", "finetune", [0, 1], low)
+    write_run(root / "rl", "toy", "er", [0, 1], low_rl, method_config={"replay": "rl"},
+              continual_config={"method_hp": ["replay=rl"]})
+    write_run(root / "other", "toy2", "finetune", [0, 1], CURVES)  # no `er` on this stream: not compared
+    out = tmp_path / "rep"
+    assert cli_main(["report", str(root), "--out", str(out), "--reps", "500", "--profile-reps", "20", "--no-plots",
+                     "--versus", "er", "er [replay=rl]"]) == 0
+    md = (out / "continual.md").read_text()
+    er_section = md.split("## er against every other row")[1].split("## ")[0]
+    assert _row(er_section, "| stream |") == ["stream", "row", "PER: er - row", "BWT: er - row"]
+    assert _row(er_section, "| `toy` | finetune |")[2:] == ["+80.00 [80.00, 80.00] higher",
+                                                            "+0.00 [0.00, 0.00] no difference at 95%"]
+    per, bwt = _row(er_section, "| `toy` | er [replay=rl] |")[2:]
+    assert per.startswith("+") and per.endswith("higher") and bwt.endswith("higher")
+    assert "`toy`: er has the highest PER, above every other row at 95%." in er_section
+    assert "toy2" not in er_section
+    rl_section = md.split("## er [replay=rl] against every other row")[1]
+    assert _row(rl_section, "| `toy` | er |")[2].endswith("lower")
+    assert _row(rl_section, "| `toy` | finetune |")[3].endswith("lower")  # -4.5 BWT: it forgets, finetune does not
+    assert "not above every row on PER; not above: er (lower), finetune (" in rl_section
+    summary = json.loads((out / "continual_summary.json").read_text())
+    first = next(v for v in summary["versus"] if v["versus"] == "er" and v["row"] == "finetune")
+    assert first["metrics"]["per"]["point"] == pytest.approx(80.0) and first["metrics"]["per"]["verdict"] == "higher"
+    # a row that no stream has, and --versus without continual runs, are clear errors
+    capsys.readouterr()
+    assert cli_main(["report", str(root), "--out", str(out), "--no-plots", "--versus", "eer"]) == 1
+    assert "unknown row to compare against (--versus) 'eer'; did you mean 'er'?" in capsys.readouterr().err
+    single = tmp_path / "single"
+    single.mkdir()
+    assert cli_main(["report", str(single), "--out", str(out), "--versus", "er"]) == 1
+    assert "no continual run found" in capsys.readouterr().err
