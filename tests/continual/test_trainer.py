@@ -269,3 +269,35 @@ def test_bad_input_is_refused_before_anything_is_written(datasets, tmp_path):
     with pytest.raises(OffrlError, match="offrl continual collect --stream pendulum-gain"):
         setup(tiny("finetune", tmp_path), None)  # nothing collected in this test's data root
     assert not any(tmp_path.glob("*/config.json"))
+
+
+def test_bc_step_loss_is_the_mean_over_batch_and_action_coordinates():
+    """OER's code and TD3+BC's BC term average over the action coordinates too (a sum would weigh replay
+    act_dim times more against the base learner's loss in one actor); checked on a 3-dim linear policy
+    with plain SGD, whose step is the hand-computed gradient."""
+    import types
+
+    import optax
+    from flax import struct
+
+    from offrl.algos.common import TrainState
+    from offrl.continual.methods.base import behaviour_cloning_step
+
+    @struct.dataclass
+    class Learner:
+        actor: TrainState
+
+    def act(cfg, learner, _, obs, *rest):
+        return obs @ learner.actor.params["w"], None
+
+    ctx = types.SimpleNamespace(algo=types.SimpleNamespace(act=act), cfg=None)
+    rng = np.random.default_rng(0)
+    obs = jnp.asarray(rng.normal(size=(8, 4)), jnp.float32)
+    target = jnp.asarray(rng.normal(size=(8, 3)), jnp.float32)
+    w = jnp.asarray(rng.normal(size=(4, 3)), jnp.float32)
+    actor = TrainState.create(apply_fn=None, params={"w": w}, tx=optax.sgd(0.1))
+    new, loss = behaviour_cloning_step(ctx, Learner(actor), actor, obs, target, weight=2.0)
+    err = np.asarray(obs @ w - target)
+    assert float(loss) == pytest.approx(np.mean(err ** 2), rel=1e-5)  # not np.mean(np.sum(err ** 2, -1))
+    grad = 2.0 * 2 * np.asarray(obs).T @ err / err.size
+    np.testing.assert_allclose(np.asarray(new.params["w"]), np.asarray(w) - 0.1 * grad, rtol=1e-4, atol=1e-6)

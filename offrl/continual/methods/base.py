@@ -170,11 +170,15 @@ def deterministic_action(ctx: Context, learner, actor_params, obs):
 
 
 def behaviour_cloning_step(ctx: Context, learner, actor_state, obs, target_actions, weight: float = 1.0):
-    """One optimiser step of ``actor_state`` on ``weight * mean ||pi(obs) - target_actions||^2``, where pi
-    is the learner's policy with ``actor_state``'s parameters; returns (actor_state, loss)."""
+    """One optimiser step of ``actor_state`` on ``weight * mean((pi(obs) - target_actions)^2)``, where pi
+    is the learner's policy with ``actor_state``'s parameters; returns (actor_state, loss).
+
+    The mean runs over the batch and the action coordinates alike, as OER's code (``co_impl.py``) and
+    TD3+BC's own BC term do: a sum over coordinates would weigh replay ``act_dim`` times more against
+    the base learner's loss when both train one actor (ER's behaviour-cloning replay)."""
 
     def loss_fn(p):
-        bc = jnp.mean(jnp.sum((deterministic_action(ctx, learner, p, obs) - target_actions) ** 2, -1))
+        bc = jnp.mean((deterministic_action(ctx, learner, p, obs) - target_actions) ** 2)
         return weight * bc, bc
 
     actor_state, _, bc = common.grad_step(actor_state, loss_fn)

@@ -9,9 +9,9 @@ Dual behaviour cloning, as OER's code at the paper's revision runs it (``co_impl
   only, e.g. by TD3+BC's actor loss with its critic) and the *clone* (the policy that is evaluated and
   deployed);
 - each update call: one behaviour-cloning step of the clone per old buffer, in task order, on
-  ``replay_alpha / n_buffers * mean ||clone(s) - pi_j(s)||^2`` (``pi_j(s)``: the actions the deployed
+  ``replay_alpha / n_buffers * mean((clone(s) - pi_j(s))^2)`` (``pi_j(s)``: the actions the deployed
   policy took at the buffer's states when task j ended); then the base learner's update on the current
-  batch; then one distillation step of the clone, ``mean ||clone(s) - stopgrad(learner(s))||^2`` on the
+  batch; then one distillation step of the clone, ``mean((clone(s) - stopgrad(learner(s)))^2)`` on the
   current batch's states. The critic is not regularised on replay;
 - when a task ends: its buffer is selected with the clone as the policy (MBES by default) and stores the
   clone's actions; then the clone's parameters are copied into the learner, so the next task's learner

@@ -7,7 +7,7 @@ While a later task trains, each update call first takes one step per old buffer,
 base learner's step on the current task (the order of OER's code):
 
 - ``replay: bc`` (behaviour-cloning replay): an actor step on
-  ``replay_alpha / n_buffers * mean ||pi(s) - pi_k(s)||^2`` over a batch of buffer k, pi_k being the
+  ``replay_alpha / n_buffers * mean((pi(s) - pi_k(s))^2)`` over a batch of buffer k, pi_k being the
   stored actions;
 - ``replay: rl`` (offline-RL replay): the base learner's own update (e.g. TD3+BC's critic and actor
   losses) on a batch of buffer k's transitions. With Adam the scale ``replay_alpha / n_buffers`` of
