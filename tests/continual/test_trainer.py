@@ -178,6 +178,69 @@ def test_dual_behaviour_cloning_order_and_the_end_of_task_copy(datasets, tmp_pat
     np.testing.assert_allclose(stored[:, table1.shape[1]:], np.asarray(clone_actions), rtol=1e-5, atol=1e-6)
 
 
+def _adam_counts(train_state):
+    return sorted({int(x) for x in jax.tree_util.tree_leaves(train_state.opt_state) if np.ndim(x) == 0})
+
+
+def test_oer_restarts_the_learner_at_a_task_start_as_its_code_does(datasets, tmp_path):
+    """At a task after the first: the learner goes on from the clone's previous-task head (the code's learner
+    has one head), its target actor equals it, the critic and its target are fresh, every Adam state is new;
+    the first task, and `restart_learner=false`, leave the state alone. Without dual only the critic and the
+    optimisers restart."""
+    s, ctx, learner = _context(datasets, tmp_path, method="oer")
+    method, mcfg = METHODS["oer"], s.mcfg
+    assert mcfg.restart_learner and not mcfg.reset_adam_every_update
+    state = ContinualState(learner, method.init_extra(ctx, mcfg, learner, jax.random.PRNGKey(1)))
+    batch = s.algo.sample(s.cfg, {"table": jnp.asarray(s.data.tables[1])}, jax.random.PRNGKey(3), s.data.spec)
+    trained, _ = method.make_update(ctx, mcfg, 1)(s.cfg, state, batch, jax.random.PRNGKey(4))  # moved weights and Adam
+    assert _adam_counts(trained.learner.actor) == [1] and _adam_counts(trained.learner.critic) == [2]
+    key = jax.random.PRNGKey(7)
+    same = method.begin_task(ctx, mcfg, trained, 0, None, key)
+    jax.tree_util.tree_map(np.testing.assert_array_equal, same, trained)
+    off = METHODS["oer"].make_config(**{**dataclasses.asdict(mcfg), "restart_learner": False})
+    jax.tree_util.tree_map(np.testing.assert_array_equal, method.begin_task(ctx, off, trained, 2, None, key), trained)
+
+    new = method.begin_task(ctx, mcfg, trained, 2, None, key)
+    old_p, new_p = trained.learner.actor.params["MLP_0"], new.learner.actor.params["MLP_0"]
+    for leaf in ("kernel", "bias"):  # head 2 := head 1; heads 0 and 1 and the hidden layers as they were
+        head_old, head_new = np.asarray(old_p["TaskDense_0"][leaf]), np.asarray(new_p["TaskDense_0"][leaf])
+        np.testing.assert_array_equal(head_new[2], head_old[1])
+        np.testing.assert_array_equal(head_new[:2], head_old[:2])
+    jax.tree_util.tree_map(np.testing.assert_array_equal, new_p["Dense_0"], old_p["Dense_0"])
+    jax.tree_util.tree_map(np.testing.assert_array_equal, new.learner.actor_target, new.learner.actor.params)
+    fresh = s.algo.init(key, s.data.spec, s.cfg)
+    jax.tree_util.tree_map(np.testing.assert_array_equal, new.learner.critic.params, fresh.critic.params)
+    jax.tree_util.tree_map(np.testing.assert_array_equal, new.learner.critic_target, fresh.critic.params)
+    assert _adam_counts(new.learner.actor) == [0] and _adam_counts(new.learner.critic) == [0]
+    assert not any(np.any(x) for x in jax.tree_util.tree_leaves(new.learner.actor.opt_state))
+    jax.tree_util.tree_map(np.testing.assert_array_equal, new.extra, trained.extra)  # the clone and buffers kept
+
+    one_actor = METHODS["oer"].make_config(**{**dataclasses.asdict(mcfg), "dual": False})
+    kept = method.begin_task(ctx, one_actor, trained, 2, None, key)
+    jax.tree_util.tree_map(np.testing.assert_array_equal, kept.learner.actor.params, trained.learner.actor.params)
+    jax.tree_util.tree_map(np.testing.assert_array_equal, kept.learner.actor_target, trained.learner.actor_target)
+    jax.tree_util.tree_map(np.testing.assert_array_equal, kept.learner.critic.params, fresh.critic.params)
+    assert _adam_counts(kept.learner.actor) == [0]
+
+
+def test_oer_can_rebuild_the_learners_adam_at_every_update_as_its_code_does(datasets, tmp_path):
+    """reset_adam_every_update: from the second task on every update call starts the learner's actor and critic
+    from a new Adam state (the actor's step is then always Adam's first, the critic's its first and second);
+    the clone's optimiser is never reset, and the first task trains as usual."""
+    s, ctx, learner = _context(datasets, tmp_path, method="oer")
+    method = METHODS["oer"]
+    mcfg = method.make_config(**{**dataclasses.asdict(s.mcfg), "reset_adam_every_update": True})
+    state = ContinualState(learner, method.init_extra(ctx, mcfg, learner, jax.random.PRNGKey(1)))
+    batch = s.algo.sample(s.cfg, {"table": jnp.asarray(s.data.tables[1])}, jax.random.PRNGKey(3), s.data.spec)
+    for k, actor_counts, clone_counts in ((0, [2], [2]), (1, [1], [4])):  # clone: replay + distillation
+        st = state
+        for i in range(2):
+            st, _ = method.make_update(ctx, mcfg, k)(s.cfg, st, batch, jax.random.PRNGKey(10 + i))
+        assert _adam_counts(st.learner.actor) == actor_counts, k
+        assert _adam_counts(st.learner.critic) == ([4] if k == 0 else [2]), k
+        assert _adam_counts(st.extra["clone"]) == clone_counts, k
+
+
 def test_bc_replay_step_moves_the_policy_towards_the_stored_actions(datasets, tmp_path):
     from offrl.continual.methods.base import behaviour_cloning_step
 
