@@ -58,6 +58,9 @@ class ContinualConfig:
     """evaluation episodes per seed and task."""
     eval_seed: int = 10_000
     """env seed of evaluation episode 0 (episodes use eval_seed + i)."""
+    eval_learner: bool = False
+    """also evaluate the learner on every task, for methods that deploy another policy (OER's clone):
+    learner_score/<task> in the eval rows and learner_curves in final.json; twice the evaluation time."""
     chunk: int = 1_000
     """gradient steps per jitted call (must divide eval_every)."""
     hp: tuple[str, ...] = ()
@@ -146,6 +149,9 @@ def setup(cc: ContinualConfig, datasets=None) -> _Setup:
     algo = algos.get(cc.algo)
     if method.needs_task_id and cc.heads == "agnostic":
         raise ConfigError(f"method {method.name!r} needs the task id (heads 'multi' or 'task-input')")
+    if cc.eval_learner and method.policy is _default_policy():
+        raise ConfigError(f"eval_learner: method {method.name!r} deploys its learner, which every evaluation "
+                          "already scores (it is for methods that deploy another policy, e.g. oer)")
     overrides = parse_overrides(algo, cc.hp)
     if "batch_size" in {f.name for f in dataclasses.fields(algo.config_cls)}:
         overrides = {"batch_size": cc.batch_size, **overrides}
@@ -172,7 +178,16 @@ def setup(cc: ContinualConfig, datasets=None) -> _Setup:
     return _Setup(stream, method, algo, cfg, mcfg, data, run_id, results_root(cc.results_dir) / run_id, config)
 
 
-_NOT_HASHED = ("progress", "results_dir", "run_id", "eval_workers", "wandb", "data_root")
+_NOT_HASHED = ("progress", "results_dir", "run_id", "eval_workers", "wandb", "data_root", "eval_learner")
+
+
+def _default_policy():
+    """The ``policy`` of a method that deploys its learner (:class:`Method`'s default)."""
+    import dataclasses as dc
+
+    from offrl.continual.methods.base import Method
+
+    return next(f.default for f in dc.fields(Method) if f.name == "policy")
 
 
 def _jsonable(x):
@@ -317,6 +332,7 @@ def _train_stream(cc: ContinualConfig, s: _Setup) -> dict:
         return compiled_chunks[key]
 
     policy_of = _stack_policy(method, ctx, mcfg)
+    learner_of = jax.jit(jax.vmap(lambda st: st.learner)) if cc.eval_learner else None
     ckpt = _Checkpoints(run_dir / "checkpoints") if cc.checkpoint else None
     task, task_step, history, resumed_step = 0, 0, [], -1
     if resume and ckpt is not None and ckpt.latest() is not None:
@@ -355,8 +371,15 @@ def _train_stream(cc: ContinualConfig, s: _Setup) -> dict:
             scores, returns = evaluator(policy_of(placement.unpad(states)))
         ev = {f"score/{n}": scores[:, i] for i, n in enumerate(names)}
         ev.update({f"return/{n}": returns[:, i] for i, n in enumerate(names)})
+        entry = {"step": step, "task": k, "scores": scores.tolist(), "returns": returns.tolist()}
+        if learner_of is not None:  # the learner beside the deployed policy (e.g. OER's distillation gap)
+            with timing("eval"):
+                l_scores, l_returns = evaluator(learner_of(placement.unpad(states)))
+            ev.update({f"learner_score/{n}": l_scores[:, i] for i, n in enumerate(names)})
+            ev.update({f"learner_return/{n}": l_returns[:, i] for i, n in enumerate(names)})
+            entry.update(learner_scores=l_scores.tolist(), learner_returns=l_returns.tolist())
         logger.log(step, {**ev, "task": k}, kind="eval")
-        history.append({"step": step, "task": k, "scores": scores.tolist(), "returns": returns.tolist()})
+        history.append(entry)
         if bar is not None:
             bar.set_postfix(task=names[k], seen=f"{scores[:, : k + 1].mean():.1f}")
 
@@ -450,4 +473,7 @@ def summarize(config: dict, history: list[dict], n_tasks: int, steps_per_task: i
                 "matrix": matrix.tolist(), "matrix_return": matrix_return.tolist(), "initial": initial.tolist(),
                 "metrics": {k: np.asarray(v).tolist() for k, v in metrics.items()},
                 "summary": {k: float(np.nanmean(v)) if np.isfinite(v).any() else None for k, v in metrics.items()}})
+    if history and all("learner_scores" in h for h in history):  # eval_learner: the learner's own curves
+        out["learner_curves"] = np.transpose(np.asarray([h["learner_scores"] for h in history], np.float64),
+                                             (1, 0, 2)).tolist()
     return out

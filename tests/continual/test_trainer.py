@@ -364,3 +364,21 @@ def test_bc_step_loss_is_the_mean_over_batch_and_action_coordinates():
     assert float(loss) == pytest.approx(np.mean(err ** 2), rel=1e-5)  # not np.mean(np.sum(err ** 2, -1))
     grad = 2.0 * 2 * np.asarray(obs).T @ err / err.size
     np.testing.assert_allclose(np.asarray(new.params["w"]), np.asarray(w) - 0.1 * grad, rtol=1e-4, atol=1e-6)
+
+
+def test_eval_learner_scores_oers_learner_beside_its_clone(datasets, tmp_path):
+    """eval_learner evaluates the learner on every task as well (its own rows and final.json curves), does not
+    change the run id, and is refused for a method that deploys its learner anyway."""
+    cc = tiny("oer", tmp_path, method_hp=METHOD_HP["oer"], eval_learner=True, seeds=(0,), steps_per_task=100,
+              eval_every=100)
+    final = train_stream(cc, datasets=datasets)
+    learner = np.asarray(final["learner_curves"])
+    assert learner.shape == np.asarray(final["curves"]).shape == (1, 4, 3) and np.isfinite(learner).all()
+    assert not np.allclose(learner[:, 1:], np.asarray(final["curves"])[:, 1:])  # two different policies
+    rows = [json.loads(x) for x in (tmp_path / final["run_id"] / "metrics.jsonl").read_text().splitlines()]
+    evals = [r for r in rows if r["kind"] == "eval"]
+    assert all(f"learner_score/{t}" in r and f"learner_return/{t}" in r for r in evals for t in final["tasks"])
+    assert [r["learner_score/forward"] for r in evals] == pytest.approx(learner[0, :, 0].tolist())
+    assert setup(dataclasses.replace(cc, eval_learner=False), datasets).run_id == final["run_id"]
+    with pytest.raises(ConfigError, match="deploys its learner"):
+        setup(tiny("er", tmp_path, eval_learner=True), datasets)
