@@ -203,7 +203,7 @@ def _seed_mean(a: np.ndarray) -> np.ndarray:
         return np.nanmean(a, axis=0)
 
 
-# the metrics a comparison against one row reports, with the direction in which a method is better
+# the metrics a comparison against one row reports (higher is better for both)
 _VERSUS_METRICS: tuple[tuple[str, str], ...] = (("per", "PER"), ("bwt", "BWT"))
 
 
