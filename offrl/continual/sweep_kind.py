@@ -27,7 +27,7 @@ def _validate(cc, pairs: Mapping[str, Mapping[str, Any]]) -> None:
     from offrl import algos
     from offrl.continual.methods import METHODS
     from offrl.continual.streams import load_stream
-    from offrl.continual.trainer import parse_method_overrides
+    from offrl.continual.trainer import check_method_fits, parse_method_overrides
     from offrl.train import parse_overrides
 
     load_stream(cc.stream)
@@ -38,8 +38,7 @@ def _validate(cc, pairs: Mapping[str, Mapping[str, Any]]) -> None:
     if cc.chunk % cfg.steps_per_call:
         raise ConfigError(f"continual.chunk={cc.chunk} must be a multiple of {cc.algo}'s steps_per_call="
                           f"{cfg.steps_per_call}")
-    if method.needs_task_id and cc.heads == "agnostic":
-        raise ConfigError(f"method {cc.method!r} needs the task id (heads 'multi' or 'task-input')")
+    check_method_fits(cc, method)
 
 
 def _data_ids(cc) -> list[str]:
@@ -72,6 +71,7 @@ def make_kind() -> RunKind:
         columns=lambda cc: {"method": cc.method, "stream": cc.stream, "quality": cc.quality},
         work=_work,
         keys=("stream", "method", "algo", "quality"),
+        not_identity=("eval_learner",),  # the learner's scores beside the deployed policy's: records only
         field_sections=("continual",),
         pair_sections=("hp", "method_hp"),
         plurals={"streams": "stream", "methods": "method", "qualities": "quality"},

@@ -147,11 +147,7 @@ def setup(cc: ContinualConfig, datasets=None) -> _Setup:
     stream = load_stream(cc.stream)
     method = METHODS[cc.method]
     algo = algos.get(cc.algo)
-    if method.needs_task_id and cc.heads == "agnostic":
-        raise ConfigError(f"method {method.name!r} needs the task id (heads 'multi' or 'task-input')")
-    if cc.eval_learner and method.policy is _default_policy():
-        raise ConfigError(f"eval_learner: method {method.name!r} deploys its learner, which every evaluation "
-                          "already scores (it is for methods that deploy another policy, e.g. oer)")
+    check_method_fits(cc, method)
     overrides = parse_overrides(algo, cc.hp)
     if "batch_size" in {f.name for f in dataclasses.fields(algo.config_cls)}:
         overrides = {"batch_size": cc.batch_size, **overrides}
@@ -179,6 +175,15 @@ def setup(cc: ContinualConfig, datasets=None) -> _Setup:
 
 
 _NOT_HASHED = ("progress", "results_dir", "run_id", "eval_workers", "wandb", "data_root", "eval_learner")
+
+
+def check_method_fits(cc: ContinualConfig, method) -> None:
+    """The checks of ``cc`` that depend on its method (shared by :func:`setup` and sweep files)."""
+    if method.needs_task_id and cc.heads == "agnostic":
+        raise ConfigError(f"method {method.name!r} needs the task id (heads 'multi' or 'task-input')")
+    if cc.eval_learner and method.policy is _default_policy():
+        raise ConfigError(f"eval_learner: method {method.name!r} deploys its learner, which every evaluation "
+                          "already scores (it is for methods that deploy another policy, e.g. oer)")
 
 
 def _default_policy():

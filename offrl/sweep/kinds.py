@@ -57,6 +57,8 @@ class RunKind:
       required: keys a sweep file must set (directly, through a plural, or as a search axis).
       program: the ``offrl`` sub-command that runs one config from the command line (``("train",)``),
         for ``offrl sweep export-wandb``; empty if there is none.
+      not_identity: config fields that change what a run records but not what it trains (e.g. an extra
+        evaluation): left out of run ids, so that adding such a field keeps every earlier run's id.
     """
 
     name: str
@@ -74,6 +76,7 @@ class RunKind:
     required: tuple[str, ...] = ()
     program: tuple[str, ...] = ()
     description: str = ""
+    not_identity: tuple[str, ...] = ()
 
     @property
     def sections(self) -> tuple[str, ...]:

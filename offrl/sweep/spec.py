@@ -276,7 +276,8 @@ def run_id_of(kind: RunKind, config) -> str:
     computes (not where it is written or reported)."""
     from offrl.logging import to_jsonable
 
-    fields = {k: v for k, v in dataclasses.asdict(config).items() if k not in NOT_IDENTITY}
+    fields = {k: v for k, v in dataclasses.asdict(config).items()
+              if k not in NOT_IDENTITY and k not in kind.not_identity}
     blob = json.dumps({"kind": kind.name, "config": to_jsonable(fields)}, sort_keys=True)
     return f"{kind.label(config)}-{hashlib.sha1(blob.encode()).hexdigest()[:8]}"
 

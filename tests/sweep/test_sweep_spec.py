@@ -287,6 +287,22 @@ def test_set_changes_a_sweep_file_for_one_command(tmp_path, capsys):
     assert [c.run_id for c in full.runs] == [c.run_id for c in load_sweep(REPO / "sweeps" / "continual_baselines_30k.yaml").runs]
 
 
+def test_a_records_only_field_keeps_the_run_ids(tmp_path):
+    """continual.eval_learner adds the learner's evaluations to a run's records, not to what it trains: the
+    run kind leaves it out of the id (the ids the baselines' finished runs were recorded under stay valid)."""
+    toy_data()
+    f = REPO / "sweeps" / "continual_oer.yaml"
+    sets = ("continual.steps_per_task=30000", "streams=[cheetah-vel]", "qualities=[medium]")
+    assert "finetune-cheetah-vel-medium-b605c49a" in load_sweep(f, overrides=sets).run_ids  # recorded 2026-12-04
+    plain = load_sweep(f, overrides=(*sets, "variants=[{method: oer}]"))
+    more = load_sweep(f, overrides=(*sets, "variants=[{method: oer, continual.eval_learner: true}]"))
+    assert more.run_ids == plain.run_ids == ["oer-cheetah-vel-medium-c30688c8"] and more.runs[0].eval_learner
+    assert load_sweep(f, overrides=(*sets, "continual.eval_every=5000")).run_ids != load_sweep(f, overrides=sets).run_ids
+    # a method that deploys its learner has nothing more to evaluate: refused before anything runs
+    with pytest.raises(ConfigError, match="deploys its learner"):
+        load_sweep(f, overrides=(*sets, "continual.eval_learner=true"))
+
+
 def test_eval_workers_for_a_whole_sweep_keep_its_run_ids(tmp_path):
     toy_data()
     s = load_sweep(REPO / "sweeps" / "continual_baselines_30k.yaml")
