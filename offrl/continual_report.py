@@ -33,6 +33,7 @@ from offrl.evaluation.continual import (
     Estimate,
     difference_interval,
     forward_transfer_interval,
+    learner_lead,
     load_continual_run,
     per_seed_metrics,
     seed_interval,
@@ -79,6 +80,8 @@ class ContinualGroup:
     curves: np.ndarray
     matrix: np.ndarray
     initial: np.ndarray
+    learner_curves: np.ndarray | None = None
+    """the learner's curves (``eval_learner`` runs) when every run of the group has them."""
 
     @property
     def complete(self) -> bool:
@@ -150,17 +153,21 @@ def group_continual_runs(runs: Sequence[ContinualRun],
         first = members[0]
         steps = np.array(sorted({int(s) for r in members for s in r.eval_steps}), dtype=np.int64)
         col = {int(s): t for t, s in enumerate(steps)}
-        curves = []
-        for r in members:
+        def on_steps(r, values):
             c = np.full((len(r.seeds), len(steps), first.num_tasks), np.nan)
-            c[:, [col[int(s)] for s in r.eval_steps], :] = r.curves
-            curves.append(c)
+            c[:, [col[int(s)] for s in r.eval_steps], :] = values
+            return c
+
+        curves = [on_steps(r, r.curves) for r in members]
+        with_learner = all(r.learner_curves is not None for r in members)
         groups[key] = ContinualGroup(
             stream=key[0], label=key[1], method=first.method, runs=members, tasks=list(first.tasks),
             task_boundaries=first.task_boundaries, eval_steps=steps,
             seeds=[s for r in members for s in r.seeds],
             curves=np.concatenate(curves), matrix=np.concatenate([r.matrix for r in members]),
             initial=np.concatenate([r.initial for r in members]),
+            learner_curves=(np.concatenate([on_steps(r, r.learner_curves) for r in members])
+                            if with_learner else None),
         )
     return groups
 
@@ -330,6 +337,8 @@ def continual_report(
         values = per_seed_metrics(g.matrix, initial=g.initial, curves=g.curves, eval_steps=g.eval_steps,
                                   task_boundaries=g.task_boundaries, last_n=last_n)
         per_seed[id(g)] = values
+        if g.learner_curves is not None:
+            values["learner_lead"] = learner_lead(g.curves, g.learner_curves, g.eval_steps, g.task_boundaries)
         est = {k: seed_interval(v, key=f"{g.stream}|{g.label}|{k}", reps=reps, ci=ci, seed=seed)
                for k, v in values.items()}
         ref = None if g in references else _pick_reference(g, references)
@@ -396,6 +405,17 @@ def continual_report(
                          f"({len(ref.seeds)} seed(s): {', '.join(r.run_id for r in ref.runs)}).")
     md += [f"- {n}" for n in notes]
     if notes:
+        md.append("")
+    with_learner = [r for r in rows if "learner_lead" in r["estimates"]]
+    if with_learner:
+        md += ["## The learner against the deployed policy", "",
+               "Runs trained with `eval_learner` scored the learner beside the policy they deploy (OER's clone). "
+               "*Learner lead*: the learner's score minus the deployed policy's on the task just trained, at "
+               f"the end of its training, averaged over tasks (mean over seeds, {pct} interval); above 0 the "
+               "deployed policy trails what the learner reached on the new task.", "",
+               "| stream | method | seeds | learner lead |", "|---|---|---|---|"]
+        md += [f"| `{r['group'].stream}` | {r['group'].label} | {len(r['group'].seeds)} | "
+               f"{_cell(r['estimates']['learner_lead'], len(r['group'].seeds))} |" for r in with_learner]
         md.append("")
     versus_rows: list[dict] = []
     for wanted in versus:

@@ -56,6 +56,7 @@ __all__ = [
     "forward_transfer_interval",
     "forward_transfer_per_task",
     "is_continual_run",
+    "learner_lead",
     "load_continual_run",
     "per_seed_metrics",
     "seed_interval",
@@ -239,6 +240,25 @@ def task_of_eval(eval_steps, task_boundaries) -> np.ndarray:
     k = np.searchsorted(bounds, steps, side="left") - 1
     k[(steps <= bounds[0]) | (steps > bounds[-1])] = -1
     return k.astype(np.int64)
+
+
+def learner_lead(curves, learner_curves, eval_steps, task_boundaries) -> np.ndarray:
+    """How far a method's learner is ahead of the policy it deploys (OER's clone) on the task it has just
+    learned: ``1/N sum_k (learner[b_{k+1}, k] - deployed[b_{k+1}, k])``, the two scores of task ``k`` at
+    the end of its training, per seed (shape ``curves.shape[:-2]``). Positive: the deployed policy trails
+    the learner (p[k, k] loses what the learner reached); NaN where an end-of-task evaluation is missing."""
+    c, steps, bounds = _as_curves(curves, eval_steps, task_boundaries)
+    lc, _, _ = _as_curves(learner_curves, eval_steps, task_boundaries)
+    if lc.shape != c.shape:
+        raise ConfigError(f"learner_curves {lc.shape} and curves {c.shape} must have the same shape")
+    at = {int(st): t for t, st in enumerate(steps)}
+    n = c.shape[-1]
+    gaps = np.full((*c.shape[:-2], n), np.nan)
+    for k in range(n):
+        t = at.get(int(bounds[k + 1]))
+        if t is not None:
+            gaps[..., k] = lc[..., t, k] - c[..., t, k]
+    return np.mean(gaps, axis=-1)
 
 
 def window_matrix(curves, eval_steps, task_boundaries, last_n: int = CW_WINDOW) -> np.ndarray:
@@ -525,6 +545,9 @@ class ContinualRun:
     initial: np.ndarray
     complete: bool
     config: dict[str, Any] = field(default_factory=dict)
+    learner_curves: np.ndarray | None = None
+    """``(seeds, T, N)`` scores of the learner where the method deploys another policy and the run was
+    trained with ``eval_learner`` (final.json's ``learner_curves``); else None."""
 
     @property
     def num_tasks(self) -> int:
@@ -638,7 +661,10 @@ def load_continual_run(path) -> ContinualRun:
                   if final.get("matrix") is not None else fallback_matrix)
         initial = (_field_array(final["initial"], (len(seeds), n), "initial", path)
                    if final.get("initial") is not None else fallback_initial)
+        learner_curves = (_field_array(final["learner_curves"], (len(seeds), len(steps), n), "learner_curves", path)
+                          if final.get("learner_curves") is not None else None)
     else:
+        learner_curves = None
         steps, curves, matrix, initial = _from_metrics(path, tasks, seeds, bounds)
     return ContinualRun(
         run_id=str(info.get("run_id") or path.name),
@@ -655,4 +681,5 @@ def load_continual_run(path) -> ContinualRun:
         initial=initial,
         complete=final is not None,
         config=config,
+        learner_curves=learner_curves,
     )

@@ -450,3 +450,19 @@ def test_difference_interval_resamples_each_run_and_leaves_out_undefined_seeds()
     # a NaN seed is left out of its run; a run with none left makes the difference undefined
     assert cl.difference_interval([1.0, np.nan, 2.0], b, reps=500).n_seeds == 2
     assert not cl.difference_interval([np.nan], b, reps=500).defined
+
+
+def test_learner_lead_by_hand():
+    # 1 seed, 2 tasks of 100 steps, evaluations at 0, 50, 100, 150, 200
+    steps, bounds = [0, 50, 100, 150, 200], [0, 100, 200]
+    deployed = np.array([[[0, 0], [20, 0], [40, 5], [35, 20], [30, 30]]], float)
+    learner = deployed.copy()
+    learner[0, 2, 0], learner[0, 4, 1] = 60.0, 20.0  # +20 on task 0 at its end, -10 on task 1 at its end
+    learner[0, 1, 0] = 99.0  # inside the window: not counted
+    assert cl.learner_lead(deployed, learner, steps, bounds) == pytest.approx([5.0])
+    missing = learner[:, [0, 1, 3, 4]]  # no evaluation at the end of task 0
+    assert np.isnan(cl.learner_lead(deployed[:, [0, 1, 3, 4]], missing, [0, 50, 150, 200], bounds)[0])
+    with pytest.raises(ConfigError, match="same shape"):  # another number of seeds
+        cl.learner_lead(deployed, np.concatenate([learner, learner]), steps, bounds)
+    with pytest.raises(ConfigError, match="num_tasks"):
+        cl.learner_lead(deployed, learner[..., :1], steps, bounds)

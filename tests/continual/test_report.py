@@ -32,7 +32,7 @@ REF_CURVES[1, 1:3, 0], REF_CURVES[1, 3:5, 1], REF_CURVES[1, 5:7, 2] = [30, 50], 
 
 
 def write_run(run_dir: Path, stream: str, method: str, seeds, curves, *, tasks=TASKS, steps=STEPS,
-              steps_per_task=100, finish=True, method_config=None, continual_config=None):
+              steps_per_task=100, finish=True, method_config=None, continual_config=None, learner_curves=None):
     """A continual run folder as the continual trainer writes it: config.json, metrics.jsonl (train
     and eval lines, one per seed) and, when finished, final.json."""
     curves = np.asarray(curves, dtype=float)
@@ -62,6 +62,8 @@ def write_run(run_dir: Path, stream: str, method: str, seeds, curves, *, tasks=T
                  "task_boundaries": bounds, "eval_steps": list(steps), "curves": curves.tolist(),
                  "matrix": curves[:, at[1:], :].tolist(), "matrix_return": (10 * curves[:, at[1:], :]).tolist(),
                  "initial": curves[:, at[0], :].tolist(), "metrics": {}}
+        if learner_curves is not None:
+            final["learner_curves"] = np.asarray(learner_curves, dtype=float).tolist()
         (run_dir / "final.json").write_text(json.dumps(final))
     return run_dir
 
@@ -281,3 +283,25 @@ def test_versus_compares_one_row_with_every_other_row_of_its_stream(tmp_path, ca
     single.mkdir()
     assert cli_main(["report", str(single), "--out", str(out), "--versus", "er"]) == 1
     assert "no continual run found" in capsys.readouterr().err
+
+
+def test_learner_lead_section_for_runs_that_scored_their_learner(tmp_path):
+    """A run with learner_curves (eval_learner) gets the learner's lead over the deployed policy on each task
+    at its end; runs without them get no such row, and the section is absent when no run has them."""
+    from offrl.continual_report import continual_report
+
+    root = tmp_path / "results"
+    learner = CURVES.copy()
+    learner[:, [2, 4, 6], [0, 1, 2]] += [[10.0, 20.0, 30.0], [0.0, 0.0, 30.0]]  # seed leads 20 and 10
+    write_run(root / "oer", "toy", "oer", [0, 1], CURVES, learner_curves=learner)
+    write_run(root / "ft", "toy", "finetune", [0, 1], CURVES)
+    md = continual_report([root / "oer", root / "ft"], tmp_path / "rep", reps=500, curve_reps=20, plots=False).read_text()
+    section = md.split("## The learner against the deployed policy")[1]
+    cells = _row(section, "| `toy` | oer |")
+    assert cells[2] == "2" and cells[3].startswith("15.00 [10.00, 20.00]")
+    assert "| `toy` | finetune |" not in section
+    summary = json.loads((tmp_path / "rep" / "continual_summary.json").read_text())
+    lead = next(r for r in summary["rows"] if r["method"] == "oer")["metrics"]["learner_lead"]
+    assert lead["point"] == pytest.approx(15.0)
+    plain = continual_report([root / "ft"], tmp_path / "rep2", reps=200, curve_reps=20, plots=False).read_text()
+    assert "The learner against the deployed policy" not in plain
