@@ -252,13 +252,13 @@ def _versus_section(groups, values, wanted: str, *, reps: int, ci: float, seed: 
     out: list[dict] = []
     lines: list[str] = []
     for stream, v in sorted(_versus_groups(groups, wanted).items()):
-        others = [g for (st, _), g in groups.items() if st == stream and g is not v]
+        others = [(key, g) for key, g in groups.items() if key[0] == stream and g is not v]
         worse_on_per: list[str] = []
-        for g in others:
+        for key, g in others:
             cells = [f"`{stream}`", g.label]
             entry: dict = {"versus": v.label, "stream": stream, "row": g.label, "metrics": {}}
             for k, _ in _VERSUS_METRICS:
-                est = difference_interval(values[id(v)][k], values[id(g)][k],
+                est = difference_interval(values[(stream, v.label)][k], values[key][k],
                                           key=f"{stream}|{v.label}-{g.label}|{k}", reps=reps, ci=ci, seed=seed)
                 verdict = _verdict(est, pct)
                 cells.append("–" if not est.defined else
@@ -330,13 +330,13 @@ def continual_report(
 
     rows: list[dict] = []
     estimates: dict[tuple[str, str], dict[str, Estimate]] = {}
-    per_seed: dict[int, dict[str, np.ndarray]] = {}  # id(group) -> per-seed metric values
+    per_seed: dict[tuple[str, str], dict[str, np.ndarray]] = {}  # per-seed metric values per row
     for wanted in versus:  # a misspelt row fails before any bootstrap
         _versus_groups(groups, wanted)
     for key, g in tqdm(groups.items(), desc="continual metrics", disable=len(groups) < 4, leave=False):
         values = per_seed_metrics(g.matrix, initial=g.initial, curves=g.curves, eval_steps=g.eval_steps,
                                   task_boundaries=g.task_boundaries, last_n=last_n)
-        per_seed[id(g)] = values
+        per_seed[key] = values
         if g.learner_curves is not None:
             values["learner_lead"] = learner_lead(g.curves, g.learner_curves, g.eval_steps, g.task_boundaries)
         est = {k: seed_interval(v, key=f"{g.stream}|{g.label}|{k}", reps=reps, ci=ci, seed=seed)

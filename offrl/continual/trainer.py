@@ -181,18 +181,11 @@ def check_method_fits(cc: ContinualConfig, method) -> None:
     """The checks of ``cc`` that depend on its method (shared by :func:`setup` and sweep files)."""
     if method.needs_task_id and cc.heads == "agnostic":
         raise ConfigError(f"method {method.name!r} needs the task id (heads 'multi' or 'task-input')")
-    if cc.eval_learner and method.policy is _default_policy():
-        raise ConfigError(f"eval_learner: method {method.name!r} deploys its learner, which every evaluation "
-                          "already scores (it is for methods that deploy another policy, e.g. oer)")
-
-
-def _default_policy():
-    """The ``policy`` of a method that deploys its learner (:class:`Method`'s default)."""
-    import dataclasses as dc
-
     from offrl.continual.methods.base import Method
 
-    return next(f.default for f in dc.fields(Method) if f.name == "policy")
+    if cc.eval_learner and method.policy is Method.policy:  # the default: the learner is what is deployed
+        raise ConfigError(f"eval_learner: method {method.name!r} deploys its learner, which every evaluation "
+                          "already scores (it is for methods that deploy another policy, e.g. oer)")
 
 
 def _jsonable(x):

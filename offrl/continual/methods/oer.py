@@ -114,14 +114,16 @@ def _begin_task(ctx, mcfg, state, k, data_k, key):
     return state.replace(learner=learner)
 
 
+def _after_fresh_optimisers(update):
+    """``update`` run on the learner with new optimiser states (the code's rebuild at every actor update)."""
+    return lambda cfg, state, batch, key: update(cfg, state.replace(learner=_fresh_optimisers(state.learner)),
+                                                 batch, key)
+
+
 def _make_update(ctx, mcfg, k):
     base = base_update(ctx)
     if mcfg.reset_adam_every_update and k > 0:
-        plain = base
-
-        def base(cfg, state, batch, key):  # noqa: F811  (the code's optimiser rebuild, then its update)
-            return plain(cfg, state.replace(learner=_fresh_optimisers(state.learner)), batch, key)
-
+        base = _after_fresh_optimisers(base)
     if not mcfg.dual:
         return make_replay_update(ctx, mcfg, k, base)
 
