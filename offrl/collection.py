@@ -338,7 +338,9 @@ def collect(name: str, *, steps: int | None = None, seed: int = 0, n_envs: int =
     else:
         segments = _segments(env, level, steps)
         total = sum(n for _, _, n in segments)
-        bar = tqdm(total=total, desc=f"collect {ds_id}", unit="step", disable=not progress, dynamic_ncols=True)
+        # `disable` only when asked: an explicit disable=False would override TQDM_DISABLE in logs
+        bar = tqdm(total=total, desc=f"collect {ds_id}", unit="step", dynamic_ncols=True,
+                   **({} if progress else {"disable": True}))
         chunks = [collect_stream(src.env_id, f, n, seed=seed * 7919 + j, n_envs=n_envs, workers=workers, progress=bar,
                                  env_kwargs=src.env_kwargs) for j, (_, f, n) in enumerate(segments)]
         bar.close()

@@ -333,7 +333,8 @@ def continual_report(
     per_seed: dict[tuple[str, str], dict[str, np.ndarray]] = {}  # per-seed metric values per row
     for wanted in versus:  # a misspelt row fails before any bootstrap
         _versus_groups(groups, wanted)
-    for key, g in tqdm(groups.items(), desc="continual metrics", disable=len(groups) < 4, leave=False):
+    quiet = {"disable": True} if len(groups) < 4 else {}  # never disable=False: it overrides TQDM_DISABLE
+    for key, g in tqdm(groups.items(), desc="continual metrics", leave=False, **quiet):
         values = per_seed_metrics(g.matrix, initial=g.initial, curves=g.curves, eval_steps=g.eval_steps,
                                   task_boundaries=g.task_boundaries, last_n=last_n)
         per_seed[key] = values

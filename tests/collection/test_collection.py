@@ -98,3 +98,18 @@ def test_recorded_checksum_is_reproduced_or_flagged(recwarn):
         assert status["matches"] == (ds.spec.checksum == rec["checksum"])
         if not status["matches"]:
             assert any("differs from the recorded" in str(w.message) for w in recwarn)
+
+
+def test_progress_bar_follows_tqdm_disable():
+    """Logs of unattended runs set TQDM_DISABLE=1: a collection asked for its bar must still print none.
+    tqdm reads the variable when it is imported, hence a fresh interpreter per case."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("from offrl import collection; "
+            "collection.collect('hopper-medium', steps=40, n_envs=2, save=False, progress=True)")
+    for disabled in (True, False):
+        env = {k: v for k, v in os.environ.items() if k != "TQDM_DISABLE"} | ({"TQDM_DISABLE": "1"} if disabled else {})
+        err = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stderr
+        assert ("collect local/hopper-medium" in err) is not disabled, err[-2000:]
