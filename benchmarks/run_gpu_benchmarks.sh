@@ -49,6 +49,9 @@ Options:
   --dry-run            print each step's command instead of running it
   --archive FILE       after every step, pack DIR (without datasets, checkpoints and HLO dumps) into
                        FILE, so that an interrupted run still leaves one file with what finished
+  --pack-every SECONDS with --archive: also pack every SECONDS while a step runs (default 120; 0: only
+                       after steps), so that the runs a long sweep step has finished are in FILE
+                       even when the machine is lost before the step ends
   --deadline SECONDS   offline, runs, continual, reproduce: training stops this many seconds after the
                        start (interrupted like Ctrl-C; default: none, every run trains all its steps)
   --resume-from FILE   an --archive of an earlier call: its finished runs (DIR/results) are unpacked
@@ -90,7 +93,7 @@ die() { echo "run_gpu_benchmarks.sh: $*" >&2; exit 2; }
 phase_names() { local e; for e in "${PHASES_KNOWN[@]}"; do echo "${e%%|*}"; done; }
 
 OUT_DIR=./benchmark-results; PHASES=(); QUICK=0; DRY=0; ARCHIVE=""; DEADLINE=""; OLD=""; STAGES=(); WHAT=mlp
-RESUME_FROM=""
+RESUME_FROM=""; PACK_EVERY=120
 SPEED_METHODS="er oer"; SPEED_BASELINE=()
 RUNS=(); LEVELS=""; TRAIN=60000; EVERY=10000; DTSTEPS=30000; DTEVERY=10000; SWEEPS=(); SETS=(); PARALLEL=""; SHARED=1; EVAL_WORKERS=""
 need() { [ $# -ge 2 ] && [ -n "$2" ] && [[ "$2" != --* ]] || die "$1 needs a value (see --help)"; }
@@ -104,6 +107,7 @@ while [ $# -gt 0 ]; do
     --dry-run) DRY=1 ;;
     --archive) need "$@"; ARCHIVE=$2; shift ;;
     --resume-from) need "$@"; RESUME_FROM=$2; shift ;;
+    --pack-every) need "$@"; [[ "$2" =~ ^[0-9]+$ ]] || die "--pack-every takes whole seconds, not '$2'"; PACK_EVERY=$2; shift ;;
     --deadline) need "$@"; DEADLINE=$2; shift ;;
     --old) need "$@"; OLD=$2; shift ;;
     --stage) need "$@"; STAGES+=("$2"); shift ;;
@@ -192,7 +196,17 @@ step() {
   if [ "$DRY" = 1 ]; then echo "$cmd"; return 0; fi
   echo "# $(date -u +%FT%TZ) ${PHASE_DIR#"$OUT_DIR"/}/$name" >> "$OUT_DIR/commands.txt"; echo "$cmd" >> "$OUT_DIR/commands.txt"
   el "$name"
+  # a long step (a sweep) packs every PACK_EVERY s beside it, until the flag file is gone: the loop is
+  # not killed, so that a pack it has begun ends with its `mv` (no half-written archive, no stray temp)
+  local packer="" running=""
+  if [ -n "$ARCHIVE" ] && [ "$PACK_EVERY" -gt 0 ]; then
+    running=$(mktemp "${TMPDIR:-/tmp}/offrl-step.XXXXXX")
+    ( waited=0; while [ -e "$running" ]; do sleep 1; waited=$((waited + 1))
+        if [ "$waited" -ge "$PACK_EVERY" ] && [ -e "$running" ]; then pack; waited=0; fi; done ) &
+    packer=$!
+  fi
   "$@" > "$PHASE_DIR/$name.log" 2>&1; local rc=$?
+  [ -z "$packer" ] || { rm -f "$running"; wait "$packer"; }
   grep -av "settotalmass\|^$" "$PHASE_DIR/$name.log" | tail -n 12
   [ "$rc" = 0 ] || { echo "  -> $name failed (exit $rc); full log: $PHASE_DIR/$name.log"
                      echo "${PHASE_DIR#"$OUT_DIR"/}/$name (exit $rc)" >> "$FAILED_LIST"; }

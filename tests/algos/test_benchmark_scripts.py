@@ -203,11 +203,16 @@ case "$*" in *default_backend*) [ -n "${XLA_PYTHON_CLIENT_MEM_FRACTION:-}" ] && 
 out=""; prev=""; for a in "$@"; do [ "$prev" = --out ] && out=$a; prev=$a; done
 [ -n "$out" ] && [ "${out%.json}" != "$out" ] && echo '{"stand_in": true}' > "$out"
 case "$*" in *"$FAKE_FAIL"*) echo "stand-in failure" >&2; exit 3 ;; esac
+# a long step: wait (at most 6 s) for the archive to appear while this step still runs
+if [ -n "${FAKE_WAIT_ARCHIVE:-}" ]; then
+  for i in $(seq 60); do [ -s "$FAKE_WAIT_ARCHIVE" ] && { echo "archive seen during the step" >> "$FAKE_LOG"; break; }
+    sleep 0.1; done
+fi
 exit 0
 """
 
 
-def _run_with_stand_in(tmp_path, *args, fail="(nothing)", unshared=False):
+def _run_with_stand_in(tmp_path, *args, fail="(nothing)", unshared=False, extra_env=None):
     """The runner with a stand-in python3 first on PATH: its own work (steps, logs, records, archive), fast.
     ``unshared``: the GPU probe finds a GPU that takes one process at a time."""
     bin_dir = tmp_path / "bin"
@@ -216,7 +221,7 @@ def _run_with_stand_in(tmp_path, *args, fail="(nothing)", unshared=False):
     (bin_dir / "python3").chmod(0o755)
     env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "FAKE_LOG": str(tmp_path / "calls.txt"),
            "REAL_PYTHON": sys.executable,
-           "FAKE_FAIL": fail, **({"FAKE_UNSHARED": "1"} if unshared else {})}
+           "FAKE_FAIL": fail, **({"FAKE_UNSHARED": "1"} if unshared else {}), **(extra_env or {})}
     r = subprocess.run(["bash", str(RUNNER), *args], cwd=tmp_path, capture_output=True, text=True, timeout=60, env=env)
     return r, (tmp_path / "calls.txt").read_text().splitlines()
 
@@ -235,6 +240,25 @@ def test_runner_records_each_step_and_packs_the_results(tmp_path):
     assert "commit: " in (out / "machine.txt").read_text() and not (out / "failed-steps.txt").exists()
     with tarfile.open(archive) as tar:
         assert {"./uav/uav_speed.json", "./uav/uav_speed.log", "./commands.txt"} <= set(tar.getnames())
+
+
+def test_runner_packs_while_a_long_step_runs(tmp_path):
+    """--pack-every: the archive is written during a step too (a machine lost mid-sweep still leaves the runs
+    it finished), no temporary file is left behind, and 0 turns it off."""
+    out, archive = tmp_path / "results", tmp_path / "results.tgz"
+    args = ("--phase", "uav", "--out", str(out), "--archive", str(archive))
+    r, calls = _run_with_stand_in(tmp_path, *args, "--pack-every", "1", extra_env={"FAKE_WAIT_ARCHIVE": str(archive)})
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "archive seen during the step" in calls
+    assert [p.name for p in tmp_path.glob("results.tgz*")] == ["results.tgz"]
+    with tarfile.open(archive) as tar:
+        assert "./uav/uav_speed.json" in tar.getnames()  # the last pack, after the step
+    archive.unlink()
+    (tmp_path / "calls.txt").unlink()
+    r, calls = _run_with_stand_in(tmp_path, *args, "--pack-every", "0", extra_env={"FAKE_WAIT_ARCHIVE": str(archive)})
+    assert r.returncode == 0 and "archive seen during the step" not in calls and archive.is_file()
+    bad, _ = _run_with_stand_in(tmp_path, "--phase", "uav", "--pack-every", "2m")
+    assert bad.returncode == 2 and "--pack-every takes whole seconds" in bad.stderr
 
 
 def test_runner_trains_one_run_at_a_time_on_a_gpu_that_cannot_be_shared(tmp_path):
