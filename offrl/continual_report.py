@@ -16,6 +16,7 @@ Definitions and conventions: :mod:`offrl.evaluation.continual` and ``docs/contin
 
 from __future__ import annotations
 
+import sys
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ from offrl.evaluation.continual import (
 )
 from offrl.evaluation.results import RunResult, run_labels
 from offrl.logging import atomic_write_json
+from offrl.provenance import code_versions
 
 __all__ = ["DEFAULT_REFERENCE_METHODS", "ContinualGroup", "continual_report", "group_continual_runs"]
 
@@ -363,6 +365,10 @@ def continual_report(
         f"{pct} bootstrap percentile interval ({reps} replicates resampling whole seeds); one seed "
         "gives the value alone; `(n=k)` marks a metric that only k seeds define."
     )
+    code_summary, code_warning = code_versions({r.run_id: r.config for r in loaded})
+    if code_warning:
+        print(f"offrl report: warning: {code_warning}", file=sys.stderr)
+        md += ["", f"> **Warning**: {code_warning}"]
     md += [
         "",
         "- **PER**: mean final score over all tasks, `1/N sum_i p[N-1,i]`.",
@@ -468,5 +474,6 @@ def continual_report(
             for r in rows
         ],
         "versus": versus_rows,
+        "code_versions": code_summary,
     })
     return path

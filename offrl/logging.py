@@ -337,6 +337,10 @@ class RunLogger:
             from offrl import __version__
 
             self.config["offrl_version"] = __version__
+        if "code" not in self.config:  # which code trains (offrl.provenance): run ids do not say
+            from offrl.provenance import code_stamp
+
+            self.config["code"] = code_stamp()
         self.run_id = str(self.config["run_id"])
         self.resume = resume
         self.resume_from_step = resume_from_step
@@ -482,7 +486,10 @@ class RunLogger:
 
     def write_config(self) -> Path:
         """Write ``config.json`` atomically. On resume an existing config must match (except
-        ``offrl_version``), since a resumed run with other settings would not be the same experiment."""
+        ``offrl_version`` and the code stamp), since a resumed run with other settings would not be the
+        same experiment. A run resumed on other code keeps the stamp it started with under ``code`` and
+        adds the current one to ``code_resumed_with`` (:mod:`offrl.provenance`)."""
+        code_keys = ("offrl_version", "code", "code_resumed_with")
         if self.config_path.exists() and self.resume:
             try:
                 old = json.loads(self.config_path.read_text())
@@ -490,11 +497,16 @@ class RunLogger:
                 old = None
             if isinstance(old, dict):
                 new = to_jsonable(self.config)
-                diff = sorted(
-                    k for k in set(old) | set(new) if k != "offrl_version" and old.get(k) != new.get(k)
-                )
+                diff = sorted(k for k in set(old) | set(new) if k not in code_keys and old.get(k) != new.get(k))
                 if diff:
                     raise ConfigError(f"resumed run {self.run_id!r}: config differs from config.json in {diff}")
+                if "code" in old:  # else a run from before stamps: what resumes it is the first code known
+                    later = list(old.get("code_resumed_with") or [])
+                    if new.get("code") != old["code"] and new.get("code") not in later:
+                        later.append(new.get("code"))
+                    self.config["code"] = old["code"]
+                    if later:
+                        self.config["code_resumed_with"] = later
         atomic_write_json(self.config_path, self.config)
         return self.config_path
 

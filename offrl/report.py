@@ -32,6 +32,7 @@ from offrl.evaluation import stats
 from offrl.evaluation.continual import is_continual_run
 from offrl.evaluation.results import Group, find_runs, group_runs, load_reference, load_runs, match_key
 from offrl.logging import atomic_write_json
+from offrl.provenance import code_versions
 
 __all__ = ["ReportArgs", "make_report", "main"]
 
@@ -178,9 +179,11 @@ def make_report(args: ReportArgs) -> Path:
 
     # ---------------------------------------------------------------- per-dataset table
     known, budgets, budget_warning = _budgets(groups)
-    if budget_warning:
-        print(f"offrl report: warning: {budget_warning}", file=sys.stderr)
-        md += [f"> **Warning**: {budget_warning}", ""]
+    summary["code_versions"], code_warning = code_versions({r.run_id: r.config for r in runs})
+    for warning in (budget_warning, code_warning):
+        if warning:
+            print(f"offrl report: warning: {warning}", file=sys.stderr)
+            md += [f"> **Warning**: {warning}", ""]
     header = ["dataset", "algo", "score", "seeds", *(["steps"] if len(known) > 1 else []), "last", "best"]
     if reference is not None:
         header.append(f"{args.reference}")

@@ -25,8 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from offrl.errors import ConfigError, DataIntegrityError, OffrlError
+from offrl.provenance import git_version, source_digest
 
-__all__ = ["code_version", "docs_table", "git_version", "machine_card", "record_rows", "shipped_csv",
+__all__ = ["code_version", "docs_table", "machine_card", "record_rows", "shipped_csv",
            "write_docs_table"]
 
 
@@ -63,28 +64,15 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine() or "unknown"
 
 
-def git_version(root: str | os.PathLike | None = None) -> str:
-    """``git <commit>`` of the checkout the package runs from (``+dirty`` with uncommitted changes to
-    tracked files); empty when it is not a git checkout."""
-    root = Path(root) if root is not None else Path(__file__).resolve().parents[2]
-    try:
-        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "--short=10", "HEAD"], capture_output=True,
-                                text=True, timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=10, check=True).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return ""
-    return f"git {commit}{'+dirty' if dirty else ''}" if commit else ""
-
-
 def code_version(run_versions: Sequence[str] = (), git: str | None = None) -> str:
     """``offrl <version> (git <commit>)``: the offrl version the runs recorded and the checkout's commit
-    (``git``: as :func:`git_version` said when the command started, so that edits made while it ran
-    are not credited to its runs)."""
+    (``git``: as :func:`~offrl.provenance.git_version` said when the command started, so that edits made
+    while it ran are not credited to its runs); outside a git checkout ``source <digest>``, the digest of
+    the package's source (:func:`~offrl.provenance.source_digest`), in its place."""
     from offrl import __version__
 
     versions = sorted({v for v in run_versions if v}) or [__version__]
-    git = git_version() if git is None else git
+    git = (git_version() or f"source {source_digest()}") if git is None else git
     return "offrl " + "/".join(versions) + (f" ({git})" if git else "")
 
 
@@ -102,7 +90,8 @@ def record_rows(rows: Sequence, *, source: str, csv_path: str | os.PathLike, com
                 description: str = "", git: str | None = None) -> int:
     """Write the finished ``rows`` (:class:`offrl.reproduce.report.Row`) as rows of ``source`` into
     ``csv_path``; returns how many were written. ``description`` becomes a header comment for a source
-    the file does not describe yet; ``git`` is the checkout's version (:func:`git_version`, default now)."""
+    the file does not describe yet; ``git`` is the checkout's version (as :func:`code_version` takes it;
+    default: now)."""
     from offrl.atomic import atomic_file
     from offrl.evaluation.results import PUBLISHED_COLUMNS
 
@@ -111,7 +100,7 @@ def record_rows(rows: Sequence, *, source: str, csv_path: str | os.PathLike, com
         return 0
     if "\n" in command or "\n" in card:
         raise ConfigError("command and card must be one line each")
-    git = git_version() if git is None else git
+    git = (git_version() or f"source {source_digest()}") if git is None else git
     path = Path(csv_path)
     lines = path.read_text(encoding="utf-8").splitlines(keepends=True) if path.is_file() else []
     comments = [ln for ln in lines if ln.startswith("#")]

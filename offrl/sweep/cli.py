@@ -17,7 +17,7 @@ import tyro
 
 from offrl.errors import ConfigError
 from offrl.sweep.backends import InProcessBackend, Outcome, ProcessBackend, RayBackend, gpu_groups, visible_gpus
-from offrl.sweep.plan import format_plan, run_states
+from offrl.sweep.plan import format_plan, other_code_note, run_states
 from offrl.sweep.spec import Sweep, _show, load_sweep
 
 __all__ = ["main", "run_sweep"]
@@ -63,6 +63,8 @@ def run_sweep(sweep: Sweep, *, backend: str = "local", parallel: int = 1, gpus: 
     _say(out, f"[{sweep.name}] {len(sweep.runs)} runs: {len(results) - _errors(results)} already finished, "
               f"{_errors(results)} without their data, {len(todo)} to run {where}"
          + (f" ({len(engine.slots)} at a time)" if isinstance(engine, ProcessBackend) else ""))
+    if note := other_code_note(states):
+        _say(out, f"[{sweep.name}] {note}")
     for run_id, r in results.items():
         if "error" in (r or {}):
             _say(out, f"[{sweep.name}] SKIPPED {labels[run_id]}: {r['error']}")

@@ -3,7 +3,9 @@
 ``offrl sweep plan FILE`` (and ``offrl sweep FILE --dry-run``) prints :func:`format_plan`. States come
 from the run folders alone (``final.json``: finished; a held lock: running, with its owner's pid;
 ``checkpoints/<step>``: partial, resumes there; ``config.json`` only: started, restarts from step 0),
-so they are the same whichever backend ran the runs.
+so they are the same whichever backend ran the runs. A finished run whose ``config.json`` records
+other code than this package's is marked (:mod:`offrl.provenance`): its id, a digest of its
+configuration, does not change with the code.
 
 Time estimates are training time on one accelerator, evaluation not included: the rate of each kind
 of run (:class:`Work`: the algorithm and its batch size; for continual runs the method too) is
@@ -21,10 +23,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
+from offrl.provenance import run_code, source_digest
 from offrl.sweep.spec import Sweep, _short
 
 __all__ = ["RECORDED_SEED_STEPS_PER_S", "RunState", "Work", "batch_label", "estimate", "format_plan",
-           "get_missing_data", "missing_data", "recorded_rate", "run_states"]
+           "get_missing_data", "missing_data", "other_code_note", "recorded_rate", "run_states"]
 
 # Training throughput on one H100 80GB (jax 0.11.2, 2026-11-26), float32 defaults with concurrent
 # kernels, 2x256 MLPs / DT's 3x128 transformer, batch 256 (DT 64), compile and evaluation excluded:
@@ -100,8 +103,13 @@ class RunState:
     final: dict | None = None
     missing: list[str] = dataclasses.field(default_factory=list)
     """one line per absent dataset: what is missing and the command that gets it."""
+    other_code: bool = False
+    """a finished run whose ``config.json`` records other code than this package's
+    (:mod:`offrl.provenance`): a sweep keeps it, as it keeps every finished run."""
 
     def describe(self) -> str:
+        if self.state == "finished" and self.other_code:
+            return "finished, other code"
         if self.state == "running":
             pid = (self.owner or {}).get("pid")
             return f"running (pid {pid})" if pid else "running"
@@ -127,6 +135,23 @@ def checkpoint_step(path: Path) -> int | None:
     return max(steps) if steps else None
 
 
+def _read_config(d: Path) -> dict:
+    try:
+        config = json.loads((d / "config.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+    return config if isinstance(config, dict) else {}
+
+
+def other_code_note(states: Sequence[RunState]) -> str | None:
+    """A line about finished runs made by other code than this package's (None: there are none)."""
+    n = sum(st.other_code for st in states)
+    if not n:
+        return None
+    return (f"{n} finished run(s) were trained by other code than this package's (source {source_digest()}): "
+            "the sweep keeps them; delete a run's folder to train it again with this code")
+
+
 def run_states(sweep: Sweep, *, check_data: bool = True) -> list[RunState]:
     """The state of every run of ``sweep``, read from its folder (and, with ``check_data``, which
     of its datasets are absent from this machine)."""
@@ -141,7 +166,9 @@ def run_states(sweep: Sweep, *, check_data: bool = True) -> list[RunState]:
                 fin = json.loads(final.read_text())
             except (OSError, json.JSONDecodeError):
                 fin = None
-            out.append(RunState(config.run_id, "finished", final=fin))
+            made_by = run_code(_read_config(d))
+            out.append(RunState(config.run_id, "finished", final=fin,
+                                other_code=made_by is not None and made_by != source_digest()))
             continue
         owner = holder(d)
         step = checkpoint_step(d)
@@ -347,6 +374,8 @@ def format_plan(sweep: Sweep, states: list[RunState], *, processes: int = 1) -> 
     lines += ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
     counts = {s: sum(st.state == s for st in states) for s in ("finished", "running", "partial", "started", "pending")}
     lines.append(", ".join(f"{n} {s}" for s, n in counts.items() if n) or "no runs")
+    if note := other_code_note(states):
+        lines.append(note)
     missing = [(c.run_id, m) for c, st in zip(sweep.runs, states) for m in st.missing]
     if missing:
         lines.append(f"WARNING: data missing for {len({r for r, _ in missing})} run(s); they fail until it is there:")

@@ -305,3 +305,23 @@ def test_learner_lead_section_for_runs_that_scored_their_learner(tmp_path):
     assert lead["point"] == pytest.approx(15.0)
     plain = continual_report([root / "ft"], tmp_path / "rep2", reps=200, curve_reps=20, plots=False).read_text()
     assert "The learner against the deployed policy" not in plain
+
+
+def test_continual_report_warns_when_its_rows_come_from_other_code(tmp_path, capsys):
+    from offrl.continual_report import continual_report
+
+    stamps = ({"source": "aaaaaaaaaaaa", "git": "git 1111111111"}, {"source": "bbbbbbbbbbbb"})
+    root = tmp_path / "results"
+    runs = [write_run(root / "er-a", "s", "er", [0, 1], CURVES),
+            write_run(root / "ft-a", "s", "finetune", [0, 1], CURVES)]
+    out = continual_report(runs, tmp_path / "same", reps=50, curve_reps=20, plots=False)
+    assert "Warning" not in out.read_text() and "warning" not in capsys.readouterr().err
+    for run, stamp in zip(runs, stamps):
+        config = json.loads((run / "config.json").read_text())
+        (run / "config.json").write_text(json.dumps({**config, "code": stamp}))
+    out = continual_report(runs, tmp_path / "mixed", reps=50, curve_reps=20, plots=False)
+    assert "> **Warning**: The runs come from 2 code versions" in out.read_text()
+    assert "warning: The runs come from 2 code versions" in capsys.readouterr().err
+    summary = json.loads((tmp_path / "mixed" / "continual_summary.json").read_text())
+    assert summary["code_versions"]["versions"] == {"source aaaaaaaaaaaa (git 1111111111)": ["er-a"],
+                                                    "source bbbbbbbbbbbb": ["ft-a"]}

@@ -12,6 +12,7 @@ from sweeptools import REPO, toy_data
 from offrl import algos
 from offrl.cli import main
 from offrl.errors import ConfigError, UnknownIdError
+from offrl.provenance import source_digest
 from offrl.runlock import RunLock
 from offrl.sweep import load_sweep, parse_sweep
 from offrl.train import parse_overrides
@@ -311,3 +312,27 @@ def test_eval_workers_for_a_whole_sweep_keep_its_run_ids(tmp_path):
     assert {c.eval_workers for c in s.runs} == {4} and s.with_eval_workers(None) is s
     with pytest.raises(ConfigError, match="a number of processes"):
         s.with_eval_workers(-1)
+
+
+def test_sweep_plan_marks_finished_runs_of_other_code(tmp_path, capsys):
+    toy_data()
+    f = tmp_path / "s.yaml"
+    f.write_text(yaml.safe_dump({"name": "s", "algo": "bc", "datasets": ["local/toy-a-v0"], "seeds": [0],
+                                 "train": {"steps": 100, "eval_every": 50, "chunk": 50},
+                                 "grid": {"hp.lr": [0.001, 0.002, 0.003]}}))
+    res = tmp_path / "res"
+    runs = load_sweep(f, results_dir=res).runs
+    for config, stamp in zip(runs, ({"source": source_digest()}, {"source": "bbbbbbbbbbbb"}, None)):
+        (res / config.run_id).mkdir(parents=True)
+        (res / config.run_id / "final.json").write_text(json.dumps({"wall_time_s": 1.0, "steps": 100, "seeds": [0]}))
+        (res / config.run_id / "config.json").write_text(json.dumps({"code": stamp} if stamp else {}))
+    assert main(["sweep", "plan", str(f), "--results-dir", str(res)]) == 0
+    out = capsys.readouterr().out
+    rows = {c.run_id: next(line for line in out.splitlines() if c.run_id in line) for c in runs}
+    assert "finished, other code" in rows[runs[1].run_id]
+    assert "other code" not in rows[runs[0].run_id] and "other code" not in rows[runs[2].run_id]  # same; unknown
+    assert (f"1 finished run(s) were trained by other code than this package's (source {source_digest()})"
+            in out)
+    assert main(["sweep", str(f), "--results-dir", str(res)]) == 0  # the sweep keeps them and says so
+    out = capsys.readouterr().out
+    assert "3 already finished" in out and "1 finished run(s) were trained by other code" in out

@@ -1,0 +1,110 @@
+"""Which code made a run.
+
+Run ids are digests of a run's configuration, not of the code that trained it: a finished run keeps its
+id (and a sweep skips it) after a change to its method. So every run records its code in
+``config.json`` under ``code``: the digest of the package's Python source (``source``, known wherever
+the package runs, a copied tree on a remote machine included) and the git commit of its checkout
+(``git``, where there is one). A run resumed on other code keeps the stamp of its start and lists the
+later ones under ``code_resumed_with``. ``offrl report`` and ``offrl sweep plan`` read the stamps back:
+a table whose runs come from different code says so (:func:`code_versions`), and a finished run made
+by other code than the current is marked.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import subprocess
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+__all__ = ["code_label", "code_stamp", "code_versions", "git_version", "run_code", "source_digest", "tree_digest"]
+
+_PACKAGE = Path(__file__).resolve().parent
+
+
+def tree_digest(root: str | os.PathLike) -> str:
+    """The first 12 hex digits of the SHA-256 of the Python source under ``root`` (every ``**/*.py``
+    outside ``__pycache__``, relative path and content, in path order)."""
+    root = Path(root)
+    h = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*.py") if "__pycache__" not in p.relative_to(root).parts):
+        h.update(path.relative_to(root).as_posix().encode() + b"\0")
+        h.update(path.read_bytes() + b"\0")
+    return h.hexdigest()[:12]
+
+
+@functools.cache
+def source_digest() -> str:
+    """:func:`tree_digest` of the package (``offrl/``): equal for equal code whether or not it runs from a
+    git checkout; computed once per process."""
+    return tree_digest(_PACKAGE)
+
+
+def git_version(root: str | os.PathLike | None = None) -> str:
+    """``git <commit>`` of the checkout the package runs from (``+dirty`` with uncommitted changes to
+    tracked files); empty when it is not a git checkout."""
+    root = Path(root) if root is not None else _PACKAGE.parent
+    try:
+        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "--short=10", "HEAD"], capture_output=True,
+                                text=True, timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return f"git {commit}{'+dirty' if dirty else ''}" if commit else ""
+
+
+@functools.cache
+def code_stamp() -> dict[str, str]:
+    """``{"source": <digest>, "git": "git <commit>[+dirty]"}`` of the running package (``git`` left out
+    outside a git checkout); computed once per process, so that edits made while a command runs are not
+    credited to its runs."""
+    git = git_version()
+    return {"source": source_digest(), **({"git": git} if git else {})}
+
+
+def code_label(stamp: Mapping[str, Any] | None) -> str:
+    """``source 1a2b3c4d5e6f (git 0123abcd45)``; ``not recorded`` for runs made before stamps existed."""
+    if not stamp or not stamp.get("source"):
+        return "not recorded"
+    git = stamp.get("git")
+    return f"source {stamp['source']}" + (f" ({git})" if git else "")
+
+
+def run_code(config: Mapping[str, Any]) -> str | None:
+    """The source digest a run's ``config.json`` records (None: not recorded)."""
+    stamp = config.get("code")
+    return stamp.get("source") if isinstance(stamp, Mapping) and stamp.get("source") else None
+
+
+def code_versions(configs: Mapping[str, Mapping[str, Any]]) -> tuple[dict[str, Any], str | None]:
+    """The code versions of runs (``run_id -> config``): ``(summary, warning)``.
+
+    ``summary`` maps each version's label to its run ids (runs not recorded under ``not recorded``; a
+    run resumed on other code counts under its first stamp and is listed in ``resumed_on_other_code``);
+    ``warning`` is a sentence for a report when the runs come from more than one version (or some
+    resumed on other code), else None. Different code need not mean different numbers, but only the
+    reader can tell which changes matter.
+    """
+    by_label: dict[str, list[str]] = {}
+    resumed = []
+    for run_id, config in sorted(configs.items()):
+        by_label.setdefault(code_label(config.get("code")), []).append(run_id)
+        if config.get("code_resumed_with"):
+            resumed.append(run_id)
+    summary: dict[str, Any] = {"versions": by_label, "resumed_on_other_code": resumed}
+    parts = []
+    if len(by_label) > 1:
+        counts = ", ".join(f"{label} ({len(ids)} run{'s' * (len(ids) > 1)})" for label, ids in by_label.items())
+        parts.append(f"the runs come from {len(by_label)} code versions: {counts}")
+    if resumed:
+        parts.append(f"{len(resumed)} run{'s' * (len(resumed) > 1)} resumed on other code than "
+                     f"{'they' if len(resumed) > 1 else 'it'} started with ({', '.join(resumed)})")
+    if not parts:
+        return summary, None
+    text = "; ".join(parts)
+    return summary, (text[0].upper() + text[1:] + ". Rows may differ by code as well as by setting: "
+                     "code_versions in the summary JSON says which run is which.")
