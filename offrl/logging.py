@@ -53,8 +53,9 @@ __all__ = ["RunLogger", "WandbSwitch", "atomic_write_json", "config_group", "to_
 # Keys every JSONL line carries; metrics may not reuse them.
 _RESERVED = ("kind", "step", "seed", "time")
 _INIT_TIMEOUT_S = 30.0
-# Config keys that differ between runs of the same experiment; left out of the default wandb group.
-_PER_RUN_KEYS = ("seeds", "seed", "run_id", "results_dir")
+# Config keys that differ between runs of the same experiment (the code stamp: jobs of one sweep on
+# machines with and without a git checkout); left out of the default wandb group.
+_PER_RUN_KEYS = ("seeds", "seed", "run_id", "results_dir", "code", "code_resumed_with")
 
 
 class TimeSpent:

@@ -102,6 +102,9 @@ def test_group_ignores_seeds_and_run_id():
     nested = lambda seeds: {**CONFIG, "train_config": {"seeds": seeds, "run_id": "r", "steps": 10}}  # noqa: E731
     assert config_group(nested([0])) == config_group(nested([1, 2])) != config_group(CONFIG)
     assert a == b != c and a.startswith("td3bc-hopper-medium-v2-")
+    # the code stamp too (offrl.provenance): one sweep's jobs on machines with and without git share a group
+    assert config_group({**CONFIG, "code": {"source": "a", "git": "git b"}}) == config_group(
+        {**CONFIG, "code": {"source": "c"}, "code_resumed_with": [{"source": "d"}]}) == config_group(CONFIG)
 
 
 def test_wandb_mode_selection(monkeypatch, tmp_path):
