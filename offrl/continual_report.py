@@ -40,7 +40,7 @@ from offrl.evaluation.continual import (
     seed_interval,
     task_auc,
 )
-from offrl.evaluation.results import RunResult, run_labels
+from offrl.evaluation.results import RunResult, _override_parts, run_labels
 from offrl.logging import atomic_write_json
 from offrl.provenance import code_versions
 
@@ -117,26 +117,40 @@ def _bracketed(label: str) -> tuple[str, list[str]]:
     return (head, rest.removesuffix("]").split(" ")) if sep else (label, [])
 
 
-def continual_labels(runs: Sequence[ContinualRun]) -> tuple[dict[Path, str], list[str]]:
-    """A row label per run (keyed by run folder) and the settings every run shares.
+def continual_labels(runs: Sequence[ContinualRun]) -> tuple[dict[Path, str], list[str], dict[str, list[str]]]:
+    """A row label per run (keyed by run folder), the settings every run shares, and per method the
+    method's own options every run of it shares.
 
     Labels are :func:`offrl.evaluation.results.run_labels`'s (the method plus its and the base learner's
-    overrides), less the overrides that every run of the report has: a comparison of eight selection
-    rules reads ``oer [selection=max_reward]``, and the report names the shared settings once. Dropping
-    what all runs share never makes two different rows one."""
+    overrides), less the overrides that every run of the report has (a comparison of eight selection
+    rules reads ``oer [selection=max_reward]``; the report names the shared settings once) and less the
+    method's own options (``method_hp``) that every run of that method has (OER's CPU-sized ensemble
+    beside ER rows without one); the base learner's overrides stay in a label unless every run shares
+    them, since they tell methods apart, and a method with one row keeps its whole label. Dropping what
+    a whole set of runs shares never makes two different rows one: runs of one method that differ keep
+    a token that tells them apart."""
     labels = run_labels([_label_view(r) for r in runs])
     parts = [_bracketed(label)[1] for label in labels.values()]
     if any("=" not in t for p in parts for t in p):  # a value with a space in it: keep the labels whole
-        return labels, []
+        return labels, [], {}
     shared = sorted(set.intersection(*(set(p) for p in parts))) if parts else []
-    if not shared:
-        return labels, []
+    own: dict[str, set[str]] = {}  # per method: its method_hp tokens that all of its runs have
+    for r in runs:
+        tokens = {f"{k}={v}" for k, v in _override_parts((r.config.get("continual_config") or {})
+                                                        .get("method_hp") or []).items()}
+        own[r.method] = own[r.method] & tokens if r.method in own else tokens
+    rows_of: dict[str, set[str]] = {}
+    for r in runs:
+        rows_of.setdefault(r.method, set()).add(labels[r.path])
+    # only for a method with several rows: a lone row keeps its whole label
+    method_shared = {m: sorted(t - set(shared)) for m, t in own.items() if t - set(shared) and len(rows_of[m]) > 1}
     out = {}
-    for path, label in labels.items():
-        head, tokens = _bracketed(label)
-        kept = [t for t in tokens if t not in shared]
-        out[path] = head + (" [" + " ".join(kept) + "]" if kept else "")
-    return out, shared
+    for r in runs:
+        head, tokens = _bracketed(labels[r.path])
+        drop = set(shared) | set(method_shared.get(r.method, ()))
+        kept = [t for t in tokens if t not in drop]
+        out[r.path] = head + (" [" + " ".join(kept) + "]" if kept else "")
+    return out, shared, method_shared
 
 
 def group_continual_runs(runs: Sequence[ContinualRun],
@@ -323,7 +337,7 @@ def continual_report(
             warnings.warn(f"skipping {r}: {e}", stacklevel=2)
     if not loaded:
         raise OffrlError("no readable continual runs")
-    labels, shared = continual_labels(loaded)
+    labels, shared, method_shared = continual_labels(loaded)
     groups = group_continual_runs(loaded, labels)
     references = [g for g in groups.values() if g.method in set(reference_methods)]
     out = Path(out_dir)
@@ -360,6 +374,8 @@ def continual_report(
     md.append(
         (f"Every run was trained with {' '.join(f'`{t}`' for t in shared)}; the rows name what else differs. "
          if shared else "") +
+        "".join(f"Every `{m}` row was also trained with {' '.join(f'`{t}`' for t in tokens)}. "
+                for m, tokens in sorted(method_shared.items())) +
         f"{n_runs} continual run(s), {len(groups)} stream x method row(s). Scores are normalized (0 = "
         "random, 100 = expert on each task). Each cell is the mean over seeds with a "
         f"{pct} bootstrap percentile interval ({reps} replicates resampling whole seeds); one seed "
@@ -461,7 +477,8 @@ def continual_report(
         tmp.write_text("\n".join(md), encoding="utf-8")
     atomic_write_json(out / "continual_summary.json", {
         "settings": {"forgetting_window": last_n, "reps": reps, "ci": ci, "seed": seed,
-                     "reference_methods": list(reference_methods)},
+                     "reference_methods": list(reference_methods), "shared_by_every_run": shared,
+                     "shared_by_every_row_of_method": method_shared},
         "rows": [
             {
                 "stream": r["group"].stream, "method": r["group"].method, "label": r["group"].label,

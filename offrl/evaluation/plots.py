@@ -32,11 +32,17 @@ def _label_inches(labels) -> float:
 
 
 def _colors(names: Sequence[str]) -> dict[str, tuple]:
-    # Fixed colour per algorithm across all figures of a report (sorted names -> tab10 slots).
+    # Fixed colour per algorithm across all figures of a report (sorted names -> colour slots); every name
+    # its own colour: tab10 up to 10 names, tab20 up to 20 (a selection-rule ablation has 15 rows), then
+    # evenly spaced hues
     from matplotlib import colormaps
 
-    cmap = colormaps["tab10"]
-    return {n: cmap(i % 10) for i, n in enumerate(sorted(names))}
+    names = sorted(set(names))
+    if len(names) <= 20:
+        cmap = colormaps["tab10" if len(names) <= 10 else "tab20"]
+        return {n: cmap(i) for i, n in enumerate(names)}
+    cmap = colormaps["hsv"]
+    return {n: cmap(i / len(names)) for i, n in enumerate(names)}
 
 
 def _save(fig: Figure, path: Path) -> Path:

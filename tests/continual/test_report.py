@@ -231,15 +231,36 @@ def test_rows_name_what_differs_and_the_header_what_every_run_shares(tmp_path):
     runs.append(write_run(root / "default", "toy", "oer", [0, 1], CURVES, method_config={"selection": "mbes2"},
                           continual_config=shared))
     loaded = [cl.load_continual_run(r) for r in runs]
-    labels, common = continual_labels(loaded)
+    labels, common, _ = continual_labels(loaded)
     assert common == ["dynamics_steps=2000", "hidden=64,64"]
     assert sorted(labels.values()) == ["oer", "oer [selection=max_reward]", "oer [selection=mbes]"]
     md = continual_report(runs, tmp_path / "rep", reps=200, curve_reps=20).read_text()
     assert md.count("Every run was trained with `dynamics_steps=2000` `hidden=64,64`") == 1
     assert _row(md, "| `toy` | oer [selection=max_reward] |")[2] == "2"
     bare = write_run(root / "bare", "toy", "finetune", [0], CURVES[:1])
-    labels, common = continual_labels([*loaded, cl.load_continual_run(bare)])
-    assert common == [] and "oer [dynamics_steps=2000 hidden=64,64 selection=max_reward]" in labels.values()
+    labels, common, of_method = continual_labels([*loaded, cl.load_continual_run(bare)])
+    # the base learner's override stays (it tells oer's rows from finetune's); oer's own shared option goes
+    assert common == [] and of_method == {"oer": ["dynamics_steps=2000"]}
+    assert set(labels.values()) == {"finetune", "oer [hidden=64,64]", "oer [hidden=64,64 selection=max_reward]",
+                                    "oer [hidden=64,64 selection=mbes]"}
+    md = continual_report([*runs, bare], tmp_path / "rep2", reps=50, curve_reps=20, plots=False).read_text()
+    assert "Every `oer` row was also trained with `dynamics_steps=2000`." in md
+
+
+def test_a_method_with_one_row_keeps_its_whole_label(tmp_path):
+    """Dropping a method's shared options is for methods with several rows: a lone `oer [dual=false ...]`
+    beside ER rows must not read `oer`."""
+    from offrl.continual_report import continual_labels
+
+    root = tmp_path / "results"
+    lone = write_run(root / "oer", "toy", "oer", [0, 1], CURVES, method_config={"dual": False},
+                     continual_config={"method_hp": ["dual=false", "dynamics_steps=2000"]})
+    ers = [write_run(root / name, "toy", "er", [0, 1], CURVES, method_config={"replay": replay},
+                     continual_config={"method_hp": [f"replay={replay}", "buffer_size=500"]})
+           for name, replay in (("er-bc", "bc"), ("er-rl", "rl"))]
+    labels, common, of_method = continual_labels([cl.load_continual_run(r) for r in (lone, *ers)])
+    assert of_method == {"er": ["buffer_size=500"]} and common == []
+    assert set(labels.values()) == {"er [replay=bc]", "er [replay=rl]", "oer [dual=false dynamics_steps=2000]"}
 
 
 def test_versus_compares_one_row_with_every_other_row_of_its_stream(tmp_path, capsys):
@@ -325,3 +346,14 @@ def test_continual_report_warns_when_its_rows_come_from_other_code(tmp_path, cap
     summary = json.loads((tmp_path / "mixed" / "continual_summary.json").read_text())
     assert summary["code_versions"]["versions"] == {"source aaaaaaaaaaaa (git 1111111111)": ["er-a"],
                                                     "source bbbbbbbbbbbb": ["ft-a"]}
+
+
+def test_every_row_of_a_comparison_gets_its_own_colour():
+    """A selection-rule ablation has 15 rows: no two bars may share a colour (tab10 repeats after 10)."""
+    from offrl.evaluation.plots import _colors
+
+    for n in (3, 10, 15, 20, 26):
+        names = [f"row {i:02d}" for i in range(n)]
+        colors = _colors(names)
+        assert len({tuple(round(c, 6) for c in rgba) for rgba in colors.values()}) == n
+        assert colors == _colors(list(reversed(names)))  # by name, not by order of appearance
