@@ -20,7 +20,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["code_label", "code_stamp", "code_versions", "git_version", "run_code", "source_digest", "tree_digest"]
+__all__ = ["checkout_version", "code_label", "code_stamp", "code_versions", "git_version", "run_code", "source_digest",
+           "tree_digest"]
 
 _PACKAGE = Path(__file__).resolve().parent
 
@@ -55,6 +56,11 @@ def git_version(root: str | os.PathLike | None = None) -> str:
     except (OSError, subprocess.SubprocessError):
         return ""
     return f"git {commit}{'+dirty' if dirty else ''}" if commit else ""
+
+
+def checkout_version() -> str:
+    """One string for the code that runs: :func:`git_version`, or ``source <digest>`` outside git."""
+    return git_version() or f"source {source_digest()}"
 
 
 @functools.cache

@@ -206,7 +206,7 @@ def reproduce(a: ReproduceArgs, *, command: str = "", out=None) -> int:
     """Run ``offrl reproduce`` as ``a`` says; returns the exit code (docs/reproduce.md)."""
     from offrl.evaluation.results import published_rows
     from offrl.paths import results_root
-    from offrl.provenance import git_version, source_digest
+    from offrl.provenance import checkout_version
     from offrl.reproduce.report import build_rows, format_summary, row_verdicts, write_report
     from offrl.sweep import run_sweep
     from offrl.sweep.plan import format_plan, run_states
@@ -214,7 +214,7 @@ def reproduce(a: ReproduceArgs, *, command: str = "", out=None) -> int:
     out = out or sys.stdout
     target = get_target(a.target, quick=a.quick)
     # the code that trains is the code as the command starts (outside git: the source's digest)
-    git = (git_version() or f"source {source_digest()}") if a.record else ""
+    git = checkout_version() if a.record else ""
     if a.record and not target.recordable:
         mine = ", ".join(t.name for _, t in TARGETS.items() if t.recordable)
         raise ConfigError(f"--record writes our own measured rows; {target.name}'s rows are {target.source}'s "

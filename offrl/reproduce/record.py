@@ -19,13 +19,12 @@ import math
 import os
 import platform
 import re
-import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from offrl.errors import ConfigError, DataIntegrityError, OffrlError
-from offrl.provenance import git_version, source_digest
+from offrl.provenance import checkout_version
 
 __all__ = ["code_version", "docs_table", "machine_card", "record_rows", "shipped_csv",
            "write_docs_table"]
@@ -66,13 +65,13 @@ def _cpu_model() -> str:
 
 def code_version(run_versions: Sequence[str] = (), git: str | None = None) -> str:
     """``offrl <version> (git <commit>)``: the offrl version the runs recorded and the checkout's commit
-    (``git``: as :func:`~offrl.provenance.git_version` said when the command started, so that edits made
-    while it ran are not credited to its runs); outside a git checkout ``source <digest>``, the digest of
-    the package's source (:func:`~offrl.provenance.source_digest`), in its place."""
+    (``git``: as :func:`~offrl.provenance.checkout_version` said when the command started, so that edits
+    made while it ran are not credited to its runs; outside a git checkout ``source <digest>``, the
+    digest of the package's source)."""
     from offrl import __version__
 
     versions = sorted({v for v in run_versions if v}) or [__version__]
-    git = (git_version() or f"source {source_digest()}") if git is None else git
+    git = checkout_version() if git is None else git
     return "offrl " + "/".join(versions) + (f" ({git})" if git else "")
 
 
@@ -100,7 +99,7 @@ def record_rows(rows: Sequence, *, source: str, csv_path: str | os.PathLike, com
         return 0
     if "\n" in command or "\n" in card:
         raise ConfigError("command and card must be one line each")
-    git = (git_version() or f"source {source_digest()}") if git is None else git
+    git = checkout_version() if git is None else git
     path = Path(csv_path)
     lines = path.read_text(encoding="utf-8").splitlines(keepends=True) if path.is_file() else []
     comments = [ln for ln in lines if ln.startswith("#")]

@@ -51,8 +51,12 @@ def test_stamp_outside_a_git_checkout_is_the_source_digest(tmp_path):
                          env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(copy)}).stdout
     assert json.loads(out) == {"source": provenance.source_digest()}  # equal code, no git commit to name
     assert provenance.git_version(tmp_path) == ""
-    assert code_version(["0.1.0"], git=f"source {provenance.source_digest()}").endswith(
-        f"(source {provenance.source_digest()})")
+    assert provenance.checkout_version() in (provenance.git_version(), f"source {provenance.source_digest()}")
+    code = "from offrl import provenance as p; print(p.checkout_version())"
+    out = subprocess.run([sys.executable, "-c", code], cwd=copy, capture_output=True, text=True, check=True,
+                         env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(copy)}).stdout.strip()
+    assert out == f"source {provenance.source_digest()}"
+    assert code_version(["0.1.0"], git=out) == f"offrl 0.1.0 ({out})"
     assert provenance.code_label(A) == "source aaaaaaaaaaaa (git 1111111111)"
     assert provenance.code_label(B) == "source bbbbbbbbbbbb" and provenance.code_label(None) == "not recorded"
 
