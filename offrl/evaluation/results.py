@@ -3,7 +3,7 @@
 The layout (written by the trainer through :class:`offrl.logging.RunLogger`):
 
 * ``config.json``: ``run_id``, ``algo``, ``dataset``, ``seeds``, ``algo_config``, ``train_config``,
-  ``offrl_version``.
+  ``offrl_version``, ``code`` (:mod:`offrl.provenance`; absent in runs of older versions).
 * ``metrics.jsonl``: append-only lines ``{"kind", "step", "seed", "time", ...}``; eval lines carry
   ``return_mean``, ``return_std``, ``normalized_score`` (absent without reference scores) and
   ``episodes``. A resumed run drops the lines after its checkpoint before logging those steps
