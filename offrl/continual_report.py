@@ -134,16 +134,15 @@ def continual_labels(runs: Sequence[ContinualRun]) -> tuple[dict[Path, str], lis
     if any("=" not in t for p in parts for t in p):  # a value with a space in it: keep the labels whole
         return labels, [], {}
     shared = sorted(set.intersection(*(set(p) for p in parts))) if parts else []
-    own: dict[str, set[str]] = {}  # per method: its method_hp tokens that all of its runs have
-    for r in runs:
-        tokens = {f"{k}={v}" for k, v in _override_parts((r.config.get("continual_config") or {})
-                                                        .get("method_hp") or []).items()}
-        own[r.method] = own[r.method] & tokens if r.method in own else tokens
+    own: dict[str, set[str]] = {}  # per method: its method_hp tokens that all of its runs have, less `shared`
     rows_of: dict[str, set[str]] = {}
     for r in runs:
+        tokens = {f"{k}={v}" for k, v in _override_parts((r.config.get("continual_config") or {})
+                                                        .get("method_hp") or []).items()} - set(shared)
+        own[r.method] = own[r.method] & tokens if r.method in own else tokens
         rows_of.setdefault(r.method, set()).add(labels[r.path])
     # only for a method with several rows: a lone row keeps its whole label
-    method_shared = {m: sorted(t - set(shared)) for m, t in own.items() if t - set(shared) and len(rows_of[m]) > 1}
+    method_shared = {m: sorted(t) for m, t in own.items() if t and len(rows_of[m]) > 1}
     out = {}
     for r in runs:
         head, tokens = _bracketed(labels[r.path])

@@ -364,17 +364,20 @@ def _train_stream(cc: ContinualConfig, s: _Setup) -> dict:
         line = f"{s.run_id}: task {k + 1}/{n_tasks} ({names[k]}) done at {time.time() - t0:.0f} s ({timing.line()})"
         (bar.write if bar is not None else print)(line)
 
+    def per_task(prefix: str, scores, returns) -> dict:
+        return {**{f"{prefix}score/{n}": scores[:, i] for i, n in enumerate(names)},
+                **{f"{prefix}return/{n}": returns[:, i] for i, n in enumerate(names)}}
+
     def evaluate(step: int, k: int) -> None:
         with timing("eval"):
-            scores, returns = evaluator(policy_of(placement.unpad(states)))
-        ev = {f"score/{n}": scores[:, i] for i, n in enumerate(names)}
-        ev.update({f"return/{n}": returns[:, i] for i, n in enumerate(names)})
+            live = placement.unpad(states)  # once: with padded seeds it goes by way of the host
+            scores, returns = evaluator(policy_of(live))
+        ev = per_task("", scores, returns)
         entry = {"step": step, "task": k, "scores": scores.tolist(), "returns": returns.tolist()}
         if learner_of is not None:  # the learner beside the deployed policy (e.g. OER's distillation gap)
             with timing("eval"):
-                l_scores, l_returns = evaluator(learner_of(placement.unpad(states)))
-            ev.update({f"learner_score/{n}": l_scores[:, i] for i, n in enumerate(names)})
-            ev.update({f"learner_return/{n}": l_returns[:, i] for i, n in enumerate(names)})
+                l_scores, l_returns = evaluator(learner_of(live))
+            ev.update(per_task("learner_", l_scores, l_returns))
             entry.update(learner_scores=l_scores.tolist(), learner_returns=l_returns.tolist())
         logger.log(step, {**ev, "task": k}, kind="eval")
         history.append(entry)
