@@ -84,6 +84,10 @@ class ContinualGroup:
     initial: np.ndarray
     learner_curves: np.ndarray | None = None
     """the learner's curves (``eval_learner`` runs) when every run of the group has them."""
+    identity: str = ""
+    """the method and every override it was trained with, whatever the other rows: the name the
+    bootstrap streams of this row derive from, so that a label shortened because other rows share a
+    setting (or lengthened because a new row does not) leaves this row's intervals as they were."""
 
     @property
     def complete(self) -> bool:
@@ -176,6 +180,7 @@ def group_continual_runs(runs: Sequence[ContinualRun],
         curves = [on_steps(r, r.curves) for r in members]
         with_learner = all(r.learner_curves is not None for r in members)
         groups[key] = ContinualGroup(
+            identity=run_labels([_label_view(first)])[first.path],
             stream=key[0], label=key[1], method=first.method, runs=members, tasks=list(first.tasks),
             task_boundaries=first.task_boundaries, eval_steps=steps,
             seeds=[s for r in members for s in r.seeds],
@@ -274,7 +279,7 @@ def _versus_section(groups, values, wanted: str, *, reps: int, ci: float, seed: 
             entry: dict = {"versus": v.label, "stream": stream, "row": g.label, "metrics": {}}
             for k, _ in _VERSUS_METRICS:
                 est = difference_interval(values[(stream, v.label)][k], values[key][k],
-                                          key=f"{stream}|{v.label}-{g.label}|{k}", reps=reps, ci=ci, seed=seed)
+                                          key=f"{stream}|{v.identity}-{g.identity}|{k}", reps=reps, ci=ci, seed=seed)
                 verdict = _verdict(est, pct)
                 cells.append("–" if not est.defined else
                              f"{est.point:+.2f} [{est.lower:.2f}, {est.upper:.2f}] {verdict}".rstrip(" –"))
@@ -355,14 +360,14 @@ def continual_report(
         per_seed[key] = values
         if g.learner_curves is not None:
             values["learner_lead"] = learner_lead(g.curves, g.learner_curves, g.eval_steps, g.task_boundaries)
-        est = {k: seed_interval(v, key=f"{g.stream}|{g.label}|{k}", reps=reps, ci=ci, seed=seed)
+        est = {k: seed_interval(v, key=f"{g.stream}|{g.identity}|{k}", reps=reps, ci=ci, seed=seed)
                for k, v in values.items()}
         ref = None if g in references else _pick_reference(g, references)
         if ref is not None:
             est["fwt"] = forward_transfer_interval(
                 task_auc(g.curves, g.eval_steps, g.task_boundaries),
                 task_auc(ref.curves, ref.eval_steps, ref.task_boundaries),
-                key=f"{g.stream}|{g.label}|fwt", reps=reps, ci=ci, seed=seed,
+                key=f"{g.stream}|{g.identity}|fwt", reps=reps, ci=ci, seed=seed,
             )
         estimates[key] = est
         rows.append({"group": g, "reference": ref, "estimates": est})

@@ -247,6 +247,36 @@ def test_rows_name_what_differs_and_the_header_what_every_run_shares(tmp_path):
     assert "Every `oer` row was also trained with `dynamics_steps=2000`." in md
 
 
+def test_a_rows_intervals_do_not_depend_on_the_other_rows(tmp_path):
+    """A row's bootstrap streams derive from its method and overrides, not from its printed label: a
+    fine-tune row joining the report lengthens the OER rows' labels (their shared network size no longer
+    goes to the header) and leaves their intervals, and the difference between them, exactly as they were."""
+    from offrl.continual_report import continual_report
+
+    root = tmp_path / "results"
+    # ten seeds, spread out: with two, any stream's percentiles are the two seeds' own values
+    curves = np.concatenate([CURVES, CURVES + 11, CURVES - 7, CURVES[::-1] + 3, CURVES + 19])
+    seeds = list(range(len(curves)))
+    runs = [write_run(root / rule, "toy", "oer", seeds, curves + 3 * i, method_config={"selection": rule},
+                      continual_config={"hp": ["hidden=64,64"], "method_hp": [f"selection={rule}"]})
+            for i, rule in enumerate(("mbes", "max_reward"))]
+    bare = write_run(root / "bare", "toy", "finetune", [0, 1], CURVES)
+
+    def rows(folders, out, versus):
+        continual_report(folders, tmp_path / out, reps=300, curve_reps=20, plots=False, versus=[versus])
+        summary = json.loads((tmp_path / out / "continual_summary.json").read_text())
+        return ({r["label"]: r["metrics"] for r in summary["rows"]},
+                {v["row"]: v["metrics"] for v in summary["versus"]})
+
+    alone, alone_versus = rows(runs, "alone", "oer [selection=mbes]")
+    joined, joined_versus = rows([*runs, bare], "joined", "oer [hidden=64,64 selection=mbes]")
+    assert set(alone) == {"oer [selection=mbes]", "oer [selection=max_reward]"}
+    for rule in ("mbes", "max_reward"):
+        assert joined[f"oer [hidden=64,64 selection={rule}]"] == alone[f"oer [selection={rule}]"]
+    assert alone["oer [selection=mbes]"]["per"]["lower"] < alone["oer [selection=mbes]"]["per"]["upper"]
+    assert joined_versus["oer [hidden=64,64 selection=max_reward]"] == alone_versus["oer [selection=max_reward]"]
+
+
 def test_a_method_with_one_row_keeps_its_whole_label(tmp_path):
     """Dropping a method's shared options is for methods with several rows: a lone `oer [dual=false ...]`
     beside ER rows must not read `oer`."""
