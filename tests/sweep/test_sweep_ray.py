@@ -6,6 +6,7 @@ import os
 import signal
 import threading
 
+import numpy as np
 import pytest
 from sweeptools import REPO, metric_rows, toy_data, wait_for, write_sweep
 
@@ -75,3 +76,45 @@ def test_ray_sweep_survives_a_killed_worker(tmp_path, monkeypatch, capsys):
     assert killed["step"] < STEPS
     wait_for(lambda: holder(target) is None, 10, "the lock to be free")
     assert json.loads((target / ".lock").read_text())["pid"] != killed["pid"]
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:os.fork\\(\\) was called:RuntimeWarning")
+def test_ray_runs_a_continual_sweep(tmp_path, monkeypatch, capsys):
+    """A continual sweep (fine-tune and ER through the cheap stream) on a real local Ray cluster: each run
+    a Ray task, each writing the folder the continual trainer writes anywhere, which the continual report
+    reads; a second call finds both finished and runs nothing."""
+    from offrl.continual_report import continual_report
+    from offrl.sweep.plan import get_missing_data
+
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]))
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
+    tasks = ("forward", "reversed", "weak")
+    assert get_missing_data([f"local/pendulum-gain/{t}-medium-v0" for t in tasks], collect=True, workers=1,
+                            steps=400, progress=False) == []
+    spec = tmp_path / "c.yaml"
+    spec.write_text("name: cheap-ray\nkind: continual\nstream: pendulum-gain\nmethod: finetune\nseeds: [0, 1]\n"
+                    "hp: {hidden: '16,16'}\nmethod_hp: {}\n"
+                    "continual: {steps_per_task: 100, eval_every: 50, chunk: 50, eval_episodes: 1, batch_size: 32,"
+                    " progress: false}\n"
+                    "variants:\n  - {method: finetune}\n  - {method: er, method_hp.buffer_size: 50}\n")
+    sweep = load_sweep(spec, results_dir=tmp_path / "res")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        results = run_sweep(sweep, backend="ray", retries=0)
+        out = capsys.readouterr().out
+        assert "2 runs: 0 already finished, 0 without their data, 2 to run as Ray tasks" in out
+        assert out.count("[cheap-ray] done ") == 2
+        again = run_sweep(sweep, backend="ray")
+        assert "2 runs: 2 already finished" in capsys.readouterr().out and again.keys() == results.keys()
+    finally:
+        ray.shutdown()
+    folders = [tmp_path / "res" / c.run_id for c in sweep.runs]
+    for config, folder in zip(sweep.runs, folders):
+        final = json.loads((folder / "final.json").read_text())
+        assert final["kind"] == "continual" and final["method"] == config.method
+        assert np.asarray(final["matrix"]).shape == (2, 3, 3) and results[config.run_id]["kind"] == "continual"
+        assert set(metric_rows(folder).values()) == {1}  # every record once
+    summary = json.loads((continual_report(folders, tmp_path / "rep", reps=100, curve_reps=10, plots=False)
+                          .parent / "continual_summary.json").read_text())
+    assert {r["label"] for r in summary["rows"]} == {"finetune", "er [buffer_size=50]"}
