@@ -23,7 +23,8 @@ def brute_force(points, k):
     return order, np.sqrt(np.take_along_axis(d2, order, 1))
 
 
-@pytest.mark.parametrize("blocks", [{}, {"query_block": 64, "tile": None}, {"query_block": 50, "tile": 8}])
+@pytest.mark.parametrize("blocks", [{}, {"query_block": 64, "tile": None, "tree": False},
+                                    {"query_block": 50, "tile": 8, "tree": False}, {"tree": True}])
 def test_knn_matches_brute_force(blocks):
     x = np.random.default_rng(0).normal(size=(301, 5)).astype(np.float32)
     want_idx, want_dist = brute_force(x, 16)
@@ -36,11 +37,13 @@ def test_knn_matches_brute_force(blocks):
     assert (np.asarray(got.distances)[:, 0] == 0).all()
 
 
-@pytest.mark.parametrize("blocks", [{"query_block": 64, "tile": None}, {"query_block": 7, "tile": 3}])
+@pytest.mark.parametrize("blocks", [{"query_block": 64, "tile": None, "tree": False},
+                                    {"query_block": 7, "tile": 3, "tree": False}, {"tree": True}])
 def test_knn_breaks_ties_by_lower_row_index(blocks):
     """On a small integer grid with repeated points most distances tie; the order is always
-    (distance, row index), with or without key tiles (3 rows each: tied minima across tiles), and a
-    duplicated row ranks by its index too."""
+    (distance, row index), with or without key tiles (3 rows each: tied minima across tiles), with
+    k-d tree candidates (ties beyond the candidates: those rows go by the blocks), and a duplicated row
+    ranks by its index too."""
     g = np.random.default_rng(1).integers(0, 3, size=(200, 2)).astype(np.float32)
     want_idx, want_dist = brute_force(g, 20)
     got = knn(g, 20, **blocks)
@@ -49,6 +52,21 @@ def test_knn_breaks_ties_by_lower_row_index(blocks):
     dup = np.flatnonzero((g == g[0]).all(1))[:20]  # rows identical to row 0 (more than 20), row 0 first
     assert len(dup) == 20
     np.testing.assert_array_equal(np.asarray(got.indices)[0], dup)
+
+
+@pytest.mark.parametrize("dims", [1, 3, 8])
+def test_the_tree_gives_the_blocks_result_bit_for_bit(dims):
+    """The k-d tree's candidates, re-measured in float32, give the blocks' indices and distances exactly,
+    on states with repeated rows and near ties (a trajectory-like walk, rounded), with k above the slack."""
+    rng = np.random.default_rng(dims)
+    walk = np.cumsum(rng.normal(size=(2500, dims)), axis=0)
+    x = np.concatenate([np.round(walk, 1), np.round(walk[:300], 1)]).astype(np.float32)  # 300 exact repeats
+    for k in (1, 24, 64):
+        tree, blocks = knn(x, k, tree=True), knn(x, k, tree=False)
+        np.testing.assert_array_equal(np.asarray(tree.indices), np.asarray(blocks.indices))
+        np.testing.assert_array_equal(np.asarray(tree.distances), np.asarray(blocks.distances))
+    # "auto" takes the tree on a CPU for these few coordinates: the same answer
+    np.testing.assert_array_equal(np.asarray(knn(x, 64).indices), np.asarray(blocks.indices))
 
 
 def test_knn_rejects_bad_input():
@@ -61,6 +79,8 @@ def test_knn_rejects_bad_input():
         knn(np.zeros(5), 2)
     with pytest.raises(ConfigError, match="tile"):
         knn(x, 2, tile="big")
+    with pytest.raises(ConfigError, match="tree"):
+        knn(x, 2, tree="kd")
     assert default_query_block(1_000_000, 1 << 30) == 268  # 268 x 1M float32 distances fit 1 GiB
 
 
