@@ -51,10 +51,12 @@ class Neighbors(NamedTuple):
 
 
 def _squared_distances(q, keys):
-    """(Q, D) x (K, D) -> (Q, K): sum over dimensions of (q - k)^2, accumulated in dimension order."""
-    acc = jnp.zeros((q.shape[0], keys.shape[0]), jnp.float32)
+    """(Q, D) x (K, D) -> (Q, K), every query against the same keys, or (Q, D) x (Q, M, D) -> (Q, M),
+    each query against its own: sum over dimensions of (q - k)^2, accumulated in dimension order."""
+    keys = keys[None] if keys.ndim == 2 else keys
+    acc = jnp.zeros((q.shape[0], keys.shape[1]), jnp.float32)
     for d in range(q.shape[1]):  # unrolled at trace time: one fused elementwise pass, exact arithmetic
-        diff = q[:, d:d + 1] - keys[None, :, d]
+        diff = q[:, d:d + 1] - keys[:, :, d]
         acc = acc + diff * diff
     return acc
 
@@ -95,17 +97,6 @@ TREE_SLACK = 16
 #: a row's candidates are complete when its last one is farther than its k-th by more than this relative
 #: margin of squared distance: far above float32 rounding of a sum of a few squares (~1e-6)
 _TREE_MARGIN = 1e-4
-
-
-@jax.jit
-def _candidate_distances(q, cand):
-    """(Q, D) x (Q, M, D) -> (Q, M): each query's squared distances to its own candidates, by the same
-    sum in dimension order as :func:`_squared_distances`."""
-    acc = jnp.zeros(cand.shape[:2], jnp.float32)
-    for d in range(q.shape[1]):
-        diff = q[:, d:d + 1] - cand[:, :, d]
-        acc = acc + diff * diff
-    return acc
 
 
 def knn(points, k: int = DEFAULT_K, *, tile: int | None | str = "auto", query_block: int | None = None,
@@ -184,7 +175,7 @@ def _knn_tree(x: np.ndarray, k: int, blocks) -> Neighbors:
     x64 = x.astype(np.float64)
     far, cand = cKDTree(x64).query(x64, k=m, workers=-1)
     cand = cand.reshape(n, m).astype(np.int32)
-    d2 = np.asarray(_candidate_distances(x, x[cand]))
+    d2 = np.asarray(jax.jit(_squared_distances)(x, x[cand]))  # the blocks' sum
     order = np.lexsort((cand, d2), axis=1)[:, :k]  # by distance, ties to the lower row
     idx, d2 = np.take_along_axis(cand, order, 1), np.take_along_axis(d2, order, 1)
     far = far.reshape(n, m) ** 2
