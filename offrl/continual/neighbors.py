@@ -61,6 +61,9 @@ def _squared_distances(q, keys):
     return acc
 
 
+_squared_distances_jit = jax.jit(_squared_distances)
+
+
 @functools.lru_cache(maxsize=None)
 def _block_fn(k: int, tile: int | None):
     """jit of one query block: (queries, keys) -> (squared distances, indices), each (Q, k). Padding
@@ -97,6 +100,9 @@ TREE_SLACK = 16
 #: a row's candidates are complete when its last one is farther than its k-th by more than this relative
 #: margin of squared distance: far above float32 rounding of a sum of a few squares (~1e-6)
 _TREE_MARGIN = 1e-4
+
+#: rows queried per pass of the tree
+_TREE_ROWS = 1 << 16
 
 
 def knn(points, k: int = DEFAULT_K, *, tile: int | None | str = "auto", query_block: int | None = None,
@@ -173,13 +179,23 @@ def _knn_tree(x: np.ndarray, k: int, blocks) -> Neighbors:
     n = x.shape[0]
     m = min(n, k + TREE_SLACK)
     x64 = x.astype(np.float64)
-    far, cand = cKDTree(x64).query(x64, k=m, workers=-1)
-    cand = cand.reshape(n, m).astype(np.int32)
-    d2 = np.asarray(jax.jit(_squared_distances)(x, x[cand]))  # the blocks' sum
-    order = np.lexsort((cand, d2), axis=1)[:, :k]  # by distance, ties to the lower row
-    idx, d2 = np.take_along_axis(cand, order, 1), np.take_along_axis(d2, order, 1)
-    far = far.reshape(n, m) ** 2
-    unsure = np.flatnonzero(far[:, -1] <= far[:, k - 1] * (1 + _TREE_MARGIN)) if m < n else np.zeros(0, int)
+    tree = cKDTree(x64)
+    rows = min(n, _TREE_ROWS)  # queries per pass: bounds the candidates' memory (~80 MB per pass)
+    idx, d2 = np.empty((n, k), np.int32), np.empty((n, k), np.float32)
+    unsure = []
+    for lo in range(0, n, rows):
+        far, cand = tree.query(x64[lo:lo + rows], k=m, workers=-1)
+        cand = cand.reshape(-1, m).astype(np.int32)
+        got = len(cand)
+        pad = np.zeros((rows - got, m), np.int32)  # one compiled shape for every pass
+        dist = np.asarray(_squared_distances_jit(x[np.r_[lo:lo + got, np.zeros(rows - got, int)]],
+                                                 x[np.concatenate([cand, pad])]))[:got]  # the blocks' sum
+        order = np.lexsort((cand, dist), axis=1)[:, :k]  # by distance, ties to the lower row
+        idx[lo:lo + got], d2[lo:lo + got] = np.take_along_axis(cand, order, 1), np.take_along_axis(dist, order, 1)
+        if m < n:
+            far = far.reshape(-1, m) ** 2
+            unsure.append(lo + np.flatnonzero(far[:, -1] <= far[:, k - 1] * (1 + _TREE_MARGIN)))
+    unsure = np.concatenate(unsure) if unsure else np.zeros(0, int)
     if len(unsure):
         d2_blocks, idx_blocks = blocks(unsure)
         d2[unsure], idx[unsure] = np.asarray(d2_blocks), np.asarray(idx_blocks)

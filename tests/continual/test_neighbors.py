@@ -55,9 +55,13 @@ def test_knn_breaks_ties_by_lower_row_index(blocks):
 
 
 @pytest.mark.parametrize("dims", [1, 3, 8])
-def test_the_tree_gives_the_blocks_result_bit_for_bit(dims):
+def test_the_tree_gives_the_blocks_result_bit_for_bit(dims, monkeypatch):
     """The k-d tree's candidates, re-measured in float32, give the blocks' indices and distances exactly,
-    on states with repeated rows and near ties (a trajectory-like walk, rounded), with k above the slack."""
+    on states with repeated rows and near ties (a trajectory-like walk, rounded), with k above the slack,
+    queried in passes of 1,000 rows (the last one padded)."""
+    from offrl.continual import neighbors
+
+    monkeypatch.setattr(neighbors, "_TREE_ROWS", 1000)
     rng = np.random.default_rng(dims)
     walk = np.cumsum(rng.normal(size=(2500, dims)), axis=0)
     x = np.concatenate([np.round(walk, 1), np.round(walk[:300], 1)]).astype(np.float32)  # 300 exact repeats
