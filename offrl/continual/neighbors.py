@@ -24,8 +24,9 @@ Pendulum) go through a k-d tree instead (scipy's ``cKDTree``, in float64): it pr
 :data:`TREE_SLACK` candidates per row, whose float32 distances are then computed by the same sum as the
 blocks' and ordered by (distance, row); a row whose last candidate is not clearly farther than its k-th
 (so that a row outside the candidates could tie with or round into its top k) is done by the blocks.
-Same result as the blocks, in seconds where the blocks take minutes (200,000 3-d rows: ~2 s against ~5 min
-on two cores); beyond a few dimensions a tree prunes little and the blocks win.
+Same result as the blocks, in seconds where the blocks take minutes (a cheap-stream task's 200,000 3-d
+states: 4 s on two cores, where the blocks take 12.6 s for a quarter of them); beyond a few dimensions a
+tree prunes little and the blocks win.
 """
 
 import functools
