@@ -10,7 +10,8 @@ the model a randomly initialised dynamics ensemble of the default size (5 x 256-
 not change the amount of work, only which rows the chains visit.
 
 Timed, each after one untimed call that compiles: the neighbour search (on OER's 3 coordinates and on
-all of them; with key tiles and with one top-k over all keys), MBES's per-task model predictions, and the whole
+all of them; with key tiles and with one top-k over all keys, and on a CPU with the k-d tree that
+``knn`` takes there for few coordinates), MBES's per-task model predictions, and the whole
 selection (predictions + chains) for one seed and for ``--seeds`` seeds vmapped. The aim: the
 neighbours plus the selection of one task of 1M transitions in under 60 s on one H200.
 """
@@ -36,7 +37,7 @@ except ImportError:  # run from a checkout without installing the package
 from offrl.algos import dynamics
 from offrl.algos.networks import DeterministicActor
 from offrl.continual import selection
-from offrl.continual.neighbors import knn
+from offrl.continual.neighbors import TREE_MAX_DIMS, knn
 
 
 def synthetic_task(rows: int, obs_dim: int, act_dim: int, episode_len: int, seed: int = 0) -> dict:
@@ -122,12 +123,16 @@ def main(argv=None) -> int:
     for label in args.knn_dims.split(","):
         pts = obs if label == "all" else obs[:, :int(label)]
         for t in ([tile] if tile else []) + ([] if args.no_all_keys and tile else [None]):
-            res = timed(lambda: knn(pts, cfg.num_neighbors, tile=t, max_block_bytes=args.max_block_bytes),
-                        args.repeats)
+            res = timed(lambda: knn(pts, cfg.num_neighbors, tile=t, max_block_bytes=args.max_block_bytes,
+                                    tree=False), args.repeats)
             if label == str(cfg.neighbor_dims) and neighbors is None:
                 neighbors = res["_out"]
             # knn runs one top-k over all keys when there would be fewer tiles than neighbours
-            record("knn", res, dims=label, tile=t if t and rows >= cfg.num_neighbors * t else None)
+            record("knn", res, dims=label, method="blocks",
+                   tile=t if t and rows >= cfg.num_neighbors * t else None)
+        if jax.default_backend() == "cpu" and pts.shape[1] <= TREE_MAX_DIMS:  # where knn's default takes the tree
+            record("knn", timed(lambda: knn(pts, cfg.num_neighbors, tree=True), args.repeats), dims=label,
+                   method="tree")
     if neighbors is None:
         neighbors = selection.neighbors_for(data, cfg, max_block_bytes=args.max_block_bytes)
 

@@ -99,6 +99,8 @@ def test_mbes_speed_benchmark_quick(tmp_path):
     assert rec["meta"]["rows"] == 3000 and rec["meta"]["command"].startswith("python benchmarks/mbes_speed.py")
     names = {r["name"] for r in rec["results"]}
     assert {"knn", "mbes_selection"} <= names
+    # on this CPU both roads to the neighbours are timed: the blocks, and the tree that knn takes here
+    assert {r.get("method") for r in rec["results"] if r["name"] == "knn"} == {"blocks", "tree"}
     for r in rec["results"]:
         assert r["best_s"] > 0 and r["rows"] == 3000
     sel = next(r for r in rec["results"] if r["name"] == "mbes_selection")
