@@ -82,12 +82,12 @@ class ContinualGroup:
     curves: np.ndarray
     matrix: np.ndarray
     initial: np.ndarray
-    learner_curves: np.ndarray | None = None
-    """the learner's curves (``eval_learner`` runs) when every run of the group has them."""
-    identity: str = ""
+    identity: str
     """the method and every override it was trained with, whatever the other rows: the name the
     bootstrap streams of this row derive from, so that a label shortened because other rows share a
     setting (or lengthened because a new row does not) leaves this row's intervals as they were."""
+    learner_curves: np.ndarray | None = None
+    """the learner's curves (``eval_learner`` runs) when every run of the group has them."""
 
     @property
     def complete(self) -> bool:

@@ -188,9 +188,10 @@ def _knn_tree(x: np.ndarray, k: int, blocks) -> Neighbors:
         far, cand = tree.query(x64[lo:lo + rows], k=m, workers=-1)
         cand = cand.reshape(-1, m).astype(np.int32)
         got = len(cand)
-        pad = np.zeros((rows - got, m), np.int32)  # one compiled shape for every pass
-        dist = np.asarray(_squared_distances_jit(x[np.r_[lo:lo + got, np.zeros(rows - got, int)]],
-                                                 x[np.concatenate([cand, pad])]))[:got]  # the blocks' sum
+        # padded to whole passes (one compiled shape); the blocks' sum of squares
+        queries = np.concatenate([x[lo:lo + got], np.zeros((rows - got, x.shape[1]), np.float32)])
+        padded = np.concatenate([cand, np.zeros((rows - got, m), np.int32)])
+        dist = np.asarray(_squared_distances_jit(queries, x[padded]))[:got]
         order = np.lexsort((cand, dist), axis=1)[:, :k]  # by distance, ties to the lower row
         idx[lo:lo + got], d2[lo:lo + got] = np.take_along_axis(cand, order, 1), np.take_along_axis(dist, order, 1)
         if m < n:
