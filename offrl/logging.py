@@ -47,8 +47,8 @@ import tyro
 
 from offrl.errors import ConfigError, OffrlError
 
-__all__ = ["RunLogger", "WandbSwitch", "atomic_write_json", "config_group", "to_jsonable", "wandb_configured",
-           "wandb_mode"]
+__all__ = ["RunLogger", "TimeSpent", "WandbSwitch", "atomic_write_json", "config_group", "run_timing", "to_jsonable",
+           "wandb_configured", "wandb_mode"]
 
 # Keys every JSONL line carries; metrics may not reuse them.
 _RESERVED = ("kind", "step", "seed", "time")
@@ -76,6 +76,23 @@ class TimeSpent:
 
     def line(self) -> str:
         return ", ".join(f"{part.replace('_', ' ')} {v:.0f} s" for part, v in self.seconds.items())
+
+
+def run_timing(t0: float, earlier_wall: float, resumed_from_step: int | None, spent: TimeSpent) -> dict[str, Any]:
+    """``final.json``'s timing and machine: ``wall_time_s``, the run's training wall time over all its
+    attempts (this one since ``t0``, plus ``earlier_wall``: what the checkpoint it resumed from says the
+    attempts before had spent up to it, so work redone after a kill counts once); ``time_s``, where this
+    attempt's time went; ``machine`` (:func:`offrl.provenance.machine_card`); a resumed run adds
+    ``resumed_from_step`` and ``attempt_wall_time_s``. Rates read from finished runs (``offrl sweep
+    plan``'s time left) so stay true for runs stopped and resumed, on this machine or another."""
+    from offrl.provenance import machine_card
+
+    attempt = time.time() - t0
+    out: dict[str, Any] = {"wall_time_s": earlier_wall + attempt, "time_s": dict(spent.seconds),
+                           "machine": machine_card()}
+    if resumed_from_step is not None:
+        out.update(resumed_from_step=resumed_from_step, attempt_wall_time_s=attempt)
+    return out
 
 
 def to_jsonable(x: Any) -> Any:

@@ -1,4 +1,4 @@
-"""Which code made a run.
+"""Which code, and which machine, made a run.
 
 Run ids are digests of a run's configuration, not of the code that trained it: a finished run keeps its
 id (and a sweep skips it) after a change to its method. So every run records its code in
@@ -8,6 +8,9 @@ the package runs, a copied tree on a remote machine included) and the git commit
 later ones under ``code_resumed_with``. ``offrl report`` and ``offrl sweep plan`` read the stamps back:
 a table whose runs come from different code says so (:func:`code_versions`), and a finished run made
 by other code than the current is marked.
+
+The machine goes into ``final.json`` (``machine``, :func:`machine_card`: ``1x NVIDIA H200``, or the CPU
+model and its cores), so that a run's wall time can be read for what it is wherever its folder goes.
 """
 
 from __future__ import annotations
@@ -15,13 +18,14 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import platform
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["checkout_version", "code_label", "code_stamp", "code_versions", "git_version", "run_code", "source_digest",
-           "tree_digest"]
+__all__ = ["checkout_version", "code_label", "code_stamp", "code_versions", "git_version", "machine_card", "run_code",
+           "source_digest", "tree_digest"]
 
 _PACKAGE = Path(__file__).resolve().parent
 
@@ -114,3 +118,29 @@ def code_versions(configs: Mapping[str, Mapping[str, Any]]) -> tuple[dict[str, A
     text = "; ".join(parts)
     return summary, (text[0].upper() + text[1:] + ". Rows may differ by code as well as by setting: "
                      "code_versions in the summary JSON says which run is which.")
+
+
+def machine_card() -> str:
+    """The machine, in words: the accelerators JAX uses (``1x NVIDIA H200``), else the CPU model and
+    its core count."""
+    cpu = _cpu_model()
+    try:
+        import jax
+
+        devices = jax.devices()
+        if devices and devices[0].platform != "cpu":
+            kinds = sorted({d.device_kind for d in devices})
+            return f"{len(devices)}x {', '.join(kinds)}"
+    except Exception:  # noqa: BLE001  (no JAX, or no backend: the CPU is the machine)
+        pass
+    return f"CPU: {cpu}, {os.cpu_count()} cores"
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"

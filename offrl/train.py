@@ -429,7 +429,7 @@ def train(tc: TrainConfig, *, dataset=None, algo_config=None) -> dict:
 
 def _train(tc: TrainConfig, dataset, algo_config, held) -> dict:
     from offrl.evaluation.rollout import evaluate, make_policy_fn
-    from offrl.logging import RunLogger, TimeSpent
+    from offrl.logging import RunLogger, TimeSpent, run_timing
     from offrl.paths import results_root
 
     chosen = tc.chunk is None
@@ -494,12 +494,14 @@ def _train(tc: TrainConfig, dataset, algo_config, held) -> dict:
         print(f"{tc.algo}: {placement.describe()}", file=sys.stderr, flush=True)
 
     ckpt = _Checkpoints(run_dir / "checkpoints") if tc.checkpoint else None
-    start, history = 0, []
+    start, history, earlier_wall, restored = 0, [], 0.0, False
     if resume and ckpt is not None and ckpt.latest() is not None:
         # restored straight into this run's placement, whatever the device count it was written on
         states, keys, meta = ckpt.restore(ckpt.latest(), *placement.unpad((states, keys)))
         states, keys = placement.place((states, keys))
         start, history = int(meta["step"]), meta["history"]
+        earlier_wall = float(meta.get("wall_s", 0.0))  # checkpoints written before it was kept: 0
+        restored = True
     # a rerun continues the same records: rows after the checkpoint are dropped, as they are logged again
     logger = RunLogger(run_dir, config, list(tc.seeds), use_wandb=tc.wandb, resume=resume,
                        resume_from_step=start if resume else None, project=tc.wandb_project,
@@ -560,7 +562,8 @@ def _train(tc: TrainConfig, dataset, algo_config, held) -> dict:
         history.append(entry)
         if ckpt is not None:
             with timing("checkpoints"), logger.uninterrupted():  # a kill never leaves a half-written one
-                ckpt.save(step, *placement.unpad(states_keys), {"step": step, "history": history})
+                ckpt.save(step, *placement.unpad(states_keys),
+                          {"step": step, "history": history, "wall_s": earlier_wall + time.time() - t0})
                 logger.checkpointed(step)
         log_deferred(float("inf") if next_eval is None else next_eval - 1)  # past the checkpoint: dropped on resume
 
@@ -628,7 +631,7 @@ def _train(tc: TrainConfig, dataset, algo_config, held) -> dict:
             ckpt.close()
 
     final = summarize(config, history, has_ref)
-    final.update({"wall_time_s": time.time() - t0, "steps": tc.steps, "time_s": timing.seconds})
+    final.update(run_timing(t0, earlier_wall, start if restored else None, timing), steps=tc.steps)
     if background is not None:  # the evaluations' own time, most of it beside training
         final["eval_background_s"] = background.seconds
     logger.finish(final)

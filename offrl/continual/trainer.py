@@ -279,7 +279,7 @@ def _train_stream(cc: ContinualConfig, s: _Setup) -> dict:
     import jax.numpy as jnp
 
     from offrl.continual.methods.base import ContinualState, Context, base_update
-    from offrl.logging import RunLogger, TimeSpent
+    from offrl.logging import RunLogger, TimeSpent, run_timing
     from offrl.train import _Checkpoints, host_metrics, init_states, make_chunk_fn
 
     run_dir, config = s.run_dir, s.config
@@ -332,12 +332,13 @@ def _train_stream(cc: ContinualConfig, s: _Setup) -> dict:
     policy_of = _stack_policy(method, ctx, mcfg)
     learner_of = jax.jit(jax.vmap(lambda st: st.learner)) if cc.eval_learner else None
     ckpt = _Checkpoints(run_dir / "checkpoints") if cc.checkpoint else None
-    task, task_step, history, resumed_step = 0, 0, [], -1
+    task, task_step, history, resumed_step, earlier_wall = 0, 0, [], -1, 0.0
     if resume and ckpt is not None and ckpt.latest() is not None:
         states, keys, meta = ckpt.restore(ckpt.latest(), *placement.unpad((states, keys)))
         states, keys = placement.place((states, keys))
         task, task_step, history, resumed_step = (int(meta["task"]), int(meta["task_step"]), meta["history"],
                                                   int(meta["step"]))
+        earlier_wall = float(meta.get("wall_s", 0.0))  # checkpoints written before it was kept: 0
         print(f"resuming {s.run_id} in task {task + 1}/{n_tasks} "
               f"({data.stream.task_names[min(task, n_tasks - 1)]}) at step {task * S + task_step}")
     # a rerun continues the same records: rows after the checkpoint are dropped, as they are logged again
@@ -386,7 +387,8 @@ def _train_stream(cc: ContinualConfig, s: _Setup) -> dict:
 
     def save(step: int, k: int, ks: int) -> None:
         if ckpt is not None:
-            meta = {"step": step, "task": k, "task_step": ks, "history": history}
+            meta = {"step": step, "task": k, "task_step": ks, "history": history,
+                    "wall_s": earlier_wall + time.time() - t0}
             with timing("checkpoints"), logger.uninterrupted():  # a kill never leaves a half-written checkpoint
                 ckpt.save(step, *placement.unpad((states, keys)), meta)
                 logger.checkpointed(step)
@@ -449,8 +451,7 @@ def _train_stream(cc: ContinualConfig, s: _Setup) -> dict:
             ckpt.close()
 
     final = summarize(config, history, n_tasks, S)
-    final["wall_time_s"] = time.time() - t0
-    final["time_s"] = timing.seconds  # of this process's part of the run (a resumed run: since it resumed)
+    final.update(run_timing(t0, earlier_wall, resumed_step if resumed_step >= 0 else None, timing))
     logger.finish(final)
     return final
 

@@ -278,7 +278,8 @@ def reproduce(a: ReproduceArgs, *, command: str = "", out=None) -> int:
 
 def _record(a: ReproduceArgs, target: Target, rows, command: str, git: str, out) -> None:
     from offrl.evaluation.results import published_rows
-    from offrl.reproduce.record import docs_table, machine_card, record_rows, shipped_csv, write_docs_table
+    from offrl.provenance import machine_card
+    from offrl.reproduce.record import docs_table, record_rows, shipped_csv, write_docs_table
 
     csv_path = a.csv or shipped_csv()
     n = record_rows(rows, source=target.source, csv_path=csv_path, command=command, card=a.card or machine_card(),

@@ -17,7 +17,6 @@ import datetime as _dt
 import io
 import math
 import os
-import platform
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -26,8 +25,7 @@ from typing import Any
 from offrl.errors import ConfigError, DataIntegrityError, OffrlError
 from offrl.provenance import checkout_version
 
-__all__ = ["code_version", "docs_table", "machine_card", "record_rows", "shipped_csv",
-           "write_docs_table"]
+__all__ = ["code_version", "docs_table", "record_rows", "shipped_csv", "write_docs_table"]
 
 
 def shipped_csv() -> Path:
@@ -35,32 +33,6 @@ def shipped_csv() -> Path:
     from offrl.paths import assets_dir
 
     return assets_dir() / "reference" / "published_scores.csv"
-
-
-def machine_card() -> str:
-    """The machine, in words: the accelerators JAX uses (``1x NVIDIA H200``), else the CPU model and
-    its core count."""
-    cpu = _cpu_model()
-    try:
-        import jax
-
-        devices = jax.devices()
-        if devices and devices[0].platform != "cpu":
-            kinds = sorted({d.device_kind for d in devices})
-            return f"{len(devices)}x {', '.join(kinds)}"
-    except Exception:  # noqa: BLE001  (no JAX, or no backend: the CPU is the machine)
-        pass
-    return f"CPU: {cpu}, {os.cpu_count()} cores"
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown"
 
 
 def code_version(run_versions: Sequence[str] = (), git: str | None = None) -> str:

@@ -305,7 +305,7 @@ def missing_data(sources: list[str]) -> list[str]:
 
 def measured_rates(sweep: Sweep, states: list[RunState]) -> dict[str, tuple[float, str]]:
     """Seed-steps/s per throughput key from the sweep's finished runs (their ``final.json``)."""
-    totals: dict[str, list[float]] = {}
+    totals: dict[str, list] = {}
     for config, st in zip(sweep.runs, states):
         fin = st.final or {}
         work = as_work(sweep.kind.work(config))
@@ -313,12 +313,14 @@ def measured_rates(sweep: Sweep, states: list[RunState]) -> dict[str, tuple[floa
         if st.state != "finished" or not wall or not steps or not seeds:
             continue
         key = work.key
-        acc = totals.setdefault(key, [0.0, 0.0, 0])
+        acc = totals.setdefault(key, [0.0, 0.0, 0, set()])
         acc[0] += float(steps) * len(seeds)
         acc[1] += float(wall)
         acc[2] += 1
-    return {k: (work / wall, f"measured: {n} finished run{'s' * (n != 1)} of this sweep (this machine)")
-            for k, (work, wall, n) in totals.items() if wall > 0}
+        # runs made before final.json named its machine; their folders may come from any machine
+        acc[3].add(fin.get("machine") or "machine not recorded")
+    return {k: (work / wall, f"measured: {n} finished run{'s' * (n != 1)} of this sweep ({'; '.join(sorted(machines))})")
+            for k, (work, wall, n, machines) in totals.items() if wall > 0}
 
 
 def estimate(sweep: Sweep, states: list[RunState]) -> tuple[list[float | None], dict[str, tuple[float, str]]]:

@@ -398,6 +398,10 @@ def test_resume_after_kill_equals_uninterrupted(tmp_path, monkeypatch, dtype):
     monkeypatch.setattr(T, "make_chunk_fn", real)
     resumed = train(_tc(tmp_path / "b", algo="iql", hp=hp), dataset=ds)
     assert resumed["normalized_score"] == ref["normalized_score"]
+    # the wall time is the run's over both attempts: the killed one's up to its checkpoint, then this one's
+    assert resumed["resumed_from_step"] == 200 and "resumed_from_step" not in ref
+    assert 0 < resumed["attempt_wall_time_s"] < resumed["wall_time_s"]
+    assert resumed["machine"] == ref["machine"] and ref["machine"].startswith("CPU: ")
     a = np.load(tmp_path / "a" / ref["run_id"] / "final_state.npz")
     b = np.load(tmp_path / "b" / resumed["run_id"] / "final_state.npz")
     for k in a.files:

@@ -78,6 +78,9 @@ def test_killed_mid_stream_resumes_in_its_task_with_the_same_numbers(env):
     b = json.loads((run / "final.json").read_text())
     for key in ("matrix", "matrix_return", "curves", "initial", "eval_steps"):
         np.testing.assert_array_equal(np.asarray(a[key]), np.asarray(b[key]), err_msg=key)
+    # the wall time is the run's over both attempts (the killed one's up to its checkpoint, then this one's)
+    assert b["resumed_from_step"] >= 500 and "resumed_from_step" not in a
+    assert 0 < b["attempt_wall_time_s"] < b["wall_time_s"] and b["machine"] == a["machine"]
     keys = [(r["kind"], r["step"], r["seed"]) for r in rows(run)]
     assert len(keys) == len(set(keys)) and sorted(keys) == sorted((r["kind"], r["step"], r["seed"])
                                                                   for r in rows(Path(results) / "ref"))
