@@ -295,6 +295,12 @@ def test_set_changes_a_sweep_file_for_one_command(tmp_path, capsys):
     # the published files: the full-budget continual comparison at 30k steps per task is the 30k file
     full = load_sweep(REPO / "sweeps" / "continual_baselines.yaml", overrides=["continual.steps_per_task=30000"])
     assert [c.run_id for c in full.runs] == [c.run_id for c in load_sweep(REPO / "sweeps" / "continual_baselines_30k.yaml").runs]
+    # and the claims' subset is made of the OER comparison's runs at 30k (a run finished there is finished here)
+    sets = ["continual.steps_per_task=30000", "streams=[cheetah-vel,ant-dir]"]
+    theirs = {i for name in ("continual_oer", "continual_replay")
+              for i in load_sweep(REPO / "sweeps" / f"{name}.yaml", overrides=sets).run_ids}
+    claims = load_sweep(REPO / "sweeps" / "continual_oer_claims_30k.yaml").run_ids
+    assert len(claims) == 36 and set(claims) <= theirs and "oer-cheetah-vel-medium-c30688c8" in claims
 
 
 def test_a_records_only_field_keeps_the_run_ids(tmp_path):
