@@ -120,10 +120,10 @@ def code_versions(configs: Mapping[str, Mapping[str, Any]]) -> tuple[dict[str, A
                      "code_versions in the summary JSON says which run is which.")
 
 
+@functools.cache
 def machine_card() -> str:
     """The machine, in words: the accelerators JAX uses (``1x NVIDIA H200``), else the CPU model and
-    its core count."""
-    cpu = _cpu_model()
+    its core count; computed once per process."""
     try:
         import jax
 
@@ -133,7 +133,7 @@ def machine_card() -> str:
             return f"{len(devices)}x {', '.join(kinds)}"
     except Exception:  # noqa: BLE001  (no JAX, or no backend: the CPU is the machine)
         pass
-    return f"CPU: {cpu}, {os.cpu_count()} cores"
+    return f"CPU: {_cpu_model()}, {os.cpu_count()} cores"
 
 
 def _cpu_model() -> str:

@@ -494,14 +494,14 @@ def _train(tc: TrainConfig, dataset, algo_config, held) -> dict:
         print(f"{tc.algo}: {placement.describe()}", file=sys.stderr, flush=True)
 
     ckpt = _Checkpoints(run_dir / "checkpoints") if tc.checkpoint else None
-    start, history, earlier_wall, restored = 0, [], 0.0, False
+    start, history, earlier_wall, resumed_from = 0, [], 0.0, None
     if resume and ckpt is not None and ckpt.latest() is not None:
         # restored straight into this run's placement, whatever the device count it was written on
         states, keys, meta = ckpt.restore(ckpt.latest(), *placement.unpad((states, keys)))
         states, keys = placement.place((states, keys))
         start, history = int(meta["step"]), meta["history"]
         earlier_wall = float(meta.get("wall_s", 0.0))  # checkpoints written before it was kept: 0
-        restored = True
+        resumed_from = start
     # a rerun continues the same records: rows after the checkpoint are dropped, as they are logged again
     logger = RunLogger(run_dir, config, list(tc.seeds), use_wandb=tc.wandb, resume=resume,
                        resume_from_step=start if resume else None, project=tc.wandb_project,
@@ -631,7 +631,7 @@ def _train(tc: TrainConfig, dataset, algo_config, held) -> dict:
             ckpt.close()
 
     final = summarize(config, history, has_ref)
-    final.update(run_timing(t0, earlier_wall, start if restored else None, timing), steps=tc.steps)
+    final.update(run_timing(t0, earlier_wall, resumed_from, timing), steps=tc.steps)
     if background is not None:  # the evaluations' own time, most of it beside training
         final["eval_background_s"] = background.seconds
     logger.finish(final)

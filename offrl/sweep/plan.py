@@ -305,22 +305,24 @@ def missing_data(sources: list[str]) -> list[str]:
 
 def measured_rates(sweep: Sweep, states: list[RunState]) -> dict[str, tuple[float, str]]:
     """Seed-steps/s per throughput key from the sweep's finished runs (their ``final.json``)."""
-    totals: dict[str, list] = {}
+    runs: dict[str, list[tuple[float, float, str]]] = {}  # key -> (seed-steps, wall s, machine) per run
     for config, st in zip(sweep.runs, states):
         fin = st.final or {}
         work = as_work(sweep.kind.work(config))
         wall, steps, seeds = fin.get("wall_time_s"), work.steps, fin.get("seeds")
         if st.state != "finished" or not wall or not steps or not seeds:
             continue
-        key = work.key
-        acc = totals.setdefault(key, [0.0, 0.0, 0, set()])
-        acc[0] += float(steps) * len(seeds)
-        acc[1] += float(wall)
-        acc[2] += 1
         # runs made before final.json named its machine; their folders may come from any machine
-        acc[3].add(fin.get("machine") or "machine not recorded")
-    return {k: (work / wall, f"measured: {n} finished run{'s' * (n != 1)} of this sweep ({'; '.join(sorted(machines))})")
-            for k, (work, wall, n, machines) in totals.items() if wall > 0}
+        runs.setdefault(work.key, []).append((float(steps) * len(seeds), float(wall),
+                                              fin.get("machine") or "machine not recorded"))
+    rates = {}
+    for key, done in runs.items():
+        wall = sum(w for _, w, _ in done)
+        if wall > 0:
+            machines = "; ".join(sorted({m for _, _, m in done}))
+            rates[key] = (sum(n for n, _, _ in done) / wall,
+                          f"measured: {len(done)} finished run{'s' * (len(done) != 1)} of this sweep ({machines})")
+    return rates
 
 
 def estimate(sweep: Sweep, states: list[RunState]) -> tuple[list[float | None], dict[str, tuple[float, str]]]:

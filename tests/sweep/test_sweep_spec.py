@@ -246,6 +246,9 @@ def test_a_finished_continual_run_gives_its_method_a_measured_rate(tmp_path):
     # 2 seeds x (3 tasks x 500 steps) in 3 s; a run older than final.json's "machine" is said to be so
     assert measured_rates(s, states) == {"er (td3bc), batch 64": (1000.0, "measured: 1 finished run of this sweep "
                                                                           "(machine not recorded)")}
+    seconds, used = estimate(s, states)
+    assert seconds[0] == 0.0 and set(used) == {"finetune (td3bc), batch 64"}  # no finished run of its own
+    assert used["finetune (td3bc), batch 64"][1].endswith("x 256/64 for batch 64")
     # the rate names the machines its runs were trained on, wherever the folders were copied from
     (tmp_path / "res" / finetune.run_id).mkdir(parents=True)
     for run, wall, machine in ((er, 3.0, "1x NVIDIA H200"), (finetune, 1.5, "CPU: AMD EPYC, 2 cores")):
@@ -254,10 +257,6 @@ def test_a_finished_continual_run_gives_its_method_a_measured_rate(tmp_path):
     assert measured_rates(s, run_states(s)) == {
         "er (td3bc), batch 64": (1000.0, "measured: 1 finished run of this sweep (1x NVIDIA H200)"),
         "finetune (td3bc), batch 64": (2000.0, "measured: 1 finished run of this sweep (CPU: AMD EPYC, 2 cores)")}
-    (tmp_path / "res" / finetune.run_id / "final.json").unlink()
-    seconds, used = estimate(s, states)
-    assert seconds[0] == 0.0 and set(used) == {"finetune (td3bc), batch 64"}  # no finished run of its own
-    assert used["finetune (td3bc), batch 64"][1].endswith("x 256/64 for batch 64")
 
 
 def test_set_changes_a_sweep_file_for_one_command(tmp_path, capsys):
