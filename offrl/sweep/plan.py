@@ -7,11 +7,13 @@ so they are the same whichever backend ran the runs. A finished run whose ``conf
 other code than this package's is marked (:mod:`offrl.provenance`): its id, a digest of its
 configuration, does not change with the code.
 
-Time estimates are training time on one accelerator, evaluation not included: the rate of each kind
+Time estimates are for one accelerator running the runs one after another: the rate of each kind
 of run (:class:`Work`: the algorithm and its batch size; for continual runs the method too) is
 measured from the sweep's own finished runs of that kind where there are any (``final.json``: seeds x
-steps / wall time of the last uninterrupted attempt, which includes compilation and evaluation), else
-read from :data:`RECORDED_SEED_STEPS_PER_S` and scaled to the run's batch size; the plan says which.
+steps / the run's wall time over all its attempts, which includes compilation and evaluation), else
+read from :data:`RECORDED_SEED_STEPS_PER_S` (training alone) and scaled to the run's batch size; the
+plan says which. Runs sharing one accelerator (``--parallel``) do not make it much shorter: the GPU runs
+their kernels in turn, so only their CPU-side work overlaps (benchmarks/RESULTS.md, "Sweep packing").
 """
 
 from __future__ import annotations
@@ -389,12 +391,17 @@ def format_plan(sweep: Sweep, states: list[RunState], *, processes: int = 1) -> 
     if left:
         known = sum(s for s in left if s is not None)
         unknown = sum(s is None for s in left)
-        text = f"estimated training time left: {_duration(known)} on one accelerator, one run at a time"
+        text = f"estimated time left: {_duration(known)} on one accelerator, the runs one after another"
         if processes > 1:
-            text += f" (at most {processes} runs at once)"
+            text += (f" ({processes} runs at once share it: its kernels run in turn, so only their "
+                     "CPU-side work overlaps)")
         if unknown:
             text += f"; {unknown} run(s) without a rate"
-        lines.append(text + "; evaluation not included")
+        if any(source.startswith("measured") for _, source in used.values()):
+            text += "; measured rates include compilation and evaluation, recorded ones are training alone"
+        else:
+            text += "; training alone (recorded rates), compilation and evaluation not included"
+        lines.append(text)
         for key, (rate, source) in sorted(used.items()):
             lines.append(f"  {key}: " + (f"{rate:,.0f} seed-steps/s, {source}" if rate == rate else source))
     return "\n".join(lines)

@@ -181,6 +181,8 @@ def test_plan_shows_states_missing_data_and_where_the_estimate_comes_from(tmp_pa
     fresh = capsys.readouterr().out
     assert "4 runs = 4 processes, each training its 2 seeds at once" in fresh and "4 pending" in fresh
     assert "bc: 113,391 seed-steps/s, H100, 5 seeds, float32 (benchmarks/notes/2026-11-throughput.md, 4e)" in fresh
+    assert ("on one accelerator, the runs one after another; training alone (recorded rates), compilation and "
+            "evaluation not included") in fresh
     assert not res.exists()  # planning creates nothing
 
     done, partial, running, missing = s.runs
@@ -198,6 +200,7 @@ def test_plan_shows_states_missing_data_and_where_the_estimate_comes_from(tmp_pa
     assert "1 finished, 1 running, 1 partial, 1 pending" in out
     # the finished run's own record beats the table: 2 seeds x 1000 steps in 4 s
     assert "bc: 500 seed-steps/s, measured: 1 finished run of this sweep" in out
+    assert "measured rates include compilation and evaluation, recorded ones are training alone" in out
     hdf5 = Path(os.environ["OFFRL_DATA_DIR"]) / "d4rl" / "hopper_medium-v2.hdf5"
     assert (f"d4rl/hopper-medium-v2: missing {hdf5}; get it with `offrl datasets download d4rl/hopper-medium-v2`"
             in out)
