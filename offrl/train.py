@@ -300,6 +300,23 @@ def default_run_id(tc: TrainConfig, algo_cfg) -> str:
     return f"{tc.algo}-{slug}-{hashlib.sha1(blob.encode()).hexdigest()[:8]}"
 
 
+# TrainConfig fields a resumed run may change: they say how it computes or reports, not what it trains or
+# how it is evaluated (evaluation results do not depend on the worker count)
+RESUME_FREE_FIELDS = (*REPORTING_FIELDS, "run_id", "wandb", "checkpoint", "eval_workers", "concurrent_kernels")
+
+
+def config_difference(old: dict, new: dict) -> list[str]:
+    """The settings in which a run folder's recorded ``config.json`` (``old``) and a new run's config differ
+    in what they train or how they evaluate (``train_config.<field>`` for the trainer's options). A setting
+    the older record does not have (recorded before it existed) is not compared."""
+    new = json.loads(json.dumps(new, default=str))  # tuples -> lists, as config.json holds them
+    diff = [k for k in ("algo", "dataset", "seeds", "algo_config") if old.get(k) != new.get(k)]
+    old_tc, new_tc = old.get("train_config") or {}, new.get("train_config") or {}
+    diff += [f"train_config.{k}" for k, v in new_tc.items()
+             if k in old_tc and k not in RESUME_FREE_FIELDS and old_tc[k] != v]
+    return diff
+
+
 def _jsonable(x):
     if isinstance(x, dict):
         return {k: _jsonable(v) for k, v in x.items() if k not in PLACEMENT_FIELDS}
@@ -475,9 +492,8 @@ def _train(tc: TrainConfig, dataset, algo_config, held) -> dict:
     resume = (run_dir / "config.json").exists()
     if resume:
         old = json.loads((run_dir / "config.json").read_text())
-        keep = ("algo", "dataset", "seeds", "algo_config")
-        if any(old.get(k) != config[k] for k in keep):
-            raise OffrlError(f"{run_dir} holds a run with a different configuration; pick another run_id")
+        if diff := config_difference(old, config):
+            raise OffrlError(f"{run_dir} holds a run with a different configuration ({diff}); pick another run_id")
 
     if tc.normalize_obs:
         norm_ds, obs_mean, obs_std = normalize_dataset(dataset)

@@ -196,11 +196,31 @@ def _jsonable(x):
     return x
 
 
+def run_identity(config: dict) -> dict:
+    """What a run's recorded ``config`` says it trains and how it is evaluated: everything but where and how
+    it computes and records (:data:`_NOT_HASHED`) and the package version. Its digest is the default run
+    id; a run resumes only into a folder whose record has the same identity."""
+    identity = {k: v for k, v in config.items() if k not in ("run_id", "offrl_version", "continual_config")}
+    identity["continual_config"] = {k: v for k, v in config["continual_config"].items() if k not in _NOT_HASHED}
+    return identity
+
+
 def _default_run_id(cc: ContinualConfig, config: dict) -> str:
-    hashed = {k: v for k, v in config.items() if k not in ("run_id", "offrl_version", "continual_config")}
-    hashed["continual_config"] = {k: v for k, v in config["continual_config"].items() if k not in _NOT_HASHED}
+    hashed = run_identity(config)
     digest = hashlib.sha1(json.dumps(hashed, sort_keys=True, default=str).encode()).hexdigest()[:8]
     return f"{config['method']}-{config['stream']}-{cc.quality}-{digest}"
+
+
+def identity_difference(old: dict, new: dict) -> list[str]:
+    """The settings in which two recorded configs' :func:`run_identity` differ (``continual_config.<field>``
+    for the trainer's own options, e.g. ``continual_config.eval_episodes``). A setting the older record does
+    not have (recorded before it existed) is not compared."""
+    as_recorded = json.loads(json.dumps(new, default=str))  # tuples -> lists, as config.json holds them
+    a, b = run_identity({"continual_config": {}, **old}), run_identity(as_recorded)
+    diff = [k for k in b if k != "continual_config" and k in a and a[k] != b[k]]
+    diff += [f"continual_config.{k}" for k, v in b["continual_config"].items()
+             if k in a["continual_config"] and a["continual_config"][k] != v]
+    return diff
 
 
 def _stack_policy(method, ctx, mcfg):
@@ -287,9 +307,7 @@ def _train_stream(cc: ContinualConfig, s: _Setup) -> dict:
     resume = (run_dir / "config.json").exists()
     if resume:
         old = json.loads((run_dir / "config.json").read_text())
-        keep = ("stream", "method", "algo", "quality", "tasks", "seeds", "steps_per_task", "heads",
-                "method_config", "algo_config")
-        diff = [k for k in keep if old.get(k) != config.get(k)]
+        diff = identity_difference(old, config)
         if diff:
             raise OffrlError(f"{run_dir} holds a continual run with a different configuration ({diff}); "
                              "pick another run_id")

@@ -382,3 +382,28 @@ def test_eval_learner_scores_oers_learner_beside_its_clone(datasets, tmp_path):
     assert setup(dataclasses.replace(cc, eval_learner=False), datasets).run_id == final["run_id"]
     with pytest.raises(ConfigError, match="deploys its learner"):
         setup(tiny("er", tmp_path, eval_learner=True), datasets)
+
+
+def test_a_run_id_resumes_only_a_run_of_the_same_identity(datasets, tmp_path):
+    """A folder named by an explicit run id resumes only a run that trains and evaluates the same way: a
+    record with another evaluation protocol is refused by name, before anything is compiled; settings of
+    where and how a run computes or reports (eval_workers, progress) never are."""
+    from offrl.continual.trainer import identity_difference
+
+    cc = tiny("finetune", tmp_path, run_id="mine")
+    config = setup(cc, datasets).config
+    recorded = json.loads(json.dumps(config))
+    assert identity_difference(recorded, config) == []
+    other = json.loads(json.dumps(setup(dataclasses.replace(cc, eval_workers=3, progress=True), datasets).config))
+    assert identity_difference(other, config) == []
+    older = json.loads(json.dumps(config))
+    del older["continual_config"]["eval_seed"], older["references"]  # recorded before those existed
+    assert identity_difference(older, config) == []
+    recorded["continual_config"]["eval_episodes"] = 5
+    recorded["references"]["forward"] = [0.0, 1.0]
+    assert identity_difference(recorded, config) == ["references", "continual_config.eval_episodes"]
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "config.json").write_text(json.dumps(recorded))
+    with pytest.raises(OffrlError, match=r"different configuration \(\['references', 'continual_config.eval_episodes'\]\)"):
+        train_stream(cc, datasets=datasets)
+    assert not (tmp_path / "mine" / "metrics.jsonl").exists()

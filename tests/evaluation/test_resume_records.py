@@ -327,3 +327,40 @@ def test_wandb_switch_on_the_command_line():
     assert tyro.cli(TrainConfig, args=["--wandb", "--seeds", "3"]).seeds == (3,)
     with pytest.raises(SystemExit):
         parse("--wandb", "maybe")
+
+
+def test_a_run_id_resumes_only_a_run_trained_and_evaluated_the_same_way(tmp_path):
+    """An explicit run id names a folder; a record there that trains or evaluates otherwise is refused by
+    name before anything runs (a resumed history never mixes two evaluation protocols), while settings of
+    how a run computes or reports may change between attempts."""
+    import dataclasses
+
+    from offrl.errors import OffrlError
+    from offrl.train import TrainConfig, config_difference, train
+
+    ds_path = tmp_path / "toy.npz"
+    save(_toy_dataset(), ds_path)
+    tc = TrainConfig(dataset=str(ds_path), algo="bc", seeds=(0, 1), steps=200, eval_every=100, chunk=50,
+                     eval_episodes=1, run_id="mine", results_dir=str(tmp_path / "res"), progress=False,
+                     wandb=False)
+    record = {"algo": "bc", "dataset": str(ds_path), "seeds": [0, 1], "algo_config": {"lr": 0.001},
+              "train_config": json.loads(json.dumps(dataclasses.asdict(tc)))}
+    same = json.loads(json.dumps(record))
+    same["train_config"].update(eval_workers=4, checkpoint=False, wandb_tags=["x"])
+    assert config_difference(record, same) == []
+    older = json.loads(json.dumps(record))
+    del older["train_config"]["eval_seed"]  # recorded before the field existed
+    assert config_difference(older, record) == []
+    other = json.loads(json.dumps(record))
+    other["train_config"].update(eval_episodes=10, normalize_obs=False)
+    other["seeds"] = [0, 1, 2]
+    assert config_difference(other, record) == ["seeds", "train_config.eval_episodes",
+                                                "train_config.normalize_obs"]
+
+    run = tmp_path / "res" / "mine"
+    run.mkdir(parents=True)
+    other["algo_config"] = None  # whatever it was, this record evaluated 10 episodes per seed
+    (run / "config.json").write_text(json.dumps(other))
+    with pytest.raises(OffrlError, match=r"different configuration \(\[.*'train_config.eval_episodes'"):
+        train(tc)
+    assert not (run / "metrics.jsonl").exists()
