@@ -36,7 +36,10 @@ variance there. Then chains of indices:
    the current indices as a set). New rows are added to the list.
 6. A batch ends when its chains have ended, after ``max_chain_steps`` steps, or when the list holds
    ``buffer_size`` rows; the list is checked against the buffer size after each batch's starts and
-   before each step, so it can overshoot by less than a batch. When every batch has run and the
+   before each step. When a chain step fills it, the code's check leaves only the loop over steps: the
+   loop over batches still appends the next batch's starts (unless the batch was a pass's last) before
+   its own check ends selection, so the list can overshoot by one step's rows and one batch's starts
+   (diagnostic ``extra_starts``). When every batch has run and the
    buffer is not full, the batches run again from the top (``remainder="repeat"``, the 2023 code:
    starts are added again as duplicates and chains restart from them), or the rest is filled with
    random unselected rows (``remainder="random"``, the 2022 code).
@@ -201,8 +204,10 @@ def selection_data(source, *, reverse: bool = False, boundary_every: int | None 
         ends = ends[::-1].copy()
     if boundary_every is not None:
         ends |= forced_boundaries(n, boundary_every)
-    ends[-1] = True  # a chain never steps past the data (OER's code would index out of range)
+    # the code's starts: row 0 and the row after every episode end but the last one; a trailing episode
+    # without an end (data cut mid-episode) has no start there, as in the code
     starts = np.concatenate([[0], np.flatnonzero(ends)[:-1] + 1]).astype(np.int32)
+    ends[-1] = True  # a chain never steps past the data (OER's code would index out of range)
     return SelectionData(**jax.device_put(out), episode_ends=jax.device_put(ends), starts=jax.device_put(starts))
 
 
@@ -281,7 +286,8 @@ def data_predictions(data: SelectionData, model, key, cfg: SelectionConfig = Sel
 def _mbes(data: SelectionData, key, cfg: SelectionConfig, policy, model, q_fn, neighbors: Neighbors) -> Selection:
     n, obs_dim = data.observations.shape
     m = _match_dims(cfg, obs_dim)
-    B, cap, buf = cfg.start_batch, cfg.buffer_size + cfg.start_batch, cfg.buffer_size
+    # the list can pass buffer_size by one chain step and one batch of starts (step 6 of the module doc)
+    B, cap, buf = cfg.start_batch, cfg.buffer_size + 2 * cfg.start_batch, cfg.buffer_size
     n_starts = data.starts.shape[0]
     # the code batches range(0, len(starts) - 1, B): when len % B == 1 the last start is never used
     n_batches = max(1, math.ceil((n_starts - 1) / B))
@@ -348,16 +354,26 @@ def _mbes(data: SelectionData, key, cfg: SelectionConfig, policy, model, q_fn, n
     def chain_running(c):
         return (c["step"] < cfg.max_chain_steps) & (c["st"]["count"] < buf) & jnp.any(c["active"])
 
+    def batch_starts(b):
+        start = jax.lax.dynamic_slice_in_dim(slots, b * B, B)
+        return jnp.maximum(start, 0), start >= 0
+
     def run_batch(st):
         b = st["batch"] % n_batches
-        start = jax.lax.dynamic_slice_in_dim(slots, b * B, B)
-        valid = start >= 0
-        st = add(st, jnp.maximum(start, 0), valid)  # the code extends the list with the starts, repeats and all
+        start, valid = batch_starts(b)
+        st = add(st, start, valid)  # the code extends the list with the starts, repeats and all
         st["chains"] = st["chains"] + jnp.sum(valid, dtype=jnp.int32)
+        before_chains = st["count"]
         c = jax.lax.while_loop(chain_running, chain_step,
-                               {"st": st, "cur": jnp.maximum(start, 0), "active": valid,
+                               {"st": st, "cur": start, "active": valid,
                                 "step": jnp.int32(0), "slot": b * B + lane})
         st = c["st"]
+        # the code's fill check inside the chain loop leaves only that loop: its loop over batches goes on
+        # to append the next batch's starts before its own check stops it (not after a pass's last batch)
+        filled_in_chains = (before_chains < buf) & (st["count"] >= buf) & (b < n_batches - 1)
+        nxt, nxt_valid = batch_starts(jnp.minimum(b + 1, n_batches - 1))
+        st = add(st, nxt, nxt_valid & filled_in_chains)
+        st["extra_starts"] = st["extra_starts"] + jnp.sum(nxt_valid & filled_in_chains, dtype=jnp.int32)
         st["batch"] = st["batch"] + 1
         return st
 
@@ -368,7 +384,7 @@ def _mbes(data: SelectionData, key, cfg: SelectionConfig, policy, model, q_fn, n
     zero = jnp.int32(0)
     st = {"sel_mask": jnp.zeros(n, bool), "sel_list": jnp.zeros(cap, jnp.int32), "count": zero, "batch": zero,
           "key": k_loop, "chain_lengths": jnp.zeros(n_batches * B, jnp.int32), "chains": zero,
-          "gate_checks": zero, "gate_passes": zero, "jumps": zero, "chain_steps": zero}
+          "gate_checks": zero, "gate_passes": zero, "jumps": zero, "chain_steps": zero, "extra_starts": zero}
     st = jax.lax.while_loop(batches_left, run_batch, st)
     count, unique = st["count"], jnp.sum(st["sel_mask"], dtype=jnp.int32)
     sel_list = st["sel_list"]
@@ -389,7 +405,7 @@ def _mbes(data: SelectionData, key, cfg: SelectionConfig, policy, model, q_fn, n
         "gate_checks": st["gate_checks"], "gate_pass_rate": st["gate_passes"] / checks,
         "jump_rate": st["jumps"] / checks, "chain_steps": st["chain_steps"], "batches": st["batch"],
         "passes": (st["batch"] + n_batches - 1) // n_batches, "selected_before_cut": count,
-        "unique_selected": unique, "random_fill": filled,
+        "unique_selected": unique, "random_fill": filled, "extra_starts": st["extra_starts"],
     }
     return Selection(sel_list[keep], diagnostics)
 

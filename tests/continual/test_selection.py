@@ -133,6 +133,24 @@ def test_mbes_overshoot_is_cut_at_random_and_repeated_passes():
     assert int(out.diagnostics["unique_selected"]) == 6
 
 
+def test_mbes_appends_the_next_batchs_starts_when_a_chain_step_fills_the_list():
+    """The code's fill check in the chain loop leaves only that loop: its loop over batches then appends the
+    next batch's starts before its own check ends selection. One start per batch (two batches: 3 starts,
+    range(0, 2, 1)); every start's first chain step adds a new row."""
+    out = run_mbes(buffer_size=2, start_batch=1, **CHEAP)  # start, its successor (full), then the next start
+    diag = {k: np.asarray(v) for k, v in out.diagnostics.items()}
+    assert int(diag["extra_starts"]) == 1 and int(diag["selected_before_cut"]) == 3
+    first, second = diag["chain_start_rows"].tolist()
+    successor = {0: 5, 4: 10, 8: 5}[first]
+    assert set(np.asarray(out.indices).tolist()) < {first, successor, second}
+    # filled by the starts alone: no chain step, nothing more appended
+    out = run_mbes(buffer_size=1, start_batch=1, **CHEAP)
+    assert int(out.diagnostics["extra_starts"]) == 0 and int(out.diagnostics["selected_before_cut"]) == 1
+    # filled during the last batch of a pass: the loop over batches ends there, nothing appended
+    out = run_mbes(buffer_size=6, **CHEAP)  # one batch of 10 (3 starts) fills at its second chain step
+    assert int(out.diagnostics["extra_starts"]) == 0 and int(out.diagnostics["selected_before_cut"]) == 6
+
+
 def test_mbes_start_batches_follow_the_code():
     """Starts come in shuffled batches of ``start_batch``; the code's range(0, len - 1, B) never uses the
     last start when len % B == 1 (here 3 starts, B = 2: one batch of two)."""
@@ -172,13 +190,15 @@ def test_selection_data_options_reproduce_oers_loader():
            "terminations": np.eye(n, dtype=bool)[1]}  # the episode ends at row 1
     plain = sel.selection_data(raw)
     assert np.flatnonzero(plain.episode_ends).tolist() == [1, 6]  # the last row always ends one
-    assert np.asarray(plain.starts).tolist() == [0, 2]
+    # the code's starts: row 0 and the row after every end but the last; the trailing episode, cut
+    # without an end, has no start (`[0] + (terminals[:-1] + 1)`)
+    assert np.asarray(plain.starts).tolist() == [0]
     flipped = sel.selection_data(raw, reverse=True, boundary_every=3)
     # rows reversed (flags travel with their rows: the termination now sits at row 5), and an end forced
     # after every 3 rows of the reversed order (rows 2 and 5)
     assert np.asarray(flipped.rewards).tolist() == [6, 5, 4, 3, 2, 1, 0]
     assert np.flatnonzero(flipped.episode_ends).tolist() == [2, 5, 6]
-    assert np.asarray(flipped.starts).tolist() == [0, 3, 6]
+    assert np.asarray(flipped.starts).tolist() == [0, 3]  # row 6 ends the data, not an episode of it
     assert sel.forced_boundaries(7, 3).tolist() == [False, False, True, False, False, True, False]
     with pytest.raises(ConfigError, match="lacks"):
         sel.selection_data({k: v for k, v in raw.items() if k != "actions"})
