@@ -3,12 +3,13 @@
 ``offrl report`` hands every run folder whose ``final.json``/``config.json`` says
 ``"kind": "continual"`` to :func:`continual_report`, which writes into the report folder:
 
-* ``continual.md``: one row per (stream, method) with PER, BWT, forgetting, forward transfer
+* ``continual.md``: one row per (data, method) with PER, BWT, forgetting, forward transfer
   (Continual World's, against a from-scratch reference run, and GEM's, against the initial scores)
-  and anytime average performance, each ``mean [lower, upper]`` over seeds with bootstrap CIs;
+  and anytime average performance, each ``mean [lower, upper]`` over seeds with bootstrap CIs (*data*: a
+  stream and its data quality, ``cheetah-vel/medium``; runs on other data are never pooled or compared);
 * ``continual_summary.json``: the same numbers, machine-readable;
-* per row ``continual_matrix_<stream>_<method>.png`` (the score matrix p[k, i], mean over seeds) and
-  ``continual_curves_<stream>_<method>.png`` (every task's score over the stream), and
+* per row ``continual_matrix_<data>_<method>.png`` (the score matrix p[k, i], mean over seeds) and
+  ``continual_curves_<data>_<method>.png`` (every task's score over the stream), and
   ``continual_comparison.png`` (PER / BWT / forgetting of every row) when there are several rows.
 
 Definitions and conventions: :mod:`offrl.evaluation.continual` and ``docs/continual.md``.
@@ -60,18 +61,24 @@ _COLUMNS: tuple[tuple[str, str], ...] = (
     ("anytime", "anytime AP"),
 )
 
-# continual_config fields that say where or how a run was recorded, not what it trained: they never
-# split runs of the same method into separate rows.
+# continual_config fields that say where or how a run computed or was recorded, not what it trained or how
+# it was evaluated (the trainer leaves them out of run ids, offrl.continual.trainer._NOT_HASHED; checkpoints
+# and concurrent kernels change no score): they never split runs of the same method into separate rows.
 _BOOKKEEPING = frozenset({"seeds", "run_id", "out", "out_dir", "results_dir", "resume", "use_wandb",
-                          "wandb", "project", "group", "name", "tags", "notes"})
+                          "wandb", "project", "group", "name", "tags", "notes", "progress", "eval_workers",
+                          "data_root", "eval_learner", "checkpoint", "concurrent_kernels", "deterministic"})
+# ... and the fields a row's data names (its key), not its label
+_DATA_FIELDS = frozenset({"stream", "quality"})
 
 
 @dataclass(eq=False)  # compared by identity: the fields hold arrays
 class ContinualGroup:
-    """All seeds of one (stream, method variant), possibly from several runs, stacked on a seed
+    """All seeds of one (data, method variant), possibly from several runs, stacked on a seed
     axis; ``curves`` columns are the union of the runs' eval steps (NaN where a run has none)."""
 
     stream: str
+    data: str
+    """the stream and its data quality (:attr:`ContinualRun.data`), the first half of the row's key."""
     label: str
     method: str
     runs: list[ContinualRun]
@@ -96,7 +103,7 @@ class ContinualGroup:
 
 def _label_view(run: ContinualRun) -> RunResult:
     """The run as :func:`offrl.evaluation.results.run_labels` sees runs: ``(dataset, algo)`` =
-    ``(stream, method)`` and as recorded settings everything that changes what was trained, so runs
+    ``(data, method)`` and as recorded settings everything that changes what was trained, so runs
     pool into one row only when those agree (an ablation never averages into its baseline)."""
     cfg = run.config
     settings: dict = {"algo": run.algo, "tasks": run.tasks, "task_boundaries": run.task_boundaries.tolist()}
@@ -104,12 +111,12 @@ def _label_view(run: ContinualRun) -> RunResult:
     settings.update({f"{run.algo or 'algo'}.{k}": v for k, v in (cfg.get("algo_config") or {}).items()})
     continual_config = cfg.get("continual_config") or {}
     settings.update({k: v for k, v in continual_config.items()
-                     if k not in _BOOKKEEPING and k not in ("hp", "method_hp")})
+                     if k not in _BOOKKEEPING and k not in _DATA_FIELDS and k not in ("hp", "method_hp")})
     # the label names the base learner's and the method's overrides alike (`oer [dual=false hidden=64,64]`);
     # the method's recorded config (method.*) still tells apart runs whose overrides read the same
     overrides = [*(continual_config.get("hp") or []), *(continual_config.get("method_hp") or [])]
     return RunResult(
-        run_id=run.run_id, path=run.path, algo=run.method, dataset=run.stream, seeds=run.seeds,
+        run_id=run.run_id, path=run.path, algo=run.method, dataset=run.data, seeds=run.seeds,
         complete=run.complete, scores={},
         config={"algo_config": settings, "train_config": {"hp": overrides}},
     )
@@ -158,14 +165,15 @@ def continual_labels(runs: Sequence[ContinualRun]) -> tuple[dict[Path, str], lis
 
 def group_continual_runs(runs: Sequence[ContinualRun],
                          labels: dict[Path, str] | None = None) -> dict[tuple[str, str], ContinualGroup]:
-    """Group runs by ``(stream, label)`` (``labels``, default :func:`continual_labels`: the method plus
-    the settings its runs differ in, as :func:`offrl.evaluation.results.run_labels` labels single-task
-    runs) and stack their seeds; sorted by stream then label."""
+    """Group runs by ``(data, label)`` (data: :attr:`ContinualRun.data`, the stream and its data quality;
+    ``labels``, default :func:`continual_labels`: the method plus the settings its runs differ in, as
+    :func:`offrl.evaluation.results.run_labels` labels single-task runs) and stack their seeds; sorted by
+    data then label."""
     if labels is None:
         labels = continual_labels(runs)[0]
     by_key: dict[tuple[str, str], list[ContinualRun]] = {}
     for r in runs:
-        by_key.setdefault((r.stream, labels[r.path]), []).append(r)
+        by_key.setdefault((r.data, labels[r.path]), []).append(r)
     groups: dict[tuple[str, str], ContinualGroup] = {}
     for key in sorted(by_key):
         members = sorted(by_key[key], key=lambda r: r.run_id)
@@ -181,7 +189,7 @@ def group_continual_runs(runs: Sequence[ContinualRun],
         with_learner = all(r.learner_curves is not None for r in members)
         groups[key] = ContinualGroup(
             identity=run_labels([_label_view(first)])[first.path],
-            stream=key[0], label=key[1], method=first.method, runs=members, tasks=list(first.tasks),
+            stream=first.stream, data=key[0], label=key[1], method=first.method, runs=members, tasks=list(first.tasks),
             task_boundaries=first.task_boundaries, eval_steps=steps,
             seeds=[s for r in members for s in r.seeds],
             curves=np.concatenate(curves), matrix=np.concatenate([r.matrix for r in members]),
@@ -192,9 +200,24 @@ def group_continual_runs(runs: Sequence[ContinualRun],
     return groups
 
 
+# what a from-scratch reference must share with a row besides its data and tasks: the base learner as
+# configured and the evaluation protocol (config.json keys, then continual_config keys)
+_REFERENCE_MATCH = (("algo", "algo_config", "heads"),
+                    ("batch_size", "normalize", "hp", "eval_every", "eval_episodes", "eval_seed"))
+
+
+def _reference_settings(g: ContinualGroup) -> list:
+    cfg = g.runs[0].config
+    cc = cfg.get("continual_config") or {}
+    return [cfg.get(k) for k in _REFERENCE_MATCH[0]] + [cc.get(k) for k in _REFERENCE_MATCH[1]]
+
+
 def _pick_reference(g: ContinualGroup, references: list[ContinualGroup]) -> ContinualGroup | None:
-    same = [r for r in references if r.stream == g.stream and r.tasks == g.tasks
-            and np.array_equal(r.task_boundaries, g.task_boundaries)]
+    """The from-scratch run that Continual World's forward transfer of ``g`` is measured against: same data,
+    tasks and task boundaries, base learner and evaluation protocol."""
+    same = [r for r in references if r.data == g.data and r.tasks == g.tasks
+            and np.array_equal(r.task_boundaries, g.task_boundaries)
+            and _reference_settings(r) == _reference_settings(g)]
     # the reference without hyperparameter overrides first, then by label
     same.sort(key=lambda r: (r.label != r.method, r.label))
     return same[0] if same else None
@@ -235,19 +258,20 @@ _VERSUS_METRICS: tuple[tuple[str, str], ...] = (("per", "PER"), ("bwt", "BWT"))
 
 
 def _versus_groups(groups: dict[tuple[str, str], ContinualGroup], wanted: str) -> dict[str, ContinualGroup]:
-    """The row ``wanted`` names on each stream: a row label as the table prints it (``oer [dual=false]``),
-    else a method's row without overrides (its label is the method's name). Raises when no stream has it."""
-    by_stream: dict[str, ContinualGroup] = {}
-    for (stream, label), g in groups.items():
+    """The row ``wanted`` names on each data (stream and quality): a row label as the table prints it
+    (``oer [dual=false]``), else a method's row without overrides (its label is the method's name). Raises
+    when no data has it."""
+    by_data: dict[str, ContinualGroup] = {}
+    for (data, label), g in groups.items():
         if label == wanted:
-            by_stream[stream] = g
-    if not by_stream:
-        for (stream, label), g in groups.items():
+            by_data[data] = g
+    if not by_data:
+        for (data, label), g in groups.items():
             if g.method == wanted and label == g.method:
-                by_stream[stream] = g
-    if not by_stream:
+                by_data[data] = g
+    if not by_data:
         raise UnknownIdError("row to compare against (--versus)", wanted, {label for _, label in groups})
-    return by_stream
+    return by_data
 
 
 def _verdict(est: Estimate, pct: str) -> str:
@@ -261,25 +285,28 @@ def _verdict(est: Estimate, pct: str) -> str:
 
 
 def _versus_section(groups, values, wanted: str, *, reps: int, ci: float, seed: int) -> tuple[list[str], list[dict]]:
-    """Markdown and JSON rows: ``wanted`` minus every other row of the same stream, per metric."""
+    """Markdown and JSON rows: ``wanted`` minus every other row on the same data, per metric."""
     pct = f"{ci:.0%}"
     md = [f"## {wanted} against every other row", "",
-          f"Each cell: `{wanted}` minus the row, mean over seeds, with a {pct} bootstrap interval that "
-          "resamples each row's seeds independently; *higher* / *lower* when the interval excludes 0. "
-          "Higher is better for both (BWT below 0 is forgetting).", ""]
-    header = ["stream", "row", *(f"{h}: {wanted} - row" for _, h in _VERSUS_METRICS)]
+          f"Each cell: `{wanted}` minus the row on the same data (stream and quality), mean over seeds, with a "
+          f"{pct} bootstrap interval that resamples each row's seeds independently (conservative where the rows "
+          "share seeds: a seed starts from the same parameters and meets the same evaluation episodes in "
+          "every row); *higher* / *lower* when the interval excludes 0. Higher is better for both (BWT below "
+          "0 is forgetting).", ""]
+    header = ["data", "row", *(f"{h}: {wanted} - row" for _, h in _VERSUS_METRICS)]
     md += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     out: list[dict] = []
     lines: list[str] = []
-    for stream, v in sorted(_versus_groups(groups, wanted).items()):
-        others = [(key, g) for key, g in groups.items() if key[0] == stream and g is not v]
+    for data, v in sorted(_versus_groups(groups, wanted).items()):
+        others = [(key, g) for key, g in groups.items() if key[0] == data and g is not v]
         worse_on_per: list[str] = []
         for key, g in others:
-            cells = [f"`{stream}`", g.label]
-            entry: dict = {"versus": v.label, "stream": stream, "row": g.label, "metrics": {}}
+            cells = [f"`{data}`", g.label]
+            entry: dict = {"versus": v.label, "data": data, "stream": v.stream, "row": g.label, "metrics": {}}
             for k, _ in _VERSUS_METRICS:
-                est = difference_interval(values[(stream, v.label)][k], values[key][k],
-                                          key=f"{stream}|{v.identity}-{g.identity}|{k}", reps=reps, ci=ci, seed=seed)
+                # bootstrap streams named by the stream (not the data), as they were before rows were keyed by data
+                est = difference_interval(values[(data, v.label)][k], values[key][k],
+                                          key=f"{v.stream}|{v.identity}-{g.identity}|{k}", reps=reps, ci=ci, seed=seed)
                 verdict = _verdict(est, pct)
                 cells.append("–" if not est.defined else
                              f"{est.point:+.2f} [{est.lower:.2f}, {est.upper:.2f}] {verdict}".rstrip(" –"))
@@ -289,11 +316,12 @@ def _versus_section(groups, values, wanted: str, *, reps: int, ci: float, seed: 
             md.append("| " + " | ".join(cells) + " |")
             out.append(entry)
         if not others:
-            lines.append(f"`{stream}`: no other row to compare with.")
+            lines.append(f"`{data}`: no other row to compare with.")
         elif not worse_on_per:
-            lines.append(f"`{stream}`: {v.label} has the highest PER, above every other row at {pct}.")
+            lines.append(f"`{data}`: {v.label} has the highest PER, above every other row (each interval at {pct}, "
+                         f"not adjusted for the {len(others)} comparisons).")
         else:
-            lines.append(f"`{stream}`: {v.label} is not above every row on PER; not above: " + ", ".join(worse_on_per) + ".")
+            lines.append(f"`{data}`: {v.label} is not above every row on PER; not above: " + ", ".join(worse_on_per) + ".")
     md += ["", *[f"- {x}" for x in lines], ""]
     return md, out
 
@@ -315,13 +343,13 @@ def continual_report(
 
     Args:
       reference_methods: methods whose runs train each task from scratch; a run of one of them on
-        the same stream (same tasks and task boundaries) is the reference of Continual World's
+        the same data (same tasks and task boundaries, base learner and evaluation protocol) is the reference of Continual World's
         forward transfer (``FWT (CW)``); without one that column is ``–``.
       last_n: evaluations averaged at each end of forgetting (Continual World: 5).
       reps: bootstrap replicates of the metric CIs; curve_reps: of the curve bands.
       ci: confidence level; seed: bootstrap seed (each metric of each row has its own stream).
       plots: write the PNGs.
-      versus: rows to compare against every other row of the same stream (a method, or a row label as
+      versus: rows to compare against every other row on the same data (a method, or a row label as
         the table prints it): differences of PER and BWT with bootstrap CIs and a verdict each.
 
     Returns the path of ``continual.md``.
@@ -380,7 +408,8 @@ def continual_report(
          if shared else "") +
         "".join(f"Every `{m}` row was also trained with {' '.join(f'`{t}`' for t in tokens)}. "
                 for m, tokens in sorted(method_shared.items())) +
-        f"{n_runs} continual run(s), {len(groups)} stream x method row(s). Scores are normalized (0 = "
+        f"{n_runs} continual run(s), {len(groups)} data x method row(s) (data: a stream and its data quality; "
+        "runs on other data are never pooled or compared). Scores are normalized (0 = "
         "random, 100 = expert on each task). Each cell is the mean over seeds with a "
         f"{pct} bootstrap percentile interval ({reps} replicates resampling whole seeds); one seed "
         "gives the value alone; `(n=k)` marks a metric that only k seeds define."
@@ -397,7 +426,8 @@ def continual_report(
         f"each side the mean of the last {last_n} evaluations of that task's window.",
         "- **FWT (CW)**: Continual World's normalised forward transfer, `mean_i (AUC_i - AUC_i^b) / (1 - AUC_i^b)` "
         "over each task's own training window on the [0, 1] scale, against a run that trains each task from "
-        f"scratch (method {', '.join(f'`{m}`' for m in reference_methods)} on the same stream).",
+        f"scratch (method {', '.join(f'`{m}`' for m in reference_methods)} on the same data, with the same base "
+        "learner and evaluation protocol).",
         "- **FWT (GEM)**: `1/(N-1) sum_{i>=1} (p[i-1,i] - initial[i])`, the zero-shot score gained before "
         "training a task.",
         "- **anytime AP**: mean over evaluation points of the mean score over the tasks seen so far.",
@@ -405,11 +435,11 @@ def continual_report(
         "## Metrics",
         "",
     ]
-    header = ["stream", "method", "seeds", *(h for _, h in _COLUMNS), "status"]
+    header = ["data", "method", "seeds", *(h for _, h in _COLUMNS), "status"]
     md += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows:
         g, ref, est = row["group"], row["reference"], row["estimates"]
-        cells = [f"`{g.stream}`", g.label, str(len(g.seeds))]
+        cells = [f"`{g.data}`", g.label, str(len(g.seeds))]
         for k, _ in _COLUMNS:
             if k == "fwt" and g in references:
                 cells.append("reference")
@@ -421,14 +451,14 @@ def continual_report(
     notes = []
     if any(len(r["group"].tasks) == 1 for r in rows):
         notes.append("A one-task stream has no earlier task: BWT, forgetting and FWT (GEM) are undefined (–).")
-    no_ref = sorted({r["group"].stream for r in rows if r["reference"] is None and r["group"] not in references})
+    no_ref = sorted({r["group"].data for r in rows if r["reference"] is None and r["group"] not in references})
     if no_ref:
-        notes.append("FWT (CW) needs a from-scratch reference run on the same stream and tasks; none for "
-                     + ", ".join(f"`{s}`" for s in no_ref) + ".")
+        notes.append("FWT (CW) needs a from-scratch reference run on the same data and tasks, with the same base "
+                     "learner and evaluation protocol; none for " + ", ".join(f"`{s}`" for s in no_ref) + ".")
     for row in rows:
         if row["reference"] is not None:
             ref = row["reference"]
-            notes.append(f"`{row['group'].stream}` / {row['group'].label}: FWT (CW) against {ref.label} "
+            notes.append(f"`{row['group'].data}` / {row['group'].label}: FWT (CW) against {ref.label} "
                          f"({len(ref.seeds)} seed(s): {', '.join(r.run_id for r in ref.runs)}).")
     md += [f"- {n}" for n in notes]
     if notes:
@@ -440,8 +470,8 @@ def continual_report(
                "*Learner lead*: the learner's score minus the deployed policy's on the task just trained, at "
                f"the end of its training, averaged over tasks (mean over seeds, {pct} interval); above 0 the "
                "deployed policy trails what the learner reached on the new task.", "",
-               "| stream | method | seeds | learner lead |", "|---|---|---|---|"]
-        md += [f"| `{r['group'].stream}` | {r['group'].label} | {len(r['group'].seeds)} | "
+               "| data | method | seeds | learner lead |", "|---|---|---|---|"]
+        md += [f"| `{r['group'].data}` | {r['group'].label} | {len(r['group'].seeds)} | "
                f"{_cell(r['estimates']['learner_lead'], len(r['group'].seeds))} |" for r in with_learner]
         md.append("")
     versus_rows: list[dict] = []
@@ -460,18 +490,18 @@ def continual_report(
             figures.append(("PER, BWT and forgetting of every row", "continual_comparison.png"))
         for row in rows:
             g = row["group"]
-            stem = f"{_slug(g.stream)}_{_slug(g.label)}"
-            title = f"{g.stream} / {g.label} ({len(g.seeds)} seed(s))"
+            stem = f"{_slug(g.data)}_{_slug(g.label)}"
+            title = f"{g.data} / {g.label} ({len(g.seeds)} seed(s))"
             name = f"continual_matrix_{stem}.png"
             continual_plots.plot_task_matrix(_seed_mean(g.matrix), g.tasks, out / name, title=title)
-            figures.append((f"`{g.stream}` / {g.label}: score of task i after training task k (mean over seeds)", name))
+            figures.append((f"`{g.data}` / {g.label}: score of task i after training task k (mean over seeds)", name))
             if len(g.eval_steps):
                 curves = [stats.learning_curve(g.curves[:, :, i], reps=curve_reps, ci=ci, seed=seed)
                           for i in range(len(g.tasks))]
                 name = f"continual_curves_{stem}.png"
                 continual_plots.plot_task_curves(g.eval_steps, curves, g.tasks, g.task_boundaries, out / name,
                                                  title=title, ci=ci)
-                figures.append((f"`{g.stream}` / {g.label}: every task's score over the stream", name))
+                figures.append((f"`{g.data}` / {g.label}: every task's score over the stream", name))
         md += ["## Plots", ""]
         for title, name in figures:
             md += [f"### {title}", "", f"![{title}]({name})", ""]
@@ -485,7 +515,7 @@ def continual_report(
                      "shared_by_every_row_of_method": method_shared},
         "rows": [
             {
-                "stream": r["group"].stream, "method": r["group"].method, "label": r["group"].label,
+                "stream": r["group"].stream, "data": r["group"].data, "method": r["group"].method, "label": r["group"].label,
                 "tasks": r["group"].tasks, "seeds": r["group"].seeds, "complete": r["group"].complete,
                 "runs": [x.run_id for x in r["group"].runs],
                 "reference": r["reference"].label if r["reference"] is not None else None,

@@ -68,8 +68,9 @@ class ReportArgs:
     forgetting_window: int = 5
     """Continual runs: evaluations averaged at each end of forgetting (Continual World uses 5)."""
     versus: tuple[str, ...] = ()
-    """Continual runs: rows to compare with every other row of the same stream (a method, e.g. oer, or a
-    row label as the table prints it, e.g. "oer [dual=false]"): PER and BWT differences with CIs."""
+    """Continual runs: rows to compare with every other row on the same data, a stream and its quality (a
+    method, e.g. oer, or a row label as the table prints it, e.g. "oer [dual=false]"): PER and BWT
+    differences with CIs."""
 
 
 def _pm(values: np.ndarray) -> str:

@@ -49,6 +49,7 @@ __all__ = [
     "average_performance",
     "backward_transfer",
     "difference_interval",
+    "finished_windows",
     "forgetting",
     "forgetting_per_task",
     "forward_transfer",
@@ -261,6 +262,17 @@ def learner_lead(curves, learner_curves, eval_steps, task_boundaries) -> np.ndar
     return np.mean(gaps, axis=-1)
 
 
+def finished_windows(curves, eval_steps, task_boundaries) -> np.ndarray:
+    """``[..., k]``: whether the seed's record reaches the end of task ``k``'s window, i.e. it has a score
+    at step ``b_{k+1}`` or later. A run stopped inside a window (killed, or still running) has not finished
+    it, and the metrics over windows leave it out instead of taking a part of a window for the whole; a
+    single missing evaluation inside a window the run went past does not count. Shape ``(..., N)``."""
+    c, steps, bounds = _as_curves(curves, eval_steps, task_boundaries)
+    seen = np.any(~np.isnan(c), axis=-1)  # (..., T)
+    last = np.where(seen, steps, -1).max(axis=-1, initial=-1)  # the seed's last evaluated step
+    return last[..., None] >= bounds[1:]
+
+
 def window_matrix(curves, eval_steps, task_boundaries, last_n: int = CW_WINDOW) -> np.ndarray:
     """Matrix of window means: ``[..., k, i]`` = mean score of task ``i`` over the last ``last_n``
     evaluations of task ``k``'s window ``(b_k, b_{k+1}]``.
@@ -268,18 +280,20 @@ def window_matrix(curves, eval_steps, task_boundaries, last_n: int = CW_WINDOW) 
     This is how Continual World measures both ends of forgetting (``groupby(...).tail(5).mean()`` in
     ``calculate_forgetting_individual``), smoothing out evaluation noise. A window with fewer
     evaluations uses all it has; NaNs (missing evaluations) are skipped; a window without any
-    evaluation gives a NaN row. With ``last_n=1`` and an evaluation at every task boundary this is
-    the run's ``matrix``. Shape ``(..., N, N)``.
+    evaluation, or one the seed's record stops inside (:func:`finished_windows`), gives a NaN row.
+    With ``last_n=1`` and an evaluation at every task boundary this is the run's ``matrix``. Shape
+    ``(..., N, N)``.
     """
     c, steps, bounds = _as_curves(curves, eval_steps, task_boundaries)
     last_n = _check_window(last_n)
     n = len(bounds) - 1
     k_of = task_of_eval(steps, bounds)
+    done = finished_windows(c, steps, bounds)
     out = np.full(c.shape[:-2] + (n, n), np.nan)
     for k in range(n):
         idx = np.flatnonzero(k_of == k)[-last_n:]
         if len(idx):
-            out[..., k, :] = _nanmean(c[..., idx, :], axis=-2)
+            out[..., k, :] = np.where(done[..., k, None], _nanmean(c[..., idx, :], axis=-2), np.nan)
     return out
 
 
@@ -289,16 +303,18 @@ def task_auc(curves, eval_steps, task_boundaries, scale: float = 100.0) -> np.nd
 
     Continual World's ``AUC_i`` (``calculate_forward_transfer``: the mean of ``current_success`` over
     the rows where ``train/active_env == i``); its success rates are already in [0, 1]. NaNs are
-    skipped; a window without evaluations gives NaN. Shape ``(..., N)``.
+    skipped; a window without evaluations, or one the seed's record stops inside
+    (:func:`finished_windows`), gives NaN. Shape ``(..., N)``.
     """
     c, steps, bounds = _as_curves(curves, eval_steps, task_boundaries)
     n = len(bounds) - 1
     k_of = task_of_eval(steps, bounds)
+    done = finished_windows(c, steps, bounds)
     out = np.full(c.shape[:-2] + (n,), np.nan)
     for i in range(n):
         idx = np.flatnonzero(k_of == i)
         if len(idx):
-            out[..., i] = _nanmean(c[..., idx, i], axis=-1)
+            out[..., i] = np.where(done[..., i], _nanmean(c[..., idx, i], axis=-1), np.nan)
     return out / float(scale)
 
 
@@ -346,7 +362,8 @@ def anytime_average_performance(curves, eval_steps, task_boundaries) -> np.ndarr
     keeping earlier tasks *throughout* the stream, not only at its end. This is the "average anytime
     accuracy" of De Lange et al. (ICLR 2023, "Continual evaluation for lifelong learning") on
     evaluation points instead of iterations. A point where a seen task's score is missing is
-    skipped; NaN when no point is left.
+    skipped; NaN when no point is left, and for a seed whose record stops before the end of the stream
+    (:func:`finished_windows`): the mean over a part of the stream is another quantity.
     """
     c, steps, bounds = _as_curves(curves, eval_steps, task_boundaries)
     n = len(bounds) - 1
@@ -357,7 +374,7 @@ def anytime_average_performance(curves, eval_steps, task_boundaries) -> np.ndarr
     seen = np.arange(n)[None, :] <= k_of[points][:, None]  # (P, N)
     vals = np.where(seen, c[..., points, :], 0.0)  # unseen tasks' NaNs do not matter, seen ones do
     per_point = np.sum(vals, axis=-1) / np.sum(seen, axis=-1)
-    return _nanmean(per_point, axis=-1)
+    return np.where(finished_windows(c, steps, bounds)[..., -1], _nanmean(per_point, axis=-1), np.nan)
 
 
 def per_seed_metrics(
@@ -414,11 +431,15 @@ class Estimate:
         return not math.isnan(self.point)
 
     def format(self, digits: int = 2) -> str:
-        """``"mean [lower, upper]"``; the value alone with one seed (no interval), ``–`` if undefined."""
+        """``"mean [lower, upper]"``; the value alone with one seed (no interval), ``–`` if undefined, and
+        ``"mean [–]"`` when the value is defined but some resamples are not (so the interval is not:
+        :func:`forward_transfer_interval`)."""
         if not self.defined:
             return "–"
         if self.n_seeds < 2:
             return f"{self.point:.{digits}f}"
+        if math.isnan(self.lower) or math.isnan(self.upper):
+            return f"{self.point:.{digits}f} [–]"
         return f"{self.point:.{digits}f} [{self.lower:.{digits}f}, {self.upper:.{digits}f}]"
 
     def as_dict(self) -> dict[str, Any]:
@@ -499,7 +520,10 @@ def forward_transfer_interval(auc, reference_auc, *, key: str = "fwt", reps: int
     independently (Continual World's ``BootstrapCI`` over X and Y).
 
     Seeds with a NaN AUC on any task are left out of their run. Undefined (NaN) when either run has
-    no seed left or a task's reference AUC reaches 1.
+    no seed left or a task's reference AUC reaches 1. When the value is defined but some resamples'
+    reference AUC reaches 1 (scores above the expert's), those resamples have no value and neither has
+    the interval: its bounds are NaN (printed ``[–]``) rather than a percentile of the resamples that
+    happen to stay below 1.
     """
     x = _array(auc, "auc")
     y = _array(reference_auc, "reference_auc")
@@ -548,6 +572,13 @@ class ContinualRun:
     learner_curves: np.ndarray | None = None
     """``(seeds, T, N)`` scores of the learner where the method deploys another policy and the run was
     trained with ``eval_learner`` (final.json's ``learner_curves``); else None."""
+
+    @property
+    def data(self) -> str:
+        """The stream and its data quality (``cheetah-vel/medium``, the run's recorded ``dataset``): a report
+        compares runs on the same data only. The stream alone for a record without it."""
+        quality = self.config.get("quality")
+        return str(self.config.get("dataset") or (f"{self.stream}/{quality}" if quality else self.stream))
 
     @property
     def num_tasks(self) -> int:

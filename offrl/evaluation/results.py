@@ -264,7 +264,9 @@ def load_run(path: Path) -> RunResult:
 
 def find_runs(paths: Iterable[str | os.PathLike]) -> list[Path]:
     """Run folders among ``paths``: each path is a run folder or a folder searched recursively for
-    run folders (not descending into a run folder, skipping hidden folders such as ``.wandb``)."""
+    run folders (not descending into a run folder, skipping hidden folders such as ``.wandb``). Links to
+    folders are followed (a folder of links to runs kept elsewhere is a report's input like any other),
+    each real folder searched once, so a link loop ends."""
     found: list[Path] = []
     for p in map(Path, paths):
         if not p.exists():
@@ -272,7 +274,12 @@ def find_runs(paths: Iterable[str | os.PathLike]) -> list[Path]:
         if is_run_dir(p):
             found.append(p)
             continue
-        for root, dirs, _files in os.walk(p):
+        searched: set[str] = set()
+        for root, dirs, _files in os.walk(p, followlinks=True):
+            if (real := os.path.realpath(root)) in searched:
+                dirs[:] = []
+                continue
+            searched.add(real)
             dirs[:] = sorted(d for d in dirs if not d.startswith("."))
             r = Path(root)
             if r != p and is_run_dir(r):

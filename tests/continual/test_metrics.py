@@ -77,6 +77,11 @@ def test_forward_transfer_against_reference_by_hand():
     top = ref.copy()
     top[:, 2] = 1.0
     assert np.isnan(cl.forward_transfer_per_task(auc, top)[2]) and np.isnan(cl.forward_transfer(auc, top))
+    # a reference above the expert on some resamples only: the value stands, the interval does not
+    high = np.array([[0.5, 0.9], [0.5, 1.05], [0.5, 0.95]])  # task 1's mean 0.967 < 1, one seed above 1
+    est = cl.forward_transfer_interval(np.array([[0.6, 0.8]] * 2), high, reps=2000)
+    assert est.defined and np.isnan(est.lower) and np.isnan(est.upper)
+    assert est.format() == f"{est.point:.2f} [–]"
 
 
 def test_per_seed_metrics_bundle():
@@ -360,6 +365,19 @@ def test_nans_in_curves():
     assert np.isnan(pw[1, 1]).all() and not np.isnan(pw[0, 1]).any()
     f = cl.forgetting(pw)
     assert f[0] == pytest.approx(11.0) and np.isnan(f[1])
+    # a seed whose record stops inside a window (a killed run) has not finished it: no window means, AUC or
+    # anytime AP from a part of the window, while the other seed keeps its values
+    killed = CURVES.copy()
+    killed[0, 6:, :] = np.nan  # seed 0 stops after step 250, inside the last window (200, 300]
+    np.testing.assert_array_equal(cl.finished_windows(killed, STEPS, BOUNDS), [[True, True, False], [True, True, True]])
+    pw = cl.window_matrix(killed, STEPS, BOUNDS)
+    assert np.isnan(pw[0, 2]).all() and not np.isnan(pw[0, :2]).any()
+    np.testing.assert_array_equal(pw[1], cl.window_matrix(CURVES, STEPS, BOUNDS)[1])
+    assert np.isnan(cl.forgetting(pw)[0]) and not np.isnan(cl.forgetting(pw)[1])
+    auc = cl.task_auc(killed, STEPS, BOUNDS)
+    assert np.isnan(auc[0, 2]) and not np.isnan(auc[0, :2]).any() and not np.isnan(auc[1]).any()
+    ap = cl.anytime_average_performance(killed, STEPS, BOUNDS)
+    assert np.isnan(ap[0]) and ap[1] == pytest.approx(973 / 18)
     # the matrix metrics do not skip tasks: a NaN entry leaves that seed's value undefined
     m = MATRIX.copy()
     m[1, 2, 0] = np.nan

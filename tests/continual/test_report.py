@@ -90,8 +90,8 @@ def test_report_cli_on_continual_runs(tmp_path):
     assert "continual.md" in proc.stdout
     md = (out / "continual.md").read_text()
     assert not (out / "report.md").exists()  # no single-task runs, no single-task report
-    header = _row(md, "| stream |")
-    assert header == ["stream", "method", "seeds", "PER", "BWT", "forgetting", "FWT (CW)", "FWT (GEM)",
+    header = _row(md, "| data |")
+    assert header == ["data", "method", "seeds", "PER", "BWT", "forgetting", "FWT (CW)", "FWT (GEM)",
                       "anytime AP", "status"]
     cells = dict(zip(header, _row(md, "| `toy` | finetune |")))
     # the hand-computed values of test_metrics.py, with their intervals
@@ -312,12 +312,13 @@ def test_versus_compares_one_row_with_every_other_row_of_its_stream(tmp_path, ca
                      "--versus", "er", "er [replay=rl]"]) == 0
     md = (out / "continual.md").read_text()
     er_section = md.split("## er against every other row")[1].split("## ")[0]
-    assert _row(er_section, "| stream |") == ["stream", "row", "PER: er - row", "BWT: er - row"]
+    assert _row(er_section, "| data |") == ["data", "row", "PER: er - row", "BWT: er - row"]
     assert _row(er_section, "| `toy` | finetune |")[2:] == ["+80.00 [80.00, 80.00] higher",
                                                             "+0.00 [0.00, 0.00] no difference at 95%"]
     per, bwt = _row(er_section, "| `toy` | er [replay=rl] |")[2:]
     assert per.startswith("+") and per.endswith("higher") and bwt.endswith("higher")
-    assert "`toy`: er has the highest PER, above every other row at 95%." in er_section
+    assert ("`toy`: er has the highest PER, above every other row (each interval at 95%, not adjusted for the 2 "
+            "comparisons).") in er_section
     assert "toy2" not in er_section
     rl_section = md.split("## er [replay=rl] against every other row")[1]
     assert _row(rl_section, "| `toy` | er |")[2].endswith("lower")
@@ -387,3 +388,46 @@ def test_every_row_of_a_comparison_gets_its_own_colour():
         colors = _colors(names)
         assert len({tuple(round(c, 6) for c in rgba) for rgba in colors.values()}) == n
         assert colors == _colors(list(reversed(names)))  # by name, not by order of appearance
+
+
+def test_rows_are_keyed_by_data_and_pool_across_bookkeeping(tmp_path):
+    """Runs on another data quality of the same stream are other rows, never pooled or compared with these
+    (`--versus`, the from-scratch reference); settings of how a run computed or recorded (eval_workers,
+    progress, eval_learner, checkpoint) never split a method's seeds; a from-scratch reference is used only
+    with the same base learner and evaluation protocol."""
+    from offrl.continual_report import continual_report
+
+    root = tmp_path / "results"
+    med, rnd = {"dataset": "toy/medium", "quality": "medium"}, {"dataset": "toy/medium-random", "quality": "medium-random"}
+
+    def run(name, method, seeds, curves, data, **cc):
+        d = write_run(root / name, "toy", method, seeds, curves, continual_config={"quality": data["quality"], **cc})
+        config = json.loads((d / "config.json").read_text())
+        (d / "config.json").write_text(json.dumps({**config, **data}))
+
+    run("oer-m", "oer", [0, 1], CURVES, med, eval_workers=4, progress=False, eval_learner=True)
+    run("oer-m2", "oer", [2], CURVES[:1], med, eval_workers=0, progress=True, checkpoint=False)
+    run("ft-m", "finetune", [0, 1], CURVES * 0.5, med)
+    run("sc-m", "scratch", [0, 1], REF_CURVES, med)
+    run("oer-r", "oer", [0, 1], CURVES * 0.2, rnd)
+    run("ft-r", "finetune", [0, 1], CURVES * 0.9, rnd)
+    run("sc-r", "scratch", [0, 1], REF_CURVES, rnd, eval_episodes=3)  # another protocol: no reference
+    md = continual_report(sorted(root.iterdir()), tmp_path / "rep", reps=300, curve_reps=20, plots=False,
+                          versus=["oer"]).read_text()
+    table = md.split("## Metrics")[1].split("## ")[0]
+    rows = [line.split(" | ")[:3] for line in table.splitlines() if line.startswith("| `")]
+    assert rows == [["| `toy/medium`", "finetune", "2"], ["| `toy/medium`", "oer", "3"],
+                    ["| `toy/medium`", "scratch", "2"], ["| `toy/medium-random`", "finetune", "2"],
+                    ["| `toy/medium-random`", "oer", "2"], ["| `toy/medium-random`", "scratch", "2"]]
+    assert "quality=" not in md and "eval_workers" not in md and "progress" not in md
+    assert "`toy/medium` / oer: FWT (CW) against scratch" in md
+    assert "`toy/medium-random` / oer: FWT (CW) against" not in md
+    assert "none for `toy/medium-random`" in md
+    versus = md.split("## oer against every other row")[1]
+    compared = [line.split(" | ")[:2] for line in versus.splitlines() if line.startswith("| `")]
+    assert compared == [["| `toy/medium`", "finetune"], ["| `toy/medium`", "scratch"],
+                        ["| `toy/medium-random`", "finetune"], ["| `toy/medium-random`", "scratch"]]
+    # on medium-random OER (20 % of the curves) is below fine-tune (90 %): each data is judged on its own
+    assert "`toy/medium-random`: oer is not above every row on PER; not above: finetune (lower)" in versus
+    summary = json.loads((tmp_path / "rep" / "continual_summary.json").read_text())
+    assert {(r["data"], r["label"]) for r in summary["rows"]} >= {("toy/medium", "oer"), ("toy/medium-random", "oer")}

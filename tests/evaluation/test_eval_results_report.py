@@ -100,6 +100,13 @@ def test_find_and_group_runs_across_folders(tmp_path):
     (root / ".hidden" / "x").mkdir(parents=True)
     found = find_runs([root, root / "sweep1" / "a"])  # duplicates collapse
     assert sorted(p.name for p in found) == ["a", "b"]
+    links = tmp_path / "links"
+    links.mkdir()
+    (links / "first").symlink_to(root / "sweep1" / "a")
+    (links / "loop").symlink_to(links)  # a link loop ends
+    (links / "all").symlink_to(root)  # the same run twice: once
+    via_links = find_runs([links])
+    assert sorted(p.resolve().name for p in via_links) == ["a", "b"] and len(via_links) == 2
     groups = group_runs(load_runs([root]))
     g = groups[("d4rl/hopper-medium-v2", "bc")]
     assert g.seeds == [0, 1, 2] and not g.complete
