@@ -164,6 +164,10 @@ def parse_overrides(algo, pairs: tuple[str, ...] | list[str]) -> dict[str, Any]:
         name, raw = pair.split("=", 1)
         if name not in fields:
             algo.make_config(**{name: None})  # raises with suggestions
+        if name in out:
+            raise ConfigError(f"hyperparameter {algo.name}.{name} is given twice; give it once")
+        if not raw.strip():
+            raise ConfigError(f"hyperparameter override {pair!r} has no value (name=value)")
         default = fields[name].default
         try:
             if isinstance(default, bool):
@@ -171,7 +175,9 @@ def parse_overrides(algo, pairs: tuple[str, ...] | list[str]) -> dict[str, Any]:
                     raise ValueError(raw)
                 val: Any = raw.lower() in ("true", "1")
             elif isinstance(default, tuple):
-                val = tuple(_tuple_item_type(algo.config_cls, name, default)(x) for x in raw.split(",") if x)
+                val = tuple(_tuple_item_type(algo.config_cls, name, default)(x) for x in raw.split(",") if x.strip())
+                if not val:
+                    raise ValueError(raw)
             elif default is None:
                 val = raw
             else:

@@ -156,6 +156,13 @@ def _plain(raw: str) -> str:
     return raw
 
 
+def _set_pair(kv: dict[str, str], name: str, value: str, flag: str) -> None:
+    """One override into ``kv``; a name given twice is refused (the last would silently win)."""
+    if name in kv:
+        raise ConfigError(f"{flag}: {name!r} is given twice ({name}={kv[name]} and {name}={value}); give it once")
+    kv[name] = value
+
+
 def agent_args(argv: list[str], config_cls: type) -> list[str]:
     """``argv`` with wandb agent's ``--name=value`` arguments rewritten for tyro (module docstring).
     Arguments tyro already understands pass through unchanged."""
@@ -170,12 +177,14 @@ def agent_args(argv: list[str], config_cls: type) -> list[str]:
         field, dot, sub = name.partition(".")
         field_name = field.replace("-", "_")
         if arg.startswith("--") and field_name in pair_fields and dot and eq:  # --hp.alpha=2.5
-            pairs.setdefault(field_name, {})[sub] = _plain(raw)
+            _set_pair(pairs.setdefault(field_name, {}), sub, _plain(raw), f"--{field}")
         elif arg.startswith("--") and field_name in pair_fields and not dot and not eq:  # --hp a=1 b=2
             while i + 1 < len(argv) and not argv[i + 1].startswith("--"):
                 i += 1
-                k, _, v = argv[i].partition("=")
-                pairs.setdefault(field_name, {})[k] = v
+                k, eq_item, v = argv[i].partition("=")
+                if not eq_item or not k:
+                    raise ConfigError(f"--{field} {argv[i]!r}: each override must look like name=value")
+                _set_pair(pairs.setdefault(field_name, {}), k, v, f"--{field}")
         elif arg.startswith("--") and eq and not dot and hints.get(field_name) is bool:
             value = raw.strip().lower()
             if value not in ("true", "false", "1", "0"):
