@@ -21,6 +21,20 @@ def results_root(root: str | os.PathLike | None = None) -> Path:
     return Path(os.environ.get("OFFRL_RESULTS_DIR", "results")).expanduser()
 
 
+def run_folder(run_id: str, root: str | os.PathLike | None = None) -> Path:
+    """``results_root(root) / run_id``, for a ``run_id`` that names one folder in it: not empty, no path
+    separator, not ``.`` or ``..`` and not hidden (a report skips hidden folders), so that a run id can
+    never write into the results root itself, outside it or into another run's folder."""
+    from offrl.errors import ConfigError
+
+    rid = str(run_id)
+    if (not rid.strip() or rid != rid.strip() or "/" in rid or "\\" in rid or os.sep in rid or rid.startswith(".")
+            or any(ord(c) < 32 for c in rid)):
+        raise ConfigError(f"run_id {rid!r} must name one folder of the results root: a non-empty name without "
+                          "path separators, control characters or surrounding spaces, not starting with '.'")
+    return results_root(root) / rid
+
+
 def compile_cache_root(root: str | os.PathLike | None = None) -> Path:
     """Where compiled XLA programs are kept between processes (:mod:`offrl.compile_cache`): ``root``,
     ``$OFFRL_COMPILE_CACHE`` or ``~/.cache/offrl/jax`` (``OFFRL_COMPILE_CACHE=off`` turns the cache off)."""

@@ -119,6 +119,14 @@ class TrainConfig:
             raise ConfigError("TrainConfig.seeds must name at least one seed")
         if len(set(self.seeds)) != len(self.seeds):
             raise ConfigError(f"TrainConfig.seeds={self.seeds} has duplicates")
+        if any(s < 0 for s in self.seeds):
+            raise ConfigError(f"TrainConfig.seeds={self.seeds}: seeds are non-negative integers")
+        if self.eval_workers < 0:
+            raise ConfigError(f"TrainConfig.eval_workers={self.eval_workers} must be >= 0 (0: in this process)")
+        if self.run_id is not None:
+            from offrl.paths import run_folder
+
+            run_folder(self.run_id, self.results_dir)  # one folder of the results root, checked before any work
         if self.chunk is not None and self.eval_every % self.chunk:
             raise ConfigError(f"TrainConfig.eval_every={self.eval_every} must be a multiple of chunk={self.chunk}")
         if self.chunk is not None and self.steps % self.chunk:
@@ -422,10 +430,10 @@ def resolve_config(tc: TrainConfig, algo_config=None):
 def run_dir_for(tc: TrainConfig, spec, algo_config=None) -> Path:
     """The folder :func:`train` writes ``tc``'s run to, for a dataset with this ``spec``:
     ``<results root>/<tc.run_id or default_run_id(...)>``."""
-    from offrl.paths import results_root
+    from offrl.paths import run_folder
 
     tc, algo, cfg = resolve_config(tc, algo_config)
-    return results_root(tc.results_dir) / (tc.run_id or default_run_id(tc, algo.resolve(cfg, spec)))
+    return run_folder(tc.run_id or default_run_id(tc, algo.resolve(cfg, spec)), tc.results_dir)
 
 
 def finished_results(run_dir: str | Path) -> dict | None:
@@ -453,7 +461,7 @@ def train(tc: TrainConfig, *, dataset=None, algo_config=None) -> dict:
 def _train(tc: TrainConfig, dataset, algo_config, held) -> dict:
     from offrl.evaluation.rollout import evaluate, make_policy_fn
     from offrl.logging import RunLogger, TimeSpent, run_timing
-    from offrl.paths import results_root
+    from offrl.paths import run_folder
 
     chosen = tc.chunk is None
     tc, algo, cfg = resolve_config(tc, algo_config)
@@ -474,7 +482,7 @@ def _train(tc: TrainConfig, dataset, algo_config, held) -> dict:
         check_env_matches(spec, env_id, env_kwargs)
 
     run_id = tc.run_id or default_run_id(tc, cfg)
-    run_dir = results_root(tc.results_dir) / run_id
+    run_dir = run_folder(run_id, tc.results_dir)
     config = {"run_id": run_id, "algo": tc.algo, "dataset": tc.dataset, "seeds": list(tc.seeds),
               "algo_config": _jsonable(dataclasses.asdict(cfg)), "train_config": _jsonable(dataclasses.asdict(tc)),
               "env_id": env_id, "dataset_spec": spec.to_dict(), "offrl_version": __version__}

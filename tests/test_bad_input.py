@@ -34,3 +34,38 @@ def test_train_refuses_an_override_without_a_value(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "each override must look like name=value" in err and "Traceback" not in err
     assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("run_id", [".", "..", "../escaped", "/abs/path", "a/b", ".hidden", "", " x", "a\nb"])
+def test_a_run_id_names_one_folder_of_the_results_root(tmp_path, capsys, run_id):
+    """`--run-id .` once wrote a run into the results root itself (a report then saw one run and hid the
+    others); `../x` and absolute paths wrote outside it."""
+    from offrl.paths import run_folder
+
+    with pytest.raises(ConfigError, match="must name one folder of the results root"):
+        run_folder(run_id, tmp_path)
+    res = tmp_path / "results"
+    with pytest.raises(SystemExit) as exit_:  # refused while the options are parsed, as other bad values
+        main(["train", "--algo", "bc", "--dataset", "local/hopper-medium-v0", "--steps", "100",
+              "--run-id", run_id, "--results-dir", str(res)])
+    assert exit_.value.code == 2
+    said = capsys.readouterr()
+    text = " ".join(said.out.replace("│", " ").split() + said.err.replace("│", " ").split())
+    assert "must name one folder of the results root" in text and "Traceback" not in text
+    assert not res.exists() and sorted(p.name for p in tmp_path.iterdir()) == []
+    assert run_folder("bc-hopper_medium-1a2b3c4d", res) == res / "bc-hopper_medium-1a2b3c4d"
+
+
+def test_negative_seeds_and_worker_counts_are_refused():
+    from offrl.continual.trainer import ContinualConfig
+
+    with pytest.raises(ConfigError, match="seeds are non-negative"):
+        TrainConfig(seeds=(0, -1))
+    with pytest.raises(ConfigError, match="eval_workers=-1 must be >= 0"):
+        TrainConfig(eval_workers=-1)
+    with pytest.raises(ConfigError, match="distinct non-negative seeds"):
+        ContinualConfig(seeds=(-1,))
+    with pytest.raises(ConfigError, match="eval_workers=-2 must be >= 0"):
+        ContinualConfig(eval_workers=-2)
+    with pytest.raises(ConfigError, match="must name one folder"):
+        ContinualConfig(run_id="../x")

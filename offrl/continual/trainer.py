@@ -97,8 +97,14 @@ class ContinualConfig:
         for name in ("steps_per_task", "eval_every", "eval_episodes", "chunk", "batch_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"ContinualConfig.{name}={getattr(self, name)} must be >= 1")
-        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
-            raise ConfigError(f"ContinualConfig.seeds={self.seeds} must name distinct seeds")
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds) or any(s < 0 for s in self.seeds):
+            raise ConfigError(f"ContinualConfig.seeds={self.seeds} must name distinct non-negative seeds")
+        if self.eval_workers < 0:
+            raise ConfigError(f"ContinualConfig.eval_workers={self.eval_workers} must be >= 0 (0: in this process)")
+        if self.run_id is not None:
+            from offrl.paths import run_folder
+
+            run_folder(self.run_id, self.results_dir)  # one folder of the results root, checked before any work
         if self.steps_per_task % self.eval_every:
             raise ConfigError(f"ContinualConfig.eval_every={self.eval_every} must divide steps_per_task="
                               f"{self.steps_per_task} (the evaluation at a task's end is its row of the score matrix)")
@@ -140,7 +146,7 @@ def setup(cc: ContinualConfig, datasets=None) -> _Setup:
     from offrl.continual.methods import METHODS
     from offrl.continual.methods.base import check_buffer_fits
     from offrl.continual.streams import check_spaces, load_stream
-    from offrl.paths import results_root
+    from offrl.paths import run_folder
     from offrl.train import parse_overrides, resolve_schedule_fields
 
     SeedPlacement.create(cc.devices, len(cc.seeds), "ContinualConfig.devices")  # the devices exist
@@ -171,7 +177,7 @@ def setup(cc: ContinualConfig, datasets=None) -> _Setup:
               "references": {t: list(r) for t, r in zip(stream.task_names, data.refs)}, "offrl_version": __version__}
     run_id = cc.run_id or _default_run_id(cc, config)
     config["run_id"] = run_id
-    return _Setup(stream, method, algo, cfg, mcfg, data, run_id, results_root(cc.results_dir) / run_id, config)
+    return _Setup(stream, method, algo, cfg, mcfg, data, run_id, run_folder(run_id, cc.results_dir), config)
 
 
 _NOT_HASHED = ("progress", "results_dir", "run_id", "eval_workers", "wandb", "data_root", "eval_learner")
