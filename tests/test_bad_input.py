@@ -69,3 +69,19 @@ def test_negative_seeds_and_worker_counts_are_refused():
         ContinualConfig(eval_workers=-2)
     with pytest.raises(ConfigError, match="must name one folder"):
         ContinualConfig(run_id="../x")
+
+
+def test_a_key_given_twice_in_a_yaml_file_is_refused(tmp_path):
+    """PyYAML keeps the last of two equal keys: a sweep with two `hp:` blocks lost the first one's alpha."""
+    from offrl.continual.streams import load_stream
+    from offrl.sweep.spec import load_sweep
+
+    sweep = tmp_path / "twice.yaml"
+    sweep.write_text("name: twice\nalgo: td3bc\ndatasets: [local/hopper-medium-v0]\nhp: {alpha: 1.0}\n"
+                     "seeds: 2\nhp: {batch_size: 64}\n")
+    with pytest.raises(ConfigError, match=r"found the key 'hp' twice \(first on line 4\)"):
+        load_sweep(sweep)
+    stream = tmp_path / "s.yaml"
+    stream.write_text("name: s\ntasks:\n  - {name: a, env: offrl/PendulumGain-v0, name: b}\n")
+    with pytest.raises(ConfigError, match="found the key 'name' twice"):
+        load_stream(str(stream))

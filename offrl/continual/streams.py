@@ -121,8 +121,10 @@ def load_stream(name_or_path: str | Path) -> Stream:
             raise UnknownIdError("stream", s, list_streams())
     import yaml
 
+    from offrl import yamlfile
+
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yamlfile.load(path.read_text())
     except FileNotFoundError:
         raise OffrlError(f"stream file {path} does not exist (shipped streams: {', '.join(list_streams())})") from None
     except (OSError, yaml.YAMLError) as e:

@@ -123,9 +123,11 @@ class SweepSpec:
 def _yaml(ctx: Context, name: str) -> SweepSpec:
     import yaml
 
+    from offrl import yamlfile
+
     path = sweeps_dir(ctx.sweeps_dir) / name
     try:
-        spec = yaml.safe_load(path.read_text())
+        spec = yamlfile.load(path.read_text())
     except (OSError, yaml.YAMLError) as e:
         raise ConfigError(f"cannot read sweep {path}: {e}") from None
     if not isinstance(spec, dict):

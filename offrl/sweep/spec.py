@@ -139,9 +139,11 @@ def load_sweep(path: str | os.PathLike, *, results_dir: str | os.PathLike | None
     (``KEY.PATH=VALUE``, :func:`apply_overrides`) applied to the file's contents first."""
     import yaml
 
+    from offrl import yamlfile
+
     path = Path(path)
     try:
-        spec = yaml.safe_load(path.read_text())
+        spec = yamlfile.load(path.read_text())
     except (OSError, yaml.YAMLError) as e:
         raise ConfigError(f"cannot read sweep {path}: {e}") from None
     source = str(path)
