@@ -1,5 +1,7 @@
 """Bad input on the command line is refused with a message naming it, before anything is written."""
 
+import re
+
 import pytest
 
 from offrl import algos
@@ -85,3 +87,17 @@ def test_a_key_given_twice_in_a_yaml_file_is_refused(tmp_path):
     stream.write_text("name: s\ntasks:\n  - {name: a, env: offrl/PendulumGain-v0, name: b}\n")
     with pytest.raises(ConfigError, match="found the key 'name' twice"):
         load_stream(str(stream))
+
+
+@pytest.mark.parametrize("hidden, said", [('"32,32"', "a non-empty list, e.g. [256, 256]; got '32,32'"),
+                                          ("32", "a non-empty list, e.g. [256, 256]; got 32"),
+                                          ("[]", "hp.hidden: [] cannot be written as name=value"),
+                                          ('[32, "a"]', "a list of ints, e.g. [256, 256]; got [32, 'a']"),
+                                          ("[32.5, 32]", "a list of ints")])
+def test_a_list_hyperparameter_in_a_sweep_must_be_a_list_of_its_items(tmp_path, hidden, said):
+    from offrl.sweep.spec import load_sweep
+
+    sweep = tmp_path / "s.yaml"
+    sweep.write_text(f"name: s\nalgo: td3bc\ndatasets: [local/hopper-medium-v0]\nseeds: 2\nhp: {{hidden: {hidden}}}\n")
+    with pytest.raises(ConfigError, match=re.escape(said)):
+        load_sweep(sweep)

@@ -226,7 +226,11 @@ def _train_validate(tc, pairs: Mapping[str, Mapping[str, Any]]) -> None:
 
     algo = algos.get(tc.algo)
     typed = {k: tuple(v) if isinstance(v, list) else v for k, v in (pairs.get("hp") or {}).items()}
-    cfg = algo.make_config(**typed)
+    _check_list_fields(algo, typed)
+    try:
+        cfg = algo.make_config(**typed)
+    except TypeError as e:  # a value of another type than the field's, which its checks cannot compare
+        raise ConfigError(f"{tc.algo} hyperparameters {typed}: {e}") from None
     parsed = parse_overrides(algo, tc.hp)
     bad = [k for k in typed if parsed[k] != getattr(cfg, k)]
     if bad:  # the run's record and `offrl train --hp ...` must mean the same config
@@ -235,6 +239,28 @@ def _train_validate(tc, pairs: Mapping[str, Mapping[str, Any]]) -> None:
                           f"{[parsed[k] for k in bad]}; write the value as the field's type")
     tc.resolved_chunk(cfg.steps_per_call)  # a chunk that does not fit the algorithm's update raises here
     _check_dataset_id(tc.dataset)
+
+
+def _check_list_fields(algo, typed: Mapping[str, Any]) -> None:
+    """A list-valued hyperparameter (``hidden: [256, 256]``) must be given as a non-empty list of its item
+    type: a string (``"32,32"``) or a number would otherwise reach the config as another type."""
+    import dataclasses
+
+    from offrl.train import _tuple_item_type
+
+    fields = {f.name: f for f in dataclasses.fields(algo.config_cls)}
+    for name, value in typed.items():
+        default = fields[name].default if name in fields else None
+        if not isinstance(default, tuple):
+            continue
+        item = _tuple_item_type(algo.config_cls, name, default)
+        example = list(default) or f"[a {item.__name__}, ...]"
+        if not isinstance(value, tuple) or not value:
+            raise ConfigError(f"{algo.name}.{name}: a non-empty list, e.g. {example}; got {value!r}")
+        numeric = item in (int, float) and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in value)
+        if not (numeric if item in (int, float) else all(isinstance(x, item) for x in value)) \
+                or (item is int and not all(isinstance(x, int) for x in value)):
+            raise ConfigError(f"{algo.name}.{name}: a list of {item.__name__}s, e.g. {example}; got {list(value)!r}")
 
 
 def _train_work(tc):
