@@ -257,9 +257,8 @@ def _check_list_fields(algo, typed: Mapping[str, Any]) -> None:
         example = list(default) or f"[a {item.__name__}, ...]"
         if not isinstance(value, tuple) or not value:
             raise ConfigError(f"{algo.name}.{name}: a non-empty list, e.g. {example}; got {value!r}")
-        numeric = item in (int, float) and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in value)
-        if not (numeric if item in (int, float) else all(isinstance(x, item) for x in value)) \
-                or (item is int and not all(isinstance(x, int) for x in value)):
+        allowed = {int: (int,), float: (int, float)}.get(item, (item,))  # YAML writes 1.0 as 1 too
+        if not all(isinstance(x, allowed) and not (isinstance(x, bool) and item is not bool) for x in value):
             raise ConfigError(f"{algo.name}.{name}: a list of {item.__name__}s, e.g. {example}; got {list(value)!r}")
 
 
