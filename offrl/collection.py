@@ -28,7 +28,7 @@ from typing import Annotated, Any
 import numpy as np
 import tyro
 
-from offrl.errors import OffrlError, UnknownIdError
+from offrl.errors import ConfigError, OffrlError, UnknownIdError
 from offrl.paths import assets_dir
 
 ENVS = {"hopper": "Hopper-v5", "halfcheetah": "HalfCheetah-v5", "walker2d": "Walker2d-v5"}
@@ -318,6 +318,11 @@ def collect(name: str, *, steps: int | None = None, seed: int = 0, n_envs: int =
     from offrl.datasets.core import array_checksum
     from offrl.datasets.registry import local_reference_scores
 
+    # `steps or default` below would read 0 as the default (1M transitions): refuse it before any work
+    if steps is not None and (isinstance(steps, bool) or steps < 1):
+        raise ConfigError(f"collect: steps={steps} must be >= 1 (leave it out for the default)")
+    if n_envs < 1 or workers < 0:
+        raise ConfigError(f"collect: n_envs={n_envs} must be >= 1 and workers={workers} >= 0")
     if save:  # what can be known before collecting for minutes (see _before_collecting)
         minari, made = _before_collecting(name, root=root, minari=minari, overwrite=overwrite)
         if made is not None:

@@ -101,3 +101,16 @@ def test_a_list_hyperparameter_in_a_sweep_must_be_a_list_of_its_items(tmp_path, 
     sweep.write_text(f"name: s\nalgo: td3bc\ndatasets: [local/hopper-medium-v0]\nseeds: 2\nhp: {{hidden: {hidden}}}\n")
     with pytest.raises(ConfigError, match=re.escape(said)):
         load_sweep(sweep)
+
+
+@pytest.mark.parametrize("argv, said", [(["--steps", "0"], "steps=0 must be >= 1"),
+                                        (["--steps", "-5"], "steps=-5 must be >= 1"),
+                                        (["--n-envs", "0"], "n_envs=0 must be >= 1"),
+                                        (["--workers", "-1"], "workers=-1 >= 0")])
+def test_collect_refuses_sizes_that_are_not_counts(tmp_path, monkeypatch, capsys, argv, said):
+    """`--steps 0` once collected the default 1M transitions; negative sizes crashed or wrote a tiny dataset."""
+    monkeypatch.setenv("OFFRL_DATA_DIR", str(tmp_path / "data"))
+    assert main(["collect", "hopper-medium-replay", "--no-minari", *argv]) != 0
+    err = capsys.readouterr().err
+    assert said in err and "Traceback" not in err
+    assert not (tmp_path / "data").exists() or not any((tmp_path / "data").rglob("*.npz"))
