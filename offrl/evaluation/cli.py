@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import zipfile
 from pathlib import Path
 from typing import Annotated
 
 import numpy as np
 import tyro
 
-from offrl.errors import OffrlError
+from offrl.errors import DataIntegrityError, OffrlError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,9 +40,15 @@ def load_trained(run_dir: Path):
     cfg_path, state_path = run_dir / "config.json", run_dir / "final_state.npz"
     if not cfg_path.is_file():
         raise OffrlError(f"{run_dir} is not a run folder (no config.json)")
+    try:
+        config = json.loads(cfg_path.read_text())
+    except (OSError, ValueError) as e:
+        raise DataIntegrityError(f"{cfg_path} cannot be read: {e}") from None
+    if config.get("kind") == "continual":
+        raise OffrlError(f"{run_dir} is a continual run: `offrl eval` re-evaluates single-task runs; a continual "
+                         "run's scores on every task are in its final.json (`offrl report` tabulates them)")
     if not state_path.is_file():
         raise OffrlError(f"{run_dir} has no final_state.npz: the run has not finished (resume it with offrl train)")
-    config = json.loads(cfg_path.read_text())
     algo = algos.get(config["algo"])
     fields = {f.name for f in dataclasses.fields(algo.config_cls)}
     kw = {k: (tuple(v) if isinstance(v, list) else v) for k, v in config["algo_config"].items() if k in fields}
@@ -49,8 +56,11 @@ def load_trained(run_dir: Path):
     spec = DatasetSpec.from_dict(config["dataset_spec"])
     like = jax.vmap(lambda k: algo.init(k, spec, cfg))(jax.random.split(jax.random.PRNGKey(0), len(config["seeds"])))
     leaves, treedef = jax.tree_util.tree_flatten(like)
-    with np.load(state_path) as z:
-        saved = [z[f"leaf_{i:04d}"] for i in range(len(z.files))]
+    try:
+        with np.load(state_path) as z:
+            saved = [z[f"leaf_{i:04d}"] for i in range(len(z.files))]
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+        raise DataIntegrityError(f"{state_path} is damaged and cannot be evaluated ({type(e).__name__}: {e})") from None
     # np.savez writes bfloat16 (the stored bf16 weight copies) as raw 2-byte records: view them back
     saved = [x.view(ref.dtype) if x.dtype.kind == "V" and x.dtype.itemsize == ref.dtype.itemsize else x
              for x, ref in zip(saved, leaves)]
@@ -72,8 +82,13 @@ def main(argv: list[str]) -> int:
     env_id = a.env_id or config.get("env_id") or spec.env_id
     if not env_id:
         raise OffrlError("the run has no evaluation env; pass --env-id")
+    from offrl.train import check_env_matches, env_kwargs_of
+
+    # a task dataset's env parameters (Cheetah-Vel's velocity, ...), as training evaluated it
+    env_kwargs = env_kwargs_of(spec) if env_id == spec.env_id else {}
+    check_env_matches(spec, env_id, env_kwargs)
     res = evaluate(algo, cfg, states, env_id, episodes=a.episodes, eval_seed=a.eval_seed, obs_mean=mean, obs_std=std,
-                   workers=a.workers)
+                   workers=a.workers, env_kwargs=env_kwargs)
     has_ref = spec.ref_min is not None and spec.ref_max is not None
     print(f"{config['algo']} on {config['dataset']} ({env_id}), {a.episodes} episodes per seed")
     print("| variant | seed | return | normalized |\n|---|---|---|---|")

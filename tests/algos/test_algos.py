@@ -452,6 +452,23 @@ def test_offrl_eval_reproduces_the_final_evaluation(tmp_path, capsys, dtype):
     for seed, ret in zip(final["seeds"], final["return"]["last"]):
         assert f"| default | {seed} | {ret:.1f} ±" in out  # same policy, same evaluation seeds
     assert main(["eval", str(tmp_path / "nope")]) == 1
+    if dtype == "bfloat16":
+        return
+    # bad input: another env's spaces, a damaged final state, a continual run: a message, no traceback
+    capsys.readouterr()
+    run = tmp_path / final["run_id"]
+    assert main(["eval", str(run), "--env-id", "HalfCheetah-v5"]) == 1
+    assert "eval env 'HalfCheetah-v5'" in capsys.readouterr().err
+    state = run / "final_state.npz"
+    state.write_bytes(state.read_bytes()[:100])
+    assert main(["eval", str(run)]) == 1
+    err = capsys.readouterr().err
+    assert "final_state.npz is damaged and cannot be evaluated" in err and "Traceback" not in err
+    cont = tmp_path / "cont"
+    cont.mkdir()
+    (cont / "config.json").write_text('{"kind": "continual", "method": "er"}')
+    assert main(["eval", str(cont)]) == 1
+    assert "is a continual run" in capsys.readouterr().err
 
 
 def test_evaluation_beside_training_records_what_evaluation_in_line_records(tmp_path):
