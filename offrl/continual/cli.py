@@ -168,7 +168,9 @@ def main(argv: list[str]) -> int:
         summary = final.get("summary") or {}
         shown = ", ".join(f"{k} {v:.1f}" for k, v in summary.items() if v is not None)
         print(f"{final['method']} on {final['stream']} ({len(final['seeds'])} seeds): {shown}")
-        print(f"results in {final.get('run_dir') or final['run_id']}")
+        from offrl.paths import run_folder
+
+        print(f"results in {final.get('run_dir') or run_folder(final['run_id'], cc.results_dir)}")
         matrix = np.asarray(final["matrix"], dtype=float).mean(0)
         print("score after each task (rows) on each task (columns), mean over seeds:")
         print("  " + " ".join(f"{t[:8]:>8}" for t in final["tasks"]))

@@ -55,6 +55,7 @@ def test_killed_mid_stream_resumes_in_its_task_with_the_same_numbers(env):
     ref = offrl("continual", "train", *ARGS, "--run-id", "ref", env=env)
     assert ref.returncode == 0, ref.stderr
     assert "score after each task" in ref.stdout
+    assert f"results in {os.path.join(results, 'ref')}" in ref.stdout  # the folder, not the bare run id
 
     from pathlib import Path
 
