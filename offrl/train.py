@@ -23,7 +23,7 @@ import numpy as np
 import tyro
 
 from offrl import __version__
-from offrl.errors import ConfigError, OffrlError
+from offrl.errors import ConfigError, DataIntegrityError, OffrlError
 from offrl.logging import WandbSwitch
 from offrl.sharding import DevicesOption, SeedPlacement, parse_devices
 
@@ -371,6 +371,7 @@ class _Checkpoints:
         for stale in directory.glob("*orbax-checkpoint-tmp*"):
             shutil.rmtree(stale, ignore_errors=True)
         self._ocp = ocp
+        self.directory = directory
         self.mngr = ocp.CheckpointManager(
             directory.resolve(), options=ocp.CheckpointManagerOptions(max_to_keep=2, enable_async_checkpointing=False))
 
@@ -395,6 +396,27 @@ class _Checkpoints:
         out = self.mngr.restore(step, args=ocp.args.Composite(arrays=ocp.args.StandardRestore(abstract),
                                                               meta=ocp.args.JsonRestore()))
         return jax.tree_util.tree_unflatten(treedef, out["arrays"]["leaves"]), out["arrays"]["keys"], out["meta"]
+
+    def restore_latest(self, states_like, keys_like):
+        """:meth:`restore` of the newest checkpoint that can be read. A damaged one (a file cut short, a disk
+        error) is said on stderr and deleted, so that training writes that step again, and the one before it
+        is tried; :class:`~offrl.errors.DataIntegrityError` when none can be read."""
+        steps = sorted(self.mngr.all_steps(), reverse=True)
+        failed: list[str] = []
+        for i, step in enumerate(steps):
+            try:
+                restored = self.restore(step, states_like, keys_like)
+            except Exception as e:  # noqa: BLE001 - orbax and tensorstore raise many types for a damaged file
+                reason = f"{type(e).__name__}: {(str(e).strip().splitlines() or [''])[0][:200]}"
+                failed.append(f"step {step} ({reason})")
+                print(f"checkpoint at step {step} cannot be read ({reason})"
+                      + ("; trying the one before it" if i + 1 < len(steps) else ""), file=sys.stderr, flush=True)
+                continue
+            for bad in steps[:i]:
+                self.mngr.delete(bad)
+            return restored
+        raise DataIntegrityError(f"no checkpoint in {self.directory} can be read: {'; '.join(failed)}; delete "
+                                 "that folder to start the run over")
 
     def close(self):
         self.mngr.close()
@@ -527,7 +549,7 @@ def _train(tc: TrainConfig, dataset, algo_config, held) -> dict:
     start, history, earlier_wall, resumed_from = 0, [], 0.0, None
     if resume and ckpt is not None and ckpt.latest() is not None:
         # restored straight into this run's placement, whatever the device count it was written on
-        states, keys, meta = ckpt.restore(ckpt.latest(), *placement.unpad((states, keys)))
+        states, keys, meta = ckpt.restore_latest(*placement.unpad((states, keys)))
         states, keys = placement.place((states, keys))
         start, history = int(meta["step"]), meta["history"]
         earlier_wall = float(meta.get("wall_s", 0.0))  # checkpoints written before it was kept: 0

@@ -114,3 +114,33 @@ def test_collect_refuses_sizes_that_are_not_counts(tmp_path, monkeypatch, capsys
     err = capsys.readouterr().err
     assert said in err and "Traceback" not in err
     assert not (tmp_path / "data").exists() or not any((tmp_path / "data").rglob("*.npz"))
+
+
+def test_a_damaged_checkpoint_falls_back_to_the_one_before_it(tmp_path, capsys):
+    """A checkpoint cut short (a full disk, a copy interrupted) once ended a resume in hundreds of lines of
+    orbax tracebacks: now the newest readable one is restored, the damaged one deleted (training writes
+    that step again), and with none readable the error names the folder."""
+    import jax.numpy as jnp
+    import numpy as np
+
+    from offrl.errors import DataIntegrityError
+    from offrl.train import _Checkpoints
+
+    states, keys = {"w": jnp.arange(6.0).reshape(2, 3)}, jnp.zeros((2, 2), jnp.uint32)
+    ckpt = _Checkpoints(tmp_path / "checkpoints")
+    for step in (100, 200):
+        ckpt.save(step, {"w": states["w"] + step}, keys, {"step": step, "history": []})
+    for f in (tmp_path / "checkpoints" / "200").rglob("*"):
+        if f.is_file() and "arrays" in f.parts and f.stat().st_size > 20:
+            f.write_bytes(f.read_bytes()[:10])
+    restored, _, meta = ckpt.restore_latest(states, keys)
+    assert meta["step"] == 100 and np.allclose(restored["w"], np.arange(6.0).reshape(2, 3) + 100)
+    assert "checkpoint at step 200 cannot be read" in capsys.readouterr().err
+    assert ckpt.latest() == 100 and not (tmp_path / "checkpoints" / "200").exists()
+    ckpt.save(200, {"w": states["w"] + 200}, keys, {"step": 200, "history": []})  # written again
+    for f in (tmp_path / "checkpoints").rglob("*"):
+        if f.is_file() and "arrays" in f.parts and f.stat().st_size > 20:
+            f.write_bytes(f.read_bytes()[:10])
+    with pytest.raises(DataIntegrityError, match="no checkpoint in .*checkpoints can be read"):
+        ckpt.restore_latest(states, keys)
+    ckpt.close()

@@ -358,7 +358,7 @@ def _train_stream(cc: ContinualConfig, s: _Setup) -> dict:
     ckpt = _Checkpoints(run_dir / "checkpoints") if cc.checkpoint else None
     task, task_step, history, resumed_step, earlier_wall = 0, 0, [], -1, 0.0
     if resume and ckpt is not None and ckpt.latest() is not None:
-        states, keys, meta = ckpt.restore(ckpt.latest(), *placement.unpad((states, keys)))
+        states, keys, meta = ckpt.restore_latest(*placement.unpad((states, keys)))
         states, keys = placement.place((states, keys))
         task, task_step, history, resumed_step = (int(meta["task"]), int(meta["task_step"]), meta["history"],
                                                   int(meta["step"]))
