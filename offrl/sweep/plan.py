@@ -19,6 +19,7 @@ their kernels in turn, so only their CPU-side work overlaps (benchmarks/RESULTS.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 import os
 from collections.abc import Sequence
@@ -300,8 +301,11 @@ def missing_data(sources: list[str]) -> list[str]:
             lines.append(f"{source}: missing {paths}; create it with "
                          f"`offrl collect {R.parse_id(source)[1].removesuffix('-v0')}`")
         else:
-            lines.append(f"{source}: missing {paths}; a dataset of your own: write it there with "
-                         f"offrl.datasets.save(dataset, {source!r})")
+            # a strict cutoff: every local id shares "local/" and "-v0", so loose matches would name anything
+            close = difflib.get_close_matches(source, R.DATASETS.names(), n=1, cutoff=0.85)
+            lines.append(f"{source}: missing {paths}; "
+                         + (f"did you mean {close[0]!r}? If it is " if close else "")
+                         + f"a dataset of your own: write it there with offrl.datasets.save(dataset, {source!r})")
     return lines
 
 
