@@ -152,3 +152,12 @@ def test_the_plan_suggests_the_collectable_id_a_missing_local_id_is_close_to():
     typo, own = missing_data(["local/hoper-medium-v0", "local/my-own-thing-v0"])
     assert "did you mean 'local/hopper-medium-v0'? If it is a dataset of your own" in typo
     assert "did you mean" not in own and "offrl.datasets.save(dataset, 'local/my-own-thing-v0')" in own
+
+
+def test_a_value_out_of_range_names_the_algorithm_or_method():
+    from offrl.continual.methods import METHODS
+
+    with pytest.raises(ConfigError, match=r"^td3bc\.alpha=-1\.0 must be >= 0$"):
+        algos.get("td3bc").make_config(alpha=-1.0)
+    with pytest.raises(ConfigError, match=r"^er\.buffer_size=-1 must be >= 1$"):
+        METHODS["er"].make_config(buffer_size=-1)

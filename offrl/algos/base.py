@@ -115,7 +115,7 @@ class Algorithm:
 
     def make_config(self, **overrides) -> Any:
         """The default config with ``overrides`` applied and validated (errors name the field)."""
-        return build_config(self.config_cls, overrides, f"{self.name}: unknown hyperparameter(s)")
+        return build_config(self.config_cls, overrides, f"{self.name}: unknown hyperparameter(s)", owner=self.name)
 
 
 ALGORITHMS: Registry[Algorithm] = Registry("algorithm")
@@ -126,9 +126,11 @@ def register(algo: Algorithm) -> Algorithm:
     return ALGORITHMS.register(algo.name, algo)
 
 
-def build_config(config_cls: type, overrides: dict, unknown_message: str, list_known: bool = False):
+def build_config(config_cls: type, overrides: dict, unknown_message: str, list_known: bool = False,
+                 owner: str | None = None):
     """``config_cls(**overrides)``, validated; unknown names raise one :class:`ConfigError` that starts
-    with ``unknown_message`` and suggests close names (and lists every name with ``list_known``)."""
+    with ``unknown_message`` and suggests close names (and lists every name with ``list_known``); a value
+    out of range names ``owner.field`` (``td3bc.alpha``), else the config class's field."""
     fields = {f.name for f in dataclasses.fields(config_cls)}
     unknown = sorted(set(overrides) - fields)
     if unknown:
@@ -139,11 +141,11 @@ def build_config(config_cls: type, overrides: dict, unknown_message: str, list_k
             f"{u!r}" + (f" (did you mean {hints[u][0]!r}?)" if hints[u] else "") for u in unknown)
             + (f"; options: {sorted(fields) or 'none'}" if list_known else ""))
     cfg = config_cls(**overrides)
-    validate_config(cfg)
+    validate_config(cfg, owner)
     return cfg
 
 
-def validate_config(cfg) -> None:
+def validate_config(cfg, owner: str | None = None) -> None:
     """Check a config dataclass against the constraints in its fields' metadata.
 
     Fields declare constraints as ``metadata={"min": 0, "max": 1, "open_min": True, "choices": (...)}``
@@ -152,7 +154,7 @@ def validate_config(cfg) -> None:
     for f in dataclasses.fields(cfg):
         v = getattr(cfg, f.name)
         m = f.metadata
-        name = f"{type(cfg).__qualname__}.{f.name}"
+        name = f"{owner or type(cfg).__qualname__}.{f.name}"
         if "choices" in m and v not in m["choices"]:
             raise ConfigError(f"{name}={v!r} is not one of {list(m['choices'])}")
         if isinstance(v, (int, float)) and not isinstance(v, bool):

@@ -126,7 +126,8 @@ class Method:
         """The default config with ``overrides`` (errors name the field and suggest close names)."""
         from offrl.algos.base import build_config
 
-        return build_config(self.config_cls, overrides, f"method {self.name}: unknown option(s)", list_known=True)
+        return build_config(self.config_cls, overrides, f"method {self.name}: unknown option(s)", list_known=True,
+                            owner=self.name)
 
 
 METHODS: Registry[Method] = Registry("continual method")
