@@ -13,7 +13,7 @@ import numpy as np
 
 from offrl.datasets import registry as R
 from offrl.datasets.core import DatasetSpec, OfflineDataset, normalize_returns
-from offrl.errors import ConfigError, DataIntegrityError, OffrlError, UnknownIdError
+from offrl.errors import ConfigError, DataIntegrityError, OffrlError, UnknownIdError, suggest
 
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 ZIP_MAGIC = b"PK\x03\x04"
@@ -190,9 +190,7 @@ def _load_id(dataset_id: str, *, root, download: bool, **kw: Any) -> OfflineData
     if info.source == "local":
         d = R.local_dataset_dir(dataset_id, root)
         if not d.exists():
-            hint = (f"create it with `offrl collect {info.name.removesuffix('-v0')}`" if dataset_id in R.DATASETS
-                    else "`offrl datasets list local/` shows the local ids that `offrl collect` makes")
-            raise OffrlError(f"{dataset_id} is not on this machine (looked in {d}); {hint}")
+            raise OffrlError(f"{dataset_id} is not on this machine (looked in {d}); {_local_hint(info, root)}")
         ds = load_path(d, dataset_id=dataset_id, verify=kw["verify"])
         ds.spec = _merge_spec(ds.spec, info)
         return ds
@@ -202,6 +200,16 @@ def _load_id(dataset_id: str, *, root, download: bool, **kw: Any) -> OfflineData
     p = paths[0]
     checksum = expected_checksum(info, info.files[0][0], root)[0] if info.files else None
     return load_path(p, dataset_id=dataset_id, info=info, checksum=checksum, **kw)
+
+
+def _local_hint(info: R.DatasetInfo, root) -> str:
+    """How to get the missing local dataset ``info.id``: the collect command for a registered id, else
+    the close matches among the local ids (a misspelt id is the likely cause) and where to list them."""
+    if info.id in R.DATASETS:
+        return f"create it with `offrl collect {info.name.removesuffix('-v0')}`"
+    hint = "`offrl datasets list local/` shows the local ids that `offrl collect` makes"
+    close = suggest(info.id, R.list_datasets("local/") + R.saved_local_ids(root))
+    return ("did you mean " + ", ".join(repr(c) for c in close) + "? " + hint) if close else hint
 
 
 def _load_minari_id(info: R.DatasetInfo, *, root, download: bool, progress: bool) -> OfflineDataset:
@@ -404,33 +412,47 @@ def save(ds: OfflineDataset, path_or_id: str | os.PathLike, format: str = "offrl
     * ``format="d4rl"``: one D4RL-layout HDF5 file (terminals = terminations, timeouts = truncations).
     """
     s = os.fspath(path_or_id)
-    if format == "offrl":
-        from offrl.datasets.native import save_native
+    if format not in ("offrl", "minari", "d4rl"):
+        raise ConfigError(f"unknown save format {format!r}; choose 'offrl', 'minari' or 'd4rl'")
+    try:
+        if format == "offrl":
+            from offrl.datasets.native import save_native
 
-        if s.startswith("local/"):
-            return save_native(ds, R.local_dataset_dir(s, root), overwrite=overwrite, **kw)
-        return save_native(ds, Path(s).expanduser(), overwrite=overwrite, **kw)
-    if format == "minari":
-        from offrl.datasets.minari_io import ensure_namespace_metadata, save_minari
+            p = R.local_dataset_dir(s, root) if s.startswith("local/") else Path(s).expanduser()
+            _refuse_existing(p, overwrite)
+            return save_native(ds, p, overwrite=overwrite, **kw)
+        if format == "minari":
+            from offrl.datasets.minari_io import ensure_namespace_metadata, save_minari
 
-        mid = _as_minari_id(path_or_id)
-        if mid is not None:
-            root_dir = R.minari_write_root()
-            ensure_namespace_metadata(root_dir, mid)
-            return save_minari(ds, root_dir / mid, dataset_id=mid, data_format=data_format, overwrite=overwrite, **kw)
-        p = Path(s).expanduser().absolute()
-        mid = kw.pop("dataset_id", None) or _minari_id_for_path(p)
-        if "/" in mid and p.as_posix().endswith("/" + mid):
-            ensure_namespace_metadata(p.parents[len(mid.split("/")) - 1], mid)
-        return save_minari(ds, p, dataset_id=mid, data_format=data_format, overwrite=overwrite, **kw)
-    if format == "d4rl":
+            mid = _as_minari_id(path_or_id)
+            if mid is not None:
+                root_dir = R.minari_write_root()
+                _refuse_existing(root_dir / mid, overwrite)
+                ensure_namespace_metadata(root_dir, mid)
+                return save_minari(ds, root_dir / mid, dataset_id=mid, data_format=data_format, overwrite=overwrite,
+                                   **kw)
+            p = Path(s).expanduser().absolute()
+            _refuse_existing(p, overwrite)
+            mid = kw.pop("dataset_id", None) or _minari_id_for_path(p)
+            if "/" in mid and p.as_posix().endswith("/" + mid):
+                ensure_namespace_metadata(p.parents[len(mid.split("/")) - 1], mid)
+            return save_minari(ds, p, dataset_id=mid, data_format=data_format, overwrite=overwrite, **kw)
         from offrl.datasets.d4rl import save_d4rl
 
         p = Path(s).expanduser()
-        if p.exists() and not overwrite:
-            raise OffrlError(f"{p} already exists (pass overwrite=True to replace it)")
+        _refuse_existing(p, overwrite)
         return save_d4rl(ds, p, **kw)
-    raise ConfigError(f"unknown save format {format!r}; choose 'offrl', 'minari' or 'd4rl'")
+    except OSError as e:
+        # an unwritable destination (missing or read-only parent, disk full ...) fails deep inside the
+        # writers, often on a temporary name beside it: say which destination could not be written
+        raise OffrlError(f"cannot write {s}: {e}") from None
+
+
+def _refuse_existing(p: Path, overwrite: bool) -> None:
+    """Refuse to replace ``p`` without ``overwrite``, naming both ways to ask for it (API and CLI)."""
+    if p.exists() and not overwrite:
+        raise OffrlError(f"{p} already exists; pass overwrite=True (`--overwrite` on the command line) "
+                         "to replace it")
 
 
 def _as_minari_id(path_or_id: str | os.PathLike) -> str | None:
@@ -599,7 +621,8 @@ def download_dataset(dataset_id: str, *, root=None, progress: bool = True) -> li
     return ensure_files(i, root=root, download=True, progress=progress)
 
 
-def verify(source: str | os.PathLike, *, root=None, progress: bool = False, repin: bool = False) -> list[str]:
+def verify(source: str | os.PathLike, *, root=None, progress: bool = False, repin: bool = False,
+           allow_pickle: bool = False) -> list[str]:
     """Check a dataset's files against their checksums and that it loads; returns the problems
     (empty = ok).
 
@@ -609,6 +632,11 @@ def verify(source: str | os.PathLike, *, root=None, progress: bool = False, repi
     accepts the files of an id as they are now (after an expected upstream change) by re-pinning
     them. Problems about ``source`` itself do not repeat its path; problems about a file it stands
     for name that file.
+
+    A pickle format (D5RL WidowX/A1) is only opened with ``allow_pickle=True`` (through the same
+    allow-list as :func:`load`). Without it a registered id's files are verified by their pinned
+    checksums alone; a pickle file given by path cannot be checked and is reported as not verified,
+    which is a problem.
     """
     from offrl.atomic import check_digest
     from offrl.datasets.native import is_native, verify_native
@@ -627,8 +655,7 @@ def verify(source: str | os.PathLike, *, root=None, progress: bool = False, repi
             if d.exists():
                 targets = [d]
             else:
-                problems.append(f"not on this machine (looked in {d}); create it with "
-                                f"`offrl collect {i.name.removesuffix('-v0')}`")
+                problems.append(f"not on this machine (looked in {d}); {_local_hint(i, root)}")
         elif i.source == "minari":
             targets = [r / i.options["minari_id"] for r in R.minari_roots(root) if (r / i.options["minari_id"]).exists()]
             if not targets:
@@ -674,9 +701,15 @@ def verify(source: str | os.PathLike, *, root=None, progress: bool = False, repi
                 problems.append(about(p, f"checksum {got} does not match {want} (recorded in {side})"))
                 continue
         try:
-            load(s if is_id else p, root=root, verify=False, allow_pickle=False)
-        except UnsafeFileError:
-            pass  # a pickle format: it is not unpickled just to check it
+            load(s if is_id else p, root=root, verify=False, allow_pickle=allow_pickle)
+        except UnsafeFileError as e:
+            if allow_pickle:  # refused by the allow-list
+                problems.append(about(p, str(e)))
+            elif is_id and i.files:
+                pass  # a registered file whose bytes matched its pinned checksum above: verified, not unpickled
+            else:  # never unpickled without the opt-in, so it is unchecked: never report it as ok
+                problems.append(about(p, f"{p}: not verified: its data is stored with pickle, which is only "
+                                         "opened with allow_pickle=True (`--allow-pickle` on the command line)"))
         except OffrlError as e:
             problems.append(about(p, str(e)))
     return problems

@@ -93,22 +93,24 @@ def download_(dataset_ids: Annotated[list[str], tyro.conf.arg(metavar="ID [ID ..
 
 
 def verify_(sources: Annotated[list[str], tyro.conf.arg(metavar="ID|PATH [ID|PATH ...]")], /, *,
-            root: Root = None, repin: bool = False) -> int:
+            root: Root = None, repin: bool = False, allow_pickle: bool = False) -> int:
     """Check datasets (ids or paths) against their checksums and that they load; exit 1 on problems.
 
     Files whose source publishes no checksum (D4RL, D5RL) are checked against the sha256 pinned at
-    their first download or load (in <data root>/pinned_checksums.json).
+    their first download or load (in <data root>/pinned_checksums.json). Pickle data (D5RL WidowX,
+    A1) is not opened without --allow-pickle, and is then reported as not verified (a problem).
 
     Args:
       sources: registry ids or paths.
       root: data cache root.
       repin: accept the files of these ids as they are now: replace their pinned checksums.
+      allow_pickle: also open D5RL pickle data to check that it loads (unpickled through an allow-list).
     """
     from offrl.datasets.api import verify
 
     bad = 0
     for s in sources:
-        problems = verify(s, root=root, progress=True, repin=repin)
+        problems = verify(s, root=root, progress=True, repin=repin, allow_pickle=allow_pickle)
         if problems:
             bad += 1
             for p in problems:

@@ -79,6 +79,19 @@ def array_checksum(arrays: Mapping[str, np.ndarray]) -> str:
     return "sha256:" + h.hexdigest()
 
 
+def numeric_array(a, name: str, where: str, dtype=None) -> np.ndarray:
+    """``a`` as an array of numbers or bools, cast to ``dtype`` when given.
+
+    Raises DataIntegrityError naming ``where`` (a file or dataset), the array ``name`` and its dtype
+    when ``a`` holds anything else (strings, bytes, Python objects, complex numbers): casting those
+    fails with a bare ValueError or silently changes the values.
+    """
+    a = np.asarray(a)
+    if not (a.dtype == np.bool_ or np.issubdtype(a.dtype, np.integer) or np.issubdtype(a.dtype, np.floating)):
+        raise DataIntegrityError(f"{where}: {name} has dtype {a.dtype}, not numbers")
+    return a if dtype is None else a.astype(dtype, copy=False)
+
+
 @dataclasses.dataclass
 class Episode:
     """One episode's arrays (views into the dataset), ``len(ep)`` transitions."""
@@ -113,12 +126,15 @@ class OfflineDataset:
     def __init__(self, observations, actions, rewards, next_observations, terminations, truncations,
                  spec: DatasetSpec, infos: Mapping[str, np.ndarray] | None = None,
                  metadata: Mapping[str, Any] | None = None, *, validate: bool = True):
-        self.observations = np.asarray(observations)
-        self.actions = np.asarray(actions)
-        self.rewards = np.asarray(rewards, dtype=np.float32).reshape(-1)
-        self.next_observations = np.asarray(next_observations)
-        self.terminations = np.asarray(terminations).reshape(-1).astype(bool, copy=False)
-        self.truncations = np.asarray(truncations).reshape(-1).astype(bool, copy=False)
+        # the casts run before (and without) validate(): check the dtypes first, or strings would fail
+        # with numpy's bare ValueError (rewards) or silently become True (flags, b"0" included)
+        where = f"dataset {spec.id!r}"
+        self.observations = numeric_array(observations, "observations", where)
+        self.actions = numeric_array(actions, "actions", where)
+        self.rewards = numeric_array(rewards, "rewards", where, np.float32).reshape(-1)
+        self.next_observations = numeric_array(next_observations, "next_observations", where)
+        self.terminations = numeric_array(terminations, "terminations", where, bool).reshape(-1)
+        self.truncations = numeric_array(truncations, "truncations", where, bool).reshape(-1)
         self.spec = spec
         self.infos = dict(infos or {})
         self.metadata = dict(metadata or {})
@@ -128,8 +144,11 @@ class OfflineDataset:
 
     # ------------------------------------------------------------------ integrity
     def validate(self) -> None:
-        """Check row counts, shapes against the spec and finiteness; raise DataIntegrityError."""
+        """Check that there are rows, row counts, shapes against the spec and finiteness; raise
+        DataIntegrityError."""
         n = len(self.rewards)
+        if n == 0:  # nothing to train on: say so here, not as an obscure crash in the first batch
+            raise DataIntegrityError(f"dataset {self.spec.id!r} holds no transitions")
         for k in ARRAY_KEYS:
             if len(getattr(self, k)) != n:
                 raise DataIntegrityError(

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from offrl.datasets.core import DatasetSpec, OfflineDataset
+from offrl.datasets.core import DatasetSpec, OfflineDataset, numeric_array
 from offrl.errors import ConfigError, DataIntegrityError
 
 REQUIRED = ("observations", "actions", "rewards", "terminals")
@@ -95,7 +95,7 @@ def qlearning_indices(n: int, terminals: np.ndarray, timeouts: np.ndarray | None
 def _flag(a: np.ndarray | None, n: int, key: str, path) -> np.ndarray | None:
     if a is None:
         return None
-    a = np.asarray(a)
+    a = numeric_array(a, key, path)  # astype(bool) would turn any non-empty string into True
     if a.ndim == 2 and a.shape[1] == 1:
         a = a[:, 0]
     if a.shape != (n,):
@@ -114,15 +114,17 @@ def from_arrays(data: dict[str, Any], *, dataset_id: str, mode: str = "qlearning
     missing = [k for k in REQUIRED if k not in data]
     if missing:
         raise DataIntegrityError(f"{path}: not a D4RL file, missing keys {missing}")
-    obs = np.asarray(data["observations"])
+    obs = numeric_array(data["observations"], "observations", path)
     n = len(obs)
-    act = np.asarray(data["actions"])
-    rew = np.asarray(data["rewards"])
+    act = numeric_array(data["actions"], "actions", path)
+    rew = numeric_array(data["rewards"], "rewards", path)
     if rew.ndim == 2 and rew.shape[1] == 1:
         rew = rew[:, 0]
     if len(act) != n or rew.shape != (n,):
         raise DataIntegrityError(f"{path}: row counts disagree (observations {obs.shape}, actions {act.shape}, "
                                  f"rewards {rew.shape})")
+    if n == 0:
+        raise DataIntegrityError(f"{path}: holds no transitions (its arrays have 0 rows)")
     terminals = _flag(data["terminals"], n, "terminals", path)
     timeouts = _flag(data.get("timeouts"), n, "timeouts", path)
     if expected_dims is not None:
@@ -137,6 +139,10 @@ def from_arrays(data: dict[str, Any], *, dataset_id: str, mode: str = "qlearning
     metadata["d4rl_mode"] = mode
     if mode == "qlearning":
         keep = qlearning_indices(n, terminals, timeouts, max_episode_steps, terminate_on_end)
+        if not len(keep):
+            raise DataIntegrityError(
+                f"{path}: holds no transitions: d4rl's q-learning layout drops the last row and timeout rows, "
+                f"which leaves none of its {n} row{'s' if n > 1 else ''} (mode='raw' keeps every row)")
         arrays = dict(observations=f32(obs[:-1][keep]), actions=f32(act[:-1][keep]), rewards=f32(rew[:-1][keep]),
                       next_observations=f32(obs[1:][keep]), terminations=terminals[:-1][keep],
                       truncations=np.zeros(len(keep), dtype=bool))
@@ -144,7 +150,7 @@ def from_arrays(data: dict[str, Any], *, dataset_id: str, mode: str = "qlearning
         infos = {k[len("infos/"):]: np.asarray(data.pop(k))[:-1][keep] for k in info_keys}
     else:
         if "next_observations" in data:
-            nxt = np.asarray(data["next_observations"])
+            nxt = numeric_array(data["next_observations"], "next_observations", path)
             if nxt.shape != obs.shape:
                 raise DataIntegrityError(f"{path}: next_observations {nxt.shape} != observations {obs.shape}")
         else:

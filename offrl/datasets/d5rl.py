@@ -23,7 +23,7 @@ import numpy as np
 
 from offrl.datasets import constants as C
 from offrl.datasets._safe_pickle import safe_load_npy_object, safe_loads
-from offrl.datasets.core import DatasetSpec, OfflineDataset
+from offrl.datasets.core import DatasetSpec, OfflineDataset, numeric_array
 from offrl.errors import ConfigError, DataIntegrityError, UnsafeFileError
 
 
@@ -73,12 +73,12 @@ def load_kitchen(path: str | os.PathLike, *, dataset_id: str | None = None, task
                     raise DataIntegrityError(f"{f}: missing {observation_key!r} or 'action' (keys: {sorted(keys)})")
                 obs, act = _f32(z[observation_key]), _f32(z["action"])
                 if "reward" in keys:
-                    rew = np.asarray(z["reward"], dtype=np.float32).reshape(-1)
+                    rew = numeric_array(z["reward"], "reward", f, np.float32).reshape(-1)
                 else:
                     missing = [o for o in objs if f"reward {o}" not in keys]
                     if missing:
                         raise DataIntegrityError(f"{f}: no 'reward' and no per-task rewards for {missing}")
-                    rew = sum(np.asarray(z[f"reward {o}"], dtype=np.float32).reshape(-1) for o in objs)
+                    rew = sum(numeric_array(z[f"reward {o}"], f"reward {o}", f, np.float32).reshape(-1) for o in objs)
         except (OSError, ValueError, EOFError) as e:
             raise DataIntegrityError(f"{f}: truncated or corrupt episode file ({e})") from None
         T = len(obs)
@@ -133,16 +133,16 @@ def load_widowx(path: str | os.PathLike, *, dataset_id: str | None = None, allow
             raise DataIntegrityError(f"{path}: trajectory {i} is not a dict with observations/actions/rewards")
         o = _state(tr["observations"], observation_key)
         n = _state(tr["next_observations"], observation_key) if "next_observations" in tr else None
-        a = np.asarray(tr["actions"], dtype=np.float32).reshape(len(tr["actions"]), -1)
-        r = np.asarray(tr["rewards"], dtype=np.float32).reshape(-1)
+        a = numeric_array(tr["actions"], f"trajectory {i} actions", path, np.float32).reshape(len(tr["actions"]), -1)
+        r = numeric_array(tr["rewards"], f"trajectory {i} rewards", path, np.float32).reshape(-1)
         T = len(a)
         if n is None:
             o, n = o[:-1], o[1:]
         if not (len(o) == len(n) == len(r) == T):
             raise DataIntegrityError(f"{path}: trajectory {i} has inconsistent lengths "
                                      f"(obs {len(o)}, next {len(n)}, actions {T}, rewards {len(r)})")
-        term = (np.asarray(tr["terminals"]).reshape(-1).astype(bool) if "terminals" in tr
-                else np.zeros(T, dtype=bool))
+        term = (numeric_array(tr["terminals"], f"trajectory {i} terminals", path, bool).reshape(-1)
+                if "terminals" in tr else np.zeros(T, dtype=bool))
         trunc = np.zeros(T, dtype=bool)
         if T and not term[-1]:
             trunc[-1] = True
@@ -174,12 +174,12 @@ def load_a1(path: str | os.PathLike, *, dataset_id: str | None = None, allow_pic
     size = int(size) if size is not None else len(dd["rewards"])
     o = _f32(dd["observations"])[:size]
     a = _f32(dd["actions"])[:size]
-    r = np.asarray(dd["rewards"], dtype=np.float32).reshape(-1)[:size]
+    r = numeric_array(dd["rewards"], "rewards", path, np.float32).reshape(-1)[:size]
     n = _f32(dd["next_observations"])[:size] if "next_observations" in dd else None
     if n is None:
         raise DataIntegrityError(f"{path}: replay buffer has no next_observations")
-    masks = np.asarray(dd.get("masks", np.ones(size)), dtype=np.float32).reshape(-1)[:size]
-    dones = np.asarray(dd.get("dones", np.zeros(size)), dtype=bool).reshape(-1)[:size]
+    masks = numeric_array(dd.get("masks", np.ones(size)), "masks", path, np.float32).reshape(-1)[:size]
+    dones = numeric_array(dd.get("dones", np.zeros(size)), "dones", path, bool).reshape(-1)[:size]
     if not (len(o) == len(a) == len(r) == len(n) == len(masks) == len(dones) == size):
         raise DataIntegrityError(f"{path}: buffer arrays are shorter than its size {size}")
     term = masks == 0

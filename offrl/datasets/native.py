@@ -132,6 +132,8 @@ def load_native(path: str | os.PathLike, *, verify: bool = True, dataset_id: str
             infos = {k: f["infos"][k][:] for k in f["infos"]} if "infos" in f else {}
     except (OSError, KeyError) as e:
         raise DataIntegrityError(f"{path / DATA_FILE}: truncated or corrupt ({e})") from None
+    if not len(arrays["rewards"]):
+        raise DataIntegrityError(f"{path}: holds no transitions")
     spec = DatasetSpec.from_dict(m["spec"])
     if verify and spec.checksum and array_checksum(arrays) != spec.checksum:
         raise DataIntegrityError(f"{path}: array checksum does not match the manifest")

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from offrl.datasets import constants as C
-from offrl.datasets.core import DatasetSpec, OfflineDataset
+from offrl.datasets.core import DatasetSpec, OfflineDataset, numeric_array
 from offrl.errors import ConfigError, DataIntegrityError
 
 KEYS = ("obs", "next_obs", "action", "reward", "done")
@@ -55,29 +55,39 @@ def load_neorl2(path: str | os.PathLike, *, dataset_id: str | None = None, task:
     missing = [k for k in KEYS if k not in data]
     if missing:
         raise DataIntegrityError(f"{path}: not a NeoRL-2 file, missing keys {missing}")
-    obs = np.asarray(data["obs"], dtype=np.float32)
+    # every cast checks the dtype first: strings would fail with a bare ValueError or become True flags
+    obs = numeric_array(data["obs"], "obs", path, np.float32)
     n = len(obs)
-    nxt = np.asarray(data["next_obs"], dtype=np.float32)
-    act = np.asarray(data["action"])
+    if n == 0:
+        raise DataIntegrityError(f"{path}: holds no transitions (obs has 0 rows)")
+    nxt = numeric_array(data["next_obs"], "next_obs", path, np.float32)
+    act = numeric_array(data["action"], "action", path)
     act = act.astype(np.float32) if np.issubdtype(act.dtype, np.floating) else act
     if act.ndim == 1:
         act = act[:, None]
-    rew = np.asarray(data["reward"], dtype=np.float32).reshape(-1)
-    done = np.asarray(data["done"]).reshape(-1).astype(bool)
-    trunc = (np.asarray(data["truncated"]).reshape(-1).astype(bool) if "truncated" in data
+    rew = numeric_array(data["reward"], "reward", path, np.float32).reshape(-1)
+    done = numeric_array(data["done"], "done", path).reshape(-1).astype(bool)
+    trunc = (numeric_array(data["truncated"], "truncated", path).reshape(-1).astype(bool) if "truncated" in data
              else np.zeros(n, dtype=bool))
     for k, a in (("next_obs", nxt), ("action", act), ("reward", rew), ("done", done), ("truncated", trunc)):
         if len(a) != n:
             raise DataIntegrityError(f"{path}: {k} has {len(a)} rows, obs has {n}")
     if nxt.shape != obs.shape:
         raise DataIntegrityError(f"{path}: next_obs {nxt.shape} != obs {obs.shape}")
-    if "index" in data and n:
-        starts = np.asarray(data["index"]).reshape(-1).astype(np.int64)
-        starts = starts[(starts > 0) & (starts <= n)]
+    if "index" in data:
+        starts = numeric_array(data["index"], "index", path, np.float64).reshape(-1)
+        # a start that is no row means the file is broken or belongs to other arrays; dropping it
+        # silently would merge trajectories (n, one past the last row, only marks the end: allowed)
+        bad = starts[~((starts >= 0) & (starts <= n) & (starts == np.round(starts)))]
+        if len(bad):
+            raise DataIntegrityError(f"{path}: index holds {len(bad)} trajectory start(s) that are not rows of obs "
+                                     f"(0..{n - 1}); first: {bad[0]:g}")
+        starts = starts.astype(np.int64)
+        starts = starts[starts > 0]
         end_rows = np.concatenate([starts - 1, [n - 1]])
         trunc = trunc.copy()
         trunc[end_rows] |= ~done[end_rows]
-    elif n:
+    else:
         trunc = trunc.copy()
         trunc[-1] |= not done[-1]
     t = C.NEORL2_TASKS.get(task) if task else None

@@ -30,3 +30,19 @@ def test_convert_and_verify(tmp_path, capsys):
     (tmp_path / "offrl-data" / "local" / "hopper-medium-v0" / "data.h5").write_bytes(b"broken")
     assert main(["datasets", "verify", "local/hopper-medium-v0"]) == 1
     assert main(["datasets", "verify", "d4rl/hopper-expert-v2"]) == 1
+
+
+def test_convert_to_an_unwritable_or_existing_destination(tmp_path, capsys):
+    src = write_d4rl(tmp_path / "x.hdf5", episodes_layout(np.random.default_rng(0), [5, 6], ["term", "timeout"]))
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    for to in ("offrl", "minari", "d4rl"):  # the parent is a file: mkdir fails deep inside each writer
+        dest = blocker / "out"
+        assert main(["datasets", "convert", str(src), str(dest), "--to", to]) == 1
+        err = capsys.readouterr().err
+        assert f"cannot write {dest}: " in err and "Traceback" not in err
+    assert main(["datasets", "convert", str(src), "local/hopper-medium-v0"]) == 0
+    assert main(["datasets", "convert", str(src), "local/hopper-medium-v0"]) == 1
+    err = capsys.readouterr().err
+    assert "already exists; pass overwrite=True (`--overwrite` on the command line)" in err
+    assert main(["datasets", "convert", str(src), "local/hopper-medium-v0", "--overwrite"]) == 0

@@ -81,3 +81,18 @@ def test_integrity_errors():
     with pytest.raises(DataIntegrityError, match="spec says"):
         OfflineDataset(ds.observations, np.zeros((10, 2)), ds.rewards, ds.next_observations, ds.terminations,
                        ds.truncations, spec=ds.spec)
+
+
+def test_no_transitions_and_non_numeric_arrays_are_refused():
+    ds = make()
+    with pytest.raises(DataIntegrityError, match="'toy' holds no transitions"):
+        ds.subset(slice(0, 0)).validate()
+    with pytest.raises(DataIntegrityError, match="'toy' holds no transitions"):
+        OfflineDataset(*(a[:0] for a in ds.arrays().values()), spec=ds.spec)
+    # the casts in __init__ run even without validate(): strings are named with their dtype, never a bare
+    # ValueError (rewards) or silently True (flags: b"0" would cast to True)
+    arrays = ds.arrays()
+    for k, bad in (("rewards", np.array([b"a"] * 10)), ("terminations", np.array([b"0"] * 10)),
+                   ("observations", np.array([["x", "y"]] * 10)), ("actions", np.array([[1j]] * 10))):
+        with pytest.raises(DataIntegrityError, match=f"'toy': {k} has dtype {bad.dtype}, not numbers"):
+            OfflineDataset(**{**arrays, k: bad}, spec=ds.spec, validate=False)

@@ -1,5 +1,7 @@
 """D4RL HDF5: q-learning parity, raw mode, every layout quirk, bad input."""
 
+import re
+
 import h5py
 import numpy as np
 import pytest
@@ -154,3 +156,28 @@ def test_save_d4rl_roundtrip(tmp_path, layout):
     # the device view
     tr = ds.transitions()
     assert tr["observations"].shape == ds.observations.shape
+
+
+@pytest.mark.parametrize("mode", ["qlearning", "raw"])
+def test_empty_file_is_refused_at_load(tmp_path, layout, mode):
+    p = write_d4rl(tmp_path / "empty.hdf5", {k: v[:0] for k, v in layout.items()})
+    with pytest.raises(DataIntegrityError, match=re.escape(f"{p}: holds no transitions")):
+        D.load(p, mode=mode)
+    # one row: the q-learning layout drops the last row, leaving nothing to train on
+    p = write_d4rl(tmp_path / "one.hdf5", {k: v[:1] for k, v in layout.items()})
+    if mode == "raw":
+        assert len(D.load(p, mode=mode)) == 1
+    else:
+        with pytest.raises(DataIntegrityError, match=re.escape(f"{p}: holds no transitions: d4rl's q-learning")):
+            D.load(p, mode=mode)
+
+
+@pytest.mark.parametrize("key", ["rewards", "terminals", "timeouts", "observations", "actions", "next_observations"])
+def test_non_numeric_arrays_name_the_array_and_dtype(tmp_path, layout, key):
+    bad = dict(layout)
+    bad[key] = np.array([b"a"] * len(layout[key]))  # b"a" (and b"0") would become True as a flag
+    if key in ("observations", "actions", "next_observations"):
+        bad[key] = np.broadcast_to(bad[key][:, None], layout[key].shape).copy()
+    p = write_d4rl(tmp_path / "x.hdf5", bad, infos=False)
+    with pytest.raises(DataIntegrityError, match=re.escape(f"{p}: {key} has dtype |S1, not numbers")):
+        D.load(p, mode="raw")

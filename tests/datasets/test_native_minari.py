@@ -77,6 +77,16 @@ def test_local_ids(tmp_path, ds):
     assert "local/ant-medium-v0" not in D.list_datasets("local/")  # no shipped Ant-v5 policies
 
 
+def test_a_misspelt_local_id_gets_close_matches(tmp_path, ds):
+    D.save(ds, "local/my-hopper-v0", format="offrl")  # saved ids are matched too
+    with pytest.raises(OffrlError, match="is not on this machine .* did you mean 'local/hopper-medium-v0'"):
+        D.load("local/hoper-medium-v0")
+    with pytest.raises(OffrlError, match="did you mean 'local/my-hopper-v0'"):
+        D.load("local/my-hoper-v0")
+    (problem,) = D.verify("local/hoper-medium-v0")
+    assert "did you mean 'local/hopper-medium-v0'" in problem and "offrl collect hoper" not in problem
+
+
 def test_local_reference_scores(tmp_path, ds, monkeypatch):
     import offrl.datasets.registry as R
 

@@ -1,6 +1,7 @@
 """NeoRL-2 npz and the D5RL formats (kitchen npz, WidowX out.npy, A1 replay-buffer pickle)."""
 
 import pickle
+import re
 import sys
 import types
 
@@ -147,3 +148,63 @@ def test_d5rl_a1_buffer_allow_list(tmp_path, monkeypatch):
 def test_registry_d5rl_entries():
     assert {"d5rl/a1-hiking-v0", "d5rl/standardkitchen-indistribution"} <= set(D.list_datasets("d5rl/"))
     assert D.info("d5rl/a1-hiking-v0")["urls"][0].endswith("a1/a1_hiking.zip")
+
+
+def test_neorl2_bad_arrays_index_and_empty_file(tmp_path):
+    rng = np.random.default_rng(7)
+    a = write_neorl2(tmp_path / "x.npz", rng)  # 16 rows
+    for key, value, msg in (("reward", np.array(["a"] * 16), "reward has dtype <U1, not numbers"),
+                            ("done", np.array([b"0"] * 16), "done has dtype |S1, not numbers"),
+                            ("obs", a["obs"].astype(str), "obs has dtype <U"),
+                            ("index", np.array([0, 1000]), "index holds 1 trajectory start(s) that are not rows "
+                                                           "of obs (0..15); first: 1000"),
+                            ("index", np.array([0, -3, 5]), "index holds 1 trajectory start(s) that are not rows "
+                                                            "of obs (0..15); first: -3"),
+                            ("index", np.array([0, 2.5]), "index holds 1 trajectory start(s) that are not rows "
+                                                          "of obs (0..15); first: 2.5")):
+        p = tmp_path / f"bad-{key}.npz"
+        np.savez(p, **{**a, key: value})
+        with pytest.raises(DataIntegrityError, match=re.escape(f"{p}: {msg}")):
+            D.load(p)
+    p = tmp_path / "empty.npz"
+    np.savez(p, **{k: v[:0] for k, v in a.items()})
+    with pytest.raises(DataIntegrityError, match=re.escape(f"{p}: holds no transitions")):
+        D.load(p)
+
+
+def _a1_buffer_dict(rng, n=6):
+    """The minimal pickled A1 buffer load_a1 reads: a dict holding ``dataset_dict``."""
+    return {"dataset_dict": {
+        "observations": rng.standard_normal((n, 4)).astype(np.float32),
+        "next_observations": rng.standard_normal((n, 4)).astype(np.float32),
+        "actions": rng.standard_normal((n, 2)).astype(np.float32), "rewards": rng.standard_normal(n).astype(np.float32),
+        "masks": np.ones(n, np.float32), "dones": np.eye(1, n, n - 1, dtype=bool)[0]}}
+
+
+def test_d5rl_a1_non_numeric_flags_are_refused(tmp_path):
+    buf = _a1_buffer_dict(np.random.default_rng(9))
+    buf["dataset_dict"]["dones"] = np.array([b"0"] * 6)  # would all become True episode ends
+    p = tmp_path / "buffer.pkl"
+    p.write_bytes(pickle.dumps(buf))
+    with pytest.raises(DataIntegrityError, match=re.escape(f"{p}: dones has dtype |S1, not numbers")):
+        D.load(p, allow_pickle=True)
+
+
+def test_verify_reports_an_unopened_pickle(tmp_path, capsys):
+    from offrl.cli import main
+
+    bad = tmp_path / "bad" / "buffer.pkl"
+    bad.parent.mkdir()
+    bad.write_bytes(pickle.dumps({"x": 1}))
+    assert D.verify(bad) == ["not verified: its data is stored with pickle, which is only opened with "
+                             "allow_pickle=True (`--allow-pickle` on the command line)"]
+    assert main(["datasets", "verify", str(bad)]) == 1
+    assert capsys.readouterr().out.startswith(f"FAIL {bad}: not verified")
+    # with the opt-in it is opened and checked like any other format
+    assert main(["datasets", "verify", str(bad), "--allow-pickle"]) == 1
+    assert "not a jaxrl2 replay buffer" in capsys.readouterr().out
+    good = tmp_path / "good.pkl"
+    good.write_bytes(pickle.dumps(_a1_buffer_dict(np.random.default_rng(8))))
+    assert D.verify(good, allow_pickle=True) == []
+    assert main(["datasets", "verify", str(good), "--allow-pickle"]) == 0
+    assert main(["datasets", "verify", str(good)]) == 1

@@ -97,3 +97,22 @@ def test_cli_baselines_plot_datasets(tmp_path, capsys):
     assert main(["uav", "baselines", "--episodes", "2", "--out", str(out)]) == 1  # ConfigError -> exit 1
     assert "episodes" in capsys.readouterr().err
     assert main(["uav", "plot", "--result", str(tmp_path / "missing.json")]) == 1
+
+
+@pytest.mark.parametrize("text, problem", [
+    ('{"a":', "is not a readable JSON file (Expecting value"),  # cut off while being written
+    ("{}", "is not a complete `offrl uav baselines` result: it lacks curves, policies, summary, config"),
+    ("[1, 2]", "holds a JSON list, not the object"),
+    ('{"curves": {"sarsa": {"eval": [[1.0]]}}, "policies": {"pso": 3}, "summary": {}, "config": {"preset": "urban"}}',
+     "is not a complete `offrl uav baselines` result: it lacks config.n_uavs, curves.sarsa.episodes, "
+     "policies.pso as an object"),
+])
+def test_plot_refuses_a_broken_result_naming_the_file(tmp_path, capsys, text, problem):
+    from offrl.cli import main
+
+    f = tmp_path / "baselines.json"
+    f.write_text(text)
+    assert main(["uav", "plot", "--result", str(f)]) == 1
+    err = capsys.readouterr().err
+    assert f"result: {f} {problem}" in err and "Traceback" not in err
+    assert not list(tmp_path.glob("*.png"))

@@ -97,6 +97,39 @@ def _from_json(d: dict[str, Any]) -> dict[str, Any]:
     return d
 
 
+def read_result(path: Path) -> dict[str, Any]:
+    """The comparison saved by ``offrl uav baselines`` at ``path``, checked for what the plots read.
+
+    Raises DataIntegrityError naming the file and what is wrong (not JSON, e.g. cut off while being
+    written, or a missing part) instead of a JSONDecodeError or KeyError from deep in the plotting.
+    """
+    from offrl.errors import DataIntegrityError
+
+    redo = "write it again with `offrl uav baselines`"
+    try:
+        d = json.loads(path.read_text())
+    except (OSError, ValueError) as e:  # ValueError: JSONDecodeError, or bytes that are not UTF-8
+        raise DataIntegrityError(f"result: {path} is not a readable JSON file ({e}); {redo}") from None
+    if not isinstance(d, dict):
+        raise DataIntegrityError(f"result: {path} holds a JSON {type(d).__name__}, not the object that "
+                                 f"`offrl uav baselines` writes; {redo}")
+    # what _from_json and the plots index, as dotted paths
+    missing = [k for k in ("curves", "policies", "summary", "config") if not isinstance(d.get(k), dict)]
+    if not missing:
+        policy_keys = {"sarsa": ("q",), "qlearning": ("q",), "pso": ("targets",)}
+        missing = [f"config.{k}" for k in ("preset", "n_uavs") if k not in d["config"]]
+        for part, m, keys in ([("curves", m, ("eval", "episodes")) for m in d["curves"]]
+                              + [("policies", m, policy_keys.get(m, ())) for m in d["policies"]]
+                              + [("summary", m, ("mean",)) for m in d["summary"]]):
+            v = d[part][m]
+            missing += ([f"{part}.{m}.{k}" for k in keys if k not in v] if isinstance(v, dict)
+                        else [f"{part}.{m} as an object"])
+    if missing:
+        raise DataIntegrityError(f"result: {path} is not a complete `offrl uav baselines` result: it lacks "
+                                 f"{', '.join(missing)}; {redo}")
+    return d
+
+
 def run_baselines(a: Baselines) -> int:
     from offrl.envs.uav.baselines import ComparisonConfig, TabularConfig, run_comparison, summary_table
     from offrl.errors import ConfigError
@@ -165,7 +198,7 @@ def run_plot(a: Plot) -> int:
 
     if not a.result.is_file():
         raise OffrlError(f"result: {a.result} does not exist; run `offrl uav baselines` first")
-    d = _from_json(json.loads(a.result.read_text()))
+    d = _from_json(read_result(a.result))
     cfg = d["config"]
     params = make_params(cfg["preset"], n_uavs=cfg["n_uavs"])
     for p in plot_all(d, params, a.out or a.result.parent):
