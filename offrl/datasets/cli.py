@@ -24,15 +24,26 @@ def list_(prefix: Annotated[str | None, tyro.conf.arg(metavar="[PREFIX]")] = Non
     from offrl.datasets.registry import list_datasets, saved_local_ids
 
     saved = [i for i in saved_local_ids(root) if prefix is None or i.startswith(prefix)]
-    for i in sorted(list_datasets(prefix) + saved):
+    ids = sorted(list_datasets(prefix) + saved)
+    if not ids:  # a prefix that matches nothing: say so, and which prefixes there are
+        from offrl.errors import UnknownIdError
+
+        prefixes = sorted({i.split("/", 1)[0] + "/" for i in list_datasets(None) + saved_local_ids(root)})
+        raise UnknownIdError("dataset id prefix", prefix, prefixes)
+    shown = 0
+    for i in ids:
         here = is_present(i, root)
         if present and not here:
             continue
+        shown += 1
         d = info(i, root)
         if i in saved:
             d.update(_saved_local_spec(d["paths"][0]))
         ref = "" if d.get("ref_min") is None else f"ref [{d['ref_min']:g}, {d['ref_max']:g}]"
         print(f"{'*' if here else ' '} {i:<45} {d['env_id'] or '':<22} {ref}")
+    if present and not shown:
+        print(f"none of the {len(ids)} dataset(s){f' under {prefix!r}' if prefix else ''} is on this machine "
+              "(`offrl datasets list` shows what can be downloaded or collected)")
     return 0
 
 

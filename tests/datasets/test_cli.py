@@ -17,6 +17,11 @@ def test_list_info(capsys):
     assert d["checksum"] == "md5:98979f97e0b59dd46bbb9237176a68ab" and d["present"] is False
     assert main(["datasets", "info", "neorl2/Fusion-tran"]) == 1
     assert "did you mean" in capsys.readouterr().err
+    # a prefix that matches nothing is said, with the prefixes there are; so is an empty --present list
+    assert main(["datasets", "list", "zzz"]) == 1
+    assert "unknown dataset id prefix 'zzz'; known: d4rl/, d5rl/" in capsys.readouterr().err
+    assert main(["datasets", "list", "d4rl/hopper", "--present"]) == 0
+    assert "none of the 6 dataset(s) under 'd4rl/hopper' is on this machine" in capsys.readouterr().out
 
 
 def test_convert_and_verify(tmp_path, capsys):
