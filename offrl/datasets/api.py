@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
 import re
 import zipfile
@@ -222,8 +223,13 @@ def _load_minari_id(info: R.DatasetInfo, *, root, download: bool, progress: bool
             ds.spec = _merge_spec(ds.spec, info)
             return ds
     if not download:
+        # any Minari id may exist remotely, so an unregistered one is not refused; a close registered one
+        # is the likelier meaning (a strict cutoff: every id shares "minari/" and "-v0")
+        close = [] if info.id in R.DATASETS else difflib.get_close_matches(
+            info.id, R.list_datasets("minari/"), n=1, cutoff=0.85)
         raise OffrlError(f"{info.id} is not downloaded (looked in {', '.join(str(r) for r in R.minari_roots(root))}); "
-                         f"pass download=True or run `offrl datasets download {info.id}`")
+                         + (f"did you mean {close[0]!r}? " if close else "")
+                         + f"pass download=True or run `offrl datasets download {info.id}`")
     target = R.data_root(root) / "minari"
     _minari_download(mid, target)
     ds = load_minari(target / mid, dataset_id=info.id, progress=progress)

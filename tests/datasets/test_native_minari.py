@@ -85,6 +85,9 @@ def test_a_misspelt_local_id_gets_close_matches(tmp_path, ds):
         D.load("local/my-hoper-v0")
     (problem,) = D.verify("local/hoper-medium-v0")
     assert "did you mean 'local/hopper-medium-v0'" in problem and "offrl collect hoper" not in problem
+    # a Minari id may exist remotely, so it is not refused, but a close registered one is named
+    with pytest.raises(OffrlError, match="is not downloaded .*did you mean 'minari/mujoco/hopper/medium-v0'"):
+        D.load("minari/mujoco/hoper/medium-v0")
 
 
 def test_local_reference_scores(tmp_path, ds, monkeypatch):
