@@ -199,11 +199,15 @@ def make_report(args: ReportArgs) -> Path:
             status = "incomplete" + (f" (step {max(s for s in steps if s is not None)})" if any(
                 s is not None for s in steps) else " (no eval yet)")
         budget_cell = [_budget_name(g.budget).removesuffix(" steps")] if len(known) > 1 else []
-        row = [f"`{d}`", a, kind, str(len(g.seeds)), *budget_cell, _pm(g.last), _pm(g.best)]
+        # seeds behind the means: those with an evaluation (an incomplete run's other seeds have none yet)
+        scored = int(np.sum(np.isfinite(np.asarray(g.last, dtype=np.float64))))
+        seeds_cell = str(scored) if scored == len(g.seeds) else f"{scored} of {len(g.seeds)}"
+        row = [f"`{d}`", a, kind, seeds_cell, *budget_cell, _pm(g.last), _pm(g.best)]
         ref_entry = None
         if reference is not None:
             ref_entry = reference.get(match_key(g.algo, d))
-            row.append("–" if ref_entry is None else f"{ref_entry[0]:.2f} ± {ref_entry[1]:.2f}")
+            row.append("–" if ref_entry is None else f"{ref_entry[0]:.2f}"
+                       + ("" if np.isnan(ref_entry[1]) else f" ± {ref_entry[1]:.2f}"))  # no std published: mean alone
         row.append(status)
         md.append("| " + " | ".join(row) + " |")
         summary["table"].append(

@@ -510,8 +510,13 @@ def published_rows(path: str | os.PathLike | None = None) -> list[dict[str, Any]
                 entry.update(mean=float(row["mean"]), std=_float(row.get("std") or None))
                 if not entry["source"] or not entry["algo"] or not entry["dataset"]:
                     raise ValueError("empty key")
-            except (KeyError, TypeError, ValueError, AttributeError):
-                raise DataIntegrityError(f"{csv_path}: malformed row {row}") from None
+                # a reference must be a number to compare with (a NaN mean would fail only after training);
+                # an empty std stays NaN (no std published), a given one is finite and >= 0
+                if not math.isfinite(entry["mean"]) or not (math.isnan(entry["std"]) or
+                                                            (math.isfinite(entry["std"]) and entry["std"] >= 0)):
+                    raise ValueError("mean not finite or std negative / infinite")
+            except (KeyError, TypeError, ValueError, AttributeError) as e:
+                raise DataIntegrityError(f"{csv_path}: malformed row {row} ({e})") from None
             out.append(entry)
     return out
 

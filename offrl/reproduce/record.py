@@ -94,7 +94,8 @@ def record_rows(rows: Sequence, *, source: str, csv_path: str | os.PathLike, com
     for r in done:
         date = _dt.datetime.fromtimestamp(r.finished_at or _dt.datetime.now().timestamp(), _dt.UTC).date().isoformat()
         entry = {"source": source, "algo": r.algo, "dataset": r.dataset, "mean": _fmt(r.mean), "std": _fmt(r.std),
-                 "score": r.score, "ci_low": _fmt(r.ci_low), "ci_high": _fmt(r.ci_high), "seeds": len(r.scores),
+                 "score": r.score, "ci_low": _fmt(r.ci_low), "ci_high": _fmt(r.ci_high),
+                 "seeds": sum(math.isfinite(v) for v in r.scores),  # the seeds behind the mean
                  "steps": r.steps or "", "code_version": code_version([r.offrl_version], git), "card": card,
                  "date": date, "data_checksum": r.data_checksum, "command": command}
         out.append(_csv_line([entry[k] for k in PUBLISHED_COLUMNS]))

@@ -153,7 +153,7 @@ def build_rows(runs: Sequence, outcomes: Mapping[str, Mapping[str, Any]], publis
                     rows.append(row)
                     continue
                 row.scores = [float(v) for v in values]
-                row.seeds = list(result.seeds)
+                row.seeds = [s for s, v in zip(result.seeds, values) if np.isfinite(v)]  # the seeds behind the mean
                 row.steps = result.budget
                 row.mean, row.ci_low, row.ci_high = mean_ci(values, ci=ci, reps=reps, seed=seed,
                                                             key=f"{config.algo}/{dataset}/{score}")

@@ -154,7 +154,7 @@ def _ref_csv(tmp_path):
     p = tmp_path / "published_scores.csv"
     p.write_text("# comment line\nsource,algo,dataset,mean,std\n"
                  "corl-last,bc,hopper-medium-v2,53.51,1.76\ncorl-last,td3bc,hopper-medium-v2,60.37,3.49\n"
-                 "corl-best,bc,hopper-medium-v2,55.0,1.0\n")
+                 "corl-best,bc,hopper-medium-v2,55.0,1.0\ncorl-last,bc,walker2d-medium-v2,70.0,\n")
     return p
 
 
@@ -191,7 +191,10 @@ def test_report_end_to_end(tmp_path, monkeypatch):
     assert f"{g.last.mean():.2f} ± {g.last.std():.2f}" in row and "60.37 ± 3.49" in row and "complete" in row
     assert "| `d4rl/hopper-medium-v2` | iql | normalized | 2 | 3.00 ± 1.00 |" in md and "incomplete" in md
     assert "| `local/pendulum-v0` | bc | return | 1 |" in md
-    assert "| `d4rl/hopper-medium-v2` | cql | – | 2 | – | – | – | incomplete (no eval yet) |" in md
+    assert "| `d4rl/hopper-medium-v2` | cql | – | 0 of 2 | – | – | – | incomplete (no eval yet) |" in md
+    # a reference without a published std shows its mean alone
+    walker_bc = next(line for line in md.splitlines() if line.startswith("| `d4rl/walker2d-medium-v2` | bc"))
+    assert "| 70.00 | complete |" in walker_bc and "nan" not in walker_bc
     assert "- `cql-hop` (cql, `d4rl/hopper-medium-v2`): no eval yet" in md
     # iql lacks walker2d, so aggregates use the shared hopper only; the note says so
     assert "walker2d" in next(line for line in md.splitlines() if line.startswith("- Aggregates use"))

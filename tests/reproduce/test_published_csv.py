@@ -109,3 +109,22 @@ def test_docs_table_mirrors_the_csv(tmp_path):
     assert page.read_text() == f"intro\n{start}\n{table}\n{end}\nend\n"
     with pytest.raises(OffrlError, match="no table markers"):
         write_docs_table(page, "other-source", table)
+
+
+@pytest.mark.parametrize("mean, std", [("nan", "1.0"), ("inf", "1.0"), ("60.0", "-1.0"), ("60.0", "inf")])
+def test_a_reference_that_is_not_a_number_fails_when_the_file_is_read(tmp_path, mean, std):
+    """A NaN reference mean once failed only after every run had trained, and no report was written."""
+    path = tmp_path / "published_scores.csv"
+    path.write_text(f"source,algo,dataset,mean,std\ndt-paper,dt,hopper-medium-v2,{mean},{std}\n")
+    with pytest.raises(DataIntegrityError, match="malformed row"):
+        published_rows(path)
+
+
+def test_a_recorded_row_counts_the_seeds_behind_its_mean(tmp_path):
+    path = tmp_path / "published_scores.csv"
+    path.write_text(OLD_LAYOUT)
+    row = _row("bc", "local/hopper-medium-v0", "last", 75.0, 1.0, 74.0, 76.0, n=3)
+    row.scores = [74.0, float("nan"), 76.0]  # one seed without an evaluation
+    record_rows([row], source="offrl-local-v0-quick", csv_path=path, command="c", card="CPU", description="q")
+    (new,) = [r for r in published_rows(path) if r["source"] == "offrl-local-v0-quick"]
+    assert new["seeds"] == "2"

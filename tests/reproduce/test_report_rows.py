@@ -130,3 +130,21 @@ def test_an_unreadable_run_is_reported_and_the_others_still_judged(tmp_path, fin
     assert rc == 2 and rows["bc"]["verdict"] == "consistent"
     assert rows["td3bc"]["verdict"] is None and rows["td3bc"]["status"].startswith("unreadable results:")
     assert "not valid JSON" in rows["td3bc"]["status"]
+
+
+def test_a_mistyped_option_exits_1_not_the_incomplete_code_2(tmp_path, capsys):
+    """A regression gate reading exit 2 as 'nothing lower, some row not compared' must not pass a typo."""
+    assert offrl_main(["reproduce", "dt-paper", "--no-train", "--std-multipl", "2",
+                       "--out", str(tmp_path / "out")]) == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_seeds_column_counts_the_seeds_behind_the_mean(tmp_path, finished_run, capsys):
+    (bc,) = _runs("corl-last", algos=("bc",), datasets=("hopper-medium-v2",))
+    finished_run(bc, [52.0, float("nan"), 53.0, 55.0])
+    argv = ["reproduce", "corl-last", "--algos", "bc", "--datasets", "hopper-medium-v2", "--no-train",
+            "--out", str(tmp_path / "out"), "--reps", "500"]
+    offrl_main(argv)
+    (row,) = _report(tmp_path, "corl-last")["rows"]
+    assert row["mean"] == pytest.approx(160 / 3) and len(row["seeds"]) == 3
+    assert "| 3 | " in (tmp_path / "out" / "corl-last.md").read_text()
