@@ -319,6 +319,8 @@ def main(argv: Sequence[str]) -> int:
         a = tyro.cli(ReproduceArgs, args=argv, prog="offrl reproduce")
     except SystemExit as e:
         # the parser's own exit for a mistyped option is 2, which here means "nothing lower, some row not
-        # compared": a regression gate must not read a typo as that (--help still exits 0)
-        return EXIT_OK if e.code in (0, None) else 1
+        # compared": a regression gate must not read a typo as that (--help exits 0 as before)
+        if e.code in (0, None):
+            raise
+        return 1
     return reproduce(a, command=shlex.join(["offrl", "reproduce", *argv]))
