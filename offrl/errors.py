@@ -48,6 +48,13 @@ class UnsafeFileError(OffrlError):
     """A file needs pickle to load and the caller did not opt in."""
 
 
+def close_ids(name: str, known: Iterable[str], n: int = 1) -> list[str]:
+    """Close matches of a dataset id among ``known`` ids with a strict cutoff: ids share their source
+    prefix and version suffix (``local/``, ``-v0``), so :func:`suggest`'s loose matches would name almost
+    any id of the same source."""
+    return difflib.get_close_matches(name, list(known), n=n, cutoff=0.85)
+
+
 def suggest(name: str, known: Iterable[str], n: int = 3) -> list[str]:
     """Close matches of ``name`` among ``known`` (substring hits first, then fuzzy matches)."""
     known = list(known)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import os
 import re
 import zipfile
@@ -14,7 +13,7 @@ import numpy as np
 
 from offrl.datasets import registry as R
 from offrl.datasets.core import DatasetSpec, OfflineDataset, normalize_returns
-from offrl.errors import ConfigError, DataIntegrityError, OffrlError, UnknownIdError, suggest
+from offrl.errors import ConfigError, DataIntegrityError, OffrlError, UnknownIdError, close_ids
 
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 ZIP_MAGIC = b"PK\x03\x04"
@@ -209,7 +208,7 @@ def _local_hint(info: R.DatasetInfo, root) -> str:
     if info.id in R.DATASETS:
         return f"create it with `offrl collect {info.name.removesuffix('-v0')}`"
     hint = "`offrl datasets list local/` shows the local ids that `offrl collect` makes"
-    close = suggest(info.id, R.list_datasets("local/") + R.saved_local_ids(root))
+    close = close_ids(info.id, R.list_datasets("local/") + R.saved_local_ids(root), n=3)
     return ("did you mean " + ", ".join(repr(c) for c in close) + "? " + hint) if close else hint
 
 
@@ -224,9 +223,8 @@ def _load_minari_id(info: R.DatasetInfo, *, root, download: bool, progress: bool
             return ds
     if not download:
         # any Minari id may exist remotely, so an unregistered one is not refused; a close registered one
-        # is the likelier meaning (a strict cutoff: every id shares "minari/" and "-v0")
-        close = [] if info.id in R.DATASETS else difflib.get_close_matches(
-            info.id, R.list_datasets("minari/"), n=1, cutoff=0.85)
+        # is the likelier meaning
+        close = [] if info.id in R.DATASETS else close_ids(info.id, R.list_datasets("minari/"))
         raise OffrlError(f"{info.id} is not downloaded (looked in {', '.join(str(r) for r in R.minari_roots(root))}); "
                          + (f"did you mean {close[0]!r}? " if close else "")
                          + f"pass download=True or run `offrl datasets download {info.id}`")

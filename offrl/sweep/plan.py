@@ -19,7 +19,6 @@ their kernels in turn, so only their CPU-side work overlaps (benchmarks/RESULTS.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import json
 import os
 from collections.abc import Sequence
@@ -279,7 +278,7 @@ def missing_data(sources: list[str]) -> list[str]:
     """For each absent dataset: one line naming the missing files and the command that gets them."""
     from offrl.datasets import api
     from offrl.datasets import registry as R
-    from offrl.errors import OffrlError
+    from offrl.errors import OffrlError, close_ids
 
     lines = []
     for source in sources:
@@ -301,8 +300,7 @@ def missing_data(sources: list[str]) -> list[str]:
             lines.append(f"{source}: missing {paths}; create it with "
                          f"`offrl collect {R.parse_id(source)[1].removesuffix('-v0')}`")
         else:
-            # a strict cutoff: every local id shares "local/" and "-v0", so loose matches would name anything
-            close = difflib.get_close_matches(source, R.DATASETS.names(), n=1, cutoff=0.85)
+            close = close_ids(source, R.DATASETS.names())
             lines.append(f"{source}: missing {paths}; "
                          + (f"did you mean {close[0]!r}? If it is " if close else "")
                          + f"a dataset of your own: write it there with offrl.datasets.save(dataset, {source!r})")
