@@ -30,7 +30,15 @@ import tyro
 from offrl.errors import ConfigError
 from offrl.evaluation import stats
 from offrl.evaluation.continual import is_continual_run
-from offrl.evaluation.results import Group, find_runs, group_runs, load_reference, load_runs, match_key
+from offrl.evaluation.results import (
+    Group,
+    find_runs,
+    group_runs,
+    load_reference,
+    load_runs,
+    match_key,
+    published_rows,
+)
 from offrl.logging import atomic_write_json
 from offrl.provenance import code_versions
 
@@ -46,7 +54,8 @@ class ReportArgs:
     out: Path = Path("report")
     """Output folder for report.md, summary.json and the PNGs."""
     reference: Annotated[str | None, tyro.conf.arg(metavar="REF")] = None
-    """Published-score source id from published_scores.csv (e.g. corl-last) shown side by side."""
+    """Published-score source id from published_scores.csv (e.g. corl-last) shown side by side; a source
+    that records both scores (offrl-local-v0) gets a column for its last and one for its best."""
     reference_csv: Annotated[Path | None, tyro.conf.arg(metavar="PATH")] = None
     """Path of published_scores.csv (default: found automatically, see docs/evaluation.md)."""
     aggregate_on: Literal["last", "best"] = "last"
@@ -143,7 +152,13 @@ def make_report(args: ReportArgs) -> Path:
         raise ConfigError(f"ci must be in (0, 1), got {args.ci}")
     if args.reps < 1 or args.profile_reps < 1:
         raise ConfigError("reps and profile_reps must be >= 1")
-    reference = load_reference(args.reference, args.reference_csv) if args.reference else None
+    # a source that records both scores (offrl-local-v0: last and best) gives two columns, each beside ours
+    references: dict[str, dict] = {}
+    if args.reference:
+        recorded = {row["score"] for row in published_rows(args.reference_csv) if row["source"] == args.reference}
+        for score in (("last", "best") if {"last", "best"} <= recorded else (None,)):
+            references[score or "last"] = load_reference(args.reference, args.reference_csv, score=score)
+    both_scores = len(references) > 1
     out = Path(args.out)
     run_dirs = find_runs(args.paths)
     continual_dirs = [d for d in run_dirs if is_continual_run(d)]
@@ -186,8 +201,7 @@ def make_report(args: ReportArgs) -> Path:
             print(f"offrl report: warning: {warning}", file=sys.stderr)
             md += [f"> **Warning**: {warning}", ""]
     header = ["dataset", "algo", "score", "seeds", *(["steps"] if len(known) > 1 else []), "last", "best"]
-    if reference is not None:
-        header.append(f"{args.reference}")
+    header += [f"{args.reference} ({score})" if both_scores else f"{args.reference}" for score in references]
     header.append("status")
     md += ["## Per dataset", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for (d, a), g in groups.items():
@@ -203,9 +217,9 @@ def make_report(args: ReportArgs) -> Path:
         scored = int(np.sum(np.isfinite(np.asarray(g.last, dtype=np.float64))))
         seeds_cell = str(scored) if scored == len(g.seeds) else f"{scored} of {len(g.seeds)}"
         row = [f"`{d}`", a, kind, seeds_cell, *budget_cell, _pm(g.last), _pm(g.best)]
-        ref_entry = None
-        if reference is not None:
-            ref_entry = reference.get(match_key(g.algo, d))
+        ref_entries = {}
+        for score, reference in references.items():
+            ref_entry = ref_entries[score] = reference.get(match_key(g.algo, d))
             row.append("–" if ref_entry is None else f"{ref_entry[0]:.2f}"
                        + ("" if np.isnan(ref_entry[1]) else f" ± {ref_entry[1]:.2f}"))  # no std published: mean alone
         row.append(status)
@@ -216,8 +230,11 @@ def make_report(args: ReportArgs) -> Path:
                 "steps": g.budget,
                 "last": g.last, "best": g.best, "complete": g.complete,
                 "runs": [r.run_id for r in g.runs],
-                **({"reference": {"source": args.reference, "mean": ref_entry[0], "std": ref_entry[1]}}
-                   if ref_entry else {}),
+                **({"reference": {"source": args.reference, "mean": ref_entries["last"][0],
+                                  "std": ref_entries["last"][1],
+                                  **({"best": {"mean": ref_entries["best"][0], "std": ref_entries["best"][1]}}
+                                     if ref_entries.get("best") else {})}}
+                   if ref_entries.get("last") else {}),
             }
         )
     md.append("")

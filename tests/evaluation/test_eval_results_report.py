@@ -210,6 +210,27 @@ def test_report_end_to_end(tmp_path, monkeypatch):
         assert f"({name})" in md
 
 
+def test_report_reference_with_both_scores_shows_last_and_best(tmp_path, monkeypatch):
+    # a source that records last and best rows (offrl-local-v0) gets one column per score, each labelled,
+    # and the summary keeps both, so a best reference never stands beside our last unannounced
+    root = tmp_path / "results"
+    _train(root / "bc-hop", "bc", "d4rl/hopper-medium-v2", [0, 1], [[40.0, 50.0], [42.0, 52.0]])
+    csv_path = tmp_path / "published_scores.csv"
+    csv_path.write_text("source,algo,dataset,mean,std,score\n"
+                        "mine,bc,hopper-medium-v2,51.0,1.5,last\nmine,bc,hopper-medium-v2,55.0,2.5,best\n")
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "rep"
+    assert report_main([str(root), "--out", str(out), "--reference", "mine", "--reference-csv", str(csv_path),
+                        "--reps", "200", "--profile-reps", "50"]) == 0
+    md = (out / "report.md").read_text()
+    header = next(line for line in md.splitlines() if line.startswith("| dataset | algo"))
+    assert "| mine (last) | mine (best) | status |" in header
+    row = next(line for line in md.splitlines() if line.startswith("| `d4rl/hopper-medium-v2` | bc"))
+    assert "| 51.00 ± 1.50 | 55.00 ± 2.50 | complete |" in row
+    ref = json.loads((out / "summary.json").read_text())["table"][0]["reference"]
+    assert ref == {"source": "mine", "mean": 51.0, "std": 1.5, "best": {"mean": 55.0, "std": 2.5}}
+
+
 def test_report_through_cli_dispatcher_and_errors(tmp_path, monkeypatch, capsys):
     from offrl.cli import main as cli_main
 
