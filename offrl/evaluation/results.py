@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from offrl.errors import DataIntegrityError, OffrlError, UnknownIdError
+from offrl.errors import ConfigError, DataIntegrityError, OffrlError, UnknownIdError
 
 __all__ = [
     "Group",
@@ -291,7 +291,32 @@ def find_runs(paths: Iterable[str | os.PathLike]) -> list[Path]:
         if f.resolve() not in seen:
             seen.add(f.resolve())
             out.append(f)
+    _refuse_copies(out)
     return out
+
+
+def _run_id_of(path: Path) -> str:
+    for name in ("config.json", "final.json"):
+        try:
+            run_id = json.loads((path / name).read_text()).get("run_id")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if run_id:
+            return str(run_id)
+    return path.name
+
+
+def _refuse_copies(run_dirs: list[Path]) -> None:
+    """Two folders of one run id (a copy of a run kept beside its rerun, an archive unpacked twice) would
+    pool the same seeds twice into one row, narrowing every interval: refused, naming the folders."""
+    by_id: dict[str, list[Path]] = {}
+    for d in run_dirs:
+        by_id.setdefault(_run_id_of(d), []).append(d)
+    copies = {k: v for k, v in by_id.items() if len(v) > 1}
+    if copies:
+        lines = [f"  {k}: " + ", ".join(str(p) for p in v) for k, v in sorted(copies.items())]
+        raise ConfigError("the same run id is in more than one folder, so its seeds would count twice; give "
+                          "the folders of one copy only (or links to the runs to report):\n" + "\n".join(lines))
 
 
 def load_runs(paths: Iterable[str | os.PathLike]) -> list[RunResult]:

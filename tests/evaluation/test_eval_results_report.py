@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from offrl.errors import OffrlError, UnknownIdError
+from offrl.errors import ConfigError, OffrlError, UnknownIdError
 from offrl.evaluation import plots, stats
 from offrl.evaluation.results import (
     find_published_scores,
@@ -116,6 +116,17 @@ def test_find_and_group_runs_across_folders(tmp_path):
         find_runs([tmp_path / "nope"])
     with pytest.raises(OffrlError):
         load_runs([root / "sweep2" / "empty"])
+
+
+def test_find_runs_refuses_two_copies_of_one_run(tmp_path):
+    # a run copied beside its rerun (same run id) would pool its seeds twice: refused, naming both folders
+    root = tmp_path / "results"
+    _train(root / "old" / "bc-hop", "bc", "d4rl/hopper-medium-v2", [0, 1], [[10, 20], [11, 21]])
+    _train(root / "new" / "bc-hop", "bc", "d4rl/hopper-medium-v2", [0, 1], [[12, 22], [13, 23]])
+    with pytest.raises(ConfigError, match="same run id") as e:
+        find_runs([root])
+    assert str(root / "old" / "bc-hop") in str(e.value) and str(root / "new" / "bc-hop") in str(e.value)
+    assert [p.parent.name for p in find_runs([root / "new"])] == ["new"]  # one copy: fine
 
 
 def test_runs_with_other_hyperparameters_are_separate_rows(tmp_path, monkeypatch):
