@@ -43,7 +43,7 @@ from typing import Any
 
 import numpy as np
 
-from offrl.errors import ConfigError, suggest
+from offrl.errors import ConfigError, OffrlError, UnknownIdError, suggest
 from offrl.sweep.kinds import RunKind, get_kind
 
 __all__ = ["DISTRIBUTIONS", "Sweep", "apply_overrides", "load_sweep", "parse_sweep", "run_id_of", "sample_random"]
@@ -257,8 +257,11 @@ def parse_sweep(spec: Any, *, source: str = "sweep", results_dir: str | os.PathL
         run_spec = _apply(base, sections, values, seeds)
         try:
             config = kind.build(run_spec)
-        except ConfigError as e:
+        except OffrlError as e:  # a bad value or an unknown id (algorithm, dataset): name the run either way
             where = f" (run {len(runs) + 1}: {_show(values)})" if values else ""
+            if isinstance(e, UnknownIdError):  # keeps its type and close matches, the file and run named first
+                e.args = (f"{source}{where}: {e}",)
+                raise
             raise ConfigError(f"{source}{where}: {e}") from None
         run_id = run_id_of(kind, config)
         if run_id in seen:
