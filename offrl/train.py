@@ -219,8 +219,8 @@ def normalize_dataset(dataset, eps: float = OBS_NORM_EPS):
 
 
 # XLA options of the training chunk with ``TrainConfig.concurrent_kernels`` (GPU only). A step of the
-# multi-seed MLP algorithms is ~60-80 kernels, many of them too small to fill the GPU, and the
-# critic, value and actor updates of one step are independent of each other. By default XLA issues
+# multi-seed MLP algorithms is 57-99 kernels (benchmarks/RESULTS.md), many of them too small to fill the
+# GPU, and the critic, value and actor updates of one step are independent of each other. By default XLA issues
 # the kernels one after another on one stream; here the scan's while loop is captured as a CUDA
 # graph ("WHILE", besides the default kernel and library-call categories) and the graph's kernels are
 # ordered only by their data dependencies ("CONCURRENT"), so independent kernels overlap. Same kernels,
@@ -511,11 +511,13 @@ def _train(tc: TrainConfig, dataset, algo_config, held) -> dict:
     def finished_here() -> dict | None:
         finished = finished_results(run_dir)
         if finished is not None:
-            # an explicit run_id may name a finished run of another configuration: never pass that off as this one
+            # an explicit run_id may name a finished run of another configuration (other evaluation episodes,
+            # env, normalisation...): never pass its scores off as this one's. The same comparison as a
+            # resume, so that a run is accepted finished exactly when it would be accepted unfinished.
             old = json.loads((run_dir / "config.json").read_text()) if (run_dir / "config.json").is_file() else config
-            keep = ("algo", "dataset", "seeds", "algo_config")
-            if any(old.get(k) != config[k] for k in keep) or old.get("train_config", {}).get("steps") != tc.steps:
-                raise OffrlError(f"{run_dir} holds a finished run with a different configuration; pick another run_id")
+            if diff := config_difference(old, config):
+                raise OffrlError(f"{run_dir} holds a finished run with a different configuration ({diff}); "
+                                 "pick another run_id")
         return finished
 
     if (finished := finished_here()) is not None:
@@ -686,13 +688,19 @@ def _train(tc: TrainConfig, dataset, algo_config, held) -> dict:
     final.update(run_timing(t0, earlier_wall, resumed_from, timing), steps=tc.steps)
     if background is not None:  # the evaluations' own time, most of it beside training
         final["eval_background_s"] = background.seconds
-    logger.finish(final)
-    if obs_mean is not None:
-        from offrl.atomic import atomic_file
+    # final.json is the run's commit marker (a run with it is finished and never trained again), so it is
+    # written last: a run killed before it has its last checkpoint and a rerun writes these files again
+    try:
+        if obs_mean is not None:
+            from offrl.atomic import atomic_file
 
-        with atomic_file(run_dir / "obs_normalization.npz") as tmp, open(tmp, "wb") as f:
-            np.savez(f, mean=obs_mean, std=obs_std)
-    _save_params(run_dir / "final_state.npz", placement.unpad(states))
+            with atomic_file(run_dir / "obs_normalization.npz") as tmp, open(tmp, "wb") as f:
+                np.savez(f, mean=obs_mean, std=obs_std)
+        _save_params(run_dir / "final_state.npz", placement.unpad(states))
+    except BaseException as e:
+        logger.abort(e)  # an interrupt here says "rerun the same command to resume", as one during training
+        raise
+    logger.finish(final)
     return final
 
 
@@ -734,6 +742,7 @@ def main(argv: list[str]) -> int:
                   description=f"{TrainConfig.__doc__}\n\nAlgorithms (--algo):\n{names}")
     note_single_seed(tc.seeds)
     resolve_config(tc)  # an unknown algorithm or hyperparameter fails here, before any data is read
+    SeedPlacement.create(tc.devices, len(tc.seeds), "TrainConfig.devices")  # so do missing devices
     dataset = load(tc.dataset)
     run_dir = run_dir_for(tc, dataset.spec)
     was_finished = finished_results(run_dir) is not None

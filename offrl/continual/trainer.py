@@ -283,21 +283,45 @@ def train_stream(cc: ContinualConfig, *, datasets=None) -> dict:
 
     ``datasets`` may give every task's :class:`~offrl.datasets.OfflineDataset` in stream order (else
     they are loaded). Everything is validated before compilation. A run folder with checkpoints
-    resumes in the task it stopped in; a finished one is returned as it is and never rewritten.
+    resumes in the task it stopped in; a finished one is returned as it is and never rewritten. Either
+    way the folder's recorded config must have the same :func:`run_identity` as ``cc``'s, else
+    :class:`~offrl.errors.OffrlError` names the settings that differ (:func:`identity_difference`).
     """
     import contextlib
 
     s = setup(cc, datasets)
-    if (s.run_dir / "final.json").exists():
+    if (finished := _finished_results(s)) is not None:
         print(f"{s.run_id}: already finished; results in {s.run_dir}")
-        return json.loads((s.run_dir / "final.json").read_text())
+        return finished
     from offrl.runlock import run_lock
 
     with contextlib.ExitStack() as held:  # one trainer per run folder (offrl.runlock)
         held.enter_context(run_lock(s.run_dir, s.run_id))
-        if (s.run_dir / "final.json").exists():  # finished by the process that held the lock before us
-            return json.loads((s.run_dir / "final.json").read_text())
+        if (finished := _finished_results(s)) is not None:  # finished by the process that held the lock before us
+            return finished
         return _train_stream(cc, s)
+
+
+def _check_identity(s: _Setup, finished: bool) -> None:
+    """Refuse a run folder whose recorded config trains or evaluates otherwise than ``s`` (an explicit run
+    id may name any folder): a resume would mix two protocols in one history, and a finished run's scores
+    would be passed off as another method's or evaluation's."""
+    path = s.run_dir / "config.json"
+    if not path.is_file():
+        return
+    if diff := identity_difference(json.loads(path.read_text()), s.config):
+        raise OffrlError(f"{s.run_dir} holds a {'finished ' if finished else ''}continual run with a different "
+                         f"configuration ({diff}); pick another run_id")
+
+
+def _finished_results(s: _Setup) -> dict | None:
+    """``final.json`` of ``s``'s run folder when that run has finished (checked against ``s``'s identity),
+    else None."""
+    final = s.run_dir / "final.json"
+    if not final.is_file():
+        return None
+    _check_identity(s, finished=True)
+    return json.loads(final.read_text())
 
 
 def _train_stream(cc: ContinualConfig, s: _Setup) -> dict:
@@ -312,11 +336,7 @@ def _train_stream(cc: ContinualConfig, s: _Setup) -> dict:
     placement = SeedPlacement.create(cc.devices, len(cc.seeds), "ContinualConfig.devices")
     resume = (run_dir / "config.json").exists()
     if resume:
-        old = json.loads((run_dir / "config.json").read_text())
-        diff = identity_difference(old, config)
-        if diff:
-            raise OffrlError(f"{run_dir} holds a continual run with a different configuration ({diff}); "
-                             "pick another run_id")
+        _check_identity(s, finished=False)
 
     algo, cfg, method, mcfg, data = s.algo, s.cfg, s.method, s.mcfg, s.data
     n_tasks, S = data.n_tasks, cc.steps_per_task

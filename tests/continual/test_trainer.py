@@ -407,3 +407,24 @@ def test_a_run_id_resumes_only_a_run_of_the_same_identity(datasets, tmp_path):
     with pytest.raises(OffrlError, match=r"different configuration \(\['references', 'continual_config.eval_episodes'\]\)"):
         train_stream(cc, datasets=datasets)
     assert not (tmp_path / "mine" / "metrics.jsonl").exists()
+
+
+def test_a_finished_run_comes_back_only_for_its_own_identity(datasets, tmp_path, capsys):
+    """A finished run named by its run id is returned for the same identity (or one differing only in where
+    and how it computes), and refused by name for another method or evaluation protocol: its scores are never
+    passed off as another configuration's, and the finished folder is left as it was."""
+    cc = tiny("finetune", tmp_path, run_id="done", seeds=(0,), steps_per_task=100, eval_every=100)
+    final = train_stream(cc, datasets=datasets)
+    run = tmp_path / "done"
+    before = {p: (run / p).read_bytes() for p in ("config.json", "final.json", "metrics.jsonl")}
+    capsys.readouterr()
+    assert train_stream(cc, datasets=datasets) == final
+    assert train_stream(dataclasses.replace(cc, eval_workers=1, progress=True), datasets=datasets) == final
+    assert "done: already finished" in capsys.readouterr().out
+    for change, named in ((dict(method="l2"), r"'method', 'method_config'"),
+                          (dict(eval_episodes=7), r"'continual_config.eval_episodes'"),
+                          (dict(eval_seed=3), r"'continual_config.eval_seed'")):
+        with pytest.raises(OffrlError, match=rf"finished continual run with a different configuration \(\[.*{named}"):
+            train_stream(dataclasses.replace(cc, **change), datasets=datasets)
+        assert "already finished" not in capsys.readouterr().out
+    assert {p: (run / p).read_bytes() for p in before} == before
