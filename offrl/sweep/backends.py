@@ -17,9 +17,11 @@ is usually finished, and the run returns its ``final.json``.
 * :class:`RayBackend`: each run a Ray task asking for its GPU fraction and CPUs; Ray's scheduler
   places them and Ray's ``max_retries`` / ``retry_exceptions`` retry them.
 
-Ctrl-C (SIGINT; SIGTERM too for the process backend) stops the runs in flight the way an interrupted
-``offrl train`` stops: at the latest at the end of the current chunk, with every checkpoint written
-so far intact. Running the same command again skips finished runs and resumes the others.
+Ctrl-C (SIGINT; SIGTERM and SIGHUP too for the process backend) stops the runs in flight the way an
+interrupted ``offrl train`` stops: at the latest at the end of the current chunk, with every checkpoint
+written so far intact. Running the same command again skips finished runs and resumes the others. A
+child process stopped or killed by anything but the launcher (a ``kill``, the OOM killer) is a lost
+worker: its run is retried and resumes from its last checkpoint.
 """
 
 from __future__ import annotations
@@ -102,6 +104,12 @@ def from_payload(data: dict[str, Any]) -> tuple[RunKind, Any]:
 
 def _run_dir(config) -> Path:
     return Path(config.results_dir) / config.run_id
+
+
+def _quiet(config):
+    """``config`` without its progress bar: runs a launcher starts share one output (the launcher's
+    terminal, Ray's driver, which prefixes every line of a task's bar), where bars help nobody."""
+    return dataclasses.replace(config, progress=False) if hasattr(config, "progress") else config
 
 
 class _Deferred:
@@ -288,10 +296,7 @@ class ProcessBackend:
         deferred, out = _Deferred(), {}
         running: dict[int, _Child] = {}
         tmp = Path(tempfile.mkdtemp(prefix="offrl-sweep-"))
-        previous_term = signal.getsignal(signal.SIGTERM)
-        in_main = _in_main_thread()
-        if in_main:  # a scheduler's SIGTERM stops the children as cleanly as Ctrl-C does
-            signal.signal(signal.SIGTERM, _raise_interrupt)
+        previous = _catch_stop_signals() if _in_main_thread() else {}
         try:
             while queue or running or deferred:
                 free = [i for i in range(len(slots)) if i not in running]
@@ -311,6 +316,12 @@ class ProcessBackend:
                         continue
                     del running[slot]
                     res = _read_outcome(child)
+                    if res.status == "interrupted":
+                        # the launcher signals its children only in its own stop below, which reads no
+                        # outcome: this one was stopped from outside (a `kill`, the OOM killer's
+                        # SIGTERM), as a SIGKILLed one is, and is retried the same way
+                        res = _lost(child, "was stopped by a signal the launcher did not send (its checkpoints "
+                                           "are kept)")
                     if res.status == "locked" and self.wait_locked:
                         deferred.add((child.config, child.attempt))
                         report(dataclasses.replace(res, status="waiting"))
@@ -327,18 +338,18 @@ class ProcessBackend:
                 report(Outcome(child.config.run_id, "interrupted", attempts=child.attempt))
             raise
         finally:
-            if in_main:
-                signal.signal(signal.SIGTERM, previous_term)
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
             shutil.rmtree(tmp, ignore_errors=True)
         return out
 
     def _start(self, kind: RunKind, config, attempt: int, slot: int, gpu: str | None, tmp: Path) -> _Child:
-        if hasattr(config, "progress"):
-            config = dataclasses.replace(config, progress=False)  # K bars in one terminal help nobody
+        config = _quiet(config)
         if gpu is not None and self.devices_per_run > 1:
             config = dataclasses.replace(config, devices=self.devices_per_run)  # its seeds over its GPUs
         spec = tmp / f"{config.run_id}.{attempt}.json"
-        spec.write_text(json.dumps(payload(kind, config)))
+        # the launcher's pid: the worker asks to be stopped when this process ends (worker.die_with_launcher)
+        spec.write_text(json.dumps({**payload(kind, config), "launcher": os.getpid()}))
         result = tmp / f"{config.run_id}.{attempt}.outcome.json"
         log_path = _run_dir(config) / LOG_NAME
         log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -364,6 +375,18 @@ def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+def _catch_stop_signals() -> dict[int, Any]:
+    """Make SIGTERM (a scheduler, ``kill``) and SIGHUP (the launcher's terminal closed) stop the
+    children as cleanly as Ctrl-C does; returns the handlers they replaced. The children run in
+    sessions of their own, so nothing else would stop them: they would train on unattended. A SIGHUP
+    that is ignored (``nohup``) or handled by the host application stays so."""
+    previous = {signal.SIGTERM: signal.signal(signal.SIGTERM, _raise_interrupt)}
+    hup = getattr(signal, "SIGHUP", None)  # POSIX only
+    if hup is not None and signal.getsignal(hup) is signal.SIG_DFL:
+        previous[hup] = signal.signal(hup, _raise_interrupt)
+    return previous
+
+
 def _read_outcome(child: _Child) -> Outcome:
     try:
         data = json.loads(child.result_path.read_text())
@@ -371,9 +394,15 @@ def _read_outcome(child: _Child) -> Outcome:
     except (OSError, json.JSONDecodeError, TypeError):
         code = child.proc.returncode
         how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit code {code}"
-        return Outcome(child.config.run_id, "failed", attempts=child.attempt,
-                       error=f"worker process ended without a result ({how}); its output: {child.log_path}",
-                       traceback=_tail(child.log_path))
+        return _lost(child, f"ended without a result ({how})")
+
+
+def _lost(child: _Child, what: str) -> Outcome:
+    """A lost worker's outcome: an unexpected failure (retried within ``retries``), its output's tail
+    as the traceback."""
+    return Outcome(child.config.run_id, "failed", attempts=child.attempt,
+                   error=f"worker process {what}; its output: {child.log_path}",
+                   traceback=_tail(child.log_path) or "(no output)")
 
 
 def _tail(path: Path, lines: int = 30) -> str:
@@ -439,6 +468,8 @@ class RayBackend:
     per_gpu: int = 1
 
     def run(self, kind: RunKind, configs: list, report: Report) -> dict[str, Outcome]:
+        if not configs:  # nothing to run: no cluster to join or start
+            return {}
         try:
             import ray
         except ImportError:
@@ -472,13 +503,13 @@ class RayBackend:
     def _run(self, ray, kind: RunKind, configs: list, report: Report) -> dict[str, Outcome]:
         task = ray.remote(_ray_task).options(**self._options(ray))
         deferred, out = _Deferred(), {}
-        refs = {task.remote(payload(kind, c)): c for c in configs
+        refs = {task.remote(payload(kind, _quiet(c))): c for c in configs
                 if not (self.wait_locked and _held_elsewhere(c, deferred, c, report))}
         try:
             while refs or deferred:
                 if deferred:
                     for config in deferred.ready():
-                        refs[task.remote(payload(kind, config))] = config
+                        refs[task.remote(payload(kind, _quiet(config)))] = config
                 if not refs:
                     time.sleep(LOCK_POLL_S)
                     continue

@@ -113,6 +113,17 @@ def _backend(backend: str, parallel: int, gpus: str | None, address: str | None,
         raise ConfigError(f"--gpu-fraction {gpu_fraction} must be >= 0")
     if devices_per_run != 1 and backend != "local":
         raise ConfigError("--devices-per-run is an option of the local backend")
+    # an option of the other backend would be ignored without a word: a run would get other resources than
+    # asked for (--parallel means something to both: child processes here, the GPU fraction's default on Ray)
+    if gpus is not None and backend == "ray":
+        raise ConfigError("--gpus is an option of the local backend; Ray places runs on its cluster's GPUs "
+                          "(each asks for --gpu-fraction, default 1/--parallel)")
+    if backend == "local" and gpu_fraction is not None:
+        raise ConfigError("--gpu-fraction is an option of the ray backend (add --backend ray); locally, "
+                          "--parallel K runs share each GPU, each capped at 0.95/K of its memory")
+    if backend == "local" and cpus_per_run != 1.0:
+        raise ConfigError("--cpus-per-run is an option of the ray backend (add --backend ray); locally, "
+                          "--parallel K sets how many runs share the machine")
     if backend == "ray":
         return RayBackend(address=address, retries=retries, gpu_fraction=gpu_fraction, cpus=cpus_per_run,
                           wait_locked=wait_locked, per_gpu=parallel)

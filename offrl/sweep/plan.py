@@ -11,9 +11,10 @@ Time estimates are for one accelerator running the runs one after another: the r
 of run (:class:`Work`: the algorithm and its batch size; for continual runs the method too) is
 measured from the sweep's own finished runs of that kind where there are any (``final.json``: seeds x
 steps / the run's wall time over all its attempts, which includes compilation and evaluation), else
-read from :data:`RECORDED_SEED_STEPS_PER_S` (training alone) and scaled to the run's batch size; the
-plan says which. Runs sharing one accelerator (``--parallel``) do not make it much shorter: the GPU runs
-their kernels in turn, so only their CPU-side work overlaps (benchmarks/RESULTS.md, "Sweep packing").
+read from :data:`RECORDED_SEED_STEPS_PER_S` (training alone), slowed down for a batch larger than the
+one it was measured at (never sped up for a smaller one); the plan says which. Runs sharing one
+accelerator (``--parallel``) do not make it much shorter: the GPU runs their kernels in turn, so only
+their CPU-side work overlaps (benchmarks/RESULTS.md, "Sweep packing").
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ RECORDED_SEED_STEPS_PER_S: dict[str, tuple[float, str]] = {
 }
 
 
-# the batch the recorded rates were measured at; a run at another batch is scaled by the ratio
+# the batch the recorded rates were measured at; a run at a larger batch is scaled by the ratio
 RECORDED_BATCH: dict[str, int] = {"dt": 64, "modt": 64}
 DEFAULT_RECORDED_BATCH = 256
 
@@ -61,8 +62,10 @@ class Work(NamedTuple):
     algo: str
     """the key of :data:`RECORDED_SEED_STEPS_PER_S` used while no run of ``key`` has finished."""
     batch: int | None = None
-    """the run's batch size: the recorded rate is scaled by recorded batch / batch (an upper estimate of
-    the time: small networks on a GPU slow down less than their batch grows)."""
+    """the run's batch size: a larger batch than the recorded rate's scales that rate by recorded batch /
+    batch (an upper estimate of the time: small networks on a GPU slow down less than their batch grows);
+    a smaller one keeps the rate (such steps are bound by launching kernels, not by the batch: no
+    faster per step), so the estimate stays an upper one."""
 
 
 def _recorded_batch(algo: str) -> int:
@@ -76,13 +79,18 @@ def batch_label(prefix: str, batch: int | None, algo: str | None = None) -> str:
 
 
 def recorded_rate(work: Work) -> tuple[float, str] | None:
-    """The recorded seed-steps/s for ``work``, scaled to its batch size, with its source."""
+    """The recorded seed-steps/s for ``work`` with its source: scaled by recorded batch / batch for a
+    larger batch than the one it was measured at, kept as it is for a smaller one (a step of a small
+    batch is bound by launching its kernels, so it is no faster; scaling it up would promise a sweep
+    many times sooner than it ends)."""
     rec = RECORDED_SEED_STEPS_PER_S.get(work.algo)
     if rec is None:
         return None
     base = _recorded_batch(work.algo)
     if not work.batch or work.batch == base:
         return rec
+    if work.batch < base:
+        return rec[0], f"{rec[1]}, at batch {base}: not scaled up for batch {work.batch} (assumed no faster per step)"
     return rec[0] * base / work.batch, f"{rec[1]}, at batch {base}: x {base}/{work.batch} for batch {work.batch}"
 
 

@@ -3,7 +3,8 @@
 Started by :class:`offrl.sweep.backends.ProcessBackend`. Reads the run (kind + config), runs it with
 :func:`offrl.sweep.backends.execute` and writes the :class:`~offrl.sweep.backends.Outcome` as JSON
 (atomically). On SIGINT the run stops at the end of its current chunk with its checkpoints intact
-and the outcome says ``interrupted`` (exit code 130).
+and the outcome says ``interrupted`` (exit code 130). On Linux the worker stops the same way (SIGTERM)
+when its launcher ends, however it ends (:func:`die_with_launcher`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,42 @@ from pathlib import Path
 
 #: JAX's GPU plugins: with one installed, a JAX on the CPU means the GPU failed to initialise
 GPU_PLUGINS = ("jax_cuda12_plugin", "jax_cuda13_plugin", "jax_rocm60_plugin", "jax_rocm7_plugin")
+
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def die_with_launcher(launcher: int | None) -> bool:
+    """Have Linux send this process SIGTERM when its launcher (pid ``launcher``, its parent) ends.
+
+    The launcher stops its workers itself on Ctrl-C, SIGTERM and SIGHUP, but not when it is killed
+    (SIGKILL, the OOM killer); its workers run in sessions of their own, so they would then train on
+    unattended. SIGTERM, not SIGKILL: the run stops at the end of its chunk as an interrupted ``offrl
+    train`` does. Returns False when the launcher has already gone (it ended before the request was
+    made); elsewhere than on Linux, or without a launcher's pid, it does nothing and returns True.
+    Linux sends the signal when the launcher's *thread* that started this process ends: the process
+    backend waits for its children in that thread, so that thread ends only after them.
+    """
+    if launcher is None or not sys.platform.startswith("linux"):
+        return True
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0) != 0:
+            return True  # refused (a sandbox's seccomp filter): the launcher's own stop still works
+    except (OSError, AttributeError):
+        return True
+    if os.getppid() == launcher:
+        return True
+    # the request covers the parent alive when it is made: one that ended before re-parented this process
+    # (a parent other than the launcher that is still there: an interpreter wrapper that forked)
+    try:
+        os.kill(launcher, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
 
 
 def gpu_fallback_error(gpus: str | None, backend: str, backend_errors: dict[str, str],
@@ -100,6 +137,9 @@ def main(argv: list[str]) -> int:
         return 2
     data = json.loads(Path(argv[0]).read_text())
     run_id = data.get("config", {}).get("run_id", "?")
+    if not die_with_launcher(data.get("launcher")):
+        print(f"{run_id}: the launcher (pid {data['launcher']}) has gone; not started", flush=True)
+        return 1
     code = 0
     try:
         kind, config = from_payload(data)

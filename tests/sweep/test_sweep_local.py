@@ -7,9 +7,11 @@ import re
 import threading
 import time
 
+import pytest
 from sweeptools import REPO, metric_rows, toy_data, write_sweep
 
 from offrl.cli import main
+from offrl.errors import ConfigError
 from offrl.runlock import holder
 from offrl.sweep import load_sweep, run_sweep
 from offrl.sweep.backends import ProcessBackend, child_env, visible_gpus
@@ -91,6 +93,25 @@ def test_parallel_two_runs_share_the_machine(tmp_path, monkeypatch, capsys):
         assert set(rows.values()) == {1}
         log = (d / "sweep.log").read_text()
         assert "attempt 1, CPU" in log and re.search(r"^jax \S+ on cpu: ", log, re.M)  # where it ran
+
+
+def test_an_option_of_the_other_backend_is_refused_not_ignored(tmp_path, capsys):
+    """--gpu-fraction and --cpus-per-run ask Ray for resources, --gpus places local children: the other
+    backend would ignore them without a word. --parallel means something to both and is taken."""
+    f = write_sweep(tmp_path / "s.yaml", steps=100, datasets=("d4rl/hopper-medium-v2",))  # absent: nothing runs
+    sweep = load_sweep(f, results_dir=tmp_path / "res")
+    with pytest.raises(ConfigError, match=r"--gpu-fraction is an option of the ray backend \(add --backend ray\)"):
+        run_sweep(sweep, gpu_fraction=0.5)
+    with pytest.raises(ConfigError, match=r"--cpus-per-run is an option of the ray backend"):
+        run_sweep(sweep, cpus_per_run=2.0)
+    with pytest.raises(ConfigError, match=r"--gpus is an option of the local backend"):
+        run_sweep(sweep, backend="ray", gpus="0")
+    assert main(["sweep", str(f), "--gpu-fraction", "0.5", "--results-dir", str(tmp_path / "res")]) != 0
+    assert "--gpu-fraction is an option of the ray backend" in capsys.readouterr().err
+    run_id = sweep.runs[0].run_id
+    assert "data missing" in run_sweep(sweep, parallel=2, gpus="")[run_id]["error"]
+    assert "data missing" in run_sweep(sweep, backend="ray", parallel=2, cpus_per_run=2.0)[run_id]["error"]
+    assert not (tmp_path / "res").exists()
 
 
 def test_gpu_slots_and_child_environments():

@@ -83,7 +83,8 @@ def test_ray_sweep_survives_a_killed_worker(tmp_path, monkeypatch, capsys):
 def test_ray_runs_a_continual_sweep(tmp_path, monkeypatch, capsys):
     """A continual sweep (fine-tune and ER through the cheap stream) on a real local Ray cluster: each run
     a Ray task, each writing the folder the continual trainer writes anywhere, which the continual report
-    reads; a second call finds both finished and runs nothing."""
+    reads, with its progress bar off (the file leaves it on); a second call finds both finished and runs
+    nothing, and without a cluster starts none."""
     from offrl.continual_report import continual_report
     from offrl.sweep.plan import get_missing_data
 
@@ -95,8 +96,7 @@ def test_ray_runs_a_continual_sweep(tmp_path, monkeypatch, capsys):
     spec = tmp_path / "c.yaml"
     spec.write_text("name: cheap-ray\nkind: continual\nstream: pendulum-gain\nmethod: finetune\nseeds: [0, 1]\n"
                     "hp: {hidden: '16,16'}\nmethod_hp: {}\n"
-                    "continual: {steps_per_task: 100, eval_every: 50, chunk: 50, eval_episodes: 1, batch_size: 32,"
-                    " progress: false}\n"
+                    "continual: {steps_per_task: 100, eval_every: 50, chunk: 50, eval_episodes: 1, batch_size: 32}\n"
                     "variants:\n  - {method: finetune}\n  - {method: er, method_hp.buffer_size: 50}\n")
     sweep = load_sweep(spec, results_dir=tmp_path / "res")
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
@@ -109,8 +109,15 @@ def test_ray_runs_a_continual_sweep(tmp_path, monkeypatch, capsys):
         assert "2 runs: 2 already finished" in capsys.readouterr().out and again.keys() == results.keys()
     finally:
         ray.shutdown()
+
+    def no_cluster(*args, **kwargs):
+        raise AssertionError("a Ray cluster was started for a sweep with nothing to run")
+
+    monkeypatch.setattr(ray, "init", no_cluster)
+    assert run_sweep(sweep, backend="ray").keys() == results.keys()
     folders = [tmp_path / "res" / c.run_id for c in sweep.runs]
     for config, folder in zip(sweep.runs, folders):
+        assert config.progress and not json.loads((folder / "config.json").read_text())["continual_config"]["progress"]
         final = json.loads((folder / "final.json").read_text())
         assert final["kind"] == "continual" and final["method"] == config.method
         assert np.asarray(final["matrix"]).shape == (2, 3, 3) and results[config.run_id]["kind"] == "continual"

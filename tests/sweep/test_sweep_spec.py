@@ -231,6 +231,26 @@ def test_estimates_follow_the_batch_size_and_pool_continual_runs_by_method():
     assert as_work(("bc", 10)) == Work("bc", 10, "bc")  # a kind that gives a plain pair
 
 
+def test_a_smaller_batch_than_the_recorded_one_is_not_estimated_faster(tmp_path, capsys):
+    """The recorded rates were measured at batch 256 (DT: 64): a run at batch 32 keeps that rate instead
+    of 8 times it (its steps are bound by launching kernels, no faster per step), so the estimate stays
+    an upper one, and the plan's rate line says it was not scaled."""
+    from offrl.sweep.plan import RECORDED_SEED_STEPS_PER_S, Work, recorded_rate
+
+    rate, source = recorded_rate(Work("td3bc, batch 32", 1000, "td3bc", 32))
+    assert rate == RECORDED_SEED_STEPS_PER_S["td3bc"][0]
+    assert source.endswith("at batch 256: not scaled up for batch 32 (assumed no faster per step)")
+    assert recorded_rate(Work("dt, batch 16", 1000, "dt", 16))[0] == RECORDED_SEED_STEPS_PER_S["dt"][0]
+    f = tmp_path / "small.yaml"
+    f.write_text(yaml.safe_dump({**BASE, "algo": "bc", "datasets": ["local/hopper-medium-v0"], "seeds": [0, 1],
+                                 "train": {"steps": 113_391, "eval_every": 113_391}, "hp": {"batch_size": 32}}))
+    assert main(["sweep", "plan", str(f), "--results-dir", str(tmp_path / "res")]) == 0
+    out = capsys.readouterr().out
+    # 2 seeds x 113,391 steps at bc's 113,391 seed-steps/s: 2 s, not a quarter of a second
+    assert "bc, batch 32: 113,391 seed-steps/s" in out and "not scaled up for batch 32" in out
+    assert "estimated time left: 2 s on one accelerator" in out
+
+
 def test_a_finished_continual_run_gives_its_method_a_measured_rate(tmp_path):
     """final.json of a continual run has no "steps" (it has steps per task): the rate comes from the
     run's work, and applies to runs of the same method only."""
@@ -251,7 +271,9 @@ def test_a_finished_continual_run_gives_its_method_a_measured_rate(tmp_path):
                                                                           "(machine not recorded)")}
     seconds, used = estimate(s, states)
     assert seconds[0] == 0.0 and set(used) == {"finetune (td3bc), batch 64"}  # no finished run of its own
-    assert used["finetune (td3bc), batch 64"][1].endswith("x 256/64 for batch 64")
+    # recorded at batch 256: batch 64 keeps that rate (no faster per step), never 4 times it
+    assert used["finetune (td3bc), batch 64"][1].endswith("at batch 256: not scaled up for batch 64 (assumed no "
+                                                          "faster per step)")
     # the rate names the machines its runs were trained on, wherever the folders were copied from
     (tmp_path / "res" / finetune.run_id).mkdir(parents=True)
     for run, wall, machine in ((er, 3.0, "1x NVIDIA H200"), (finetune, 1.5, "CPU: AMD EPYC, 2 cores")):
