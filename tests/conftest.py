@@ -46,3 +46,21 @@ def _forget_compile_cache():
             jax.config.update("jax_compilation_cache_dir", None)
             jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
             compilation_cache.reset_cache()
+
+
+@pytest.fixture
+def toy_hopper_dataset():
+    """A 600-transition dataset with Hopper-v5's spaces and reference scores (random numbers, episodes
+    ending every 97 steps): enough for short train/resume runs that evaluate on the real env."""
+    import numpy as np
+
+    from offrl.datasets import DatasetSpec, OfflineDataset
+
+    rng = np.random.default_rng(0)
+    n = 600
+    obs = rng.normal(size=(n, 11)).astype(np.float32)
+    term = np.zeros(n, bool)
+    term[::97] = True
+    spec = DatasetSpec("toy/hopper", "Hopper-v5", (11,), "float32", (3,), "float32", ref_min=-20.0, ref_max=3234.0)
+    return OfflineDataset(obs, rng.uniform(-1, 1, (n, 3)).astype(np.float32), rng.normal(size=n).astype(np.float32),
+                          np.roll(obs, -1, 0), term, np.zeros(n, bool), spec=spec)

@@ -11,26 +11,16 @@ import numpy as np
 import pytest
 
 from offrl.cli import main
-from offrl.datasets import DatasetSpec, OfflineDataset, save
+from offrl.datasets import save
 from offrl.errors import OffrlError
 
 
-def _toy_dataset(n=600, seed=0) -> OfflineDataset:
-    rng = np.random.default_rng(seed)
-    obs = rng.normal(size=(n, 11)).astype(np.float32)
-    term = np.zeros(n, bool)
-    term[::97] = True
-    spec = DatasetSpec("toy/hopper", "Hopper-v5", (11,), "float32", (3,), "float32", ref_min=-20.0, ref_max=3234.0)
-    return OfflineDataset(obs, rng.uniform(-1, 1, (n, 3)).astype(np.float32), rng.normal(size=n).astype(np.float32),
-                          np.roll(obs, -1, 0), term, np.zeros(n, bool), spec=spec)
-
-
-def _config(tmp_path, **kw):
+def _config(tmp_path, dataset, **kw):
     from offrl.train import TrainConfig
 
     ds_path = tmp_path / "toy.npz"
     if not ds_path.exists():
-        save(_toy_dataset(), ds_path)
+        save(dataset, ds_path)
     base = dict(dataset=str(ds_path), algo="bc", seeds=(0, 1), steps=100, eval_every=50, chunk=50, eval_episodes=1,
                 hp=("hidden=16,16", "batch_size=16"), run_id="mine", results_dir=str(tmp_path / "res"),
                 progress=False, wandb=False)
@@ -39,7 +29,7 @@ def _config(tmp_path, **kw):
 
 
 @pytest.mark.filterwarnings("ignore:.*Hopper-v4 is out of date")
-def test_a_finished_run_comes_back_only_for_its_own_configuration(tmp_path, capsys):
+def test_a_finished_run_comes_back_only_for_its_own_configuration(tmp_path, capsys, toy_hopper_dataset):
     """A finished run named by its run id is returned for the same configuration (or one differing only in
     how it computes or reports); another evaluation protocol, env or normalisation is refused by name, as a
     resume would be, and the finished run is left as it was."""
@@ -47,7 +37,7 @@ def test_a_finished_run_comes_back_only_for_its_own_configuration(tmp_path, caps
 
     from offrl.train import train
 
-    tc = _config(tmp_path)
+    tc = _config(tmp_path, toy_hopper_dataset)
     final = train(tc)
     run = tmp_path / "res" / "mine"
     before = {p: (run / p).read_bytes() for p in ("final.json", "final_state.npz", "metrics.jsonl")}
@@ -74,12 +64,13 @@ def test_a_finished_run_comes_back_only_for_its_own_configuration(tmp_path, caps
     assert f"already finished: {run}" in capsys.readouterr().out
 
 
-def test_a_run_killed_while_writing_its_final_files_is_finished_by_a_rerun(tmp_path, monkeypatch, capsys):
+def test_a_run_killed_while_writing_its_final_files_is_finished_by_a_rerun(tmp_path, monkeypatch, capsys,
+                                                                           toy_hopper_dataset):
     """final.json is written last: a run stopped while writing its final state has no final.json, says how to
     resume, and a rerun completes it from its last checkpoint with the numbers of an uninterrupted run."""
     import offrl.train as T
 
-    tc = _config(tmp_path)
+    tc = _config(tmp_path, toy_hopper_dataset)
     run = tmp_path / "res" / "mine"
 
     def killed(path, states):
@@ -96,7 +87,7 @@ def test_a_run_killed_while_writing_its_final_files_is_finished_by_a_rerun(tmp_p
     final = T.train(tc)
     assert (run / "final_state.npz").is_file() and (run / "obs_normalization.npz").is_file()
     assert json.loads((run / "final.json").read_text()) == final
-    ref = T.train(_config(tmp_path, results_dir=str(tmp_path / "ref")))
+    ref = T.train(_config(tmp_path, toy_hopper_dataset, results_dir=str(tmp_path / "ref")))
     assert final["normalized_score"] == ref["normalized_score"]
     a, b = np.load(run / "final_state.npz"), np.load(tmp_path / "ref" / "mine" / "final_state.npz")
     for k in b.files:

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from offrl.datasets import DatasetSpec, OfflineDataset, save
+from offrl.datasets import save
 from offrl.errors import ConfigError
 from offrl.logging import RunLogger, wandb_configured, wandb_mode
 
@@ -29,16 +29,6 @@ TRAIN_ARGS = ["--algo", "bc", "--seeds", "0", "1", "--steps", "400", "--eval-eve
 
 def _records(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
-def _toy_dataset(n=600, seed=0) -> OfflineDataset:
-    rng = np.random.default_rng(seed)
-    obs = rng.normal(size=(n, 11)).astype(np.float32)
-    term = np.zeros(n, bool)
-    term[::97] = True
-    spec = DatasetSpec("toy/hopper", "Hopper-v5", (11,), "float32", (3,), "float32", ref_min=-20.0, ref_max=3234.0)
-    return OfflineDataset(obs, rng.uniform(-1, 1, (n, 3)).astype(np.float32), rng.normal(size=n).astype(np.float32),
-                          np.roll(obs, -1, 0), term, np.zeros(n, bool), spec=spec)
 
 
 # The killed attempt runs `offrl train` through offrl.cli.main with each training chunk slowed down, so
@@ -131,12 +121,12 @@ def _wait_for(predicate, proc, timeout=240.0):
 
 @pytest.mark.slow  # two `offrl train` processes and an in-process reference: ~60 s on 2 idle cores
 @pytest.mark.parametrize("overlap", [False, True], ids=["eval-in-line", "eval-beside-training"])
-def test_killed_train_resumes_the_same_records_and_wandb_runs(tmp_path, overlap):
+def test_killed_train_resumes_the_same_records_and_wandb_runs(tmp_path, overlap, toy_hopper_dataset):
     pytest.importorskip("wandb")
     from offrl.train import TrainConfig, train
 
     ds_path = tmp_path / "toy-ds"
-    save(_toy_dataset(), ds_path, format="offrl")
+    save(toy_hopper_dataset, ds_path, format="offrl")
     results, wandb_dir = tmp_path / "results", tmp_path / "wandb-home"
     wandb_dir.mkdir()
     env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
@@ -329,7 +319,7 @@ def test_wandb_switch_on_the_command_line():
         parse("--wandb", "maybe")
 
 
-def test_a_run_id_resumes_only_a_run_trained_and_evaluated_the_same_way(tmp_path):
+def test_a_run_id_resumes_only_a_run_trained_and_evaluated_the_same_way(tmp_path, toy_hopper_dataset):
     """An explicit run id names a folder; a record there that trains or evaluates otherwise is refused by
     name before anything runs (a resumed history never mixes two evaluation protocols), while settings of
     how a run computes or reports may change between attempts."""
@@ -339,7 +329,7 @@ def test_a_run_id_resumes_only_a_run_trained_and_evaluated_the_same_way(tmp_path
     from offrl.train import TrainConfig, config_difference, train
 
     ds_path = tmp_path / "toy.npz"
-    save(_toy_dataset(), ds_path)
+    save(toy_hopper_dataset, ds_path)
     tc = TrainConfig(dataset=str(ds_path), algo="bc", seeds=(0, 1), steps=200, eval_every=100, chunk=50,
                      eval_episodes=1, run_id="mine", results_dir=str(tmp_path / "res"), progress=False,
                      wandb=False)
