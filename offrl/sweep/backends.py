@@ -378,8 +378,8 @@ def _raise_interrupt(signum, frame):
 def _catch_stop_signals() -> dict[int, Any]:
     """Make SIGTERM (a scheduler, ``kill``) and SIGHUP (the launcher's terminal closed) stop the
     children as cleanly as Ctrl-C does; returns the handlers they replaced. The children run in
-    sessions of their own, so nothing else would stop them: they would train on unattended. A SIGHUP
-    that is ignored (``nohup``) or handled by the host application stays so."""
+    process groups of their own, so no terminal signal reaches them: they would train on unattended.
+    A SIGHUP that is ignored (``nohup``) or handled by the host application stays so."""
     previous = {signal.SIGTERM: signal.signal(signal.SIGTERM, _raise_interrupt)}
     hup = getattr(signal, "SIGHUP", None)  # POSIX only
     if hup is not None and signal.getsignal(hup) is signal.SIG_DFL:
