@@ -30,15 +30,7 @@ import tyro
 from offrl.errors import ConfigError
 from offrl.evaluation import stats
 from offrl.evaluation.continual import is_continual_run
-from offrl.evaluation.results import (
-    Group,
-    find_runs,
-    group_runs,
-    load_reference,
-    load_runs,
-    match_key,
-    published_rows,
-)
+from offrl.evaluation.results import Group, find_runs, group_runs, load_references, load_runs, match_key
 from offrl.logging import atomic_write_json
 from offrl.provenance import code_versions
 
@@ -143,6 +135,13 @@ def _aggregate_matrices(
     return mats, common, notes
 
 
+def _reference_entry(source: str, entries: dict[str, tuple[float, float] | None]) -> dict:
+    """A table row's reference in summary.json: the last score's mean and std, the best's beside them
+    when the source records it."""
+    (mean, std), best = entries["last"], entries.get("best")
+    return {"source": source, "mean": mean, "std": std, **({"best": {"mean": best[0], "std": best[1]}} if best else {})}
+
+
 def make_report(args: ReportArgs) -> Path:
     """Build the report described by ``args``; returns the path of ``report.md`` (of ``continual.md``
     when every run is a continual one)."""
@@ -153,11 +152,7 @@ def make_report(args: ReportArgs) -> Path:
     if args.reps < 1 or args.profile_reps < 1:
         raise ConfigError("reps and profile_reps must be >= 1")
     # a source that records both scores (offrl-local-v0: last and best) gives two columns, each beside ours
-    references: dict[str, dict] = {}
-    if args.reference:
-        recorded = {row["score"] for row in published_rows(args.reference_csv) if row["source"] == args.reference}
-        for score in (("last", "best") if {"last", "best"} <= recorded else (None,)):
-            references[score or "last"] = load_reference(args.reference, args.reference_csv, score=score)
+    references = load_references(args.reference, args.reference_csv) if args.reference else {}
     both_scores = len(references) > 1
     out = Path(args.out)
     run_dirs = find_runs(args.paths)
@@ -230,11 +225,7 @@ def make_report(args: ReportArgs) -> Path:
                 "steps": g.budget,
                 "last": g.last, "best": g.best, "complete": g.complete,
                 "runs": [r.run_id for r in g.runs],
-                **({"reference": {"source": args.reference, "mean": ref_entries["last"][0],
-                                  "std": ref_entries["last"][1],
-                                  **({"best": {"mean": ref_entries["best"][0], "std": ref_entries["best"][1]}}
-                                     if ref_entries.get("best") else {})}}
-                   if ref_entries.get("last") else {}),
+                **({"reference": _reference_entry(args.reference, ref_entries)} if ref_entries.get("last") else {}),
             }
         )
     md.append("")

@@ -41,6 +41,7 @@ __all__ = [
     "find_runs",
     "group_runs",
     "load_reference",
+    "load_references",
     "load_run",
     "load_runs",
     "match_key",
@@ -554,13 +555,26 @@ def load_reference(source: str, path: str | os.PathLike | None = None, *,
     of ``score`` (default ``last``); rows without a ``score`` are the source's only convention.
     Raises :class:`~offrl.errors.UnknownIdError` (with close matches) for an unknown source.
     """
-    want = score or "last"
-    rows: dict[str, dict[tuple[str, str], tuple[float, float]]] = {}
-    for row in published_rows(path):
-        table = rows.setdefault(row["source"], {})
+    return _reference_table(published_rows(path), source, score or "last")
+
+
+def load_references(source: str, path: str | os.PathLike | None = None
+                    ) -> dict[str, dict[tuple[str, str], tuple[float, float]]]:
+    """Every score convention of one source, from one read of the file: ``{"last": ..., "best": ...}``
+    (as :func:`load_reference` gives each) for a source that records both, else ``{"last": ...}``."""
+    rows = published_rows(path)
+    recorded = {row["score"] for row in rows if row["source"] == source}
+    scores = ("last", "best") if {"last", "best"} <= recorded else ("last",)
+    return {score: _reference_table(rows, source, score) for score in scores}
+
+
+def _reference_table(rows: list[dict[str, Any]], source: str, want: str) -> dict[tuple[str, str], tuple[float, float]]:
+    tables: dict[str, dict[tuple[str, str], tuple[float, float]]] = {}
+    for row in rows:
+        table = tables.setdefault(row["source"], {})
         if row["score"] and row["score"] != want:
             continue
         table[match_key(row["algo"], row["dataset"])] = (row["mean"], row["std"])
-    if source not in rows:
-        raise UnknownIdError("reference source", source, rows)
-    return rows[source]
+    if source not in tables:
+        raise UnknownIdError("reference source", source, tables)
+    return tables[source]

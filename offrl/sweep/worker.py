@@ -30,8 +30,9 @@ def die_with_launcher(launcher: int | None) -> bool:
     The launcher stops its workers itself on Ctrl-C, SIGTERM and SIGHUP, but not when it is killed
     (SIGKILL, the OOM killer); its workers run in process groups of their own, out of reach of the
     terminal, so they would then train on unattended. SIGTERM, not SIGKILL: the run stops at the end of
-    its chunk as an interrupted ``offrl train`` does. Returns False when the launcher has already gone (it ended before the request was
-    made); elsewhere than on Linux, or without a launcher's pid, it does nothing and returns True.
+    its chunk as an interrupted ``offrl train`` does. Returns False when the launcher has already gone
+    (it ended before the request was made); elsewhere than on Linux, or without a launcher's pid, it
+    does nothing and returns True.
     Linux sends the signal when the launcher's *thread* that started this process ends: the process
     backend waits for its children in that thread, so that thread ends only after them.
     """

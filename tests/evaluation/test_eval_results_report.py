@@ -14,6 +14,7 @@ from offrl.evaluation.results import (
     find_runs,
     group_runs,
     load_reference,
+    load_references,
     load_run,
     load_runs,
     match_key,
@@ -175,6 +176,9 @@ def test_reference_scores(tmp_path, monkeypatch):
     assert ref[match_key("td3_bc", "d4rl/hopper-medium-v2")] == (60.37, 3.49)
     with pytest.raises(UnknownIdError, match="corl-last"):
         load_reference("corl-lst", csv_path)
+    assert load_references("corl-last", csv_path) == {"last": ref}  # one convention: one table
+    with pytest.raises(UnknownIdError, match="corl-last"):
+        load_references("corl-lst", csv_path)
     monkeypatch.setenv("OFFRL_PUBLISHED_SCORES", str(csv_path))
     assert find_published_scores() == csv_path
 
