@@ -387,6 +387,12 @@ def _catch_stop_signals() -> dict[int, Any]:
     return previous
 
 
+def _stop_signal_handlers() -> dict[int, Any]:
+    """The handlers of the signals :func:`_catch_stop_signals` may replace, to put back afterwards."""
+    return {signum: signal.getsignal(signum)
+            for signum in (signal.SIGTERM, getattr(signal, "SIGHUP", None)) if signum is not None}
+
+
 def _read_outcome(child: _Child) -> Outcome:
     try:
         data = json.loads(child.result_path.read_text())
@@ -474,16 +480,25 @@ class RayBackend:
             import ray
         except ImportError:
             raise ConfigError("the ray backend needs Ray: pip install 'offrl[ray]'") from None
+        main = _in_main_thread()
+        before = _stop_signal_handlers() if main else {}
         started = False
-        if not ray.is_initialized():
-            ray.init(address=self.address, include_dashboard=False if self.address is None else None,
-                     log_to_driver=True)
-            started = True
         try:
+            if not ray.is_initialized():
+                ray.init(address=self.address, include_dashboard=False if self.address is None else None,
+                         log_to_driver=True)
+                started = True
+            # ray.init gives this process a SIGTERM handler of Ray's that exits at once: a `kill` of the
+            # launcher would leave its tasks uncancelled (on a cluster it joined, training on unattended)
+            # and nothing reported; it stops as Ctrl-C does instead, as the local backend's launcher does
+            if main:
+                _catch_stop_signals()
             return self._run(ray, kind, configs, report)
         finally:
             if started:
                 ray.shutdown()
+            for signum, handler in before.items():  # neither Ray's handlers nor ours stay behind
+                signal.signal(signum, handler)
 
     def _options(self, ray) -> dict[str, Any]:
         gpus = self.gpu_fraction

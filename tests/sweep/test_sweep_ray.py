@@ -1,14 +1,17 @@
 """The Ray backend against a real local Ray cluster: one run's worker is killed mid-run, Ray retries
-it, it resumes from its checkpoint, and the sweep ends with nothing lost and nothing trained twice."""
+it, it resumes from its checkpoint, and the sweep ends with nothing lost and nothing trained twice; a
+`kill` of the launcher stops its runs as Ctrl-C does, and the same command resumes them."""
 
 import json
 import os
 import signal
+import subprocess
+import sys
 import threading
 
 import numpy as np
 import pytest
-from sweeptools import REPO, metric_rows, toy_data, wait_for, write_sweep
+from sweeptools import REPO, env, metric_rows, toy_data, wait_for, write_sweep
 
 from offrl.runlock import holder
 from offrl.sweep import load_sweep, run_sweep
@@ -17,6 +20,16 @@ from offrl.sweep.plan import checkpoint_step
 ray = pytest.importorskip("ray")
 
 STEPS, EVERY = 10_000, 500
+
+
+@pytest.fixture(autouse=True)
+def _signal_handlers_given_back():
+    # ray.init in a test gives this process Ray's SIGTERM handler, which ray.shutdown leaves in place: later
+    # tests that send themselves SIGTERM would meet it
+    before = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    yield
+    for signum, handler in before.items():
+        signal.signal(signum, handler)
 
 
 def _kill_between_checkpoint_and_next_row(run_dir, killed: dict, stop: threading.Event) -> None:
@@ -125,3 +138,43 @@ def test_ray_runs_a_continual_sweep(tmp_path, monkeypatch, capsys):
     summary = json.loads((continual_report(folders, tmp_path / "rep", reps=100, curve_reps=10, plots=False)
                           .parent / "continual_summary.json").read_text())
     assert {r["label"] for r in summary["rows"]} == {"finetune", "er [buffer_size=50]"}
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:os.fork\\(\\) was called:RuntimeWarning")
+def test_sigterm_to_a_ray_launcher_stops_its_runs_as_ctrl_c_does(tmp_path):
+    """`kill` of an `offrl sweep --backend ray` launcher (SIGTERM; Ray's own handler would exit at once and
+    leave the tasks uncancelled): the runs stop at the end of a chunk, are reported interrupted with their
+    checkpoints kept, let go of their folders, and the same command resumes them without training anything
+    twice."""
+    toy_data()
+    f = write_sweep(tmp_path / "s.yaml", steps=STEPS, every=EVERY)
+    res = tmp_path / "res"
+    dirs = [res / c.run_id for c in load_sweep(f, results_dir=res).runs]
+    cmd = [sys.executable, "-m", "offrl.cli", "sweep", str(f), "--backend", "ray", "--results-dir", str(res)]
+    e = {**env(), "RAY_AUTH_MODE": "disabled"}
+    launcher = subprocess.Popen(cmd, cwd=tmp_path, env=e, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True)
+    try:
+        wait_for(lambda: any(checkpoint_step(d) and not (d / "final.json").exists() for d in dirs), 300,
+                 "a run with a checkpoint")
+        launcher.send_signal(signal.SIGTERM)
+        out, _ = launcher.communicate(timeout=180)
+    finally:
+        if launcher.poll() is None:
+            launcher.kill()
+    assert launcher.returncode == 130, out
+    assert "interrupted" in out and "run the same command again to resume" in out
+    wait_for(lambda: all(holder(d) is None for d in dirs), 60, "every run to be let go")
+    stopped = {d: checkpoint_step(d) for d in dirs if not (d / "final.json").exists()}
+    assert any(stopped.values()), "no run was stopped mid-way"
+
+    again = subprocess.run(cmd, cwd=tmp_path, env=e, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                           timeout=600)
+    assert again.returncode == 0, again.stdout
+    assert "2 finished, 0 failed" in again.stdout
+    for d in dirs:
+        rows = metric_rows(d)
+        assert set(rows) == {("train", s, seed) for s in range(EVERY, STEPS + 1, EVERY) for seed in (0, 1)}
+        kept = stopped.get(d) or 0  # what a stopped run's checkpoint held was not trained again
+        assert all(n == 1 for (_, step, _), n in rows.items() if step <= kept)
