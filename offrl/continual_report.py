@@ -62,7 +62,7 @@ _COLUMNS: tuple[tuple[str, str], ...] = (
 )
 
 # continual_config fields that say where or how a run computed or was recorded, not what it trained or how
-# it was evaluated (the trainer leaves them out of run ids, offrl.continual.trainer._NOT_HASHED; checkpoints
+# it was evaluated (the trainer leaves them out of run ids, offrl.continual.trainer.NOT_HASHED; checkpoints
 # and concurrent kernels change no score): they never split runs of the same method into separate rows.
 _BOOKKEEPING = frozenset({"seeds", "run_id", "out", "out_dir", "results_dir", "resume", "use_wandb",
                           "wandb", "project", "group", "name", "tags", "notes", "progress", "eval_workers",

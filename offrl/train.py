@@ -326,8 +326,10 @@ def config_difference(old: dict, new: dict) -> list[str]:
     new = json.loads(json.dumps(new, default=str))  # tuples -> lists, as config.json holds them
     diff = [k for k in ("algo", "dataset", "seeds", "algo_config") if old.get(k) != new.get(k)]
     old_tc, new_tc = old.get("train_config") or {}, new.get("train_config") or {}
+    # the hp strings as written are not compared: algo_config holds what they resolve to (a default written
+    # out, or 1 for 1.0, is the same run)
     diff += [f"train_config.{k}" for k, v in new_tc.items()
-             if k in old_tc and k not in RESUME_FREE_FIELDS and old_tc[k] != v]
+             if k in old_tc and k not in (*RESUME_FREE_FIELDS, "hp") and old_tc[k] != v]
     return diff
 
 

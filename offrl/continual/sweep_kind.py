@@ -41,6 +41,28 @@ def _validate(cc, pairs: Mapping[str, Mapping[str, Any]]) -> None:
     check_method_fits(cc, method)
 
 
+def _identity(cc) -> dict:
+    """The run's options less where and how it computes and records (what
+    :func:`~offrl.continual.trainer.identity_difference` lets a run change), with the base learner's and
+    the method's whole configs in place of their option strings; the base learner's batch size is
+    ``batch_size`` as the trainer gives it."""
+    import dataclasses
+
+    from offrl import algos
+    from offrl.continual.methods import METHODS
+    from offrl.continual.trainer import NOT_HASHED, RESUME_FREE, parse_method_overrides
+    from offrl.train import parse_overrides
+
+    algo, method = algos.get(cc.algo), METHODS[cc.method]
+    overrides = parse_overrides(algo, cc.hp)
+    if "batch_size" in {f.name for f in dataclasses.fields(algo.config_cls)}:
+        overrides = {"batch_size": cc.batch_size, **overrides}
+    left_out = (*NOT_HASHED, *RESUME_FREE, "devices")
+    return {"continual_config": {k: v for k, v in dataclasses.asdict(cc).items() if k not in left_out},
+            "algo_config": dataclasses.asdict(algo.make_config(**overrides)),
+            "method_config": dataclasses.asdict(method.make_config(**parse_method_overrides(method, cc.method_hp)))}
+
+
 def _data_ids(cc) -> list[str]:
     from offrl.continual.streams import load_stream
 
@@ -71,6 +93,7 @@ def make_kind() -> RunKind:
         columns=lambda cc: {"method": cc.method, "stream": cc.stream, "quality": cc.quality},
         work=_work,
         keys=("stream", "method", "algo", "quality"),
+        identity=_identity,
         not_identity=("eval_learner",),  # the learner's scores beside the deployed policy's: records only
         field_sections=("continual",),
         pair_sections=("hp", "method_hp"),

@@ -180,7 +180,10 @@ def setup(cc: ContinualConfig, datasets=None) -> _Setup:
     return _Setup(stream, method, algo, cfg, mcfg, data, run_id, run_folder(run_id, cc.results_dir), config)
 
 
-_NOT_HASHED = ("progress", "results_dir", "run_id", "eval_workers", "wandb", "data_root", "eval_learner")
+NOT_HASHED = ("progress", "results_dir", "run_id", "eval_workers", "wandb", "data_root", "eval_learner")
+# ContinualConfig fields a resumed (or found finished) run may differ in besides those: how it computes (no
+# number changes), and the option strings as written, whose resolved values algo_config and method_config hold
+RESUME_FREE = ("checkpoint", "concurrent_kernels", "hp", "method_hp")
 
 
 def check_method_fits(cc: ContinualConfig, method) -> None:
@@ -204,10 +207,10 @@ def _jsonable(x):
 
 def run_identity(config: dict) -> dict:
     """What a run's recorded ``config`` says it trains and how it is evaluated: everything but where and how
-    it computes and records (:data:`_NOT_HASHED`) and the package version. Its digest is the default run
+    it computes and records (:data:`NOT_HASHED`) and the package version. Its digest is the default run
     id; a run resumes only into a folder whose record has the same identity."""
     identity = {k: v for k, v in config.items() if k not in ("run_id", "offrl_version", "continual_config")}
-    identity["continual_config"] = {k: v for k, v in config["continual_config"].items() if k not in _NOT_HASHED}
+    identity["continual_config"] = {k: v for k, v in config["continual_config"].items() if k not in NOT_HASHED}
     return identity
 
 
@@ -219,13 +222,13 @@ def _default_run_id(cc: ContinualConfig, config: dict) -> str:
 
 def identity_difference(old: dict, new: dict) -> list[str]:
     """The settings in which two recorded configs' :func:`run_identity` differ (``continual_config.<field>``
-    for the trainer's own options, e.g. ``continual_config.eval_episodes``). A setting the older record does
-    not have (recorded before it existed) is not compared."""
+    for the trainer's own options, e.g. ``continual_config.eval_episodes``), less :data:`RESUME_FREE`. A
+    setting the older record does not have (recorded before it existed) is not compared."""
     as_recorded = json.loads(json.dumps(new, default=str))  # tuples -> lists, as config.json holds them
     a, b = run_identity({"continual_config": {}, **old}), run_identity(as_recorded)
     diff = [k for k in b if k != "continual_config" and k in a and a[k] != b[k]]
     diff += [f"continual_config.{k}" for k, v in b["continual_config"].items()
-             if k in a["continual_config"] and a["continual_config"][k] != v]
+             if k in a["continual_config"] and k not in RESUME_FREE and a["continual_config"][k] != v]
     return diff
 
 

@@ -58,7 +58,14 @@ class RunKind:
       program: the ``offrl`` sub-command that runs one config from the command line (``("train",)``),
         for ``offrl sweep export-wandb``; empty if there is none.
       not_identity: config fields that change what a run records but not what it trains (e.g. an extra
-        evaluation): left out of run ids, so that adding such a field keeps every earlier run's id.
+        evaluation): left out of the fields' digest (run ids of kinds without ``identity``, and the ids runs
+        were recorded under before ``identity`` existed), so that adding such a field keeps earlier ids.
+      identity: ``identity(config) -> dict``: what the run computes, in canonical form (the algorithm's and
+        method's options with their defaults filled in and in their fields' types; no setting that only
+        says how the run computes or records, such as evaluation workers, checkpoints or wandb). Its
+        digest is the run id, so that writing a default out, ``1`` for ``1.0`` or changing a bookkeeping
+        setting keeps a run's id. It may leave out only what the kind's resume check lets a run change,
+        or a rerun would find a folder it must refuse. None: the config's fields as given.
     """
 
     name: str
@@ -77,6 +84,7 @@ class RunKind:
     program: tuple[str, ...] = ()
     description: str = ""
     not_identity: tuple[str, ...] = ()
+    identity: Callable[[Any], dict] | None = None
 
     @property
     def sections(self) -> tuple[str, ...]:
@@ -285,6 +293,21 @@ def _check_dataset_id(source: str) -> None:
                              if suggest(source, R.DATASETS.names()) else ""))
 
 
+def _train_identity(tc) -> dict:
+    """The trainer's options less those a resume may change (:data:`offrl.train.RESUME_FREE_FIELDS`) and where
+    it computes, and the algorithm's whole config in place of the ``hp`` strings: what
+    :func:`offrl.train.config_difference` compares."""
+    import dataclasses
+
+    from offrl import algos
+    from offrl.train import PLACEMENT_FIELDS, RESUME_FREE_FIELDS, parse_overrides
+
+    algo = algos.get(tc.algo)
+    left_out = (*RESUME_FREE_FIELDS, *PLACEMENT_FIELDS, "hp")
+    return {"train_config": {k: v for k, v in dataclasses.asdict(tc).items() if k not in left_out},
+            "algo_config": dataclasses.asdict(algo.make_config(**parse_overrides(algo, tc.hp)))}
+
+
 def _train_label(tc) -> str:
     slug = tc.dataset.replace("/", "_").replace(".", "_")[-48:]
     return f"{tc.algo}-{slug}"
@@ -302,6 +325,7 @@ def _make_train_kind() -> RunKind:
         label=_train_label,
         columns=lambda tc: {"algo": tc.algo, "dataset": tc.dataset},
         work=_train_work,
+        identity=_train_identity,
         keys=("algo", "dataset"),
         field_sections=("train",),
         pair_sections=("hp",),

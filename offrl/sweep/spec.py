@@ -23,9 +23,9 @@ A sweep file (full schema in docs/sweeps.md)::
     wandb: {project: offrl, tags: [ablation]}
 
 Runs = (plural axes x grid x variants) x random draws; a searched value replaces the fixed value of the same
-key (``train.steps`` searched overrides ``train: {steps: ...}``). Every run gets the id ``<label>-<hash of its config>``
-(:func:`run_id_of`), the same whenever the file expands to the same config, so a rerun finds its
-results. Everything is checked while expanding, before anything runs: a bad key, hyperparameter or
+key (``train.steps`` searched overrides ``train: {steps: ...}``). Every run gets the id ``<label>-<hash of what it
+computes>`` (:func:`run_id_of`), the same whenever the file expands to the same run however it is written,
+so a rerun finds its results. Everything is checked while expanding, before anything runs: a bad key, hyperparameter or
 dataset id fails the whole sweep with the field named and close matches suggested.
 """
 
@@ -46,7 +46,8 @@ import numpy as np
 from offrl.errors import ConfigError, OffrlError, UnknownIdError, suggest
 from offrl.sweep.kinds import RunKind, get_kind
 
-__all__ = ["DISTRIBUTIONS", "Sweep", "apply_overrides", "load_sweep", "parse_sweep", "run_id_of", "sample_random"]
+__all__ = ["DISTRIBUTIONS", "Sweep", "apply_overrides", "legacy_run_id_of", "load_sweep", "parse_sweep", "run_id_of",
+           "sample_random"]
 
 # keys every sweep file may use whatever its kind
 COMMON_KEYS = ("name", "kind", "description", "seeds", "grid", "variants", "random", "wandb")
@@ -267,6 +268,9 @@ def parse_sweep(spec: Any, *, source: str = "sweep", results_dir: str | os.PathL
         if run_id in seen:
             continue
         seen.add(run_id)
+        legacy = legacy_run_id_of(kind, config)
+        if legacy != run_id and (root / legacy).is_dir() and not (root / run_id).exists():
+            run_id = legacy  # recorded under the earlier form of its id: that folder is this run's
         config = _place(config, run_id, root, name, wandb)
         runs.append(config)
         params.append(values)
@@ -277,8 +281,22 @@ def parse_sweep(spec: Any, *, source: str = "sweep", results_dir: str | os.PathL
 
 
 def run_id_of(kind: RunKind, config) -> str:
-    """``<kind label>-<8 hex digits>``: a digest of every config field that changes what the run
-    computes (not where it is written or reported)."""
+    """``<kind label>-<8 hex digits>``: a digest of what the run computes, the kind's
+    :attr:`~offrl.sweep.kinds.RunKind.identity` (defaults filled in, values in their fields' types, no
+    bookkeeping settings), so that the same run has one id however a file writes it."""
+    if kind.identity is None:
+        return legacy_run_id_of(kind, config)
+    from offrl.logging import to_jsonable
+
+    blob = json.dumps({"kind": kind.name, "identity": to_jsonable(kind.identity(config))}, sort_keys=True)
+    return f"{kind.label(config)}-{hashlib.sha1(blob.encode()).hexdigest()[:8]}"
+
+
+def legacy_run_id_of(kind: RunKind, config) -> str:
+    """The id runs were recorded under before run ids digested :attr:`RunKind.identity`: a digest of the
+    config's fields as the file gave them (less where the run is written or reported), so that a default
+    written out, ``1`` for ``1.0`` or an evaluation worker count made another id. Expanding a sweep uses
+    it where a folder of that name exists and none of the run's id does, so earlier runs are found."""
     from offrl.logging import to_jsonable
 
     fields = {k: v for k, v in dataclasses.asdict(config).items()

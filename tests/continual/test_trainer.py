@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from offrl import algos
 from offrl.collection import collect_stream, uniform_policy
 from offrl.continual.methods import METHODS
 from offrl.continual.methods.base import ContinualState, Context, anchor_penalty, head_mask
@@ -394,8 +395,14 @@ def test_a_run_id_resumes_only_a_run_of_the_same_identity(datasets, tmp_path):
     config = setup(cc, datasets).config
     recorded = json.loads(json.dumps(config))
     assert identity_difference(recorded, config) == []
-    other = json.loads(json.dumps(setup(dataclasses.replace(cc, eval_workers=3, progress=True), datasets).config))
+    other = json.loads(json.dumps(setup(dataclasses.replace(cc, eval_workers=3, progress=True, checkpoint=False,
+                                                            concurrent_kernels=False), datasets).config))
     assert identity_difference(other, config) == []
+    # a default written out: the option strings differ, the configs they resolve to do not
+    lr = algos.get(cc.algo).make_config().actor_lr
+    spelled = setup(dataclasses.replace(cc, hp=(*cc.hp, f"actor_lr={lr}")), datasets).config
+    assert spelled["continual_config"]["hp"] != config["continual_config"]["hp"]
+    assert identity_difference(json.loads(json.dumps(spelled)), config) == []
     older = json.loads(json.dumps(config))
     del older["continual_config"]["eval_seed"], older["references"]  # recorded before those existed
     assert identity_difference(older, config) == []

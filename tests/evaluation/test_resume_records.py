@@ -338,6 +338,9 @@ def test_a_run_id_resumes_only_a_run_trained_and_evaluated_the_same_way(tmp_path
     same = json.loads(json.dumps(record))
     same["train_config"].update(eval_workers=4, checkpoint=False, wandb_tags=["x"])
     assert config_difference(record, same) == []
+    # the hp strings as written: algo_config holds what they resolve to (a default written out is one run)
+    same["train_config"]["hp"] = ["lr=0.001"]
+    assert config_difference(record, same) == []
     older = json.loads(json.dumps(record))
     del older["train_config"]["eval_seed"]  # recorded before the field existed
     assert config_difference(older, record) == []
