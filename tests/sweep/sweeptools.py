@@ -77,6 +77,22 @@ def launch(*args: str, cwd: Path) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, preexec_fn=_default_sigint)
 
 
+def signal_mid_run(launcher: subprocess.Popen, run_dirs, signum: int, timeout: float = 240) -> str:
+    """Send ``signum`` to ``launcher`` once one of ``run_dirs`` is mid-run (a checkpoint written, not
+    finished) and return the launcher's output when it has ended (killed if it outlives the wait)."""
+    from offrl.sweep.plan import checkpoint_step
+
+    try:
+        wait_for(lambda: any(checkpoint_step(d) and not (d / "final.json").exists() for d in run_dirs), timeout,
+                 "a run with a checkpoint")
+        launcher.send_signal(signum)
+        out, _ = launcher.communicate(timeout=180)
+    finally:
+        if launcher.poll() is None:
+            launcher.kill()
+    return out
+
+
 def wait_for(predicate, timeout: float, what: str, poll: float = 0.05):
     """Poll ``predicate`` until it returns something truthy (returned) or fail after ``timeout`` s."""
     deadline = time.monotonic() + timeout

@@ -11,7 +11,7 @@ import threading
 
 import numpy as np
 import pytest
-from sweeptools import REPO, env, metric_rows, toy_data, wait_for, write_sweep
+from sweeptools import REPO, env, metric_rows, signal_mid_run, toy_data, wait_for, write_sweep
 
 from offrl.runlock import holder
 from offrl.sweep import load_sweep, run_sweep
@@ -155,14 +155,7 @@ def test_sigterm_to_a_ray_launcher_stops_its_runs_as_ctrl_c_does(tmp_path):
     e = {**env(), "RAY_AUTH_MODE": "disabled"}
     launcher = subprocess.Popen(cmd, cwd=tmp_path, env=e, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 text=True)
-    try:
-        wait_for(lambda: any(checkpoint_step(d) and not (d / "final.json").exists() for d in dirs), 300,
-                 "a run with a checkpoint")
-        launcher.send_signal(signal.SIGTERM)
-        out, _ = launcher.communicate(timeout=180)
-    finally:
-        if launcher.poll() is None:
-            launcher.kill()
+    out = signal_mid_run(launcher, dirs, signal.SIGTERM, timeout=300)
     assert launcher.returncode == 130, out
     assert "interrupted" in out and "run the same command again to resume" in out
     wait_for(lambda: all(holder(d) is None for d in dirs), 60, "every run to be let go")

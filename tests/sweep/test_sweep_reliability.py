@@ -4,7 +4,7 @@ two launchers started on one sweep never train a run twice."""
 import signal
 
 import pytest
-from sweeptools import launch, metric_rows, toy_data, wait_for, write_sweep
+from sweeptools import launch, metric_rows, signal_mid_run, toy_data, write_sweep
 
 from offrl.runlock import holder
 from offrl.sweep import load_sweep
@@ -19,15 +19,7 @@ def test_ctrl_c_stops_runs_cleanly_and_the_same_command_resumes_them(tmp_path):
     dirs = [res / c.run_id for c in load_sweep(f, results_dir=res).runs]
     cmd = ("sweep", str(f), "--parallel", "2", "--gpus", "", "--results-dir", str(res))
     launcher = launch(*cmd, cwd=tmp_path)
-    try:
-        # mid-run: a checkpoint written and the run not finished
-        wait_for(lambda: any(checkpoint_step(d) and not (d / "final.json").exists() for d in dirs), 240,
-                 "a run with a checkpoint")
-        launcher.send_signal(signal.SIGINT)
-        out, _ = launcher.communicate(timeout=180)
-    finally:
-        if launcher.poll() is None:
-            launcher.kill()
+    out = signal_mid_run(launcher, dirs, signal.SIGINT)
     assert launcher.returncode == 130, out
     assert "interrupted" in out and "run the same command again to resume" in out
     assert "Traceback" not in out
