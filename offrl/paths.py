@@ -47,3 +47,13 @@ def compile_cache_root(root: str | os.PathLike | None = None) -> Path:
 def assets_dir() -> Path:
     """Files shipped inside the package (behaviour-policy weights, dataset cards)."""
     return Path(__file__).resolve().parent / "assets"
+
+
+def recorded_run_id(run_id: str, earlier: str, root: str | os.PathLike | None = None) -> str:
+    """``run_id``, or ``earlier`` where ``root`` holds a folder of that name and none of ``run_id``:
+    the id a run was recorded under before run ids digested only what a run computes (until 2026-12-05
+    they also took option strings as written and bookkeeping settings), so that earlier runs are found."""
+    base = results_root(root)
+    if earlier != run_id and (base / earlier).is_dir() and not (base / run_id).exists():
+        return earlier
+    return run_id

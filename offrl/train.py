@@ -307,11 +307,21 @@ PLACEMENT_FIELDS = ("progress", "results_dir", "devices", "overlap_eval")
 
 
 def default_run_id(tc: TrainConfig, algo_cfg) -> str:
-    train_fields = {k: v for k, v in dataclasses.asdict(tc).items() if k not in REPORTING_FIELDS}
-    blob = json.dumps({"train": _jsonable(train_fields), "algo": _jsonable(dataclasses.asdict(algo_cfg))},
-                      sort_keys=True)
+    """``<algo>-<dataset>-<8 hex digits>``: a digest of what the run computes, the algorithm's resolved
+    config and the trainer's options less what a resume may change (:data:`RESUME_FREE_FIELDS`, where it
+    computes, the ``hp`` strings that ``algo_cfg`` resolves), so ``--eval-workers``, ``--checkpoint`` or a
+    default written out keep the id; a run recorded under the earlier form of its id keeps its folder."""
+    from offrl.paths import recorded_run_id
+
     slug = tc.dataset.replace("/", "_").replace(".", "_")[-48:]
-    return f"{tc.algo}-{slug}-{hashlib.sha1(blob.encode()).hexdigest()[:8]}"
+    algo = _jsonable(dataclasses.asdict(algo_cfg))
+
+    def run_id(left_out):
+        train = _jsonable({k: v for k, v in dataclasses.asdict(tc).items() if k not in left_out})
+        blob = json.dumps({"train": train, "algo": algo}, sort_keys=True)
+        return f"{tc.algo}-{slug}-{hashlib.sha1(blob.encode()).hexdigest()[:8]}"
+
+    return recorded_run_id(run_id((*RESUME_FREE_FIELDS, "hp")), run_id(REPORTING_FIELDS), tc.results_dir)
 
 
 # TrainConfig fields a resumed run may change: they say how it computes or reports, not what it trains or

@@ -205,30 +205,36 @@ def _jsonable(x):
     return x
 
 
-def run_identity(config: dict) -> dict:
+def run_identity(config: dict, left_out: tuple[str, ...] = (*NOT_HASHED, *RESUME_FREE)) -> dict:
     """What a run's recorded ``config`` says it trains and how it is evaluated: everything but where and how
-    it computes and records (:data:`NOT_HASHED`) and the package version. Its digest is the default run
-    id; a run resumes only into a folder whose record has the same identity."""
+    it computes and records (``left_out`` of ``continual_config``) and the package version. Its digest is the
+    default run id; a run resumes only into a folder whose record has the same identity."""
     identity = {k: v for k, v in config.items() if k not in ("run_id", "offrl_version", "continual_config")}
-    identity["continual_config"] = {k: v for k, v in config["continual_config"].items() if k not in NOT_HASHED}
+    identity["continual_config"] = {k: v for k, v in config["continual_config"].items() if k not in left_out}
     return identity
 
 
 def _default_run_id(cc: ContinualConfig, config: dict) -> str:
-    hashed = run_identity(config)
-    digest = hashlib.sha1(json.dumps(hashed, sort_keys=True, default=str).encode()).hexdigest()[:8]
-    return f"{config['method']}-{config['stream']}-{cc.quality}-{digest}"
+    """A digest of :func:`run_identity`; a run recorded under the earlier form of its id (which also took the
+    option strings as written and :data:`RESUME_FREE`'s settings) keeps its folder."""
+    from offrl.paths import recorded_run_id
+
+    def run_id(left_out):
+        blob = json.dumps(run_identity(config, left_out), sort_keys=True, default=str)
+        return f"{config['method']}-{config['stream']}-{cc.quality}-{hashlib.sha1(blob.encode()).hexdigest()[:8]}"
+
+    return recorded_run_id(run_id((*NOT_HASHED, *RESUME_FREE)), run_id(NOT_HASHED), cc.results_dir)
 
 
 def identity_difference(old: dict, new: dict) -> list[str]:
     """The settings in which two recorded configs' :func:`run_identity` differ (``continual_config.<field>``
-    for the trainer's own options, e.g. ``continual_config.eval_episodes``), less :data:`RESUME_FREE`. A
-    setting the older record does not have (recorded before it existed) is not compared."""
+    for the trainer's own options, e.g. ``continual_config.eval_episodes``). A setting the older record does
+    not have (recorded before it existed) is not compared."""
     as_recorded = json.loads(json.dumps(new, default=str))  # tuples -> lists, as config.json holds them
     a, b = run_identity({"continual_config": {}, **old}), run_identity(as_recorded)
     diff = [k for k in b if k != "continual_config" and k in a and a[k] != b[k]]
     diff += [f"continual_config.{k}" for k, v in b["continual_config"].items()
-             if k in a["continual_config"] and k not in RESUME_FREE and a["continual_config"][k] != v]
+             if k in a["continual_config"] and a["continual_config"][k] != v]
     return diff
 
 

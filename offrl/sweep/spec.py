@@ -194,7 +194,7 @@ def apply_overrides(spec: Any, overrides: tuple[str, ...] | list[str], source: s
 def parse_sweep(spec: Any, *, source: str = "sweep", results_dir: str | os.PathLike | None = None,
                 path: Path | None = None) -> Sweep:
     """Check and expand a sweep given as a mapping (what the YAML holds)."""
-    from offrl.paths import results_root
+    from offrl.paths import recorded_run_id, results_root
 
     if not isinstance(spec, dict):
         raise ConfigError(f"{source}: a sweep file is a mapping with the keys name, algo, datasets, seeds ...")
@@ -268,9 +268,7 @@ def parse_sweep(spec: Any, *, source: str = "sweep", results_dir: str | os.PathL
         if run_id in seen:
             continue
         seen.add(run_id)
-        legacy = legacy_run_id_of(kind, config)
-        if legacy != run_id and (root / legacy).is_dir() and not (root / run_id).exists():
-            run_id = legacy  # recorded under the earlier form of its id: that folder is this run's
+        run_id = recorded_run_id(run_id, legacy_run_id_of(kind, config), root)
         config = _place(config, run_id, root, name, wandb)
         runs.append(config)
         params.append(values)

@@ -435,3 +435,25 @@ def test_a_finished_run_comes_back_only_for_its_own_identity(datasets, tmp_path,
             train_stream(dataclasses.replace(cc, **change), datasets=datasets)
         assert "already finished" not in capsys.readouterr().out
     assert {p: (run / p).read_bytes() for p in before} == before
+
+
+def test_the_default_run_id_digests_what_a_run_computes(datasets, tmp_path):
+    """Without a run id: bookkeeping settings and option strings that resolve alike keep the default id; a
+    folder recorded under its earlier form (a digest that took them too) is found where none of the present
+    id exists."""
+    import hashlib
+
+    from offrl.continual.trainer import NOT_HASHED, run_identity
+
+    cc = tiny("er", tmp_path, method_hp=METHOD_HP["er"])
+    first = setup(cc, datasets)
+    lr = algos.get(cc.algo).make_config().actor_lr
+    for same in (dataclasses.replace(cc, eval_workers=2, checkpoint=False, concurrent_kernels=False),
+                 dataclasses.replace(cc, hp=(*cc.hp, f"actor_lr={lr}"))):
+        assert setup(same, datasets).run_id == first.run_id
+    assert setup(dataclasses.replace(cc, eval_episodes=1), datasets).run_id != first.run_id
+    blob = json.dumps(run_identity(first.config, NOT_HASHED), sort_keys=True, default=str)
+    earlier = f"er-pendulum-gain-medium-{hashlib.sha1(blob.encode()).hexdigest()[:8]}"
+    assert earlier != first.run_id
+    (tmp_path / earlier).mkdir()
+    assert setup(cc, datasets).run_id == earlier

@@ -357,3 +357,38 @@ def test_a_run_id_resumes_only_a_run_trained_and_evaluated_the_same_way(tmp_path
     with pytest.raises(OffrlError, match=r"different configuration \(\[.*'train_config.eval_episodes'"):
         train(tc)
     assert not (run / "metrics.jsonl").exists()
+
+
+def test_the_default_run_id_digests_what_a_run_computes(tmp_path):
+    """`offrl train` without --run-id: evaluation workers, checkpoints, wandb, concurrent kernels or a default
+    written out keep the id (a rerun finds its run); a setting that changes the run does not; a folder
+    recorded under the earlier form of the id (a digest of the options as given, hp strings and bookkeeping
+    included) is found where none of the present id exists."""
+    import dataclasses
+    import hashlib
+
+    from offrl.train import REPORTING_FIELDS, TrainConfig, _jsonable, default_run_id, resolve_config
+
+    def run_id(tc):
+        return default_run_id(tc, resolve_config(tc)[2])
+
+    tc = TrainConfig(dataset="local/hopper-medium-v0", algo="td3bc", hp=("batch_size=64",), steps=1000,
+                     eval_every=500, results_dir=str(tmp_path))
+    cfg = resolve_config(tc)[2]
+    base = run_id(tc)
+    assert base.startswith("td3bc-local_hopper-medium-v0-")
+    for same in (dataclasses.replace(tc, eval_workers=4, checkpoint=False, wandb=False, concurrent_kernels=False,
+                                     wandb_tags=("x",), overlap_eval=True, progress=False),
+                 dataclasses.replace(tc, hp=("batch_size=64", f"alpha={cfg.alpha}"))):
+        assert run_id(same) == base
+    assert run_id(dataclasses.replace(tc, eval_episodes=5)) != base
+    assert run_id(dataclasses.replace(tc, hp=("batch_size=64", f"alpha={cfg.alpha + 1}"))) != base
+
+    fields = {k: v for k, v in dataclasses.asdict(tc).items() if k not in REPORTING_FIELDS}
+    blob = json.dumps({"train": _jsonable(fields), "algo": _jsonable(dataclasses.asdict(cfg))}, sort_keys=True)
+    earlier = f"td3bc-local_hopper-medium-v0-{hashlib.sha1(blob.encode()).hexdigest()[:8]}"
+    assert earlier != base
+    (tmp_path / earlier).mkdir()
+    assert run_id(tc) == earlier
+    (tmp_path / base).mkdir()  # both: the present id's folder
+    assert run_id(tc) == base
