@@ -23,10 +23,10 @@ A sweep file (full schema in docs/sweeps.md)::
     wandb: {project: offrl, tags: [ablation]}
 
 Runs = (plural axes x grid x variants) x random draws; a searched value replaces the fixed value of the same
-key (``train.steps`` searched overrides ``train: {steps: ...}``). Every run gets the id ``<label>-<hash of what it
-computes>`` (:func:`run_id_of`), the same whenever the file expands to the same run however it is written,
-so a rerun finds its results. Everything is checked while expanding, before anything runs: a bad key, hyperparameter or
-dataset id fails the whole sweep with the field named and close matches suggested.
+key (``train.steps`` searched overrides ``train: {steps: ...}``). Every run gets the id ``<label>-<hash of
+what it computes>`` (:func:`run_id_of`), the same whenever the file expands to the same run however it is
+written, so a rerun finds its results. Everything is checked while expanding, before anything runs: a bad
+key, hyperparameter or dataset id fails the whole sweep with the field named and close matches suggested.
 """
 
 from __future__ import annotations
