@@ -308,9 +308,10 @@ PLACEMENT_FIELDS = ("progress", "results_dir", "devices", "overlap_eval")
 
 def default_run_id(tc: TrainConfig, algo_cfg) -> str:
     """``<algo>-<dataset>-<8 hex digits>``: a digest of what the run computes, the algorithm's resolved
-    config and the trainer's options less what a resume may change (:data:`RESUME_FREE_FIELDS`, where it
-    computes, the ``hp`` strings that ``algo_cfg`` resolves), so ``--eval-workers``, ``--checkpoint`` or a
-    default written out keep the id; a run recorded under the earlier form of its id keeps its folder."""
+    config and the trainer's options less what a resume may change (:data:`RESUME_FREE_FIELDS`, among them
+    the ``hp`` strings that ``algo_cfg`` resolves) and where it computes, so ``--eval-workers``,
+    ``--checkpoint`` or a default written out keep the id; a run recorded under the earlier form of its id
+    keeps its folder."""
     from offrl.paths import recorded_run_id
 
     slug = tc.dataset.replace("/", "_").replace(".", "_")[-48:]
@@ -321,12 +322,14 @@ def default_run_id(tc: TrainConfig, algo_cfg) -> str:
         blob = json.dumps({"train": train, "algo": algo}, sort_keys=True)
         return f"{tc.algo}-{slug}-{hashlib.sha1(blob.encode()).hexdigest()[:8]}"
 
-    return recorded_run_id(run_id((*RESUME_FREE_FIELDS, "hp")), run_id(REPORTING_FIELDS), tc.results_dir)
+    return recorded_run_id(run_id(RESUME_FREE_FIELDS), run_id(REPORTING_FIELDS), tc.results_dir)
 
 
 # TrainConfig fields a resumed run may change: they say how it computes or reports, not what it trains or
-# how it is evaluated (evaluation results do not depend on the worker count)
-RESUME_FREE_FIELDS = (*REPORTING_FIELDS, "run_id", "wandb", "checkpoint", "eval_workers", "concurrent_kernels")
+# how it is evaluated (evaluation results do not depend on the worker count); and the hp strings as
+# written, whose resolved values algo_config holds (a default written out, or 1 for 1.0, is the same run)
+RESUME_FREE_FIELDS = (*REPORTING_FIELDS, "run_id", "wandb", "checkpoint", "eval_workers", "concurrent_kernels",
+                      "hp")
 
 
 def config_difference(old: dict, new: dict) -> list[str]:
@@ -336,10 +339,8 @@ def config_difference(old: dict, new: dict) -> list[str]:
     new = json.loads(json.dumps(new, default=str))  # tuples -> lists, as config.json holds them
     diff = [k for k in ("algo", "dataset", "seeds", "algo_config") if old.get(k) != new.get(k)]
     old_tc, new_tc = old.get("train_config") or {}, new.get("train_config") or {}
-    # the hp strings as written are not compared: algo_config holds what they resolve to (a default written
-    # out, or 1 for 1.0, is the same run)
     diff += [f"train_config.{k}" for k, v in new_tc.items()
-             if k in old_tc and k not in (*RESUME_FREE_FIELDS, "hp") and old_tc[k] != v]
+             if k in old_tc and k not in RESUME_FREE_FIELDS and old_tc[k] != v]
     return diff
 
 

@@ -27,14 +27,12 @@ def _validate(cc, pairs: Mapping[str, Mapping[str, Any]]) -> None:
     from offrl import algos
     from offrl.continual.methods import METHODS
     from offrl.continual.streams import load_stream
-    from offrl.continual.trainer import check_method_fits, parse_method_overrides
-    from offrl.train import parse_overrides
+    from offrl.continual.trainer import check_method_fits, learner_config, method_config
 
     load_stream(cc.stream)
     method = METHODS[cc.method]
-    method.make_config(**parse_method_overrides(method, cc.method_hp))
-    algo = algos.get(cc.algo)
-    cfg = algo.make_config(**parse_overrides(algo, cc.hp))
+    method_config(cc, method)
+    cfg = learner_config(cc, algos.get(cc.algo))
     if cc.chunk % cfg.steps_per_call:
         raise ConfigError(f"continual.chunk={cc.chunk} must be a multiple of {cc.algo}'s steps_per_call="
                           f"{cfg.steps_per_call}")
@@ -44,23 +42,17 @@ def _validate(cc, pairs: Mapping[str, Mapping[str, Any]]) -> None:
 def _identity(cc) -> dict:
     """The run's options less where and how it computes and records (what
     :func:`~offrl.continual.trainer.identity_difference` lets a run change), with the base learner's and
-    the method's whole configs in place of their option strings; the base learner's batch size is
-    ``batch_size`` as the trainer gives it."""
+    the method's whole configs (as the trainer builds them) in place of their option strings."""
     import dataclasses
 
     from offrl import algos
     from offrl.continual.methods import METHODS
-    from offrl.continual.trainer import NOT_HASHED, RESUME_FREE, parse_method_overrides
-    from offrl.train import parse_overrides
+    from offrl.continual.trainer import NOT_HASHED, RESUME_FREE, learner_config, method_config
 
-    algo, method = algos.get(cc.algo), METHODS[cc.method]
-    overrides = parse_overrides(algo, cc.hp)
-    if "batch_size" in {f.name for f in dataclasses.fields(algo.config_cls)}:
-        overrides = {"batch_size": cc.batch_size, **overrides}
     left_out = (*NOT_HASHED, *RESUME_FREE, "devices")
     return {"continual_config": {k: v for k, v in dataclasses.asdict(cc).items() if k not in left_out},
-            "algo_config": dataclasses.asdict(algo.make_config(**overrides)),
-            "method_config": dataclasses.asdict(method.make_config(**parse_method_overrides(method, cc.method_hp)))}
+            "algo_config": dataclasses.asdict(learner_config(cc, algos.get(cc.algo))),
+            "method_config": dataclasses.asdict(method_config(cc, METHODS[cc.method]))}
 
 
 def _data_ids(cc) -> list[str]:

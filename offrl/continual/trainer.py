@@ -147,18 +147,15 @@ def setup(cc: ContinualConfig, datasets=None) -> _Setup:
     from offrl.continual.methods.base import check_buffer_fits
     from offrl.continual.streams import check_spaces, load_stream
     from offrl.paths import run_folder
-    from offrl.train import parse_overrides, resolve_schedule_fields
+    from offrl.train import resolve_schedule_fields
 
     SeedPlacement.create(cc.devices, len(cc.seeds), "ContinualConfig.devices")  # the devices exist
     stream = load_stream(cc.stream)
     method = METHODS[cc.method]
     algo = algos.get(cc.algo)
     check_method_fits(cc, method)
-    overrides = parse_overrides(algo, cc.hp)
-    if "batch_size" in {f.name for f in dataclasses.fields(algo.config_cls)}:
-        overrides = {"batch_size": cc.batch_size, **overrides}
-    cfg = resolve_schedule_fields(algo.make_config(**overrides), cc.steps_per_task * len(stream.tasks))
-    mcfg = method.make_config(**parse_method_overrides(method, cc.method_hp))
+    cfg = resolve_schedule_fields(learner_config(cc, algo), cc.steps_per_task * len(stream.tasks))
+    mcfg = method_config(cc, method)
     if cc.chunk % cfg.steps_per_call:
         raise ConfigError(f"ContinualConfig.chunk={cc.chunk} must be a multiple of {cc.algo}'s "
                           f"steps_per_call={cfg.steps_per_call}")
@@ -178,6 +175,22 @@ def setup(cc: ContinualConfig, datasets=None) -> _Setup:
     run_id = cc.run_id or _default_run_id(cc, config)
     config["run_id"] = run_id
     return _Setup(stream, method, algo, cfg, mcfg, data, run_id, run_folder(run_id, cc.results_dir), config)
+
+
+def learner_config(cc: ContinualConfig, algo):
+    """The base learner's config as ``cc`` gives it, before its schedule and data are known: its defaults,
+    ``cc.batch_size`` where it has a batch size, then ``cc.hp``."""
+    from offrl.train import parse_overrides
+
+    overrides = parse_overrides(algo, cc.hp)
+    if "batch_size" in {f.name for f in dataclasses.fields(algo.config_cls)}:
+        overrides = {"batch_size": cc.batch_size, **overrides}
+    return algo.make_config(**overrides)
+
+
+def method_config(cc: ContinualConfig, method):
+    """The continual method's config: its defaults, then ``cc.method_hp``."""
+    return method.make_config(**parse_method_overrides(method, cc.method_hp))
 
 
 NOT_HASHED = ("progress", "results_dir", "run_id", "eval_workers", "wandb", "data_root", "eval_learner")
