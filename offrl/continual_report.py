@@ -284,15 +284,21 @@ def _verdict(est: Estimate, pct: str) -> str:
     return f"no difference at {pct}"
 
 
-def _versus_section(groups, values, wanted: str, *, reps: int, ci: float, seed: int) -> tuple[list[str], list[dict]]:
-    """Markdown and JSON rows: ``wanted`` minus every other row on the same data, per metric."""
+def _versus_section(groups, values, wanted: str, *, reps: int, ci: float, seed: int,
+                    paired: bool = True) -> tuple[list[str], list[dict]]:
+    """Markdown and JSON rows: ``wanted`` minus every other row on the same data, per metric (paired by
+    seed where the rows' seeds allow it, unless ``paired`` is False)."""
     pct = f"{ci:.0%}"
     md = [f"## {wanted} against every other row", "",
           f"Each cell: `{wanted}` minus the row on the same data (stream and quality), mean over seeds, with a "
-          f"{pct} bootstrap interval that resamples each row's seeds independently (conservative where the rows "
-          "share seeds: a seed starts from the same parameters and meets the same evaluation episodes in "
-          "every row); *higher* / *lower* when the interval excludes 0. Higher is better for both (BWT below "
-          "0 is forgetting).", ""]
+          f"{pct} bootstrap interval over seeds, "
+          + ("paired: where both rows have the same seeds the difference is taken seed by seed and the seeds "
+             "resampled together (a seed starts from the same parameters and meets the same evaluation episodes "
+             "in every row, so two rows' values of one seed are not independent); a cell marked † compares rows "
+             "with different seeds, whose seeds are resampled independently" if paired else
+             "resampling each row's seeds independently (pairing by seed turned off)")
+          + "; *higher* / *lower* when the interval excludes 0. Higher is better for both (BWT below 0 is "
+          "forgetting).", ""]
     header = ["data", "row", *(f"{h}: {wanted} - row" for _, h in _VERSUS_METRICS)]
     md += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     out: list[dict] = []
@@ -306,10 +312,12 @@ def _versus_section(groups, values, wanted: str, *, reps: int, ci: float, seed: 
             for k, _ in _VERSUS_METRICS:
                 # bootstrap streams named by the stream (not the data), as they were before rows were keyed by data
                 est = difference_interval(values[(data, v.label)][k], values[key][k],
+                                          seeds=v.seeds if paired else None, other_seeds=g.seeds if paired else None,
                                           key=f"{v.stream}|{v.identity}-{g.identity}|{k}", reps=reps, ci=ci, seed=seed)
                 verdict = _verdict(est, pct)
+                mark = " †" if est.paired is False else ""
                 cells.append("–" if not est.defined else
-                             f"{est.point:+.2f} [{est.lower:.2f}, {est.upper:.2f}] {verdict}".rstrip(" –"))
+                             f"{est.point:+.2f} [{est.lower:.2f}, {est.upper:.2f}]{mark} {verdict}".rstrip(" –"))
                 entry["metrics"][k] = {**est.as_dict(), "verdict": verdict}
                 if k == "per" and verdict != "higher":
                     worse_on_per.append(f"{g.label} ({verdict})")
@@ -338,6 +346,7 @@ def continual_report(
     seed: int = 0,
     plots: bool = True,
     versus: Sequence[str] = (),
+    versus_paired: bool = True,
 ) -> Path:
     """Write the continual report for ``runs`` (loaded runs or run folders) into ``out_dir``.
 
@@ -351,6 +360,8 @@ def continual_report(
       plots: write the PNGs.
       versus: rows to compare against every other row on the same data (a method, or a row label as
         the table prints it): differences of PER and BWT with bootstrap CIs and a verdict each.
+      versus_paired: take those differences seed by seed where both rows have the same seeds
+        (:func:`offrl.evaluation.continual.difference_interval`); False resamples each row independently.
 
     Returns the path of ``continual.md``.
     """
@@ -476,7 +487,8 @@ def continual_report(
         md.append("")
     versus_rows: list[dict] = []
     for wanted in versus:
-        section, entries = _versus_section(groups, per_seed, wanted, reps=reps, ci=ci, seed=seed)
+        section, entries = _versus_section(groups, per_seed, wanted, reps=reps, ci=ci, seed=seed,
+                                           paired=versus_paired)
         md += section
         versus_rows += entries
 

@@ -72,6 +72,10 @@ class ReportArgs:
     """Continual runs: rows to compare with every other row on the same data, a stream and its quality (a
     method, e.g. oer, or a row label as the table prints it, e.g. "oer [dual=false]"): PER and BWT
     differences with CIs."""
+    versus_paired: bool = True
+    """Continual runs, --versus: take each difference seed by seed where both rows have the same seeds (a
+    seed starts every method from the same parameters and evaluation episodes); off: resample each row's
+    seeds independently."""
 
 
 def _pm(values: np.ndarray) -> str:
@@ -166,7 +170,7 @@ def make_report(args: ReportArgs) -> Path:
         continual_md = continual_report(
             continual_dirs, out, reference_methods=args.continual_reference, last_n=args.forgetting_window,
             reps=args.reps, curve_reps=args.profile_reps, ci=args.ci, seed=args.seed, plots=args.plots,
-            versus=args.versus,
+            versus=args.versus, versus_paired=args.versus_paired,
         )
         if len(continual_dirs) == len(run_dirs):
             return continual_md

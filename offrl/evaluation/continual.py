@@ -425,6 +425,8 @@ class Estimate:
     upper: float
     n_seeds: int
     n_reference_seeds: int | None = None
+    paired: bool | None = None
+    """for a difference of two runs: whether it was taken seed by seed (:func:`difference_interval`)."""
 
     @property
     def defined(self) -> bool:
@@ -446,6 +448,8 @@ class Estimate:
         d = {"point": self.point, "lower": self.lower, "upper": self.upper, "n_seeds": self.n_seeds}
         if self.n_reference_seeds is not None:
             d["n_reference_seeds"] = self.n_reference_seeds
+        if self.paired is not None:
+            d["paired"] = self.paired
         return d
 
 
@@ -495,22 +499,52 @@ def seed_interval(values, *, key: str = "metric", reps: int = 50_000, ci: float 
     return Estimate(point, lo, hi, len(v))
 
 
-def difference_interval(values, other_values, *, key: str = "difference", reps: int = 50_000,
-                        ci: float = 0.95, seed: int | None = 0) -> Estimate:
+def difference_interval(values, other_values, *, seeds: Sequence[int] | None = None,
+                        other_seeds: Sequence[int] | None = None, key: str = "difference",
+                        reps: int = 50_000, ci: float = 0.95, seed: int | None = 0) -> Estimate:
     """Difference of two runs' means over seeds, ``mean(values) - mean(other_values)``, with a
-    bootstrap CI that resamples each run's seeds independently (the runs' seeds are not paired).
+    bootstrap CI over seeds.
+
+    With ``seeds`` and ``other_seeds`` (the seed of each value) and the same seeds defined in both
+    runs, the difference is *paired*: taken seed by seed and the seeds resampled together (a seed of
+    the suite starts every method from the same parameters and meets the same evaluation episodes, so
+    two rows' values of one seed are not independent draws, and their correlation may have either
+    sign). Otherwise (no seeds given, different seed sets, a seed repeated within a run) each run's
+    seeds are resampled independently. ``paired`` on the estimate says which was done.
 
     Seeds whose value is NaN are left out of their run; ``n_seeds`` and ``n_reference_seeds`` count
     the seeds kept of ``values`` and ``other_values``. Undefined (NaN) when either has none.
     """
     x = _array(values, "values").reshape(-1)
     y = _array(other_values, "other_values").reshape(-1)
-    x, y = x[~np.isnan(x)], y[~np.isnan(y)]
-    if not len(x) or not len(y):
-        return Estimate(math.nan, math.nan, math.nan, len(x), len(y))
+    keep_x, keep_y = ~np.isnan(x), ~np.isnan(y)
+    if not keep_x.any() or not keep_y.any():
+        return Estimate(math.nan, math.nan, math.nan, int(keep_x.sum()), int(keep_y.sum()))
+    pairs = _seed_pairs(x, y, keep_x, keep_y, seeds, other_seeds)
+    if pairs is not None:
+        i, j = pairs
+        point, lo, hi = _bootstrap_seeds((x[i] - y[j],), lambda d: np.mean(d, axis=-1), key, reps, ci, seed)
+        return Estimate(point, lo, hi, len(i), len(j), paired=True)
+    x, y = x[keep_x], y[keep_y]
     point, lo, hi = _bootstrap_seeds((x, y), lambda a, b: np.mean(a, axis=-1) - np.mean(b, axis=-1),
                                      key, reps, ci, seed)
-    return Estimate(point, lo, hi, len(x), len(y))
+    return Estimate(point, lo, hi, len(x), len(y), paired=False if seeds is not None else None)
+
+
+def _seed_pairs(x, y, keep_x, keep_y, seeds, other_seeds) -> tuple[np.ndarray, np.ndarray] | None:
+    """Indices into ``x`` and ``y`` of the same seeds, in one order, when both runs define exactly the
+    same seeds (each once); else None."""
+    if seeds is None or other_seeds is None:
+        return None
+    if len(seeds) != len(x) or len(other_seeds) != len(y):
+        raise ConfigError(f"{len(seeds)} seeds for {len(x)} values, {len(other_seeds)} for {len(y)}")
+    mine = {int(s): i for i, (s, k) in enumerate(zip(seeds, keep_x)) if k}
+    theirs = {int(s): j for j, (s, k) in enumerate(zip(other_seeds, keep_y)) if k}
+    repeated = len(set(map(int, seeds))) < len(seeds) or len(set(map(int, other_seeds))) < len(other_seeds)
+    if repeated or set(mine) != set(theirs):
+        return None
+    order = sorted(mine)
+    return np.array([mine[s] for s in order]), np.array([theirs[s] for s in order])
 
 
 def forward_transfer_interval(auc, reference_auc, *, key: str = "fwt", reps: int = 50_000,

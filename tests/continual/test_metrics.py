@@ -470,6 +470,35 @@ def test_difference_interval_resamples_each_run_and_leaves_out_undefined_seeds()
     assert not cl.difference_interval([np.nan], b, reps=500).defined
 
 
+def test_difference_interval_pairs_the_same_seeds():
+    """With the runs' seeds given and the same seeds defined in both, the difference is taken seed by seed
+    (in seed order, wherever each run lists them) and its interval is that of the per-seed differences;
+    different seed sets, a seed repeated within a run, or no seeds fall back to independent resampling."""
+    x = np.array([20.0, 35.0, 50.0, 65.0, 80.0])
+    lift = np.array([1.0, 1.5, 0.5, 1.2, 0.8])
+    y = x - lift
+    paired = cl.difference_interval(x, y, seeds=[0, 1, 2, 3, 4], other_seeds=[0, 1, 2, 3, 4], key="k", reps=4000)
+    alone = cl.seed_interval(lift, key="k", reps=4000)  # the same stream over the differences
+    assert paired.paired is True and (paired.n_seeds, paired.n_reference_seeds) == (5, 5)
+    assert (paired.point, paired.lower, paired.upper) == pytest.approx((alone.point, alone.lower, alone.upper))
+    assert paired.lower > 0 and paired.as_dict()["paired"] is True
+    unpaired = cl.difference_interval(x, y, key="k", reps=4000)
+    assert unpaired.paired is None and unpaired.lower < 0 < unpaired.upper and "paired" not in unpaired.as_dict()
+    # the other run listing its seeds in another order pairs by seed id
+    order = [4, 2, 0, 3, 1]
+    shuffled = cl.difference_interval(x, y[order], seeds=[0, 1, 2, 3, 4], other_seeds=order, key="k", reps=4000)
+    assert (shuffled.point, shuffled.lower, shuffled.upper) == (paired.point, paired.lower, paired.upper)
+    # no pairing: a seed only one run has, a seed undefined in one run, a seed listed twice
+    for other_seeds, values in (([0, 1, 2, 3, 5], y), ([0, 1, 2, 3, 4], np.r_[y[:4], np.nan]),
+                                ([0, 1, 2, 3, 3], y)):
+        est = cl.difference_interval(x, values, seeds=[0, 1, 2, 3, 4], other_seeds=other_seeds, key="k", reps=500)
+        assert est.paired is False
+        indep = cl.difference_interval(x, values, key="k", reps=500)
+        assert (est.point, est.lower, est.upper) == (indep.point, indep.lower, indep.upper)
+    with pytest.raises(ConfigError, match="4 seeds for 5 values"):
+        cl.difference_interval(x, y, seeds=[0, 1, 2, 3], other_seeds=[0, 1, 2, 3, 4])
+
+
 def test_learner_lead_by_hand():
     # 1 seed, 2 tasks of 100 steps, evaluations at 0, 50, 100, 150, 200
     steps, bounds = [0, 50, 100, 150, 200], [0, 100, 200]

@@ -313,8 +313,9 @@ def test_versus_compares_one_row_with_every_other_row_of_its_stream(tmp_path, ca
     md = (out / "continual.md").read_text()
     er_section = md.split("## er against every other row")[1].split("## ")[0]
     assert _row(er_section, "| data |") == ["data", "row", "PER: er - row", "BWT: er - row"]
-    assert _row(er_section, "| `toy` | finetune |")[2:] == ["+80.00 [80.00, 80.00] higher",
-                                                            "+0.00 [0.00, 0.00] no difference at 95%"]
+    # er has seeds 0-2, finetune 0-1: not paired (†), each row's seeds resampled on its own
+    assert _row(er_section, "| `toy` | finetune |")[2:] == ["+80.00 [80.00, 80.00] † higher",
+                                                            "+0.00 [0.00, 0.00] † no difference at 95%"]
     per, bwt = _row(er_section, "| `toy` | er [replay=rl] |")[2:]
     assert per.startswith("+") and per.endswith("higher") and bwt.endswith("higher")
     assert ("`toy`: er has the highest PER, above every other row (each interval at 95%, not adjusted for the 2 "
@@ -323,6 +324,7 @@ def test_versus_compares_one_row_with_every_other_row_of_its_stream(tmp_path, ca
     rl_section = md.split("## er [replay=rl] against every other row")[1]
     assert _row(rl_section, "| `toy` | er |")[2].endswith("lower")
     assert _row(rl_section, "| `toy` | finetune |")[3].endswith("lower")  # -4.5 BWT: it forgets, finetune does not
+    assert "†" not in _row(rl_section, "| `toy` | finetune |")[3]  # both seeds 0 and 1: paired
     assert "not above every row on PER; not above: er (lower), finetune (" in rl_section
     summary = json.loads((out / "continual_summary.json").read_text())
     first = next(v for v in summary["versus"] if v["versus"] == "er" and v["row"] == "finetune")
@@ -335,6 +337,39 @@ def test_versus_compares_one_row_with_every_other_row_of_its_stream(tmp_path, ca
     single.mkdir()
     assert cli_main(["report", str(single), "--out", str(out), "--versus", "er"]) == 1
     assert "no continual run found" in capsys.readouterr().err
+
+
+def test_versus_pairs_rows_by_seed_unless_told_not_to(tmp_path):
+    """Two rows of the same seeds whose values move together seed by seed: the paired difference is the
+    bootstrap of the per-seed differences and excludes 0, the unpaired one (--no-versus-paired) does not;
+    the summary JSON says which was done."""
+    from offrl.cli import main as cli_main
+
+    root = tmp_path / "results"
+    level = np.array([20.0, 35.0, 50.0, 65.0, 80.0])[:, None, None]  # seeds far apart
+    lift = np.array([1.0, 1.5, 0.5, 1.2, 0.8])[:, None, None]     # one row a little above, every seed
+    write_run(root / "a", "toy", "er", [0, 1, 2, 3, 4], np.broadcast_to(level, (5, 7, 3)).copy())
+    # the other row's seeds in another order: paired by seed id, not by position
+    order = [3, 0, 4, 1, 2]
+    write_run(root / "b", "toy", "finetune", order, np.broadcast_to(level + lift, (5, 7, 3))[order].copy())
+
+    def per_cell(*flags):
+        out = tmp_path / ("rep" + "".join(flags))
+        assert cli_main(["report", str(root), "--out", str(out), "--reps", "2000", "--profile-reps", "20",
+                         "--no-plots", "--versus", "finetune", *flags]) == 0
+        md = (out / "continual.md").read_text()
+        summary = json.loads((out / "continual_summary.json").read_text())
+        return md, next(v["metrics"]["per"] for v in summary["versus"] if v["row"] == "er")
+
+    md, paired = per_cell()
+    assert "paired: where both rows have the same seeds" in md
+    assert paired["paired"] is True and paired["verdict"] == "higher"
+    assert paired["point"] == pytest.approx(float(lift.mean()))
+    assert 0.5 <= paired["lower"] < paired["upper"] <= 1.5  # within the per-seed lifts' range
+    md, unpaired = per_cell("--no-versus-paired")
+    assert "resampling each row's seeds independently (pairing by seed turned off)" in md
+    assert "paired" not in unpaired and unpaired["point"] == pytest.approx(paired["point"])
+    assert unpaired["lower"] < 0 < unpaired["upper"] and unpaired["verdict"] == "no difference at 95%"
 
 
 def test_learner_lead_section_for_runs_that_scored_their_learner(tmp_path):
