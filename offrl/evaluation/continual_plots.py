@@ -131,7 +131,8 @@ def plot_method_comparison(
     metrics: Sequence[tuple[str, str]] = COMPARISON_METRICS,
     ci: float = 0.95,
 ) -> Path:
-    """Bar chart of PER, BWT and forgetting per method, one panel per metric, with CI error bars.
+    """Bar chart of PER, BWT and forgetting per method, one panel per metric, with CI error bars; the
+    panels side by side, or one under another when side by side they would be wider than a page.
 
     Args:
       estimates: ``(stream, method label)`` -> metric key -> :class:`Estimate`. Bars are grouped by
@@ -141,9 +142,17 @@ def plot_method_comparison(
     methods = sorted({m for _, m in estimates})
     colors = _colors(methods)
     width = 0.8 / max(1, len(methods))
-    fig = Figure(figsize=(max(3.2, 0.5 * len(streams) * len(methods) + 1.5) * len(metrics), 3.8),
-                 layout="constrained")
-    axes = fig.subplots(1, len(metrics), squeeze=False)[0]
+    panel_width = max(3.2, 0.35 * len(streams) * len(methods) + 1.5)
+    # side by side while that stays a page wide; else one panel under the other (a report of 4 data x 9
+    # methods side by side was 58 inches wide, its labels unreadable at any screen's width)
+    stacked = panel_width * len(metrics) > 16
+    if stacked:
+        panel_width = min(panel_width, 18.0)
+        fig = Figure(figsize=(panel_width, 2.9 * len(metrics) + 0.4 * (1 + len(methods) // 5)), layout="constrained")
+        axes = fig.subplots(len(metrics), 1, squeeze=False)[:, 0]
+    else:
+        fig = Figure(figsize=(panel_width * len(metrics), 3.8), layout="constrained")
+        axes = fig.subplots(1, len(metrics), squeeze=False)[0]
     for ax, (key, panel) in zip(axes, metrics):
         for j, method in enumerate(methods):
             xs, ys, err = [], [], [[], []]
@@ -163,9 +172,11 @@ def plot_method_comparison(
                 ax.errorbar(xs, ys, yerr=np.asarray(err), fmt="none", ecolor="k", elinewidth=1.2, capsize=3)
         ax.axhline(0.0, color="k", lw=0.8)
         ax.set_xticks(range(len(streams)))
-        ax.set_xticklabels([_short(s, 22) for s in streams], rotation=20 if len(streams) > 2 else 0)
+        ax.set_xticklabels([_short(s, 40 if stacked else 22) for s in streams],
+                           rotation=20 if len(streams) > 2 and not stacked else 0)
         ax.set_title(panel)
         ax.grid(axis="y", alpha=0.3)
-    axes[0].set_ylabel(f"score points (mean, {ci:.0%} CI)")
-    fig.legend(loc="outside lower center", ncols=min(len(methods), 4), frameon=False)
+        if stacked or ax is axes[0]:
+            ax.set_ylabel(f"score points (mean, {ci:.0%} CI)")
+    fig.legend(loc="outside lower center", ncols=min(len(methods), 5 if stacked else 4), frameon=False)
     return _save(fig, path)

@@ -198,6 +198,25 @@ def test_plot_functions(tmp_path):
     assert plot_method_comparison(est, tmp_path / "b.png").read_bytes()[:8] == PNG
 
 
+def _png_size(path) -> tuple[int, int]:
+    head = path.read_bytes()[:24]  # the IHDR chunk: width and height, big-endian, after the signature
+    return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+
+
+def test_method_comparison_stacks_its_panels_when_side_by_side_would_be_too_wide(tmp_path):
+    """Few rows: PER, BWT and forgetting side by side; 4 data x 9 methods: one panel under another, at most
+    a page wide (side by side that was 58 inches)."""
+    def estimates(streams, methods):
+        return {(s, m): {k: cl.seed_interval([10.0 + j, 12.0 + j], reps=50) for k in ("per", "bwt", "forgetting")}
+                for s in streams for j, m in enumerate(methods)}
+
+    w, h = _png_size(plot_method_comparison(estimates(["toy"], ["er", "finetune"]), tmp_path / "few.png"))
+    assert w > 2 * h
+    many = estimates([f"stream{i}/medium" for i in range(4)], [f"method{j}" for j in range(9)])
+    w, h = _png_size(plot_method_comparison(many, tmp_path / "many.png"))
+    assert h > w / 2 and w <= 18 * 120 + 40  # saved at 120 dpi: about 18 inches at most
+
+
 @pytest.mark.parametrize("edit, message", [
     (lambda c, f: c.pop("stream") and f.pop("stream"), "lack \\['stream'\\]"),
     (lambda c, f: f.update(tasks=["a", "a", "b"]), "repeat"),
