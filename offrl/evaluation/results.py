@@ -397,9 +397,18 @@ def _show(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
+def _recorded_values(run: RunResult, name: str) -> tuple[tuple[str, str], ...]:
+    """The run's recorded config values an override ``name`` sets: the field ``name`` itself, or a
+    prefixed ``<part>.name`` (a continual run records its method's and base learner's fields so);
+    empty when the run records none."""
+    settings = run.config.get("algo_config") or {}
+    return tuple(sorted((k, _show(v)) for k, v in settings.items() if k == name or k.endswith("." + name)))
+
+
 def run_labels(runs: Sequence[RunResult]) -> dict[Path, str]:
     """A report label per run (keyed by run folder): the algorithm, plus in brackets the
-    hyperparameter overrides it was trained with (``dt [compute_dtype=bfloat16]``). Runs pool into
+    hyperparameter overrides it was trained with (``dt [compute_dtype=bfloat16]``), less an override
+    that only writes out a default (another run without it recorded the same value). Runs pool into
     one report row only when dataset and label agree, so an ablation never averages into its
     baseline. Where runs of one label were trained for different budgets (:attr:`RunResult.budget`),
     each gets ``steps=<budget>`` in its label, on every dataset alike, so that no row or aggregate
@@ -410,6 +419,15 @@ def run_labels(runs: Sequence[RunResult]) -> dict[Path, str]:
     for r in runs:
         hp = (r.config.get("train_config") or {}).get("hp") or []
         parts[r.path] = _override_parts(hp)
+    # an override that names what the run would have had anyway (a default written out: another run of the
+    # algorithm, without that override, recorded the same value) is the same configuration, not a row of
+    # its own; recorded values decide, so a default that changed between offrl versions still splits
+    for r in runs:
+        for name in list(parts[r.path]):
+            mine = _recorded_values(r, name)
+            if mine and any(o.algo == r.algo and name not in parts[o.path] and _recorded_values(o, name) == mine
+                            for o in runs if o is not r):
+                del parts[r.path][name]
 
     def label(r: RunResult) -> str:
         p = parts[r.path]

@@ -358,6 +358,25 @@ def test_versus_compares_one_row_with_every_other_row_of_its_stream(tmp_path, ca
     assert "no continual run found" in capsys.readouterr().err
 
 
+def test_a_method_option_written_out_at_its_default_is_the_same_row(tmp_path):
+    """`--method-hp dual=true` (OER's default) on some seeds and the plain `oer` on others are one row of
+    four seeds; `dual=false` stays a row of its own."""
+    from offrl.continual_report import continual_labels, group_continual_runs
+
+    root = tmp_path / "results"
+    plain = write_run(root / "plain", "toy", "oer", [0, 1], CURVES[:2], method_config={"dual": True})
+    written = write_run(root / "written", "toy", "oer", [2, 3], CURVES[:2], method_config={"dual": True},
+                        continual_config={"method_hp": ["dual=true"]})
+    single = write_run(root / "single", "toy", "oer", [0, 1], CURVES[:2], method_config={"dual": False},
+                       continual_config={"method_hp": ["dual=false"]})
+    runs = [cl.load_continual_run(r) for r in (plain, written, single)]
+    labels, _, _ = continual_labels(runs)
+    assert [labels[r] for r in (plain, written, single)] == ["oer", "oer", "oer [dual=false]"]
+    groups = group_continual_runs(runs, labels)
+    assert sorted(groups) == [("toy", "oer"), ("toy", "oer [dual=false]")]
+    assert sorted(groups[("toy", "oer")].seeds) == [0, 1, 2, 3]
+
+
 def test_versus_pairs_rows_by_seed_unless_told_not_to(tmp_path):
     """Two rows of the same seeds whose values move together seed by seed: the paired difference is the
     bootstrap of the per-seed differences and excludes 0, the unpaired one (--no-versus-paired) does not;

@@ -162,6 +162,24 @@ def test_runs_with_other_hyperparameters_are_separate_rows(tmp_path, monkeypatch
     assert "dt [compute_dtype=bfloat16 lr=0.0003],dt" in summary["probability_of_improvement"]
 
 
+def test_an_override_that_writes_out_a_default_pools_with_the_runs_without_it(tmp_path):
+    """`--hp alpha=2.5` where another run without the override recorded alpha 2.5 too is one configuration:
+    one row. Where the run without it recorded another value (a default changed between versions), the
+    override still splits the rows."""
+    root, ds = tmp_path / "results", "d4rl/hopper-medium-v2"
+    _train(root / "plain", "td3bc", ds, [0, 1], [[10, 20], [11, 21]], hp=[], algo_config={"alpha": 2.5})
+    _train(root / "written", "td3bc", ds, [2], [[12, 22]], hp=["alpha=2.5"], algo_config={"alpha": 2.5})
+    _train(root / "other", "td3bc", ds, [3], [[1, 2]], hp=["alpha=1"], algo_config={"alpha": 1.0})
+    groups = group_runs(load_runs([root]))
+    assert sorted(label for _, label in groups) == ["td3bc", "td3bc [alpha=1]"]
+    assert sorted(groups[(ds, "td3bc")].seeds) == [0, 1, 2]
+    # the same override beside a run that recorded another value for it: kept apart
+    root2 = tmp_path / "results2"
+    _train(root2 / "old-default", "td3bc", ds, [0], [[10, 20]], hp=[], algo_config={"alpha": 2.0})
+    _train(root2 / "written", "td3bc", ds, [1], [[12, 22]], hp=["alpha=2.5"], algo_config={"alpha": 2.5})
+    assert sorted(label for _, label in group_runs(load_runs([root2]))) == ["td3bc", "td3bc [alpha=2.5]"]
+
+
 def _ref_csv(tmp_path):
     p = tmp_path / "published_scores.csv"
     p.write_text("# comment line\nsource,algo,dataset,mean,std\n"
