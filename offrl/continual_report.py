@@ -38,6 +38,7 @@ from offrl.evaluation.continual import (
     learner_lead,
     load_continual_run,
     per_seed_metrics,
+    pooled_difference_interval,
     seed_interval,
     task_auc,
 )
@@ -285,9 +286,10 @@ def _verdict(est: Estimate, pct: str) -> str:
 
 
 def _versus_section(groups, values, wanted: str, *, reps: int, ci: float, seed: int,
-                    paired: bool = True) -> tuple[list[str], list[dict]]:
+                    paired: bool = True) -> tuple[list[str], list[dict], list[dict]]:
     """Markdown and JSON rows: ``wanted`` minus every other row on the same data, per metric (paired by
-    seed where the rows' seeds allow it, unless ``paired`` is False)."""
+    seed where the rows' seeds allow it, unless ``paired`` is False), then the JSON rows of the same
+    differences averaged across data sets."""
     pct = f"{ci:.0%}"
     md = [f"## {wanted} against every other row", "",
           f"Each cell: `{wanted}` minus the row on the same data (stream and quality), mean over seeds, with a "
@@ -331,7 +333,54 @@ def _versus_section(groups, values, wanted: str, *, reps: int, ci: float, seed: 
         else:
             lines.append(f"`{data}`: {v.label} is not above every row on PER; not above: " + ", ".join(worse_on_per) + ".")
     md += ["", *[f"- {x}" for x in lines], ""]
-    return md, out
+    across, across_md = _versus_across_data(groups, values, wanted, reps=reps, ci=ci, seed=seed, paired=paired)
+    return md + across_md, out, across
+
+
+def _versus_across_data(groups, values, wanted: str, *, reps: int, ci: float, seed: int,
+                        paired: bool) -> tuple[list[dict], list[str]]:
+    """``wanted`` minus each row that shares two or more data sets with it, averaged over those data sets
+    (:func:`offrl.evaluation.continual.pooled_difference_interval`): one answer per row where the per-data
+    intervals each hold 0 or disagree."""
+    pct = f"{ci:.0%}"
+    mine = _versus_groups(groups, wanted)
+    shared: dict[str, list[str]] = {}
+    for (data, label), g in groups.items():
+        if data in mine and g is not mine[data]:
+            shared.setdefault(label, []).append(data)
+    rows = {label: sorted(ds) for label, ds in shared.items() if len(ds) >= 2}
+    if not rows:
+        return [], []
+    header = ["row", "data sets", *(f"{h}: {wanted} - row" for _, h in _VERSUS_METRICS)]
+    md = [f"### {wanted} against every other row, across data sets", "",
+          f"Each cell: the mean over the data sets both rows have (each weighs alike, on the normalized scale) of "
+          f"`{wanted}` minus the row, with a {pct} bootstrap interval that resamples every data set's seeds "
+          "within it" + (", paired by seed as above" if paired else "") + ".", "",
+          "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    out: list[dict] = []
+    for label, datas in sorted(rows.items()):
+        entry: dict = {"versus": wanted, "data": datas, "row": label, "metrics": {}}
+        cells = [label, str(len(datas))]
+        for k, _ in _VERSUS_METRICS:
+            comparisons = []
+            for data in datas:
+                v, g = mine[data], groups[(data, label)]
+                comparisons.append((values[(data, v.label)][k], values[(data, label)][k],
+                                    v.seeds if paired else None, g.seeds if paired else None))
+            v0 = mine[datas[0]]
+            est = pooled_difference_interval(comparisons, key=f"across|{v0.identity}-{label}|{k}",
+                                             reps=reps, ci=ci, seed=seed)
+            verdict = _verdict(est, pct)
+            mark = " †" if paired and est.paired is False else ""
+            cells.append("–" if not est.defined else
+                         f"{est.point:+.2f} [{est.lower:.2f}, {est.upper:.2f}]{mark} {verdict}".rstrip(" –"))
+            entry["metrics"][k] = {**est.as_dict(), "verdict": verdict}
+        md.append("| " + " | ".join(cells) + " |")
+        out.append(entry)
+    md += ["", f"Data sets: {', '.join(f'`{d}`' for d in sorted({d for ds in rows.values() for d in ds}))}; a row on "
+           "fewer of them than the others averages over its own (the *data sets* column)." +
+           (" † marks a row some of whose data sets were not paired." if paired else ""), ""]
+    return out, md
 
 
 def continual_report(
@@ -486,11 +535,13 @@ def continual_report(
                f"{_cell(r['estimates']['learner_lead'], len(r['group'].seeds))} |" for r in with_learner]
         md.append("")
     versus_rows: list[dict] = []
+    versus_across: list[dict] = []
     for wanted in versus:
-        section, entries = _versus_section(groups, per_seed, wanted, reps=reps, ci=ci, seed=seed,
-                                           paired=versus_paired)
+        section, entries, across = _versus_section(groups, per_seed, wanted, reps=reps, ci=ci, seed=seed,
+                                                   paired=versus_paired)
         md += section
         versus_rows += entries
+        versus_across += across
 
     # ------------------------------------------------------------------ figures
     if plots:
@@ -537,6 +588,7 @@ def continual_report(
             for r in rows
         ],
         "versus": versus_rows,
+        "versus_across_data": versus_across,
         "code_versions": code_summary,
     })
     return path

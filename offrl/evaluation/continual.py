@@ -49,6 +49,7 @@ __all__ = [
     "average_performance",
     "backward_transfer",
     "difference_interval",
+    "pooled_difference_interval",
     "finished_windows",
     "forgetting",
     "forgetting_per_task",
@@ -529,6 +530,50 @@ def difference_interval(values, other_values, *, seeds: Sequence[int] | None = N
     point, lo, hi = _bootstrap_seeds((x, y), lambda a, b: np.mean(a, axis=-1) - np.mean(b, axis=-1),
                                      key, reps, ci, seed)
     return Estimate(point, lo, hi, len(x), len(y), paired=False if seeds is not None else None)
+
+
+def pooled_difference_interval(comparisons: Sequence[tuple], *, key: str = "difference", reps: int = 50_000,
+                               ci: float = 0.95, seed: int | None = 0) -> Estimate:
+    """The mean over several data sets of two rows' differences, with a stratified bootstrap CI.
+
+    ``comparisons`` holds one ``(values, other_values, seeds, other_seeds)`` per data set, as
+    :func:`difference_interval` takes them (``seeds`` None: not paired). The point is the mean over data
+    sets of each one's difference of means (scores on the normalized scale, so data sets weigh alike);
+    each replicate resamples every data set's seeds within that data set, paired by seed where its two
+    rows have the same seeds, as :func:`difference_interval` would. ``paired`` is True when every data
+    set was paired, False when none or only some were; ``n_seeds`` and ``n_reference_seeds`` total the
+    seeds kept. Undefined when a data set has no defined seed on either side, or none is given.
+    """
+    arrays: list[np.ndarray] = []
+    slices: list[slice] = []  # per data set: its one paired array, or its two unpaired ones
+    n_x = n_y = 0
+    paired_sets = 0
+    for values, other_values, seeds, other_seeds in comparisons:
+        x = _array(values, "values").reshape(-1)
+        y = _array(other_values, "other_values").reshape(-1)
+        keep_x, keep_y = ~np.isnan(x), ~np.isnan(y)
+        if not keep_x.any() or not keep_y.any():
+            return Estimate(math.nan, math.nan, math.nan, n_x + int(keep_x.sum()), n_y + int(keep_y.sum()))
+        pairs = _seed_pairs(x, y, keep_x, keep_y, seeds, other_seeds)
+        start = len(arrays)
+        if pairs is not None:
+            i, j = pairs
+            arrays.append(x[i] - y[j])
+            n_x, n_y, paired_sets = n_x + len(i), n_y + len(j), paired_sets + 1
+        else:
+            arrays += [x[keep_x], y[keep_y]]
+            n_x, n_y = n_x + int(keep_x.sum()), n_y + int(keep_y.sum())
+        slices.append(slice(start, len(arrays)))
+    if not slices:
+        return Estimate(math.nan, math.nan, math.nan, 0, 0)
+
+    def mean_difference(*resampled: np.ndarray) -> np.ndarray:
+        per_set = [np.mean(resampled[sl.start], axis=-1) if sl.stop - sl.start == 1 else
+                   np.mean(resampled[sl.start], axis=-1) - np.mean(resampled[sl.start + 1], axis=-1) for sl in slices]
+        return np.mean(per_set, axis=0)
+
+    point, lo, hi = _bootstrap_seeds(tuple(arrays), mean_difference, key, reps, ci, seed)
+    return Estimate(point, lo, hi, n_x, n_y, paired=paired_sets == len(slices))
 
 
 def _seed_pairs(x, y, keep_x, keep_y, seeds, other_seeds) -> tuple[np.ndarray, np.ndarray] | None:

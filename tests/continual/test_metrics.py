@@ -499,6 +499,31 @@ def test_difference_interval_pairs_the_same_seeds():
         cl.difference_interval(x, y, seeds=[0, 1, 2, 3], other_seeds=[0, 1, 2, 3, 4])
 
 
+def test_pooled_difference_interval_averages_data_sets_and_resamples_within_each():
+    """One data set gives difference_interval's estimate (paired or not); several give the mean of their
+    differences, each data set's seeds resampled within it; constant per-seed differences leave no spread."""
+    x = np.array([20.0, 35.0, 50.0, 65.0, 80.0])
+    y = x - np.array([1.0, 1.5, 0.5, 1.2, 0.8])
+    seeds = [0, 1, 2, 3, 4]
+    for s_x, s_y in ((seeds, seeds), (None, None)):
+        one = cl.pooled_difference_interval([(x, y, s_x, s_y)], key="k", reps=3000)
+        alone = cl.difference_interval(x, y, seeds=s_x, other_seeds=s_y, key="k", reps=3000)
+        assert (one.point, one.lower, one.upper, one.n_seeds) == pytest.approx(
+            (alone.point, alone.lower, alone.upper, alone.n_seeds))
+    # two data sets, each a constant lift per seed (2 and 6): the mean is 4 whatever the resample
+    two = cl.pooled_difference_interval([(x, x - 2.0, seeds, seeds), (y, y - 6.0, seeds, seeds)], reps=2000)
+    assert (two.lower, two.point, two.upper) == pytest.approx((4.0, 4.0, 4.0))
+    assert two.paired is True and (two.n_seeds, two.n_reference_seeds) == (10, 10)
+    # one of them unpaired (other seeds): flagged; the point is still the mean of the two differences
+    mixed = cl.pooled_difference_interval([(x, x - 2.0, seeds, seeds), (y, y[:3] - 6.0, seeds, [7, 8, 9])],
+                                          reps=2000)
+    assert mixed.paired is False and mixed.point == pytest.approx((2.0 + (y.mean() - (y[:3] - 6.0).mean())) / 2)
+    assert mixed.lower < mixed.point < mixed.upper
+    # a data set with no defined seed on one side makes the average undefined; so does none at all
+    assert not cl.pooled_difference_interval([(x, y, None, None), ([np.nan], y, None, None)]).defined
+    assert not cl.pooled_difference_interval([]).defined
+
+
 def test_learner_lead_by_hand():
     # 1 seed, 2 tasks of 100 steps, evaluations at 0, 50, 100, 150, 200
     steps, bounds = [0, 50, 100, 150, 200], [0, 100, 200]

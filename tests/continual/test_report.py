@@ -410,6 +410,31 @@ def test_versus_pairs_rows_by_seed_unless_told_not_to(tmp_path):
     assert unpaired["lower"] < 0 < unpaired["upper"] and unpaired["verdict"] == "no difference at 95%"
 
 
+def test_versus_averages_each_row_over_the_data_sets_it_shares(tmp_path):
+    """Rows that share two or more data sets with the compared row get one difference averaged over them;
+    a row on one data set only gets none; the JSON keeps those apart from the per-data rows."""
+    from offrl.continual_report import continual_report
+
+    root = tmp_path / "results"
+    seeds = [0, 1, 2]
+    base = np.broadcast_to(np.array([30.0, 50.0, 70.0])[:, None, None], (3, 7, 3))
+    for data, lift in (("toy", 2.0), ("toy2", 6.0)):
+        write_run(root / f"er-{data}", data, "er", seeds, base + lift)
+        write_run(root / f"ft-{data}", data, "finetune", seeds, base.copy())
+    write_run(root / "mt-toy", "toy", "multitask", seeds, base.copy())  # on one data set only
+    continual_report([p for p in sorted(root.iterdir())], tmp_path / "rep", reps=500, curve_reps=20, plots=False,
+                     versus=["er"])
+    md = (tmp_path / "rep" / "continual.md").read_text()
+    across = md.split("### er against every other row, across data sets")[1]
+    assert _row(across, "| finetune |") == ["finetune", "2", "+4.00 [4.00, 4.00] higher",
+                                            "+0.00 [0.00, 0.00] no difference at 95%"]
+    assert "| multitask |" not in across
+    summary = json.loads((tmp_path / "rep" / "continual_summary.json").read_text())
+    (entry,) = summary["versus_across_data"]
+    assert entry["row"] == "finetune" and entry["data"] == ["toy", "toy2"] and entry["metrics"]["per"]["paired"]
+    assert all(isinstance(v["data"], str) for v in summary["versus"])
+
+
 def test_learner_lead_section_for_runs_that_scored_their_learner(tmp_path):
     """A run with learner_curves (eval_learner) gets the learner's lead over the deployed policy on each task
     at its end; runs without them get no such row, and the section is absent when no run has them."""
