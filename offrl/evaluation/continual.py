@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -516,20 +516,10 @@ def difference_interval(values, other_values, *, seeds: Sequence[int] | None = N
     Seeds whose value is NaN are left out of their run; ``n_seeds`` and ``n_reference_seeds`` count
     the seeds kept of ``values`` and ``other_values``. Undefined (NaN) when either has none.
     """
-    x = _array(values, "values").reshape(-1)
-    y = _array(other_values, "other_values").reshape(-1)
-    keep_x, keep_y = ~np.isnan(x), ~np.isnan(y)
-    if not keep_x.any() or not keep_y.any():
-        return Estimate(math.nan, math.nan, math.nan, int(keep_x.sum()), int(keep_y.sum()))
-    pairs = _seed_pairs(x, y, keep_x, keep_y, seeds, other_seeds)
-    if pairs is not None:
-        i, j = pairs
-        point, lo, hi = _bootstrap_seeds((x[i] - y[j],), lambda d: np.mean(d, axis=-1), key, reps, ci, seed)
-        return Estimate(point, lo, hi, len(i), len(j), paired=True)
-    x, y = x[keep_x], y[keep_y]
-    point, lo, hi = _bootstrap_seeds((x, y), lambda a, b: np.mean(a, axis=-1) - np.mean(b, axis=-1),
-                                     key, reps, ci, seed)
-    return Estimate(point, lo, hi, len(x), len(y), paired=False if seeds is not None else None)
+    # one data set of the pooled form: one implementation of the pairing and the resampling
+    est = pooled_difference_interval([(values, other_values, seeds, other_seeds)], key=key, reps=reps, ci=ci,
+                                     seed=seed)
+    return est if seeds is not None and other_seeds is not None else replace(est, paired=None)
 
 
 def pooled_difference_interval(comparisons: Sequence[tuple], *, key: str = "difference", reps: int = 50_000,
