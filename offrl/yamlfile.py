@@ -1,9 +1,12 @@
-"""YAML as offrl reads its files (sweeps, streams, reproduction targets): safe, and a key given twice in one
-mapping is an error. PyYAML keeps the last of two equal keys silently, so a sweep with two ``hp:`` blocks
-would drop the first one's settings without a word."""
+"""YAML as offrl reads its files (sweeps, streams, reproduction targets) and ``--set`` values: safe, a key
+given twice in one mapping is an error, and ``3e-4`` is a number. PyYAML keeps the last of two equal keys
+silently, so a sweep with two ``hp:`` blocks would drop the first one's settings without a word; and it
+follows YAML 1.1, where a float needs a dot (``3.0e-4``), so the learning rate everyone writes as ``3e-4``
+would read as the string ``"3e-4"`` (YAML 1.2, and Python, read it as 0.0003)."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import yaml
@@ -35,8 +38,13 @@ def _mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) 
 
 
 _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
+# numbers with an exponent and no dot (3e-4, 1E6, -2e+3) as floats, as YAML 1.2 reads them; the subclass gets
+# its own copy of the resolvers, so yaml.SafeLoader itself is unchanged
+_StrictLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"), list("-+0123456789"))
 
 
 def load(text: str) -> Any:
-    """``yaml.safe_load(text)`` that raises :class:`yaml.YAMLError` (with the line) on a duplicate key."""
+    """``yaml.safe_load(text)`` that raises :class:`yaml.YAMLError` (with the line) on a duplicate key and
+    reads ``3e-4`` as a float."""
     return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass

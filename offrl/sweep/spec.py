@@ -165,6 +165,8 @@ def apply_overrides(spec: Any, overrides: tuple[str, ...] | list[str], source: s
 
     import yaml
 
+    from offrl import yamlfile
+
     if not isinstance(spec, dict):
         raise ConfigError(f"{source}: a sweep file is a mapping; --set cannot apply to it")
     out = copy.deepcopy(spec)
@@ -173,7 +175,7 @@ def apply_overrides(spec: Any, overrides: tuple[str, ...] | list[str], source: s
         if not eq or not key or any(not part for part in key.split(".")):
             raise ConfigError(f"--set {item!r}: write KEY=VALUE, e.g. continual.steps_per_task=30000 or seeds=[0,1]")
         try:
-            value = yaml.safe_load(raw)
+            value = yamlfile.load(raw)
         except yaml.YAMLError as e:
             raise ConfigError(f"--set {item!r}: the value is not YAML ({e})") from None
         node, parts = out, key.split(".")

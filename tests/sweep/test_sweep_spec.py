@@ -327,6 +327,28 @@ def test_set_changes_a_sweep_file_for_one_command(tmp_path, capsys):
     assert len(claims) == 36 and set(claims) <= theirs
 
 
+def test_exponent_numbers_without_a_dot_are_numbers_in_files_and_set(tmp_path):
+    """`3e-4` (the learning rate as everyone writes it) is 0.0003 in a sweep file, a grid, a random
+    distribution's bounds and --set, as YAML 1.2 and Python read it: the run is the one written `0.0003`."""
+    from offrl import yamlfile
+
+    assert yamlfile.load("a: [3e-4, 1E6, -2e+3, 1_0e1, 3.0e-4, abc3e4, 3e4x, '3e-4']") == {
+        "a": [0.0003, 1e6, -2000.0, 100.0, 0.0003, "abc3e4", "3e4x", "3e-4"]}
+    assert yaml.safe_load("a: 3e-4") == {"a": "3e-4"}  # PyYAML's own loader is left as it was
+    toy_data()
+    written = tmp_path / "written.yaml"
+    written.write_text("name: s\nalgo: td3bc\ndataset: local/toy-a-v0\nseeds: [0]\ntrain: {steps: 1000}\n"
+                       "hp: {actor_lr: 3e-4}\ngrid: {hp.critic_lr: [1e-4, 3e-4]}\n"
+                       "random: {count: 2, params: {hp.tau: {distribution: log_uniform, min: 1e-3, max: 1e-2}}}\n")
+    dotted = tmp_path / "dotted.yaml"
+    dotted.write_text(written.read_text().replace("3e-4", "0.0003").replace("1e-4", "0.0001")
+                      .replace("1e-3", "0.001").replace("1e-2", "0.01"))
+    assert load_sweep(written).run_ids == load_sweep(dotted).run_ids
+    assert hp_of(load_sweep(written).runs[0])["actor_lr"] == pytest.approx(3e-4)
+    assert (load_sweep(written, overrides=["hp.actor_lr=5e-4"]).run_ids
+            == load_sweep(dotted, overrides=["hp.actor_lr=0.0005"]).run_ids)
+
+
 def test_a_records_only_field_keeps_the_run_ids(tmp_path):
     """continual.eval_learner adds the learner's evaluations to a run's records, not to what it trains: the
     run kind leaves it out of the id."""
