@@ -435,6 +435,30 @@ def _existing_or_collect(env, level, *, steps, seed, n_envs, workers, root, prog
                    progress=progress)
 
 
+def default_transitions(name: str) -> int:
+    """How many transitions ``offrl collect NAME`` makes without ``--steps`` (``hopper-medium``: 1M; a
+    composite level: its parts' sum; a continual task's data: :data:`TASK_DEFAULT_STEPS`)."""
+    env, level = parse_name(name)
+    if level in COMPOSITE_LEVELS:
+        return sum(default_transitions(f"{env}-{part}") for part in COMPOSITE_LEVELS[level])
+    return int(sum(n for _, _, n in _segments(env, level, None)))
+
+
+def collected_otherwise(dataset_id: str, root=None) -> str | None:
+    """For a saved ``local/*`` dataset collected with other settings than ``offrl collect``'s defaults
+    (another size, seed or env count, e.g. ``--steps 5000``): what differs, in words; None when it was
+    collected with the defaults, or is not saved, or its card cannot be read (other checks name those)."""
+    from offrl.datasets import local_dataset_dir
+
+    try:
+        card = json.loads((local_dataset_dir(dataset_id, root) / "card.json").read_text())
+        expected = {"transitions": default_transitions(dataset_id), "seed": 0, "n_envs": DEFAULT_N_ENVS}
+    except (OSError, ValueError, OffrlError):
+        return None
+    diff = [f"{k} {card.get(k)!r} (default {v!r})" for k, v in expected.items() if card.get(k) != v]
+    return ", ".join(diff) or None
+
+
 def dataset_card(env, level, spec, arrays, segments, seed, n_envs, elapsed) -> dict[str, Any]:
     """Provenance of a collected dataset: versions, policies, steps, time, checksum."""
     pol_meta = {}

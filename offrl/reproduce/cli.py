@@ -170,6 +170,24 @@ def _tolerance(a: ReproduceArgs, target: Target) -> Tolerance:
                      min_points=target.tolerance.min_points if a.min_points is None else a.min_points)
 
 
+def other_local_data(runs: Sequence) -> list[str]:
+    """One line per ``local/*`` dataset of ``runs`` that is saved but was not collected with ``offrl
+    collect``'s defaults (e.g. ``--steps 5000``): a target's local rows are defined on the default data,
+    so such a dataset would stand in for it unnoticed (no recorded checksum to differ from yet)."""
+    from offrl.collection import collected_otherwise, parse_name
+
+    lines = []
+    for dataset in dict.fromkeys(c.dataset for c in runs):
+        if not str(dataset).startswith("local/"):
+            continue
+        why = collected_otherwise(dataset)
+        if why:
+            env, level = parse_name(dataset)
+            lines.append(f"{dataset}: {why}; collect it again with `offrl collect {env}-{level} --overwrite`, "
+                         "or keep it and use another data root (OFFRL_DATA_DIR)")
+    return lines
+
+
 def _ready_to_train(a: ReproduceArgs, target: Target, sweeps: Sequence) -> bool:
     """Get the missing data that can be got, then name what is still missing (data, envs) on stderr, each
     with the command that gets it. False: stop before anything trains; True: go on (with --skip-missing,
@@ -180,18 +198,24 @@ def _ready_to_train(a: ReproduceArgs, target: Target, sweeps: Sequence) -> bool:
     data = get_missing_data([c.dataset for c in todo], download=a.download, collect=a.collect,
                             workers=a.collect_workers)
     envs = env_problems(todo, target.env_hint)
-    if not data and not envs:
+    other = other_local_data(todo)
+    if not data and not envs and not other:
         return True
-    stop = not a.skip_missing or bool(envs)
+    stop = not a.skip_missing or bool(envs) or bool(other)
     lines = [f"offrl reproduce {target.name}: " + ("nothing was trained:" if stop else
                                                    "these rows are not run (--skip-missing):")]
     if data:
         lines += [f"data missing for {len(data)} dataset(s):", *(f"  {line}" for line in data)]
     if envs:
         lines += ["evaluation envs that cannot be made:", *(f"  {line}" for line in envs)]
+    if other:
+        lines += [f"data collected with other settings than the table's rows are defined on ({len(other)}); "
+                  "they would train and be judged (or recorded) as the table's rows:",
+                  *(f"  {line}" for line in other)]
     if stop:
         lines.append("Get them and run the same command again (finished runs are kept)"
-                     + (", or pass --skip-missing to run the rows whose data are present" if data and not envs else "")
+                     + (", or pass --skip-missing to run the rows whose data are present"
+                        if data and not envs and not other else "")
                      + ".")
     print("\n".join(lines), file=sys.stderr, flush=True)
     return not stop
@@ -236,6 +260,10 @@ def reproduce(a: ReproduceArgs, *, command: str = "", out=None) -> int:
     if a.dry_run:
         for s in sweeps:
             _say(out, format_plan(s, run_states(s), processes=a.parallel))
+        other = other_local_data(runs)
+        if other:
+            _say(out, "\n".join(["WARNING: data collected with other settings than the table's rows are defined "
+                                  "on; the command would stop before training them:", *(f"  {x}" for x in other)]))
         return EXIT_OK
 
     outcomes: dict[str, dict] = {}

@@ -55,6 +55,25 @@ def test_local_data_name_the_collect_command(capsys):
     assert _run_folders() == []
 
 
+def test_local_data_of_another_size_stop_the_table_before_training(capsys):
+    """A `local/*` dataset collected with `--steps 2000` would stand in for the 1M-transition data the
+    table's rows are defined on: named with what differs and the command that recollects it, nothing
+    trained (--skip-missing does not let it through); the dry run warns."""
+    from offrl.collection import collect
+
+    collect("hopper-medium", steps=2000, minari=False, progress=False)
+    argv = ["reproduce", "offrl-local-v0", "--algos", "bc", "--datasets", "hopper-medium-v0"]
+    for extra in ([], ["--skip-missing"]):
+        assert offrl_main([*argv, *extra]) == 2
+        err = capsys.readouterr().err
+        line = next(ln for ln in err.splitlines() if ln.strip().startswith("local/hopper-medium-v0:"))
+        assert "transitions 2000 (default 1000000)" in line and "`offrl collect hopper-medium --overwrite`" in line
+        assert "nothing was trained" in err
+        assert _run_folders() == []
+    assert offrl_main([*argv, "--dry-run"]) == 0
+    assert "transitions 2000 (default 1000000)" in capsys.readouterr().out
+
+
 def test_skip_missing_runs_nothing_here_and_reports_each_row(tmp_path, capsys):
     out_dir = tmp_path / "report"
     rc = offrl_main(["reproduce", "dt-paper", "--no-download", "--skip-missing", "--datasets", "hopper-medium-v2",
