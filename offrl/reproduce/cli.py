@@ -243,6 +243,12 @@ def reproduce(a: ReproduceArgs, *, command: str = "", out=None) -> int:
         mine = ", ".join(t.name for _, t in TARGETS.items() if t.recordable)
         raise ConfigError(f"--record writes our own measured rows; {target.name}'s rows are {target.source}'s "
                           f"published numbers (targets that record: {mine})")
+    if a.record and target.check_seeds and (not a.seeds or set(a.seeds) & set(target.check_seeds)):
+        both = sorted(set(a.seeds or target.check_seeds) & set(target.check_seeds))
+        raise ConfigError(f"--record: {target.name}'s references must come from other seeds than the check trains "
+                          f"({', '.join(map(str, target.check_seeds))}), or the check would compare runs with "
+                          f"themselves ({', '.join(map(str, both))} among the seeds to record). Record on "
+                          "others, e.g. --seeds $(seq 100 119) (docs/reproduce.md)")
     if not 0 < a.ci < 1 or a.reps < 1:
         raise ConfigError(f"--ci {a.ci} must be in (0, 1) and --reps {a.reps} >= 1")
     tolerance = _tolerance(a, target)

@@ -71,6 +71,8 @@ class Target:
       quick: the target ``--quick`` runs instead (short CPU rows against recorded references).
       env_hint: added to the message when an evaluation env cannot be made.
       needs_quick_data: its specs read the quick check's dataset (:func:`prepare_quick_data`).
+      check_seeds: the seeds the target's runs train (a check's seeds); ``--record`` must then train
+        others (``--seeds``), or the check would compare runs with themselves.
     """
 
     name: str
@@ -84,6 +86,7 @@ class Target:
     quick: str | None = None
     env_hint: str = ""
     needs_quick_data: bool = False
+    check_seeds: tuple[int, ...] = ()
 
 
 TARGETS: Registry[Target] = Registry("reproduce target")
@@ -191,7 +194,7 @@ _register(Target(
     provenance="quick references recorded on a CPU with `offrl reproduce offrl-local-v0 --quick --seeds ... "
                "--record` on 20 seeds the check does not use; the band is 2 reference stds so that an unchanged "
                "install on another CPU does not fail by chance (docs/reproduce.md)",
-    recordable=True, needs_quick_data=True))
+    recordable=True, needs_quick_data=True, check_seeds=tuple(QUICK_SPEC["seeds"])))
 _register(Target(
     name="corl-last",
     description="CORL's D4RL gym table, last evaluation: BC, TD3+BC, IQL, CQL (1M steps), DT (100k), 4 seeds",

@@ -100,6 +100,9 @@ def test_neorl2_names_its_data_and_its_envs(capsys):
     (["corl-last", "--datasets", "hoper-medium-v2"], "did you mean 'd4rl/hopper-medium-v2'"),
     (["dt-paper", "--quick"], "has no quick check"),
     (["corl-last", "--record"], "--record writes our own measured rows"),
+    # the quick check's references on the check's own seeds: it would compare runs with themselves
+    (["offrl-local-v0", "--quick", "--record"], "must come from other seeds than the check trains (0, 1, 2, 3, 4)"),
+    (["offrl-local-v0", "--quick", "--record", "--seeds", "4", "100"], "(4 among the seeds to record)"),
 ])
 def test_bad_arguments_fail_with_a_clear_line(argv, message, capsys):
     assert offrl_main(["reproduce", *argv]) == 1
