@@ -42,7 +42,7 @@ from offrl.evaluation.continual import (
     seed_interval,
     task_auc,
 )
-from offrl.evaluation.results import RunResult, _override_parts, run_labels
+from offrl.evaluation.results import RunResult, _override_parts, check_seeds_once, run_labels
 from offrl.logging import atomic_write_json
 from offrl.provenance import code_versions
 
@@ -178,6 +178,7 @@ def group_continual_runs(runs: Sequence[ContinualRun],
     groups: dict[tuple[str, str], ContinualGroup] = {}
     for key in sorted(by_key):
         members = sorted(by_key[key], key=lambda r: r.run_id)
+        check_seeds_once(f"{key[1]} on {key[0]}", members)
         first = members[0]
         steps = np.array(sorted({int(s) for r in members for s in r.eval_steps}), dtype=np.int64)
         col = {int(s): t for t, s in enumerate(steps)}

@@ -320,6 +320,25 @@ def _refuse_copies(run_dirs: list[Path]) -> None:
                           "the folders of one copy only (or links to the runs to report):\n" + "\n".join(lines))
 
 
+def check_seeds_once(key: str, members: Sequence[Any]) -> None:
+    """Raise when two runs pooled into one report row (``members``, each with ``seeds``, ``run_id`` and
+    ``path``) trained a seed in common: the same configuration under two run ids (e.g. one with
+    ``--run-id``, or one from a sweep and one from the command line) would count those seeds twice and
+    narrow every interval."""
+    owner: dict[int, Any] = {}
+    twice: dict[tuple[str, str], list[int]] = {}
+    for r in members:
+        for seed in r.seeds:
+            if int(seed) in owner and owner[int(seed)] is not r:
+                first = owner[int(seed)]
+                twice.setdefault((str(first.path), str(r.path)), []).append(int(seed))
+            owner.setdefault(int(seed), r)
+    if twice:
+        lines = [f"  {a} and {b}: seed(s) {', '.join(map(str, seeds))}" for (a, b), seeds in twice.items()]
+        raise ConfigError(f"{key}: runs of the same settings trained the same seeds, which would count twice; "
+                          "report one of them (give the folders to report, or move the other out):\n" + "\n".join(lines))
+
+
 def load_runs(paths: Iterable[str | os.PathLike]) -> list[RunResult]:
     """:func:`find_runs` then :func:`load_run` on each; a folder that cannot be read is skipped
     with a warning so one broken run does not hide the others. Raises if nothing is found."""
@@ -467,6 +486,7 @@ def group_runs(runs: Sequence[RunResult]) -> dict[tuple[str, str], Group]:
     groups: dict[tuple[str, str], Group] = {}
     for key in sorted(by_key):
         members = sorted(by_key[key], key=lambda r: r.run_id)
+        check_seeds_once(f"{key[1]} on {key[0]}", members)
         algo = members[0].algo
         kind = next((k for k in SCORE_KINDS if all(k in r.scores for r in members)), None)
         if kind is None:

@@ -377,6 +377,24 @@ def test_a_method_option_written_out_at_its_default_is_the_same_row(tmp_path):
     assert sorted(groups[("toy", "oer")].seeds) == [0, 1, 2, 3]
 
 
+def test_the_same_settings_under_two_run_ids_never_count_a_seed_twice(tmp_path, capsys):
+    """One configuration trained twice on seeds 0 and 1 under two run ids (e.g. `--run-id`) would make a row
+    of 4 seeds out of 2: refused, naming both folders and the seeds; other seeds of the same settings pool."""
+    from offrl.cli import main as cli_main
+    from offrl.continual_report import group_continual_runs
+
+    root = tmp_path / "results"
+    write_run(root / "default-id", "toy", "er", [0, 1], CURVES[:2])
+    write_run(root / "named", "toy", "er", [0, 1], CURVES[:2])
+    assert cli_main(["report", str(root), "--out", str(tmp_path / "rep"), "--no-plots"]) == 1
+    err = capsys.readouterr().err
+    assert "trained the same seeds, which would count twice" in err
+    assert f"{root / 'default-id'} and {root / 'named'}: seed(s) 0, 1" in err
+    write_run(tmp_path / "more" / "other-seeds", "toy", "er", [2, 3], CURVES[:2])
+    groups = group_continual_runs([cl.load_continual_run(p) for p in (root / "named", tmp_path / "more" / "other-seeds")])
+    assert groups[("toy", "er")].seeds == [0, 1, 2, 3]
+
+
 def test_versus_pairs_rows_by_seed_unless_told_not_to(tmp_path):
     """Two rows of the same seeds whose values move together seed by seed: the paired difference is the
     bootstrap of the per-seed differences and excludes 0, the unpaired one (--no-versus-paired) does not;

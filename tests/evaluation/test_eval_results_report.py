@@ -180,6 +180,15 @@ def test_an_override_that_writes_out_a_default_pools_with_the_runs_without_it(tm
     assert sorted(label for _, label in group_runs(load_runs([root2]))) == ["td3bc", "td3bc [alpha=2.5]"]
 
 
+def test_a_seed_trained_twice_with_the_same_settings_is_refused(tmp_path):
+    """Two runs of one configuration under two ids, both on seed 0: pooling would count it twice."""
+    root, ds = tmp_path / "results", "d4rl/hopper-medium-v2"
+    _train(root / "a", "td3bc", ds, [0, 1], [[10, 20], [11, 21]])
+    _train(root / "b", "td3bc", ds, [0], [[12, 22]])
+    with pytest.raises(ConfigError, match=r"seed\(s\) 0$"):
+        group_runs(load_runs([root]))
+
+
 def _ref_csv(tmp_path):
     p = tmp_path / "published_scores.csv"
     p.write_text("# comment line\nsource,algo,dataset,mean,std\n"
