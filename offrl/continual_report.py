@@ -261,8 +261,9 @@ _VERSUS_METRICS: tuple[tuple[str, str], ...] = (("per", "PER"), ("bwt", "BWT"))
 
 def _versus_groups(groups: dict[tuple[str, str], ContinualGroup], wanted: str) -> dict[str, ContinualGroup]:
     """The row ``wanted`` names on each data (stream and quality): a row label as the table prints it
-    (``oer [dual=false]``), else a method's row without overrides (its label is the method's name). Raises
-    when no data has it."""
+    (``oer [dual=false]``), else a method's row without overrides (its label is the method's name), else the
+    method's one row on each data whatever its label. Raises when no data has it, or when the method has
+    several rows on a data (the message lists their labels to choose from)."""
     by_data: dict[str, ContinualGroup] = {}
     for (data, label), g in groups.items():
         if label == wanted:
@@ -271,6 +272,17 @@ def _versus_groups(groups: dict[tuple[str, str], ContinualGroup], wanted: str) -
         for (data, label), g in groups.items():
             if g.method == wanted and label == g.method:
                 by_data[data] = g
+    if not by_data:  # a method whose one row per data carries options in its label (`finetune [hidden=64,64]`)
+        rows: dict[str, list[ContinualGroup]] = {}
+        for (data, _), g in groups.items():
+            if g.method == wanted:
+                rows.setdefault(data, []).append(g)
+        several = {d: rs for d, rs in rows.items() if len(rs) > 1}
+        if several:
+            data, rs = sorted(several.items())[0]
+            raise ConfigError(f"--versus {wanted!r}: {wanted} has {len(rs)} rows on {data} ("
+                              + ", ".join(repr(g.label) for g in rs) + "); name one as the table prints it")
+        by_data = {d: rs[0] for d, rs in rows.items()}
     if not by_data:
         raise UnknownIdError("row to compare against (--versus)", wanted, {label for _, label in groups})
     return by_data

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from offrl.errors import OffrlError
+from offrl.errors import ConfigError, OffrlError
 from offrl.evaluation import continual as cl
 from offrl.evaluation.continual_plots import plot_method_comparison, plot_task_curves, plot_task_matrix
 from offrl.evaluation.stats import learning_curve
@@ -393,6 +393,25 @@ def test_the_same_settings_under_two_run_ids_never_count_a_seed_twice(tmp_path, 
     write_run(tmp_path / "more" / "other-seeds", "toy", "er", [2, 3], CURVES[:2])
     groups = group_continual_runs([cl.load_continual_run(p) for p in (root / "named", tmp_path / "more" / "other-seeds")])
     assert groups[("toy", "er")].seeds == [0, 1, 2, 3]
+
+
+def test_versus_a_method_finds_its_one_row_whatever_its_label(tmp_path):
+    """`--versus finetune` where finetune's only row reads `finetune [hidden=64,64]`: that row; a method with
+    two rows on a data set is ambiguous, and the message lists both labels."""
+    from offrl.continual_report import continual_report
+
+    root = tmp_path / "results"
+    write_run(root / "ft", "toy", "finetune", [0, 1], CURVES, continual_config={"hp": ["hidden=64,64"]})
+    write_run(root / "er", "toy", "er", [0, 1], CURVES + 5)
+    md = continual_report(sorted(root.iterdir()), tmp_path / "a", reps=200, curve_reps=10, plots=False,
+                          versus=["finetune"]).read_text()
+    assert "## finetune against every other row" in md
+    assert "| `toy` | er |" in md
+    write_run(root / "ft2", "toy", "finetune", [0, 1], CURVES, continual_config={"hp": ["hidden=32,32"]})
+    with pytest.raises(ConfigError, match=r"finetune has 2 rows on toy \('finetune \[hidden=32,32\]', "
+                                          r"'finetune \[hidden=64,64\]'\); name one"):
+        continual_report(sorted(root.iterdir()), tmp_path / "b", reps=200, curve_reps=10, plots=False,
+                         versus=["finetune"])
 
 
 def test_versus_pairs_rows_by_seed_unless_told_not_to(tmp_path):
