@@ -524,10 +524,13 @@ def continual_report(
     notes = []
     if any(len(r["group"].tasks) == 1 for r in rows):
         notes.append("A one-task stream has no earlier task: BWT, forgetting and FWT (GEM) are undefined (–).")
-    no_ref = sorted({r["group"].data for r in rows if r["reference"] is None and r["group"] not in references})
+    no_ref = [r["group"] for r in rows if r["reference"] is None and r["group"] not in references]
     if no_ref:
+        # name the rows, not only their data: on data where other rows have a reference, the data alone misleads
+        with_ref = {r["group"].data for r in rows if r["reference"] is not None}
+        named = sorted({f"`{g.data}`" if g.data not in with_ref else f"`{g.data}` / {g.label}" for g in no_ref})
         notes.append("FWT (CW) needs a from-scratch reference run on the same data and tasks, with the same base "
-                     "learner and evaluation protocol; none for " + ", ".join(f"`{s}`" for s in no_ref) + ".")
+                     "learner and evaluation protocol; none for " + ", ".join(named) + ".")
     for row in rows:
         if row["reference"] is not None:
             ref = row["reference"]

@@ -414,6 +414,21 @@ def test_versus_a_method_finds_its_one_row_whatever_its_label(tmp_path):
                          versus=["finetune"])
 
 
+def test_the_missing_reference_note_names_the_rows_where_others_have_one(tmp_path):
+    """On data where scratch is the reference of some rows, the note about a row without a reference names
+    that row, not the data alone (which would read as if no row there had FWT)."""
+    from offrl.continual_report import continual_report
+
+    root = tmp_path / "results"
+    write_run(root / "scratch", "toy", "scratch", [0, 1], CURVES)
+    write_run(root / "er", "toy", "er", [0, 1], CURVES + 5)
+    write_run(root / "er-small", "toy", "er", [0, 1], CURVES + 2, continual_config={"hp": ["hidden=64,64"]})
+    write_run(root / "other", "toy2", "er", [0, 1], CURVES)
+    md = continual_report(sorted(root.iterdir()), tmp_path / "rep", reps=200, curve_reps=10, plots=False).read_text()
+    note = next(line for line in md.splitlines() if "needs a from-scratch reference run" in line)
+    assert note.endswith("none for `toy2`, `toy` / er [hidden=64,64].")
+
+
 def test_versus_pairs_rows_by_seed_unless_told_not_to(tmp_path):
     """Two rows of the same seeds whose values move together seed by seed: the paired difference is the
     bootstrap of the per-seed differences and excludes 0, the unpaired one (--no-versus-paired) does not;
