@@ -288,9 +288,16 @@ def _versus_groups(groups: dict[tuple[str, str], ContinualGroup], wanted: str) -
     return by_data
 
 
+# seeds each side needs for a verdict: with 2, a bootstrap interval is the span of the two seeds' values (or
+# differences), so any two seeds that agree in sign would read as a difference "at 95%"
+MIN_VERDICT_SEEDS = 3
+
+
 def _verdict(est: Estimate, pct: str) -> str:
-    if not est.defined or est.n_seeds < 2 or (est.n_reference_seeds or 0) < 2:
+    if not est.defined:
         return "–"
+    if est.n_seeds < MIN_VERDICT_SEEDS or (est.n_reference_seeds or 0) < MIN_VERDICT_SEEDS:
+        return f"no verdict (fewer than {MIN_VERDICT_SEEDS} seeds)"
     if est.lower > 0:
         return "higher"
     if est.upper < 0:
