@@ -155,6 +155,9 @@ def make_report(args: ReportArgs) -> Path:
         raise ConfigError(f"ci must be in (0, 1), got {args.ci}")
     if args.reps < 1 or args.profile_reps < 1:
         raise ConfigError("reps and profile_reps must be >= 1")
+    if args.forgetting_window < 1:
+        raise ConfigError(f"--forgetting-window {args.forgetting_window}: the evaluations averaged at each end of "
+                          "forgetting must be at least 1 (Continual World: 5)")
     # a source that records both scores (offrl-local-v0: last and best) gives two columns, each beside ours
     references = load_references(args.reference, args.reference_csv) if args.reference else {}
     both_scores = len(references) > 1

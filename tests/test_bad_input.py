@@ -161,3 +161,18 @@ def test_a_value_out_of_range_names_the_algorithm_or_method():
         algos.get("td3bc").make_config(alpha=-1.0)
     with pytest.raises(ConfigError, match=r"^er\.buffer_size=-1 must be >= 1$"):
         METHODS["er"].make_config(buffer_size=-1)
+
+
+def test_continual_options_say_what_is_wrong_in_the_users_terms(tmp_path, capsys):
+    """An empty --seeds, a forgetting window of 0 (refused before any metric is computed) and the help of
+    `offrl continual train --buffer`."""
+    from offrl.continual.trainer import ContinualConfig
+
+    with pytest.raises(ConfigError, match=r"seeds is empty: name at least one seed \(--seeds 0 1 2 3 4\)"):
+        ContinualConfig(stream="pendulum-gain", seeds=())
+    (tmp_path / "results").mkdir()
+    assert main(["report", str(tmp_path / "results"), "--forgetting-window", "0"]) == 1
+    assert "--forgetting-window 0: the evaluations averaged at each end of forgetting" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["continual", "train", "--help"])
+    assert re.search(r"--buffer N\s+replay buffer size per task", capsys.readouterr().out)

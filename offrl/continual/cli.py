@@ -33,7 +33,7 @@ class CollectStreamArgs:
     workers: int = 0
     """env worker processes per collection (does not change the data)."""
     minari: bool = False
-    """also write Minari copies."""
+    """also write Minari copies (fails before collecting for streams whose envs Minari cannot record)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,6 +106,12 @@ def collect_stream(a: CollectStreamArgs) -> None:
     stream = load_stream(a.stream)
     for q in a.quality:
         check_quality(q)
+    if a.minari:  # every copy asked for can be written: found out before any task is collected
+        from offrl.collection import check_minari_copy
+
+        for q in a.quality:
+            for t in stream.tasks:
+                check_minari_copy(f"{stream.name}/{t.name}-{q}")
     for q in a.quality:
         for t in stream.tasks:
             ds_id = t.dataset_id(stream.name, q)
@@ -124,8 +130,11 @@ def make_train_args(config_cls):
     @dataclasses.dataclass(frozen=True)
     class TrainArgs(config_cls):
         __doc__ = config_cls.__doc__
-        buffer: Annotated[int | None, tyro.conf.arg(metavar="N")] = None
-        """replay buffer size per task, for methods that keep one (er, oer): --method-hp buffer_size=N."""
+        # help= as well: tyro reads a field's docstring from source, which it does not find for a class made
+        # in a function (the option showed no help)
+        buffer: Annotated[int | None, tyro.conf.arg(
+            metavar="N", help="replay buffer size per task, for methods that keep one (er, oer): "
+                              "--method-hp buffer_size=N.")] = None
 
     TrainArgs.__name__ = TrainArgs.__qualname__ = config_cls.__name__  # tyro names it in its error messages
     return TrainArgs

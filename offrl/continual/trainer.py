@@ -97,7 +97,9 @@ class ContinualConfig:
         for name in ("steps_per_task", "eval_every", "eval_episodes", "chunk", "batch_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"ContinualConfig.{name}={getattr(self, name)} must be >= 1")
-        if not self.seeds or len(set(self.seeds)) != len(self.seeds) or any(s < 0 for s in self.seeds):
+        if not self.seeds:
+            raise ConfigError("ContinualConfig.seeds is empty: name at least one seed (--seeds 0 1 2 3 4)")
+        if len(set(self.seeds)) != len(self.seeds) or any(s < 0 for s in self.seeds):
             raise ConfigError(f"ContinualConfig.seeds={self.seeds} must name distinct non-negative seeds")
         if self.eval_workers < 0:
             raise ConfigError(f"ContinualConfig.eval_workers={self.eval_workers} must be >= 0 (0: in this process)")
