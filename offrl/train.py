@@ -344,6 +344,27 @@ def config_difference(old: dict, new: dict) -> list[str]:
     return diff
 
 
+def data_difference(old: dict, new: dict) -> str | None:
+    """How the data a run folder's recorded config (``old``) trained on differs from ``new``'s: the datasets'
+    checksums (``dataset_spec.checksum``, or a continual run's ``dataset_checksums`` per task), compared only
+    where both records have them. A run resumed or found finished on data collected again with other
+    settings (``--steps``) would mix two data sets in one history, or pass the old data's scores off."""
+    def checksums(c: dict) -> list:
+        if "dataset_checksums" in c:
+            return list(c.get("dataset_checksums") or [])
+        return [(c.get("dataset_spec") or {}).get("checksum")]
+
+    a, b = checksums(old), checksums(new)
+    if len(a) != len(b):
+        return None
+    changed = [i for i, (x, y) in enumerate(zip(a, b)) if x and y and x != y]
+    if not changed:
+        return None
+    which = "the dataset" if len(a) == 1 else "the data of task(s) " + ", ".join(str(i) for i in changed)
+    return (f"{which} changed since it trained (checksum {a[changed[0]]} then, {b[changed[0]]} now: collected or "
+            "converted again); pick another run_id, or restore the data it trained on")
+
+
 def _jsonable(x):
     if isinstance(x, dict):
         return {k: _jsonable(v) for k, v in x.items() if k not in PLACEMENT_FIELDS}
@@ -531,6 +552,8 @@ def _train(tc: TrainConfig, dataset, algo_config, held) -> dict:
             if diff := config_difference(old, config):
                 raise OffrlError(f"{run_dir} holds a finished run with a different configuration ({diff}); "
                                  "pick another run_id")
+            if changed := data_difference(old, config):
+                raise OffrlError(f"{run_dir} holds a finished run, but {changed}")
         return finished
 
     if (finished := finished_here()) is not None:
@@ -545,6 +568,8 @@ def _train(tc: TrainConfig, dataset, algo_config, held) -> dict:
         old = json.loads((run_dir / "config.json").read_text())
         if diff := config_difference(old, config):
             raise OffrlError(f"{run_dir} holds a run with a different configuration ({diff}); pick another run_id")
+        if changed := data_difference(old, config):
+            raise OffrlError(f"{run_dir} holds a stopped run, but {changed}")
 
     if tc.normalize_obs:
         norm_ds, obs_mean, obs_std = normalize_dataset(dataset)

@@ -48,6 +48,8 @@ class StreamData:
     spec: Any
     """the learner's :class:`~offrl.datasets.DatasetSpec` (observations as the networks see them)."""
     action_high: float
+    checksums: list[str] = dataclasses.field(default_factory=list)
+    """per task, its dataset's checksum (empty where the source gives none)."""
 
     @property
     def n_tasks(self) -> int:
@@ -163,4 +165,4 @@ def prepare_stream_data(stream: Stream, quality: str, *, algo, cfg, heads: str, 
         ends.append(e)
     return StreamData(stream, quality, heads, ids, [len(d) for d in datasets], obs_dim, act_dim, tables, norms,
                       [(float(d.spec.ref_min), float(d.spec.ref_max)) for d in datasets], ends, spec,
-                      float(spec.extra["action_high"]))
+                      float(spec.extra["action_high"]), [str(d.spec.checksum or "") for d in datasets])

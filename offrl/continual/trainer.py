@@ -170,7 +170,8 @@ def setup(cc: ContinualConfig, datasets=None) -> _Setup:
     config = {"kind": "continual", "stream": stream.name, "method": method.name, "algo": algo.name,
               "quality": cc.quality, "tasks": stream.task_names, "seeds": list(cc.seeds),
               "steps_per_task": cc.steps_per_task, "heads": cc.heads, "dataset": f"{stream.name}/{cc.quality}",
-              "dataset_ids": data.dataset_ids, "stream_definition": stream.to_dict(),
+              "dataset_ids": data.dataset_ids, "dataset_checksums": data.checksums,
+              "stream_definition": stream.to_dict(),
               "continual_config": _jsonable({k: v for k, v in dataclasses.asdict(cc).items() if k != "devices"}),
               "method_config": _jsonable(dataclasses.asdict(mcfg)), "algo_config": _jsonable(dataclasses.asdict(cfg)),
               "references": {t: list(r) for t, r in zip(stream.task_names, data.refs)}, "offrl_version": __version__}
@@ -224,7 +225,10 @@ def run_identity(config: dict, left_out: tuple[str, ...] = (*NOT_HASHED, *RESUME
     """What a run's recorded ``config`` says it trains and how it is evaluated: everything but where and how
     it computes and records (``left_out`` of ``continual_config``) and the package version. Its digest is the
     default run id; a run resumes only into a folder whose record has the same identity."""
-    identity = {k: v for k, v in config.items() if k not in ("run_id", "offrl_version", "continual_config")}
+    # the data's checksums are compared apart (offrl.train.data_difference): in the id, data collected again on
+    # another platform would give a finished run a new id
+    identity = {k: v for k, v in config.items()
+                if k not in ("run_id", "offrl_version", "continual_config", "dataset_checksums")}
     identity["continual_config"] = {k: v for k, v in config["continual_config"].items() if k not in left_out}
     return identity
 
@@ -333,9 +337,14 @@ def _check_identity(s: _Setup, finished: bool) -> None:
     path = s.run_dir / "config.json"
     if not path.is_file():
         return
-    if diff := identity_difference(json.loads(path.read_text()), s.config):
+    from offrl.train import data_difference
+
+    old = json.loads(path.read_text())
+    if diff := identity_difference(old, s.config):
         raise OffrlError(f"{s.run_dir} holds a {'finished ' if finished else ''}continual run with a different "
                          f"configuration ({diff}); pick another run_id")
+    if changed := data_difference(old, s.config):
+        raise OffrlError(f"{s.run_dir} holds a {'finished' if finished else 'stopped'} continual run, but {changed}")
 
 
 def _finished_results(s: _Setup) -> dict | None:
