@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from offrl.errors import ConfigError, OffrlError, UnknownIdError, suggest
+from offrl.errors import ConfigError, OffrlError, UnknownIdError
 from offrl.registry import Registry
 from offrl.reproduce.verdict import Tolerance
+from offrl.sweep.spec import select_runs  # shared with `offrl sweep --datasets`
 
 __all__ = ["QUICK_DATASET", "QUICK_TRANSITIONS", "TARGETS", "Context", "SweepSpec", "Target", "get_target",
            "prepare_quick_data", "quick_data_root", "select_runs", "sweeps_dir"]
@@ -261,36 +262,3 @@ def prepare_quick_data(data_root: str | Path | None = None, *, make: bool = True
               f"into {root}", file=out, flush=True)
     collect(QUICK_DATASET, steps=QUICK_TRANSITIONS, root=root, minari=False, overwrite=True, progress=progress)
     return path
-
-
-def _data_key(dataset: str) -> str:
-    from offrl.evaluation.results import match_key
-
-    return match_key("", dataset)[1]
-
-
-def select_runs(sweeps: Sequence, *, algos: Sequence[str] = (), datasets: Sequence[str] = ()) -> list:
-    """The sweeps with only the runs of ``algos`` and ``datasets`` (all when empty); datasets match
-    with or without their source prefix (``hopper-medium-v2`` = ``d4rl/hopper-medium-v2``). A name
-    that matches no run raises with the target's names; sweeps left without runs are dropped."""
-    runs = [c for s in sweeps for c in s.runs]
-    known_algos = sorted({c.algo for c in runs})
-    known_data = sorted({c.dataset for c in runs})
-    for a in algos:
-        if a not in known_algos:
-            raise UnknownIdError("algorithm of this target", a, known_algos)
-    keys = {_data_key(d) for d in known_data}
-    for d in datasets:
-        if _data_key(d) not in keys:
-            hint = suggest(d, known_data)
-            raise ConfigError(f"--datasets {d!r}: not a dataset of this target"
-                              + (f"; did you mean {', '.join(map(repr, hint))}?" if hint else "")
-                              + f" (its datasets: {', '.join(known_data)})")
-    want = {_data_key(d) for d in datasets}
-    out = []
-    for s in sweeps:
-        keep = [i for i, c in enumerate(s.runs)
-                if (not algos or c.algo in algos) and (not want or _data_key(c.dataset) in want)]
-        if keep:
-            out.append(dataclasses.replace(s, runs=[s.runs[i] for i in keep], params=[s.params[i] for i in keep]))
-    return out

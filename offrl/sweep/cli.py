@@ -20,15 +20,21 @@ from offrl.sweep.backends import InProcessBackend, Outcome, ProcessBackend, RayB
 from offrl.sweep.plan import format_plan, other_code_note, run_states
 from offrl.sweep.spec import Sweep, _show, load_sweep
 
-__all__ = ["main", "run_sweep"]
+__all__ = ["STATUS_WORDS", "launch_wording", "main", "run_sweep", "summary"]
+
+# how a run that did not finish ended (``"status"`` beside ``"error"`` in :func:`run_sweep`'s results),
+# in the order and the words of the summary line
+STATUS_WORDS = {"failed": "failed", "data missing": "skipped (data missing)",
+                "locked": "not run (being trained elsewhere)"}
 
 
 def run_sweep(sweep: Sweep, *, backend: str = "local", parallel: int = 1, gpus: str | None = None,
               address: str | None = None, retries: int = 1, gpu_fraction: float | None = None,
               cpus_per_run: float = 1.0, wait_locked: bool = True, datasets: tuple[str, ...] = (),
               out=None, devices_per_run: int = 1, compile_cache: bool = True) -> dict[str, Any]:
-    """Run every run of ``sweep`` that is not finished; returns ``{run_id: final dict}`` with
-    ``{"error": message}`` for runs that failed or whose data is missing.
+    """Run every run of ``sweep`` that is not finished; returns ``{run_id: final dict}``, with
+    ``{"error": message, "status": why}`` for a run that did not finish: ``failed``, ``data missing`` (not
+    started) or ``locked`` (another process trains it and ``wait_locked`` is off); :func:`summary` counts them.
 
     ``compile_cache``: on the local backend, runs share their compiled programs through JAX's persistent
     cache (:mod:`offrl.compile_cache`; folder ``$OFFRL_COMPILE_CACHE`` or ``~/.cache/offrl/jax``).
@@ -48,7 +54,7 @@ def run_sweep(sweep: Sweep, *, backend: str = "local", parallel: int = 1, gpus: 
         if st.state == "finished":
             results[config.run_id] = st.final
         elif st.missing:
-            results[config.run_id] = {"error": "data missing: " + "; ".join(st.missing)}
+            results[config.run_id] = {"error": "data missing: " + "; ".join(st.missing), "status": "data missing"}
         else:
             todo.append(config)
     engine = _backend(backend, parallel, gpus, address, retries, gpu_fraction, cpus_per_run, wait_locked,
@@ -59,7 +65,7 @@ def run_sweep(sweep: Sweep, *, backend: str = "local", parallel: int = 1, gpus: 
         _say(out, f"[{sweep.name}] compiled programs are kept in {enable()} (runs that share them skip "
                   "compiling; --no-compile-cache: off)")
     where = {"InProcessBackend": "in this process", "ProcessBackend": "in child processes",
-             "RayBackend": "as Ray tasks"}[type(engine).__name__]
+             "RayBackend": "as Ray tasks"}[type(engine).__name__]  # launch_wording says the same for the plan
     _say(out, f"[{sweep.name}] {len(sweep.runs)} runs: {len(results) - _errors(results)} already finished, "
               f"{_errors(results)} without their data, {len(todo)} to run {where}"
          + (f" ({len(engine.slots)} at a time)" if isinstance(engine, ProcessBackend) else ""))
@@ -99,8 +105,42 @@ def run_sweep(sweep: Sweep, *, backend: str = "local", parallel: int = 1, gpus: 
         if bar is not None:
             bar.close()
     for run_id, o in outcomes.items():
-        results[run_id] = o.final if o.status == "finished" else {"error": o.error or o.status}
+        results[run_id] = (o.final if o.status == "finished" else
+                           {"error": o.error or o.status, "status": "locked" if o.status == "locked" else "failed"})
     return {c.run_id: results[c.run_id] for c in sweep.runs if c.run_id in results}
+
+
+def summary(results: dict[str, Any]) -> str:
+    """``2 finished, 1 failed, 3 skipped (data missing), 1 not run (being trained elsewhere)`` for
+    :func:`run_sweep`'s results (finished and failed always, the others where there are any)."""
+    counts = {why: 0 for why in STATUS_WORDS}
+    for r in results.values():
+        if "error" in (r or {}):
+            why = (r or {}).get("status")
+            counts[why if why in counts else "failed"] += 1
+    finished = len(results) - sum(counts.values())
+    return ", ".join([f"{finished} finished", *(f"{n} {STATUS_WORDS[why]}" for why, n in counts.items()
+                                                 if n or why == "failed")])
+
+
+def launch_wording(backend: str = "local", parallel: int = 1, gpus: str | None = None, address: str | None = None,
+                   gpu_fraction: float | None = None, cpus_per_run: float = 1.0, devices_per_run: int = 1) -> str:
+    """How :func:`run_sweep` would run the runs with these options, for ``offrl sweep plan``: ``one after
+    another in one process``, ``each in a process of its own, 4 at a time on the CPU``, ``each as a Ray
+    task``. Raises as :func:`run_sweep` does for options that do not go together."""
+    engine = _backend(backend, parallel, gpus, address, 1, gpu_fraction, cpus_per_run, True, devices_per_run)
+    if isinstance(engine, InProcessBackend):
+        return "one after another in one process"
+    if isinstance(engine, RayBackend):
+        return "each as a Ray task"
+    slots = engine.slots
+    if not engine.gpus:
+        return f"each in a process of its own, {len(slots)} at a time on the CPU"
+    places = list(dict.fromkeys(slots))
+    where = (f"GPU{'s' * (len(places) != 1)} {', '.join(places)}" if engine.devices_per_run == 1 else
+             f"GPU groups {'; '.join(places)}")
+    return (f"each in a process of its own, {len(slots)} at a time ({engine.per_gpu} per "
+            f"{'GPU' if engine.devices_per_run == 1 else 'group'} on {where})")
 
 
 def _backend(backend: str, parallel: int, gpus: str | None, address: str | None, retries: int,
@@ -170,7 +210,9 @@ def _say(out, line: str, bar=None) -> None:
 SweepOverrides = Annotated[tuple[str, ...], tyro.conf.arg(
     name="set", metavar="KEY=VALUE",
     help="change the file's settings for this command, e.g. --set continual.steps_per_task=30000 seeds=[0,1] "
-         "(VALUE is YAML; changed settings give other run ids).")]
+         "(VALUE is YAML). A setting that changes what a run computes (hyperparameters, steps, seeds, data) "
+         "gives it another run id; one that only says how it runs or records (eval_workers, checkpoint, wandb, "
+         "progress, devices) keeps its id and its finished results (docs/sweeps.md, Expansion).")]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -203,7 +245,8 @@ class SweepArgs:
     wait_locked: bool = True
     """wait for runs another launcher is training and finish them (False: report them and stop)."""
     datasets: tuple[str, ...] = ()
-    """only the runs on these datasets."""
+    """only the runs on these datasets: ids as the file gives them, or without their source prefix
+    (hopper-medium-v2 for d4rl/hopper-medium-v2) where that names one dataset of the sweep."""
     overrides: SweepOverrides = ()
     eval_workers: Annotated[int | None, tyro.conf.arg(metavar="N")] = None
     """processes stepping each run's evaluation envs (0: in the run's own process); default: as the file
@@ -234,9 +277,14 @@ class PlanArgs:
     file: tyro.conf.Positional[Path]
     """a sweep YAML."""
     datasets: tuple[str, ...] = ()
-    """only the runs on these datasets."""
+    """only the runs on these datasets: ids as the file gives them, or without their source prefix
+    (hopper-medium-v2 for d4rl/hopper-medium-v2) where that names one dataset of the sweep."""
+    backend: Literal["local", "ray"] = "local"
+    """the backend you intend to use (only changes the wording: how the runs would be run)."""
     parallel: int = 1
-    """runs per GPU you intend to use (only changes the wording of the estimate)."""
+    """runs per GPU you intend to use (only changes the wording: how the runs would be run, the estimate)."""
+    gpus: Annotated[str | None, tyro.conf.arg(metavar="IDS")] = None
+    """GPU ids you intend to give the local backend (only changes the wording); default as `offrl sweep`."""
     overrides: SweepOverrides = ()
     results_dir: Annotated[str | None, tyro.conf.arg(metavar="DIR")] = None
     """parent of the run folders (default $OFFRL_RESULTS_DIR or ./results)."""
@@ -262,9 +310,12 @@ class ExportArgs:
     overrides: SweepOverrides = ()
 
 
-def _plan(sweep: Sweep, parallel: int = 1, out=None) -> int:
+def _plan(sweep: Sweep, parallel: int = 1, out=None, **options) -> int:
+    """Print the plan, saying how ``offrl sweep`` with ``parallel`` and ``options`` (:func:`launch_wording`'s)
+    would run the runs."""
     out = out or sys.stdout
-    print(format_plan(sweep, run_states(sweep), processes=parallel), file=out, flush=True)
+    launch = launch_wording(parallel=parallel, **options)
+    print(format_plan(sweep, run_states(sweep), processes=parallel, launch=launch), file=out, flush=True)
     return 0
 
 
@@ -282,7 +333,7 @@ def main(argv: list[str]) -> int:
     if argv and argv[0] == "plan":
         a = tyro.cli(PlanArgs, args=argv[1:], prog="offrl sweep plan")
         return _plan(load_sweep(a.file, results_dir=a.results_dir, overrides=a.overrides).select(a.datasets),
-                     a.parallel)
+                     a.parallel, backend=a.backend, gpus=a.gpus)
     if argv and argv[0] == "export-wandb":
         import yaml
 
@@ -306,7 +357,8 @@ def main(argv: list[str]) -> int:
     a = tyro.cli(SweepArgs, args=argv, prog="offrl sweep")
     sweep = load_sweep(a.file, results_dir=a.results_dir, overrides=a.overrides).with_eval_workers(a.eval_workers)
     if a.dry_run:
-        return _plan(sweep.select(a.datasets), a.parallel)
+        return _plan(sweep.select(a.datasets), a.parallel, backend=a.backend, gpus=a.gpus, address=a.address,
+                     gpu_fraction=a.gpu_fraction, cpus_per_run=a.cpus_per_run, devices_per_run=a.devices_per_run)
     if a.collect or a.download:
         _get_data(sweep.select(a.datasets), collect=a.collect, download=a.download, workers=a.collect_workers)
     try:
@@ -318,6 +370,7 @@ def main(argv: list[str]) -> int:
         print(f"[{sweep.name}] interrupted: finished runs are kept and stopped runs keep their checkpoints; "
               "run the same command again to resume", file=sys.stderr, flush=True)
         return 130
-    failed = [r for r, v in results.items() if "error" in (v or {})]
-    print(f"{sweep.name}: {len(results) - len(failed)} finished, {len(failed)} failed")
-    return 1 if failed else 0
+    # exit status 0: every run (of those --datasets chose) is finished; 1: some run is not (failed, skipped
+    # for missing data, or left to another process), as the summary says (docs/sweeps.md, "Exit status")
+    print(f"{sweep.name}: {summary(results)}")
+    return 1 if any("error" in (v or {}) for v in results.values()) else 0

@@ -30,7 +30,7 @@ from offrl.provenance import run_code, source_digest
 from offrl.sweep.spec import Sweep, _short
 
 __all__ = ["RECORDED_SEED_STEPS_PER_S", "RunState", "Work", "batch_label", "estimate", "format_plan",
-           "get_missing_data", "missing_data", "other_code_note", "recorded_rate", "run_states"]
+           "get_missing_data", "jax_runs_on_cpu", "missing_data", "other_code_note", "recorded_rate", "run_states"]
 
 # Training throughput on one H100 80GB (jax 0.11.2, 2026-11-26), float32 defaults with concurrent
 # kernels, 2x256 MLPs / DT's 3x128 transformer, batch 256 (DT 64), compile and evaluation excluded:
@@ -357,6 +357,53 @@ def estimate(sweep: Sweep, states: list[RunState]) -> tuple[list[float | None], 
     return seconds, used
 
 
+def jax_runs_on_cpu() -> bool | None:
+    """Whether JAX's default backend in this process is (or would be) the CPU, told without starting a GPU
+    backend (seconds, and most of a GPU's memory where JAX preallocates): JAX's own answer where its
+    backends are up; else the first of ``JAX_PLATFORMS``; else whether JAX would find an accelerator plugin
+    (where it looks: the ``jax_plugins`` namespace and entry points, and ``libtpu``): with none it runs on
+    the CPU, with CUDA ones only where no GPU is visible (:func:`offrl.sweep.backends.visible_gpus`).
+    None where this cannot be told (a ROCm or TPU plugin whose device was not looked for)."""
+    try:
+        import jax
+        from jax._src import xla_bridge
+
+        if xla_bridge.backends_are_initialized():
+            return jax.default_backend() == "cpu"
+        platforms = _jax_platforms()
+    except Exception:  # noqa: BLE001  (a JAX without these internals: say nothing rather than guess)
+        return None
+    if platforms:
+        return platforms.split(",")[0].strip().lower() == "cpu"
+    import importlib.metadata
+    import importlib.util
+    import pkgutil
+
+    plugins = {ep.name for ep in importlib.metadata.entry_points(group="jax_plugins")}
+    try:
+        import jax_plugins
+
+        plugins |= {m.name for m in pkgutil.iter_modules(jax_plugins.__path__)}
+    except ImportError:
+        pass
+    if importlib.util.find_spec("libtpu") is not None:
+        plugins.add("libtpu")
+    if not plugins:
+        return True
+    if all("cuda" in name for name in plugins):
+        from offrl.sweep.backends import visible_gpus
+
+        return not visible_gpus()
+    return None
+
+
+def _jax_platforms() -> str:
+    """JAX's ``jax_platforms`` setting (``JAX_PLATFORMS``), "" when unset."""
+    import jax
+
+    return str(jax.config.jax_platforms or "").strip()
+
+
 def _duration(s: float | None) -> str:
     if s is None:
         return "?"
@@ -367,8 +414,18 @@ def _duration(s: float | None) -> str:
     return f"{s / 3600:.1f} h"
 
 
-def format_plan(sweep: Sweep, states: list[RunState], *, processes: int = 1) -> str:
-    """The plan as text: a table of runs, a summary line, missing data, the estimate and its sources."""
+def format_plan(sweep: Sweep, states: list[RunState], *, processes: int = 1, launch: str | None = None,
+                cpu: bool | None = None) -> str:
+    """The plan as text: a table of runs, a summary line, missing data, the estimate and its sources.
+
+    ``launch``: how the launcher would run them with the options given (``one after another in one
+    process``; :func:`offrl.sweep.cli.launch_wording`), default: the local backend's with ``processes``
+    runs per GPU. ``cpu``: whether JAX runs on the CPU here, which the estimate from recorded (H100)
+    rates then says (default: :func:`jax_runs_on_cpu`)."""
+    if launch is None:
+        from offrl.sweep.cli import launch_wording
+
+        launch = launch_wording(parallel=processes)
     seconds, used = estimate(sweep, states)
     searched = sweep.searched
     columns = list(sweep.kind.columns(sweep.runs[0])) if sweep.runs else []
@@ -381,8 +438,11 @@ def format_plan(sweep: Sweep, states: list[RunState], *, processes: int = 1) -> 
                str(len(config.seeds)), st.describe(), "-" if st.state == "finished" else _duration(sec)]
         rows.append(row)
     widths = [max(len(str(r[j])) for r in [head, *rows]) for j in range(len(head))]
+    n = len(sweep.runs)
+    if n == 1:
+        launch = launch.removeprefix("one after another ")
     lines = [f"sweep {sweep.name!r}" + (f" ({sweep.path})" if sweep.path else "")
-             + f": {len(sweep.runs)} runs = {len(sweep.runs)} processes, each training its "
+             + f": {n} run{'s' * (n != 1)}, {launch}, each training its "
              f"{len(sweep.runs[0].seeds) if sweep.runs else 0} seeds at once; results in {sweep.results_dir}"]
     if sweep.duplicates:
         lines.append(f"  ({sweep.duplicates} repeated configurations of the search run once)")
@@ -411,6 +471,12 @@ def format_plan(sweep: Sweep, states: list[RunState], *, processes: int = 1) -> 
             text += "; measured rates include compilation and evaluation, recorded ones are training alone"
         else:
             text += "; training alone (recorded rates), compilation and evaluation not included"
+        if any(rate == rate and not source.startswith("measured") for rate, source in used.values()):
+            if cpu is None:
+                cpu = jax_runs_on_cpu()
+            if cpu:
+                text += ("; recorded rates are H100 rates and this machine has no GPU (JAX runs on the CPU), "
+                         "so expect far longer")
         lines.append(text)
         for key, (rate, source) in sorted(used.items()):
             lines.append(f"  {key}: " + (f"{rate:,.0f} seed-steps/s, {source}" if rate == rate else source))

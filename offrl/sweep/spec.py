@@ -43,11 +43,11 @@ from typing import Any
 
 import numpy as np
 
-from offrl.errors import ConfigError, OffrlError, UnknownIdError, suggest
+from offrl.errors import ConfigError, OffrlError, UnknownIdError, close_ids, suggest
 from offrl.sweep.kinds import RunKind, get_kind
 
-__all__ = ["DISTRIBUTIONS", "Sweep", "apply_overrides", "legacy_run_id_of", "load_sweep", "parse_sweep", "run_id_of",
-           "sample_random"]
+__all__ = ["DISTRIBUTIONS", "Sweep", "apply_overrides", "legacy_run_id_of", "load_sweep", "optional_keys",
+           "parse_sweep", "run_id_of", "sample_random", "select_runs"]
 
 # keys every sweep file may use whatever its kind
 COMMON_KEYS = ("name", "kind", "description", "seeds", "grid", "variants", "random", "wandb")
@@ -123,15 +123,66 @@ class Sweep:
         return dataclasses.replace(self, runs=[dataclasses.replace(c, eval_workers=workers) for c in self.runs])
 
     def select(self, data_ids: tuple[str, ...] = ()) -> Sweep:
-        """The runs that read one of ``data_ids`` (all runs when empty)."""
+        """The runs that read one of ``data_ids`` (all runs when empty), each named as :func:`select_runs`
+        takes it (with or without its source prefix)."""
         if not data_ids:
             return self
-        unknown = [d for d in data_ids if not any(d in self.kind.data_ids(c) for c in self.runs)]
-        if unknown:
-            known = sorted({d for c in self.runs for d in self.kind.data_ids(c)})
-            raise ConfigError(f"sweep {self.name!r} has no runs on {unknown}; its datasets: {known}")
-        keep = [i for i, c in enumerate(self.runs) if set(self.kind.data_ids(c)) & set(data_ids)]
-        return dataclasses.replace(self, runs=[self.runs[i] for i in keep], params=[self.params[i] for i in keep])
+        kept = select_runs([self], datasets=data_ids, of=f"sweep {self.name!r}")
+        return kept[0] if kept else dataclasses.replace(self, runs=[], params=[])
+
+
+def select_runs(sweeps, *, algos=(), datasets=(), of: str = "this target") -> list[Sweep]:
+    """The sweeps with only the runs of ``algos`` and ``datasets`` (all when empty); sweeps left without
+    runs are dropped (``offrl sweep --datasets``, ``offrl reproduce --algos/--datasets``).
+
+    A dataset is named as the sweeps give it (an id or a path; case does not matter) or by its end after
+    a ``/``, such as its id without the source prefix (``hopper-medium-v2`` for ``d4rl/hopper-medium-v2``),
+    where that names exactly one dataset of the sweeps (a run reads the datasets its kind's ``data_ids``
+    says: a continual run those of its stream's tasks). A name that matches none, or several, raises
+    :class:`~offrl.errors.ConfigError` with close matches and the datasets there are; an unknown algorithm
+    raises :class:`~offrl.errors.UnknownIdError`. ``of`` names the sweeps in those messages."""
+    runs = [(s, c) for s in sweeps for c in s.runs]
+    known_algos = sorted({str(getattr(c, "algo", "")) for _, c in runs} - {""})
+    for a in algos:
+        if a not in known_algos:
+            raise UnknownIdError(f"algorithm of {of}", a, known_algos)
+    reads = {id(c): s.kind.data_ids(c) for s, c in runs}
+    known_data = sorted({d for ids in reads.values() for d in ids})
+    want: set[str] = set()
+    for d in datasets:
+        want |= _dataset_named(d, known_data, of)
+    out = []
+    for s in sweeps:
+        keep = [i for i, c in enumerate(s.runs)
+                if (not algos or getattr(c, "algo", None) in algos) and (not want or want & set(reads[id(c)]))]
+        if keep:
+            out.append(dataclasses.replace(s, runs=[s.runs[i] for i in keep], params=[s.params[i] for i in keep]))
+    return out
+
+
+def _dataset_named(name: str, known: list[str], of: str) -> set[str]:
+    """The one dataset of ``known`` that ``name`` names (:func:`select_runs`)."""
+    low = name.strip().lower()
+    exact = {k for k in known if k.lower() == low}
+    if exact:
+        return exact
+    ends = {k for k in known if low and k.lower().endswith("/" + low.lstrip("/"))}
+    if len(ends) == 1:
+        return ends
+    if ends:
+        raise ConfigError(f"--datasets {name!r} names several datasets of {of}: {', '.join(sorted(ends))}; "
+                          "give one of them in full")
+    # names that hold it, then close ones (strictly: ids of one source share most of their letters), whole
+    # or without the source prefix
+    short: dict[str, list[str]] = {}
+    for k in known:
+        short.setdefault(k.rsplit("/", 1)[-1], []).append(k)
+    hint = [k for k in known if low and low in k.lower()] + close_ids(name, known, n=3)
+    hint += [k for h in close_ids(name.rsplit("/", 1)[-1], short, n=3) for k in short[h]]
+    hint = list(dict.fromkeys(hint))[:3]
+    raise ConfigError(f"--datasets {name!r}: not a dataset of {of}"
+                      + (f"; did you mean {', '.join(map(repr, hint))}?" if hint else "")
+                      + f" (its datasets: {', '.join(known)})")
 
 
 def load_sweep(path: str | os.PathLike, *, results_dir: str | os.PathLike | None = None,
@@ -212,11 +263,12 @@ def parse_sweep(spec: Any, *, source: str = "sweep", results_dir: str | os.PathL
     random = _parse_random(spec.get("random"), kind, source)
     varied = {k for v in variants for k in v}
     searched = set(grid) | varied | set(random["params"] if random else ())
-    missing = [k for k in ("name", "seeds") if k not in spec]
-    missing += [k for k in kind.required if k not in spec and k not in searched and _plural_of(kind, k) not in spec]
+    missing = [k for k in ("name", *kind.required, "seeds") if k not in spec
+               and (k in ("name", "seeds") or (k not in searched and _plural_of(kind, k) not in spec))]
     if missing:
         raise ConfigError(f"{source}: a {kind.name} sweep needs the keys {['name', *kind.required, 'seeds']} "
-                          f"(missing: {missing}; optional: grid, random, {', '.join(kind.sections)}, wandb)")
+                          f"(missing: {', '.join(_with_plural(kind, k) for k in missing)}; "
+                          f"optional: {', '.join(optional_keys(kind))}; docs/sweeps.md)")
     name = spec["name"]
     if not isinstance(name, str) or not name.strip():
         raise ConfigError(f"{source}: name must be a non-empty string")
@@ -327,9 +379,28 @@ def sample_random(random: Mapping[str, Any]) -> list[dict[str, Any]]:
     return draws
 
 
+def optional_keys(kind: RunKind) -> list[str]:
+    """The keys a sweep file of ``kind`` may leave out, in the order docs/sweeps.md lists them (a key of the
+    kind with a plural form as ``quality or qualities``)."""
+    own = [k for k in kind.keys if k not in kind.required]
+    return ["description", "kind", *(_with_plural(kind, k, "or") for k in own), *kind.sections, "grid",
+            "variants", "random", "wandb"]
+
+
 # ------------------------------------------------------------------------ helpers
 def _plural_of(kind: RunKind, single: str) -> str | None:
     return next((p for p, s in kind.plurals.items() if s == single), None)
+
+
+def _with_plural(kind: RunKind, key: str, style: str = "missing") -> str:
+    """``key`` named with its plural form: ``algo (or algos: [...], or searched)`` for a missing key,
+    ``quality or qualities`` in a list of optional ones."""
+    plural = _plural_of(kind, key)
+    if style == "or":
+        return f"{key} or {plural}" if plural else key
+    if key in ("name", "seeds"):
+        return key
+    return f"{key} (or {plural}: [...], or searched)" if plural else f"{key} (or searched)"
 
 
 def _mapping(x: Any, where: str) -> dict:

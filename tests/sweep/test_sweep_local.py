@@ -28,7 +28,7 @@ def test_missing_data_is_one_line_and_a_failure_never_loses_finished_runs(tmp_pa
     assert len(skipped) == 1 and "d4rl/hopper-medium-v2" in skipped[0]
     assert f"missing {hdf5}; get it with `offrl datasets download d4rl/hopper-medium-v2`" in skipped[0]
     assert "Traceback" not in out and "download=True" not in out
-    assert "1 finished, 1 failed" in out
+    assert "1 finished, 0 failed, 1 skipped (data missing)" in out  # skipped, not failed
     done = load_sweep(f, results_dir=res).runs[0]
     final = (res / done.run_id / "final.json").read_text()
     assert json.loads(final)["run_id"] == done.run_id and json.loads(final)["steps"] == 100
@@ -36,7 +36,8 @@ def test_missing_data_is_one_line_and_a_failure_never_loses_finished_runs(tmp_pa
     assert main(["sweep", str(f), "--results-dir", str(res)]) == 1
     out = capsys.readouterr().out
     assert (res / done.run_id / "final.json").read_text() == final
-    assert "1 already finished, 1 without their data, 0 to run" in out and "1 finished, 1 failed" in out
+    assert "1 already finished, 1 without their data, 0 to run" in out
+    assert "1 finished, 0 failed, 1 skipped (data missing)" in out
 
 
 def test_unexpected_errors_are_retried_then_reported_with_their_traceback(tmp_path, capsys):
@@ -55,7 +56,7 @@ def test_unexpected_errors_are_retried_then_reported_with_their_traceback(tmp_pa
     out = capsys.readouterr().out
     broken, fine = sweep.runs
     assert calls.count("local/toy-a-v0") == 2  # one retry
-    assert results[broken.run_id] == {"error": "RuntimeError: device fell over"}
+    assert results[broken.run_id] == {"error": "RuntimeError: device fell over", "status": "failed"}
     assert results[fine.run_id]["steps"] == 100 and (tmp_path / "res" / fine.run_id / "final.json").exists()
     assert "retrying" in out and f"FAILED {broken.run_id}" in out
     assert "Traceback (most recent call last)" in out and 'raise RuntimeError("device fell over")' in out
@@ -212,3 +213,48 @@ def test_get_missing_data_reports_what_no_worker_could_collect(tmp_path):
     from offrl.datasets import load
 
     assert len(load("local/pendulum-gain/forward-medium-v0")) == 400
+
+
+def test_the_summary_counts_skipped_and_locked_runs_as_what_they_are(tmp_path, capsys):
+    """A run without its data is skipped and one another process trains is not run (--no-wait-locked):
+    neither is a failure, and the summary says which; the exit status is 1 as long as a run is not finished."""
+    from offrl.runlock import RunLock
+    from offrl.sweep.cli import summary
+
+    f = write_sweep(tmp_path / "s.yaml", steps=100)  # no data at all
+    res = tmp_path / "res"
+    assert main(["sweep", str(f), "--results-dir", str(res)]) == 1
+    out = capsys.readouterr().out
+    assert out.count("SKIPPED") == 2 and out.rstrip().endswith("tiny: 0 finished, 0 failed, 2 skipped (data missing)")
+
+    toy_data()
+    busy, free = load_sweep(f, results_dir=res).runs
+    with RunLock(res / busy.run_id):  # held here, as another launcher's trainer would hold it
+        assert main(["sweep", str(f), "--results-dir", str(res), "--no-wait-locked"]) == 1
+    out = capsys.readouterr().out
+    assert f"NOT RUN {busy.run_id}" in out and f"being trained by another process (pid {os.getpid()})" in out
+    assert out.rstrip().endswith("tiny: 1 finished, 0 failed, 1 not run (being trained elsewhere)")
+    assert (res / free.run_id / "final.json").exists() and not (res / busy.run_id / "final.json").exists()
+    assert summary({"a": {"steps": 1}, "b": {"error": "x"}, "c": {"error": "y", "status": "failed"},
+                    "d": {"error": "z", "status": "data missing"}}) == "1 finished, 2 failed, 1 skipped (data missing)"
+    assert main(["sweep", str(f), "--results-dir", str(res)]) == 0  # the lock is free: the run trains now
+    assert "tiny: 2 finished, 0 failed" in capsys.readouterr().out
+
+
+def test_datasets_are_chosen_with_or_without_their_source_prefix(tmp_path, capsys):
+    """`offrl sweep --datasets` takes an id without its source prefix where it names one dataset of the
+    sweep (as `offrl reproduce --datasets`, one implementation), and suggests close names for a miss."""
+    f = write_sweep(tmp_path / "s.yaml", steps=100, datasets=("local/toy-a-v0", "d4rl/hopper-medium-v2"))
+    res = tmp_path / "res"
+    hopper = load_sweep(f, results_dir=res).runs[1]
+    assert main(["sweep", "plan", str(f), "--results-dir", str(res), "--datasets", "hopper-medium-v2"]) == 0
+    out = capsys.readouterr().out
+    assert "1 run, in one process" in out and hopper.run_id in out and "toy-a" not in out
+    # the launcher: only that run, skipped for its data
+    assert main(["sweep", str(f), "--results-dir", str(res), "--datasets", "HOPPER-medium-v2"]) == 1
+    assert "0 finished, 0 failed, 1 skipped (data missing)" in capsys.readouterr().out
+    assert main(["sweep", "plan", str(f), "--results-dir", str(res), "--datasets", "hoper-medium-v2"]) == 1
+    err = capsys.readouterr().err
+    assert ("--datasets 'hoper-medium-v2': not a dataset of sweep 'tiny'; did you mean 'd4rl/hopper-medium-v2'? "
+            "(its datasets: d4rl/hopper-medium-v2, local/toy-a-v0)") in err
+    assert not res.exists()

@@ -179,7 +179,8 @@ def test_plan_shows_states_missing_data_and_where_the_estimate_comes_from(tmp_pa
     s = load_sweep(f, results_dir=res)
     assert main(["sweep", "plan", str(f), "--results-dir", str(res)]) == 0
     fresh = capsys.readouterr().out
-    assert "4 runs = 4 processes, each training its 2 seeds at once" in fresh and "4 pending" in fresh
+    assert "4 runs, one after another in one process, each training its 2 seeds at once" in fresh
+    assert "4 pending" in fresh
     assert "bc: 113,391 seed-steps/s, H100, 5 seeds, float32 (benchmarks/notes/2026-11-throughput.md, 4e)" in fresh
     assert ("on one accelerator, the runs one after another; training alone (recorded rates), compilation and "
             "evaluation not included") in fresh
@@ -311,7 +312,7 @@ def test_set_changes_a_sweep_file_for_one_command(tmp_path, capsys):
     assert main(["sweep", "plan", str(f), *sets]) == 0
     planned = capsys.readouterr().out
     assert [c.run_id for c in load_sweep(same).runs] == [c.run_id for c in load_sweep(f, overrides=sets[1:]).runs]
-    assert load_sweep(same).runs[0].run_id in planned and "1 runs = 1 processes, each training its 2 seeds" in planned
+    assert load_sweep(same).runs[0].run_id in planned and "1 run, in one process, each training its 2 seeds" in planned
     # a misspelt field is caught as in a file, and the message says the setting came from --set
     assert main(["sweep", "plan", str(f), "--set", "train.stesp=3"]) == 1
     err = capsys.readouterr().err
@@ -452,3 +453,108 @@ def test_runs_recorded_under_the_earlier_ids_are_found(tmp_path):
     assert again.run_ids[0] == old[0] and again.run_ids[1] == sweep.run_ids[1]
     assert again.run_ids[2:] == sweep.run_ids[2:]
     assert again.runs[0].run_id == old[0] and Path(again.runs[0].results_dir) == res.absolute()
+
+
+def test_a_file_missing_its_keys_lists_every_optional_key(tmp_path):
+    f = tmp_path / "bad.yaml"
+    f.write_text("name: x\nseeds: 2\nalgo: bc\n")
+    with pytest.raises(ConfigError) as e:
+        load_sweep(f)
+    assert "missing: dataset (or datasets: [...], or searched)" in str(e.value)
+    assert "optional: description, kind, train, hp, grid, variants, random, wandb" in str(e.value)
+    f.write_text("name: x\nkind: continual\nseeds: 2\nmethod: er\n")
+    with pytest.raises(ConfigError, match=r"optional: description, kind, algo, quality or qualities, continual, hp, "
+                                          r"method_hp, grid, variants, random, wandb"):
+        load_sweep(f)
+
+
+def test_select_runs_takes_names_without_prefix_only_where_they_name_one_dataset():
+    """The one selection of `offrl sweep --datasets` and `offrl reproduce --algos/--datasets`."""
+    import types
+
+    from offrl.reproduce import targets
+    from offrl.sweep import Sweep, get_kind
+    from offrl.sweep.spec import select_runs
+
+    assert targets.select_runs is select_runs  # reproduce uses the same implementation
+    ids = ["d4rl/hopper-medium-v2", "local/hopper-medium-v2", "/data/mine/walker2d-x-v0"]
+    runs = [types.SimpleNamespace(algo=a, dataset=d, run_id=f"{a}-{d}") for a in ("bc", "iql") for d in ids]
+    sweep = Sweep("s", get_kind("train"), runs, [{} for _ in runs], Path("."))
+
+    def chosen(**select):
+        return [c.run_id for s in select_runs([sweep], **select) for c in s.runs]
+
+    assert chosen(datasets=("walker2d-x-v0",)) == ["bc-/data/mine/walker2d-x-v0", "iql-/data/mine/walker2d-x-v0"]
+    assert chosen(datasets=("mine/walker2d-x-v0",), algos=("iql",)) == ["iql-/data/mine/walker2d-x-v0"]
+    # a full id is that dataset alone, not another source's of the same name
+    assert chosen(datasets=("D4RL/hopper-medium-v2",), algos=("bc",)) == ["bc-d4rl/hopper-medium-v2"]
+    with pytest.raises(ConfigError, match=r"'hopper-medium-v2' names several datasets of this target: "
+                                          r"d4rl/hopper-medium-v2, local/hopper-medium-v2; give one of them in full"):
+        chosen(datasets=("hopper-medium-v2",))
+    with pytest.raises(ConfigError, match=r"not a dataset of sweep 's'; did you mean 'd4rl/hopper-medium-v2', "
+                                          r"'local/hopper-medium-v2'\?"):
+        sweep.select(("hopper-medum-v2",))
+    with pytest.raises(UnknownIdError, match="unknown algorithm of this target 'td3bc'"):
+        chosen(algos=("td3bc",))
+    assert [c.dataset for c in sweep.select(("local/hopper-medium-v2",)).runs] == ["local/hopper-medium-v2"] * 2
+
+
+def test_the_plan_says_how_the_launcher_would_run_the_runs(tmp_path, capsys):
+    f = tmp_path / "s.yaml"
+    f.write_text(yaml.safe_dump({**BASE, "algo": "bc", "hp": {}}))
+    plans = {}
+    for options in [(), ("--parallel", "2", "--gpus", ""), ("--gpus", "0,1"), ("--parallel", "2", "--gpus", "3"),
+                    ("--backend", "ray")]:
+        assert main(["sweep", "plan", str(f), *options]) == 0
+        plans[options] = capsys.readouterr().out.splitlines()[0]
+    assert [p.split(": ", 1)[1].split(", each training")[0] for p in plans.values()] == [
+        "2 runs, one after another in one process",
+        "2 runs, each in a process of its own, 2 at a time on the CPU",
+        "2 runs, each in a process of its own, 2 at a time (1 per GPU on GPUs 0, 1)",
+        "2 runs, each in a process of its own, 2 at a time (2 per GPU on GPU 3)",
+        "2 runs, each as a Ray task"]
+    # --dry-run takes the launcher's options and refuses those that do not go together, as the run would
+    assert main(["sweep", str(f), "--dry-run", "--gpu-fraction", "0.5"]) == 1
+    assert "--gpu-fraction is an option of the ray backend" in capsys.readouterr().err
+
+
+def test_an_estimate_from_h100_rates_says_when_jax_runs_on_the_cpu(tmp_path, monkeypatch, capsys):
+    """Recorded rates are H100 rates: on a machine whose JAX runs on the CPU the plan says the estimate is
+    far too short, told without starting a GPU backend (the plan stays quick)."""
+    import sys
+    import types
+
+    import jax
+    from jax._src import xla_bridge
+
+    from offrl.sweep import plan
+    from offrl.sweep.plan import format_plan, jax_runs_on_cpu, run_states
+
+    f = tmp_path / "s.yaml"
+    f.write_text(yaml.safe_dump({**BASE, "algo": "bc", "hp": {}}))
+    assert main(["sweep", "plan", str(f)]) == 0  # the tests run JAX on the CPU
+    note = "recorded rates are H100 rates and this machine has no GPU (JAX runs on the CPU), so expect far longer"
+    assert note in next(line for line in capsys.readouterr().out.splitlines() if line.startswith("estimated time"))
+    s = load_sweep(f)
+    assert note not in format_plan(s, run_states(s), cpu=False)
+
+    def no_backend():
+        raise AssertionError("the plan started a JAX backend")
+
+    monkeypatch.setattr(xla_bridge, "backends_are_initialized", lambda: False)
+    monkeypatch.setattr(jax, "default_backend", no_backend)
+    assert jax_runs_on_cpu() is True  # JAX_PLATFORMS=cpu, read without starting anything
+    monkeypatch.setattr(plan, "_jax_platforms", lambda: "cuda,cpu")
+    assert jax_runs_on_cpu() is False
+    monkeypatch.setattr(plan, "_jax_platforms", lambda: "")
+    # no JAX_PLATFORMS: JAX's plugins decide (none here: the CPU; a CUDA one: whether a GPU is visible)
+    monkeypatch.setattr("importlib.metadata.entry_points", lambda group: [])
+    monkeypatch.setattr("importlib.util.find_spec", lambda name: None)
+    monkeypatch.setitem(sys.modules, "jax_plugins", None)
+    assert jax_runs_on_cpu() is True
+    monkeypatch.setattr("importlib.metadata.entry_points",
+                        lambda group: [types.SimpleNamespace(name="xla_cuda12")])
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
+    assert jax_runs_on_cpu() is False
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    assert jax_runs_on_cpu() is True
