@@ -257,13 +257,54 @@ def _minari_installed() -> bool:
     return True
 
 
-def _before_collecting(name: str, *, root, minari: bool, overwrite: bool):
+def minari_env_problem(name: str) -> str | None:
+    """Why no Minari copy of the collected ``name`` can be written, or None when one can.
+
+    A Minari dataset records its env's Gymnasium spec as JSON, and Gymnasium cannot serialise an env
+    registered with a Python callable as its entry point, as the continual task families
+    (``offrl/PendulumGain-v0``, ``offrl/CheetahVel-v0``, ...) are; checked without collecting anything.
+    """
+    import gymnasium as gym
+
+    import offrl.envs  # noqa: F401  (registers the continual task families)
+
+    env_id = source(parse_name(name)[0]).env_id
+    try:
+        spec = gym.spec(env_id)
+    except gym.error.Error:
+        return None  # not registered: the copy is written without an env spec
+    try:
+        spec.to_json()
+    except (ValueError, TypeError) as e:
+        why = ("is registered with a Python callable as its entry point" if not isinstance(spec.entry_point, str)
+               else f"has a spec Gymnasium cannot serialise ({str(e).splitlines()[0]})")
+        return f"its env {env_id} {why}, which a Minari dataset cannot record"
+    return None
+
+
+def check_minari_copy(name: str) -> None:
+    """Raise :class:`OffrlError` (one line) when no Minari copy of ``name`` can be written
+    (:func:`minari_env_problem`): for a copy asked for explicitly, before anything is collected."""
+    problem = minari_env_problem(name)
+    if problem:
+        env, level = parse_name(name)
+        raise OffrlError(_no_copy_message(f"local/{env}-{level}-v0", problem))
+
+
+def _no_copy_message(ds_id: str, problem: str) -> str:
+    return f"{ds_id}: no Minari copy can be written: {problem}; collect it without --minari (nothing was collected)"
+
+
+def _before_collecting(name: str, *, root, minari: bool | None, overwrite: bool):
     """Checks of :func:`collect` before any collection: returns ``(minari, dataset)``.
 
     The native dataset directory appears in one rename with its ``card.json`` and ``card.md``
     inside (checksummed in its manifest), so an interrupt never leaves a dataset without its card
     or with a stale one; the Minari copy is derived from it and written next. Hence:
 
+    * a dataset whose env Minari cannot record (:func:`minari_env_problem`: the continual task
+      families) gets no copy: ``minari=True`` (asked for explicitly) raises :class:`OffrlError`
+      before anything is collected, ``minari=None`` (the default) skips the copy with a one-line note;
     * without the ``minari`` package the copy is skipped, with a warning now rather than an error
       after the collection (``minari`` comes back False);
     * a collected dataset whose copy is missing or stale (:func:`minari_copy_status`, e.g. after an
@@ -277,12 +318,21 @@ def _before_collecting(name: str, *, root, minari: bool, overwrite: bool):
 
     env, level = parse_name(name)
     ds_id = f"local/{env}-{level}-v0"
+    out_dir = local_dataset_dir(ds_id, root)
+    if minari is not False:
+        problem = minari_env_problem(name)
+        if problem and minari:
+            raise OffrlError(_no_copy_message(ds_id, problem))
+        if problem:
+            if overwrite or not out_dir.exists():  # (an existing dataset is refused by collect, in one line)
+                print(f"note: {ds_id}: no Minari copy: {problem}; only the native dataset is written",
+                      file=sys.stderr)
+        minari = not problem  # None (the default) becomes True where the copy can be written
     if minari and not _minari_installed():
         warnings.warn(f"{ds_id}: the minari package is not installed, so only the native dataset is written, "
                       f"no Minari copy (pip install 'offrl[minari]', then `offrl collect {env}-{level}` makes the "
                       "copy from it without collecting again)", stacklevel=3)
         minari = False
-    out_dir = local_dataset_dir(ds_id, root)
     if minari and out_dir.exists() and not overwrite:
         status, copy_path = minari_copy_status(ds_id, root)
         if status != "ok":
@@ -302,10 +352,14 @@ def _write_minari_copy(ds, env: str, level: str) -> Path:
 
 
 def collect(name: str, *, steps: int | None = None, seed: int = 0, n_envs: int = DEFAULT_N_ENVS, workers: int = 0,
-            root=None, save: bool = True, minari: bool = True, overwrite: bool = False, progress: bool = True,
+            root=None, save: bool = True, minari: bool | None = None, overwrite: bool = False, progress: bool = True,
             expect_checksum: str | None = None):
     """Collect ``local/<env>-<level>-v0`` or a continual task's ``local/<stream>/<task>-<level>-v0``;
     writes the native dataset (and a Minari copy) atomically.
+
+    ``minari``: None (default) writes the Minari copy where one can be written (not for the continual
+    task envs, which Minari cannot record: a one-line note says so); True asks for it, and raises
+    :class:`OffrlError` before collecting when it cannot be written; False writes none.
 
     ``steps`` defaults to D4RL's 1M for the single-task datasets (medium-replay: the replay buffer's
     size) and to :data:`TASK_DEFAULT_STEPS` for task datasets; the composite levels
@@ -606,7 +660,9 @@ class CollectArgs:
     """fail unless the collected arrays have this checksum (reproducibility check)."""
     minari: bool = True
     """also write a Minari copy (minari.load_dataset('offrl/<env>-<level>-v0')); skipped with a warning
-    when the minari package is missing; rerunning re-makes a missing or stale copy without collecting."""
+    when the minari package is missing, and with a note for the continual task datasets, whose envs Minari
+    cannot record (an explicit --minari then fails before collecting); rerunning re-makes a missing or
+    stale copy without collecting."""
     overwrite: bool = False
     """replace an existing dataset."""
 
@@ -614,8 +670,10 @@ class CollectArgs:
 def main(argv: list[str]) -> int:
     a = tyro.cli(CollectArgs, args=argv, prog="offrl collect")
     parse_name(a.name)
+    # --minari given explicitly (True) must make the copy; the default (None) makes it where it can
+    minari = (True if "--minari" in argv else None) if a.minari else False
     t0 = time.time()
-    ds = collect(a.name, steps=a.steps, seed=a.seed, n_envs=a.n_envs, workers=a.workers, minari=a.minari,
+    ds = collect(a.name, steps=a.steps, seed=a.seed, n_envs=a.n_envs, workers=a.workers, minari=minari,
                  overwrite=a.overwrite, expect_checksum=a.expect_checksum)
     st = ds.stats()
     print(f"{ds.spec.id}: {len(ds):,} transitions, {st['episodes']} episodes, return "

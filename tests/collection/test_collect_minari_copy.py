@@ -121,3 +121,45 @@ def test_collect_cli_without_minari(tmp_path, monkeypatch, capsys):
         assert main(["collect", NAME, "--steps", "100", "--n-envs", "2"]) == 0
     assert "local/hopper-random-v0: 100 transitions" in capsys.readouterr().out
     _card_matches(tmp_path)
+
+
+TASK, TASK_ID = "pendulum-gain/forward-random", "local/pendulum-gain/forward-random-v0"
+
+
+def test_task_dataset_gets_no_minari_copy_by_default_with_a_one_line_note(tmp_path, capsys):
+    """The continual task envs are registered with a callable entry point, which a Minari dataset cannot
+    record: the default collect writes the native dataset and says so in one line (it used to raise
+    Gymnasium's ValueError after the native dataset was written, on every rerun too)."""
+    from offrl.cli import main
+
+    root = tmp_path / "offrl-data"  # the conftest's OFFRL_DATA_DIR
+    ds = collection.collect(TASK, steps=200, n_envs=2, root=root, progress=False)
+    err = capsys.readouterr().err
+    notes = [line for line in err.splitlines() if "Minari" in line]
+    assert notes == [f"note: {TASK_ID}: no Minari copy: its env offrl/PendulumGain-v0 is registered with a Python "
+                     "callable as its entry point, which a Minari dataset cannot record; only the native dataset "
+                     "is written"]
+    assert len(load(TASK_ID, root=root)) == 200 and ds.spec.checksum
+    assert not collection.minari_copy_status(TASK_ID, root)[1].exists()
+    # the rerun: one line saying the dataset exists, no traceback; --overwrite collects it again
+    assert main(["collect", TASK, "--steps", "200", "--n-envs", "2"]) == 1
+    err = capsys.readouterr().err
+    assert "already exists" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert main(["collect", TASK, "--steps", "200", "--n-envs", "2", "--overwrite"]) == 0
+    assert "200 transitions" in capsys.readouterr().out
+    assert collection.minari_env_problem(TASK) and collection.minari_env_problem(NAME) is None
+
+
+def test_explicit_minari_copy_of_a_task_dataset_fails_before_collecting(tmp_path, monkeypatch, capsys):
+    from offrl.cli import main
+
+    def no_collection(*a, **k):
+        raise AssertionError("the Minari copy cannot be written: nothing is collected")
+
+    monkeypatch.setattr(collection, "collect_stream", no_collection)
+    with pytest.raises(collection.OffrlError, match="no Minari copy can be written.*without --minari"):
+        collection.collect(TASK, steps=200, n_envs=2, root=tmp_path / "offrl-data", minari=True, progress=False)
+    assert main(["collect", TASK, "--steps", "200", "--n-envs", "2", "--minari"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"offrl collect: error: {TASK_ID}: no Minari copy can be written") and err.count("\n") == 1
+    assert not local_dataset_dir(TASK_ID, tmp_path / "offrl-data").exists()
