@@ -97,10 +97,29 @@ def load_datasets(stream: Stream, quality: str, root=None) -> tuple[list[str], l
             missing.append((i, e))
     if missing:
         lines = "\n".join(f"  {i}: {e}" for i, e in missing)
-        hint = (f"make the local task datasets with `offrl continual collect --stream {stream.name} "
-                f"--quality {quality}`") if all(i.startswith("local/") for i, _ in missing) else "download them first"
+        hint = _missing_data_hint(stream, quality, [i for i, _ in missing])
         raise OffrlError(f"stream {stream.name!r} ({quality}): {len(missing)} dataset(s) missing:\n{lines}\n{hint}")
     return ids, out
+
+
+def _missing_data_hint(stream: Stream, quality: str, missing: list[str]) -> str:
+    """How to make ``missing`` task datasets: `offrl continual collect` for a shipped stream; for a stream
+    file of one's own, `offrl collect` of each dataset of a shipped task's policies, else what to do."""
+    from offrl.continual.streams import list_streams, parse_task_dataset_id
+
+    if not all(i.startswith("local/") for i in missing):
+        return "download them first (offrl datasets download ID)"
+    if stream.name in list_streams():
+        return f"make the local task datasets with `offrl continual collect --stream {stream.name} --quality {quality}`"
+    lines = []
+    for i in missing:
+        parsed = parse_task_dataset_id(i)
+        if parsed is not None and parsed[0] in list_streams():
+            lines.append(f"`offrl collect {parsed[0]}/{parsed[1]}-{parsed[2]}`")
+        else:
+            lines.append(f"{i}: no shipped policy makes it; save your data under that id (docs/datasets.md)")
+    return ("stream " + repr(stream.name) + " is a file of its own (offrl continual collect makes the shipped "
+            "streams' data): " + "; ".join(lines))
 
 
 def prepare_stream_data(stream: Stream, quality: str, *, algo, cfg, heads: str, normalize: str, root=None,

@@ -49,8 +49,17 @@ class Task:
     """explicit dataset id (``{quality}`` is substituted); None = ``local/<stream>/<task>-<quality>-v0``."""
 
     def dataset_id(self, stream: str, quality: str) -> str:
-        """The id of this task's dataset of ``quality``."""
+        """The id of this task's dataset of ``quality``; an explicit dataset without ``{quality}`` whose id
+        names another quality (``local/s/t-medium-v0`` asked for ``expert``) is refused, or the run would be
+        filed under the quality asked for while it trained on the other."""
         if self.dataset is not None:
+            if "{quality}" not in self.dataset:
+                parsed = parse_task_dataset_id(self.dataset)
+                if parsed is not None and parsed[2] != quality:
+                    raise ConfigError(f"task {self.name!r} of stream {stream!r} reads {self.dataset}, "
+                                      f"{parsed[2]} data, but quality {quality!r} was asked for: write "
+                                      "{quality} in the task's dataset id to follow --quality, or ask for "
+                                      f"--quality {parsed[2]}")
             return self.dataset.replace("{quality}", quality)
         return task_dataset_id(stream, self.name, quality)
 

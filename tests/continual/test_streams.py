@@ -62,3 +62,28 @@ def test_tasks_with_different_spaces_need_a_padding_rule(tmp_path):
     spaces = check_spaces(parse_stream({**raw, "pad": "zeros"}))
     assert spaces == [((3,), (1,)), ((17,), (6,))]
     assert check_spaces(load_stream("pendulum-gain")) == [((3,), (1,))] * 3
+
+
+def test_a_stream_file_of_ones_own_names_its_data_truly(tmp_path):
+    """A task whose dataset id fixes its quality (no `{quality}`) refuses another quality rather than file a
+    medium run as expert; missing data of a stream of one's own get commands that work for it."""
+    from offrl.continual.data import load_datasets
+    from offrl.errors import OffrlError
+
+    f = tmp_path / "my-pend.yaml"
+    f.write_text("name: my-pend\ndescription: two pendulum tasks\nenv: offrl/PendulumGain-v0\ntasks:\n"
+                 "  - {name: forward, kwargs: {gain: 1.0}, dataset: 'local/pendulum-gain/forward-{quality}-v0'}\n"
+                 "  - {name: reversed, kwargs: {gain: -1.0}, dataset: local/pendulum-gain/reversed-medium-v0}\n"
+                 "  - {name: mine, kwargs: {gain: 0.7}}\n")
+    stream = load_stream(str(f))
+    assert stream.dataset_ids("medium")[1] == "local/pendulum-gain/reversed-medium-v0"
+    with pytest.raises(ConfigError, match=r"task 'reversed' of stream 'my-pend' reads "
+                                          r"local/pendulum-gain/reversed-medium-v0, medium data, but quality "
+                                          r"'expert' was asked for"):
+        stream.dataset_ids("expert")
+    with pytest.raises(OffrlError) as e:  # no data in the test's empty data root
+        load_datasets(stream, "medium")
+    said = str(e.value)
+    assert "`offrl collect pendulum-gain/forward-medium`" in said and "`offrl collect pendulum-gain/reversed-medium`" in said
+    assert "local/my-pend/mine-medium-v0: no shipped policy makes it" in said
+    assert "offrl continual collect --stream my-pend" not in said
