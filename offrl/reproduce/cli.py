@@ -26,6 +26,8 @@ import tyro
 
 from offrl.errors import ConfigError, OffrlError
 from offrl.reproduce.targets import (
+    QUICK_DATASET,
+    QUICK_TRANSITIONS,
     TARGETS,
     Context,
     SweepSpec,
@@ -266,6 +268,10 @@ def reproduce(a: ReproduceArgs, *, command: str = "", out=None) -> int:
     if a.dry_run:
         for s in sweeps:
             _say(out, format_plan(s, run_states(s), processes=a.parallel))
+        if quick_dataset is not None and not Path(quick_dataset).exists():
+            _say(out, f"note: the quick check's data (`offrl collect {QUICK_DATASET} --steps {QUICK_TRANSITIONS}`, "
+                      f"about 10 s) are collected into {Path(quick_dataset).parent.parent} when the check first "
+                      "runs: the DATA MISSING above needs nothing from you")
         other = other_local_data(runs)
         if other:
             _say(out, "\n".join(["WARNING: data collected with other settings than the table's rows are defined "

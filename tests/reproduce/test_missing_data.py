@@ -146,3 +146,13 @@ def test_backend_options_reach_the_sweep_launcher(tmp_path, capsys, monkeypatch)
         assert (kw["backend"], kw["address"], kw["parallel"], kw["retries"]) == ("ray", "auto", 3, 2)
     md = (tmp_path / "r" / "corl-last.md").read_text()
     assert md.count("not run: data missing") == 2 and str(tmp_path / "shared") in md
+
+
+def test_the_quick_dry_run_says_its_data_come_by_themselves(capsys):
+    """The quick check collects its own data on first use: its dry run says so beside the plan's DATA MISSING,
+    and collects nothing."""
+    assert offrl_main(["reproduce", "offrl-local-v0", "--quick", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "DATA MISSING" in out and "collected into" in out and "needs nothing from you" in out
+    assert "`offrl collect hopper-medium --steps 20000`" in out
+    assert _run_folders() == []
