@@ -27,6 +27,7 @@ import tyro
 from offrl.errors import ConfigError, OffrlError
 from offrl.reproduce.targets import (
     QUICK_DATASET,
+    QUICK_DATASET_ID,
     QUICK_TRANSITIONS,
     TARGETS,
     Context,
@@ -257,8 +258,8 @@ def reproduce(a: ReproduceArgs, *, command: str = "", out=None) -> int:
     published = published_rows(a.reference_csv)  # a broken reference file fails before anything runs
     quick_dataset = None
     if target.needs_quick_data:  # collected only when something may train (a dry run writes nothing)
-        quick_dataset = str(prepare_quick_data(make=a.train and not a.dry_run, out=out))
-    specs = target.specs(Context(sweeps_dir=a.sweeps_dir, quick_dataset=quick_dataset))
+        quick_dataset = prepare_quick_data(make=a.train and not a.dry_run, out=out)
+    specs = target.specs(Context(sweeps_dir=a.sweeps_dir))
     sweeps = select_runs(build_sweeps(specs, seeds=a.seeds, results_dir=a.results_dir),
                          algos=a.algos, datasets=a.datasets)
     runs = [c for s in sweeps for c in s.runs]
@@ -268,10 +269,10 @@ def reproduce(a: ReproduceArgs, *, command: str = "", out=None) -> int:
     if a.dry_run:
         for s in sweeps:
             _say(out, format_plan(s, run_states(s), processes=a.parallel))
-        if quick_dataset is not None and not Path(quick_dataset).exists():
-            _say(out, f"note: the quick check's data (`offrl collect {QUICK_DATASET} --steps {QUICK_TRANSITIONS}`, "
-                      f"about 10 s) are collected into {Path(quick_dataset).parent.parent} when the check first "
-                      "runs: the DATA MISSING above needs nothing from you")
+        if quick_dataset is not None and not quick_dataset.exists():
+            _say(out, f"note: the quick check's data ({QUICK_DATASET_ID}: {QUICK_TRANSITIONS:,} transitions of "
+                      f"`offrl collect {QUICK_DATASET}`, about 10 s) are collected into {quick_dataset.parent.parent} "
+                      "when the check first runs: the DATA MISSING above needs nothing from you")
         other = other_local_data(runs)
         if other:
             _say(out, "\n".join(["WARNING: data collected with other settings than the table's rows are defined "

@@ -16,12 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from offrl.errors import ConfigError, OffrlError, UnknownIdError
+from offrl.quickstart import ENV_LEVEL, dataset_id
 from offrl.registry import Registry
 from offrl.reproduce.verdict import Tolerance
 from offrl.sweep.spec import select_runs  # shared with `offrl sweep --datasets`
 
-__all__ = ["QUICK_DATASET", "QUICK_TRANSITIONS", "TARGETS", "Context", "SweepSpec", "Target", "get_target",
-           "prepare_quick_data", "quick_data_root", "select_runs", "sweeps_dir"]
+__all__ = ["QUICK_DATASET", "QUICK_DATASET_ID", "QUICK_TRANSITIONS", "TARGETS", "Context", "SweepSpec", "Target",
+           "get_target", "prepare_quick_data", "select_runs", "sweeps_dir"]
 
 SCORES = ("last", "best")
 GYM_ENVS = ("halfcheetah", "hopper", "walker2d")
@@ -30,18 +31,24 @@ D4RL_GYM = tuple(f"d4rl/{env}-{level}-v2" for env in GYM_ENVS for level in CORE_
 NEORL2_TASKS = ("Pipeline", "Simglucose", "RocketRecovery", "RandomFrictionHopper", "DMSD", "Fusion",
                 "SafetyHalfCheetah")
 
-QUICK_DATASET = "hopper-medium"
-"""the quick check's data: ``local/hopper-medium-v0`` collected at :data:`QUICK_TRANSITIONS` rows."""
+QUICK_DATASET = ENV_LEVEL
+"""what the quick check's data are collected from: the shipped hopper medium policy (the quickstart's)."""
 QUICK_TRANSITIONS = 20_000
+QUICK_DATASET_ID = dataset_id(QUICK_TRANSITIONS)
+"""the quick check's data: :data:`QUICK_TRANSITIONS` rows of hopper-medium, under an id that names their size
+(as the quickstart's ``local/hopper-medium-50k-v0``, :func:`offrl.quickstart.dataset_id`) so that they never
+stand in for the 1M-row ``local/hopper-medium-v0``, and so that the runs' ids do not depend on where the data
+root is."""
 QUICK_SPEC: dict[str, Any] = {
     "name": "offrl-local-v0-quick",
     "description": "the quick CPU check of offrl-local-v0: BC and TD3+BC, small networks, short budgets",
     "algos": ["bc", "td3bc"],
+    "dataset": QUICK_DATASET_ID,
     "seeds": [0, 1, 2, 3, 4],
     "train": {"steps": 3000, "chunk": 500, "eval_every": 1000, "eval_episodes": 10, "normalize_obs": True},
     "hp": {"hidden": [64, 64]},
 }
-"""The quick rows (the dataset is filled in by :func:`prepare_quick_data`); their references, source
+"""The quick rows (their data made by :func:`prepare_quick_data`); their references, source
 ``offrl-local-v0-quick``, were recorded with exactly these settings on other seeds (docs/reproduce.md)."""
 
 
@@ -51,8 +58,6 @@ class Context:
 
     sweeps_dir: Path | None = None
     """the folder of the sweep YAML files (default: ``sweeps/`` of the offrl checkout, :func:`sweeps_dir`)."""
-    quick_dataset: str | None = None
-    """path of the quick check's dataset, once :func:`prepare_quick_data` has made it."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -169,9 +174,7 @@ def _neorl2_specs(ctx: Context) -> list[SweepSpec]:
 
 
 def _quick_specs(ctx: Context) -> list[SweepSpec]:
-    if ctx.quick_dataset is None:
-        raise OffrlError("the quick check's dataset is not prepared (prepare_quick_data)")
-    return [SweepSpec({**QUICK_SPEC, "dataset": ctx.quick_dataset})]
+    return [SweepSpec(dict(QUICK_SPEC))]
 
 
 def _register(t: Target) -> Target:
@@ -189,7 +192,7 @@ _register(Target(
     recordable=True, quick="offrl-local-v0-quick"))
 _register(Target(
     name="offrl-local-v0-quick",
-    description=f"CPU regression check: BC and TD3+BC on a {QUICK_TRANSITIONS:,}-transition local/hopper-medium-v0, "
+    description=f"CPU regression check: BC and TD3+BC on {QUICK_DATASET_ID} ({QUICK_TRANSITIONS:,} transitions), "
                 "3k steps, small networks (`offrl reproduce offrl-local-v0 --quick`)",
     source="offrl-local-v0-quick", scores=SCORES, specs=_quick_specs, tolerance=Tolerance(std_multiple=2.0),
     provenance="quick references recorded on a CPU with `offrl reproduce offrl-local-v0 --quick --seeds ... "
@@ -229,32 +232,24 @@ _register(Target(
 # --------------------------------------------------------------------------------------------------
 # the quick check's data and the selection of rows
 # --------------------------------------------------------------------------------------------------
-def quick_data_root(data_root: str | Path | None = None) -> Path:
-    """Where the quick check keeps its dataset: ``<data root>/reproduce-quick`` (apart from a full-size
-    ``local/hopper-medium-v0`` in the data root itself)."""
-    from offrl.paths import data_root as root_of
-
-    return root_of(data_root) / "reproduce-quick"
-
-
 def prepare_quick_data(data_root: str | Path | None = None, *, make: bool = True, progress: bool = True,
                        out=None) -> Path:
-    """The quick check's dataset, collected from the shipped hopper policy when absent or of another
-    size (a few seconds; not with ``make=False``); returns its folder."""
-    from offrl.collection import collect
+    """The quick check's dataset :data:`QUICK_DATASET_ID` in the data root, collected from the shipped
+    hopper policy when absent (a few seconds; not with ``make=False``); returns its folder. Other data saved
+    under that id are refused, never overwritten (:func:`offrl.quickstart.quickstart_dataset`)."""
     from offrl.datasets import local_dataset_dir
-    from offrl.datasets.native import is_native
+    from offrl.quickstart import quickstart_dataset
 
-    root = quick_data_root(data_root)
-    path = local_dataset_dir(QUICK_DATASET, root)
-    card = path / "card.json"
-    if is_native(path) and card.is_file():
-        try:
-            meta = json.loads(card.read_text())
-        except (OSError, json.JSONDecodeError):
-            meta = {}
-        if (meta.get("transitions"), meta.get("seed")) == (QUICK_TRANSITIONS, 0):
-            return path
+    path = local_dataset_dir(QUICK_DATASET_ID, data_root)
+    if not make or path.exists():
+        if path.exists():
+            quickstart_dataset(QUICK_TRANSITIONS, root=data_root, progress=progress)  # checks its size
+        return path
+    if out is not None:
+        print(f"collecting the quick check's data: {QUICK_TRANSITIONS:,} transitions of `offrl collect "
+              f"{QUICK_DATASET}` as {QUICK_DATASET_ID} into {path.parent.parent}", file=out, flush=True)
+    quickstart_dataset(QUICK_TRANSITIONS, root=data_root, progress=progress)
+    return path
     if not make:
         return path
     if out is not None:

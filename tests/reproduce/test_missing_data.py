@@ -154,5 +154,5 @@ def test_the_quick_dry_run_says_its_data_come_by_themselves(capsys):
     assert offrl_main(["reproduce", "offrl-local-v0", "--quick", "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert "DATA MISSING" in out and "collected into" in out and "needs nothing from you" in out
-    assert "`offrl collect hopper-medium --steps 20000`" in out
+    assert "(local/hopper-medium-20k-v0: 20,000 transitions of `offrl collect hopper-medium`" in out
     assert _run_folders() == []

@@ -28,7 +28,7 @@ def test_quick_check_is_consistent_and_resumes(tmp_path, capsys):
         assert r["verdict"] == "consistent", r
         assert r["seeds"] == [0, 1, 2, 3, 4] and r["steps"] == 3000 and len(r["scores"]) == 5
         assert r["reference"]["source"] == "offrl-local-v0-quick" and int(r["reference"]["seeds"]) >= 10
-        assert r["dataset"] == "local/hopper-medium-v0"
+        assert r["dataset"] == "local/hopper-medium-20k-v0"
         # the check trains on seeds the references were not recorded on
         assert r["reference"]["command"] and "--seeds" in r["reference"]["command"]
     assert (out_dir / "offrl-local-v0-quick.png").stat().st_size > 5000
@@ -47,7 +47,7 @@ def test_quick_references_ship_with_the_package():
     assert sorted((r["algo"], r["score"]) for r in rows) == [("bc", "best"), ("bc", "last"), ("td3bc", "best"),
                                                              ("td3bc", "last")]
     for r in rows:
-        assert r["dataset"] == "local/hopper-medium-v0" and r["steps"] == "3000"
+        assert r["dataset"] == "local/hopper-medium-20k-v0" and r["steps"] == "3000"
         assert r["card"].startswith("CPU") and r["date"] and r["code_version"].startswith("offrl ")
         assert r["std"] > 0 and float(r["ci_low"]) < r["mean"] < float(r["ci_high"])
         assert r["data_checksum"].startswith("sha256:")

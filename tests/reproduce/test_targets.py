@@ -30,7 +30,7 @@ def test_offrl_local_v0_sweep_files(algo):
 def test_every_target_expands_to_checked_runs():
     counts = {}
     for name, target in TARGETS.items():
-        ctx = Context(quick_dataset="/nonexistent/local/hopper-medium-v0") if target.needs_quick_data else Context()
+        ctx = Context()
         counts[name] = sum(len(s.runs) for s in build_sweeps(target.specs(ctx)))
     assert counts == {"offrl-local-v0": 60, "offrl-local-v0-quick": 2, "corl-last": 45, "corl-best": 45,
                       "dt-paper": 9, "neorl2": 21}
