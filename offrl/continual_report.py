@@ -305,6 +305,14 @@ def _verdict(est: Estimate, pct: str) -> str:
     return f"no difference at {pct}"
 
 
+def _versus_cell(est: Estimate, pct: str) -> tuple[str, dict, str]:
+    """A difference's table cell (``† `` where its rows were not paired), its JSON and its verdict."""
+    verdict = _verdict(est, pct)
+    mark = " †" if est.paired is False else ""
+    cell = "–" if not est.defined else f"{est.point:+.2f} [{est.lower:.2f}, {est.upper:.2f}]{mark} {verdict}".rstrip(" –")
+    return cell, {**est.as_dict(), "verdict": verdict}, verdict
+
+
 def _versus_section(groups, values, wanted: str, *, reps: int, ci: float, seed: int,
                     paired: bool = True) -> tuple[list[str], list[dict], list[dict]]:
     """Markdown and JSON rows: ``wanted`` minus every other row on the same data, per metric (paired by
@@ -325,7 +333,8 @@ def _versus_section(groups, values, wanted: str, *, reps: int, ci: float, seed: 
     md += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     out: list[dict] = []
     lines: list[str] = []
-    for data, v in sorted(_versus_groups(groups, wanted).items()):
+    mine = _versus_groups(groups, wanted)
+    for data, v in sorted(mine.items()):
         others = [(key, g) for key, g in groups.items() if key[0] == data and g is not v]
         worse_on_per: list[str] = []
         for key, g in others:
@@ -336,11 +345,8 @@ def _versus_section(groups, values, wanted: str, *, reps: int, ci: float, seed: 
                 est = difference_interval(values[(data, v.label)][k], values[key][k],
                                           seeds=v.seeds if paired else None, other_seeds=g.seeds if paired else None,
                                           key=f"{v.stream}|{v.identity}-{g.identity}|{k}", reps=reps, ci=ci, seed=seed)
-                verdict = _verdict(est, pct)
-                mark = " †" if est.paired is False else ""
-                cells.append("–" if not est.defined else
-                             f"{est.point:+.2f} [{est.lower:.2f}, {est.upper:.2f}]{mark} {verdict}".rstrip(" –"))
-                entry["metrics"][k] = {**est.as_dict(), "verdict": verdict}
+                cell, entry["metrics"][k], verdict = _versus_cell(est, pct)
+                cells.append(cell)
                 if k == "per" and verdict != "higher":
                     worse_on_per.append(f"{g.label} ({verdict})")
             md.append("| " + " | ".join(cells) + " |")
@@ -353,17 +359,17 @@ def _versus_section(groups, values, wanted: str, *, reps: int, ci: float, seed: 
         else:
             lines.append(f"`{data}`: {v.label} is not above every row on PER; not above: " + ", ".join(worse_on_per) + ".")
     md += ["", *[f"- {x}" for x in lines], ""]
-    across, across_md = _versus_across_data(groups, values, wanted, reps=reps, ci=ci, seed=seed, paired=paired)
+    across, across_md = _versus_across_data(groups, values, wanted, mine, reps=reps, ci=ci, seed=seed,
+                                            paired=paired)
     return md + across_md, out, across
 
 
-def _versus_across_data(groups, values, wanted: str, *, reps: int, ci: float, seed: int,
-                        paired: bool) -> tuple[list[dict], list[str]]:
-    """``wanted`` minus each row that shares two or more data sets with it, averaged over those data sets
-    (:func:`offrl.evaluation.continual.pooled_difference_interval`): one answer per row where the per-data
-    intervals each hold 0 or disagree."""
+def _versus_across_data(groups, values, wanted: str, mine: dict[str, ContinualGroup], *, reps: int, ci: float,
+                        seed: int, paired: bool) -> tuple[list[dict], list[str]]:
+    """``wanted`` (its row on each data: ``mine``) minus each row that shares two or more data sets with it,
+    averaged over those data sets (:func:`offrl.evaluation.continual.pooled_difference_interval`): one
+    answer per row where the per-data intervals each hold 0 or disagree."""
     pct = f"{ci:.0%}"
-    mine = _versus_groups(groups, wanted)
     shared: dict[str, list[str]] = {}
     for (data, label), g in groups.items():
         if data in mine and g is not mine[data]:
@@ -390,11 +396,8 @@ def _versus_across_data(groups, values, wanted: str, *, reps: int, ci: float, se
             v0 = mine[datas[0]]
             est = pooled_difference_interval(comparisons, key=f"across|{v0.identity}-{label}|{k}",
                                              reps=reps, ci=ci, seed=seed)
-            verdict = _verdict(est, pct)
-            mark = " †" if paired and est.paired is False else ""
-            cells.append("–" if not est.defined else
-                         f"{est.point:+.2f} [{est.lower:.2f}, {est.upper:.2f}]{mark} {verdict}".rstrip(" –"))
-            entry["metrics"][k] = {**est.as_dict(), "verdict": verdict}
+            cell, entry["metrics"][k], _ = _versus_cell(est, pct)
+            cells.append(cell)
         md.append("| " + " | ".join(cells) + " |")
         out.append(entry)
     md += ["", f"Data sets: {', '.join(f'`{d}`' for d in sorted({d for ds in rows.values() for d in ds}))}; a row on "
@@ -535,7 +538,8 @@ def continual_report(
     if no_ref:
         # name the rows, not only their data: on data where other rows have a reference, the data alone misleads
         with_ref = {r["group"].data for r in rows if r["reference"] is not None}
-        named = sorted({f"`{g.data}`" if g.data not in with_ref else f"`{g.data}` / {g.label}" for g in no_ref})
+        named = dict.fromkeys(f"`{g.data}`" if g.data not in with_ref else f"`{g.data}` / {g.label}"
+                              for g in sorted(no_ref, key=lambda g: (g.data, g.label)))
         notes.append("FWT (CW) needs a from-scratch reference run on the same data and tasks, with the same base "
                      "learner and evaluation protocol; none for " + ", ".join(named) + ".")
     for row in rows:

@@ -306,6 +306,11 @@ REPORTING_FIELDS = ("wandb_project", "wandb_group", "wandb_tags")
 PLACEMENT_FIELDS = ("progress", "results_dir", "devices", "overlap_eval")
 
 
+def run_id_prefix(tc: TrainConfig) -> str:
+    """``<algo>-<dataset>`` of a run id, the dataset's ``/`` and ``.`` as ``_`` (its last 48 characters)."""
+    return f"{tc.algo}-{tc.dataset.replace('/', '_').replace('.', '_')[-48:]}"
+
+
 def default_run_id(tc: TrainConfig, algo_cfg) -> str:
     """``<algo>-<dataset>-<8 hex digits>``: a digest of what the run computes, the algorithm's resolved
     config and the trainer's options less what a resume may change (:data:`RESUME_FREE_FIELDS`, among them
@@ -314,13 +319,13 @@ def default_run_id(tc: TrainConfig, algo_cfg) -> str:
     keeps its folder."""
     from offrl.paths import recorded_run_id
 
-    slug = tc.dataset.replace("/", "_").replace(".", "_")[-48:]
+    prefix = run_id_prefix(tc)
     algo = _jsonable(dataclasses.asdict(algo_cfg))
 
     def run_id(left_out):
         train = _jsonable({k: v for k, v in dataclasses.asdict(tc).items() if k not in left_out})
         blob = json.dumps({"train": train, "algo": algo}, sort_keys=True)
-        return f"{tc.algo}-{slug}-{hashlib.sha1(blob.encode()).hexdigest()[:8]}"
+        return f"{prefix}-{hashlib.sha1(blob.encode()).hexdigest()[:8]}"
 
     return recorded_run_id(run_id(RESUME_FREE_FIELDS), run_id(REPORTING_FIELDS), tc.results_dir)
 

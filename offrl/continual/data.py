@@ -109,12 +109,13 @@ def _missing_data_hint(stream: Stream, quality: str, missing: list[str]) -> str:
 
     if not all(i.startswith("local/") for i in missing):
         return "download them first (offrl datasets download ID)"
-    if stream.name in list_streams():
+    shipped = set(list_streams())
+    if stream.name in shipped:
         return f"make the local task datasets with `offrl continual collect --stream {stream.name} --quality {quality}`"
     lines = []
     for i in missing:
         parsed = parse_task_dataset_id(i)
-        if parsed is not None and parsed[0] in list_streams():
+        if parsed is not None and parsed[0] in shipped:
             lines.append(f"`offrl collect {parsed[0]}/{parsed[1]}-{parsed[2]}`")
         else:
             lines.append(f"{i}: no shipped policy makes it; save your data under that id (docs/datasets.md)")

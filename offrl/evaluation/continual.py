@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -517,9 +517,8 @@ def difference_interval(values, other_values, *, seeds: Sequence[int] | None = N
     the seeds kept of ``values`` and ``other_values``. Undefined (NaN) when either has none.
     """
     # one data set of the pooled form: one implementation of the pairing and the resampling
-    est = pooled_difference_interval([(values, other_values, seeds, other_seeds)], key=key, reps=reps, ci=ci,
-                                     seed=seed)
-    return est if seeds is not None and other_seeds is not None else replace(est, paired=None)
+    return pooled_difference_interval([(values, other_values, seeds, other_seeds)], key=key, reps=reps, ci=ci,
+                                      seed=seed)
 
 
 def pooled_difference_interval(comparisons: Sequence[tuple], *, key: str = "difference", reps: int = 50_000,
@@ -531,14 +530,17 @@ def pooled_difference_interval(comparisons: Sequence[tuple], *, key: str = "diff
     sets of each one's difference of means (scores on the normalized scale, so data sets weigh alike);
     each replicate resamples every data set's seeds within that data set, paired by seed where its two
     rows have the same seeds, as :func:`difference_interval` would. ``paired`` is True when every data
-    set was paired, False when none or only some were; ``n_seeds`` and ``n_reference_seeds`` total the
-    seeds kept. Undefined when a data set has no defined seed on either side, or none is given.
+    set was paired, False when none or only some were, None when no data set's seeds were given (pairing
+    not asked for); ``n_seeds`` and ``n_reference_seeds`` total the seeds kept. Undefined when a data set
+    has no defined seed on either side, or none is given.
     """
     arrays: list[np.ndarray] = []
     slices: list[slice] = []  # per data set: its one paired array, or its two unpaired ones
     n_x = n_y = 0
     paired_sets = 0
+    asked = False  # some data set's seeds were given
     for values, other_values, seeds, other_seeds in comparisons:
+        asked = asked or (seeds is not None and other_seeds is not None)
         x = _array(values, "values").reshape(-1)
         y = _array(other_values, "other_values").reshape(-1)
         keep_x, keep_y = ~np.isnan(x), ~np.isnan(y)
@@ -563,7 +565,7 @@ def pooled_difference_interval(comparisons: Sequence[tuple], *, key: str = "diff
         return np.mean(per_set, axis=0)
 
     point, lo, hi = _bootstrap_seeds(tuple(arrays), mean_difference, key, reps, ci, seed)
-    return Estimate(point, lo, hi, n_x, n_y, paired=paired_sets == len(slices))
+    return Estimate(point, lo, hi, n_x, n_y, paired=(paired_sets == len(slices)) if asked else None)
 
 
 def _seed_pairs(x, y, keep_x, keep_y, seeds, other_seeds) -> tuple[np.ndarray, np.ndarray] | None:

@@ -241,14 +241,12 @@ def prepare_quick_data(data_root: str | Path | None = None, *, make: bool = True
     from offrl.quickstart import quickstart_dataset
 
     path = local_dataset_dir(QUICK_DATASET_ID, data_root)
-    if not make or path.exists():
-        if path.exists():
-            quickstart_dataset(QUICK_TRANSITIONS, root=data_root, progress=progress)  # checks its size
+    if not path.exists() and not make:
         return path
-    if out is not None:
+    if not path.exists() and out is not None:
         print(f"collecting the quick check's data: {QUICK_TRANSITIONS:,} transitions of `offrl collect "
               f"{QUICK_DATASET}` as {QUICK_DATASET_ID} into {path.parent.parent}", file=out, flush=True)
-    quickstart_dataset(QUICK_TRANSITIONS, root=data_root, progress=progress)
+    quickstart_dataset(QUICK_TRANSITIONS, root=data_root, progress=progress)  # collects, or checks the size
     return path
     if not make:
         return path

@@ -309,8 +309,9 @@ def _train_identity(tc) -> dict:
 
 
 def _train_label(tc) -> str:
-    slug = tc.dataset.replace("/", "_").replace(".", "_")[-48:]
-    return f"{tc.algo}-{slug}"
+    from offrl.train import run_id_prefix
+
+    return run_id_prefix(tc)
 
 
 def _make_train_kind() -> RunKind:

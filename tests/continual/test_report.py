@@ -426,7 +426,7 @@ def test_the_missing_reference_note_names_the_rows_where_others_have_one(tmp_pat
     write_run(root / "other", "toy2", "er", [0, 1], CURVES)
     md = continual_report(sorted(root.iterdir()), tmp_path / "rep", reps=200, curve_reps=10, plots=False).read_text()
     note = next(line for line in md.splitlines() if "needs a from-scratch reference run" in line)
-    assert note.endswith("none for `toy2`, `toy` / er [hidden=64,64].")
+    assert note.endswith("none for `toy` / er [hidden=64,64], `toy2`.")  # in the order of the data
 
 
 def test_versus_pairs_rows_by_seed_unless_told_not_to(tmp_path):
