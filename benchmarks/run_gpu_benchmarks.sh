@@ -73,6 +73,9 @@ Phase options:
   --methods "M ..."    continual-speed: the continual methods timed through the stream, one after another
                        in the same run (default: "er oer"; each NAME or NAME:k=v as continual_throughput.py)
   --no-baseline        continual-speed: leave out the per-task `offrl train` baseline (methods against each other only)
+  --datasets "D ..."   reproduce: only these rows' datasets (offrl reproduce --datasets; e.g. "hopper-medium
+                       hopper-expert"): a call collects only their data, so a table can be split over machines
+  --algos "A ..."      reproduce: only these algorithms' rows (offrl reproduce --algos)
   --eval-workers N     continual, reproduce: processes stepping each run's evaluation envs (default: the
                        CPU cores less 2, shared among the runs at once)
   --parallel K         continual, packing, reproduce: runs sharing the GPU at once (default 1; packing
@@ -94,7 +97,7 @@ phase_names() { local e; for e in "${PHASES_KNOWN[@]}"; do echo "${e%%|*}"; done
 
 OUT_DIR=./benchmark-results; PHASES=(); QUICK=0; DRY=0; ARCHIVE=""; DEADLINE=""; OLD=""; STAGES=(); WHAT=mlp
 RESUME_FROM=""; PACK_EVERY=120
-SPEED_METHODS="er oer"; SPEED_BASELINE=()
+SPEED_METHODS="er oer"; SPEED_BASELINE=(); REPRO_DATASETS=(); REPRO_ALGOS=()
 RUNS=(); LEVELS=""; TRAIN=60000; EVERY=10000; DTSTEPS=30000; DTEVERY=10000; SWEEPS=(); SETS=(); PARALLEL=""; SHARED=1; EVAL_WORKERS=""
 need() { [ $# -ge 2 ] && [ -n "$2" ] && [[ "$2" != --* ]] || die "$1 needs a value (see --help)"; }
 while [ $# -gt 0 ]; do
@@ -124,6 +127,8 @@ while [ $# -gt 0 ]; do
     --eval-workers) need "$@"; EVAL_WORKERS=$2; shift ;;
     --methods) need "$@"; SPEED_METHODS=$2; shift ;;
     --no-baseline) SPEED_BASELINE=(--no-baseline) ;;
+    --datasets) need "$@"; read -r -a REPRO_DATASETS <<< "$2"; shift ;;
+    --algos) need "$@"; read -r -a REPRO_ALGOS <<< "$2"; shift ;;
     *) die "unknown option '$1' (see --help)" ;;
   esac
   shift
@@ -529,6 +534,8 @@ phase_packing() {
 
 phase_reproduce() {
   local sel=(); [ "$QUICK" = 1 ] && sel=(--quick)
+  [ ${#REPRO_DATASETS[@]} -gt 0 ] && sel+=(--datasets "${REPRO_DATASETS[@]}")
+  [ ${#REPRO_ALGOS[@]} -gt 0 ] && sel+=(--algos "${REPRO_ALGOS[@]}")
   LIMIT=(); until_deadline || { echo "skip reproduce: no time left before --deadline"; return; }
   step reproduce "${LIMIT[@]}" python3 -m offrl.cli reproduce offrl-local-v0 "${sel[@]}" --collect \
     --parallel "$(runs_at_once)" --eval-workers "$(eval_workers)" --out "$PHASE_DIR/report" $([ "$QUICK" = 1 ] || echo --record)

@@ -37,6 +37,7 @@ import itertools
 import json
 import math
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -136,7 +137,8 @@ def select_runs(sweeps, *, algos=(), datasets=(), of: str = "this target") -> li
     runs are dropped (``offrl sweep --datasets``, ``offrl reproduce --algos/--datasets``).
 
     A dataset is named as the sweeps give it (an id or a path; case does not matter) or by its end after
-    a ``/``, such as its id without the source prefix (``hopper-medium-v2`` for ``d4rl/hopper-medium-v2``),
+    a ``/``, such as its id without the source prefix (``hopper-medium-v2`` for ``d4rl/hopper-medium-v2``)
+    and, where no id ends so, also without its version (``hopper-medium`` for ``local/hopper-medium-v0``),
     where that names exactly one dataset of the sweeps (a run reads the datasets its kind's ``data_ids``
     says: a continual run those of its stream's tasks). A name that matches none, or several, raises
     :class:`~offrl.errors.ConfigError` with close matches and the datasets there are; an unknown algorithm
@@ -167,6 +169,9 @@ def _dataset_named(name: str, known: list[str], of: str) -> set[str]:
     if exact:
         return exact
     ends = {k for k in known if low and k.lower().endswith("/" + low.lstrip("/"))}
+    if not ends:  # the name without its version, as `offrl collect hopper-medium` takes it
+        unversioned = {k: re.sub(r"-v\d+$", "", k.lower()) for k in known}
+        ends = {k for k, u in unversioned.items() if low and (u == low or u.endswith("/" + low.lstrip("/")))}
     if len(ends) == 1:
         return ends
     if ends:

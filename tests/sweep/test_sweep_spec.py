@@ -499,6 +499,28 @@ def test_select_runs_takes_names_without_prefix_only_where_they_name_one_dataset
     assert [c.dataset for c in sweep.select(("local/hopper-medium-v2",)).runs] == ["local/hopper-medium-v2"] * 2
 
 
+def test_select_runs_takes_a_name_without_its_version_where_no_id_ends_so():
+    """`offrl collect hopper-medium` names local/hopper-medium-v0 so; --datasets takes the same name, but
+    never lets it stand for a longer name (hopper-medium is not hopper-medium-replay)."""
+    import types
+
+    from offrl.sweep import Sweep, get_kind
+    from offrl.sweep.spec import select_runs
+
+    ids = ["local/hopper-medium-v0", "local/hopper-medium-replay-v0", "local/walker2d-medium-v0"]
+    runs = [types.SimpleNamespace(algo="bc", dataset=d, run_id=f"bc-{d}") for d in ids]
+    sweep = Sweep("s", get_kind("train"), runs, [{} for _ in runs], Path("."))
+
+    def chosen(*names):
+        return [c.dataset for s in select_runs([sweep], datasets=names) for c in s.runs]
+
+    assert chosen("hopper-medium") == ["local/hopper-medium-v0"]
+    assert chosen("hopper-medium-replay", "LOCAL/walker2d-medium") == ["local/hopper-medium-replay-v0",
+                                                                      "local/walker2d-medium-v0"]
+    with pytest.raises(ConfigError, match="'hopper-med': not a dataset of this target"):
+        chosen("hopper-med")
+
+
 def test_the_plan_says_how_the_launcher_would_run_the_runs(tmp_path, capsys):
     f = tmp_path / "s.yaml"
     f.write_text(yaml.safe_dump({**BASE, "algo": "bc", "hp": {}}))
