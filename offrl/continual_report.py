@@ -417,6 +417,7 @@ def continual_report(
     ci: float = 0.95,
     seed: int = 0,
     plots: bool = True,
+    row_plots: bool = True,
     versus: Sequence[str] = (),
     versus_paired: bool = True,
 ) -> Path:
@@ -430,6 +431,8 @@ def continual_report(
       reps: bootstrap replicates of the metric CIs; curve_reps: of the curve bands.
       ci: confidence level; seed: bootstrap seed (each metric of each row has its own stream).
       plots: write the PNGs.
+      row_plots: with ``plots``, also each row's matrix and curves (two PNGs a row); off, the comparison
+        figure alone, e.g. for a report kept in version control.
       versus: rows to compare against every other row on the same data (a method, or a row label as
         the table prints it): differences of PER and BWT with bootstrap CIs and a verdict each.
       versus_paired: take those differences seed by seed where both rows have the same seeds
@@ -578,7 +581,7 @@ def continual_report(
         if len(rows) > 1:
             continual_plots.plot_method_comparison(estimates, out / "continual_comparison.png", ci=ci)
             figures.append(("PER, BWT and forgetting of every row", "continual_comparison.png"))
-        for row in rows:
+        for row in rows if row_plots else ():
             g = row["group"]
             stem = f"{_slug(g.data)}_{_slug(g.label)}"
             title = f"{g.data} / {g.label} ({len(g.seeds)} seed(s))"
@@ -592,7 +595,7 @@ def continual_report(
                 continual_plots.plot_task_curves(g.eval_steps, curves, g.tasks, g.task_boundaries, out / name,
                                                  title=title, ci=ci)
                 figures.append((f"`{g.data}` / {g.label}: every task's score over the stream", name))
-        md += ["## Plots", ""]
+        md += ["## Plots", ""] if figures else []
         for title, name in figures:
             md += [f"### {title}", "", f"![{title}]({name})", ""]
 

@@ -64,6 +64,9 @@ class ReportArgs:
     """Bootstrap seed."""
     plots: bool = True
     """Write the PNG plots."""
+    row_plots: bool = True
+    """Continual runs, with --plots: also each row's task matrix and curves (two PNGs a row); off: the
+    comparison figure alone (a report kept in version control)."""
     continual_reference: tuple[str, ...] = ("scratch", "single_task")
     """Continual methods that train each task from scratch: the reference of forward transfer (FWT)."""
     forgetting_window: int = 5
@@ -173,7 +176,7 @@ def make_report(args: ReportArgs) -> Path:
         continual_md = continual_report(
             continual_dirs, out, reference_methods=args.continual_reference, last_n=args.forgetting_window,
             reps=args.reps, curve_reps=args.profile_reps, ci=args.ci, seed=args.seed, plots=args.plots,
-            versus=args.versus, versus_paired=args.versus_paired,
+            row_plots=args.row_plots, versus=args.versus, versus_paired=args.versus_paired,
         )
         if len(continual_dirs) == len(run_dirs):
             return continual_md

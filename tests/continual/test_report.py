@@ -114,6 +114,26 @@ def test_report_cli_on_continual_runs(tmp_path):
         assert f"({name})" in md
 
 
+def test_no_row_plots_keeps_the_comparison_figure_alone(tmp_path):
+    """--no-row-plots: a report for version control carries one figure, and links no PNG it did not write."""
+    from offrl.cli import main as cli_main
+
+    root = tmp_path / "results"
+    write_run(root / "ft", "toy", "finetune", [0, 1], CURVES)
+    write_run(root / "er", "toy", "er", [0, 1], CURVES[:, :, ::-1])
+    out = tmp_path / "rep"
+    assert cli_main(["report", str(root), "--out", str(out), "--reps", "200", "--profile-reps", "20",
+                     "--no-row-plots"]) == 0
+    assert sorted(p.name for p in out.glob("*.png")) == ["continual_comparison.png"]
+    md = (out / "continual.md").read_text()
+    assert "](continual_comparison.png)" in md and md.count("](") == 1
+    # one row: no comparison figure, so no (empty) plots section either
+    assert cli_main(["report", str(root / "ft"), "--out", str(tmp_path / "one"), "--reps", "200",
+                     "--no-row-plots"]) == 0
+    assert not list((tmp_path / "one").glob("*.png"))
+    assert "## Plots" not in (tmp_path / "one" / "continual.md").read_text()
+
+
 def test_mixed_folder_gets_both_reports(tmp_path, monkeypatch):
     from offrl.cli import main as cli_main
     from offrl.logging import RunLogger
