@@ -320,14 +320,26 @@ def train_stream(cc: ContinualConfig, *, datasets=None) -> dict:
     s = setup(cc, datasets)
     if (finished := _finished_results(s)) is not None:
         print(f"{s.run_id}: already finished; results in {s.run_dir}")
+        _say_if_no_learner_scores(cc, finished)
         return finished
     from offrl.runlock import run_lock
 
     with contextlib.ExitStack() as held:  # one trainer per run folder (offrl.runlock)
         held.enter_context(run_lock(s.run_dir, s.run_id))
         if (finished := _finished_results(s)) is not None:  # finished by the process that held the lock before us
+            _say_if_no_learner_scores(cc, finished)
             return finished
-        return _train_stream(cc, s)
+        return _say_if_no_learner_scores(cc, _train_stream(cc, s))
+
+
+def _say_if_no_learner_scores(cc: ContinualConfig, final: dict) -> dict:
+    """Say so when ``eval_learner`` was asked but ``final`` has no learner curves: the run finished, or
+    evaluated before a restart, without it (eval_learner is out of the run id, so the run is the same)."""
+    if cc.eval_learner and "learner_curves" not in final:
+        print(f"{final.get('run_id', cc.run_id)}: no learner scores (eval_learner): the run was trained, or began "
+              "before a restart, without them, and every evaluation needs them; to record them, train it under "
+              "another run id (--run-id NAME)")
+    return final
 
 
 def _check_identity(s: _Setup, finished: bool) -> None:

@@ -367,7 +367,7 @@ def test_bc_step_loss_is_the_mean_over_batch_and_action_coordinates():
     np.testing.assert_allclose(np.asarray(new.params["w"]), np.asarray(w) - 0.1 * grad, rtol=1e-4, atol=1e-6)
 
 
-def test_eval_learner_scores_oers_learner_beside_its_clone(datasets, tmp_path):
+def test_eval_learner_scores_oers_learner_beside_its_clone(datasets, tmp_path, capsys):
     """eval_learner evaluates the learner on every task as well (its own rows and final.json curves), does not
     change the run id, and is refused for a method that deploys its learner anyway."""
     cc = tiny("oer", tmp_path, method_hp=METHOD_HP["oer"], eval_learner=True, seeds=(0,), steps_per_task=100,
@@ -381,6 +381,13 @@ def test_eval_learner_scores_oers_learner_beside_its_clone(datasets, tmp_path):
     assert all(f"learner_score/{t}" in r and f"learner_return/{t}" in r for r in evals for t in final["tasks"])
     assert [r["learner_score/forward"] for r in evals] == pytest.approx(learner[0, :, 0].tolist())
     assert setup(dataclasses.replace(cc, eval_learner=False), datasets).run_id == final["run_id"]
+    # the same run finished without the learner's curves (trained without eval_learner): asking for them
+    # again returns it as it is, and says why nothing was added instead of staying silent
+    path = tmp_path / final["run_id"] / "final.json"
+    path.write_text(json.dumps({k: v for k, v in final.items() if k != "learner_curves"}))
+    again = train_stream(cc, datasets=datasets)
+    assert "learner_curves" not in again and again["curves"] == final["curves"]
+    assert "no learner scores (eval_learner)" in capsys.readouterr().out
     with pytest.raises(ConfigError, match="deploys its learner"):
         setup(tiny("er", tmp_path, eval_learner=True), datasets)
 
