@@ -451,7 +451,11 @@ def _train_stream(cc: ContinualConfig, s: _Setup) -> dict:
     timing = TimeSpent(("train", "first_chunks", "eval", "task_boundaries", "checkpoints"))
 
     def report_task(k: int) -> None:
-        line = f"{s.run_id}: task {k + 1}/{n_tasks} ({names[k]}) done at {time.time() - t0:.0f} s ({timing.line()})"
+        # wall time of the whole run, restarts included (earlier_wall: before the last restart), as final.json's
+        # wall_time_s; the split in brackets is this process's
+        since = f"{time.time() - t0:.0f} s since the restart, " if earlier_wall else ""
+        line = (f"{s.run_id}: task {k + 1}/{n_tasks} ({names[k]}) done at {earlier_wall + time.time() - t0:.0f} s "
+                f"({since}{timing.line()})")
         (bar.write if bar is not None else print)(line)
 
     def per_task(prefix: str, scores, returns) -> dict:

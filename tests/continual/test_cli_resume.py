@@ -82,6 +82,9 @@ def test_killed_mid_stream_resumes_in_its_task_with_the_same_numbers(env):
     # the wall time is the run's over both attempts (the killed one's up to its checkpoint, then this one's)
     assert b["resumed_from_step"] >= 500 and "resumed_from_step" not in a
     assert 0 < b["attempt_wall_time_s"] < b["wall_time_s"] and b["machine"] == a["machine"]
+    # the per-task lines count the run's time too, with this attempt's beside it
+    assert "task 3/3 (weak) done at " in again.stdout and " s since the restart, " in again.stdout
+    assert " since the restart" not in ref.stdout
     keys = [(r["kind"], r["step"], r["seed"]) for r in rows(run)]
     assert len(keys) == len(set(keys)) and sorted(keys) == sorted((r["kind"], r["step"], r["seed"])
                                                                   for r in rows(Path(results) / "ref"))
