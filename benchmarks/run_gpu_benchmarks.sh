@@ -54,6 +54,10 @@ Options:
                        even when the machine is lost before the step ends
   --deadline SECONDS   offline, runs, continual, reproduce: training stops this many seconds after the
                        start (interrupted like Ctrl-C; default: none, every run trains all its steps)
+  --last-start SECONDS with --deadline, continual: sweeps start no run later than SECONDS before the
+                       deadline (offrl sweep --start-within), so that no run is begun that the deadline
+                       would stop midway; set it to about one run's length (default 0: runs start until
+                       the deadline)
   --resume-from FILE   an --archive of an earlier call: its finished runs (DIR/results) are unpacked
                        first, so sweeps and reproduce skip them (checkpoints are not in an archive: runs
                        stopped midway start over); for work spread over several machines or calls
@@ -96,7 +100,7 @@ die() { echo "run_gpu_benchmarks.sh: $*" >&2; exit 2; }
 phase_names() { local e; for e in "${PHASES_KNOWN[@]}"; do echo "${e%%|*}"; done; }
 
 OUT_DIR=./benchmark-results; PHASES=(); QUICK=0; DRY=0; ARCHIVE=""; DEADLINE=""; OLD=""; STAGES=(); WHAT=mlp
-RESUME_FROM=""; PACK_EVERY=120
+RESUME_FROM=""; PACK_EVERY=120; LAST_START=0
 SPEED_METHODS="er oer"; SPEED_BASELINE=(); REPRO_DATASETS=(); REPRO_ALGOS=()
 RUNS=(); LEVELS=""; TRAIN=60000; EVERY=10000; DTSTEPS=30000; DTEVERY=10000; SWEEPS=(); SETS=(); PARALLEL=""; SHARED=1; EVAL_WORKERS=""
 need() { [ $# -ge 2 ] && [ -n "$2" ] && [[ "$2" != --* ]] || die "$1 needs a value (see --help)"; }
@@ -112,6 +116,7 @@ while [ $# -gt 0 ]; do
     --resume-from) need "$@"; RESUME_FROM=$2; shift ;;
     --pack-every) need "$@"; [[ "$2" =~ ^[0-9]+$ ]] || die "--pack-every takes whole seconds, not '$2'"; PACK_EVERY=$2; shift ;;
     --deadline) need "$@"; DEADLINE=$2; shift ;;
+    --last-start) need "$@"; [[ "$2" =~ ^[0-9]+$ ]] || die "--last-start takes whole seconds, not '$2'"; LAST_START=$2; shift ;;
     --old) need "$@"; OLD=$2; shift ;;
     --stage) need "$@"; STAGES+=("$2"); shift ;;
     --what) need "$@"; WHAT=$2; shift ;;
@@ -484,10 +489,13 @@ phase_online() {
 
 # with --deadline, a step gets the time left (it resumes where it stopped when the runner runs again)
 until_deadline() {
+  START_WITHIN=()
   [ -n "$DEADLINE" ] || return 0
   local left=$(( T0 + DEADLINE - $(date +%s) ))
   [ "$left" -gt 30 ] || return 1
   LIMIT=(timeout --signal=INT --kill-after=60 "$left")
+  [ "$LAST_START" -gt 0 ] && START_WITHIN=(--start-within "$(( left > LAST_START ? left - LAST_START : 0 ))")
+  return 0
 }
 
 phase_continual() {
@@ -496,7 +504,7 @@ phase_continual() {
   for f in "${files[@]}"; do
     LIMIT=(); until_deadline || { echo "skip $f: no time left before --deadline"; continue; }
     step "sweep_$(basename "$f" .yaml)" "${LIMIT[@]}" python3 -m offrl.cli sweep "$f" --collect --parallel "$(runs_at_once)" \
-      --eval-workers "$(eval_workers)" \
+      --eval-workers "$(eval_workers)" ${START_WITHIN[@]+"${START_WITHIN[@]}"} \
       ${SETS[@]+--set "${SETS[@]}"}
   done
   step report python3 -m offrl.cli report "$OFFRL_RESULTS_DIR" --out "$PHASE_DIR/report"

@@ -57,7 +57,8 @@ class Outcome:
 
     run_id: str
     status: str
-    """``finished`` | ``failed`` | ``locked`` (another process trains it) | ``interrupted``."""
+    """``finished`` | ``failed`` | ``locked`` (another process trains it) | ``interrupted`` | ``not started``
+    (its backend's ``start_until`` had passed)."""
     final: dict | None = None
     error: str | None = None
     """one line: ``ErrorType: message``."""
@@ -145,18 +146,40 @@ def _held_elsewhere(config, deferred: _Deferred, item, report: Report) -> bool:
     return True
 
 
+def _too_late(start_until: float | None) -> bool:
+    """Whether no run may start any more (``start_until``: a :func:`time.monotonic` value, or None)."""
+    return start_until is not None and time.monotonic() >= start_until
+
+
+def _not_started(items, report: Report, out: dict[str, Outcome]) -> None:
+    """Report every run of ``items`` ((config, attempt) pairs) as not started: the time to start runs is
+    over; they resume, or start, when the same sweep runs again."""
+    for config, attempt in items:
+        o = Outcome(config.run_id, "not started", error="the time to start runs (--start-within) was over",
+                    attempts=attempt - 1)
+        out[config.run_id] = o
+        report(o)
+
+
 # ---------------------------------------------------------------------------- in this process
 @dataclasses.dataclass
 class InProcessBackend:
-    """One run after another in this process (each still trains all its seeds at once)."""
+    """One run after another in this process (each still trains all its seeds at once).
+
+    ``start_until`` (a :func:`time.monotonic` value): no run starts after it; those left are reported
+    ``not started`` (for a job with a time limit, where a run started late would be stopped midway)."""
 
     retries: int = 1
     wait_locked: bool = True
+    start_until: float | None = None
 
     def run(self, kind: RunKind, configs: list, report: Report) -> dict[str, Outcome]:
         queue = collections.deque((c, 1) for c in configs)
         deferred, out = _Deferred(), {}
         while queue or deferred:
+            if _too_late(self.start_until):
+                _not_started([*queue, *deferred.items], report, out)
+                break
             if not queue:
                 time.sleep(LOCK_POLL_S)
                 queue.extend(deferred.ready(lambda x: x[0]))
@@ -274,6 +297,9 @@ class ProcessBackend:
     wait_locked: bool = True
     poll_s: float = 0.2
     devices_per_run: int = 1
+    start_until: float | None = None
+    """a :func:`time.monotonic` value after which no run starts (runs in flight go on); those left are
+    reported ``not started``."""
 
     @property
     def slots(self) -> list[str | None]:
@@ -299,6 +325,11 @@ class ProcessBackend:
         previous = _catch_stop_signals() if _in_main_thread() else {}
         try:
             while queue or running or deferred:
+                if (queue or deferred) and _too_late(self.start_until):
+                    _not_started([*queue, *deferred.items], report, out)
+                    queue.clear()
+                    deferred.items.clear()
+                    continue
                 free = [i for i in range(len(slots)) if i not in running]
                 while free and not queue and deferred:
                     ready = deferred.ready(lambda x: x[0])

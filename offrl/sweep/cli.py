@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+import time
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -25,16 +26,19 @@ __all__ = ["STATUS_WORDS", "launch_wording", "main", "run_sweep", "summary"]
 # how a run that did not finish ended (``"status"`` beside ``"error"`` in :func:`run_sweep`'s results),
 # in the order and the words of the summary line
 STATUS_WORDS = {"failed": "failed", "data missing": "skipped (data missing)",
-                "locked": "not run (being trained elsewhere)"}
+                "locked": "not run (being trained elsewhere)", "not started": "not started (--start-within)"}
 
 
 def run_sweep(sweep: Sweep, *, backend: str = "local", parallel: int = 1, gpus: str | None = None,
               address: str | None = None, retries: int = 1, gpu_fraction: float | None = None,
               cpus_per_run: float = 1.0, wait_locked: bool = True, datasets: tuple[str, ...] = (),
-              out=None, devices_per_run: int = 1, compile_cache: bool = True) -> dict[str, Any]:
+              out=None, devices_per_run: int = 1, compile_cache: bool = True,
+              start_until: float | None = None) -> dict[str, Any]:
     """Run every run of ``sweep`` that is not finished; returns ``{run_id: final dict}``, with
     ``{"error": message, "status": why}`` for a run that did not finish: ``failed``, ``data missing`` (not
-    started) or ``locked`` (another process trains it and ``wait_locked`` is off); :func:`summary` counts them.
+    started), ``locked`` (another process trains it and ``wait_locked`` is off) or ``not started`` (the
+    local backend starts no run after ``start_until``, a :func:`time.monotonic` value); :func:`summary`
+    counts them.
 
     ``compile_cache``: on the local backend, runs share their compiled programs through JAX's persistent
     cache (:mod:`offrl.compile_cache`; folder ``$OFFRL_COMPILE_CACHE`` or ``~/.cache/offrl/jax``).
@@ -59,6 +63,11 @@ def run_sweep(sweep: Sweep, *, backend: str = "local", parallel: int = 1, gpus: 
             todo.append(config)
     engine = _backend(backend, parallel, gpus, address, retries, gpu_fraction, cpus_per_run, wait_locked,
                       devices_per_run)
+    if start_until is not None:
+        if isinstance(engine, RayBackend):
+            raise ConfigError("--start-within is an option of the local backend (Ray starts every run at once, "
+                              "as its cluster has room)")
+        engine.start_until = start_until
     from offrl.compile_cache import enable, wanted
 
     if compile_cache and todo and backend == "local" and wanted():
@@ -92,11 +101,13 @@ def run_sweep(sweep: Sweep, *, backend: str = "local", parallel: int = 1, gpus: 
             _say(out, f"[{sweep.name}] retrying {label} (attempt {o.attempts} failed: {o.error})", bar)
         elif o.status == "interrupted":
             _say(out, f"[{sweep.name}] interrupted {label}; its checkpoints are kept", bar)
+        elif o.status == "not started":
+            _say(out, f"[{sweep.name}] NOT STARTED {label}: {o.error}", bar)
         else:
             _say(out, f"[{sweep.name}] FAILED {label}: {o.error}", bar)
             if o.traceback:
                 _say(out, o.traceback.rstrip(), bar)
-        if bar is not None and o.status in ("finished", "failed", "locked"):
+        if bar is not None and o.status in ("finished", "failed", "locked", "not started"):
             bar.update(1)
 
     try:
@@ -106,7 +117,8 @@ def run_sweep(sweep: Sweep, *, backend: str = "local", parallel: int = 1, gpus: 
             bar.close()
     for run_id, o in outcomes.items():
         results[run_id] = (o.final if o.status == "finished" else
-                           {"error": o.error or o.status, "status": "locked" if o.status == "locked" else "failed"})
+                           {"error": o.error or o.status,
+                            "status": o.status if o.status in ("locked", "not started") else "failed"})
     return {c.run_id: results[c.run_id] for c in sweep.runs if c.run_id in results}
 
 
@@ -262,6 +274,10 @@ class SweepArgs:
     """first download the missing downloadable datasets (D4RL, Minari, ...) of the runs left to do."""
     collect_workers: int = 0
     """with --collect: datasets collected at once, each in its own process (0: one per CPU core)."""
+    start_within: Annotated[float | None, tyro.conf.arg(metavar="SECONDS")] = None
+    """local backend: start no run later than SECONDS after this command began (data collection
+    included); runs in flight go on, the others are reported not started and start when the same command
+    runs again. For a job with a time limit: a run started just before it would be stopped midway."""
     compile_cache: bool = True
     """local backend: keep compiled programs on disk ($OFFRL_COMPILE_CACHE, else ~/.cache/offrl/jax;
     OFFRL_COMPILE_CACHE=off also turns it off) so that runs compiling the same programs (other seeds,
@@ -354,7 +370,10 @@ def main(argv: list[str]) -> int:
         return 0
     if argv and argv[0] == "run":
         argv = argv[1:]
+    began = time.monotonic()
     a = tyro.cli(SweepArgs, args=argv, prog="offrl sweep")
+    if a.start_within is not None and a.start_within < 0:
+        raise ConfigError(f"--start-within {a.start_within}: give the seconds after the start (>= 0)")
     sweep = load_sweep(a.file, results_dir=a.results_dir, overrides=a.overrides).with_eval_workers(a.eval_workers)
     if a.dry_run:
         return _plan(sweep.select(a.datasets), a.parallel, backend=a.backend, gpus=a.gpus, address=a.address,
@@ -365,7 +384,8 @@ def main(argv: list[str]) -> int:
         results = run_sweep(sweep, backend=a.backend, parallel=a.parallel, gpus=a.gpus, address=a.address,
                             retries=a.retries, gpu_fraction=a.gpu_fraction, cpus_per_run=a.cpus_per_run,
                             wait_locked=a.wait_locked, datasets=a.datasets, devices_per_run=a.devices_per_run,
-                            compile_cache=a.compile_cache)
+                            compile_cache=a.compile_cache,
+                            start_until=None if a.start_within is None else began + a.start_within)
     except KeyboardInterrupt:
         print(f"[{sweep.name}] interrupted: finished runs are kept and stopped runs keep their checkpoints; "
               "run the same command again to resume", file=sys.stderr, flush=True)

@@ -258,3 +258,54 @@ def test_datasets_are_chosen_with_or_without_their_source_prefix(tmp_path, capsy
     assert ("--datasets 'hoper-medium-v2': not a dataset of sweep 'tiny'; did you mean 'd4rl/hopper-medium-v2'? "
             "(its datasets: d4rl/hopper-medium-v2, local/toy-a-v0)") in err
     assert not res.exists()
+
+
+def test_start_within_starts_no_run_after_its_time_and_the_rerun_starts_them(tmp_path, capsys):
+    """--start-within: the runs begun in time finish, the others are reported not started (not failed) and
+    start when the same command runs again, in this process and in child processes alike."""
+    toy_data()
+    f = write_sweep(tmp_path / "s.yaml", steps=100)
+    res = tmp_path / "res"
+    sweep = load_sweep(f, results_dir=res)
+    real = sweep.kind.run
+
+    def slow(config):  # each run outlasts the time to start runs
+        time.sleep(0.6)
+        return real(config)
+
+    sweep.kind = dataclasses.replace(sweep.kind, run=slow)
+    first, second = sweep.runs
+    results = run_sweep(sweep, start_until=time.monotonic() + 0.3)
+    out = capsys.readouterr().out
+    assert results[first.run_id]["steps"] == 100 and (res / first.run_id / "final.json").exists()
+    assert results[second.run_id] == {"error": "the time to start runs (--start-within) was over",
+                                      "status": "not started"}
+    assert f"NOT STARTED {second.run_id}" in out and not (res / second.run_id).exists()
+    # the command line: the finished run is kept, the other again not started (exit 1), then it trains
+    assert main(["sweep", str(f), "--results-dir", str(res), "--start-within", "0"]) == 1
+    assert capsys.readouterr().out.rstrip().endswith("tiny: 1 finished, 0 failed, 1 not started (--start-within)")
+    assert main(["sweep", str(f), "--results-dir", str(res)]) == 0
+    assert (res / second.run_id / "final.json").exists()
+    with pytest.raises(ConfigError, match="--start-within is an option of the local backend"):
+        run_sweep(sweep, backend="ray", start_until=time.monotonic())
+    assert main(["sweep", str(f), "--start-within", "-5"]) == 1
+    assert "--start-within -5.0: give the seconds after the start" in capsys.readouterr().err
+
+
+def test_start_within_in_child_processes_lets_the_run_in_flight_finish(tmp_path, monkeypatch, capsys):
+    toy_data()
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]))
+    sweep = load_sweep(write_sweep(tmp_path / "s.yaml", steps=100), results_dir=tmp_path / "res")
+    first, second = sweep.runs
+    out: dict = {}
+    seen = []
+    # one child at a time: the first starts at once and takes longer than the time to start runs
+    ProcessBackend(per_gpu=1, gpus=[], start_until=time.monotonic() + 1.0).run(
+        sweep.kind, sweep.runs, lambda o: (seen.append((o.run_id, o.status)), out.update({o.run_id: o})))
+    assert sorted(seen) == sorted([(first.run_id, "finished"), (second.run_id, "not started")])
+    assert out[first.run_id].final["steps"] == 100 and not (tmp_path / "res" / second.run_id).exists()
+    # past its time, nothing starts (no child process, no run folder)
+    seen.clear()
+    ProcessBackend(per_gpu=2, gpus=[], start_until=time.monotonic() - 1).run(
+        sweep.kind, [second], lambda o: seen.append((o.run_id, o.status)))
+    assert seen == [(second.run_id, "not started")] and not (tmp_path / "res" / second.run_id).exists()
