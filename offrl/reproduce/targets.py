@@ -248,10 +248,3 @@ def prepare_quick_data(data_root: str | Path | None = None, *, make: bool = True
               f"{QUICK_DATASET}` as {QUICK_DATASET_ID} into {path.parent.parent}", file=out, flush=True)
     quickstart_dataset(QUICK_TRANSITIONS, root=data_root, progress=progress)  # collects, or checks the size
     return path
-    if not make:
-        return path
-    if out is not None:
-        print(f"collecting the quick check's data: `offrl collect {QUICK_DATASET} --steps {QUICK_TRANSITIONS}` "
-              f"into {root}", file=out, flush=True)
-    collect(QUICK_DATASET, steps=QUICK_TRANSITIONS, root=root, minari=False, overwrite=True, progress=progress)
-    return path
