@@ -12,7 +12,7 @@ import pytest
 
 from offrl import collection
 from offrl.cli import main
-from offrl.errors import ConfigError, OffrlError
+from offrl.errors import ConfigError
 from offrl.train import MAX_CHUNK, TrainConfig
 
 REPO = Path(__file__).resolve().parents[1]

@@ -10,7 +10,6 @@ configuration run by ``offrl sweep``. :data:`TARGETS` holds them; :func:`get_tar
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any

@@ -162,6 +162,7 @@ def test_minari_save_to_path(tmp_path, ds):
     import minari
 
     p = D.save(ds, tmp_path / "minari" / "ns2" / "bypath-v1", format="minari")
+    assert D.detect_format(p) == "minari" and len(D.load(p)) == len(ds)  # the returned path is the dataset
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         m = minari.load_dataset("ns2/bypath-v1")
