@@ -25,13 +25,16 @@ FORMATS = ("offrl", "d4rl", "minari", "neorl2", "d5rl-kitchen", "d5rl-widowx", "
 def detect_format(path: str | os.PathLike) -> str:
     """The format of a file or directory, decided from its content (not its name)."""
     from offrl.datasets.minari_io import is_minari_dir
-    from offrl.datasets.native import is_native
+    from offrl.datasets.native import MANIFEST, is_native, read_manifest
 
     p = Path(path)
     if not p.exists():
         raise OffrlError(f"{p}: no such file or directory")
     if p.is_dir():
         if is_native(p):
+            return "offrl"
+        if (p / MANIFEST).is_file():  # an offrl dataset whose manifest is damaged: say that, not "unknown"
+            read_manifest(p)  # raises with what is wrong
             return "offrl"
         if is_minari_dir(p):
             return "minari"
@@ -191,7 +194,10 @@ def _load_id(dataset_id: str, *, root, download: bool, **kw: Any) -> OfflineData
         d = R.local_dataset_dir(dataset_id, root)
         if not d.exists():
             raise OffrlError(f"{dataset_id} is not on this machine (looked in {d}); {_local_hint(info, root)}")
-        ds = load_path(d, dataset_id=dataset_id, verify=kw["verify"])
+        try:
+            ds = load_path(d, dataset_id=dataset_id, verify=kw["verify"])
+        except DataIntegrityError as e:
+            raise DataIntegrityError(f"{e}. {damaged_local_hint(dataset_id, root)}") from None
         ds.spec = _merge_spec(ds.spec, info)
         return ds
     if info.source == "minari":
@@ -202,11 +208,47 @@ def _load_id(dataset_id: str, *, root, download: bool, **kw: Any) -> OfflineData
     return load_path(p, dataset_id=dataset_id, info=info, checksum=checksum, **kw)
 
 
+def quickstart_transitions(dataset_id: str) -> int | None:
+    """The size of the quickstart's data that ``dataset_id`` names (``local/hopper-medium-50k-v0``: 50000;
+    :func:`offrl.quickstart.dataset_id`), else None."""
+    from offrl.quickstart import dataset_id as quickstart_id
+
+    m = re.fullmatch(r"local/[a-z0-9]+-[a-z-]+?-(\d+)(k?)-v0", dataset_id)
+    if m is None:
+        return None
+    n = int(m.group(1)) * (1000 if m.group(2) else 1)
+    return n if n > 0 and quickstart_id(n) == dataset_id else None
+
+
+def damaged_local_hint(dataset_id: str, root=None) -> str:
+    """What to do about the local dataset ``dataset_id`` whose files fail their checks (changed or damaged
+    after they were written): the command that makes it again."""
+    info = R.get_info(dataset_id)
+    d = R.local_dataset_dir(dataset_id, root)
+    if info.id in R.DATASETS:
+        how = f"collect it again with `offrl collect {info.name.removesuffix('-v0')} --overwrite`"
+    elif quickstart_transitions(info.id) is not None:
+        how = f"delete {d}, then {_local_hint(info, root)}"
+    else:
+        how = "save it again (offrl.datasets.save) from its source"
+    return f"{dataset_id} was changed or damaged after it was written: {how}"
+
+
+def local_hint(dataset_id: str, root=None) -> str:
+    """How to get the missing local dataset ``dataset_id`` (:func:`_local_hint`)."""
+    return _local_hint(R.get_info(dataset_id), root)
+
+
 def _local_hint(info: R.DatasetInfo, root) -> str:
     """How to get the missing local dataset ``info.id``: the collect command for a registered id, else
     the close matches among the local ids (a misspelt id is the likely cause) and where to list them."""
     if info.id in R.DATASETS:
         return f"create it with `offrl collect {info.name.removesuffix('-v0')}`"
+    if (n := quickstart_transitions(info.id)) is not None:
+        from offrl.quickstart import QuickstartArgs
+
+        command = "offrl quickstart" + ("" if n == QuickstartArgs.transitions else f" --transitions {n}")
+        return f"it is the quickstart's data ({n:,} transitions): `{command}` collects it"
     hint = "`offrl datasets list local/` shows the local ids that `offrl collect` makes"
     close = close_ids(info.id, R.list_datasets("local/") + R.saved_local_ids(root), n=3)
     return ("did you mean " + ", ".join(repr(c) for c in close) + "? " + hint) if close else hint
@@ -695,7 +737,10 @@ def verify(source: str | os.PathLike, *, root=None, progress: bool = False, repi
 
     for p in targets:
         if is_native(p):
-            problems += [about(p, m) for m in verify_native(p, progress=progress)]
+            found = [about(p, m) for m in verify_native(p, progress=progress)]
+            if found and is_id and i.source == "local":
+                found.append(damaged_local_hint(s, root))
+            problems += found
             continue
         side = p.with_name(p.name + ".sha256")  # written by offrl <= 0.1 beside downloads
         if not is_id and side.is_file() and p.is_file():

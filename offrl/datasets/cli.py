@@ -57,12 +57,15 @@ def info_(dataset_id: Annotated[str, tyro.conf.arg(metavar="ID|PATH")], /, *, ro
       root: data cache root.
       stats: also load the data (if present) and print episode/return statistics.
     """
-    from offrl.datasets.api import info, load
+    from offrl.datasets.api import info, load, local_hint, quickstart_transitions
     from offrl.datasets.registry import DATASETS, list_datasets, saved_local_ids
-    from offrl.errors import UnknownIdError
+    from offrl.errors import OffrlError, UnknownIdError
 
     d = info(dataset_id, root)
     if d["source"] == "local" and dataset_id not in DATASETS:
+        if not d["present"] and quickstart_transitions(dataset_id) is not None:  # as `offrl train` says it
+            raise OffrlError(f"{dataset_id} is not on this machine (looked in {d['paths'][0]}); "
+                             f"{local_hint(dataset_id, root)}")
         if not d["present"]:  # neither collectable nor saved here: say which local ids exist
             raise UnknownIdError("dataset", dataset_id, list_datasets("local/") + saved_local_ids(root))
         d.update(_saved_local_spec(d["paths"][0]))
