@@ -26,7 +26,8 @@ from pathlib import Path
 
 from offrl.errors import OffrlError
 
-__all__ = ["LOCK_NAME", "RunLock", "RunLockedError", "holder", "is_locked", "run_lock"]
+__all__ = ["LOCK_NAME", "RunFolderError", "RunLock", "RunLockedError", "folder_problem", "holder", "is_locked",
+           "run_lock"]
 
 LOCK_NAME = ".lock"
 
@@ -37,6 +38,35 @@ class RunLockedError(OffrlError):
     def __init__(self, message: str, owner: dict | None = None):
         super().__init__(message)
         self.owner = owner or {}
+
+
+class RunFolderError(OffrlError):
+    """The run folder cannot be created or written: a file in its way, a parent that does not exist and
+    cannot be made, or no write permission."""
+
+
+def folder_problem(path: str | os.PathLike) -> str | None:
+    """Why ``path`` cannot serve as a folder to write runs into, found without creating anything, worded to
+    follow the path in a message (``is not a directory``, ``cannot be created: /data is not writable``); None
+    when it looks usable: a writable folder, or a missing one whose nearest existing parent is a writable
+    folder. A folder that the operating system refuses to create for another reason (``/proc/x``) is only
+    found by creating it (:meth:`RunLock.acquire`)."""
+    path = Path(path)
+    existing = path
+    try:
+        # Path.exists is False below a regular file too (ENOTDIR), so the walk stops at that file
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        is_dir = existing.is_dir()
+    except OSError as e:  # a parent without search permission
+        return f"cannot be reached ({e.strerror}: {e.filename})"
+    if existing == path:
+        if not is_dir:
+            return "is not a directory"
+        return None if os.access(path, os.W_OK | os.X_OK) else "is not writable"
+    if not is_dir:
+        return f"cannot be created: {existing} is not a directory"
+    return None if os.access(existing, os.W_OK | os.X_OK) else f"cannot be created: {existing} is not writable"
 
 
 def _read_owner(path: Path) -> dict:
@@ -80,11 +110,17 @@ class RunLock:
 
         Raises:
           RunLockedError: another live process holds it (after ``wait_s``).
+          RunFolderError: the run folder or its lock file cannot be created (the reason named).
         """
         if self._fd is not None:
             return self
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as e:
+            # one line naming the folder and why, not a traceback from deep in pathlib
+            why = folder_problem(self.run_dir) or f"cannot be created ({e.strerror}: {e.filename})"
+            raise RunFolderError(f"run folder {self.run_dir} {why}") from None
         deadline = time.monotonic() + self.wait_s
         while True:
             try:

@@ -75,11 +75,13 @@ class TrainConfig:
     normalize_obs: bool = True
     """standardise observations with dataset mean/std (+1e-3), in training and evaluation."""
     env_id: Annotated[str | None, tyro.conf.arg(metavar="ENV_ID")] = None
-    """evaluation env; default: the dataset's own env id."""
+    """evaluation env (e.g. Hopper-v5); default: the dataset's own env id.
+    A dataset that names none (e.g. a converted D4RL-format file) trains without evaluation and gets no score
+    unless this is given; the run says so when it starts."""
     run_id: Annotated[str | None, tyro.conf.arg(metavar="RUN_ID")] = None
     """results/<run_id>; default derives from algo, dataset and a hash of the config."""
     results_dir: Annotated[str | None, tyro.conf.arg(metavar="DIR")] = None
-    """parent of run folders; default $OFFRL_RESULTS_DIR or ./results."""
+    """parent of run folders, created if missing; default $OFFRL_RESULTS_DIR or ./results."""
     checkpoint: bool = True
     """write an orbax checkpoint at every evaluation (needed to resume)."""
     wandb: WandbSwitch = None
@@ -101,7 +103,8 @@ class TrainConfig:
     differs: the scores are equally valid but not bitwise those of evaluating in line (on a CPU they
     are). docs/training.md, "Evaluation beside training"."""
     hp: tuple[str, ...] = ()
-    """algorithm hyperparameter overrides as name=value (e.g. alpha=2.5 hidden=256,256)."""
+    """algorithm hyperparameter overrides as name=value, e.g. for td3bc: alpha=2.5 hidden=256,256.
+    The names depend on --algo: offrl train --algo ALGO --list-hp lists them with their defaults."""
     devices: DevicesOption = 1
     """devices of this host to split the seeds over (1, a count, or all): the seed axis is sharded over a
     1-D mesh, the dataset replicated on each device. Seeds that the devices do not divide are padded
@@ -497,6 +500,24 @@ def run_dir_for(tc: TrainConfig, spec, algo_config=None) -> Path:
     return run_folder(tc.run_id or default_run_id(tc, algo.resolve(cfg, spec)), tc.results_dir)
 
 
+# TrainConfig fields that only matter when a run is evaluated
+EVALUATION_FIELDS = ("eval_episodes", "eval_seed", "eval_workers", "overlap_eval")
+
+
+def no_evaluation_note(tc: TrainConfig, run_dir: str | Path) -> str:
+    """The line a run prints when neither ``tc.env_id`` nor its dataset names an evaluation env: it trains
+    without evaluation and gets no score; how to evaluate; and which evaluation settings it then ignores."""
+    defaults = TrainConfig()
+    ignored = [f"--{n.replace('_', '-')}" for n in EVALUATION_FIELDS if getattr(tc, n) != getattr(defaults, n)]
+    asked = ""
+    if ignored or tc.eval_every != defaults.eval_every:
+        asked = (f" ({', '.join(ignored) + ' ignored; ' if ignored else ''}--eval-every only sets how often "
+                 "checkpoints are written)")
+    return (f"note: dataset {tc.dataset} names no evaluation environment, so this run trains without evaluation "
+            f"and gets no score{asked}; to evaluate, pass --env-id ENV (the env the data came from, e.g. "
+            f"Hopper-v5), or score the finished run with: offrl eval {run_dir} --env-id ENV")
+
+
 def finished_results(run_dir: str | Path) -> dict | None:
     """The content of ``run_dir/final.json`` when that run has finished, else None."""
     p = Path(run_dir) / "final.json"
@@ -575,6 +596,8 @@ def _train(tc: TrainConfig, dataset, algo_config, held) -> dict:
             raise OffrlError(f"{run_dir} holds a run with a different configuration ({diff}); pick another run_id")
         if changed := data_difference(old, config):
             raise OffrlError(f"{run_dir} holds a stopped run, but {changed}")
+    if not env_id:  # said once, before training: the run would otherwise end with no score and no reason
+        print(no_evaluation_note(tc, run_dir), file=sys.stderr, flush=True)
 
     if tc.normalize_obs:
         norm_ds, obs_mean, obs_std = normalize_dataset(dataset)
@@ -772,8 +795,67 @@ def _save_params(path: Path, states) -> None:
         np.savez(f, **{f"leaf_{i:04d}": np.asarray(x) for i, x in enumerate(leaves)})
 
 
+def _field_docstrings(cls) -> dict[str, str]:
+    """The docstrings written under a dataclass's fields (``x: int = 1`` then ``\"\"\"...\"\"\"``), of ``cls``
+    and its bases; empty where the source cannot be read."""
+    import ast
+    import inspect
+    import textwrap
+
+    docs: dict[str, str] = {}
+    for klass in reversed(cls.__mro__[:-1]):  # a subclass's docstring wins over its base's
+        try:
+            body = ast.parse(textwrap.dedent(inspect.getsource(klass))).body[0].body
+        except (OSError, TypeError, SyntaxError, IndexError, AttributeError):
+            continue
+        for field, doc in zip(body, body[1:]):
+            if (isinstance(field, ast.AnnAssign) and isinstance(field.target, ast.Name) and isinstance(doc, ast.Expr)
+                    and isinstance(doc.value, ast.Constant) and isinstance(doc.value.value, str)):
+                docs[field.target.id] = inspect.cleandoc(doc.value.value).replace("``", "")  # reST literals
+    return docs
+
+
+def _as_override(value) -> str:
+    """A default as ``--hp`` spells it (``256,256`` for a tuple)."""
+    if isinstance(value, tuple):
+        return ",".join(str(v) for v in value) if value else "(none)"
+    return str(value)
+
+
+def hyperparameter_table(algo) -> str:
+    """What ``offrl train --algo NAME --list-hp`` prints: each hyperparameter of ``algo`` that ``--hp``
+    takes, with its default and the first line of its help (``hp(..., doc)``, else the field's docstring)."""
+    docs = _field_docstrings(algo.config_cls)
+    fields = dataclasses.fields(algo.config_cls)
+    rows = [(f.name, _as_override(f.default if f.default is not dataclasses.MISSING else f.default_factory()),
+             ((f.metadata.get("help") or docs.get(f.name) or "").strip().splitlines() or [""])[0]) for f in fields]
+    name_w, default_w = max(len(r[0]) for r in rows), max(len(r[1]) for r in rows)
+    lines = [f"{algo.name} hyperparameters (--hp name=value ...):",
+             f"  {'name':<{name_w}}  {'default':<{default_w}}  help"]
+    lines += [f"  {n:<{name_w}}  {d:<{default_w}}  {h}".rstrip() for n, d, h in rows]
+    return "\n".join(lines)
+
+
+LIST_HP_FLAG = "--list-hp"
+
+
+def check_results_root(tc: TrainConfig) -> None:
+    """Refuse a results folder that cannot be written (a file in its way, a parent that is not writable)
+    with one :class:`~offrl.errors.OffrlError` naming it, before the data is loaded; what only creating it
+    finds out (``/proc/x``) is refused when the run folder is created (:class:`~offrl.runlock.RunFolderError`)."""
+    from offrl.paths import results_root
+    from offrl.runlock import folder_problem
+
+    root = results_root(tc.results_dir)
+    if problem := folder_problem(root):
+        where = f"--results-dir {root}" if tc.results_dir is not None else \
+            f"results folder {root} (from $OFFRL_RESULTS_DIR, else ./results)"
+        raise OffrlError(f"{where} {problem}; pass --results-dir DIR, a folder you can write to")
+
+
 def main(argv: list[str]) -> int:
-    """``offrl train``: parse a :class:`TrainConfig` and run it, or show the finished run it names."""
+    """``offrl train``: parse a :class:`TrainConfig` and run it, or show the finished run it names; with
+    ``--list-hp``, list the hyperparameters of ``--algo`` instead (:func:`hyperparameter_table`)."""
     from offrl import algos
     from offrl.cli import note_single_seed
     from offrl.datasets import load
@@ -781,11 +863,21 @@ def main(argv: list[str]) -> int:
     from offrl.sweep.wandb_export import agent_args
 
     names = "\n".join(f"  {n:<6} {algos.get(n).description}" for n in algos.names())
+    # --list-hp is no TrainConfig field: a field would enter every run's recorded config and run id
+    list_hp = LIST_HP_FLAG in argv
+    argv = [a for a in argv if a != LIST_HP_FLAG]
     tc = tyro.cli(TrainConfig, args=agent_args(argv, TrainConfig), prog="offrl train",
-                  description=f"{TrainConfig.__doc__}\n\nAlgorithms (--algo):\n{names}")
+                  description=f"{TrainConfig.__doc__}\n\nAlgorithms (--algo):\n{names}\n\n"
+                              f"{LIST_HP_FLAG}: list the hyperparameters of --algo that --hp takes (name, default, "
+                              "help) and exit.\n\nA dataset that names no evaluation env trains without "
+                              "evaluation and gets no score unless --env-id is given.")
+    if list_hp:
+        print(hyperparameter_table(algos.get(tc.algo)))
+        return 0
     note_single_seed(tc.seeds)
     resolve_config(tc)  # an unknown algorithm or hyperparameter fails here, before any data is read
     SeedPlacement.create(tc.devices, len(tc.seeds), "TrainConfig.devices")  # so do missing devices
+    check_results_root(tc)  # and a results folder that cannot be written
     dataset = load(tc.dataset)
     run_dir = run_dir_for(tc, dataset.spec)
     was_finished = finished_results(run_dir) is not None
@@ -801,5 +893,6 @@ def main(argv: list[str]) -> int:
         kind = "normalized score" if final.get("normalized_score") else "return"
         print(f"{tc.algo} on {tc.dataset}: {kind} at the last evaluation {last.mean():.2f} ± {last.std():.2f} "
               f"over {len(last)} seed(s) (best {np.mean(ns['best']):.2f})")
-    print(f"results: {run_dir}  (offrl report {run_dir}; offrl eval {run_dir})")
+    env_hint = "" if tc.env_id or dataset.spec.env_id else " --env-id ENV"  # offrl eval needs one, as training did
+    print(f"results: {run_dir}  (offrl report {run_dir}; offrl eval {run_dir}{env_hint})")
     return 0

@@ -176,3 +176,88 @@ def test_continual_options_say_what_is_wrong_in_the_users_terms(tmp_path, capsys
     with pytest.raises(SystemExit):
         main(["continual", "train", "--help"])
     assert re.search(r"--buffer N\s+replay buffer size per task", capsys.readouterr().out)
+
+
+def _dataset_without_env(path):
+    """A small dataset file (200 transitions, Hopper-v5's spaces, no env named: nothing is evaluated)."""
+    import numpy as np
+
+    from offrl.datasets import DatasetSpec, OfflineDataset, save
+
+    rng = np.random.default_rng(0)
+    n = 200
+    obs = rng.normal(size=(n, 11)).astype(np.float32)
+    spec = DatasetSpec("toy/no-env", None, (11,), "float32", (3,), "float32")
+    save(OfflineDataset(obs, rng.uniform(-1, 1, (n, 3)).astype(np.float32), rng.normal(size=n).astype(np.float32),
+                        np.roll(obs, -1, 0), np.arange(n) % 50 == 0, np.zeros(n, bool), spec=spec), path)
+    return str(path)
+
+
+def _train(dataset: str, results) -> list[str]:
+    return ["train", "--algo", "bc", "--dataset", dataset, "--seeds", "0", "--steps", "20", "--hp", "hidden=8",
+            "--no-progress", "--wandb", "off", "--results-dir", str(results)]
+
+
+@pytest.mark.parametrize("results, said", [("afile", "--results-dir {tmp}/afile is not a directory"),
+                                           ("afile/runs", "--results-dir {tmp}/afile/runs cannot be created: "
+                                                          "{tmp}/afile is not a directory")])
+def test_a_results_dir_in_the_way_of_a_file_is_refused_before_the_data_is_read(tmp_path, monkeypatch, capsys,
+                                                                                 results, said):
+    """`--results-dir afile` (a regular file) ended in a NotADirectoryError traceback from the run lock."""
+    import offrl.datasets
+
+    (tmp_path / "afile").write_text("not a folder")
+
+    def not_read(*args, **kwargs):
+        raise AssertionError("the dataset was read")
+
+    monkeypatch.setattr(offrl.datasets, "load", not_read)
+    assert main(_train("local/hopper-medium-v0", tmp_path / results)) == 1
+    err = capsys.readouterr().err
+    assert said.format(tmp=tmp_path) in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert (tmp_path / "afile").read_text() == "not a folder"
+
+
+@pytest.mark.skipif(not __import__("os").path.isdir("/proc/self"), reason="needs Linux's /proc")
+def test_a_results_dir_that_cannot_be_created_is_refused_before_anything_compiles(tmp_path, monkeypatch, capsys):
+    """`--results-dir /proc/nope` ended in a FileNotFoundError traceback: only creating it finds out (for root
+    /proc looks writable), which the run lock does before anything is compiled."""
+    import offrl.train
+
+    def not_compiled(*args, **kwargs):
+        raise AssertionError("compiled")
+
+    monkeypatch.setattr(offrl.train, "make_chunk_fn", not_compiled)
+    assert main(_train(_dataset_without_env(tmp_path / "d.npz"), "/proc/nope")) == 1
+    err = capsys.readouterr().err
+    assert re.search(r"^offrl train: error: run folder /proc/nope/\S+ cannot be created \(No such file or directory",
+                     err, re.M)
+    assert "Traceback" not in err
+
+
+def test_a_results_dir_without_write_permission_is_refused(tmp_path, monkeypatch, capsys):
+    import os
+
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    access = os.access
+    # as for a user without write permission there (root may write anywhere, so chmod would not show it)
+    monkeypatch.setattr(os, "access", lambda path, mode: str(path) != str(locked) and access(path, mode))
+    assert main(_train("local/hopper-medium-v0", locked)) == 1
+    assert main(_train("local/hopper-medium-v0", locked / "runs")) == 1
+    err = capsys.readouterr().err
+    assert f"--results-dir {locked} is not writable" in err
+    assert f"--results-dir {locked / 'runs'} cannot be created: {locked} is not writable" in err
+    assert "Traceback" not in err and not any(locked.iterdir())
+
+
+def test_the_run_lock_names_a_run_folder_it_cannot_create(tmp_path):
+    from offrl.runlock import RunFolderError, RunLock, folder_problem
+
+    (tmp_path / "afile").write_text("")
+    with pytest.raises(RunFolderError, match=r"^run folder .*afile/run cannot be created: .*afile is not a directory$"):
+        RunLock(tmp_path / "afile" / "run").acquire()
+    assert folder_problem(tmp_path / "afile") == "is not a directory"
+    assert folder_problem(tmp_path / "new" / "deeper") is None and folder_problem(tmp_path) is None
+    with RunLock(tmp_path / "new" / "run"):
+        assert (tmp_path / "new" / "run" / ".lock").is_file()

@@ -114,8 +114,11 @@ class Algorithm:
     description: str = ""
 
     def make_config(self, **overrides) -> Any:
-        """The default config with ``overrides`` applied and validated (errors name the field)."""
-        return build_config(self.config_cls, overrides, f"{self.name}: unknown hyperparameter(s)", owner=self.name)
+        """The default config with ``overrides`` applied and validated (errors name the field; an unknown
+        name is answered with close matches and the algorithm's hyperparameter names)."""
+        # the names are listed as well: without them a name with no close match left the user nowhere to look
+        return build_config(self.config_cls, overrides, f"{self.name}: unknown hyperparameter(s)", list_known=True,
+                            owner=self.name, known_label=f"{self.name} hyperparameters")
 
 
 ALGORITHMS: Registry[Algorithm] = Registry("algorithm")
@@ -127,10 +130,11 @@ def register(algo: Algorithm) -> Algorithm:
 
 
 def build_config(config_cls: type, overrides: dict, unknown_message: str, list_known: bool = False,
-                 owner: str | None = None):
+                 owner: str | None = None, known_label: str = "options"):
     """``config_cls(**overrides)``, validated; unknown names raise one :class:`ConfigError` that starts
-    with ``unknown_message`` and suggests close names (and lists every name with ``list_known``); a value
-    out of range names ``owner.field`` (``td3bc.alpha``), else the config class's field."""
+    with ``unknown_message`` and suggests close names (and, with ``list_known``, then lists every name
+    after ``known_label``); a value out of range names ``owner.field`` (``td3bc.alpha``), else the config
+    class's field."""
     fields = {f.name for f in dataclasses.fields(config_cls)}
     unknown = sorted(set(overrides) - fields)
     if unknown:
@@ -139,7 +143,7 @@ def build_config(config_cls: type, overrides: dict, unknown_message: str, list_k
         hints = {u: suggest(u, fields) for u in unknown}
         raise ConfigError(f"{unknown_message} " + ", ".join(
             f"{u!r}" + (f" (did you mean {hints[u][0]!r}?)" if hints[u] else "") for u in unknown)
-            + (f"; options: {sorted(fields) or 'none'}" if list_known else ""))
+            + (f"; {known_label}: {sorted(fields) or 'none'}" if list_known else ""))
     cfg = config_cls(**overrides)
     validate_config(cfg, owner)
     return cfg

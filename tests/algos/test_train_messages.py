@@ -1,0 +1,106 @@
+"""What `offrl train` tells a user who has not read the code: a run that cannot be evaluated says so when it
+starts, and the hyperparameter names that `--hp` takes can be looked up."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pytest
+
+from offrl.cli import main
+from offrl.datasets import DatasetSpec, OfflineDataset, save
+
+
+def _dataset_without_env(path):
+    """A 200-transition dataset with Hopper-v5's spaces whose spec names no env (as a converted D4RL file)."""
+    rng = np.random.default_rng(0)
+    n = 200
+    obs = rng.normal(size=(n, 11)).astype(np.float32)
+    term = np.zeros(n, bool)
+    term[::50] = True
+    spec = DatasetSpec("toy/no-env", None, (11,), "float32", (3,), "float32")
+    save(OfflineDataset(obs, rng.uniform(-1, 1, (n, 3)).astype(np.float32), rng.normal(size=n).astype(np.float32),
+                        np.roll(obs, -1, 0), term, np.zeros(n, bool), spec=spec), path)
+    return str(path)
+
+
+def _train_argv(dataset: str, results, *extra: str) -> list[str]:
+    return ["train", "--algo", "bc", "--dataset", dataset, "--seeds", "0", "--steps", "20", "--hp", "hidden=8",
+            "batch_size=8", "--no-progress", "--wandb", "off", "--results-dir", str(results), *extra]
+
+
+def _flat(text: str) -> str:
+    """Help text without its box drawing and line breaks."""
+    return " ".join(text.replace("│", " ").split())
+
+
+@pytest.mark.filterwarnings("ignore:.*Hopper-v4 is out of date")
+def test_a_dataset_without_an_env_says_that_the_run_is_not_evaluated(tmp_path, capsys):
+    """A converted D4RL file names no env: the run used to skip every evaluation silently (final.json with
+    no evaluation steps and no score); now it says so in one line, names the evaluation settings it ignores,
+    and how to evaluate. With --env-id the same data is evaluated and nothing is said."""
+    dataset = _dataset_without_env(tmp_path / "exported.npz")
+    assert main(_train_argv(dataset, tmp_path / "res", "--eval-every", "10", "--eval-episodes", "3")) == 0
+    out, err = capsys.readouterr()
+    notes = [line for line in err.splitlines() if "names no evaluation environment" in line]
+    assert len(notes) == 1, err
+    assert "trains without evaluation and gets no score" in notes[0]
+    assert "--eval-episodes ignored" in notes[0] and "--eval-every only sets how often checkpoints" in notes[0]
+    assert "--env-id ENV" in notes[0] and "Hopper-v5" in notes[0]
+    assert "--env-id ENV" in out.splitlines()[-1]  # the offrl eval hint at the end needs it too
+    (run,) = (tmp_path / "res").iterdir()
+    final = json.loads((run / "final.json").read_text())
+    assert final["eval_steps"] == [] and final["normalized_score"] is None
+
+    assert main(_train_argv(dataset, tmp_path / "res2", "--eval-every", "20", "--eval-episodes", "1",
+                            "--env-id", "Hopper-v5")) == 0
+    out, err = capsys.readouterr()
+    assert "names no evaluation environment" not in err and "--env-id" not in out
+    (run,) = (tmp_path / "res2").iterdir()
+    assert json.loads((run / "final.json").read_text())["eval_steps"] == [20]
+
+
+def test_the_note_names_only_the_evaluation_settings_that_were_asked_for(tmp_path):
+    from offrl.train import TrainConfig, no_evaluation_note
+
+    plain = no_evaluation_note(TrainConfig(dataset="x.hdf5"), tmp_path / "run")
+    assert "ignored" not in plain and "--eval-every" not in plain
+    assert f"offrl eval {tmp_path / 'run'} --env-id ENV" in plain
+    asked = no_evaluation_note(TrainConfig(dataset="x.hdf5", eval_seed=3, overlap_eval=True), tmp_path / "run")
+    assert "(--eval-seed, --overlap-eval ignored; --eval-every only sets how often checkpoints" in asked
+
+
+def test_an_unknown_hyperparameter_is_answered_with_the_algorithms_names(capsys):
+    """`dt: unknown hyperparameter(s) 'foo'` once ended there: now the names dt takes follow, after any close
+    match, and the data is never read."""
+    assert main(["train", "--algo", "dt", "--dataset", "local/not-read-v0", "--hp", "foo=1"]) == 1
+    err = capsys.readouterr().err
+    assert "dt: unknown hyperparameter(s) 'foo'; dt hyperparameters: [" in err
+    assert "'context_len'" in err and "'embed_dim'" in err and "Traceback" not in err
+    assert main(["train", "--algo", "td3bc", "--dataset", "local/not-read-v0", "--hp", "alpah=1"]) == 1
+    err = capsys.readouterr().err
+    assert re.search(r"'alpah' \(did you mean 'alpha'\?\); td3bc hyperparameters: \[.*'policy_noise'", err)
+
+
+def test_list_hp_prints_each_hyperparameter_with_its_default_and_help(capsys):
+    assert main(["train", "--algo", "td3bc", "--list-hp"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("td3bc hyperparameters (--hp name=value ...):")
+    assert re.search(r"^  alpha +2\.5 +BC trade-off", out, re.M)
+    assert re.search(r"^  hidden +256,256 +hidden layer sizes", out, re.M)
+    # a field without hp(...) help shows the first line of its docstring
+    assert re.search(r"^  steps_per_call +2 +gradient steps per update call", out, re.M)
+    assert main(["train", "--algo", "dt", "--list-hp"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"^  context_len +20 +K: timesteps per window", out, re.M) and "alpha" not in out
+
+
+def test_the_help_says_where_the_names_are_and_what_happens_without_an_env(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = _flat(capsys.readouterr().out)
+    assert "The names depend on --algo: offrl train --algo ALGO --list-hp lists them" in text
+    assert "--list-hp: list the hyperparameters of --algo" in text
+    assert "trains without evaluation and gets no score unless --env-id is given" in text
