@@ -134,15 +134,20 @@ class Config:
 
     def __post_init__(self):
         # CLI overrides and YAML lists arrive as strings or lists; store a tuple of floats
+        name = "modt" if isinstance(self, MODTConfig) else "dt"  # as the CLI and the other errors name it
         try:
             targets = tuple(float(x) for x in self.target_returns)
         except (TypeError, ValueError):
-            raise ConfigError(f"{type(self).__qualname__}.target_returns={self.target_returns!r} "
-                              "must be a sequence of numbers") from None
+            raise ConfigError(f"{name}.target_returns={self.target_returns!r} must be a sequence of numbers") from None
+        # a NaN or infinite target conditions the policy on nothing it was trained on (and NaN returns follow);
+        # a repeated one is evaluated twice and recorded once, under one name
+        if not all(np.isfinite(targets)):
+            raise ConfigError(f"{name}.target_returns={targets!r}: every target must be a finite number")
+        if len(set(targets)) != len(targets):
+            raise ConfigError(f"{name}.target_returns={targets!r} names a target twice; give each once")
         object.__setattr__(self, "target_returns", targets)
         if self.num_heads > 0 and self.embed_dim % self.num_heads:
-            raise ConfigError(f"{type(self).__qualname__}.num_heads={self.num_heads} must divide "
-                              f"embed_dim={self.embed_dim}")
+            raise ConfigError(f"{name}.num_heads={self.num_heads} must divide embed_dim={self.embed_dim}")
 
 
 @dataclasses.dataclass(frozen=True)

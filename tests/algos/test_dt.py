@@ -83,6 +83,13 @@ def test_config_errors_name_the_field():
         algos.get("dt").make_config(context_len=0)
     with pytest.raises(ConfigError, match="target_returns"):
         algos.get("dt").make_config(target_returns=("high",))
+    for bad, says in [(("nan", "3600"), "every target must be a finite number"),
+                      ((3600, "inf"), "every target must be a finite number"),
+                      ((1000, 1000.0), "names a target twice")]:
+        with pytest.raises(ConfigError, match=rf"^dt\.target_returns=.*{says}"):
+            algos.get("dt").make_config(target_returns=bad)
+    with pytest.raises(ConfigError, match=r"^modt\.num_heads=3 must divide embed_dim=128"):
+        algos.get("modt").make_config(num_heads=3, embed_dim=128)
     # CLI overrides arrive as strings
     from offrl.train import parse_overrides
 
