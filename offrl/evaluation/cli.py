@@ -28,6 +28,9 @@ class EvalArgs:
     """override the evaluation env (default: the run's)."""
     workers: int = 0
     """env worker processes."""
+    target_returns: Annotated[tuple[float, ...], tyro.conf.arg(metavar="RETURN")] = ()
+    """DT / MO-DT runs: evaluate at these target returns instead of the run's (e.g. 3600 1800 900: the
+    return reached against the return asked for); one variant each."""
 
 
 def load_trained(run_dir: Path):
@@ -79,6 +82,11 @@ def main(argv: list[str]) -> int:
 
     a = tyro.cli(EvalArgs, args=argv, prog="offrl eval")
     algo, cfg, spec, states, mean, std, config = load_trained(a.run)
+    if a.target_returns:
+        if "target_returns" not in {f.name for f in dataclasses.fields(cfg)}:
+            raise OffrlError(f"--target-returns: {config['algo']} is not conditioned on a target return "
+                             "(dt and modt are)")
+        cfg = dataclasses.replace(cfg, target_returns=a.target_returns)  # checked as a config field is
     env_id = a.env_id or config.get("env_id") or spec.env_id
     if not env_id:
         raise OffrlError("the run has no evaluation env; pass --env-id")

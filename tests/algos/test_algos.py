@@ -459,6 +459,8 @@ def test_offrl_eval_reproduces_the_final_evaluation(tmp_path, capsys, dtype):
     run = tmp_path / final["run_id"]
     assert main(["eval", str(run), "--env-id", "HalfCheetah-v5"]) == 1
     assert "eval env 'HalfCheetah-v5'" in capsys.readouterr().err
+    assert main(["eval", str(run), "--target-returns", "3000"]) == 1
+    assert "td3bc is not conditioned on a target return (dt and modt are)" in capsys.readouterr().err
     state = run / "final_state.npz"
     state.write_bytes(state.read_bytes()[:100])
     assert main(["eval", str(run)]) == 1

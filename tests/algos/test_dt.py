@@ -405,7 +405,7 @@ def test_bfloat16_activations_carry_the_residual_stream_and_keep_float32_outputs
 
 @pytest.mark.parametrize("name,extra", [("dt", ()), ("modt", ("region_method=grid", "num_regions=3")),
                                         ("dt", ("compute_dtype=bfloat16", "activation_dtype=bfloat16"))])
-def test_cpu_smoke_train_and_evaluate(name, extra, tmp_path):
+def test_cpu_smoke_train_and_evaluate(name, extra, tmp_path, capsys):
     from offrl.train import TrainConfig, train
 
     ds = make_dataset([30, 12, 3, 25], terminal=[True, False, True, False])
@@ -418,6 +418,16 @@ def test_cpu_smoke_train_and_evaluate(name, extra, tmp_path):
     run = tmp_path / final["run_id"]
     text = (run / "metrics.jsonl").read_text()
     assert "target_1800/return_mean" in text and "dt/action_mse" in text
+    if name != "dt" or extra:
+        return
+    # offrl eval at other target returns than the run's: one variant each, checked as the config checks them
+    from offrl.cli import main
+
+    assert main(["eval", str(run), "--episodes", "1", "--target-returns", "900", "300.5"]) == 0
+    out = capsys.readouterr().out
+    assert "| target_900 | 0 |" in out and "| target_300.5 | 1 |" in out and "target_1800" not in out
+    assert main(["eval", str(run), "--target-returns", "900", "nan"]) == 1
+    assert "every target must be a finite number" in capsys.readouterr().err
 
 
 # ----------------------------------------------------------------------------- sweep configs
