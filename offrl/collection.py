@@ -682,4 +682,10 @@ def main(argv: list[str]) -> int:
           + f"; {time.time() - t0:.1f} s; checksum {ds.spec.checksum}"
           + (" (matches the recorded one)" if (ds.metadata["card"].get("recorded_checksum") or {}).get("matches")
              else ""))
+    if minari is not False and "/" not in parse_name(a.name)[0]:  # task datasets get no copy (the note says why)
+        status, path = minari_copy_status(a.name)
+        if status == "ok":  # written outside the data root: say where, and by which id it loads
+            env, level = parse_name(a.name)
+            print(f"Minari copy: {path} (loads as minari/{minari_copy_id(env, level)}, or "
+                  f"minari.load_dataset({minari_copy_id(env, level)!r}))")
     return 0

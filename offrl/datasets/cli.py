@@ -24,7 +24,11 @@ def list_(prefix: Annotated[str | None, tyro.conf.arg(metavar="[PREFIX]")] = Non
     from offrl.datasets.registry import list_datasets, saved_local_ids
 
     saved = [i for i in saved_local_ids(root) if prefix is None or i.startswith(prefix)]
-    ids = sorted(list_datasets(prefix) + saved)
+    registered = list_datasets(prefix)
+    # Minari datasets on this machine that no registry entry names (`offrl collect`'s copies, one's own):
+    # they load by id, so they are listed
+    minari = [i for i in saved_minari_ids(root) if (prefix is None or i.startswith(prefix)) and i not in registered]
+    ids = sorted(registered + saved + minari)
     if not ids:  # a prefix that matches nothing: say so, and which prefixes there are
         from offrl.errors import UnknownIdError
 
@@ -73,6 +77,24 @@ def info_(dataset_id: Annotated[str, tyro.conf.arg(metavar="ID|PATH")], /, *, ro
         d["stats"] = load(dataset_id, root=root, allow_pickle=False).stats()
     print(json.dumps(d, indent=2, default=str))
     return 0
+
+
+def saved_minari_ids(root: Root = None) -> list[str]:
+    """``minari/<namespace>/<name>-vN`` of every Minari dataset in the folders :func:`load` searches
+    (:func:`~offrl.datasets.registry.minari_roots`), registered or not."""
+    from offrl.datasets.minari_io import is_minari_dir
+    from offrl.datasets.registry import minari_roots
+
+    found: set[str] = set()
+    for base in minari_roots(root):
+        if not base.is_dir():
+            continue
+        for meta in base.glob("**/data/metadata.json"):
+            d = meta.parent.parent
+            rel = d.relative_to(base).as_posix()
+            if "/" in rel and is_minari_dir(d):  # Minari ids have a namespace
+                found.add(f"minari/{rel}")
+    return sorted(found)
 
 
 def _saved_local_spec(path: str) -> dict:

@@ -123,6 +123,25 @@ def test_collect_cli_without_minari(tmp_path, monkeypatch, capsys):
     _card_matches(tmp_path)
 
 
+def test_collect_cli_says_where_the_minari_copy_is_and_its_id(tmp_path, monkeypatch, capsys):
+    """The copy is written outside the data root (Minari's own folder): the command names it and the id
+    it loads by; without a copy (--no-minari) it names none."""
+    pytest.importorskip("minari")
+    from offrl.cli import main
+
+    monkeypatch.setenv("OFFRL_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path / "minari"))
+    assert main(["collect", NAME, "--steps", "100", "--n-envs", "2"]) == 0
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert line == (f"Minari copy: {tmp_path / 'minari' / 'offrl' / 'hopper-random-v0'} (loads as "
+                    "minari/offrl/hopper-random-v0, or minari.load_dataset('offrl/hopper-random-v0'))")
+    assert len(load("minari/offrl/hopper-random-v0")) == 100
+    assert main(["datasets", "list", "--present"]) == 0  # it loads by that id, so it is listed
+    assert "* minari/offrl/hopper-random-v0" in capsys.readouterr().out
+    assert main(["collect", NAME, "--steps", "100", "--n-envs", "2", "--no-minari", "--overwrite"]) == 0
+    assert "Minari copy" not in capsys.readouterr().out
+
+
 TASK, TASK_ID = "pendulum-gain/forward-random", "local/pendulum-gain/forward-random-v0"
 
 
