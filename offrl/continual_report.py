@@ -42,7 +42,14 @@ from offrl.evaluation.continual import (
     seed_interval,
     task_auc,
 )
-from offrl.evaluation.results import RunResult, _override_parts, check_seeds_once, run_labels
+from offrl.evaluation.results import (
+    RunResult,
+    SeedConflict,
+    _override_parts,
+    data_split_warning,
+    run_labels,
+    seed_conflict,
+)
 from offrl.logging import atomic_write_json
 from offrl.provenance import code_versions
 
@@ -105,7 +112,8 @@ class ContinualGroup:
 def _label_view(run: ContinualRun) -> RunResult:
     """The run as :func:`offrl.evaluation.results.run_labels` sees runs: ``(dataset, algo)`` =
     ``(data, method)`` and as recorded settings everything that changes what was trained, so runs
-    pool into one row only when those agree (an ablation never averages into its baseline)."""
+    pool into one row only when those agree (an ablation never averages into its baseline), and with the
+    run's data checksums, so that runs on data collected again are never pooled either."""
     cfg = run.config
     settings: dict = {"algo": run.algo, "tasks": run.tasks, "task_boundaries": run.task_boundaries.tolist()}
     settings.update({f"method.{k}": v for k, v in (cfg.get("method_config") or {}).items()})
@@ -119,7 +127,8 @@ def _label_view(run: ContinualRun) -> RunResult:
     return RunResult(
         run_id=run.run_id, path=run.path, algo=run.method, dataset=run.data, seeds=run.seeds,
         complete=run.complete, scores={},
-        config={"algo_config": settings, "train_config": {"hp": overrides}},
+        config={"algo_config": settings, "train_config": {"hp": overrides},
+                "dataset_checksums": list(cfg.get("dataset_checksums") or [])},
     )
 
 
@@ -164,12 +173,17 @@ def continual_labels(runs: Sequence[ContinualRun]) -> tuple[dict[Path, str], lis
     return out, shared, method_shared
 
 
-def group_continual_runs(runs: Sequence[ContinualRun],
-                         labels: dict[Path, str] | None = None) -> dict[tuple[str, str], ContinualGroup]:
+def group_continual_runs(runs: Sequence[ContinualRun], labels: dict[Path, str] | None = None,
+                         left_out: list[SeedConflict] | None = None) -> dict[tuple[str, str], ContinualGroup]:
     """Group runs by ``(data, label)`` (data: :attr:`ContinualRun.data`, the stream and its data quality;
-    ``labels``, default :func:`continual_labels`: the method plus the settings its runs differ in, as
+    ``labels``, default :func:`continual_labels`: the method plus the settings its runs differ in, and the
+    data's checksums where runs of one setting trained on different data, as
     :func:`offrl.evaluation.results.run_labels` labels single-task runs) and stack their seeds; sorted by
-    data then label."""
+    data then label.
+
+    A seed never counts twice: a group two of whose runs trained a seed in common is left out
+    (:func:`offrl.evaluation.results.seed_conflict`), appended to ``left_out`` when given, else issued as a
+    warning."""
     if labels is None:
         labels = continual_labels(runs)[0]
     by_key: dict[tuple[str, str], list[ContinualRun]] = {}
@@ -178,7 +192,12 @@ def group_continual_runs(runs: Sequence[ContinualRun],
     groups: dict[tuple[str, str], ContinualGroup] = {}
     for key in sorted(by_key):
         members = sorted(by_key[key], key=lambda r: r.run_id)
-        check_seeds_once(f"{key[1]} on {key[0]}", members)
+        if (conflict := seed_conflict(key, members)) is not None:
+            if left_out is None:
+                warnings.warn(conflict.message(), stacklevel=2)
+            else:
+                left_out.append(conflict)
+            continue
         first = members[0]
         steps = np.array(sorted({int(s) for r in members for s in r.eval_steps}), dtype=np.int64)
         col = {int(s): t for t, s in enumerate(steps)}
@@ -240,6 +259,8 @@ def _cell(est: Estimate | None, total_seeds: int) -> str:
     text = est.format()
     if est.defined and est.n_seeds < total_seeds:
         text += f" (n={est.n_seeds})"
+    if est.defined and est.n_seeds > 1 and est.n_reference_seeds is not None and est.n_reference_seeds < 2:
+        text += " (reference: 1 seed)"  # the interval then holds this row's spread only, not the reference's
     return text
 
 
@@ -305,11 +326,18 @@ def _verdict(est: Estimate, pct: str) -> str:
     return f"no difference at {pct}"
 
 
-def _versus_cell(est: Estimate, pct: str) -> tuple[str, dict, str]:
-    """A difference's table cell (``† `` where its rows were not paired), its JSON and its verdict."""
+def _versus_cell(est: Estimate, pct: str, fewest_seeds: int | None = None) -> tuple[str, dict, str]:
+    """A difference's table cell (``† `` where its rows were not paired), its JSON and its verdict.
+
+    ``fewest_seeds``: the fewest seeds either side has on one data set (default: the estimate's own counts).
+    Below 2 the cell gives the difference alone, marked ``(1 seed)``: a bootstrap of one seed only repeats
+    it, so its interval would look certain."""
     verdict = _verdict(est, pct)
     mark = " †" if est.paired is False else ""
-    cell = "–" if not est.defined else f"{est.point:+.2f} [{est.lower:.2f}, {est.upper:.2f}]{mark} {verdict}".rstrip(" –")
+    if fewest_seeds is None:
+        fewest_seeds = min(est.n_seeds, est.n_reference_seeds if est.n_reference_seeds is not None else est.n_seeds)
+    spread = " (1 seed)" if fewest_seeds < 2 else f" [{est.lower:.2f}, {est.upper:.2f}]"
+    cell = "–" if not est.defined else f"{est.point:+.2f}{spread}{mark} {verdict}".rstrip(" –")
     return cell, {**est.as_dict(), "verdict": verdict}, verdict
 
 
@@ -396,7 +424,10 @@ def _versus_across_data(groups, values, wanted: str, mine: dict[str, ContinualGr
             v0 = mine[datas[0]]
             est = pooled_difference_interval(comparisons, key=f"across|{v0.identity}-{label}|{k}",
                                              reps=reps, ci=ci, seed=seed)
-            cell, entry["metrics"][k], _ = _versus_cell(est, pct)
+            # the seeds total over data sets, but each data set is resampled on its own: its fewest count
+            fewest = min(int(np.sum(~np.isnan(np.asarray(side, dtype=np.float64)))) for c in comparisons
+                         for side in c[:2])
+            cell, entry["metrics"][k], _ = _versus_cell(est, pct, fewest)
             cells.append(cell)
         md.append("| " + " | ".join(cells) + " |")
         out.append(entry)
@@ -420,6 +451,7 @@ def continual_report(
     row_plots: bool = True,
     versus: Sequence[str] = (),
     versus_paired: bool = True,
+    left_out: list[SeedConflict] | None = None,
 ) -> Path:
     """Write the continual report for ``runs`` (loaded runs or run folders) into ``out_dir``.
 
@@ -437,6 +469,8 @@ def continual_report(
         the table prints it): differences of PER and BWT with bootstrap CIs and a verdict each.
       versus_paired: take those differences seed by seed where both rows have the same seeds
         (:func:`offrl.evaluation.continual.difference_interval`); False resamples each row independently.
+      left_out: rows left out because two of their runs trained the same seed are appended here (they are
+        named in a warning, in ``continual.md`` and on stderr, and every other row is reported).
 
     Returns the path of ``continual.md``.
     """
@@ -456,7 +490,10 @@ def continual_report(
     if not loaded:
         raise OffrlError("no readable continual runs")
     labels, shared, method_shared = continual_labels(loaded)
-    groups = group_continual_runs(loaded, labels)
+    conflicts: list[SeedConflict] = []
+    groups = group_continual_runs(loaded, labels, conflicts)
+    if left_out is not None:
+        left_out += conflicts
     references = [g for g in groups.values() if g.method in set(reference_methods)]
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -501,9 +538,10 @@ def continual_report(
         "gives the value alone; `(n=k)` marks a metric that only k seeds define."
     )
     code_summary, code_warning = code_versions({r.run_id: r.config for r in loaded})
-    if code_warning:
-        print(f"offrl report: warning: {code_warning}", file=sys.stderr)
-        md += ["", f"> **Warning**: {code_warning}"]
+    for warning in (*(c.message() + "." for c in conflicts), data_split_warning(groups), code_warning):
+        if warning:
+            print(f"offrl report: warning: {warning}", file=sys.stderr)
+            md += ["", f"> **Warning**: {warning}"]
     md += [
         "",
         "- **PER**: mean final score over all tasks, `1/N sum_i p[N-1,i]`.",
@@ -620,5 +658,6 @@ def continual_report(
         "versus": versus_rows,
         "versus_across_data": versus_across,
         "code_versions": code_summary,
+        "left_out": [c.as_dict() for c in conflicts],
     })
     return path

@@ -90,21 +90,69 @@ def run_code(config: Mapping[str, Any]) -> str | None:
     return stamp.get("source") if isinstance(stamp, Mapping) and stamp.get("source") else None
 
 
+def _version_key(stamp: Any) -> tuple[str, str]:
+    """What tells a run's code apart: its source digest where recorded (equal digests are equal code, whatever
+    the commits: a ``+dirty`` checkout of unchanged offrl source included), else its git commit, else nothing."""
+    if not isinstance(stamp, Mapping):
+        return ("", "")
+    if stamp.get("source"):
+        return ("source", str(stamp["source"]))
+    if stamp.get("git"):
+        return ("git", str(stamp["git"]))
+    return ("", "")
+
+
+def _same_code(first: Any, later: Any) -> bool:
+    """Whether two stamps name the same code: equal source digests where both record one, else equal git
+    commits where both record one (a dirty checkout's commit says nothing of its changes)."""
+    if not isinstance(first, Mapping) or not isinstance(later, Mapping):
+        return False
+    if first.get("source") and later.get("source"):
+        return first["source"] == later["source"]
+    git = first.get("git")
+    return bool(git) and git == later.get("git") and not str(git).endswith("+dirty")
+
+
 def code_versions(configs: Mapping[str, Mapping[str, Any]]) -> tuple[dict[str, Any], str | None]:
     """The code versions of runs (``run_id -> config``): ``(summary, warning)``.
 
+    Runs are one version when they record the same source digest, whatever their git commits (the label
+    lists the commits seen: ``source 1a2b3c4d5e6f (git 0123abcd45, git 0123abcd45+dirty)``); a run that
+    records no digest falls back on its git commit, and joins the digest version whose runs recorded that
+    commit clean (a clean commit fixes the source).
     ``summary`` maps each version's label to its run ids (runs not recorded under ``not recorded``; a
-    run resumed on other code counts under its first stamp and is listed in ``resumed_on_other_code``);
+    run resumed on other code counts under its first stamp and is listed in ``resumed_on_other_code``,
+    unless each later stamp is the same code by the same rule);
     ``warning`` is a sentence for a report when the runs come from more than one version (or some
     resumed on other code), else None. Different code need not mean different numbers, but only the
     reader can tell which changes matter.
     """
-    by_label: dict[str, list[str]] = {}
+    members: dict[tuple[str, str], list[str]] = {}
+    commits: dict[tuple[str, str], list[str]] = {}  # per version, the git commits its runs recorded
     resumed = []
-    for run_id, config in sorted(configs.items()):
-        by_label.setdefault(code_label(config.get("code")), []).append(run_id)
-        if config.get("code_resumed_with"):
+    stamps = {run_id: config.get("code") for run_id, config in sorted(configs.items())}
+    # runs with a digest first, so that the commits each digest was seen with are known to those without one
+    for run_id, stamp in sorted(stamps.items(), key=lambda kv: (_version_key(kv[1])[0] != "source", kv[0])):
+        key = _version_key(stamp)
+        if key[0] == "git" and not key[1].endswith("+dirty"):
+            key = next((k for k, seen in commits.items() if k[0] == "source" and key[1] in seen), key)
+        members.setdefault(key, []).append(run_id)
+        git = stamp.get("git") if isinstance(stamp, Mapping) else None
+        if git and git not in commits.setdefault(key, []):
+            commits[key].append(git)
+        if any(not _same_code(stamp, other) for other in configs[run_id].get("code_resumed_with") or []):
             resumed.append(run_id)
+    resumed.sort()
+    by_label: dict[str, list[str]] = {}
+    for key, run_ids in sorted(members.items(), key=lambda kv: min(kv[1])):
+        run_ids = sorted(run_ids)
+        kind, value = key
+        gits = sorted(commits.get(key, []))
+        if kind == "source":
+            label = f"source {value}" + (f" ({', '.join(gits)})" if gits else "")
+        else:
+            label = value or "not recorded"
+        by_label[label] = run_ids
     summary: dict[str, Any] = {"versions": by_label, "resumed_on_other_code": resumed}
     parts = []
     if len(by_label) > 1:

@@ -30,11 +30,24 @@ import tyro
 from offrl.errors import ConfigError
 from offrl.evaluation import stats
 from offrl.evaluation.continual import is_continual_run
-from offrl.evaluation.results import Group, find_runs, group_runs, load_references, load_runs, match_key
+from offrl.evaluation.results import (
+    Group,
+    SeedConflict,
+    data_split_warning,
+    find_runs,
+    group_runs,
+    load_references,
+    load_runs,
+    match_key,
+)
 from offrl.logging import atomic_write_json
 from offrl.provenance import code_versions
 
-__all__ = ["ReportArgs", "make_report", "main"]
+__all__ = ["LEFT_OUT_STATUS", "ReportArgs", "make_report", "main"]
+
+#: Exit status of ``offrl report`` when it wrote the report but left a row out (a seed trained twice):
+#: not 0, so that scripts notice, and not 1, an error that stopped the report.
+LEFT_OUT_STATUS = 3
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,8 +104,19 @@ def _pm(values: np.ndarray) -> str:
     return f"{v.mean():.2f} ± {v.std():.2f}"
 
 
-def _ci(point: float, lo: float, hi: float) -> str:
+def _ci(point: float, lo: float, hi: float, seeds: int) -> str:
+    """``point [lo, hi]``; with fewer than 2 seeds the value alone, marked: a bootstrap of one seed always
+    returns that seed, so its interval ``[x, x]`` would look certain where nothing is known of the spread."""
+    if seeds < 2:
+        return f"{point:.2f} (1 seed)"
     return f"{point:.2f} [{lo:.2f}, {hi:.2f}]"
+
+
+def _interval_entry(point: float, lo: float, hi: float, seeds: int) -> dict:
+    """An estimate for summary.json: no bounds (null) with fewer than 2 seeds, as in the markdown."""
+    if seeds < 2:
+        return {"point": point, "lower": None, "upper": None, "seeds": seeds}
+    return {"point": point, "lower": lo, "upper": hi, "seeds": seeds}
 
 
 def _budget_name(budget: int | None) -> str:
@@ -149,9 +173,14 @@ def _reference_entry(source: str, entries: dict[str, tuple[float, float] | None]
     return {"source": source, "mean": mean, "std": std, **({"best": {"mean": best[0], "std": best[1]}} if best else {})}
 
 
-def make_report(args: ReportArgs) -> Path:
+def make_report(args: ReportArgs, left_out: list[SeedConflict] | None = None) -> Path:
     """Build the report described by ``args``; returns the path of ``report.md`` (of ``continual.md``
-    when every run is a continual one)."""
+    when every run is a continual one).
+
+    A row two of whose runs trained the same seed is left out with a warning (in the report and on stderr)
+    and every other row is reported; such rows are appended to ``left_out`` when given, so that a caller
+    can fail (``offrl report`` exits non-zero)."""
+    left_out = [] if left_out is None else left_out
     if not args.paths:
         raise ConfigError("paths: give at least one results folder")
     if not 0 < args.ci < 1:
@@ -176,14 +205,17 @@ def make_report(args: ReportArgs) -> Path:
         continual_md = continual_report(
             continual_dirs, out, reference_methods=args.continual_reference, last_n=args.forgetting_window,
             reps=args.reps, curve_reps=args.profile_reps, ci=args.ci, seed=args.seed, plots=args.plots,
-            row_plots=args.row_plots, versus=args.versus, versus_paired=args.versus_paired,
+            row_plots=args.row_plots, versus=args.versus, versus_paired=args.versus_paired, left_out=left_out,
         )
         if len(continual_dirs) == len(run_dirs):
             return continual_md
     runs = load_runs([d for d in run_dirs if d not in continual_dirs] or args.paths)
-    groups = group_runs(runs)
+    conflicts: list[SeedConflict] = []
+    groups = group_runs(runs, conflicts)
+    left_out += conflicts
     out.mkdir(parents=True, exist_ok=True)
-    summary: dict = {"runs": [], "table": [], "aggregates": {}, "probability_of_improvement": {}}
+    summary: dict = {"runs": [], "table": [], "aggregates": {}, "probability_of_improvement": {},
+                     "left_out": [c.as_dict() for c in conflicts]}
 
     md = ["# offrl report", ""]
     n_incomplete = sum(not r.complete for r in runs)
@@ -201,7 +233,8 @@ def make_report(args: ReportArgs) -> Path:
     # ---------------------------------------------------------------- per-dataset table
     known, budgets, budget_warning = _budgets(groups)
     summary["code_versions"], code_warning = code_versions({r.run_id: r.config for r in runs})
-    for warning in (budget_warning, code_warning):
+    seed_warnings = [c.message() + "." for c in conflicts]
+    for warning in (*seed_warnings, data_split_warning(groups), budget_warning, code_warning):
         if warning:
             print(f"offrl report: warning: {warning}", file=sys.stderr)
             md += [f"> **Warning**: {warning}", ""]
@@ -327,12 +360,15 @@ def _aggregate_section(groups: dict[tuple[str, str], Group], args: ReportArgs, o
     md: list[str] = []
     mats, tasks, notes = _aggregate_matrices(groups, args.aggregate_on)
     md += [f"## Aggregates{section}", ""]
+    n_runs = next(iter(mats.values())).shape[0] if mats else 0
     if mats:
-        n_runs = next(iter(mats.values())).shape[0]
+        intervals = (f"{pct} stratified-bootstrap percentile CIs ({args.reps} replicates, runs resampled within "
+                     "each dataset)" if n_runs > 1 else
+                     "one seed per dataset, so no interval: each value stands alone, marked (1 seed), since a "
+                     "bootstrap of one seed only repeats it")
         md.append(
             f"Normalized *{args.aggregate_on}* scores over {len(tasks)} dataset(s) x {n_runs} seed(s); "
-            f"{pct} stratified-bootstrap percentile CIs ({args.reps} replicates, runs resampled within "
-            f"each dataset). IQM pools all runs x datasets; optimality gap uses gamma = {args.gamma:g} "
+            f"{intervals}. IQM pools all runs x datasets; optimality gap uses gamma = {args.gamma:g} "
             "(lower is better)."
         )
         md.append("")
@@ -348,9 +384,10 @@ def _aggregate_section(groups: dict[tuple[str, str], Group], args: ReportArgs, o
         order = [2, 0, 1, 3]  # IQM first: the recommended headline aggregate
         md += ["| algo | " + " | ".join(names[j] for j in order) + " |", "|---|" + "---|" * len(order)]
         for a in mats:
-            md.append(f"| {a} | " + " | ".join(_ci(points[a][j], cis[a][0, j], cis[a][1, j]) for j in order) + " |")
+            md.append(f"| {a} | " + " | ".join(_ci(points[a][j], cis[a][0, j], cis[a][1, j], n_runs) for j in order)
+                      + " |")
             summary["aggregates"][a] = {
-                names[j]: {"point": points[a][j], "lower": cis[a][0, j], "upper": cis[a][1, j]} for j in order
+                names[j]: _interval_entry(points[a][j], cis[a][0, j], cis[a][1, j], n_runs) for j in order
             }
         summary["aggregate_tasks"] = tasks
         md.append("")
@@ -383,15 +420,19 @@ def _aggregate_section(groups: dict[tuple[str, str], Group], args: ReportArgs, o
             poi, poi_ci = stats.interval_estimates(
                 pairs, stats.probability_of_improvement, reps=args.reps, ci=args.ci, seed=args.seed
             )
+            # every matrix has n_runs seeds per dataset (truncated alike), so both sides of a pair have as many
             md += [f"### Probability of improvement{section}", "",
-                   f"P(X > Y): chance that a run of X beats a run of Y on a random dataset "
-                   f"(Mann-Whitney U / (n_x n_y), averaged over datasets); {pct} CIs.", "",
-                   "| X | Y | P(X > Y) |", "|---|---|---|"]
+                   "P(X > Y): chance that a run of X beats a run of Y on a random dataset "
+                   "(Mann-Whitney U / (n_x n_y), averaged over datasets); "
+                   + (f"{pct} CIs." if n_runs > 1 else
+                      "one seed a side, so no interval: the value only counts on how many datasets X's single "
+                      "seed scored higher."),
+                   "", "| X | Y | P(X > Y) |", "|---|---|---|"]
             for x, y in names_xy:
                 key = f"{x},{y}"
-                md.append(f"| {x} | {y} | {_ci(float(poi[key]), *np.asarray(poi_ci[key]).reshape(2))} |")
                 lo, hi_ = np.asarray(poi_ci[key]).reshape(2)
-                summary["probability_of_improvement"][key] = {"point": poi[key], "lower": lo, "upper": hi_}
+                md.append(f"| {x} | {y} | {_ci(float(poi[key]), lo, hi_, n_runs)} |")
+                summary["probability_of_improvement"][key] = _interval_entry(poi[key], lo, hi_, n_runs)
             md.append("")
             if args.plots:
                 plots.plot_probability_of_improvement(poi, poi_ci, out / f"improvement{tag}.png")
@@ -409,6 +450,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="offrl report",
         config=(tyro.conf.PositionalRequiredArgs,),
     )
-    path = make_report(args)
+    left_out: list[SeedConflict] = []
+    path = make_report(args, left_out)
     print(f"report written to {path}")
+    if left_out:
+        # the report is there, but a row is missing from it: scripts must notice
+        print(f"offrl report: {len(left_out)} row(s) left out because a seed was trained twice "
+              "(see the warnings above)", file=sys.stderr)
+        return LEFT_OUT_STATUS
     return 0

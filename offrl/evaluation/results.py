@@ -3,6 +3,7 @@
 The layout (written by the trainer through :class:`offrl.logging.RunLogger`):
 
 * ``config.json``: ``run_id``, ``algo``, ``dataset``, ``seeds``, ``algo_config``, ``train_config``,
+  ``dataset_spec`` (its ``checksum`` names the data; a continual run records ``dataset_checksums``),
   ``offrl_version``, ``code`` (:mod:`offrl.provenance`; absent in runs of older versions).
 * ``metrics.jsonl``: append-only lines ``{"kind", "step", "seed", "time", ...}``; eval lines carry
   ``return_mean``, ``return_std``, ``normalized_score`` (absent without reference scores) and
@@ -36,7 +37,10 @@ from offrl.errors import ConfigError, DataIntegrityError, OffrlError, UnknownIdE
 __all__ = [
     "Group",
     "RunResult",
+    "SeedConflict",
     "SeedScores",
+    "data_checksums",
+    "data_split_warning",
     "find_published_scores",
     "find_runs",
     "group_runs",
@@ -49,6 +53,7 @@ __all__ = [
     "published_rows",
     "read_metrics",
     "run_labels",
+    "seed_conflict",
 ]
 
 SCORE_KINDS = ("normalized_score", "return")
@@ -320,11 +325,35 @@ def _refuse_copies(run_dirs: list[Path]) -> None:
                           "the folders of one copy only (or links to the runs to report):\n" + "\n".join(lines))
 
 
-def check_seeds_once(key: str, members: Sequence[Any]) -> None:
-    """Raise when two runs pooled into one report row (``members``, each with ``seeds``, ``run_id`` and
-    ``path``) trained a seed in common: the same configuration under two run ids (e.g. one with
-    ``--run-id``, or one from a sweep and one from the command line) would count those seeds twice and
-    narrow every interval."""
+@dataclass
+class SeedConflict:
+    """A report row left out because two of its runs trained a seed in common.
+
+    ``key`` is the row (``(dataset, label)``, or a continual report's ``(data, label)``), ``runs`` the run ids
+    it would have pooled and ``twice`` each pair of run folders with the seeds both trained."""
+
+    key: tuple[str, str]
+    runs: list[str]
+    twice: list[tuple[str, str, list[int]]]
+
+    def message(self) -> str:
+        """One line for a report's warnings and stderr, naming the folders and seeds."""
+        pairs = "; ".join(f"{a} and {b}: seed(s) {', '.join(map(str, seeds))}" for a, b, seeds in self.twice)
+        return (f"{self.key[1]} on `{self.key[0]}` is left out: runs of the same settings trained the same seeds, "
+                f"which would count twice ({pairs}); report one of them (give the folders to report, or move the "
+                "other out)")
+
+    def as_dict(self) -> dict[str, Any]:
+        """The conflict for a summary JSON."""
+        return {"dataset": self.key[0], "label": self.key[1], "runs": self.runs,
+                "seeds_twice": [{"runs": [a, b], "seeds": seeds} for a, b, seeds in self.twice]}
+
+
+def seed_conflict(key: tuple[str, str], members: Sequence[Any]) -> SeedConflict | None:
+    """The seeds that two runs pooled into one report row (``members``, each with ``seeds``, ``run_id`` and
+    ``path``) both trained, or None when every seed comes from one run only. The same configuration under two
+    run ids (e.g. one with ``--run-id``, or one from a sweep and one from the command line) would count those
+    seeds twice and narrow every interval."""
     owner: dict[int, Any] = {}
     twice: dict[tuple[str, str], list[int]] = {}
     for r in members:
@@ -333,10 +362,9 @@ def check_seeds_once(key: str, members: Sequence[Any]) -> None:
                 first = owner[int(seed)]
                 twice.setdefault((str(first.path), str(r.path)), []).append(int(seed))
             owner.setdefault(int(seed), r)
-    if twice:
-        lines = [f"  {a} and {b}: seed(s) {', '.join(map(str, seeds))}" for (a, b), seeds in twice.items()]
-        raise ConfigError(f"{key}: runs of the same settings trained the same seeds, which would count twice; "
-                          "report one of them (give the folders to report, or move the other out):\n" + "\n".join(lines))
+    if not twice:
+        return None
+    return SeedConflict(key, [str(r.run_id) for r in members], [(a, b, seeds) for (a, b), seeds in twice.items()])
 
 
 def load_runs(paths: Iterable[str | os.PathLike]) -> list[RunResult]:
@@ -424,6 +452,63 @@ def _recorded_values(run: RunResult, name: str) -> tuple[tuple[str, str], ...]:
     return tuple(sorted((k, _show(v)) for k, v in settings.items() if k == name or k.endswith("." + name)))
 
 
+def data_checksums(config: dict[str, Any]) -> tuple[str, ...]:
+    """The checksums of the data a run trained on, as its ``config.json`` records them: a continual run's
+    ``dataset_checksums`` (one per task, empty where the source gives none), else ``dataset_spec.checksum``.
+    Empty when the run records none (runs of older versions)."""
+    if "dataset_checksums" in config:
+        recorded = tuple(str(c or "") for c in config.get("dataset_checksums") or [])
+    else:
+        recorded = (str((config.get("dataset_spec") or {}).get("checksum") or ""),)
+    return recorded if any(recorded) else ()
+
+
+# shortest checksum prefix a label shows: enough to tell regenerated data apart at a glance
+_CHECKSUM_PREFIX = 8
+
+
+def _data_tokens(members: Sequence[RunResult]) -> dict[Path, str]:
+    """Per run of one would-be row, the ``data=`` value naming its data when the runs that record their data
+    checksums (:func:`data_checksums`) trained on different data; empty when they agree. The value is the
+    shortest prefix (8 characters or more) that tells the checksums apart, of the tasks whose data differ
+    (joined by commas for a continual stream), ``none`` for a task without one. Runs that record no checksum
+    get none: what they trained on is unknown, so they keep the plain label."""
+    recorded = {r.path: data_checksums(r.config) for r in members}
+    recorded = {path: sums for path, sums in recorded.items() if sums}
+    if len(set(recorded.values())) < 2:
+        return {}
+    lengths = {len(sums) for sums in recorded.values()}
+    if len(lengths) == 1:
+        n = lengths.pop()
+        where = [i for i in range(n) if len({sums[i] for sums in recorded.values()}) > 1]
+    else:  # other task counts: every task's data names the run
+        where = None
+    values = {v for sums in recorded.values() for v in sums if v}
+    size = _CHECKSUM_PREFIX
+    while len({v[:size] for v in values}) < len(values):
+        size += 4
+    out = {}
+    for path, sums in recorded.items():
+        picked = sums if where is None else [sums[i] for i in where]
+        out[path] = ",".join(v[:size] if v else "none" for v in picked)
+    return out
+
+
+_DATA_TOKEN = re.compile(r"[\[ ]data=([^ \]]+)")
+
+
+def data_split_warning(keys: Iterable[tuple[str, str]]) -> str | None:
+    """A sentence for a report whose rows (``(dataset, label)`` keys) include runs of one setting split by
+    the data they trained on (a ``data=`` token in the label, :func:`run_labels`), else None."""
+    split = sorted({(d, label) for d, label in keys if _DATA_TOKEN.search(label)})
+    if not split:
+        return None
+    rows = ", ".join(f"{label} on `{d}`" for d, label in split)
+    return ("Runs of the same setting trained on data with different checksums (the data were collected or "
+            "converted again in between), so they are not pooled: each such row's label names its data by a "
+            f"checksum prefix (data=...): {rows}. Runs that record no checksum keep the plain label.")
+
+
 def run_labels(runs: Sequence[RunResult]) -> dict[Path, str]:
     """A report label per run (keyed by run folder): the algorithm, plus in brackets the
     hyperparameter overrides it was trained with (``dt [compute_dtype=bfloat16]``), less an override
@@ -431,9 +516,11 @@ def run_labels(runs: Sequence[RunResult]) -> dict[Path, str]:
     one report row only when dataset and label agree, so an ablation never averages into its
     baseline. Where runs of one label were trained for different budgets (:attr:`RunResult.budget`),
     each gets ``steps=<budget>`` in its label, on every dataset alike, so that no row or aggregate
-    pools runs of different lengths. As a safety net, runs that would still pool but whose recorded
-    algorithm config differs get the differing fields added too (fields every one of them records: a
-    field that a newer offrl version added is not a difference)."""
+    pools runs of different lengths. Runs that would pool but recorded checksums of different data
+    (:func:`data_checksums`: the data were collected or converted again between them) get ``data=<checksum
+    prefix>`` so that no row mixes two data sets; a run that records none keeps its label. As a safety net,
+    runs that would still pool but whose recorded algorithm config differs get the differing fields added
+    too (fields every one of them records: a field that a newer offrl version added is not a difference)."""
     parts: dict[Path, dict[str, str]] = {}
     for r in runs:
         hp = (r.config.get("train_config") or {}).get("hp") or []
@@ -465,6 +552,13 @@ def run_labels(runs: Sequence[RunResult]) -> dict[Path, str]:
     for r in runs:
         pools.setdefault((r.dataset, label(r)), []).append(r)
     for members in pools.values():
+        for path, token in _data_tokens(members).items():
+            parts[path]["data"] = token
+
+    pools = {}
+    for r in runs:
+        pools.setdefault((r.dataset, label(r)), []).append(r)
+    for members in pools.values():
         if len(members) < 2:
             continue
         settings = [r.config.get("algo_config") or {} for r in members]
@@ -476,9 +570,14 @@ def run_labels(runs: Sequence[RunResult]) -> dict[Path, str]:
     return {r.path: label(r) for r in runs}
 
 
-def group_runs(runs: Sequence[RunResult]) -> dict[tuple[str, str], Group]:
+def group_runs(runs: Sequence[RunResult], left_out: list[SeedConflict] | None = None
+               ) -> dict[tuple[str, str], Group]:
     """Group runs by ``(dataset, label)`` (:func:`run_labels`) and stack their seeds, sorted by
-    dataset then label."""
+    dataset then label.
+
+    A seed never counts twice: a group two of whose runs trained a seed in common (:func:`seed_conflict`)
+    is left out, and the other groups are returned as usual. Each such conflict is appended to
+    ``left_out`` when given (a report names them), else issued as a warning."""
     labels = run_labels(runs)
     by_key: dict[tuple[str, str], list[RunResult]] = {}
     for r in runs:
@@ -486,7 +585,12 @@ def group_runs(runs: Sequence[RunResult]) -> dict[tuple[str, str], Group]:
     groups: dict[tuple[str, str], Group] = {}
     for key in sorted(by_key):
         members = sorted(by_key[key], key=lambda r: r.run_id)
-        check_seeds_once(f"{key[1]} on {key[0]}", members)
+        if (conflict := seed_conflict(key, members)) is not None:
+            if left_out is None:
+                warnings.warn(conflict.message(), stacklevel=2)
+            else:
+                left_out.append(conflict)
+            continue
         algo = members[0].algo
         kind = next((k for k in SCORE_KINDS if all(k in r.scores for r in members)), None)
         if kind is None:

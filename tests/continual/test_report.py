@@ -399,17 +399,27 @@ def test_a_method_option_written_out_at_its_default_is_the_same_row(tmp_path):
 
 def test_the_same_settings_under_two_run_ids_never_count_a_seed_twice(tmp_path, capsys):
     """One configuration trained twice on seeds 0 and 1 under two run ids (e.g. `--run-id`) would make a row
-    of 4 seeds out of 2: refused, naming both folders and the seeds; other seeds of the same settings pool."""
+    of 4 seeds out of 2: that row is left out, naming both folders and the seeds, the other rows are reported
+    and the exit status is not 0; other seeds of the same settings pool."""
     from offrl.cli import main as cli_main
     from offrl.continual_report import group_continual_runs
+    from offrl.report import LEFT_OUT_STATUS
 
     root = tmp_path / "results"
     write_run(root / "default-id", "toy", "er", [0, 1], CURVES[:2])
     write_run(root / "named", "toy", "er", [0, 1], CURVES[:2])
-    assert cli_main(["report", str(root), "--out", str(tmp_path / "rep"), "--no-plots"]) == 1
+    write_run(root / "ft", "toy", "finetune", [0, 1], CURVES[:2])
+    assert cli_main(["report", str(root), "--out", str(tmp_path / "rep"), "--reps", "100", "--no-plots"]) \
+        == LEFT_OUT_STATUS != 0
     err = capsys.readouterr().err
     assert "trained the same seeds, which would count twice" in err
     assert f"{root / 'default-id'} and {root / 'named'}: seed(s) 0, 1" in err
+    md = (tmp_path / "rep" / "continual.md").read_text()
+    assert "> **Warning**: er on `toy` is left out" in md
+    assert _row(md, "| `toy` | finetune |")[2] == "2" and "| `toy` | er |" not in md
+    summary = json.loads((tmp_path / "rep" / "continual_summary.json").read_text())
+    assert [r["label"] for r in summary["rows"]] == ["finetune"]
+    assert summary["left_out"][0]["label"] == "er" and summary["left_out"][0]["seeds_twice"][0]["seeds"] == [0, 1]
     write_run(tmp_path / "more" / "other-seeds", "toy", "er", [2, 3], CURVES[:2])
     groups = group_continual_runs([cl.load_continual_run(p) for p in (root / "named", tmp_path / "more" / "other-seeds")])
     assert groups[("toy", "er")].seeds == [0, 1, 2, 3]
@@ -603,3 +613,48 @@ def test_rows_are_keyed_by_data_and_pool_across_bookkeeping(tmp_path):
             "than 3 seeds))") in versus
     summary = json.loads((tmp_path / "rep" / "continual_summary.json").read_text())
     assert {(r["data"], r["label"]) for r in summary["rows"]} >= {("toy/medium", "oer"), ("toy/medium-random", "oer")}
+
+
+def _with_checksums(run_dir: Path, checksums: list[str]) -> Path:
+    config = json.loads((run_dir / "config.json").read_text())
+    (run_dir / "config.json").write_text(json.dumps({**config, "dataset_checksums": checksums}))
+    return run_dir
+
+
+def test_runs_on_data_collected_again_are_other_rows(tmp_path, capsys):
+    """Two runs of one setting whose task data differ (the second task collected again between them) are never
+    pooled: each row names the data of the task that differs, and a warning says why; runs on the same data,
+    and runs without checksums, pool as before."""
+    from offrl.continual_report import continual_report
+
+    root = tmp_path / "results"
+    old, new = ["aaaa1111" + "0" * 56, "bbbb2222" + "0" * 56, ""], ["aaaa1111" + "0" * 56, "cccc3333" + "0" * 56, ""]
+    _with_checksums(write_run(root / "er-old", "toy", "er", [0, 1], CURVES), old)
+    _with_checksums(write_run(root / "er-new", "toy", "er", [2, 3], CURVES + 5), new)
+    _with_checksums(write_run(root / "er-new2", "toy", "er", [4], CURVES[:1] + 5), new)
+    write_run(root / "er-unknown", "toy", "er", [5], CURVES[:1])
+    md = continual_report(sorted(root.iterdir()), tmp_path / "rep", reps=100, curve_reps=20, plots=False).read_text()
+    assert _row(md, "| `toy` | er [data=bbbb2222] |")[2] == "2"
+    assert _row(md, "| `toy` | er [data=cccc3333] |")[2] == "3"
+    assert _row(md, "| `toy` | er |")[2] == "1"  # what it trained on is unknown: not pooled with either
+    assert "> **Warning**: Runs of the same setting trained on data with different checksums" in md
+    assert "warning: Runs of the same setting trained on data with different checksums" in capsys.readouterr().err
+    md = continual_report([root / "er-new", root / "er-new2", root / "er-unknown"], tmp_path / "same", reps=100,
+                          curve_reps=20, plots=False).read_text()
+    assert _row(md, "| `toy` | er |")[2] == "4" and "different checksums" not in md
+
+
+def test_one_seed_differences_show_the_value_alone(tmp_path):
+    """`--versus` between rows of one seed each: the difference alone, marked `(1 seed)`, never a certain-looking
+    `[x, x]` interval."""
+    from offrl.continual_report import continual_report
+
+    root = tmp_path / "results"
+    write_run(root / "er", "toy", "er", [0], np.full((1, 7, 3), 90.0))
+    write_run(root / "ft", "toy", "finetune", [0], np.full((1, 7, 3), 10.0))
+    md = continual_report([root / "er", root / "ft"], tmp_path / "rep", reps=100, curve_reps=20, plots=False,
+                          versus=["er"]).read_text()
+    section = md.split("## er against every other row")[1]
+    per, bwt = _row(section, "| `toy` | finetune |")[2:]
+    assert per == "+80.00 (1 seed) no verdict (fewer than 3 seeds)" and "[" not in bwt
+    assert _row(md, "| `toy` | er |")[3] == "90.00"  # a row's one seed: its value alone, as before

@@ -180,13 +180,37 @@ def test_an_override_that_writes_out_a_default_pools_with_the_runs_without_it(tm
     assert sorted(label for _, label in group_runs(load_runs([root2]))) == ["td3bc", "td3bc [alpha=2.5]"]
 
 
-def test_a_seed_trained_twice_with_the_same_settings_is_refused(tmp_path):
-    """Two runs of one configuration under two ids, both on seed 0: pooling would count it twice."""
+def test_a_seed_trained_twice_leaves_its_row_out_and_reports_the_others(tmp_path, monkeypatch, capsys):
+    """Two runs of one configuration under two ids, both on seed 0: pooling would count it twice, so that row
+    is left out with a warning naming both folders and the seed; every other row is reported, and the exit
+    status says a row is missing."""
+    from offrl.cli import main as cli_main
+    from offrl.evaluation.results import SeedConflict
+    from offrl.report import LEFT_OUT_STATUS
+
     root, ds = tmp_path / "results", "d4rl/hopper-medium-v2"
     _train(root / "a", "td3bc", ds, [0, 1], [[10, 20], [11, 21]])
     _train(root / "b", "td3bc", ds, [0], [[12, 22]])
-    with pytest.raises(ConfigError, match=r"seed\(s\) 0$"):
-        group_runs(load_runs([root]))
+    _train(root / "bc", "bc", ds, [0, 1], [[5, 6], [7, 8]])
+    left_out: list[SeedConflict] = []
+    groups = group_runs(load_runs([root]), left_out)
+    assert list(groups) == [(ds, "bc")]
+    assert [(c.key, c.twice) for c in left_out] == [((ds, "td3bc"), [(str(root / "a"), str(root / "b"), [0])])]
+    with pytest.warns(UserWarning, match=r"td3bc on `d4rl/hopper-medium-v2` is left out.*seed\(s\) 0\)"):
+        assert list(group_runs(load_runs([root]))) == [(ds, "bc")]  # without a list: a warning
+
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "rep"
+    assert cli_main(["report", str(root), "--out", str(out), "--reps", "100", "--no-plots"]) == LEFT_OUT_STATUS != 0
+    err = capsys.readouterr().err
+    assert f"{root / 'a'} and {root / 'b'}: seed(s) 0" in err and "1 row(s) left out" in err
+    md = (out / "report.md").read_text()
+    assert f"> **Warning**: td3bc on `{ds}` is left out" in md and f"{root / 'a'} and {root / 'b'}: seed(s) 0" in md
+    assert f"| `{ds}` | bc | normalized | 2 |" in md and f"| `{ds}` | td3bc |" not in md
+    summary = json.loads((out / "summary.json").read_text())
+    assert [row["algo"] for row in summary["table"]] == ["bc"]
+    assert summary["left_out"] == [{"dataset": ds, "label": "td3bc", "runs": ["a", "b"],
+                                    "seeds_twice": [{"runs": [str(root / "a"), str(root / "b")], "seeds": [0]}]}]
 
 
 def _ref_csv(tmp_path):

@@ -125,3 +125,23 @@ def test_report_of_training_runs_warns_too(tmp_path, monkeypatch, capsys):
     assert "> **Warning**: The runs come from 2 code versions" in (tmp_path / "rep" / "report.md").read_text()
     summary = json.loads((tmp_path / "rep" / "summary.json").read_text())
     assert summary["code_versions"]["versions"]["source bbbbbbbbbbbb"] == ["td3bc-h"]
+
+
+def test_runs_of_one_source_digest_are_one_code_version_whatever_their_commits():
+    """The same offrl source under two commits (one checkout with uncommitted changes elsewhere): one version,
+    no warning; the git commit decides only where no digest is recorded."""
+    clean = {"source": "aaaaaaaaaaaa", "git": "git 1111111111"}
+    dirty = {"source": "aaaaaaaaaaaa", "git": "git 2222222222+dirty"}
+    summary, warning = provenance.code_versions({"r1": {"code": clean}, "r2": {"code": dirty}})
+    assert warning is None
+    assert summary["versions"] == {"source aaaaaaaaaaaa (git 1111111111, git 2222222222+dirty)": ["r1", "r2"]}
+    # no digest recorded: the commit tells versions apart, and a clean one joins the digest seen with it
+    summary, warning = provenance.code_versions({"r1": {"code": clean}, "r0": {"code": {"git": "git 1111111111"}},
+                                                 "r3": {"code": {"git": "git 3333333333"}}})
+    assert summary["versions"] == {"source aaaaaaaaaaaa (git 1111111111)": ["r0", "r1"], "git 3333333333": ["r3"]}
+    assert warning.startswith("The runs come from 2 code versions")
+    # resumed on a dirty checkout of the same source: not other code
+    summary, warning = provenance.code_versions({"r1": {"code": clean, "code_resumed_with": [dirty]}})
+    assert summary["resumed_on_other_code"] == [] and warning is None
+    summary, _ = provenance.code_versions({"r1": {"code": clean, "code_resumed_with": [dirty, B]}})
+    assert summary["resumed_on_other_code"] == ["r1"]
