@@ -386,6 +386,17 @@ def env_kwargs_of(spec) -> dict:
     return dict((spec.extra or {}).get("env_kwargs") or {})
 
 
+def check_continuous_actions(algo_name: str, spec) -> None:
+    """Refuse data with discrete (integer) actions before anything is built: every offline learner here
+    outputs continuous actions (the UAV offloading datasets are multi-agent and discrete)."""
+    if np.dtype(spec.action_dtype).kind not in "iub":
+        return
+    uav = (" The UAV offloading datasets are multi-agent with discrete actions: load them with "
+           "offrl.datasets.load for a learner of your own (docs/uav.md).") if str(spec.id).startswith("uav/") else ""
+    raise ConfigError(f"{algo_name} learns continuous actions, but dataset {spec.id!r} has discrete "
+                      f"({spec.action_dtype}) actions; offrl's offline learners take continuous-action data.{uav}")
+
+
 def check_env_matches(spec, env_id: str, env_kwargs: dict | None = None) -> None:
     """Fail before any compilation when the eval env's spaces disagree with the dataset."""
     from offrl.envs.pool import make_env
@@ -557,6 +568,7 @@ def _train(tc: TrainConfig, dataset, algo_config, held) -> dict:
 
         dataset = load(tc.dataset)
     spec = dataset.spec
+    check_continuous_actions(algo.name, spec)
     cfg = algo.resolve(cfg, spec)
     env_id = tc.env_id or spec.env_id
     env_kwargs = env_kwargs_of(spec) if env_id == spec.env_id else {}

@@ -104,3 +104,21 @@ def test_the_help_says_where_the_names_are_and_what_happens_without_an_env(capsy
     assert "The names depend on --algo: offrl train --algo ALGO --list-hp lists them" in text
     assert "--list-hp: list the hyperparameters of --algo" in text
     assert "trains without evaluation and gets no score unless --env-id is given" in text
+
+
+def test_discrete_actions_are_refused_before_anything_is_built(tmp_path, capsys):
+    """Every learner here outputs continuous actions: data with integer actions (the UAV offloading
+    datasets: multi-agent, discrete) is refused by name, with where such data can go, before training."""
+    rng = np.random.default_rng(0)
+    n = 100
+    obs = rng.normal(size=(n, 2, 4)).astype(np.float32)
+    term = np.zeros(n, bool)
+    term[::25] = True
+    spec = DatasetSpec("uav/expert-v0", None, (2, 4), "float32", (2,), "int32")
+    path = save(OfflineDataset(obs, rng.integers(0, 5, (n, 2)).astype(np.int32), rng.normal(size=n).astype(np.float32),
+                               np.roll(obs, -1, 0), term, np.zeros(n, bool), spec=spec), tmp_path / "uav.npz")
+    assert main(_train_argv(str(path), tmp_path / "res")) == 1
+    err = capsys.readouterr().err
+    assert ("bc learns continuous actions, but dataset 'uav/expert-v0' has discrete (int32) actions" in err
+            and "load them with offrl.datasets.load" in err and "Traceback" not in err)
+    assert not (tmp_path / "res").exists() or not any((tmp_path / "res").iterdir())
