@@ -1,7 +1,8 @@
 """UAV offloading env throughput: JAX (jit + vmap + lax.scan, random valid actions) vs the NumPy reference.
 
-    python benchmarks/uav_speed.py --out uav_speed.json            # 1, 100, 10000 parallel envs (GPU)
-    python benchmarks/uav_speed.py --quick --out uav_speed.json    # small sizes, for a CPU check
+    python benchmarks/uav_speed.py                  # 1, 100, 10000 parallel envs (GPU)
+    python benchmarks/uav_speed.py --quick          # small sizes, for a CPU check
+    python benchmarks/uav_speed.py --out FILE       # the JSON elsewhere (default ./uav_speed.json)
 
 Compile time is excluded: every JAX configuration is run once to compile, then timed over repeats.
 The NumPy reference steps one env at a time on the CPU (a plain loop, like a PettingZoo env).
@@ -76,7 +77,7 @@ def bench_numpy(params, n_steps: int) -> dict:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", required=True, help="JSON file to write")
+    ap.add_argument("--out", default="uav_speed.json", help="JSON file to write (default: %(default)s)")
     ap.add_argument("--quick", action="store_true", help="small sizes (1, 100, 1000 envs) for a CPU check")
     ap.add_argument("--preset", default="urban")
     ap.add_argument("--repeats", type=int, default=3)

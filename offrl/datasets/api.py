@@ -389,6 +389,10 @@ def ensure_files(info: R.DatasetInfo, *, root=None, download: bool = False, veri
         d = R.data_root(root) / info.source / info.name
         if d.exists():
             return [d]
+        if info.source == "uav":  # made on this machine, never downloaded
+            o = info.options
+            raise OffrlError(f"{info.id} is not on this machine (looked in {d}); make it with "
+                             f"`{R.uav_make_command(o['level'], o['preset'])}`")
         raise OffrlError(f"{info.id} has no download URL; put its files in {d} or load their path directly")
     out = []
     for rel, url, _ in info.files:
@@ -600,8 +604,9 @@ def info(source: str | os.PathLike, root=None) -> dict[str, Any]:
     i = R.get_info(s)
     checksums: list[str | None] = list(i.checksums)
     checksum_source = "published" if any(checksums) else None
-    if i.source == "local":
-        d = R.local_dataset_dir(s, root)
+    if i.source == "local" or (i.source != "minari" and not i.files):  # data made on this machine (collect,
+        # offrl uav datasets): one folder, where they are or would be
+        d = R.local_dataset_dir(s, root) if i.source == "local" else R.data_root(root) / i.source / i.name
         paths = [str(d)]
         from offrl.datasets.native import is_native, read_manifest
 

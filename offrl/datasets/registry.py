@@ -1,7 +1,8 @@
 """The dataset registry: every known id with its env, reference scores, URL(s) and checksum.
 
 Ids are ``<source>/<name>``: ``d4rl/hopper-medium-v2``, ``neorl2/Pipeline-train``,
-``minari/mujoco/hopper/medium-v0``, ``d5rl/a1-hiking-v0``, ``local/hopper-medium-v0``.
+``minari/mujoco/hopper/medium-v0``, ``d5rl/a1-hiking-v0``, ``local/hopper-medium-v0``,
+``uav/expert-v0`` (``uav/dense/expert-v0`` for another UAV scenario preset).
 :func:`parse_id` splits an id and :func:`make_id` is its inverse.
 """
 
@@ -20,7 +21,7 @@ from offrl.errors import OffrlError, UnknownIdError
 from offrl.paths import assets_dir, data_root
 from offrl.registry import Registry
 
-SOURCES = ("d4rl", "minari", "neorl2", "d5rl", "local")
+SOURCES = ("d4rl", "minari", "neorl2", "d5rl", "local", "uav")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -223,6 +224,48 @@ def _local_task_entries() -> None:
                         _register(info)
 
 
+# ---------------------------------------------------------------------------- UAV (offrl uav datasets)
+# Kept here rather than imported from offrl.envs.uav, which needs JAX: the registry stays light.
+# tests/uav checks that they agree with offrl.envs.uav.params.PRESETS and offrl.envs.uav.data.LEVELS.
+UAV_PRESETS = ("urban", "suburban", "dense")
+UAV_DEFAULT_PRESET = "urban"
+UAV_LEVELS = ("poor", "medium", "expert", "mixed")
+UAV_ENV_ID = "offrl/UAVOffload-v0"
+
+
+def uav_dataset_name(level: str, preset: str = UAV_DEFAULT_PRESET) -> str:
+    """Name (id without ``uav/``) of a UAV dataset: ``expert-v0`` for the default preset, else
+    ``<preset>/expert-v0``, so that data of different scenarios never share an id or a folder."""
+    if preset not in UAV_PRESETS:
+        raise OffrlError(f"preset: unknown UAV scenario preset {preset!r}; known: {', '.join(UAV_PRESETS)}")
+    if level not in UAV_LEVELS:
+        raise OffrlError(f"level: unknown UAV dataset level {level!r}; known: {', '.join(UAV_LEVELS)}")
+    return f"{level}-v0" if preset == UAV_DEFAULT_PRESET else f"{preset}/{level}-v0"
+
+
+def uav_dataset_id(level: str, preset: str = UAV_DEFAULT_PRESET) -> str:
+    """``uav/expert-v0`` (default preset) or ``uav/<preset>/expert-v0``."""
+    return make_id("uav", uav_dataset_name(level, preset))
+
+
+def uav_make_command(level: str, preset: str = UAV_DEFAULT_PRESET) -> str:
+    """The command that writes the UAV dataset of ``level`` and ``preset``."""
+    return "offrl uav datasets" + ("" if preset == UAV_DEFAULT_PRESET else f" --preset {preset}") + f" --levels {level}"
+
+
+def _uav_entries() -> None:
+    """``uav/<level>-v0`` (urban preset) and ``uav/<preset>/<level>-v0``: what ``offrl uav datasets`` writes
+    under ``<data root>/uav/``. Reference scores live in each dataset's own spec (they depend on the
+    behaviour training), so the entries carry none."""
+    for preset in UAV_PRESETS:
+        for level in UAV_LEVELS:
+            _register(DatasetInfo(
+                id=uav_dataset_id(level, preset), source="uav", env_id=UAV_ENV_ID, format="offrl",
+                options={"preset": preset, "level": level},
+                description=f"multi-agent UAV offloading, {preset} preset, {level} behaviour; made locally by "
+                            f"`{uav_make_command(level, preset)}` (reference scores in the dataset's spec)"))
+
+
 def get_info(dataset_id: str) -> DatasetInfo:
     """Registry entry of ``dataset_id``; local ids re-read their reference scores (shipped later).
 
@@ -311,3 +354,4 @@ _d5rl_entries()
 _minari_entries()
 _local_entries()
 _local_task_entries()
+_uav_entries()

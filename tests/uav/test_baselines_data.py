@@ -36,6 +36,31 @@ def test_comparison_small_budget_learns():
     assert "| sarsa |" in summary_table(res)
 
 
+@pytest.mark.parametrize("budget", [7, 13, 4])
+def test_pso_uses_exactly_the_episode_budget(monkeypatch, budget):
+    """Count the fitness episodes PSO really rolls out (a callback per vmapped particle and seed) for
+    budgets that are not a multiple of the swarm (13 = 6 + 6 + 1) or smaller than it (4)."""
+    from offrl.envs.uav import baselines
+
+    rolled = []
+
+    def counting_evaluate(policy, key, params, n_episodes):
+        per_episode = evaluate(policy, key, params, n_episodes)
+        if n_episodes == 1:  # fitness evaluations; the held-out evaluations below use 3 episodes
+            jax.debug.callback(lambda v: rolled.append(np.size(v)), per_episode)
+        return per_episode
+
+    monkeypatch.setattr(baselines, "evaluate", counting_evaluate)
+    p = make_params(episode_len=5)
+    res = baselines.train_pso(p, PSOConfig(particles=6), budget, [0, 1], eval_episodes=3)
+    assert sum(rolled) == 2 * budget  # two seeds
+    assert res["episodes"][-1] == budget and res["eval_curve"].shape == (2, len(res["episodes"]))
+    swarm, per_iter = baselines.pso_schedule(PSOConfig(particles=6), budget)
+    assert sum(per_iter) == budget and swarm == min(6, budget)
+    with pytest.raises(ConfigError, match="layouts_per_eval"):
+        baselines.pso_schedule(PSOConfig(particles=6, layouts_per_eval=2), budget | 1)
+
+
 def test_tabular_is_deterministic_and_validates():
     cfg = TabularConfig(episodes=8, chunks=2)
     a = train_tabular("sarsa", SMALL, cfg, [3], eval_episodes=2)
@@ -81,15 +106,19 @@ def test_random_policy_only_valid_actions():
     assert v.shape == (3,) and (np.asarray(v) >= 0).all()
 
 
-def test_cli_baselines_plot_datasets(tmp_path, capsys):
+def test_cli_baselines_plot_datasets(tmp_path, capsys, monkeypatch):
     from offrl.cli import main
 
-    out = tmp_path / "uav"
-    assert main(["uav", "baselines", "--episodes", "20", "--seeds", "0", "--eval-episodes", "2", "--out", str(out), "--no-plots"]) == 0
+    (tmp_path / "cwd").mkdir()
+
+    out = tmp_path / "results" / "uav"  # without --out: $OFFRL_RESULTS_DIR/uav (set by conftest.py)
+    monkeypatch.chdir(tmp_path / "cwd")
+    assert main(["uav", "baselines", "--episodes", "20", "--seeds", "0", "--eval-episodes", "2", "--no-plots"]) == 0
+    assert not (tmp_path / "cwd" / "results").exists()
     d = json.loads((out / "baselines.json").read_text())
     assert set(d["summary"]) == {"random", "greedy", "kmeans", "sarsa", "qlearning", "pso"}
     assert "| sarsa |" in (out / "baselines.md").read_text()
-    assert main(["uav", "plot", "--result", str(out / "baselines.json")]) == 0
+    assert main(["uav", "plot"]) == 0  # --result defaults to the same folder
     assert (out / "association_over_training.png").stat().st_size > 1000
     assert (out / "trajectories.png").stat().st_size > 1000
     assert main(["uav", "datasets", "--episodes", "1", "--train-episodes", "10", "--levels", "poor"]) == 0
@@ -97,6 +126,26 @@ def test_cli_baselines_plot_datasets(tmp_path, capsys):
     assert main(["uav", "baselines", "--episodes", "2", "--out", str(out)]) == 1  # ConfigError -> exit 1
     assert "episodes" in capsys.readouterr().err
     assert main(["uav", "plot", "--result", str(tmp_path / "missing.json")]) == 1
+    monkeypatch.setenv("OFFRL_RESULTS_DIR", str(tmp_path / "elsewhere"))
+    assert main(["uav", "plot"]) == 1
+    assert f"{tmp_path / 'elsewhere' / 'uav' / 'baselines.json'} does not exist" in capsys.readouterr().err
+
+
+def test_speed_benchmark_writes_its_json_without_out(tmp_path, monkeypatch):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "uav_speed.py"
+    spec = importlib.util.spec_from_file_location("uav_speed", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    # the measurements themselves are not under test here: only the command line
+    monkeypatch.setattr(bench, "bench_numpy", lambda params, n: {"backend": "numpy", "n_envs": 1, "env_steps_per_s": 1.0})
+    monkeypatch.setattr(bench, "bench_jax", lambda params, n_envs, n_steps, repeats: {
+        "backend": "jax", "n_envs": n_envs, "env_steps_per_s": 2.0, "compile_s": 0.0})
+    monkeypatch.chdir(tmp_path)
+    assert bench.main(["--quick"]) == 0
+    assert json.loads((tmp_path / "uav_speed.json").read_text())["meta"]["quick"] is True
 
 
 @pytest.mark.parametrize("text, problem", [

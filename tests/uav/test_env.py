@@ -198,3 +198,27 @@ def test_module_level_functions_jit_and_vmap_over_keys():
     keys = jax.random.split(jax.random.PRNGKey(2), 4)
     bobs, _ = jax.vmap(uav.reset, in_axes=(0, None))(keys, params)
     assert bobs[params.agents[0]].shape[0] == 4
+
+
+def test_action_dict_must_name_exactly_the_agents():
+    import pytest
+
+    from offrl.errors import ConfigError
+
+    env = UAVOffload(make_params(n_uavs=2, episode_len=5))
+    _, st = env.reset(jax.random.PRNGKey(0))
+    step = jax.jit(env.step)
+    for bad, what in (({"uav_0": 0}, "missing uav_1"), ({"uav_0": 0, "uav_1": 1, "uav_7": 2}, "unknown uav_7")):
+        for f in (step, env.step, env.step_env):
+            with pytest.raises(ConfigError, match=f"one action per agent uav_0, uav_1 \\({what}\\)"):
+                f(jax.random.PRNGKey(1), st, bad)
+    step(jax.random.PRNGKey(1), st, {"uav_0": 0, "uav_1": 1})  # the right keys still step
+
+
+def test_out_of_range_action_ids_hover_as_documented():
+    env = UAVOffload(make_params(n_uavs=2, episode_len=5))
+    _, st = env.reset(jax.random.PRNGKey(0))
+    hover = env.step_env(jax.random.PRNGKey(1), st, {"uav_0": 0, "uav_1": 0})[1]
+    odd = jax.jit(env.step_env)(jax.random.PRNGKey(1), st, {"uav_0": 7, "uav_1": -1})[1]
+    np.testing.assert_array_equal(odd.uav_pos, hover.uav_pos)
+    np.testing.assert_array_equal(odd.uav_pos, st.uav_pos)

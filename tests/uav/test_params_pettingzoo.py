@@ -30,6 +30,12 @@ def test_invalid_params_name_the_field(kw, name):
         parallel_env(**kw)
 
 
+def test_users_xy_error_prints_plain_floats():
+    with pytest.raises(ConfigError) as e:
+        make_params(users_xy=[(10.0, 10.0), (1200.0, 50.0)])
+    assert str(e.value) == "users_xy: user 1 at (1200.0, 50.0) lies outside the [0, 1000.0] m area"
+
+
 def test_unknown_preset_and_raw_params_validated():
     with pytest.raises(ConfigError, match="preset"):
         make_params("lunar")

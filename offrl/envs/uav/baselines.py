@@ -176,18 +176,37 @@ class PSOConfig:
             raise ConfigError(f"layouts_per_eval: must be >= 1 (got {self.layouts_per_eval})")
 
 
+def pso_schedule(cfg: PSOConfig, episode_budget: int) -> tuple[int, list[int]]:
+    """``(swarm size, particles evaluated in each iteration)`` spending exactly ``episode_budget``
+    environment episodes (each fitness evaluation costs ``layouts_per_eval`` of them).
+
+    Every iteration evaluates the whole swarm except the last, which is cut short to the episodes
+    left; a budget smaller than one iteration shrinks the swarm instead. So PSO uses the same number
+    of episodes as the tabular learners for any budget.
+    """
+    cfg.validate()
+    if episode_budget < 1:
+        raise ConfigError(f"episode_budget: must be >= 1 (got {episode_budget})")
+    if episode_budget % cfg.layouts_per_eval:
+        raise ConfigError(f"layouts_per_eval: {cfg.layouts_per_eval} episodes per fitness evaluation do not "
+                          f"divide the episode budget {episode_budget}")
+    evals = episode_budget // cfg.layouts_per_eval
+    swarm = min(cfg.particles, evals)
+    full, rest = divmod(evals, swarm)
+    return swarm, [swarm] * full + ([rest] if rest else [])
+
+
 def train_pso(params: EnvParams, cfg: PSOConfig, episode_budget: int, seeds: int | list[int], *,
               eval_key=None, eval_episodes: int = 16) -> dict[str, Any]:
     """Run PSO with the same budget of environment episodes as the tabular learners.
 
-    Returns ``targets`` (S, U, 2) best cells, ``episodes`` (iterations,) episodes used after each
-    iteration, ``best_curve`` (S, iterations) best fitness so far (training layouts) and ``eval_curve``
-    (S, iterations) the incumbent's greedy evaluation on the held-out layouts.
+    Exactly ``episode_budget`` episodes are used (:func:`pso_schedule`). Returns ``targets`` (S, U, 2)
+    best cells, ``episodes`` (iterations,) episodes used after each iteration, ``best_curve``
+    (S, iterations) best fitness so far (training layouts) and ``eval_curve`` (S, iterations) the
+    incumbent's greedy evaluation on the held-out layouts.
     """
-    cfg.validate()
+    swarm, per_iter = pso_schedule(cfg, episode_budget)
     seeds = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
-    per_iter = cfg.particles * cfg.layouts_per_eval
-    iters = max(1, episode_budget // per_iter)
     eval_key = jax.random.PRNGKey(10_000) if eval_key is None else eval_key
     hi = float(params.grid_n - 1)
     dim = (params.n_uavs, 2)
@@ -196,42 +215,53 @@ def train_pso(params: EnvParams, cfg: PSOConfig, episode_budget: int, seeds: int
         cells = jnp.clip(jnp.round(x), 0, hi).astype(jnp.int32)
         return evaluate(targets_policy(cells), key, params, cfg.layouts_per_eval).mean()
 
+    def incumbent_eval(gb):
+        cells = jnp.clip(jnp.round(gb), 0, hi).astype(jnp.int32)
+        return evaluate(targets_policy(cells), eval_key, params, eval_episodes).mean()
+
+    def iteration(carry, k, n: int):
+        """Move the first ``n`` (static) particles and evaluate them: ``n`` fitness evaluations."""
+        x, v, pb, pbf, gb, gbf = carry
+        k1, k2, k3 = jax.random.split(k, 3)
+        r1 = jax.random.uniform(k1, x.shape)
+        r2 = jax.random.uniform(k2, x.shape)
+        v_new = cfg.inertia * v + cfg.c_personal * r1 * (pb - x) + cfg.c_global * r2 * (gb[None] - x)
+        v_new = jnp.clip(v_new, -hi / 2, hi / 2)[:n]
+        x_new = jnp.clip(x[:n] + v_new, 0.0, hi)
+        # every evaluated particle sees the same layouts in one iteration, so comparisons within it are fair
+        f = jax.vmap(fitness, in_axes=(0, None))(x_new, k3)
+        x, v = x.at[:n].set(x_new), v.at[:n].set(v_new)
+        better = f > pbf[:n]
+        pb = pb.at[:n].set(jnp.where(better[:, None, None], x_new, pb[:n]))
+        pbf = pbf.at[:n].set(jnp.where(better, f, pbf[:n]))
+        g = jnp.argmax(pbf)
+        gb, gbf = pb[g], pbf[g]
+        return (x, v, pb, pbf, gb, gbf), (gbf, incumbent_eval(gb))
+
+    n_full = sum(1 for n in per_iter[1:] if n == swarm)  # full iterations after the first
+    last = per_iter[-1] if len(per_iter) > 1 and per_iter[-1] < swarm else 0
+
     def run(key):
         k0, kv, key = jax.random.split(key, 3)
-        x = jax.random.uniform(k0, (cfg.particles, *dim), minval=0.0, maxval=hi)
-        v = jax.random.uniform(kv, (cfg.particles, *dim), minval=-hi / 4, maxval=hi / 4)
-        # every particle sees the same layouts in one iteration, so comparisons within it are fair
+        x = jax.random.uniform(k0, (swarm, *dim), minval=0.0, maxval=hi)
+        v = jax.random.uniform(kv, (swarm, *dim), minval=-hi / 4, maxval=hi / 4)
         f0 = jax.vmap(fitness, in_axes=(0, None))(x, jax.random.fold_in(key, 0))
         g = jnp.argmax(f0)
         carry = (x, v, x, f0, x[g], f0[g])
-
-        def it(carry, k):
-            x, v, pb, pbf, gb, gbf = carry
-            k1, k2, k3 = jax.random.split(k, 3)
-            r1 = jax.random.uniform(k1, x.shape)
-            r2 = jax.random.uniform(k2, x.shape)
-            v = cfg.inertia * v + cfg.c_personal * r1 * (pb - x) + cfg.c_global * r2 * (gb[None] - x)
-            v = jnp.clip(v, -hi / 2, hi / 2)
-            x = jnp.clip(x + v, 0.0, hi)
-            f = jax.vmap(fitness, in_axes=(0, None))(x, k3)
-            better = f > pbf
-            pb = jnp.where(better[:, None, None], x, pb)
-            pbf = jnp.where(better, f, pbf)
-            g = jnp.argmax(pbf)
-            gb, gbf = pb[g], pbf[g]
-            cells = jnp.clip(jnp.round(gb), 0, hi).astype(jnp.int32)
-            ev = evaluate(targets_policy(cells), eval_key, params, eval_episodes).mean()
-            return (x, v, pb, pbf, gb, gbf), (gbf, ev)
-
-        (x, v, pb, pbf, gb, gbf), (best, ev) = jax.lax.scan(it, carry, jax.random.split(key, iters - 1))
-        cells0 = jnp.clip(jnp.round(carry[4]), 0, hi).astype(jnp.int32)
-        ev0 = evaluate(targets_policy(cells0), eval_key, params, eval_episodes).mean()
-        return (jnp.clip(jnp.round(gb), 0, hi).astype(jnp.int32),
-                jnp.concatenate([carry[5][None], best]), jnp.concatenate([ev0[None], ev]))
+        best, ev = [carry[5][None]], [incumbent_eval(carry[4])[None]]
+        carry, (b, e) = jax.lax.scan(lambda c, k: iteration(c, k, swarm), carry, jax.random.split(key, n_full))
+        best.append(b)
+        ev.append(e)
+        if last:  # its own key, so that the full iterations draw what they drew before budgets were exact
+            carry, (b, e) = iteration(carry, jax.random.fold_in(key, 1), last)
+            best.append(b[None])
+            ev.append(e[None])
+        gb = carry[4]
+        return jnp.clip(jnp.round(gb), 0, hi).astype(jnp.int32), jnp.concatenate(best), jnp.concatenate(ev)
 
     keys = jnp.stack([jax.random.PRNGKey(1_000 + s) for s in seeds])
     targets, best, ev = jax.jit(jax.vmap(run))(keys)
-    return {"targets": np.asarray(targets), "episodes": per_iter * np.arange(1, iters + 1),
+    return {"targets": np.asarray(targets), "episodes": cfg.layouts_per_eval * np.cumsum(per_iter),
             "best_curve": np.asarray(best), "eval_curve": np.asarray(ev), "seeds": seeds}
 
 

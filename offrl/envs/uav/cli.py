@@ -1,8 +1,10 @@
 """``offrl uav ...``: baseline comparison, offline datasets, plots.
 
-    offrl uav baselines [--episodes 400 --seeds 0 1 2 3 --out results/uav]   # table + JSON + PNGs
-    offrl uav datasets  [--episodes 100 --levels poor medium expert mixed --overwrite]
-    offrl uav plot      [--result results/uav/baselines.json]          # re-plot a saved comparison
+    offrl uav baselines [--episodes 400 --seeds 0 1 2 3 --out DIR]    # table + JSON + PNGs
+    offrl uav datasets  [--preset urban --episodes 100 --levels poor medium expert mixed --overwrite]
+    offrl uav plot      [--result FILE]                                # re-plot a saved comparison
+
+Results go to $OFFRL_RESULTS_DIR/uav (./results/uav without it) unless --out / --result say otherwise.
 """
 
 from __future__ import annotations
@@ -38,18 +40,19 @@ class Baselines:
     """Number of UAVs."""
     learner_reward: Literal["local", "shared"] = "local"
     """Reward the tabular agents learn from (every method is scored on the team count)."""
-    out: Path = Path("results/uav")
-    """Output directory (baselines.json, baselines.md, PNGs)."""
+    out: Annotated[Path | None, tyro.conf.arg(metavar="DIR")] = None
+    """Output directory (baselines.json, baselines.md, PNGs); default $OFFRL_RESULTS_DIR/uav, else results/uav."""
     plots: bool = True
     """Also write the PNG plots."""
 
 
 @dataclasses.dataclass
 class Datasets:
-    """Collect the offline datasets (poor, medium, expert, mixed) into <data_root>/uav/<level>-v0."""
+    """Collect the offline datasets (poor, medium, expert, mixed) as uav/<level>-v0 (urban preset) or
+    uav/<preset>/<level>-v0 (other presets), in the same folders under the data root."""
 
     preset: Preset = "urban"
-    """Scenario preset."""
+    """Scenario preset (part of the dataset id unless it is urban)."""
     episodes: int = 100
     """Episodes per level (mixed: this many from each of poor, medium, expert)."""
     levels: tuple[Literal["poor", "medium", "expert", "mixed"], ...] = ("poor", "medium", "expert", "mixed")
@@ -68,10 +71,19 @@ class Datasets:
 class Plot:
     """Re-draw the PNGs from a saved baselines.json."""
 
-    result: Path = Path("results/uav/baselines.json")
-    """A JSON written by offrl uav baselines."""
+    result: Annotated[Path | None, tyro.conf.arg(metavar="FILE")] = None
+    """A JSON written by offrl uav baselines; default $OFFRL_RESULTS_DIR/uav/baselines.json, else
+    results/uav/baselines.json."""
     out: Annotated[Path | None, tyro.conf.arg(metavar="DIR")] = None
     """Output directory (default: next to the JSON)."""
+
+
+def default_out_dir() -> Path:
+    """Where ``offrl uav baselines`` writes without ``--out``: ``$OFFRL_RESULTS_DIR/uav``, else ``results/uav``
+    (the results root that ``offrl train`` uses)."""
+    from offrl.paths import results_root
+
+    return results_root() / "uav"
 
 
 def _to_json(x: Any) -> Any:
@@ -149,7 +161,8 @@ def run_baselines(a: Baselines) -> int:
             bar.update(n)
 
         res = run_comparison(params, cfg, progress=progress)
-    a.out.mkdir(parents=True, exist_ok=True)
+    out = a.out if a.out is not None else default_out_dir()
+    out.mkdir(parents=True, exist_ok=True)
     table = summary_table(res)
     keep = {"sarsa": ("q", "eval_curve", "eval_episodes"), "qlearning": ("q", "eval_curve", "eval_episodes"),
             "pso": ("targets", "eval_curve", "episodes")}
@@ -157,37 +170,40 @@ def run_baselines(a: Baselines) -> int:
                  config={"preset": a.preset, "n_uavs": a.n_uavs, **_to_json(dataclasses.asdict(cfg))})
     saved["curves"] = {m: {k: v for k, v in c.items() if k != "train"} | {"train_mean": np.asarray(c["train"]).mean(0)}
                        for m, c in res["curves"].items()}
-    (a.out / "baselines.json").write_text(json.dumps(_to_json(saved)))
-    (a.out / "baselines.md").write_text(table + "\n")
+    (out / "baselines.json").write_text(json.dumps(_to_json(saved)))
+    (out / "baselines.md").write_text(table + "\n")
     print(table)
     if a.plots:
         from offrl.envs.uav.plots import plot_all
 
-        for p in plot_all(res, params, a.out):
+        for p in plot_all(res, params, out):
             print(f"wrote {p}")
     return 0
 
 
 def run_datasets(a: Datasets) -> int:
     from offrl.envs.uav.baselines import TabularConfig
-    from offrl.envs.uav.data import DatasetConfig, build_datasets, save_datasets
+    from offrl.envs.uav.data import DatasetConfig, build_datasets, refuse_existing, save_datasets
 
     params = make_params(a.preset)
     cfg = DatasetConfig(episodes=a.episodes, seed=a.seed, tabular=TabularConfig(episodes=a.train_episodes))
+    cfg.validate()
+    # fail before the minutes of training and collection, not after them
+    refuse_existing(tuple(a.levels), a.preset, root=a.root, overwrite=a.overwrite)
     steps = 2 + len({"poor", "medium", "expert"} & (set(a.levels) | ({"poor", "medium", "expert"} if "mixed" in a.levels else set())))
     with tqdm(total=steps, desc="uav datasets") as bar:
         def progress(msg):
             bar.set_postfix_str(msg)
             bar.update(1)
 
-        built = build_datasets(params, cfg, levels=tuple(a.levels), progress=progress)
+        built = build_datasets(params, cfg, levels=tuple(a.levels), preset=a.preset, progress=progress)
     paths = save_datasets(built["datasets"], root=a.root, overwrite=a.overwrite)
     print(f"reference returns: random {built['ref_min']:.1f}, expert (SARSA) {built['ref_max']:.1f}")
     print("| dataset | transitions | episodes | mean return | normalized score | path |")
     print("|---|---|---|---|---|---|")
     for lv, ds in built["datasets"].items():
         s = ds.stats()
-        print(f"| uav/{lv}-v0 | {s['transitions']} | {s['episodes']} | {s['return']['mean']:.1f} | "
+        print(f"| {ds.spec.id} | {s['transitions']} | {s['episodes']} | {s['return']['mean']:.1f} | "
               f"{s['normalized_return']['mean']:.1f} | {paths[lv]} |")
     return 0
 
@@ -196,12 +212,13 @@ def run_plot(a: Plot) -> int:
     from offrl.envs.uav.plots import plot_all
     from offrl.errors import OffrlError
 
-    if not a.result.is_file():
-        raise OffrlError(f"result: {a.result} does not exist; run `offrl uav baselines` first")
-    d = _from_json(read_result(a.result))
+    result = a.result if a.result is not None else default_out_dir() / "baselines.json"
+    if not result.is_file():
+        raise OffrlError(f"result: {result} does not exist; run `offrl uav baselines` first")
+    d = _from_json(read_result(result))
     cfg = d["config"]
     params = make_params(cfg["preset"], n_uavs=cfg["n_uavs"])
-    for p in plot_all(d, params, a.out or a.result.parent):
+    for p in plot_all(d, params, a.out or result.parent):
         print(f"wrote {p}")
     return 0
 

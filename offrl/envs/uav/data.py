@@ -13,6 +13,11 @@ Layout (``offrl.datasets.OfflineDataset``): ``observations``/``next_observations
 ``agent_rewards`` (N, U), ``avail_actions``/``next_avail_actions`` (N, U, 5) bool, ``state``/
 ``next_state`` (N, state_dim), ``n_assoc`` (N,), ``episode`` (N,). Normalised scores use
 ``ref_min`` = random policy's and ``ref_max`` = trained SARSA's mean return on held-out layouts.
+
+Ids and folders (registered in :mod:`offrl.datasets.registry`, so ``offrl.datasets.load(id)`` finds
+them): ``uav/<level>-v0`` in ``<data_root>/uav/<level>-v0`` for the default ``urban`` preset,
+``uav/<preset>/<level>-v0`` in ``<data_root>/uav/<preset>/<level>-v0`` for the others, so that data
+of different scenarios never share an id or a folder. The metadata records the preset name.
 """
 
 from __future__ import annotations
@@ -27,13 +32,15 @@ from typing import Any
 import jax
 import numpy as np
 
+from offrl.datasets.registry import (UAV_DEFAULT_PRESET, UAV_ENV_ID, UAV_LEVELS, uav_dataset_id, uav_dataset_name,
+                                     uav_make_command)
 from offrl.envs.uav.baselines import TabularConfig, train_tabular
-from offrl.envs.uav.params import EnvParams
+from offrl.envs.uav.params import PRESETS, EnvParams
 from offrl.envs.uav.policies import Policy, evaluate, random_policy, rollout, tabular_policy
-from offrl.errors import ConfigError
+from offrl.errors import ConfigError, OffrlError
 
-LEVELS = ("poor", "medium", "expert", "mixed")
-ENV_ID = "offrl/UAVOffload-v0"
+LEVELS = UAV_LEVELS
+ENV_ID = UAV_ENV_ID
 ENV_VERSION = 0
 
 
@@ -82,7 +89,7 @@ def collect(policy: Policy, params: EnvParams, key, n_episodes: int) -> dict[str
 
 def to_dataset(rows: dict[str, np.ndarray], params: EnvParams, name: str, ref: tuple[float, float],
                metadata: dict[str, Any]):
-    """Transition rows -> :class:`offrl.datasets.OfflineDataset`."""
+    """Transition rows -> :class:`offrl.datasets.OfflineDataset` with id ``uav/<name>``."""
     from offrl.datasets import DatasetSpec, OfflineDataset
 
     n = len(rows["team_reward"])
@@ -112,14 +119,25 @@ def _concat(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     return out
 
 
-def build_datasets(params: EnvParams, cfg: DatasetConfig = DatasetConfig(), *,
-                   levels: tuple[str, ...] = LEVELS,
-                   progress: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Train the behaviour policies and collect the requested levels; returns datasets and refs."""
-    cfg.validate()
+def _check_preset_and_levels(preset: str, levels: tuple[str, ...]) -> None:
+    if preset not in PRESETS:
+        raise ConfigError(f"preset: unknown UAV scenario preset {preset!r}; known: {', '.join(PRESETS)}")
     bad = [lv for lv in levels if lv not in LEVELS]
     if bad:
         raise ConfigError(f"levels: unknown level {bad[0]!r}; known: {', '.join(LEVELS)}")
+
+
+def build_datasets(params: EnvParams, cfg: DatasetConfig = DatasetConfig(), *,
+                   levels: tuple[str, ...] = LEVELS, preset: str = UAV_DEFAULT_PRESET,
+                   progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Train the behaviour policies and collect the requested levels; returns datasets and refs.
+
+    ``preset`` names the scenario ``params`` were made from (``make_params(preset, ...)``): it picks
+    the dataset ids (``uav/<level>-v0`` for ``urban``, else ``uav/<preset>/<level>-v0``) and is
+    recorded in the metadata next to the hash of every parameter.
+    """
+    cfg.validate()
+    _check_preset_and_levels(preset, levels)
 
     def tick(msg):
         if progress is not None:
@@ -147,35 +165,74 @@ def build_datasets(params: EnvParams, cfg: DatasetConfig = DatasetConfig(), *,
             tick(f"collected {lv}")
     if "mixed" in levels:
         rows["mixed"] = _concat([rows["poor"], rows["medium"], rows["expert"]])
-    meta = {"env_version": ENV_VERSION, "params_hash": params_hash(params), "seed": cfg.seed,
+    meta = {"env_version": ENV_VERSION, "preset": preset, "params_hash": params_hash(params), "seed": cfg.seed,
             "behaviour": {"poor": "random", "medium": f"sarsa@{int(done[medium_idx])}ep eps=0.1",
                           "expert": f"sarsa@{cfg.tabular.episodes}ep eps=0.05",
                           "mixed": "poor+medium+expert"},
             "tabular_config": dataclasses.asdict(cfg.tabular)}
-    out = {lv: to_dataset(rows[lv], params, f"{lv}-v0", (ref_min, ref_max),
+    out = {lv: to_dataset(rows[lv], params, uav_dataset_name(lv, preset), (ref_min, ref_max),
                           dict(meta, level=lv, behaviour=meta["behaviour"][lv])) for lv in levels}
     return {"datasets": out, "ref_min": ref_min, "ref_max": ref_max, "q_expert": q_expert, "q_medium": q_medium}
 
 
 def dataset_dir(name: str, root=None) -> Path:
-    """``<data_root>/uav/<name>``."""
+    """``<data_root>/uav/<name>`` (``name`` as in :func:`offrl.datasets.registry.uav_dataset_name`)."""
     from offrl.paths import data_root
 
     return data_root(root) / "uav" / name
 
 
+def level_dir(level: str, preset: str = UAV_DEFAULT_PRESET, root=None) -> Path:
+    """Folder of the dataset of ``level`` and ``preset``: ``<data_root>/uav/[<preset>/]<level>-v0``."""
+    _check_preset_and_levels(preset, (level,))
+    return dataset_dir(uav_dataset_name(level, preset), root)
+
+
+def _refuse(existing: list[Path]) -> None:
+    if existing:
+        one = len(existing) == 1
+        raise OffrlError(f"{', '.join(str(d) for d in existing)} already exist{'s' if one else ''}; pass --overwrite "
+                         f"(overwrite=True) to replace {'it' if one else 'them'}")
+
+
+def refuse_existing(levels: tuple[str, ...], preset: str = UAV_DEFAULT_PRESET, *, root=None,
+                    overwrite: bool = False) -> None:
+    """Raise :class:`OffrlError` naming every existing destination of ``levels`` unless ``overwrite``.
+
+    Called before any training so that a run which would only fail at the end fails at once.
+    """
+    _check_preset_and_levels(preset, tuple(levels))
+    if overwrite:
+        return
+    existing = [level_dir(lv, preset, root) for lv in dict.fromkeys(levels)]
+    existing = [d for d in existing if d.exists()]
+    _refuse(existing)
+
+
 def save_datasets(datasets: dict[str, Any], *, root=None, overwrite: bool = False) -> dict[str, Path]:
-    """Write every dataset atomically in the offrl native format under ``<data_root>/uav/<level>-v0``."""
+    """Write every dataset atomically in the offrl native format under ``<data_root>/uav/``, each in the
+    folder of its id (``uav/expert-v0`` -> ``uav/expert-v0``, ``uav/dense/expert-v0`` ->
+    ``uav/dense/expert-v0``). Every destination is checked before the first is written."""
     from offrl.datasets import save
 
-    return {lv: save(ds, dataset_dir(f"{lv}-v0", root), format="offrl", overwrite=overwrite)
-            for lv, ds in datasets.items()}
+    dirs = {lv: dataset_dir(ds.spec.id.removeprefix("uav/"), root) for lv, ds in datasets.items()}
+    existing = [d for d in dirs.values() if d.exists()]
+    if not overwrite:
+        _refuse(existing)
+    return {lv: save(ds, dirs[lv], format="offrl", overwrite=overwrite) for lv, ds in datasets.items()}
 
 
-def load_dataset(level: str, *, root=None):
-    """Load a saved UAV dataset (``poor``/``medium``/``expert``/``mixed``) as an OfflineDataset."""
+def load_dataset(level: str, *, preset: str = UAV_DEFAULT_PRESET, root=None):
+    """Load the saved UAV dataset of ``level`` (``poor``/``medium``/``expert``/``mixed``) and ``preset``
+    by its id (the same as ``offrl.datasets.load("uav/[<preset>/]<level>-v0")``).
+
+    A missing one raises :class:`OffrlError` naming the ``offrl uav datasets`` command that makes it.
+    """
     from offrl.datasets import load
 
-    if level not in LEVELS:
-        raise ConfigError(f"level: unknown UAV dataset level {level!r}; known: {', '.join(LEVELS)}")
-    return load(dataset_dir(f"{level}-v0", root))
+    d = level_dir(level, preset, root)
+    dataset_id = uav_dataset_id(level, preset)
+    if not d.exists():
+        raise OffrlError(f"{dataset_id} is not on this machine (looked in {d}); create it with "
+                         f"`{uav_make_command(level, preset)}`")
+    return load(dataset_id, root=root)

@@ -155,7 +155,12 @@ def reset_arrays(key, params: EnvParams):
 
 
 def move(uav_pos, actions, params: EnvParams):
-    """Apply one action per UAV; a move that would leave the grid (or an unknown id) hovers instead."""
+    """Apply one action per UAV; a move that would leave the grid hovers instead.
+
+    Action values are traced, so they cannot raise here: an id outside ``Discrete(5)`` (e.g. 7 or -1)
+    also hovers, silently. Validate actions before the step where that matters (the PettingZoo adapter
+    raises InvalidActionError for them).
+    """
     actions = jnp.asarray(actions, jnp.int32)
     known = (actions >= 0) & (actions < N_ACTIONS)
     delta = jnp.asarray(ACTION_DELTAS)[jnp.clip(actions, 0, N_ACTIONS - 1)]
@@ -202,7 +207,22 @@ def step_arrays(key, state: EnvState, actions, params: EnvParams):
 
 # ------------------------------------------------------------------------------------ dict API
 def _actions_array(actions, agents):
+    """Stack a dict agent -> action in agent order (an array passes through).
+
+    The dict's keys must be exactly ``agents``: a missing or unknown agent raises ConfigError naming
+    the expected ids. Keys are Python structure, so under ``jit`` this runs once, at trace time, and
+    costs the compiled step nothing. Action *values* are not checked (they may be traced): see
+    :func:`move` for what an id outside ``Discrete(5)`` does.
+    """
     if isinstance(actions, dict):
+        if actions.keys() != set(agents):
+            from offrl.errors import ConfigError
+
+            missing = [a for a in agents if a not in actions]
+            unknown = sorted(map(str, set(actions) - set(agents)))
+            what = "; ".join(part for part in (f"missing {', '.join(missing)}" if missing else "",
+                                               f"unknown {', '.join(unknown)}" if unknown else "") if part)
+            raise ConfigError(f"actions: need exactly one action per agent {', '.join(agents)} ({what})")
         return jnp.stack([jnp.asarray(actions[a], jnp.int32) for a in agents])
     return jnp.asarray(actions, jnp.int32)
 
@@ -280,7 +300,9 @@ class UAVOffload:
     def step(self, key, state: EnvState, actions, params: EnvParams | None = None):
         """``(obs, state, rewards, terminations, truncations, infos)``, auto-resetting at truncation.
 
-        ``actions`` is a dict agent -> int (or a (U,) int array). ``terminations``/``truncations`` hold
+        ``actions`` is a dict agent -> int (or a (U,) int array). A dict must hold exactly the env's
+        agents (else :class:`~offrl.errors.ConfigError`, raised at trace time); an id outside
+        ``Discrete(5)`` hovers, as values cannot be checked inside ``jit``. ``terminations``/``truncations`` hold
         one flag per agent plus ``"__all__"``; episodes only end by truncation. ``infos`` holds team
         scalars (``n_assoc``, ``team_reward``, ``offload_fraction``, ``mean_sinr_db``, ``collisions``),
         the per-UAV ``load`` and ``terminal_obs`` (the real last observation of a finished episode).

@@ -214,7 +214,7 @@ def validate_params(p: EnvParams) -> None:
         xy = np.asarray(p.users_xy, dtype=np.float64)
         bad = np.flatnonzero(~((xy >= 0) & (xy <= p.area_m)).all(axis=1))
         if len(bad):
-            raise ConfigError(f"users_xy: user {int(bad[0])} at {tuple(xy[bad[0]])} lies outside the "
+            raise ConfigError(f"users_xy: user {int(bad[0])} at {tuple(float(v) for v in xy[bad[0]])} lies outside the "
                               f"[0, {p.area_m}] m area")
 
     def positive(name: str) -> None:
