@@ -17,9 +17,12 @@ Definitions and conventions: :mod:`offrl.evaluation.continual` and ``docs/contin
 
 from __future__ import annotations
 
+import hashlib
+import json
+import re
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,13 +50,15 @@ from offrl.evaluation.results import (
     SeedConflict,
     _override_parts,
     data_split_warning,
+    distinct_prefix_length,
     run_labels,
     seed_conflict,
 )
 from offrl.logging import atomic_write_json
 from offrl.provenance import code_versions
 
-__all__ = ["DEFAULT_REFERENCE_METHODS", "ContinualGroup", "continual_report", "group_continual_runs"]
+__all__ = ["DEFAULT_REFERENCE_METHODS", "ContinualGroup", "continual_data_keys", "continual_report",
+           "group_continual_runs", "stream_digest"]
 
 #: Methods whose runs train every task from scratch: the reference of Continual World's forward
 #: transfer (its single-task runs).
@@ -86,7 +91,9 @@ class ContinualGroup:
 
     stream: str
     data: str
-    """the stream and its data quality (:attr:`ContinualRun.data`), the first half of the row's key."""
+    """the stream and its data quality (:attr:`ContinualRun.data`), with ``[stream=<digest prefix>]`` where runs
+    on that data recorded different stream definitions (:func:`continual_data_keys`): the first half of the
+    row's key."""
     label: str
     method: str
     runs: list[ContinualRun]
@@ -109,9 +116,10 @@ class ContinualGroup:
         return all(r.complete for r in self.runs)
 
 
-def _label_view(run: ContinualRun) -> RunResult:
+def _label_view(run: ContinualRun, data: str | None = None) -> RunResult:
     """The run as :func:`offrl.evaluation.results.run_labels` sees runs: ``(dataset, algo)`` =
-    ``(data, method)`` and as recorded settings everything that changes what was trained, so runs
+    ``(data, method)`` (``data``: the run's data key, :func:`continual_data_keys`; default
+    :attr:`ContinualRun.data`) and as recorded settings everything that changes what was trained, so runs
     pool into one row only when those agree (an ablation never averages into its baseline), and with the
     run's data checksums, so that runs on data collected again are never pooled either."""
     cfg = run.config
@@ -125,11 +133,66 @@ def _label_view(run: ContinualRun) -> RunResult:
     # the method's recorded config (method.*) still tells apart runs whose overrides read the same
     overrides = [*(continual_config.get("hp") or []), *(continual_config.get("method_hp") or [])]
     return RunResult(
-        run_id=run.run_id, path=run.path, algo=run.method, dataset=run.data, seeds=run.seeds,
+        run_id=run.run_id, path=run.path, algo=run.method, dataset=data or run.data, seeds=run.seeds,
         complete=run.complete, scores={},
         config={"algo_config": settings, "train_config": {"hp": overrides},
                 "dataset_checksums": list(cfg.get("dataset_checksums") or [])},
     )
+
+
+def stream_digest(config: dict) -> str | None:
+    """The SHA-256 of the canonical JSON (sorted keys, no spaces) of the stream definition a run's
+    ``config.json`` records (``stream_definition``: its tasks and their parameters as trained); None for a run
+    that records none (older versions)."""
+    definition = config.get("stream_definition")
+    if definition is None:
+        return None
+    canonical = json.dumps(definition, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def continual_data_keys(runs: Sequence[ContinualRun]) -> dict[Path, str]:
+    """The data each run's row is keyed by (keyed by run folder): :attr:`ContinualRun.data` (the stream and
+    its quality), plus `` [stream=<digest prefix>]`` (:func:`stream_digest`, the shortest prefix of 8
+    characters or more that tells them apart) on every run of a data whose runs recorded different stream
+    definitions (a stream file edited between them: the same name, other tasks or task parameters).
+
+    The definition goes into the data key, not only into the label, because the key decides what is compared
+    as well as what is pooled: ``--versus`` sets a row against the other rows of its data, forward transfer
+    takes its from-scratch reference on the same data, and runs of two definitions are different data. With
+    a label token alone the rows of one definition would still meet the other's on one data key there. All
+    the runs of such a data get the token, not only those of a method whose runs disagree: a method trained
+    on the old definition only must not be compared with another trained on the new one only, while rows of
+    one definition still compare with each other. A run that records no definition keeps the plain data: what
+    it trained on is unknown, so it is pooled and compared only with runs that record none either."""
+    digests = {r.path: stream_digest(r.config) for r in runs}
+    by_data: dict[str, set[str]] = {}
+    for r in runs:
+        if digests[r.path] is not None:
+            by_data.setdefault(r.data, set()).add(digests[r.path])
+    sizes = {data: distinct_prefix_length(ds) for data, ds in by_data.items() if len(ds) > 1}
+    return {r.path: r.data + (f" [stream={digests[r.path][:sizes[r.data]]}]"
+                              if r.data in sizes and digests[r.path] is not None else "")
+            for r in runs}
+
+
+_STREAM_TOKEN = re.compile(r" \[stream=[0-9a-f]+\]$")
+
+
+def stream_split_warning(keys: Iterable[tuple[str, str]]) -> str | None:
+    """A sentence for a report whose rows (``(data, label)`` keys) include data split by the stream definition
+    their runs recorded (:func:`continual_data_keys`), else None."""
+    split: dict[str, list[str]] = {}
+    for data, label in sorted(keys):
+        if _STREAM_TOKEN.search(data):
+            split.setdefault(data, []).append(label)
+    if not split:
+        return None
+    rows = ", ".join(f"`{data}` ({', '.join(labels)})" for data, labels in split.items())
+    return ("Runs on the same data recorded different stream definitions (the stream was edited between them: "
+            "the same name, other tasks or task parameters), so they are neither pooled nor compared: each "
+            f"definition's data is named by a digest prefix of its definition (stream=...): {rows}. Runs that "
+            "record no definition keep the plain data name and are pooled and compared only with each other.")
 
 
 def _bracketed(label: str) -> tuple[str, list[str]]:
@@ -150,7 +213,8 @@ def continual_labels(runs: Sequence[ContinualRun]) -> tuple[dict[Path, str], lis
     them, since they tell methods apart, and a method with one row keeps its whole label. Dropping what
     a whole set of runs shares never makes two different rows one: runs of one method that differ keep
     a token that tells them apart."""
-    labels = run_labels([_label_view(r) for r in runs])
+    data_keys = continual_data_keys(runs)
+    labels = run_labels([_label_view(r, data_keys[r.path]) for r in runs])
     parts = [_bracketed(label)[1] for label in labels.values()]
     if any("=" not in t for p in parts for t in p):  # a value with a space in it: keep the labels whole
         return labels, [], {}
@@ -175,7 +239,8 @@ def continual_labels(runs: Sequence[ContinualRun]) -> tuple[dict[Path, str], lis
 
 def group_continual_runs(runs: Sequence[ContinualRun], labels: dict[Path, str] | None = None,
                          left_out: list[SeedConflict] | None = None) -> dict[tuple[str, str], ContinualGroup]:
-    """Group runs by ``(data, label)`` (data: :attr:`ContinualRun.data`, the stream and its data quality;
+    """Group runs by ``(data, label)`` (data: :func:`continual_data_keys`, the stream and its data quality, and
+    the stream definition where runs of the same stream name recorded different ones;
     ``labels``, default :func:`continual_labels`: the method plus the settings its runs differ in, and the
     data's checksums where runs of one setting trained on different data, as
     :func:`offrl.evaluation.results.run_labels` labels single-task runs) and stack their seeds; sorted by
@@ -186,9 +251,10 @@ def group_continual_runs(runs: Sequence[ContinualRun], labels: dict[Path, str] |
     warning."""
     if labels is None:
         labels = continual_labels(runs)[0]
+    data_keys = continual_data_keys(runs)
     by_key: dict[tuple[str, str], list[ContinualRun]] = {}
     for r in runs:
-        by_key.setdefault((r.data, labels[r.path]), []).append(r)
+        by_key.setdefault((data_keys[r.path], labels[r.path]), []).append(r)
     groups: dict[tuple[str, str], ContinualGroup] = {}
     for key in sorted(by_key):
         members = sorted(by_key[key], key=lambda r: r.run_id)
@@ -538,7 +604,8 @@ def continual_report(
         "gives the value alone; `(n=k)` marks a metric that only k seeds define."
     )
     code_summary, code_warning = code_versions({r.run_id: r.config for r in loaded})
-    for warning in (*(c.message() + "." for c in conflicts), data_split_warning(groups), code_warning):
+    for warning in (*(c.message() + "." for c in conflicts), stream_split_warning(groups), data_split_warning(groups),
+                    code_warning):
         if warning:
             print(f"offrl report: warning: {warning}", file=sys.stderr)
             md += ["", f"> **Warning**: {warning}"]

@@ -41,6 +41,7 @@ __all__ = [
     "SeedScores",
     "data_checksums",
     "data_split_warning",
+    "distinct_prefix_length",
     "find_published_scores",
     "find_runs",
     "group_runs",
@@ -467,6 +468,16 @@ def data_checksums(config: dict[str, Any]) -> tuple[str, ...]:
 _CHECKSUM_PREFIX = 8
 
 
+def distinct_prefix_length(values: Iterable[str], minimum: int = _CHECKSUM_PREFIX) -> int:
+    """The shortest prefix length, ``minimum`` or more in steps of 4, at which the hex digests ``values`` all
+    differ: a label shows that prefix, long enough to tell them apart, short enough to read."""
+    values = set(values)
+    size = minimum
+    while len({v[:size] for v in values}) < len(values):
+        size += 4
+    return size
+
+
 def _data_tokens(members: Sequence[RunResult]) -> dict[Path, str]:
     """Per run of one would-be row, the ``data=`` value naming its data when the runs that record their data
     checksums (:func:`data_checksums`) trained on different data; empty when they agree. The value is the
@@ -483,10 +494,7 @@ def _data_tokens(members: Sequence[RunResult]) -> dict[Path, str]:
         where = [i for i in range(n) if len({sums[i] for sums in recorded.values()}) > 1]
     else:  # other task counts: every task's data names the run
         where = None
-    values = {v for sums in recorded.values() for v in sums if v}
-    size = _CHECKSUM_PREFIX
-    while len({v[:size] for v in values}) < len(values):
-        size += 4
+    size = distinct_prefix_length({v for sums in recorded.values() for v in sums if v})
     out = {}
     for path, sums in recorded.items():
         picked = sums if where is None else [sums[i] for i in where]

@@ -658,3 +658,61 @@ def test_one_seed_differences_show_the_value_alone(tmp_path):
     per, bwt = _row(section, "| `toy` | finetune |")[2:]
     assert per == "+80.00 (1 seed) no verdict (fewer than 3 seeds)" and "[" not in bwt
     assert _row(md, "| `toy` | er |")[3] == "90.00"  # a row's one seed: its value alone, as before
+
+
+def _with_definition(run_dir: Path, gain: float) -> Path:
+    """The run's config.json records a stream definition whose second task has pendulum gain ``gain``."""
+    config = json.loads((run_dir / "config.json").read_text())
+    definition = {"name": config["stream"], "tasks": [{"name": name, "env": "pendulum", "params": {"gain": g}}
+                                                      for name, g in zip(TASKS, (1.0, gain, 3.0))]}
+    (run_dir / "config.json").write_text(json.dumps({**config, "stream_definition": definition}))
+    return run_dir
+
+
+def test_runs_of_an_edited_stream_are_other_data(tmp_path, capsys):
+    """The same stream name and method, trained on the same seeds before and after one task's parameter was
+    edited: two rows, each data named by its definition's digest, a warning saying why, no row left out; a
+    comparison or a forward-transfer reference pairs rows of one definition only; runs that record no
+    definition keep the plain data; runs of one definition pool as before."""
+    from offrl.continual_report import continual_report, stream_digest
+
+    root = tmp_path / "results"
+    old_er = _with_definition(write_run(root / "er-old", "toy", "er", [0, 1], CURVES), gain=2.0)
+    new_er = _with_definition(write_run(root / "er-new", "toy", "er", [0, 1], CURVES + 5), gain=2.5)
+    _with_definition(write_run(root / "ft-old", "toy", "finetune", [0, 1], CURVES * 0.5), gain=2.0)
+    _with_definition(write_run(root / "scratch-new", "toy", "scratch", [0, 1], REF_CURVES), gain=2.5)
+    write_run(root / "er-unknown", "toy", "er", [0], CURVES[:1])
+    old, new = (stream_digest(json.loads((d / "config.json").read_text())) for d in (old_er, new_er))
+    assert old != new
+    # the shortest prefix of 8 or more that tells the two definitions apart
+    size = next(n for n in range(8, 65, 4) if old[:n] != new[:n])
+    old_data, new_data = f"toy [stream={old[:size]}]", f"toy [stream={new[:size]}]"
+    md = continual_report(sorted(root.iterdir()), tmp_path / "rep", reps=100, curve_reps=20, plots=False,
+                          versus=["er"]).read_text()
+    assert _row(md, f"| `{old_data}` | er |")[2] == "2"
+    assert _row(md, f"| `{new_data}` | er |")[2] == "2"
+    assert _row(md, "| `toy` | er |")[2] == "1"  # no definition recorded: not pooled with either
+    assert "left out" not in md and "trained the same seeds" not in md
+    warning = "Runs on the same data recorded different stream definitions"
+    assert f"> **Warning**: {warning}" in md and f"`{old_data}` (er, finetune)" in md
+    assert f"warning: {warning}" in capsys.readouterr().err
+    # the new definition's from-scratch run is no reference of the old definition's rows
+    assert f"`{new_data}` / er: FWT (CW) against scratch" in md
+    assert f"`{old_data}` / er: FWT (CW) against" not in md
+    # er is compared with the finetune row of its own definition only, never with the other definition's rows
+    section = md.split("## er against every other row")[1].split("### ")[0]
+    compared = {tuple(_row(line, "|")[:2]) for line in section.splitlines() if line.startswith("| `")}
+    assert compared == {(f"`{old_data}`", "finetune"), (f"`{new_data}`", "scratch")}
+    assert "`toy`: no other row to compare with." in section
+    summary = json.loads((tmp_path / "rep" / "continual_summary.json").read_text())
+    assert summary["left_out"] == []
+    assert {(r["data"], r["label"], r["stream"]) for r in summary["rows"]} == {
+        (old_data, "er", "toy"), (new_data, "er", "toy"), (old_data, "finetune", "toy"),
+        (new_data, "scratch", "toy"), ("toy", "er", "toy")}
+    assert all(v["data"] == old_data if v["row"] == "finetune" else v["data"] == new_data
+               for v in summary["versus"] if v["versus"] == "er" and v["data"] != "toy")
+    # one definition, another seed: pooled, no digest, no warning
+    _with_definition(write_run(tmp_path / "more" / "er-old2", "toy", "er", [2], CURVES[:1]), gain=2.0)
+    md = continual_report([old_er, tmp_path / "more" / "er-old2"], tmp_path / "same", reps=100, curve_reps=20,
+                          plots=False).read_text()
+    assert _row(md, "| `toy` | er |")[2] == "3" and "stream=" not in md and warning not in md
