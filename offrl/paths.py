@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 
@@ -49,11 +50,15 @@ def assets_dir() -> Path:
     return Path(__file__).resolve().parent / "assets"
 
 
-def recorded_run_id(run_id: str, earlier: str, root: str | os.PathLike | None = None) -> str:
-    """``run_id``, or ``earlier`` where ``root`` holds a folder of that name and none of ``run_id``:
-    the id a run was recorded under before run ids digested only what a run computes (until 2026-12-05
-    they also took option strings as written and bookkeeping settings), so that earlier runs are found."""
+def recorded_run_id(run_id: str, earlier: str | Sequence[str], root: str | os.PathLike | None = None) -> str:
+    """``run_id``, or the first of ``earlier`` (one id or several, newest form first) whose folder ``root``
+    holds where none of ``run_id`` exists: the ids a run was recorded under in earlier forms (until
+    2026-12-05 they also took option strings as written and bookkeeping settings, and ``offrl train``
+    digested its options apart from ``offrl sweep``), so that earlier runs are found."""
     base = results_root(root)
-    if earlier != run_id and (base / earlier).is_dir() and not (base / run_id).exists():
-        return earlier
+    if (base / run_id).exists():
+        return run_id
+    for old in [earlier] if isinstance(earlier, str) else earlier:
+        if old != run_id and (base / old).is_dir():
+            return old
     return run_id

@@ -314,23 +314,41 @@ def run_id_prefix(tc: TrainConfig) -> str:
     return f"{tc.algo}-{tc.dataset.replace('/', '_').replace('.', '_')[-48:]}"
 
 
-def default_run_id(tc: TrainConfig, algo_cfg) -> str:
-    """``<algo>-<dataset>-<8 hex digits>``: a digest of what the run computes, the algorithm's resolved
-    config and the trainer's options less what a resume may change (:data:`RESUME_FREE_FIELDS`, among them
-    the ``hp`` strings that ``algo_cfg`` resolves) and where it computes, so ``--eval-workers``,
-    ``--checkpoint`` or a default written out keep the id; a run recorded under the earlier form of its id
-    keeps its folder."""
+def train_identity(tc: TrainConfig, algo_cfg=None) -> dict:
+    """What a run computes: the trainer's options less what a resume may change (:data:`RESUME_FREE_FIELDS`,
+    among them the ``hp`` strings) and where it computes (:data:`PLACEMENT_FIELDS`), and the algorithm's whole
+    config (``algo_cfg``, else its defaults with ``tc.hp``) in place of the ``hp`` strings. Its digest is the
+    run id, from the command line and from a sweep alike (the sweep's ``train`` kind)."""
+    from offrl import algos
+
+    if algo_cfg is None:
+        algo = algos.get(tc.algo)
+        algo_cfg = algo.make_config(**parse_overrides(algo, tc.hp))
+    left_out = (*RESUME_FREE_FIELDS, *PLACEMENT_FIELDS)
+    return {"train_config": {k: v for k, v in dataclasses.asdict(tc).items() if k not in left_out},
+            "algo_config": dataclasses.asdict(algo_cfg)}
+
+
+def default_run_id(tc: TrainConfig, algo_cfg=None, spec=None) -> str:
+    """``<algo>-<dataset>-<8 hex digits>``: the digest of :func:`train_identity` (``algo_cfg``: a config given
+    instead of ``tc.hp``'s), the id ``offrl sweep`` gives the same run, so ``--eval-workers``, ``--checkpoint``
+    or a default written out keep it. A run recorded under an earlier form of its id keeps its folder: until
+    2026-12-05 ``offrl train`` digested its resolved options apart from the sweep's rule (``spec``: the
+    dataset's, which some configs resolve against), and before that the options as written."""
     from offrl.paths import recorded_run_id
+    from offrl.sweep.spec import identity_run_id
 
-    prefix = run_id_prefix(tc)
-    algo = _jsonable(dataclasses.asdict(algo_cfg))
+    run_id = identity_run_id("train", run_id_prefix(tc), train_identity(tc, algo_cfg))
+    resolved_tc, algo, cfg = resolve_config(tc, algo_cfg)
+    cfg = algo.resolve(cfg, spec) if spec is not None else cfg
+    resolved = _jsonable(dataclasses.asdict(cfg))
 
-    def run_id(left_out):
-        train = _jsonable({k: v for k, v in dataclasses.asdict(tc).items() if k not in left_out})
-        blob = json.dumps({"train": train, "algo": algo}, sort_keys=True)
-        return f"{prefix}-{hashlib.sha1(blob.encode()).hexdigest()[:8]}"
+    def earlier(left_out):
+        train = _jsonable({k: v for k, v in dataclasses.asdict(resolved_tc).items() if k not in left_out})
+        blob = json.dumps({"train": train, "algo": resolved}, sort_keys=True)
+        return f"{run_id_prefix(tc)}-{hashlib.sha1(blob.encode()).hexdigest()[:8]}"
 
-    return recorded_run_id(run_id(RESUME_FREE_FIELDS), run_id(REPORTING_FIELDS), tc.results_dir)
+    return recorded_run_id(run_id, [earlier(RESUME_FREE_FIELDS), earlier(REPORTING_FIELDS)], tc.results_dir)
 
 
 # TrainConfig fields a resumed run may change: they say how it computes or reports, not what it trains or
@@ -507,8 +525,7 @@ def run_dir_for(tc: TrainConfig, spec, algo_config=None) -> Path:
     ``<results root>/<tc.run_id or default_run_id(...)>``."""
     from offrl.paths import run_folder
 
-    tc, algo, cfg = resolve_config(tc, algo_config)
-    return run_folder(tc.run_id or default_run_id(tc, algo.resolve(cfg, spec)), tc.results_dir)
+    return run_folder(tc.run_id or default_run_id(tc, algo_config, spec), tc.results_dir)
 
 
 # TrainConfig fields that only matter when a run is evaluated
@@ -557,6 +574,7 @@ def _train(tc: TrainConfig, dataset, algo_config, held) -> dict:
     from offrl.paths import run_folder
 
     chosen = tc.chunk is None
+    given = tc  # the options as given: the run id digests them, as a sweep's does (chunk unresolved)
     tc, algo, cfg = resolve_config(tc, algo_config)
     if chosen and tc.chunk < 100 and tc.steps > tc.chunk:
         print(f"note: training in chunks of {tc.chunk} steps, the largest common divisor of steps={tc.steps} and "
@@ -575,7 +593,7 @@ def _train(tc: TrainConfig, dataset, algo_config, held) -> dict:
     if env_id:
         check_env_matches(spec, env_id, env_kwargs)
 
-    run_id = tc.run_id or default_run_id(tc, cfg)
+    run_id = tc.run_id or default_run_id(given, algo_config, spec)
     run_dir = run_folder(run_id, tc.results_dir)
     config = {"run_id": run_id, "algo": tc.algo, "dataset": tc.dataset, "seeds": list(tc.seeds),
               "algo_config": _jsonable(dataclasses.asdict(cfg)), "train_config": _jsonable(dataclasses.asdict(tc)),

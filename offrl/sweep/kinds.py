@@ -294,18 +294,10 @@ def _check_dataset_id(source: str) -> None:
 
 
 def _train_identity(tc) -> dict:
-    """The trainer's options less those a resume may change (:data:`offrl.train.RESUME_FREE_FIELDS`, the
-    ``hp`` strings among them) and where it computes, and the algorithm's whole config in place of the
-    ``hp`` strings: what :func:`offrl.train.config_difference` compares."""
-    import dataclasses
+    """:func:`offrl.train.train_identity` of ``tc`` with the algorithm's config its ``hp`` strings give."""
+    from offrl.train import train_identity
 
-    from offrl import algos
-    from offrl.train import PLACEMENT_FIELDS, RESUME_FREE_FIELDS, parse_overrides
-
-    algo = algos.get(tc.algo)
-    left_out = (*RESUME_FREE_FIELDS, *PLACEMENT_FIELDS)
-    return {"train_config": {k: v for k, v in dataclasses.asdict(tc).items() if k not in left_out},
-            "algo_config": dataclasses.asdict(algo.make_config(**parse_overrides(algo, tc.hp)))}
+    return train_identity(tc)
 
 
 def _train_label(tc) -> str:

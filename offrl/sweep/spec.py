@@ -343,10 +343,17 @@ def run_id_of(kind: RunKind, config) -> str:
     bookkeeping settings), so that the same run has one id however a file writes it."""
     if kind.identity is None:
         return legacy_run_id_of(kind, config)
+    return identity_run_id(kind.name, kind.label(config), kind.identity(config))
+
+
+def identity_run_id(kind_name: str, label: str, identity: Mapping[str, Any]) -> str:
+    """``<label>-<8 hex digits>``, the digest of a run kind's ``identity``: the one rule behind a sweep's run
+    ids and the trainers' default ones (``offrl train``, ``offrl continual train``), so that the same run
+    has the same id from the command line and from a sweep file."""
     from offrl.logging import to_jsonable
 
-    blob = json.dumps({"kind": kind.name, "identity": to_jsonable(kind.identity(config))}, sort_keys=True)
-    return f"{kind.label(config)}-{hashlib.sha1(blob.encode()).hexdigest()[:8]}"
+    blob = json.dumps({"kind": kind_name, "identity": to_jsonable(identity)}, sort_keys=True)
+    return f"{label}-{hashlib.sha1(blob.encode()).hexdigest()[:8]}"
 
 
 def legacy_run_id_of(kind: RunKind, config) -> str:

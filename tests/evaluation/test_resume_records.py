@@ -367,10 +367,12 @@ def test_the_default_run_id_digests_what_a_run_computes(tmp_path):
     import dataclasses
     import hashlib
 
-    from offrl.train import REPORTING_FIELDS, TrainConfig, _jsonable, default_run_id, resolve_config
+    from offrl.sweep.kinds import get_kind
+    from offrl.sweep.spec import run_id_of
+    from offrl.train import RESUME_FREE_FIELDS, REPORTING_FIELDS, TrainConfig, _jsonable, default_run_id, resolve_config
 
     def run_id(tc):
-        return default_run_id(tc, resolve_config(tc)[2])
+        return default_run_id(tc)
 
     tc = TrainConfig(dataset="local/hopper-medium-v0", algo="td3bc", hp=("batch_size=64",), steps=1000,
                      eval_every=500, results_dir=str(tmp_path))
@@ -383,12 +385,23 @@ def test_the_default_run_id_digests_what_a_run_computes(tmp_path):
         assert run_id(same) == base
     assert run_id(dataclasses.replace(tc, eval_episodes=5)) != base
     assert run_id(dataclasses.replace(tc, hp=("batch_size=64", f"alpha={cfg.alpha + 1}"))) != base
+    # the id a sweep gives the same run: one rule, so a sweep finds a run trained from the command line
+    assert run_id_of(get_kind("train"), tc) == base
 
-    fields = {k: v for k, v in dataclasses.asdict(tc).items() if k not in REPORTING_FIELDS}
-    blob = json.dumps({"train": _jsonable(fields), "algo": _jsonable(dataclasses.asdict(cfg))}, sort_keys=True)
-    earlier = f"td3bc-local_hopper-medium-v0-{hashlib.sha1(blob.encode()).hexdigest()[:8]}"
-    assert earlier != base
-    (tmp_path / earlier).mkdir()
-    assert run_id(tc) == earlier
-    (tmp_path / base).mkdir()  # both: the present id's folder
+    # folders of the two earlier forms (the resolved options digested apart from the sweep's rule; before
+    # that, with the bookkeeping settings and hp strings too) are found where none of the present id exists
+    resolved = resolve_config(tc)[0]
+
+    def earlier(left_out):
+        fields = {k: v for k, v in dataclasses.asdict(resolved).items() if k not in left_out}
+        blob = json.dumps({"train": _jsonable(fields), "algo": _jsonable(dataclasses.asdict(cfg))}, sort_keys=True)
+        return f"td3bc-local_hopper-medium-v0-{hashlib.sha1(blob.encode()).hexdigest()[:8]}"
+
+    newer, older = earlier(RESUME_FREE_FIELDS), earlier(REPORTING_FIELDS)
+    assert len({base, newer, older}) == 3
+    (tmp_path / older).mkdir()
+    assert run_id(tc) == older
+    (tmp_path / newer).mkdir()  # the newer earlier form first
+    assert run_id(tc) == newer
+    (tmp_path / base).mkdir()  # and the present id's folder before both
     assert run_id(tc) == base
