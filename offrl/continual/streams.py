@@ -120,11 +120,18 @@ def list_streams() -> list[str]:
     return sorted(p.stem for p in STREAMS_DIR.glob("*.yaml"))
 
 
+def is_stream_file(name_or_path: str | Path) -> bool:
+    """Whether :func:`load_stream` reads ``name_or_path`` as a stream file of one's own (a path ending in
+    ``.yaml``/``.yml``, or an existing file) rather than as a shipped stream's name."""
+    s = str(name_or_path)
+    return s.endswith((".yaml", ".yml")) or Path(s).is_file()
+
+
 def load_stream(name_or_path: str | Path) -> Stream:
     """A shipped stream by name (``cheetah-vel``) or a stream YAML by path; validated, with clear errors."""
     s = str(name_or_path)
     path = Path(s)
-    if not (s.endswith((".yaml", ".yml")) or path.is_file()):
+    if not is_stream_file(s):
         path = STREAMS_DIR / f"{s}.yaml"
         if not path.is_file():
             raise UnknownIdError("stream", s, list_streams())

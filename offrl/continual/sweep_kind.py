@@ -40,19 +40,16 @@ def _validate(cc, pairs: Mapping[str, Mapping[str, Any]]) -> None:
 
 
 def _identity(cc) -> dict:
-    """The run's options less where and how it computes and records (what
-    :func:`~offrl.continual.trainer.identity_difference` lets a run change), with the base learner's and
-    the method's whole configs (as the trainer builds them) in place of their option strings."""
-    import dataclasses
+    """:func:`offrl.continual.trainer.continual_identity`: the trainer's default run id digests the same."""
+    from offrl.continual.trainer import continual_identity
 
-    from offrl import algos
-    from offrl.continual.methods import METHODS
-    from offrl.continual.trainer import NOT_HASHED, RESUME_FREE, learner_config, method_config
+    return continual_identity(cc)
 
-    left_out = (*NOT_HASHED, *RESUME_FREE, "devices")
-    return {"continual_config": {k: v for k, v in dataclasses.asdict(cc).items() if k not in left_out},
-            "algo_config": dataclasses.asdict(learner_config(cc, algos.get(cc.algo))),
-            "method_config": dataclasses.asdict(method_config(cc, METHODS[cc.method]))}
+
+def _label(cc) -> str:
+    from offrl.continual.trainer import run_id_prefix
+
+    return run_id_prefix(cc)
 
 
 def _data_ids(cc) -> list[str]:
@@ -81,7 +78,7 @@ def make_kind() -> RunKind:
         run=_run,
         validate=_validate,
         data_ids=_data_ids,
-        label=lambda cc: f"{cc.method}-{cc.stream.rsplit('/', 1)[-1].removesuffix('.yaml')}-{cc.quality}",
+        label=_label,
         columns=lambda cc: {"method": cc.method, "stream": cc.stream, "quality": cc.quality},
         work=_work,
         keys=("stream", "method", "algo", "quality"),

@@ -233,16 +233,44 @@ def run_identity(config: dict, left_out: tuple[str, ...] = (*NOT_HASHED, *RESUME
     return identity
 
 
-def _default_run_id(cc: ContinualConfig, config: dict) -> str:
-    """A digest of :func:`run_identity`; a run recorded under the earlier form of its id (which also took the
-    option strings as written and :data:`RESUME_FREE`'s settings) keeps its folder."""
-    from offrl.paths import recorded_run_id
+def run_id_prefix(cc: ContinualConfig) -> str:
+    """``<method>-<stream>-<quality>`` of a run id (a stream file: its file name without ``.yaml``)."""
+    return f"{cc.method}-{cc.stream.rsplit('/', 1)[-1].removesuffix('.yaml')}-{cc.quality}"
 
-    def run_id(left_out):
+
+def continual_identity(cc: ContinualConfig) -> dict:
+    """What a continual run computes: ``cc`` less where and how it computes and records (what
+    :func:`identity_difference` lets a run change), the base learner's and the method's whole configs (as
+    the trainer builds them) in place of their option strings, and, for a stream file of one's own, its
+    definition (editing the file makes other runs; a shipped stream's is fixed by the package). Its digest
+    is the run id, from the command line and from a sweep alike (the sweep's ``continual`` kind)."""
+    from offrl import algos
+    from offrl.continual.methods import METHODS
+    from offrl.continual.streams import is_stream_file, load_stream
+
+    left_out = (*NOT_HASHED, *RESUME_FREE, "devices")
+    identity = {"continual_config": {k: v for k, v in dataclasses.asdict(cc).items() if k not in left_out},
+                "algo_config": dataclasses.asdict(learner_config(cc, algos.get(cc.algo))),
+                "method_config": dataclasses.asdict(method_config(cc, METHODS[cc.method]))}
+    if is_stream_file(cc.stream):
+        identity["stream_definition"] = load_stream(cc.stream).to_dict()
+    return identity
+
+
+def _default_run_id(cc: ContinualConfig, config: dict) -> str:
+    """The digest of :func:`continual_identity`, the id ``offrl sweep`` gives the same run. A run recorded
+    under an earlier form of its id keeps its folder: until 2026-12-05 the trainer digested its recorded
+    config (:func:`run_identity`) apart from the sweep's rule, and before that the option strings as written
+    and :data:`RESUME_FREE`'s settings too."""
+    from offrl.paths import recorded_run_id
+    from offrl.sweep.spec import identity_run_id
+
+    def earlier(left_out):
         blob = json.dumps(run_identity(config, left_out), sort_keys=True, default=str)
         return f"{config['method']}-{config['stream']}-{cc.quality}-{hashlib.sha1(blob.encode()).hexdigest()[:8]}"
 
-    return recorded_run_id(run_id((*NOT_HASHED, *RESUME_FREE)), run_id(NOT_HASHED), cc.results_dir)
+    run_id = identity_run_id("continual", run_id_prefix(cc), continual_identity(cc))
+    return recorded_run_id(run_id, [earlier((*NOT_HASHED, *RESUME_FREE)), earlier(NOT_HASHED)], cc.results_dir)
 
 
 def identity_difference(old: dict, new: dict) -> list[str]:

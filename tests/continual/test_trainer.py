@@ -450,7 +450,9 @@ def test_the_default_run_id_digests_what_a_run_computes(datasets, tmp_path):
     id exists."""
     import hashlib
 
-    from offrl.continual.trainer import NOT_HASHED, run_identity
+    from offrl.continual.trainer import NOT_HASHED, RESUME_FREE, run_identity
+    from offrl.sweep.kinds import get_kind
+    from offrl.sweep.spec import run_id_of
 
     cc = tiny("er", tmp_path, method_hp=METHOD_HP["er"])
     first = setup(cc, datasets)
@@ -459,8 +461,37 @@ def test_the_default_run_id_digests_what_a_run_computes(datasets, tmp_path):
                  dataclasses.replace(cc, hp=(*cc.hp, f"actor_lr={lr}"))):
         assert setup(same, datasets).run_id == first.run_id
     assert setup(dataclasses.replace(cc, eval_episodes=1), datasets).run_id != first.run_id
-    blob = json.dumps(run_identity(first.config, NOT_HASHED), sort_keys=True, default=str)
-    earlier = f"er-pendulum-gain-medium-{hashlib.sha1(blob.encode()).hexdigest()[:8]}"
-    assert earlier != first.run_id
-    (tmp_path / earlier).mkdir()
-    assert setup(cc, datasets).run_id == earlier
+    # the id a sweep gives the same run: one rule, so a sweep finds a run trained from the command line
+    assert run_id_of(get_kind("continual"), cc) == first.run_id
+
+    def earlier(left_out):
+        blob = json.dumps(run_identity(first.config, left_out), sort_keys=True, default=str)
+        return f"er-pendulum-gain-medium-{hashlib.sha1(blob.encode()).hexdigest()[:8]}"
+
+    newer, older = earlier((*NOT_HASHED, *RESUME_FREE)), earlier(NOT_HASHED)
+    assert len({first.run_id, newer, older}) == 3
+    (tmp_path / older).mkdir()
+    assert setup(cc, datasets).run_id == older
+    (tmp_path / newer).mkdir()
+    assert setup(cc, datasets).run_id == newer
+
+
+def test_a_stream_file_of_ones_own_is_in_the_run_id_and_a_shipped_one_by_name(tmp_path):
+    """Editing a stream file makes other runs (a new id from the command line and from a sweep alike,
+    not a refusal to resume into the old folder); a shipped stream is named by the package."""
+    from offrl.continual.trainer import ContinualConfig, continual_identity
+    from offrl.sweep.kinds import get_kind
+    from offrl.sweep.spec import run_id_of
+
+    f = tmp_path / "my-pend.yaml"
+    text = ("name: my-pend\nenv: offrl/PendulumGain-v0\ntasks:\n  - {name: forward, kwargs: {gain: 1.0}}\n"
+            "  - {name: quarter, kwargs: {gain: 0.25}}\n")
+    f.write_text(text)
+    cc = ContinualConfig(stream=str(f), method="finetune", seeds=(0,), steps_per_task=400, eval_every=100, chunk=100,
+                         results_dir=str(tmp_path / "res"))
+    kind = get_kind("continual")
+    first = run_id_of(kind, cc)
+    assert first.startswith("finetune-my-pend-medium-")
+    f.write_text(text.replace("0.25", "0.3"))
+    assert run_id_of(kind, cc) != first
+    assert "stream_definition" not in continual_identity(dataclasses.replace(cc, stream="pendulum-gain"))
