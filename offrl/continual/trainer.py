@@ -111,7 +111,11 @@ class ContinualConfig:
             raise ConfigError(f"ContinualConfig.eval_every={self.eval_every} must divide steps_per_task="
                               f"{self.steps_per_task} (the evaluation at a task's end is its row of the score matrix)")
         if self.eval_every % self.chunk:
-            raise ConfigError(f"ContinualConfig.eval_every={self.eval_every} must be a multiple of chunk={self.chunk}")
+            # the largest chunk up to the present one that divides eval_every
+            fit = max(d for d in range(1, min(self.chunk, self.eval_every) + 1) if self.eval_every % d == 0)
+            raise ConfigError(f"ContinualConfig.eval_every={self.eval_every} must be a multiple of chunk={self.chunk} "
+                              f"(the steps trained per compiled call); pass --chunk {fit} (continual.chunk: {fit} "
+                              "in a sweep file), or an eval_every that chunk divides")
         if self.heads not in HEADS:
             raise ConfigError(f"ContinualConfig.heads={self.heads!r} is not one of {list(HEADS)}")
         if self.normalize not in NORMALIZATIONS:

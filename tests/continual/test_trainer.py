@@ -322,6 +322,8 @@ def test_bad_input_is_refused_before_anything_is_written(datasets, tmp_path):
         setup(tiny("finetune", tmp_path, heads="agnostic", normalize="per-task"), datasets)
     with pytest.raises(ConfigError, match="must divide steps_per_task"):
         tiny("finetune", tmp_path, eval_every=300)
+    with pytest.raises(ConfigError, match=r"eval_every=150 must be a multiple of chunk=1000 .*pass --chunk 150 "):
+        ContinualConfig(stream="pendulum-gain", method="finetune", steps_per_task=300, eval_every=150)
     bad = OfflineDataset(**datasets[1].arrays(), spec=dataclasses.replace(datasets[1].spec, ref_min=None))
     with pytest.raises(OffrlError, match="no reference returns"):
         setup(tiny("finetune", tmp_path), [datasets[0], bad, datasets[2]])
