@@ -112,16 +112,38 @@ def collect_stream(a: CollectStreamArgs) -> None:
         for q in a.quality:
             for t in stream.tasks:
                 check_minari_copy(f"{stream.name}/{t.name}-{q}")
+    todo = []  # (dataset id, collection name): every task's found before any is collected
     for q in a.quality:
         for t in stream.tasks:
             ds_id = t.dataset_id(stream.name, q)
             if is_present(ds_id):
                 print(f"{ds_id}: present, kept")
                 continue
-            ds = collect(f"{stream.name}/{t.name}-{q}", steps=a.steps, workers=a.workers, minari=a.minari)
-            st = ds.stats()
-            print(f"{ds_id}: {len(ds):,} transitions, return {st['return']['mean']:.1f}"
-                  + (f", normalized {st['normalized_return']['mean']:.1f}" if "normalized_return" in st else ""))
+            todo.append((ds_id, _collection_name(ds_id, stream, t)))
+    for ds_id, name in todo:
+        ds = collect(name, steps=a.steps, workers=a.workers, minari=a.minari)
+        st = ds.stats()
+        print(f"{ds_id}: {len(ds):,} transitions, return {st['return']['mean']:.1f}"
+              + (f", normalized {st['normalized_return']['mean']:.1f}" if "normalized_return" in st else ""))
+
+
+def _collection_name(ds_id: str, stream, task) -> str:
+    """What ``offrl collect`` calls the task dataset ``ds_id`` (``pendulum-gain/weak-medium``), which it makes
+    from a shipped stream's behaviour policies; a task of a stream file of one's own has none unless its
+    ``dataset:`` names a shipped task's data, so it is refused with what to do instead."""
+    from offrl.collection import parse_name, source
+    from offrl.errors import OffrlError
+
+    name = ds_id.removeprefix("local/").removesuffix("-v0")
+    try:
+        env, _ = parse_name(name)
+        source(env)
+    except OffrlError:
+        raise OffrlError(f"task {task.name!r} of stream {stream.name!r}: no shipped behaviour policies make its data "
+                         f"{ds_id}, so `offrl continual collect` cannot; save data of your own under that id "
+                         "(offrl.datasets.save, reference scores ref_min/ref_max in its spec), or name a shipped "
+                         "task's data in the task's `dataset:` key (docs/extending.md)") from None
+    return name
 
 
 def make_train_args(config_cls):
