@@ -1,7 +1,9 @@
 """The ``offrl`` command: dispatches ``offrl <command> ...`` to the module that owns the command.
 
 Each command's module exposes ``main(argv: list[str]) -> int`` and parses its own arguments with
-tyro, so packages stay independent and ``offrl --help`` imports nothing heavy.
+tyro, so packages stay independent and ``offrl --help`` imports nothing heavy. The modules named in
+``$OFFRL_PLUGINS`` (:mod:`offrl.plugins`) are imported before the command's, so that names they
+register are known to every command.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from offrl.errors import OffrlError, suggest
+from offrl.plugins import load_plugins
 
 # command -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -82,8 +85,10 @@ def _dispatch(argv: list[str] | None) -> int:
         print(f"offrl: unknown command {cmd!r}" + (f"; did you mean {hint[0]!r}?" if hint else ""), file=sys.stderr)
         print(_usage(), file=sys.stderr)
         return 2
-    module = importlib.import_module(COMMANDS[cmd][0])
     try:
+        # before the command's module: a command resolves algorithm, method and kind names as it parses
+        load_plugins()
+        module = importlib.import_module(COMMANDS[cmd][0])
         return int(module.main(rest) or 0)
     except OffrlError as e:
         print(f"offrl {cmd}: error: {e}", file=sys.stderr)

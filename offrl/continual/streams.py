@@ -8,7 +8,7 @@ A stream file::
     pad: zeros                        # optional: zero-pad tasks whose spaces differ (default: refuse)
     tasks:
       - {name: v0.5, kwargs: {target_velocity: 0.5}}
-      - {name: v1.0, kwargs: {target_velocity: 1.0}, dataset: local/cheetah-vel/v1.0-{quality}-v0}
+      - {name: v1.0, kwargs: {target_velocity: 1.0}, dataset: "local/cheetah-vel/v1.0-{quality}-v0"}
 
 A task's dataset defaults to ``local/<stream>/<task>-<quality>-v0``, the per-task data that
 ``offrl collect <stream>/<task>-<quality>`` makes from the shipped behaviour policies; ``{quality}`` in

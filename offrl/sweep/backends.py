@@ -6,7 +6,9 @@ one :class:`Outcome` per run. Failures are sorted into *expected* ones (an :clas
 bad dataset, a diverged run; one line, never retried) and *unexpected* ones (anything else: retried
 up to ``retries`` times, then reported with their traceback). A run whose folder is locked by another
 launcher (:mod:`offrl.runlock`) is put back and started once that launcher lets go of it; by then it
-is usually finished, and the run returns its ``final.json``.
+is usually finished, and the run returns its ``final.json``. Where a run executes, the launcher's plugin
+modules (:mod:`offrl.plugins`) are imported first: a child process finds them in ``$OFFRL_PLUGINS``
+(:func:`child_env`), a Ray task in its payload (:func:`_ray_payload`).
 
 * :class:`InProcessBackend`: one run after another in this process (``--parallel 1`` on one device).
 * :class:`ProcessBackend`: one queue feeding K child processes per GPU (``CUDA_VISIBLE_DEVICES``
@@ -42,6 +44,8 @@ from pathlib import Path
 from typing import Any
 
 from offrl.errors import ConfigError, OffrlError
+from offrl.plugins import ENV_VAR as PLUGINS_VAR
+from offrl.plugins import PluginError, load_plugins, loaded_plugins, plugin_modules
 from offrl.sweep.kinds import RunKind, get_kind
 
 __all__ = ["InProcessBackend", "Outcome", "ProcessBackend", "RayBackend", "execute", "gpu_groups", "visible_gpus"]
@@ -243,6 +247,8 @@ def child_env(gpu: str | None, per_gpu: int, base: dict[str, str] | None = None)
     it with ``per_gpu - 1`` others. The XLA memory variables are left alone where the user set them."""
     env = dict(os.environ if base is None else base)
     env["PYTHONUNBUFFERED"] = "1"
+    if plugins := plugins_to_pass_on(env):  # the worker imports them (offrl.plugins) before it reads its run
+        env[PLUGINS_VAR] = ",".join(plugins)
     env.pop(ASSIGNED_GPU_VAR, None)
     if gpu is not None:
         env["CUDA_VISIBLE_DEVICES"] = gpu
@@ -250,6 +256,14 @@ def child_env(gpu: str | None, per_gpu: int, base: dict[str, str] | None = None)
     if per_gpu > 1:
         share_gpu(env, 0.95 / per_gpu)
     return env
+
+
+def plugins_to_pass_on(env: dict[str, str] | None = None) -> list[str]:
+    """The plugin modules a run started from here must import before it reads its run: those this
+    process has imported (:func:`offrl.plugins.load_plugins`; a launcher started from Python may have
+    passed them as arguments) and those ``env``'s ``$OFFRL_PLUGINS`` names (default: this process's)."""
+    named = (os.environ if env is None else env).get(PLUGINS_VAR, "")
+    return plugin_modules(",".join([*loaded_plugins(), named]))
 
 
 #: set by the launcher in a child given GPUs: the worker refuses to train on the CPU instead
@@ -474,11 +488,24 @@ def _stop(children: list[_Child]) -> None:
 FORWARDED_ENV = ("OFFRL_DATA_DIR", "D4RL_DATASET_DIR", "MINARI_DATASETS_PATH", "WANDB_MODE", "WANDB_DIR")
 
 
+def _ray_payload(kind: RunKind, config) -> dict[str, Any]:
+    """A run as a Ray task's argument: :func:`payload` plus the plugin modules the task imports first.
+
+    The list travels in the payload, not in the task's environment: a Ray worker has the environment
+    of the node that started it, not the launcher's, and one worker serves tasks of several launchers."""
+    return {**payload(kind, config), "plugins": plugins_to_pass_on()}
+
+
 def _ray_task(data: dict[str, Any]) -> dict[str, Any]:
     """The body of one run's Ray task. Expected errors come back as an outcome; anything else is
-    raised, so that Ray retries it (``retry_exceptions``)."""
+    raised, so that Ray retries it (``retry_exceptions``). The payload's plugin modules
+    (:func:`_ray_payload`) are imported first, once per worker process."""
     from offrl.runlock import RunLockedError
 
+    try:
+        load_plugins(data.get("plugins") or ())
+    except PluginError as e:  # not retried: every attempt would fail the same way
+        return Outcome(data["config"]["run_id"], "failed", error=f"{type(e).__name__}: {e}").to_dict()
     kind, config = from_payload(data)
     try:
         final = kind.run(config)
@@ -549,13 +576,13 @@ class RayBackend:
     def _run(self, ray, kind: RunKind, configs: list, report: Report) -> dict[str, Outcome]:
         task = ray.remote(_ray_task).options(**self._options(ray))
         deferred, out = _Deferred(), {}
-        refs = {task.remote(payload(kind, _quiet(c))): c for c in configs
+        refs = {task.remote(_ray_payload(kind, _quiet(c))): c for c in configs
                 if not (self.wait_locked and _held_elsewhere(c, deferred, c, report))}
         try:
             while refs or deferred:
                 if deferred:
                     for config in deferred.ready():
-                        refs[task.remote(payload(kind, _quiet(config)))] = config
+                        refs[task.remote(_ray_payload(kind, _quiet(config)))] = config
                 if not refs:
                     time.sleep(LOCK_POLL_S)
                     continue

@@ -2,9 +2,11 @@
 
 Started by :class:`offrl.sweep.backends.ProcessBackend`. Reads the run (kind + config), runs it with
 :func:`offrl.sweep.backends.execute` and writes the :class:`~offrl.sweep.backends.Outcome` as JSON
-(atomically). On SIGINT the run stops at the end of its current chunk with its checkpoints intact
-and the outcome says ``interrupted`` (exit code 130). On Linux the worker stops the same way (SIGTERM)
-when its launcher ends, however it ends (:func:`die_with_launcher`).
+(atomically); the modules ``$OFFRL_PLUGINS`` names (:mod:`offrl.plugins`) are imported first, so that
+a run of a plugin's algorithm, method or kind is known here. On SIGINT the run stops at the end of its
+current chunk with its checkpoints intact and the outcome says ``interrupted`` (exit code 130). On
+Linux the worker stops the same way (SIGTERM) when its launcher ends, however it ends
+(:func:`die_with_launcher`).
 """
 
 from __future__ import annotations
@@ -128,6 +130,7 @@ class _PluginErrors(logging.Handler):
 
 def main(argv: list[str]) -> int:
     from offrl.logging import atomic_write_json
+    from offrl.plugins import PluginError, load_plugins
     from offrl.sweep.backends import Outcome, execute, from_payload
 
     # the launcher stops a run with SIGINT, also when it was itself started with SIGINT ignored
@@ -143,12 +146,17 @@ def main(argv: list[str]) -> int:
         return 1
     code = 0
     try:
+        # the launcher's $OFFRL_PLUGINS reaches this process in its environment: the run's algorithm (or
+        # kind, or method) may be one a plugin registers, which this process knows only once it is imported
+        load_plugins()
         kind, config = from_payload(data)
         refused = _check_gpu()
         outcome = Outcome(run_id, "failed", error=refused) if refused else execute(kind, config)
     except KeyboardInterrupt:
         outcome, code = Outcome(run_id, "interrupted"), 130
         print(f"{run_id}: interrupted; its checkpoints are kept and a rerun resumes it", flush=True)
+    except PluginError as e:  # one line, not retried: another attempt would fail the same way
+        outcome = Outcome(run_id, "failed", error=f"{type(e).__name__}: {e}")
     except Exception as e:  # noqa: BLE001 - e.g. an unreadable run description
         outcome = Outcome(run_id, "failed", error=f"{type(e).__name__}: {e}", traceback=traceback.format_exc())
     if outcome.traceback:
