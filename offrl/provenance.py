@@ -68,12 +68,30 @@ def checkout_version() -> str:
 
 
 @functools.cache
-def code_stamp() -> dict[str, str]:
+def code_stamp() -> dict[str, Any]:
     """``{"source": <digest>, "git": "git <commit>[+dirty]"}`` of the running package (``git`` left out
-    outside a git checkout); computed once per process, so that edits made while a command runs are not
-    credited to its runs."""
+    outside a git checkout), and ``"plugins": {module: <digest of its source file>}`` for the modules
+    ``$OFFRL_PLUGINS`` loaded (:mod:`offrl.plugins`; left out when none): a run id covers a run's options,
+    not a plugin's code, so this is what tells runs of an edited plugin apart. The package's digest is
+    computed once per process, so that edits made while a command runs are not credited to its runs."""
     git = git_version()
-    return {"source": source_digest(), **({"git": git} if git else {})}
+    plugins = plugin_digests()
+    return {"source": source_digest(), **({"git": git} if git else {}), **({"plugins": plugins} if plugins else {})}
+
+
+def plugin_digests() -> dict[str, str]:
+    """``{module: 12 hex digits}``: the sha256 of the source file of each plugin module loaded in this
+    process (``unknown`` where it has none, e.g. a namespace package)."""
+    import sys
+
+    from offrl.plugins import loaded_plugins
+
+    out = {}
+    for name in loaded_plugins():
+        path = getattr(sys.modules.get(name), "__file__", None)
+        out[name] = hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12] if path and Path(path).is_file() \
+            else "unknown"
+    return out
 
 
 def code_label(stamp: Mapping[str, Any] | None) -> str:
@@ -81,7 +99,13 @@ def code_label(stamp: Mapping[str, Any] | None) -> str:
     if not stamp or not stamp.get("source"):
         return "not recorded"
     git = stamp.get("git")
-    return f"source {stamp['source']}" + (f" ({git})" if git else "")
+    return f"source {stamp['source']}" + _plugins_part(stamp) + (f" ({git})" if git else "")
+
+
+def _plugins_part(stamp: Mapping[str, Any]) -> str:
+    """`` + plugins mypkg.bcreg 1a2b3c4d5e6f`` for a stamp that records plugin modules, else empty."""
+    plugins = stamp.get("plugins") or {}
+    return (" + plugins " + ", ".join(f"{k} {v}" for k, v in sorted(plugins.items()))) if plugins else ""
 
 
 def run_code(config: Mapping[str, Any]) -> str | None:
@@ -95,8 +119,8 @@ def _version_key(stamp: Any) -> tuple[str, str]:
     the commits: a ``+dirty`` checkout of unchanged offrl source included), else its git commit, else nothing."""
     if not isinstance(stamp, Mapping):
         return ("", "")
-    if stamp.get("source"):
-        return ("source", str(stamp["source"]))
+    if stamp.get("source"):  # with the plugins' code: an edited plugin is other code
+        return ("source", str(stamp["source"]) + _plugins_part(stamp))
     if stamp.get("git"):
         return ("git", str(stamp["git"]))
     return ("", "")
@@ -108,7 +132,7 @@ def _same_code(first: Any, later: Any) -> bool:
     if not isinstance(first, Mapping) or not isinstance(later, Mapping):
         return False
     if first.get("source") and later.get("source"):
-        return first["source"] == later["source"]
+        return (first["source"], first.get("plugins") or {}) == (later["source"], later.get("plugins") or {})
     git = first.get("git")
     return bool(git) and git == later.get("git") and not str(git).endswith("+dirty")
 

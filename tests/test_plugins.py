@@ -125,6 +125,16 @@ def test_offrl_train_finds_the_plugins_algorithm(plugin, tmp_path, capsys):
     config = json.loads((run_dir / "config.json").read_text())
     assert config["algo"] == "bcreg" and config["algo_config"]["action_penalty"] == 0.1
     assert json.loads((run_dir / "final.json").read_text())["steps"] == 40
+    # the run records the plugin's code (its run id covers the options only): an edited plugin is other code
+    import hashlib
+
+    from offrl.provenance import code_versions
+
+    digest = hashlib.sha256((plugin / f"{MODULE}.py").read_bytes()).hexdigest()[:12]
+    assert config["code"]["plugins"] == {MODULE: digest}
+    edited = {**config, "code": {**config["code"], "plugins": {MODULE: "0" * 12}}}
+    versions, warning = code_versions({"a": config, "b": edited})
+    assert len(versions["versions"]) == 2 and f"+ plugins {MODULE} {digest}" in warning
 
 
 def test_a_sweep_of_the_plugins_algorithm_runs_in_child_processes(plugin, tmp_path, capsys):
