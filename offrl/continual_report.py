@@ -52,7 +52,7 @@ from offrl.evaluation.results import (
     data_split_warning,
     distinct_prefix_length,
     run_labels,
-    seed_conflict,
+    rows_without_seed_conflicts,
 )
 from offrl.logging import atomic_write_json
 from offrl.provenance import code_versions
@@ -256,14 +256,7 @@ def group_continual_runs(runs: Sequence[ContinualRun], labels: dict[Path, str] |
     for r in runs:
         by_key.setdefault((data_keys[r.path], labels[r.path]), []).append(r)
     groups: dict[tuple[str, str], ContinualGroup] = {}
-    for key in sorted(by_key):
-        members = sorted(by_key[key], key=lambda r: r.run_id)
-        if (conflict := seed_conflict(key, members)) is not None:
-            if left_out is None:
-                warnings.warn(conflict.message(), stacklevel=2)
-            else:
-                left_out.append(conflict)
-            continue
+    for key, members in rows_without_seed_conflicts(by_key, left_out):
         first = members[0]
         steps = np.array(sorted({int(s) for r in members for s in r.eval_steps}), dtype=np.int64)
         col = {int(s): t for t, s in enumerate(steps)}

@@ -25,7 +25,7 @@ import math
 import os
 import re
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,6 +54,7 @@ __all__ = [
     "published_rows",
     "read_metrics",
     "run_labels",
+    "rows_without_seed_conflicts",
     "seed_conflict",
 ]
 
@@ -368,6 +369,22 @@ def seed_conflict(key: tuple[str, str], members: Sequence[Any]) -> SeedConflict 
     return SeedConflict(key, [str(r.run_id) for r in members], [(a, b, seeds) for (a, b), seeds in twice.items()])
 
 
+def rows_without_seed_conflicts(by_key: Mapping[tuple[str, str], Sequence[Any]],
+                                left_out: list[SeedConflict] | None) -> Iterable[tuple[tuple[str, str], list]]:
+    """``(key, runs sorted by run id)`` of each report row, in key order, less the rows two of whose runs
+    trained a seed in common (:func:`seed_conflict`): those are appended to ``left_out`` when given (a report
+    names them), else issued as a warning. The one rule of the single-task and the continual report."""
+    for key in sorted(by_key):
+        members = sorted(by_key[key], key=lambda r: r.run_id)
+        if (conflict := seed_conflict(key, members)) is not None:
+            if left_out is None:
+                warnings.warn(conflict.message(), stacklevel=3)
+            else:
+                left_out.append(conflict)
+            continue
+        yield key, members
+
+
 def load_runs(paths: Iterable[str | os.PathLike]) -> list[RunResult]:
     """:func:`find_runs` then :func:`load_run` on each; a folder that cannot be read is skipped
     with a warning so one broken run does not hide the others. Raises if nothing is found."""
@@ -591,14 +608,7 @@ def group_runs(runs: Sequence[RunResult], left_out: list[SeedConflict] | None = 
     for r in runs:
         by_key.setdefault((r.dataset, labels[r.path]), []).append(r)
     groups: dict[tuple[str, str], Group] = {}
-    for key in sorted(by_key):
-        members = sorted(by_key[key], key=lambda r: r.run_id)
-        if (conflict := seed_conflict(key, members)) is not None:
-            if left_out is None:
-                warnings.warn(conflict.message(), stacklevel=2)
-            else:
-                left_out.append(conflict)
-            continue
+    for key, members in rows_without_seed_conflicts(by_key, left_out):
         algo = members[0].algo
         kind = next((k for k in SCORE_KINDS if all(k in r.scores for r in members)), None)
         if kind is None:
