@@ -67,31 +67,37 @@ def checkout_version() -> str:
     return git_version() or f"source {source_digest()}"
 
 
-@functools.cache
 def code_stamp() -> dict[str, Any]:
     """``{"source": <digest>, "git": "git <commit>[+dirty]"}`` of the running package (``git`` left out
     outside a git checkout), and ``"plugins": {module: <digest of its source file>}`` for the modules
     ``$OFFRL_PLUGINS`` loaded (:mod:`offrl.plugins`; left out when none): a run id covers a run's options,
-    not a plugin's code, so this is what tells runs of an edited plugin apart. The package's digest is
-    computed once per process, so that edits made while a command runs are not credited to its runs."""
-    git = git_version()
+    not a plugin's code, so this is what tells runs of an edited plugin apart. Each digest is computed once
+    per process, so that edits made while a command runs are not credited to its runs; the plugins are
+    looked up at each call, since a process may load them after its first stamp."""
     plugins = plugin_digests()
-    return {"source": source_digest(), **({"git": git} if git else {}), **({"plugins": plugins} if plugins else {})}
+    return {**_package_stamp(), **({"plugins": plugins} if plugins else {})}
+
+
+@functools.cache
+def _package_stamp() -> dict[str, str]:
+    git = git_version()
+    return {"source": source_digest(), **({"git": git} if git else {})}
 
 
 def plugin_digests() -> dict[str, str]:
     """``{module: 12 hex digits}``: the sha256 of the source file of each plugin module loaded in this
     process (``unknown`` where it has none, e.g. a namespace package)."""
-    import sys
-
     from offrl.plugins import loaded_plugins
 
-    out = {}
-    for name in loaded_plugins():
-        path = getattr(sys.modules.get(name), "__file__", None)
-        out[name] = hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12] if path and Path(path).is_file() \
-            else "unknown"
-    return out
+    import sys
+
+    paths = {name: getattr(sys.modules.get(name), "__file__", None) for name in loaded_plugins()}
+    return {name: _file_digest(path) if path and Path(path).is_file() else "unknown" for name, path in paths.items()}
+
+
+@functools.cache
+def _file_digest(path: str) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12]
 
 
 def code_label(stamp: Mapping[str, Any] | None) -> str:

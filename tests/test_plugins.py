@@ -117,6 +117,9 @@ def test_module_names_are_read_once_each_and_loading_is_idempotent(plugin):
 
 
 def test_offrl_train_finds_the_plugins_algorithm(plugin, tmp_path, capsys):
+    from offrl.provenance import code_stamp
+
+    assert "plugins" not in code_stamp()  # a stamp taken before the plugin loads (a process's earlier run)
     write_toy()
     argv = ["train", "--algo", "bcreg", "--dataset", "local/toy-plugin-v0", "--seeds", "0", "--steps", "40",
             "--eval-every", "20", "--hp", "action_penalty=0.1", "--no-progress", "--results-dir", str(tmp_path / "res")]
