@@ -32,8 +32,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from offrl.datasets.registry import (UAV_DEFAULT_PRESET, UAV_ENV_ID, UAV_LEVELS, uav_dataset_id, uav_dataset_name,
-                                     uav_make_command)
+from offrl.datasets.registry import UAV_DEFAULT_PRESET, UAV_ENV_ID, UAV_LEVELS, uav_dataset_id, uav_dataset_name
 from offrl.envs.uav.baselines import TabularConfig, train_tabular
 from offrl.envs.uav.params import PRESETS, EnvParams
 from offrl.envs.uav.policies import Policy, evaluate, random_policy, rollout, tabular_policy
@@ -224,15 +223,9 @@ def save_datasets(datasets: dict[str, Any], *, root=None, overwrite: bool = Fals
 
 def load_dataset(level: str, *, preset: str = UAV_DEFAULT_PRESET, root=None):
     """Load the saved UAV dataset of ``level`` (``poor``/``medium``/``expert``/``mixed``) and ``preset``
-    by its id (the same as ``offrl.datasets.load("uav/[<preset>/]<level>-v0")``).
-
-    A missing one raises :class:`OffrlError` naming the ``offrl uav datasets`` command that makes it.
-    """
+    by its id (the same as ``offrl.datasets.load("uav/[<preset>/]<level>-v0")``, whose error for a missing
+    one names the ``offrl uav datasets`` command that makes it)."""
     from offrl.datasets import load
 
-    d = level_dir(level, preset, root)
-    dataset_id = uav_dataset_id(level, preset)
-    if not d.exists():
-        raise OffrlError(f"{dataset_id} is not on this machine (looked in {d}); create it with "
-                         f"`{uav_make_command(level, preset)}`")
-    return load(dataset_id, root=root)
+    _check_preset_and_levels(preset, (level,))
+    return load(uav_dataset_id(level, preset), root=root)
