@@ -291,6 +291,23 @@ def check_minari_copy(name: str) -> None:
         raise OffrlError(_no_copy_message(f"local/{env}-{level}-v0", problem))
 
 
+def _check_other_id(dataset_id: str, name: str, minari: bool | None) -> None:
+    """Refuse a ``collect(name, dataset_id=...)`` whose id is not a ``local/`` id of its own: writing under
+    another registered dataset's id (``local/hopper-expert-v0`` for ``hopper-medium`` data) would make those
+    data stand in for that dataset."""
+    from offrl.datasets import registry as R
+
+    if not dataset_id.startswith("local/"):
+        raise ConfigError(f"collect {name}: dataset_id {dataset_id!r} must be a local/... id")
+    if dataset_id in R.DATASETS:
+        raise ConfigError(f"collect {name}: dataset_id {dataset_id!r} is another registered dataset's id; "
+                          "name the data by what differs, e.g. their size (local/hopper-medium-20k-v0)")
+    R.local_dataset_dir(dataset_id)  # an invalid name fails here, before any collection
+    if minari:
+        raise ConfigError(f"collect {name}: no Minari copy of data saved as {dataset_id} (the copy is named "
+                          f"{minari_copy_id(*parse_name(name))}, which belongs to the default data)")
+
+
 def _no_copy_message(ds_id: str, problem: str) -> str:
     return f"{ds_id}: no Minari copy can be written: {problem}; collect it without --minari (nothing was collected)"
 
@@ -353,13 +370,19 @@ def _write_minari_copy(ds, env: str, level: str) -> Path:
 
 def collect(name: str, *, steps: int | None = None, seed: int = 0, n_envs: int = DEFAULT_N_ENVS, workers: int = 0,
             root=None, save: bool = True, minari: bool | None = None, overwrite: bool = False, progress: bool = True,
-            expect_checksum: str | None = None):
+            expect_checksum: str | None = None, dataset_id: str | None = None):
     """Collect ``local/<env>-<level>-v0`` or a continual task's ``local/<stream>/<task>-<level>-v0``;
     writes the native dataset (and a Minari copy) atomically.
 
     ``minari``: None (default) writes the Minari copy where one can be written (not for the continual
     task envs, which Minari cannot record: a one-line note says so); True asks for it, and raises
     :class:`OffrlError` before collecting when it cannot be written; False writes none.
+
+    ``dataset_id``: save (and label) the data under this ``local/...`` id instead of ``name``'s own, e.g.
+    ``local/hopper-medium-20k-v0`` for 20,000 transitions of ``hopper-medium``, so that data of another size
+    never stand in for the default ones. Only the native dataset is written (the Minari copy's name is
+    ``name``'s). The progress bar names the id written; without ``save`` or ``dataset_id`` nothing is
+    written and it names what is collected (``collect hopper-medium``).
 
     ``steps`` defaults to D4RL's 1M for the single-task datasets (medium-replay: the replay buffer's
     size) and to :data:`TASK_DEFAULT_STEPS` for task datasets; the composite levels
@@ -377,13 +400,18 @@ def collect(name: str, *, steps: int | None = None, seed: int = 0, n_envs: int =
         raise ConfigError(f"collect: steps={steps} must be >= 1 (leave it out for the default)")
     if n_envs < 1 or workers < 0:
         raise ConfigError(f"collect: n_envs={n_envs} must be >= 1 and workers={workers} >= 0")
-    if save:  # what can be known before collecting for minutes (see _before_collecting)
+    env, level = parse_name(name)
+    src = source(env)
+    if dataset_id == src.dataset_id(level):
+        dataset_id = None
+    if dataset_id is not None:
+        _check_other_id(dataset_id, name, minari)
+        minari = False
+    elif save:  # what can be known before collecting for minutes (see _before_collecting)
         minari, made = _before_collecting(name, root=root, minari=minari, overwrite=overwrite)
         if made is not None:
             return made
-    env, level = parse_name(name)
-    src = source(env)
-    ds_id = src.dataset_id(level)
+    ds_id = dataset_id or src.dataset_id(level)
     out_dir = local_dataset_dir(ds_id, root)
     if save and out_dir.exists() and not overwrite:
         raise OffrlError(f"{ds_id} already exists at {out_dir}; pass --overwrite to collect it again")
@@ -397,8 +425,11 @@ def collect(name: str, *, steps: int | None = None, seed: int = 0, n_envs: int =
     else:
         segments = _segments(env, level, steps)
         total = sum(n for _, _, n in segments)
+        # the bar names the id written: a sized id (the quickstart's, the quick check's) read as the default
+        # id's would claim the 1M-transition dataset was being made
+        label = ds_id if save or dataset_id else f"{env}-{level}"
         # `disable` only when asked: an explicit disable=False would override TQDM_DISABLE in logs
-        bar = tqdm(total=total, desc=f"collect {ds_id}", unit="step", dynamic_ncols=True,
+        bar = tqdm(total=total, desc=f"collect {label}", unit="step", dynamic_ncols=True,
                    **({} if progress else {"disable": True}))
         chunks = [collect_stream(src.env_id, f, n, seed=seed * 7919 + j, n_envs=n_envs, workers=workers, progress=bar,
                                  env_kwargs=src.env_kwargs) for j, (_, f, n) in enumerate(segments)]

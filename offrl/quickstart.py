@@ -63,7 +63,7 @@ def quickstart_dataset(transitions: int, *, root=None, progress: bool = True):
     Returns ``(dataset, collected)``.
     """
     from offrl.collection import collect
-    from offrl.datasets import load, local_dataset_dir, save
+    from offrl.datasets import load, local_dataset_dir
 
     ds_id = dataset_id(transitions)
     if local_dataset_dir(ds_id, root).exists():
@@ -72,10 +72,8 @@ def quickstart_dataset(transitions: int, *, root=None, progress: bool = True):
             raise ConfigError(f"{ds_id} at {local_dataset_dir(ds_id, root)} holds {len(ds):,} transitions, not "
                               f"{transitions:,}; move it away or pick another --transitions")
         return ds, False
-    ds = collect(ENV_LEVEL, steps=transitions, save=False, minari=False, progress=progress)
-    ds.spec = dataclasses.replace(ds.spec, id=ds_id)
-    ds.metadata["card"]["id"] = ds_id
-    save(ds, ds_id, format="offrl", root=root)
+    # saved under its sized id (the progress bar names it): never the 1M-transition local/hopper-medium-v0
+    ds = collect(ENV_LEVEL, steps=transitions, dataset_id=ds_id, root=root, minari=False, progress=progress)
     return ds, True
 
 

@@ -584,6 +584,16 @@ def is_present(dataset_id: str, root=None) -> bool:
     return all(_local_file(info, rel, root) is not None for rel, _, _ in info.files)
 
 
+def missing_files(dataset_id: str, root=None) -> list[tuple[Path, str]]:
+    """The files of a downloadable dataset that are not on this machine: ``(path, url)`` each, ``path``
+    being where :func:`load` reads it first (``<data root>/<source>/<file>``), so that a file got some
+    other way (another machine's download, a browser) can be put exactly there. Empty for a dataset
+    without download URLs (``local/*``, Minari, data made on this machine) or one whose files are all here."""
+    info = R.get_info(dataset_id)
+    return [(R.data_root(root) / rel, url) for rel, url, _ in info.files
+            if url and _local_file(info, rel, root) is None]
+
+
 def info(source: str | os.PathLike, root=None) -> dict[str, Any]:
     """What is known about a registry id or a dataset path, without loading the data of an id.
 

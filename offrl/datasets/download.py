@@ -4,7 +4,8 @@ A file is fetched into ``<name>.part`` beside its destination; an interrupted tr
 the bytes already there (``Range: bytes=N-``; a server that ignores ranges restarts it). When the
 transfer is complete its checksum is checked and only then is it renamed to the final name. A file
 with the wrong checksum is moved aside to ``<name>.corrupt-<time>`` and reported. Network errors
-surface as :class:`~offrl.errors.DownloadError` within the connect/read timeout.
+surface as :class:`~offrl.errors.DownloadError` within the connect/read timeout; one that could not
+connect at all as its subclass :class:`NoConnectionError`.
 
 Pins (trust on first use): where a source publishes no checksum (D4RL, D5RL), the sha256 of the first
 complete download (or of a file found in place at its first load) is recorded in
@@ -33,6 +34,25 @@ from offrl.paths import data_root
 CHUNK = 1 << 20
 PINS_FILE = "pinned_checksums.json"
 PIN_ALGO = "sha256"
+
+
+class NoConnectionError(DownloadError):
+    """A download that could not even connect (no network, a name that does not resolve, a refused
+    connection): retrying, or downloading other files from the same host, will not help.
+
+    ``url``: what was asked for; ``dest``: where the file was to go (where it can be placed by hand);
+    ``reason``: why the connection failed, as the system said it (``[Errno -2] Name or service not known``).
+    """
+
+    def __init__(self, url: str, dest: str | os.PathLike, reason: object):
+        super().__init__(f"cannot download {url}: {reason} (no network? files can also be placed at {dest} "
+                         "by hand)")
+        self.url = url
+        self.dest = Path(dest)
+        self.reason = str(reason)
+
+    def __reduce__(self):  # the message is built from the parts: rebuild from them across processes
+        return type(self), (self.url, self.dest, self.reason)
 
 
 # ---------------------------------------------------------------------------- pins
@@ -134,8 +154,7 @@ def download(url: str, dest: str | os.PathLike, *, checksum: str | None = None, 
             reason = getattr(e, "reason", e)
             if isinstance(e, urllib.error.URLError) and not part.exists():
                 # Could not even connect (no network, DNS failure, refused): retrying will not help.
-                raise DownloadError(f"cannot download {url}: {reason} (no network? files can also be "
-                                    f"placed at {dest} by hand)") from None
+                raise NoConnectionError(url, dest, reason) from None
             if attempt < retries:
                 time.sleep(min(0.2 * 2 ** attempt, 2.0))
             continue

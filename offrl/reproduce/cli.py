@@ -195,20 +195,27 @@ def _ready_to_train(a: ReproduceArgs, target: Target, sweeps: Sequence) -> bool:
     """Get the missing data that can be got, then name what is still missing (data, envs) on stderr, each
     with the command that gets it. False: stop before anything trains; True: go on (with --skip-missing,
     the runs without data are reported by the launcher and left out)."""
+    from offrl.reproduce.missing import download_missing, downloadable, missing_data
     from offrl.sweep.plan import get_missing_data, run_states
 
     todo = [c for s in sweeps for c, st in zip(s.runs, run_states(s, check_data=False)) if st.state != "finished"]
-    data = get_missing_data([c.dataset for c in todo], download=a.download, collect=a.collect,
-                            workers=a.collect_workers)
+    sources = list(dict.fromkeys(c.dataset for c in todo))
+    # downloads here rather than in get_missing_data: a host that cannot be reached is said once and not
+    # asked again for each of its files
+    downloads = download_missing(sources) if a.download else None
+    others = get_missing_data([s for s in sources if not downloadable(s)], download=a.download,
+                              collect=a.collect, workers=a.collect_workers)
+    data = missing_data(sources, downloads, others=others)
     envs = env_problems(todo, target.env_hint)
     other = other_local_data(todo)
-    if not data and not envs and not other:
+    if not data.count and not envs and not other:
         return True
     stop = not a.skip_missing or bool(envs) or bool(other)
     lines = [f"offrl reproduce {target.name}: " + ("nothing was trained:" if stop else
                                                    "these rows are not run (--skip-missing):")]
-    if data:
-        lines += [f"data missing for {len(data)} dataset(s):", *(f"  {line}" for line in data)]
+    if data.count:
+        lines += [*(downloads.notes() if downloads else []),
+                  f"data missing for {data.count} dataset(s):", *data.lines]
     if envs:
         lines += ["evaluation envs that cannot be made:", *(f"  {line}" for line in envs)]
     if other:
@@ -218,10 +225,72 @@ def _ready_to_train(a: ReproduceArgs, target: Target, sweeps: Sequence) -> bool:
     if stop:
         lines.append("Get them and run the same command again (finished runs are kept)"
                      + (", or pass --skip-missing to run the rows whose data are present"
-                        if data and not envs and not other else "")
+                        if data.count and not envs and not other else "")
                      + ".")
     print("\n".join(lines), file=sys.stderr, flush=True)
     return not stop
+
+
+MISSING_LISTED_BELOW = "(which, and how to get them: listed once, after the last sweep)"
+"""What each sweep's plan says of its missing data in a dry run: the sweeps of a target share their
+datasets, so the list is written once for all of them (:func:`dry_run_missing_data`)."""
+
+
+def _missing_listed_below(states: Sequence) -> list:
+    """``states`` with each run's missing-data lines replaced by :data:`MISSING_LISTED_BELOW` (the plan
+    still marks those runs DATA MISSING)."""
+    return [dataclasses.replace(st, missing=[MISSING_LISTED_BELOW]) if st.missing else st for st in states]
+
+
+def dry_run_missing_data(runs: Sequence, *, skip: str | None = None, download: bool = True,
+                         collect: bool = False) -> list[str]:
+    """The lines a dry run ends its missing data with: every dataset that ``runs`` need and this machine
+    lacks, once, with how to get it (``skip``: a dataset the command makes itself, the quick check's;
+    ``download``, ``collect``: what the command would get before training, as its options say)."""
+    from offrl.reproduce.missing import downloadable, missing_data
+
+    runs = [c for c in runs if c.dataset != skip]
+    data = missing_data([c.dataset for c in runs])
+    if not data.count:
+        return []
+    would = []
+    if download and any(downloadable(c.dataset) for c in runs):
+        would.append("downloads what it can")
+    if any(str(c.dataset).startswith("local/") for c in runs):
+        would.append("collects the local/* data" if collect else "collects the local/* data with --collect")
+    return [f"WARNING: data missing for {data.count} dataset(s), needed by {len(runs)} run(s) above"
+            + (f"; before training, the command {' and '.join(would)}" if would else "") + ":", *data.lines]
+
+
+def total_estimate(sweeps: Sequence, states: Sequence[Sequence]) -> str | None:
+    """One line: the training time left in all ``sweeps`` (``states``: their runs' states), the sum of
+    their plans' estimates and on the same terms (one accelerator, the runs one after another, the rates
+    each plan names); None when nothing is left to train."""
+    from offrl.sweep.plan import _duration, estimate, jax_runs_on_cpu  # the per-sweep lines' duration format
+
+    known, unknown, sources = 0.0, 0, []
+    for sweep, sweep_states in zip(sweeps, states):
+        seconds, used = estimate(sweep, sweep_states)
+        left = [sec for sec, st in zip(seconds, sweep_states) if st.state != "finished"]
+        known += sum(sec for sec in left if sec is not None)
+        unknown += sum(sec is None for sec in left)
+        sources += [source for rate, source in used.values() if rate == rate]
+    if not known and not unknown:
+        return None
+    measured = [s.startswith("measured") for s in sources]
+    terms = ["the sum of the sweeps' estimates above"]
+    if unknown:
+        terms.append(f"{unknown} run(s) without a rate not counted")
+    if measured and all(measured):
+        terms.append("measured rates, which include compilation and evaluation")
+    elif any(measured):
+        terms.append("measured rates include compilation and evaluation, recorded ones are training alone")
+    else:
+        terms.append("training alone at recorded rates, compilation and evaluation not included")
+    if not all(measured) and jax_runs_on_cpu():
+        terms.append("the recorded rates are H100 rates and JAX runs on the CPU here, so expect far longer")
+    return (f"estimated time left, all {len(sweeps)} sweeps: {_duration(known)} of training on one accelerator, "
+            f"the runs one after another ({'; '.join(terms)})")
 
 
 def _default_docs() -> Path | None:
@@ -267,8 +336,14 @@ def reproduce(a: ReproduceArgs, *, command: str = "", out=None) -> int:
     _say(out, f"offrl reproduce {target.name}: {len(runs)} run(s) in {len(sweeps)} sweep(s), "
               f"{len(runs) * len(target.scores)} row(s) against `{target.source}`; results in {root}")
     if a.dry_run:
-        for s in sweeps:
-            _say(out, format_plan(s, run_states(s), processes=a.parallel))
+        states = [run_states(s) for s in sweeps]
+        for s, st in zip(sweeps, states):
+            _say(out, format_plan(s, _missing_listed_below(st), processes=a.parallel))
+        needed = [c for s, st in zip(sweeps, states) for c, x in zip(s.runs, st) if x.missing]
+        missing = dry_run_missing_data(needed, skip=QUICK_DATASET_ID if quick_dataset is not None else None,
+                                       download=a.download, collect=a.collect)
+        if missing:
+            _say(out, "\n".join(missing))
         if quick_dataset is not None and not quick_dataset.exists():
             _say(out, f"note: the quick check's data ({QUICK_DATASET_ID}: {QUICK_TRANSITIONS:,} transitions of "
                       f"`offrl collect {QUICK_DATASET}`, about 10 s) are collected into {quick_dataset.parent.parent} "
@@ -277,6 +352,8 @@ def reproduce(a: ReproduceArgs, *, command: str = "", out=None) -> int:
         if other:
             _say(out, "\n".join(["WARNING: data collected with other settings than the table's rows are defined "
                                   "on; the command would stop before training them:", *(f"  {x}" for x in other)]))
+        if len(sweeps) > 1 and (total := total_estimate(sweeps, states)):
+            _say(out, total)
         return EXIT_OK
 
     outcomes: dict[str, dict] = {}

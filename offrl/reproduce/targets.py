@@ -234,16 +234,22 @@ _register(Target(
 def prepare_quick_data(data_root: str | Path | None = None, *, make: bool = True, progress: bool = True,
                        out=None) -> Path:
     """The quick check's dataset :data:`QUICK_DATASET_ID` in the data root, collected from the shipped
-    hopper policy when absent (a few seconds; not with ``make=False``); returns its folder. Other data saved
-    under that id are refused, never overwritten (:func:`offrl.quickstart.quickstart_dataset`)."""
+    hopper policy when absent (a few seconds, saved under that id: :func:`offrl.collection.collect`'s
+    ``dataset_id``; not with ``make=False``); returns its folder. Other data saved under that id are refused,
+    never overwritten (:func:`offrl.quickstart.quickstart_dataset`)."""
+    from offrl.collection import collect
     from offrl.datasets import local_dataset_dir
     from offrl.quickstart import quickstart_dataset
 
     path = local_dataset_dir(QUICK_DATASET_ID, data_root)
-    if not path.exists() and not make:
+    if not make:
         return path
-    if not path.exists() and out is not None:
+    if path.exists():
+        quickstart_dataset(QUICK_TRANSITIONS, root=data_root, progress=progress)  # checks the size
+        return path
+    if out is not None:
         print(f"collecting the quick check's data: {QUICK_TRANSITIONS:,} transitions of `offrl collect "
               f"{QUICK_DATASET}` as {QUICK_DATASET_ID} into {path.parent.parent}", file=out, flush=True)
-    quickstart_dataset(QUICK_TRANSITIONS, root=data_root, progress=progress)  # collects, or checks the size
+    collect(QUICK_DATASET, steps=QUICK_TRANSITIONS, dataset_id=QUICK_DATASET_ID, root=data_root, minari=False,
+            progress=progress)
     return path

@@ -112,4 +112,4 @@ def test_progress_bar_follows_tqdm_disable():
     for disabled in (True, False):
         env = {k: v for k, v in os.environ.items() if k != "TQDM_DISABLE"} | ({"TQDM_DISABLE": "1"} if disabled else {})
         err = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stderr
-        assert ("collect local/hopper-medium" in err) is not disabled, err[-2000:]
+        assert ("collect hopper-medium" in err) is not disabled, err[-2000:]

@@ -2,6 +2,7 @@
 
 import hashlib
 import http.server
+import pickle
 import socket
 import threading
 import time
@@ -11,7 +12,7 @@ import pytest
 from fixtures import write_neorl2
 
 import offrl.datasets as D
-from offrl.datasets.download import download
+from offrl.datasets.download import NoConnectionError, download
 from offrl.errors import DataIntegrityError, DownloadError
 
 PAYLOAD = bytes(np.random.default_rng(0).integers(0, 256, 300_000, dtype=np.uint8))
@@ -95,10 +96,15 @@ def test_no_network_is_fast_and_clear(tmp_path):
     port = s.getsockname()[1]
     s.close()  # nothing listens there now
     t = time.monotonic()
-    with pytest.raises(DownloadError, match="cannot download"):
+    with pytest.raises(DownloadError, match="cannot download") as e:
         download(f"http://127.0.0.1:{port}/x.hdf5", tmp_path / "x.hdf5", progress=False)
     assert time.monotonic() - t < 5
     assert list(tmp_path.iterdir()) == []
+    # told apart from other failures, so that a caller can stop asking the same host for more files
+    assert isinstance(e.value, NoConnectionError)
+    assert (e.value.url, e.value.dest) == (f"http://127.0.0.1:{port}/x.hdf5", tmp_path / "x.hdf5") and e.value.reason
+    again = pickle.loads(pickle.dumps(e.value))                # as it comes back from a worker process
+    assert (str(again), again.dest) == (str(e.value), e.value.dest)
 
 
 def test_http_error(tmp_path, server):
