@@ -6,9 +6,10 @@ one :class:`Outcome` per run. Failures are sorted into *expected* ones (an :clas
 bad dataset, a diverged run; one line, never retried) and *unexpected* ones (anything else: retried
 up to ``retries`` times, then reported with their traceback). A run whose folder is locked by another
 launcher (:mod:`offrl.runlock`) is put back and started once that launcher lets go of it; by then it
-is usually finished, and the run returns its ``final.json``. Where a run executes, the launcher's plugin
-modules (:mod:`offrl.plugins`) are imported first: a child process finds them in ``$OFFRL_PLUGINS``
-(:func:`child_env`), a Ray task in its payload (:func:`_ray_payload`).
+is usually finished, and the run returns its ``final.json`` (its outcome says it was trained elsewhere).
+Where a run executes, the launcher's plugin modules (:mod:`offrl.plugins`) are imported first: a child
+process finds them in ``$OFFRL_PLUGINS`` (:func:`child_env`), a Ray task in its payload
+(:func:`_ray_payload`).
 
 * :class:`InProcessBackend`: one run after another in this process (``--parallel 1`` on one device).
 * :class:`ProcessBackend`: one queue feeding K child processes per GPU (``CUDA_VISIBLE_DEVICES``
@@ -19,7 +20,7 @@ modules (:mod:`offrl.plugins`) are imported first: a child process finds them in
 * :class:`RayBackend`: each run a Ray task asking for its GPU fraction and CPUs; Ray's scheduler
   places them and Ray's ``max_retries`` / ``retry_exceptions`` retry them.
 
-Ctrl-C (SIGINT; SIGTERM and SIGHUP too for the process backend) stops the runs in flight the way an
+Ctrl-C (SIGINT; SIGTERM and SIGHUP too) stops the runs in flight the way an
 interrupted ``offrl train`` stops: at the latest at the end of the current chunk, with every checkpoint
 written so far intact. Running the same command again skips finished runs and resumes the others. A
 child process stopped or killed by anything but the launcher (a ``kill``, the OOM killer) is a lost
@@ -65,10 +66,13 @@ class Outcome:
     (its backend's ``start_until`` had passed)."""
     final: dict | None = None
     error: str | None = None
-    """one line: ``ErrorType: message``."""
+    """one line: ``ErrorType: message`` (for ``interrupted``: how the run stopped, where that is known)."""
     traceback: str | None = None
     """set for unexpected errors only."""
     attempts: int = 1
+    trained_elsewhere: bool = False
+    """set for a finished run that was finished when it started here: another process (a launcher whose
+    lock it waited for, an ``offrl train``) trained it, and this one only read its ``final.json``."""
 
     @property
     def expected(self) -> bool:
@@ -85,8 +89,9 @@ def execute(kind: RunKind, config) -> Outcome:
     """Run one config in this process and sort how it ended (KeyboardInterrupt passes through)."""
     from offrl.runlock import RunLockedError
 
+    finished_before = _is_finished(config)
     try:
-        return Outcome(config.run_id, "finished", final=kind.run(config))
+        return Outcome(config.run_id, "finished", final=kind.run(config), trained_elsewhere=finished_before)
     except RunLockedError as e:
         return Outcome(config.run_id, "locked", error=str(e))
     except OffrlError as e:
@@ -109,6 +114,12 @@ def from_payload(data: dict[str, Any]) -> tuple[RunKind, Any]:
 
 def _run_dir(config) -> Path:
     return Path(config.results_dir) / config.run_id
+
+
+def _is_finished(config) -> bool:
+    """Whether the run has its ``final.json``: looked at just before a run starts, so that one another
+    process finished meanwhile (the launcher holding its lock) is not reported as trained here."""
+    return (_run_dir(config) / "final.json").is_file()
 
 
 def _quiet(config):
@@ -379,8 +390,8 @@ class ProcessBackend:
                 time.sleep(self.poll_s)
         except KeyboardInterrupt:
             _stop(list(running.values()))
-            for child in running.values():
-                report(Outcome(child.config.run_id, "interrupted", attempts=child.attempt))
+            for child in running.values():  # read from its folder: one may have finished in the grace wait
+                report(dataclasses.replace(_cancelled(child.config), attempts=child.attempt))
             raise
         finally:
             for signum, handler in previous.items():
@@ -499,7 +510,24 @@ def _ray_payload(kind: RunKind, config) -> dict[str, Any]:
 def _ray_task(data: dict[str, Any]) -> dict[str, Any]:
     """The body of one run's Ray task. Expected errors come back as an outcome; anything else is
     raised, so that Ray retries it (``retry_exceptions``). The payload's plugin modules
-    (:func:`_ray_payload`) are imported first, once per worker process."""
+    (:func:`_ray_payload`) are imported first, once per worker process.
+
+    While it runs, SIGINT has Python's default handler: ``ray.cancel`` stops a running task by raising
+    KeyboardInterrupt in it through ``_thread.interrupt_main()``, which does nothing where SIGINT is
+    ignored, and Ray's workers inherit an ignored SIGINT from a launcher started so (``nohup``, ``cmd &``
+    in a script); the run would then train to its end. The worker's handler is put back afterwards:
+    Ray reuses its worker processes for other tasks."""
+    if not _in_main_thread():  # signal handlers can be set in the main thread only
+        return _ray_task_body(data)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        return _ray_task_body(data)
+    finally:
+        if previous is not None:  # None: a handler not set from Python, which cannot be put back
+            signal.signal(signal.SIGINT, previous)
+
+
+def _ray_task_body(data: dict[str, Any]) -> dict[str, Any]:
     from offrl.runlock import RunLockedError
 
     try:
@@ -507,13 +535,35 @@ def _ray_task(data: dict[str, Any]) -> dict[str, Any]:
     except PluginError as e:  # not retried: every attempt would fail the same way
         return Outcome(data["config"]["run_id"], "failed", error=f"{type(e).__name__}: {e}").to_dict()
     kind, config = from_payload(data)
+    finished_before = _is_finished(config)
     try:
         final = kind.run(config)
     except RunLockedError as e:
         return Outcome(config.run_id, "locked", error=str(e)).to_dict()
     except OffrlError as e:
         return Outcome(config.run_id, "failed", error=f"{type(e).__name__}: {e}").to_dict()
-    return Outcome(config.run_id, "finished", final=final).to_dict()
+    return Outcome(config.run_id, "finished", final=final, trained_elsewhere=finished_before).to_dict()
+
+
+def _cancelled(config) -> Outcome:
+    """The outcome of a run the launcher stopped (a cancelled Ray task, a child sent SIGINT), read from its
+    folder: finished where the run wrote its ``final.json`` before the stop reached it (Ray still calls
+    the task cancelled), else interrupted, saying what a rerun starts from (its newest checkpoint)."""
+    from offrl.sweep.plan import checkpoint_step
+
+    folder = _run_dir(config)
+    try:
+        return Outcome(config.run_id, "finished", final=json.loads((folder / "final.json").read_text()))
+    except (OSError, json.JSONDecodeError):
+        pass
+    step = checkpoint_step(folder)
+    if step is not None:
+        why = f"its checkpoints are kept; a rerun resumes it at step {step:,}"
+    elif (folder / "config.json").exists():
+        why = "stopped before its first checkpoint; a rerun starts it again from step 0"
+    else:
+        why = "stopped before it started"
+    return Outcome(config.run_id, "interrupted", error=why)
 
 
 @dataclasses.dataclass
@@ -597,18 +647,37 @@ class RayBackend:
                     out[config.run_id] = res
                     report(res)
         except KeyboardInterrupt:
-            for ref in refs:  # KeyboardInterrupt inside each task: it stops at its chunk's end
-                ray.cancel(ref)
-            if refs:
-                ray.wait(list(refs), num_returns=len(refs), timeout=INTERRUPT_GRACE_S)
-            for config in refs.values():
-                report(Outcome(config.run_id, "interrupted"))
+            self._stop_tasks(ray, refs, report)
             raise
         return out
+
+    def _stop_tasks(self, ray, refs: dict, report: Report) -> None:
+        """Cancel the tasks of ``refs`` (``{ref: config}``), wait up to :data:`INTERRUPT_GRACE_S` for them to
+        end, and report how each ended: a running task gets KeyboardInterrupt and stops at the end of its
+        chunk (``interrupted``, with what a rerun starts from), one still queued never starts, and one
+        that ended before the interrupt reached it (or wrote its ``final.json`` first) is reported as it
+        ended (``finished``, ``failed``)."""
+        if not refs:
+            return
+        # newest first: a queued task is cancelled before a running one stops and frees the room it waits for
+        for ref in reversed(list(refs)):
+            ray.cancel(ref)
+        ended, _ = ray.wait(list(refs), num_returns=len(refs), timeout=INTERRUPT_GRACE_S)
+        ended = set(ended)
+        for ref, config in refs.items():
+            if ref in ended:
+                report(self._result(ray, ref, config))
+            else:
+                report(Outcome(config.run_id, "interrupted",
+                               error=f"still running {INTERRUPT_GRACE_S:.0f} s after it was cancelled: it may go "
+                                     "on training on its node until it ends (`offrl sweep plan` shows it running "
+                                     "while it does)"))
 
     def _result(self, ray, ref, config) -> Outcome:
         try:
             return Outcome(**ray.get(ref))
+        except ray.exceptions.TaskCancelledError:  # ray.cancel: stopped by the launcher, never retried
+            return _cancelled(config)
         except ray.exceptions.RayTaskError as e:  # an unexpected error, after its retries
             cause = e.cause if getattr(e, "cause", None) is not None else e
             return Outcome(config.run_id, "failed", error=f"{type(cause).__name__}: {cause}".splitlines()[0],

@@ -18,7 +18,7 @@ import tyro
 
 from offrl.errors import ConfigError
 from offrl.sweep.backends import InProcessBackend, Outcome, ProcessBackend, RayBackend, gpu_groups, visible_gpus
-from offrl.sweep.plan import format_plan, other_code_note, run_states
+from offrl.sweep.plan import clear_failure, format_plan, other_code_note, record_failure, run_dir, run_states
 from offrl.sweep.spec import Sweep, _show, load_sweep
 
 __all__ = ["STATUS_WORDS", "launch_wording", "main", "run_sweep", "summary"]
@@ -53,7 +53,9 @@ def run_sweep(sweep: Sweep, *, backend: str = "local", parallel: int = 1, gpus: 
     states = run_states(sweep)
     results: dict[str, Any] = {}
     todo = []
+    resuming = 0  # runs to run that go on from a checkpoint
     labels = {c.run_id: _label(sweep, c, p) for c, p in zip(sweep.runs, sweep.params)}
+    folders = {c.run_id: run_dir(c) for c in sweep.runs}
     for config, st in zip(sweep.runs, states):
         if st.state == "finished":
             results[config.run_id] = st.final
@@ -61,6 +63,7 @@ def run_sweep(sweep: Sweep, *, backend: str = "local", parallel: int = 1, gpus: 
             results[config.run_id] = {"error": "data missing: " + "; ".join(st.missing), "status": "data missing"}
         else:
             todo.append(config)
+            resuming += st.state == "partial"
     engine = _backend(backend, parallel, gpus, address, retries, gpu_fraction, cpus_per_run, wait_locked,
                       devices_per_run)
     if start_until is not None:
@@ -75,9 +78,13 @@ def run_sweep(sweep: Sweep, *, backend: str = "local", parallel: int = 1, gpus: 
                   "compiling; --no-compile-cache: off)")
     where = {"InProcessBackend": "in this process", "ProcessBackend": "in child processes",
              "RayBackend": "as Ray tasks"}[type(engine).__name__]  # launch_wording says the same for the plan
+    notes = [f"{len(engine.slots)} at a time"] if isinstance(engine, ProcessBackend) else []
+    if resuming:
+        notes.append(f"{resuming} resume{'s' * (resuming == 1)} from {'its' if resuming == 1 else 'their'} "
+                     f"checkpoint{'s' * (resuming != 1)}")
     _say(out, f"[{sweep.name}] {len(sweep.runs)} runs: {len(results) - _errors(results)} already finished, "
               f"{_errors(results)} without their data, {len(todo)} to run {where}"
-         + (f" ({len(engine.slots)} at a time)" if isinstance(engine, ProcessBackend) else ""))
+         + (f" ({'; '.join(notes)})" if notes else ""))
     if note := other_code_note(states):
         _say(out, f"[{sweep.name}] {note}")
     for run_id, r in results.items():
@@ -91,7 +98,14 @@ def run_sweep(sweep: Sweep, *, backend: str = "local", parallel: int = 1, gpus: 
 
     def report(o: Outcome) -> None:
         label = labels.get(o.run_id, o.run_id)
-        if o.status == "finished":
+        # the run folder keeps a run's last failure for `offrl sweep plan` until the run finishes
+        if o.status in ("failed", "retrying") and o.run_id in folders:
+            record_failure(folders[o.run_id], o.error or "failed", o.attempts, unexpected=o.traceback is not None)
+        elif o.status == "finished" and o.run_id in folders:
+            clear_failure(folders[o.run_id])
+        if o.status == "finished" and o.trained_elsewhere:
+            _say(out, f"[{sweep.name}] finished elsewhere {label} (trained by another process){_score(o.final)}", bar)
+        elif o.status == "finished":
             _say(out, f"[{sweep.name}] done {label}{_score(o.final)}", bar)
         elif o.status == "waiting":
             _say(out, f"[{sweep.name}] waiting for {label}: {o.error}", bar)
@@ -100,7 +114,8 @@ def run_sweep(sweep: Sweep, *, backend: str = "local", parallel: int = 1, gpus: 
         elif o.status == "retrying":
             _say(out, f"[{sweep.name}] retrying {label} (attempt {o.attempts} failed: {o.error})", bar)
         elif o.status == "interrupted":
-            _say(out, f"[{sweep.name}] interrupted {label}; its checkpoints are kept", bar)
+            _say(out, f"[{sweep.name}] interrupted {label}" + (f": {o.error}" if o.error else
+                                                                 "; its checkpoints are kept"), bar)
         elif o.status == "not started":
             _say(out, f"[{sweep.name}] NOT STARTED {label}: {o.error}", bar)
         else:

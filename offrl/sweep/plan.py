@@ -3,7 +3,9 @@
 ``offrl sweep plan FILE`` (and ``offrl sweep FILE --dry-run``) prints :func:`format_plan`. States come
 from the run folders alone (``final.json``: finished; a held lock: running, with its owner's pid;
 ``checkpoints/<step>``: partial, resumes there; ``config.json`` only: started, restarts from step 0),
-so they are the same whichever backend ran the runs. A finished run whose ``config.json`` records
+so they are the same whichever backend ran the runs. A run that failed keeps its last failure in its
+folder (:data:`FAILURE_NAME`, written by the launcher, :func:`record_failure`) until it finishes, and
+the plan shows it as ``failed (attempt N): ErrorType: message``. A finished run whose ``config.json`` records
 other code than this package's is marked (:mod:`offrl.provenance`): its id, a digest of its
 configuration, does not change with the code.
 
@@ -29,8 +31,9 @@ from typing import NamedTuple
 from offrl.provenance import run_code, source_digest
 from offrl.sweep.spec import Sweep, _short
 
-__all__ = ["RECORDED_SEED_STEPS_PER_S", "RunState", "Work", "batch_label", "estimate", "format_plan",
-           "get_missing_data", "jax_runs_on_cpu", "missing_data", "other_code_note", "recorded_rate", "run_states"]
+__all__ = ["FAILURE_NAME", "RECORDED_SEED_STEPS_PER_S", "RunState", "Work", "batch_label", "checkpoint_step",
+           "clear_failure", "estimate", "format_plan", "get_missing_data", "jax_runs_on_cpu", "last_failure",
+           "missing_data", "other_code_note", "record_failure", "recorded_rate", "run_dir", "run_states"]
 
 # Training throughput on one H100 80GB (jax 0.11.2, 2026-11-26), float32 defaults with concurrent
 # kernels, 2x256 MLPs / DT's 3x128 transformer, batch 256 (DT 64), compile and evaluation excluded:
@@ -116,10 +119,18 @@ class RunState:
     other_code: bool = False
     """a finished run whose ``config.json`` records other code than this package's
     (:mod:`offrl.provenance`): a sweep keeps it, as it keeps every finished run."""
+    failure: dict | None = None
+    """the last failure of a run that is neither finished nor running (:func:`last_failure`), else None."""
 
     def describe(self) -> str:
         if self.state == "finished" and self.other_code:
             return "finished, other code"
+        if self.failure is not None and self.state in ("partial", "started", "pending"):
+            attempt = f"attempt {self.failure.get('attempts') or 1}"
+            if self.state == "partial":
+                attempt += f", resumes at step {self.step:,}"
+            return (f"failed ({attempt}): {_shorten(str(self.failure.get('error') or 'unknown error'))}"
+                    + (", DATA MISSING" if self.missing else ""))
         if self.state == "running":
             pid = (self.owner or {}).get("pid")
             return f"running (pid {pid})" if pid else "running"
@@ -133,7 +144,57 @@ class RunState:
 
 
 def run_dir(config) -> Path:
+    """The run folder of ``config``: ``<results_dir>/<run_id>``."""
     return Path(config.results_dir) / config.run_id
+
+
+#: a run folder's record of the run's last failure (:func:`record_failure`)
+FAILURE_NAME = "last_failure.json"
+FAILURE_SHOWN_CHARS = 100  # of a failure's message in the plan's table
+
+
+def record_failure(folder: Path, error: str, attempts: int = 1, *, unexpected: bool = False) -> None:
+    """Keep a run's last failure in its folder (``error``: one line, ``ErrorType: message``; ``attempts``:
+    the attempt that failed; ``unexpected``: not an :class:`~offrl.errors.OffrlError`), so that ``offrl
+    sweep plan`` can say the run failed and why. Written atomically; :func:`clear_failure` removes it
+    once the run finishes. A folder that cannot be written is left as it is: the launcher has reported
+    the failure already, and the record only repeats it."""
+    import time
+
+    from offrl.logging import atomic_write_json
+
+    record = {"error": error, "attempts": int(attempts), "unexpected": bool(unexpected),
+              "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(folder / FAILURE_NAME, record)
+    except OSError:
+        pass
+
+
+def clear_failure(folder: Path) -> None:
+    """Forget a run's last failure (:func:`record_failure`): the run has finished."""
+    try:
+        (folder / FAILURE_NAME).unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
+def last_failure(folder: Path) -> dict | None:
+    """The failure :func:`record_failure` kept in ``folder`` (None if there is none or it is unreadable).
+    Ignored by callers once the run has its ``final.json``."""
+    try:
+        record = json.loads((folder / FAILURE_NAME).read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    return record if isinstance(record, dict) and record.get("error") else None
+
+
+def _shorten(text: str, limit: int = FAILURE_SHOWN_CHARS) -> str:
+    """``text``'s first line, cut to ``limit`` characters (ending ``...`` where it was cut)."""
+    lines = text.strip().splitlines()
+    line = lines[0] if lines else ""
+    return line if len(line) <= limit and len(lines) <= 1 else line[:limit - 3].rstrip() + "..."
 
 
 def checkpoint_step(path: Path) -> int | None:
@@ -190,8 +251,10 @@ def run_states(sweep: Sweep, *, check_data: bool = True) -> list[RunState]:
             st = RunState(config.run_id, "started")
         else:
             st = RunState(config.run_id, "pending")
-        if check_data and st.state != "running":
-            st.missing = missing_data(sweep.kind.data_ids(config))
+        if st.state != "running":
+            st.failure = last_failure(d)
+            if check_data:
+                st.missing = missing_data(sweep.kind.data_ids(config))
         out.append(st)
     return out
 
@@ -449,12 +512,17 @@ def format_plan(sweep: Sweep, states: list[RunState], *, processes: int = 1, lau
     lines.append("  ".join(h.ljust(w) for h, w in zip(head, widths)).rstrip())
     lines += ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
     counts = {s: sum(st.state == s for st in states) for s in ("finished", "running", "partial", "started", "pending")}
-    lines.append(", ".join(f"{n} {s}" for s, n in counts.items() if n) or "no runs")
+    counted = ", ".join(f"{n} {s}" for s, n in counts.items() if n) or "no runs"
+    failed = sum(st.failure is not None and st.state in ("partial", "started", "pending") for st in states)
+    if failed:
+        counted += f"; {failed} failed when last run (the status column says why)"
+    lines.append(counted)
     if note := other_code_note(states):
         lines.append(note)
     missing = [(c.run_id, m) for c, st in zip(sweep.runs, states) for m in st.missing]
     if missing:
-        lines.append(f"WARNING: data missing for {len({r for r, _ in missing})} run(s); they fail until it is there:")
+        lines.append(f"WARNING: data missing for {len({r for r, _ in missing})} run(s); they are skipped until it is "
+                     "there:")
         for line in dict.fromkeys(m for _, m in missing):
             lines.append(f"  {line}")
     left = [s for s, st in zip(seconds, states) if st.state != "finished"]

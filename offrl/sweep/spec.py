@@ -177,13 +177,19 @@ def _dataset_named(name: str, known: list[str], of: str) -> set[str]:
     if ends:
         raise ConfigError(f"--datasets {name!r} names several datasets of {of}: {', '.join(sorted(ends))}; "
                           "give one of them in full")
-    # names that hold it, then close ones (strictly: ids of one source share most of their letters), whole
-    # or without the source prefix
+    # names that hold it, then close ones (strictly: ids of one source share most of their letters), whole,
+    # without the source prefix and without the version too, the forms --datasets takes (`hoper-medium` is
+    # close to `hopper-medium`, not to `hopper-medium-v2`, whose version counts against it), in any case
+    lowered = {k.lower(): k for k in known}
     short: dict[str, list[str]] = {}
     for k in known:
-        short.setdefault(k.rsplit("/", 1)[-1], []).append(k)
-    hint = [k for k in known if low and low in k.lower()] + close_ids(name, known, n=3)
-    hint += [k for h in close_ids(name.rsplit("/", 1)[-1], short, n=3) for k in short[h]]
+        end = k.lower().rsplit("/", 1)[-1]
+        for form in dict.fromkeys([end, re.sub(r"-v\d+$", "", end)]):
+            short.setdefault(form, []).append(k)
+    end = low.rsplit("/", 1)[-1]
+    hint = [k for k in known if low and low in k.lower()] + [lowered[h] for h in close_ids(low, lowered, n=3)]
+    for form in dict.fromkeys([end, re.sub(r"-v\d+$", "", end)]):
+        hint += [k for h in close_ids(form, short, n=3) for k in short[h]]
     hint = list(dict.fromkeys(hint))[:3]
     raise ConfigError(f"--datasets {name!r}: not a dataset of {of}"
                       + (f"; did you mean {', '.join(map(repr, hint))}?" if hint else "")

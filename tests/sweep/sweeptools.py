@@ -41,6 +41,15 @@ def write_toy(name: str, seed: int = 0, n: int = 600) -> Path:
     return save(ds, f"local/{name}")
 
 
+def damaged_toy(name: str = "toy-bad-v0"):
+    """``local/<name>`` with its data file damaged (loading it fails with a DataIntegrityError, an expected
+    failure: never retried) and a function that puts the good file back."""
+    data = write_toy(name, seed=2) / "data.h5"
+    good = data.read_bytes()
+    data.write_bytes(b"damaged")
+    return lambda: data.write_bytes(good)
+
+
 def toy_data() -> list[Path]:
     return [write_toy("toy-a-v0", 0), write_toy("toy-b-v0", 1)]
 

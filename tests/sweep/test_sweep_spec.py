@@ -499,6 +499,25 @@ def test_select_runs_takes_names_without_prefix_only_where_they_name_one_dataset
     assert [c.dataset for c in sweep.select(("local/hopper-medium-v2",)).runs] == ["local/hopper-medium-v2"] * 2
 
 
+@pytest.mark.parametrize("name, meant", [("hopper-meduim", "d4rl/hopper-medium-v2"),
+                                        ("walker-medium", "d4rl/walker2d-medium-v2"),
+                                        ("HOPER-MEDIUM", "d4rl/hopper-medium-v2")])
+def test_a_misspelt_dataset_gets_close_matches_without_its_prefix_version_or_case(name, meant):
+    """A name as `offrl collect` takes it (no source, no version), misspelt or in capitals, is compared with
+    the sweep's ids in the same form: their versions would otherwise count against every close name."""
+    import types
+
+    from offrl.sweep import Sweep, get_kind
+
+    ids = ["d4rl/hopper-medium-v2", "d4rl/walker2d-medium-v2", "d4rl/halfcheetah-medium-v2"]
+    runs = [types.SimpleNamespace(algo="bc", dataset=d, run_id=f"bc-{d}") for d in ids]
+    sweep = Sweep("tiny-grid", get_kind("train"), runs, [{} for _ in runs], Path("."))
+    with pytest.raises(ConfigError) as e:
+        sweep.select((name,))
+    assert str(e.value).startswith(f"--datasets {name!r}: not a dataset of sweep 'tiny-grid'; did you mean {meant!r}? "
+                                   "(its datasets: ")
+
+
 def test_select_runs_takes_a_name_without_its_version_where_no_id_ends_so():
     """`offrl collect hopper-medium` names local/hopper-medium-v0 so; --datasets takes the same name, but
     never lets it stand for a longer name (hopper-medium is not hopper-medium-replay)."""
