@@ -3,7 +3,8 @@
 Each command's module exposes ``main(argv: list[str]) -> int`` and parses its own arguments with
 tyro, so packages stay independent and ``offrl --help`` imports nothing heavy. The modules named in
 ``$OFFRL_PLUGINS`` (:mod:`offrl.plugins`) are imported before the command's, so that names they
-register are known to every command.
+register are known to every command. An option given twice is refused for every command
+(:func:`repeated_option`) before the command's module sees it.
 """
 
 from __future__ import annotations
@@ -48,6 +49,31 @@ def note_single_seed(seeds: Sequence[int], flag: str = "--seeds") -> None:
               file=sys.stderr)
 
 
+def repeated_option(argv: Sequence[str]) -> str | None:
+    """The first ``--option`` that ``argv`` gives twice (``--hp a=1 ... --hp b=2``, ``--seeds 0 --seeds=1``,
+    ``--progress ... --no-progress``), else None. Tokens after a bare ``--`` are values, not options.
+
+    tyro keeps only the last occurrence of an option, so ``--hp hidden=32,32 --batch-size 64 --hp
+    batch_size=128`` would silently train without ``hidden=32,32``. Every command refuses a repeat, of a list
+    option or a single value alike (the dispatcher cannot tell them apart, and an earlier value dropped without
+    a word is the same mistake either way), as sweep files refuse a key given twice and ``--hp`` a name."""
+    names = []
+    for token in argv:
+        if token == "--":
+            break
+        if token.startswith("--") and token != "--help":
+            names.append(token[2:].partition("=")[0].replace("_", "-"))  # tyro reads --a_b as --a-b
+    given = set(names)
+    seen: set[str] = set()
+    for name in names:
+        if name.startswith("no-") and name[3:] in given:  # --x and --no-x set one field
+            name = name[3:]
+        if name in seen:
+            return f"--{name}"
+        seen.add(name)
+    return None
+
+
 def _silence_stdout() -> None:
     """After the reader of stdout went away (``offrl ... | head``): point stdout at /dev/null so that
     the interpreter's final flush does not raise the same error again."""
@@ -84,6 +110,11 @@ def _dispatch(argv: list[str] | None) -> int:
         hint = suggest(cmd, COMMANDS)
         print(f"offrl: unknown command {cmd!r}" + (f"; did you mean {hint[0]!r}?" if hint else ""), file=sys.stderr)
         print(_usage(), file=sys.stderr)
+        return 2
+    if (twice := repeated_option(rest)) is not None:
+        # one line, as the commands' own errors: the later occurrence would have replaced the earlier unseen
+        print(f"offrl {cmd}: error: {twice} given twice: give it once, with all its values after one {twice}",
+              file=sys.stderr)
         return 2
     try:
         # before the command's module: a command resolves algorithm, method and kind names as it parses

@@ -5,8 +5,9 @@
 
 * ``continual.md``: one row per (data, method) with PER, BWT, forgetting, forward transfer
   (Continual World's, against a from-scratch reference run, and GEM's, against the initial scores)
-  and anytime average performance, each ``mean [lower, upper]`` over seeds with bootstrap CIs (*data*: a
-  stream and its data quality, ``cheetah-vel/medium``; runs on other data are never pooled or compared);
+  and anytime average performance, each ``mean [lower, upper]`` over seeds with bootstrap CIs, or with fewer
+  than 3 seeds the mean and its seed count ``mean (n=2)`` (*data*: a stream and its data quality,
+  ``cheetah-vel/medium``; runs on other data are never pooled or compared);
 * ``continual_summary.json``: the same numbers, machine-readable;
 * per row ``continual_matrix_<data>_<method>.png`` (the score matrix p[k, i], mean over seeds) and
   ``continual_curves_<data>_<method>.png`` (every task's score over the stream), and
@@ -49,6 +50,7 @@ from offrl.evaluation.results import (
     RunResult,
     SeedConflict,
     _override_parts,
+    _show,
     data_split_warning,
     distinct_prefix_length,
     run_labels,
@@ -123,10 +125,12 @@ def _label_view(run: ContinualRun, data: str | None = None) -> RunResult:
     pool into one row only when those agree (an ablation never averages into its baseline), and with the
     run's data checksums, so that runs on data collected again are never pooled either."""
     cfg = run.config
-    settings: dict = {"algo": run.algo, "tasks": run.tasks, "task_boundaries": run.task_boundaries.tolist()}
+    continual_config = cfg.get("continual_config") or {}
+    settings: dict = {"algo": run.algo, "tasks": run.tasks}
+    if "steps_per_task" not in continual_config:  # else the boundaries follow from it and the tasks: one token
+        settings["task_boundaries"] = run.task_boundaries.tolist()
     settings.update({f"method.{k}": v for k, v in (cfg.get("method_config") or {}).items()})
     settings.update({f"{run.algo or 'algo'}.{k}": v for k, v in (cfg.get("algo_config") or {}).items()})
-    continual_config = cfg.get("continual_config") or {}
     settings.update({k: v for k, v in continual_config.items()
                      if k not in _BOOKKEEPING and k not in _DATA_FIELDS and k not in ("hp", "method_hp")})
     # the label names the base learner's and the method's overrides alike (`oer [dual=false hidden=64,64]`);
@@ -234,7 +238,52 @@ def continual_labels(runs: Sequence[ContinualRun]) -> tuple[dict[Path, str], lis
         drop = set(shared) | set(method_shared.get(r.method, ()))
         kept = [t for t in tokens if t not in drop]
         out[r.path] = head + (" [" + " ".join(kept) + "]" if kept else "")
-    return out, shared, method_shared
+    return _name_row_differences(runs, out, data_keys), shared, method_shared
+
+
+def _row_settings(run: ContinualRun) -> dict[str, str]:
+    """The trainer's own settings of a run that a row label may name (``steps_per_task``, ``eval_episodes``,
+    ``batch_size``, ``heads``, ...: its recorded ``continual_config`` less bookkeeping, data and option
+    strings) and its base learner, each as a label spells it. The batch size is the one the learner trained
+    with (``algo_config``): records made before ``--hp batch_size=N`` also set ``continual_config``'s."""
+    cfg = run.config
+    out = {k: _show(v) for k, v in (cfg.get("continual_config") or {}).items()
+           if k not in _BOOKKEEPING and k not in _DATA_FIELDS and k not in ("hp", "method_hp", "method")}
+    trained = (cfg.get("algo_config") or {}).get("batch_size")
+    if "batch_size" in out and trained is not None:
+        out["batch_size"] = _show(trained)
+    if run.algo:
+        out["algo"] = run.algo
+    return out
+
+
+def _name_row_differences(runs: Sequence[ContinualRun], labels: dict[Path, str],
+                          data_keys: dict[Path, str]) -> dict[Path, str]:
+    """``labels`` with every trainer setting (:func:`_row_settings`) in which rows of one method on one data
+    differ named in each of those rows' labels (``finetune [eval_episodes=2 steps_per_task=200]`` beside
+    ``finetune [eval_episodes=3 hidden=32,32 steps_per_task=400]``), where the label does not name it yet: the
+    option strings alone would hide them. A method with one row on a data keeps its short label; adding
+    what its runs' settings say never joins two rows or splits one (runs of one row that differ in a setting
+    are already told apart by :func:`offrl.evaluation.results.run_labels`)."""
+    rows: dict[tuple[str, str], dict[str, list[ContinualRun]]] = {}
+    for r in runs:
+        rows.setdefault((data_keys[r.path], r.method), {}).setdefault(labels[r.path], []).append(r)
+    out = dict(labels)
+    for by_label in rows.values():
+        if len(by_label) < 2:
+            continue
+        settings = {label: [_row_settings(r) for r in members] for label, members in by_label.items()}
+        names = set.intersection(*(set(s) for ss in settings.values() for s in ss))
+        differ = [k for k in sorted(names) if len({s[k] for ss in settings.values() for s in ss}) > 1]
+        for label, members in by_label.items():
+            head, tokens = _bracketed(label)
+            named = {t.partition("=")[0] for t in tokens}
+            extra = [f"{k}={settings[label][0][k]}" for k in differ if k not in named]
+            if extra:
+                tokens = sorted([*tokens, *extra], key=lambda t: t.partition("=")[0])
+                for r in members:
+                    out[r.path] = f"{head} [{' '.join(tokens)}]"
+    return out
 
 
 def group_continual_runs(runs: Sequence[ContinualRun], labels: dict[Path, str] | None = None,
@@ -312,9 +361,22 @@ def _status(g: ContinualGroup) -> str:
     return f"incomplete ({finished}/{len(g.tasks)} tasks{where})"
 
 
+# seeds a metric needs for its interval to be shown: a bootstrap of one seed only repeats it, and of two spans
+# just their two values, which would read as a 95% interval
+MIN_INTERVAL_SEEDS = 3
+
+
 def _cell(est: Estimate | None, total_seeds: int) -> str:
+    """A metric's table cell: ``mean [lower, upper]``; with fewer than :data:`MIN_INTERVAL_SEEDS` seeds the
+    mean alone, with its seed count ``(n=k)`` where a row has two or more seeds (a one-seed row's value stands
+    alone, as before); ``(n=k)`` also marks a metric that only k of a row's seeds define."""
     if est is None:
         return "–"
+    if est.defined and est.n_seeds < MIN_INTERVAL_SEEDS:
+        text = f"{est.point:.2f}"
+        if est.n_seeds < total_seeds or est.n_seeds > 1:
+            text += f" (n={est.n_seeds})"
+        return text
     text = est.format()
     if est.defined and est.n_seeds < total_seeds:
         text += f" (n={est.n_seeds})"
@@ -555,6 +617,9 @@ def continual_report(
         left_out += conflicts
     references = [g for g in groups.values() if g.method in set(reference_methods)]
     out = Path(out_dir)
+    from offrl.report import check_report_folder, remove_stale_figures, report_figures
+
+    check_report_folder(out)
     out.mkdir(parents=True, exist_ok=True)
     pct = f"{ci:.0%}"
 
@@ -593,8 +658,10 @@ def continual_report(
         f"{n_runs} continual run(s), {len(groups)} data x method row(s) (data: a stream and its data quality; "
         "runs on other data are never pooled or compared). Scores are normalized (0 = "
         "random, 100 = expert on each task). Each cell is the mean over seeds with a "
-        f"{pct} bootstrap percentile interval ({reps} replicates resampling whole seeds); one seed "
-        "gives the value alone; `(n=k)` marks a metric that only k seeds define."
+        f"{pct} bootstrap percentile interval ({reps} replicates resampling whole seeds); with fewer than "
+        f"{MIN_INTERVAL_SEEDS} seeds the mean stands alone, `(n=2)` giving its seed count (a one-seed row's value "
+        "is that seed's): a bootstrap of one seed only repeats it, and of two spans just their two values; "
+        "`(n=k)` also marks a metric that only k of a row's seeds define."
     )
     code_summary, code_warning = code_versions({r.run_id: r.config for r in loaded})
     for warning in (*(c.message() + "." for c in conflicts), stream_split_warning(groups), data_split_warning(groups),
@@ -672,10 +739,10 @@ def continual_report(
         versus_across += across
 
     # ------------------------------------------------------------------ figures
+    figures: list[tuple[str, str]] = []
     if plots:
         from offrl.evaluation import continual_plots
 
-        figures: list[tuple[str, str]] = []
         if len(rows) > 1:
             continual_plots.plot_method_comparison(estimates, out / "continual_comparison.png", ci=ci)
             figures.append(("PER, BWT and forgetting of every row", "continual_comparison.png"))
@@ -698,8 +765,10 @@ def continual_report(
             md += [f"### {title}", "", f"![{title}]({name})", ""]
 
     path = out / "continual.md"
+    earlier_figures = report_figures(path, ("continual_",))
     with atomic_file(path) as tmp:
         tmp.write_text("\n".join(md), encoding="utf-8")
+    remove_stale_figures(out, earlier_figures, [name for _, name in figures])
     atomic_write_json(out / "continual_summary.json", {
         "settings": {"forgetting_window": last_n, "reps": reps, "ci": ci, "seed": seed,
                      "reference_methods": list(reference_methods), "shared_by_every_run": shared,

@@ -20,6 +20,7 @@ import dataclasses
 import itertools
 import re
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Literal
@@ -32,6 +33,7 @@ from offrl.evaluation import stats
 from offrl.evaluation.continual import is_continual_run
 from offrl.evaluation.results import (
     Group,
+    RunResult,
     SeedConflict,
     data_split_warning,
     find_runs,
@@ -194,6 +196,7 @@ def make_report(args: ReportArgs, left_out: list[SeedConflict] | None = None) ->
     references = load_references(args.reference, args.reference_csv) if args.reference else {}
     both_scores = len(references) > 1
     out = Path(args.out)
+    check_report_folder(out)
     run_dirs = find_runs(args.paths)
     continual_dirs = [d for d in run_dirs if is_continual_run(d)]
     if args.versus and not continual_dirs:
@@ -209,7 +212,15 @@ def make_report(args: ReportArgs, left_out: list[SeedConflict] | None = None) ->
         )
         if len(continual_dirs) == len(run_dirs):
             return continual_md
-    runs = load_runs([d for d in run_dirs if d not in continual_dirs] or args.paths)
+    if continual_dirs:
+        # what is left beside the continual runs: folders with a config.json or final.json that may be no run at
+        # all (another tool's config.json, a broken file); each is skipped with a warning, and with no single-task
+        # run among them the continual report is the whole report
+        runs = _readable_runs([d for d in run_dirs if d not in continual_dirs])
+        if not runs:
+            return continual_md
+    else:
+        runs = load_runs(args.paths)
     conflicts: list[SeedConflict] = []
     groups = group_runs(runs, conflicts)
     left_out += conflicts
@@ -327,9 +338,65 @@ def make_report(args: ReportArgs, left_out: list[SeedConflict] | None = None) ->
         md.append("")
 
     path = out / "report.md"
+    earlier_figures = report_figures(path, _FIGURE_PREFIXES)
     path.write_text("\n".join(md))
     atomic_write_json(out / "summary.json", summary)
+    remove_stale_figures(out, earlier_figures, [name for _, name in figures])
     return path
+
+
+# the names of the figures report.md links (learning curves, aggregates, profiles, P(improvement))
+_FIGURE_PREFIXES = ("curves_", "aggregates", "profiles", "improvement")
+
+
+def check_report_folder(out: Path) -> None:
+    """Refuse a report folder ``out`` that is, or lies under, something other than a folder, in one line
+    before any work (``mkdir`` would raise FileExistsError or NotADirectoryError after the bootstrap)."""
+    for p in (out, *out.parents):
+        if p.exists():
+            if not p.is_dir():
+                which = "is a file" if p == out else f"lies under {p}, a file"
+                raise ConfigError(f"--out {out} {which}, not a folder: name a folder for the report")
+            return
+
+
+_LINKED_PNG = re.compile(r"\]\(([^()/\\\s]+\.png)\)")
+
+
+def report_figures(markdown: Path, prefixes: Sequence[str]) -> set[str]:
+    """The PNGs an earlier report in ``markdown``'s folder wrote: those its markdown links (a figure file of
+    its own, named with one of ``prefixes``). Empty when there is no earlier report."""
+    try:
+        text = markdown.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return set()
+    return {name for name in _LINKED_PNG.findall(text) if name.startswith(tuple(prefixes))}
+
+
+def remove_stale_figures(out: Path, earlier: set[str], written: Sequence[str]) -> None:
+    """Delete the figures ``earlier`` (written by the previous report into ``out``, :func:`report_figures`)
+    that this report did not write again, so that a report folder reused with other runs holds no plot of
+    runs it no longer reports. Files the report did not write are never touched."""
+    for name in sorted(set(earlier) - set(written)):
+        try:
+            (out / name).unlink()
+        except FileNotFoundError:
+            pass
+
+
+def _readable_runs(dirs: Sequence[Path]) -> list[RunResult]:
+    """:func:`offrl.evaluation.results.load_run` of each of ``dirs``; one that cannot be read is skipped with a
+    warning (possibly all of them)."""
+    from offrl.errors import OffrlError
+    from offrl.evaluation.results import load_run
+
+    runs: list[RunResult] = []
+    for d in dirs:
+        try:
+            runs.append(load_run(d))
+        except OffrlError as e:
+            warnings.warn(f"skipping {d}: {e}", stacklevel=2)
+    return runs
 
 
 def _budgets(groups: dict[tuple[str, str], Group]) -> tuple[list[int], list[int | None], str | None]:

@@ -137,7 +137,9 @@ def test_quickstart_data_is_in_the_standard_root_and_trains_next(tmp_path, capsy
     assert f"already finished: {run_dir}" in out and f"results: {run_dir}" in out
     assert (run_dir / "final.json").read_text() == before
     # an explicit run id naming a finished run of another configuration is refused
-    assert main([*argv, "--run-id", run_dir.name, "--steps", "200"]) == 1
+    longer = list(argv)
+    longer[argv.index("--steps") + 1] = "200"  # in place: an option given twice is refused
+    assert main([*longer, "--run-id", run_dir.name]) == 1
     assert "different configuration" in capsys.readouterr().err
 
     # the README's tour and snippet use the id the default quickstart saves

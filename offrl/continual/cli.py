@@ -25,7 +25,7 @@ class CollectStreamArgs:
     """Collect the per-task datasets local/<stream>/<task>-<quality>-v0 of a stream."""
 
     stream: str
-    """a shipped stream (offrl continual list)."""
+    """a shipped stream (offrl continual list) or a stream YAML file whose tasks name a shipped task's data."""
     quality: tuple[str, ...] = ("medium",)
     """qualities to collect: medium, medium-random, expert, random."""
     steps: Annotated[int | None, tyro.conf.arg(metavar="INT")] = None
@@ -34,6 +34,8 @@ class CollectStreamArgs:
     """env worker processes per collection (does not change the data)."""
     minari: bool = False
     """also write Minari copies (fails before collecting for streams whose envs Minari cannot record)."""
+    data_root: Annotated[str | None, tyro.conf.arg(metavar="DIR")] = None
+    """data root to write to (default $OFFRL_DATA_DIR or ~/.offrl/data); as `offrl continual train --data-root`."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,14 +81,14 @@ def build_assets_cli(a: BuildAssetsArgs) -> dict:
 def list_all() -> str:
     from offrl.collection import policy_file
     from offrl.continual.methods import METHODS
-    from offrl.continual.streams import list_streams, load_stream
+    from offrl.continual.streams import QUALITIES, list_streams, load_stream
     from offrl.datasets import is_present
 
     lines = ["streams (offrl continual train --stream NAME):"]
     for name in list_streams():
         s = load_stream(name)
         shipped = all(policy_file(f"{name}/{t.name}").is_file() for t in s.tasks)
-        present = [q for q in ("medium", "medium-random", "expert") if all(is_present(i) for i in s.dataset_ids(q))]
+        present = [q for q in QUALITIES if all(is_present(i) for i in s.dataset_ids(q))]
         status = ("policies shipped" if shipped else "policies not shipped") + (
             f"; data present: {', '.join(present)}" if present else "")
         lines.append(f"  {name:<16} {len(s.tasks)} tasks ({', '.join(s.task_names)}) [{status}]")
@@ -116,12 +118,12 @@ def collect_stream(a: CollectStreamArgs) -> None:
     for q in a.quality:
         for t in stream.tasks:
             ds_id = t.dataset_id(stream.name, q)
-            if is_present(ds_id):
+            if is_present(ds_id, root=a.data_root):
                 print(f"{ds_id}: present, kept")
                 continue
             todo.append((ds_id, _collection_name(ds_id, stream, t)))
     for ds_id, name in todo:
-        ds = collect(name, steps=a.steps, workers=a.workers, minari=a.minari)
+        ds = collect(name, steps=a.steps, workers=a.workers, minari=a.minari, root=a.data_root)
         st = ds.stats()
         print(f"{ds_id}: {len(ds):,} transitions, return {st['return']['mean']:.1f}"
               + (f", normalized {st['normalized_return']['mean']:.1f}" if "normalized_return" in st else ""))
@@ -198,7 +200,8 @@ def main(argv: list[str]) -> int:
         final = train_stream(cc)
         summary = final.get("summary") or {}
         shown = ", ".join(f"{k} {v:.1f}" for k, v in summary.items() if v is not None)
-        print(f"{final['method']} on {final['stream']} ({len(final['seeds'])} seeds): {shown}")
+        n = len(final["seeds"])
+        print(f"{final['method']} on {final['stream']} ({n} seed{'' if n == 1 else 's'}): {shown}")
         from offrl.paths import run_folder
 
         print(f"results in {final.get('run_dir') or run_folder(final['run_id'], cc.results_dir)}")

@@ -97,26 +97,33 @@ def load_datasets(stream: Stream, quality: str, root=None) -> tuple[list[str], l
             missing.append((i, e))
     if missing:
         lines = "\n".join(f"  {i}: {e}" for i, e in missing)
-        hint = _missing_data_hint(stream, quality, [i for i, _ in missing])
+        hint = _missing_data_hint(stream, quality, [i for i, _ in missing], root)
         raise OffrlError(f"stream {stream.name!r} ({quality}): {len(missing)} dataset(s) missing:\n{lines}\n{hint}")
     return ids, out
 
 
-def _missing_data_hint(stream: Stream, quality: str, missing: list[str]) -> str:
+def _missing_data_hint(stream: Stream, quality: str, missing: list[str], root=None) -> str:
     """How to make ``missing`` task datasets: `offrl continual collect` for a shipped stream; for a stream
-    file of one's own, `offrl collect` of each dataset of a shipped task's policies, else what to do."""
+    file of one's own, `offrl collect` of each dataset of a shipped task's policies, else what to do. With a
+    data ``root`` of its own, the command writes there (``--data-root`` of ``offrl continual collect``,
+    ``OFFRL_DATA_DIR`` for ``offrl collect``, which has no such option), not to the default root."""
+    import shlex
+
     from offrl.continual.streams import list_streams, parse_task_dataset_id
 
     if not all(i.startswith("local/") for i in missing):
         return "download them first (offrl datasets download ID)"
     shipped = set(list_streams())
     if stream.name in shipped:
-        return f"make the local task datasets with `offrl continual collect --stream {stream.name} --quality {quality}`"
+        where = f" --data-root {shlex.quote(str(root))}" if root is not None else ""
+        return (f"make the local task datasets with `offrl continual collect --stream {stream.name} --quality "
+                f"{quality}{where}`")
+    env = f"OFFRL_DATA_DIR={shlex.quote(str(root))} " if root is not None else ""
     lines = []
     for i in missing:
         parsed = parse_task_dataset_id(i)
         if parsed is not None and parsed[0] in shipped:
-            lines.append(f"`offrl collect {parsed[0]}/{parsed[1]}-{parsed[2]}`")
+            lines.append(f"`{env}offrl collect {parsed[0]}/{parsed[1]}-{parsed[2]}`")
         else:
             lines.append(f"{i}: no shipped policy makes it; save your data under that id (docs/datasets.md)")
     return ("stream " + repr(stream.name) + " is a file of its own (offrl continual collect makes the shipped "

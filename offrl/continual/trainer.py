@@ -28,6 +28,10 @@ from offrl.logging import WandbSwitch
 from offrl.sharding import DevicesOption, SeedPlacement, parse_devices
 
 
+#: OER's batch size, ContinualConfig.batch_size's default.
+DEFAULT_BATCH_SIZE = 1024
+
+
 @dataclasses.dataclass(frozen=True)
 class ContinualConfig:
     """What stream to train through, with which method and base learner, for how long, and how to
@@ -45,8 +49,9 @@ class ContinualConfig:
     """training seeds; all run in one process as a vmapped axis."""
     steps_per_task: int = 150_000
     """gradient steps of the base learner per task (OER: 150,000)."""
-    batch_size: int = 1024
-    """the base learner's batch size (OER: 1,024; `--hp batch_size=...` overrides it too)."""
+    batch_size: int = DEFAULT_BATCH_SIZE
+    """the base learner's batch size (OER: 1,024). `--hp batch_size=N` sets it too (and is recorded here);
+    both at different values is refused."""
     heads: str = "multi"
     """multi (an output head per task, task id known: OER's setting), task-input (one head, one-hot task id
     in the input), agnostic (no task id at training or test)."""
@@ -94,6 +99,7 @@ class ContinualConfig:
         from offrl.continual.methods import HEADS
         from offrl.continual.streams import check_quality
 
+        self._take_batch_size_from_hp()
         for name in ("steps_per_task", "eval_every", "eval_episodes", "chunk", "batch_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"ContinualConfig.{name}={getattr(self, name)} must be >= 1")
@@ -108,8 +114,11 @@ class ContinualConfig:
 
             run_folder(self.run_id, self.results_dir)  # one folder of the results root, checked before any work
         if self.steps_per_task % self.eval_every:
+            fit = _fitting_eval_every(self.steps_per_task, self.eval_every, self.chunk)
             raise ConfigError(f"ContinualConfig.eval_every={self.eval_every} must divide steps_per_task="
-                              f"{self.steps_per_task} (the evaluation at a task's end is its row of the score matrix)")
+                              f"{self.steps_per_task} (the evaluation at a task's end is its row of the score matrix); "
+                              f"pass --eval-every {fit} (continual.eval_every: {fit} in a sweep file), or a "
+                              "steps_per_task that it divides")
         if self.eval_every % self.chunk:
             # the largest chunk up to the present one that divides eval_every
             fit = max(d for d in range(1, min(self.chunk, self.eval_every) + 1) if self.eval_every % d == 0)
@@ -121,6 +130,33 @@ class ContinualConfig:
         if self.normalize not in NORMALIZATIONS:
             raise ConfigError(f"ContinualConfig.normalize={self.normalize!r} is not one of {list(NORMALIZATIONS)}")
         check_quality(self.quality)
+
+    def _take_batch_size_from_hp(self) -> None:
+        """``hp`` naming ``batch_size`` sets :attr:`batch_size` as well, so that the recorded
+        ``continual_config.batch_size`` is the batch the learner trained with; a different explicit
+        ``batch_size`` beside it is refused (the default cannot be told from an explicit 1,024)."""
+        given = [raw for name, _, raw in (str(p).partition("=") for p in self.hp) if name.strip() == "batch_size"]
+        if not given:
+            return
+        try:
+            size = int(given[-1])
+        except ValueError:
+            return  # not a number: the base learner's parser says so, naming the option
+        if size == self.batch_size:
+            return
+        if self.batch_size != DEFAULT_BATCH_SIZE:
+            raise ConfigError(f"ContinualConfig.batch_size={self.batch_size} and hp batch_size={size} disagree: give "
+                              f"the batch size once (--batch-size {size}; continual.batch_size: {size} in a sweep file)")
+        object.__setattr__(self, "batch_size", size)
+
+
+def _fitting_eval_every(steps_per_task: int, eval_every: int, chunk: int) -> int:
+    """The largest evaluation interval up to ``eval_every`` that divides ``steps_per_task`` and that ``chunk``
+    divides (else the largest that divides ``steps_per_task``): what an eval_every that does not fit should be."""
+    divisors = {d for i in range(1, int(steps_per_task ** 0.5) + 1) if steps_per_task % i == 0
+                for d in (i, steps_per_task // i)}
+    below = sorted(d for d in divisors if d <= eval_every)
+    return max((d for d in below if d % chunk == 0), default=below[-1])
 
 
 def parse_method_overrides(method, pairs) -> dict[str, Any]:
@@ -374,6 +410,18 @@ def _say_if_no_learner_scores(cc: ContinualConfig, final: dict) -> dict:
     return final
 
 
+def _check_learner_scores_resumable(cc: ContinualConfig, run_id: str, history: list[dict]) -> None:
+    """Refuse ``eval_learner`` for a resume whose checkpointed evaluations have no learner scores (the run began
+    without it; it is out of the run id, so the folder is the same): the learner would be evaluated for the rest
+    of the run, at twice the evaluation time, and final.json would still hold no learner curves, which need
+    every evaluation."""
+    if cc.eval_learner and any("learner_scores" not in h for h in history):
+        raise OffrlError(f"{run_id}: --eval-learner (eval_learner) on resuming a run that began without it: its "
+                         "earlier evaluations have no learner scores, so it would end without learner curves; "
+                         "resume it without --eval-learner, or train under another run id (--run-id NAME) to "
+                         "record them from the start")
+
+
 def _check_identity(s: _Setup, finished: bool) -> None:
     """Refuse a run folder whose recorded config trains or evaluates otherwise than ``s`` (an explicit run
     id may name any folder): a resume would mix two protocols in one history, and a finished run's scores
@@ -460,6 +508,7 @@ def _train_stream(cc: ContinualConfig, s: _Setup) -> dict:
         task, task_step, history, resumed_step = (int(meta["task"]), int(meta["task_step"]), meta["history"],
                                                   int(meta["step"]))
         earlier_wall = float(meta.get("wall_s", 0.0))  # checkpoints written before it was kept: 0
+        _check_learner_scores_resumable(cc, s.run_id, history)
         print(f"resuming {s.run_id} in task {task + 1}/{n_tasks} "
               f"({data.stream.task_names[min(task, n_tasks - 1)]}) at step {task * S + task_step}")
     # a rerun continues the same records: rows after the checkpoint are dropped, as they are logged again
@@ -595,6 +644,9 @@ def summarize(config: dict, history: list[dict], n_tasks: int, steps_per_task: i
     initial = curves[:, at[0]]
     metrics = per_seed_metrics(matrix, initial=initial, curves=curves, eval_steps=steps, task_boundaries=bounds)
     out = {k: config[k] for k in ("run_id", "stream", "method", "algo", "quality", "seeds", "tasks", "heads")}
+    # the data beside the numbers (as config.json has them): runs compared across machines or collections show
+    # whether they trained on the same arrays; the machine comes with the timing (offrl.logging.run_timing)
+    out.update({k: config[k] for k in ("dataset_ids", "dataset_checksums") if k in config})
     out.update({"kind": "continual", "dataset": config["dataset"], "steps_per_task": steps_per_task,
                 "task_boundaries": bounds, "eval_steps": steps, "curves": curves.tolist(),
                 "matrix": matrix.tolist(), "matrix_return": matrix_return.tolist(), "initial": initial.tolist(),

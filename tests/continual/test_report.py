@@ -94,19 +94,23 @@ def test_report_cli_on_continual_runs(tmp_path):
     assert header == ["data", "method", "seeds", "PER", "BWT", "forgetting", "FWT (CW)", "FWT (GEM)",
                       "anytime AP", "status"]
     cells = dict(zip(header, _row(md, "| `toy` | finetune |")))
-    # the hand-computed values of test_metrics.py, with their intervals
+    # the hand-computed values of test_metrics.py; two seeds: the value and its seed count, no interval
     for col, value in (("PER", 170 / 3), ("BWT", -27.5), ("forgetting", 12.75), ("FWT (CW)", 0.65 / 3),
                        ("FWT (GEM)", 11.25), ("anytime AP", (377 / 6 + 973 / 18) / 2)):
-        point, lo, hi = (float(x) for x in cells[col].replace("[", "").replace("]", "").replace(",", "").split())
-        assert point == pytest.approx(value, abs=0.005), col
-        assert lo <= point <= hi, col
+        point, count = cells[col].split()
+        assert float(point) == pytest.approx(value, abs=0.005) and count == "(n=2)", col
+    # three seeds: an interval around the value
+    point, lo, hi = (float(x) for x in _row(md, "| `toy` | er |")[3].strip("]").replace("[", "").replace(",", "").split())
+    assert lo <= point <= hi
     assert cells["seeds"] == "2" and cells["status"] == "complete"
     assert _row(md, "| `toy` | scratch |")[6] == "reference"
     summary = json.loads((out / "continual_summary.json").read_text())
     rows = {r["label"]: r for r in summary["rows"]}
     assert rows["finetune"]["reference"] == "scratch" and rows["er"]["seeds"] == [0, 1, 2]
     bwt = rows["finetune"]["metrics"]["bwt"]
-    assert cells["BWT"] == f"{bwt['point']:.2f} [{bwt['lower']:.2f}, {bwt['upper']:.2f}]"
+    assert cells["BWT"] == f"{bwt['point']:.2f} (n=2)"
+    er_per = rows["er"]["metrics"]["per"]
+    assert _row(md, "| `toy` | er |")[3] == f"{er_per['point']:.2f} [{er_per['lower']:.2f}, {er_per['upper']:.2f}]"
     np.testing.assert_allclose(rows["finetune"]["matrix_mean"], CURVES[:, [2, 4, 6]].mean(axis=0))
     for name in ("continual_comparison.png", "continual_matrix_toy_finetune.png", "continual_curves_toy_finetune.png",
                  "continual_matrix_toy_er.png", "continual_curves_toy_scratch.png"):
@@ -152,7 +156,7 @@ def test_mixed_folder_gets_both_reports(tmp_path, monkeypatch):
     assert "toy" not in md.split("## Per dataset")[1]  # the continual run is not read as a single-task one
     assert "[continual.md](continual.md)" in md
     cont = (tmp_path / "report" / "continual.md").read_text()
-    assert _row(cont, "| `toy` | finetune |")[3].startswith("56.67 [")
+    assert _row(cont, "| `toy` | finetune |")[3] == "56.67 (n=2)"
     assert "FWT (CW) needs a from-scratch reference" in cont
     assert not list((tmp_path / "report").glob("*.png"))
 
@@ -194,7 +198,7 @@ def test_pooling_incomplete_and_broken_runs(tmp_path):
     ewc = _row(md, "| `toy` | ewc |")
     assert ewc[3] == "–" and ewc[-1] == "incomplete (1/3 tasks, step 150)"
     single = _row(md, "| `one` | finetune |")
-    assert single[4] == single[5] == single[7] == "–" and single[3].startswith("70.00 [")
+    assert single[4] == single[5] == single[7] == "–" and single[3] == "70.00 (n=2)"
     assert "A one-task stream has no earlier task" in md
     assert "| `toy` | l2 |" not in md
     for name in ("continual_matrix_toy_ewc.png", "continual_curves_one_finetune.png",
@@ -530,7 +534,7 @@ def test_learner_lead_section_for_runs_that_scored_their_learner(tmp_path):
     md = continual_report([root / "oer", root / "ft"], tmp_path / "rep", reps=500, curve_reps=20, plots=False).read_text()
     section = md.split("## The learner against the deployed policy")[1]
     cells = _row(section, "| `toy` | oer |")
-    assert cells[2] == "2" and cells[3].startswith("15.00 [10.00, 20.00]")
+    assert cells[2] == "2" and cells[3] == "15.00 (n=2)"
     assert "| `toy` | finetune |" not in section
     summary = json.loads((tmp_path / "rep" / "continual_summary.json").read_text())
     lead = next(r for r in summary["rows"] if r["method"] == "oer")["metrics"]["learner_lead"]
