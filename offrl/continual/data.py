@@ -99,7 +99,35 @@ def load_datasets(stream: Stream, quality: str, root=None) -> tuple[list[str], l
         lines = "\n".join(f"  {i}: {e}" for i, e in missing)
         hint = _missing_data_hint(stream, quality, [i for i, _ in missing], root)
         raise OffrlError(f"stream {stream.name!r} ({quality}): {len(missing)} dataset(s) missing:\n{lines}\n{hint}")
+    _check_env_settings(stream, ids, out)
     return ids, out
+
+
+def _check_env_settings(stream: Stream, ids: list[str], datasets: list[Any]) -> None:
+    """Refuse a task whose dataset records another env or other env settings than the task's (a stream file
+    whose task ``weak`` sets ``gain: 0.7`` and reads the shipped gain-0.5 data): the learner would train on
+    one env, be evaluated on another and be normalized by the data's references. Data that record no env
+    settings (downloaded, saved by hand) are not checked."""
+    import json
+
+    def canonical(kwargs) -> str:  # 1 and 1.0, key order: equal settings compare equal
+        return json.dumps({k: float(v) if isinstance(v, int) and not isinstance(v, bool) else v
+                           for k, v in dict(kwargs or {}).items()}, sort_keys=True, default=str)
+
+    wrong = []
+    for task, ds_id, ds in zip(stream.tasks, ids, datasets):
+        spec = getattr(ds, "spec", None)
+        recorded = (getattr(spec, "extra", None) or {}).get("env_kwargs") if spec is not None else None
+        if spec is None or (recorded is None and not spec.env_id):
+            continue
+        env_differs = bool(spec.env_id) and spec.env_id != task.env_id
+        if env_differs or (recorded is not None and canonical(recorded) != canonical(task.kwargs)):
+            data_env = f"{spec.env_id} {dict(recorded or {})}"
+            wrong.append(f"  task {task.name!r}: {task.env_id} {dict(task.kwargs)}, but {ds_id} was made on {data_env}")
+    if wrong:
+        raise ConfigError(f"stream {stream.name!r}: task data made on other env settings than their tasks':\n"
+                          + "\n".join(wrong) + "\ngive such a task data of its own settings (its own `dataset:` id, "
+                          "or a task name whose default id is not taken), or the data's settings in `kwargs`")
 
 
 def _missing_data_hint(stream: Stream, quality: str, missing: list[str], root=None) -> str:

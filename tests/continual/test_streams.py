@@ -87,3 +87,29 @@ def test_a_stream_file_of_ones_own_names_its_data_truly(tmp_path):
     assert "`offrl collect pendulum-gain/forward-medium`" in said and "`offrl collect pendulum-gain/reversed-medium`" in said
     assert "local/my-pend/mine-medium-v0: no shipped policy makes it" in said
     assert "offrl continual collect --stream my-pend" not in said
+
+
+def test_a_task_reading_data_of_other_env_settings_is_refused(tmp_path):
+    """A stream file whose task `weak` sets gain 0.7 but reads the shipped task's gain-0.5 data would train
+    on one env, be evaluated on another and be normalized by the data's references: refused, naming both
+    settings; the same file with the data's settings loads."""
+    from offrl.collection import collect
+    from offrl.continual.data import load_datasets
+
+    for name in ("forward", "weak"):
+        collect(f"pendulum-gain/{name}-medium", steps=200, progress=False, minari=False)
+
+    def stream_with(gain):
+        f = tmp_path / f"mine-{gain}.yaml"
+        f.write_text("name: mine\nenv: offrl/PendulumGain-v0\ntasks:\n"
+                     "  - {name: forward, kwargs: {gain: 1}, dataset: 'local/pendulum-gain/forward-{quality}-v0'}\n"
+                     f"  - {{name: weak, kwargs: {{gain: {gain}}}, dataset: 'local/pendulum-gain/weak-{{quality}}-v0'}}\n")
+        return load_stream(str(f))
+
+    with pytest.raises(ConfigError) as e:
+        load_datasets(stream_with(0.7), "medium")
+    said = str(e.value)
+    assert "task 'weak': offrl/PendulumGain-v0 {'gain': 0.7}, but local/pendulum-gain/weak-medium-v0 was made on " \
+           "offrl/PendulumGain-v0 {'gain': 0.5}" in said and "task 'forward'" not in said
+    ids, datasets = load_datasets(stream_with(0.5), "medium")  # gain 1 and 1.0 are the same setting
+    assert len(datasets) == 2
