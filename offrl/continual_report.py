@@ -131,8 +131,7 @@ def _label_view(run: ContinualRun, data: str | None = None) -> RunResult:
         settings["task_boundaries"] = run.task_boundaries.tolist()
     settings.update({f"method.{k}": v for k, v in (cfg.get("method_config") or {}).items()})
     settings.update({f"{run.algo or 'algo'}.{k}": v for k, v in (cfg.get("algo_config") or {}).items()})
-    settings.update({k: v for k, v in continual_config.items()
-                     if k not in _BOOKKEEPING and k not in _DATA_FIELDS and k not in ("hp", "method_hp")})
+    settings.update(_trainer_settings(continual_config))
     # the label names the base learner's and the method's overrides alike (`oer [dual=false hidden=64,64]`);
     # the method's recorded config (method.*) still tells apart runs whose overrides read the same
     overrides = [*(continual_config.get("hp") or []), *(continual_config.get("method_hp") or [])]
@@ -241,14 +240,20 @@ def continual_labels(runs: Sequence[ContinualRun]) -> tuple[dict[Path, str], lis
     return _name_row_differences(runs, out, data_keys), shared, method_shared
 
 
+def _trainer_settings(continual_config: dict) -> dict:
+    """A recorded ``continual_config`` less bookkeeping, data fields and the option strings (``hp``,
+    ``method_hp``, which the label names from the parsed configs): the trainer's own settings."""
+    return {k: v for k, v in continual_config.items()
+            if k not in _BOOKKEEPING and k not in _DATA_FIELDS and k not in ("hp", "method_hp")}
+
+
 def _row_settings(run: ContinualRun) -> dict[str, str]:
     """The trainer's own settings of a run that a row label may name (``steps_per_task``, ``eval_episodes``,
     ``batch_size``, ``heads``, ...: its recorded ``continual_config`` less bookkeeping, data and option
     strings) and its base learner, each as a label spells it. The batch size is the one the learner trained
     with (``algo_config``): records made before ``--hp batch_size=N`` also set ``continual_config``'s."""
     cfg = run.config
-    out = {k: _show(v) for k, v in (cfg.get("continual_config") or {}).items()
-           if k not in _BOOKKEEPING and k not in _DATA_FIELDS and k not in ("hp", "method_hp", "method")}
+    out = {k: _show(v) for k, v in _trainer_settings(cfg.get("continual_config") or {}).items() if k != "method"}
     trained = (cfg.get("algo_config") or {}).get("batch_size")
     if "batch_size" in out and trained is not None:
         out["batch_size"] = _show(trained)
