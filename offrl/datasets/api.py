@@ -1,4 +1,5 @@
-"""The public dataset API: ``load``, ``save``, ``normalized_score``, ``info``, ``download_dataset``, ``verify``."""
+"""The public dataset API: ``load``, ``save``, ``normalized_score``, ``info``, ``download_dataset``,
+``download_datasets``, ``verify``."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ import dataclasses
 import os
 import re
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import numpy as np
 
@@ -680,6 +683,66 @@ def download_dataset(dataset_id: str, *, root=None, progress: bool = True) -> li
         _minari_download(i.options["minari_id"], target)
         return [target / i.options["minari_id"]]
     return ensure_files(i, root=root, download=True, progress=progress)
+
+
+@dataclasses.dataclass
+class DownloadOutcome:
+    """What :func:`download_datasets` got and could not get."""
+
+    paths: dict[str, list[Path]] = dataclasses.field(default_factory=dict)
+    """dataset id -> its files, for each dataset downloaded (or found complete)."""
+    failed: dict[str, str] = dataclasses.field(default_factory=dict)
+    """dataset id -> why its download failed, for failures other than an unreachable host."""
+    unreachable: dict[str, str] = dataclasses.field(default_factory=dict)
+    """host -> why it could not be connected to (said once, for all the host's files)."""
+    not_tried: dict[str, list[str]] = dataclasses.field(default_factory=dict)
+    """host -> the dataset ids not downloaded because that host was unreachable (the first one included)."""
+
+    def not_got(self) -> dict[str, str]:
+        """dataset id -> why it was not downloaded, for every dataset that was not."""
+        why = dict(self.failed)
+        for host, ids in self.not_tried.items():
+            why.update({i: f"no connection to {host}" for i in ids})
+        return why
+
+    def notes(self) -> list[str]:
+        """One line per unreachable host (empty when every host answered)."""
+        lines = []
+        for host, reason in self.unreachable.items():
+            skipped = len(self.not_tried.get(host, [])) - 1
+            lines.append(f"cannot download: no connection to {host} ({reason}; no network here?)"
+                         + (f"; the {skipped} other download(s) from there were not tried" if skipped else ""))
+        return lines
+
+
+def download_datasets(dataset_ids: Sequence[str], *, root=None, progress: bool = True, out=None) -> DownloadOutcome:
+    """Download each of ``dataset_ids`` (:func:`download_dataset`), going on after a failure; a host that
+    cannot be connected to at all (no network, a name that does not resolve) is not asked again for its
+    other files, each of which would fail the same way after its own timeout. ``out``: where to write one
+    line per download started (none when not given)."""
+    from offrl.datasets.download import NoConnectionError
+
+    outcome = DownloadOutcome()
+    for dataset_id in dict.fromkeys(dataset_ids):
+        try:
+            files = missing_files(dataset_id, root)
+        except OffrlError as e:  # an unknown id
+            outcome.failed[dataset_id] = str(e)
+            continue
+        host = urlsplit(files[0][1]).netloc if files else ""
+        if host and host in outcome.unreachable:
+            outcome.not_tried[host].append(dataset_id)
+            continue
+        if out is not None and (files or not is_present(dataset_id, root)):
+            print(f"downloading {dataset_id} (`offrl datasets download {dataset_id}`)", file=out, flush=True)
+        try:
+            outcome.paths[dataset_id] = download_dataset(dataset_id, root=root, progress=progress)
+        except NoConnectionError as e:
+            outcome.unreachable[host] = e.reason
+            outcome.not_tried[host] = [dataset_id]
+        except OffrlError as e:
+            outcome.failed[dataset_id] = str(e)
+    return outcome
 
 
 def verify(source: str | os.PathLike, *, root=None, progress: bool = False, repin: bool = False,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from typing import Annotated, Literal
 
 import tyro
@@ -114,18 +115,29 @@ def _saved_local_spec(path: str) -> dict:
 
 def download_(dataset_ids: Annotated[list[str], tyro.conf.arg(metavar="ID [ID ...]")], /, *,
               root: Root = None) -> int:
-    """Download registered datasets into the cache (resumable, checksum-verified).
+    """Download registered datasets into the cache (resumable, checksum-verified). A failed download does
+    not stop the others; a host that cannot be reached is not asked again for its other files. Exit 1
+    when any was not downloaded.
 
     Args:
       dataset_ids: one or more registry ids.
       root: data cache root.
     """
-    from offrl.datasets.api import download_dataset
+    from offrl.datasets.api import download_datasets
+    from offrl.datasets.registry import get_info
 
     for i in dataset_ids:
-        for p in download_dataset(i, root=root, progress=True):
+        get_info(i)  # an unknown id is refused (with close matches) before anything downloads
+    outcome = download_datasets(dataset_ids, root=root, progress=True)
+    for i, paths in outcome.paths.items():
+        for p in paths:
             print(f"{i}: {p}")
-    return 0
+    not_got = outcome.not_got()
+    for line in outcome.notes():
+        print(line, file=sys.stderr)
+    for i, why in not_got.items():
+        print(f"{i}: not downloaded: {why}", file=sys.stderr)
+    return 1 if not_got else 0
 
 
 def verify_(sources: Annotated[list[str], tyro.conf.arg(metavar="ID|PATH [ID|PATH ...]")], /, *,

@@ -195,14 +195,16 @@ def _ready_to_train(a: ReproduceArgs, target: Target, sweeps: Sequence) -> bool:
     """Get the missing data that can be got, then name what is still missing (data, envs) on stderr, each
     with the command that gets it. False: stop before anything trains; True: go on (with --skip-missing,
     the runs without data are reported by the launcher and left out)."""
-    from offrl.reproduce.missing import download_missing, downloadable, missing_data
+    from offrl.datasets import download_datasets, is_present
+    from offrl.reproduce.missing import downloadable, missing_data
     from offrl.sweep.plan import get_missing_data, run_states
 
     todo = [c for s in sweeps for c, st in zip(s.runs, run_states(s, check_data=False)) if st.state != "finished"]
     sources = list(dict.fromkeys(c.dataset for c in todo))
-    # downloads here rather than in get_missing_data: a host that cannot be reached is said once and not
-    # asked again for each of its files
-    downloads = download_missing(sources) if a.download else None
+    # the downloadable ones here rather than through get_missing_data: their failures are listed with the
+    # two ways to get each file (missing_data), not as get_missing_data's one line per dataset
+    to_download = [s for s in sources if downloadable(s) and not is_present(s)]
+    downloads = download_datasets(to_download, out=sys.stdout) if a.download else None
     others = get_missing_data([s for s in sources if not downloadable(s)], download=a.download,
                               collect=a.collect, workers=a.collect_workers)
     data = missing_data(sources, downloads, others=others)

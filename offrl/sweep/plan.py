@@ -271,18 +271,18 @@ def get_missing_data(sources: Sequence[str], *, download: bool = False, collect:
                      steps: int | None = None, progress: bool = True, out=None) -> list[str]:
     """Get the absent datasets that can be got, then name what is still missing.
 
-    ``download``: datasets with a download source (D4RL, Minari, ...) are downloaded; ``collect``:
-    ``local/*`` datasets are collected from the shipped policies, ``workers`` at a time in their own
-    processes (0: one per CPU core; collection is single-core work; composites such as ``medium-expert``, which reuse their
-    parts, come after the parts; ``steps``: transitions per collected dataset, default each dataset's
-    own). Returns :func:`missing_data`'s lines for what is still absent, a
-    failed attempt's reason appended.
+    ``download``: datasets with a download source (D4RL, Minari, ...) are downloaded
+    (:func:`offrl.datasets.download_datasets`: an unreachable host is asked once and said once on
+    ``out``); ``collect``: ``local/*`` datasets are collected from the shipped policies, ``workers`` at a
+    time in their own processes (0: one per CPU core; collection is single-core work); composites such as
+    ``medium-expert``, which reuse their parts, come after the parts; ``steps``: transitions per collected
+    dataset, default each dataset's own. Returns :func:`missing_data`'s lines for what is still absent,
+    why an attempt failed appended.
     """
     import sys
 
-    from offrl.datasets import download_dataset
+    from offrl.datasets import download_datasets
     from offrl.datasets import registry as R
-    from offrl.errors import OffrlError
 
     out = out or sys.stdout
     workers = workers or os.cpu_count() or 1
@@ -297,12 +297,13 @@ def get_missing_data(sources: Sequence[str], *, download: bool = False, collect:
             local.append(source)
         elif info.source != "local" and download:
             remote.append(source)
-    for source in remote:
-        print(f"downloading {source} (`offrl datasets download {source}`)", file=out, flush=True)
-        try:
-            download_dataset(source, progress=progress)
-        except OffrlError as e:
-            notes[source] = f" (download failed: {e})"
+    if remote:
+        downloads = download_datasets(remote, progress=progress, out=out)
+        for line in downloads.notes():  # an unreachable host: once, not once per file
+            print(line, file=out, flush=True)
+        notes.update({source: f" (download failed: {why})" for source, why in downloads.failed.items()})
+        notes.update({source: f" (not downloaded: {why})" for source, why in downloads.not_got().items()
+                      if source not in downloads.failed})
     parts = [s for s in local if not s.endswith("medium-expert-v0")]
     for group in (parts, [s for s in local if s not in parts]):
         names = {R.parse_id(s)[1].removesuffix("-v0"): s for s in group}

@@ -138,3 +138,53 @@ def test_registry_download_then_load(tmp_path, server, monkeypatch):
     b[100] ^= 1
     cached.write_bytes(bytes(b))
     assert D.verify("neorl2/DMSD-train")
+
+
+def test_many_downloads_go_on_after_a_failure_and_ask_an_unreachable_host_once(tmp_path, server, monkeypatch, capsys):
+    """`offrl datasets download A B C`, and the sweep launcher's --download, share one implementation: a 404
+    does not stop the others, a host that refuses is asked once for all its files, the exit code says so."""
+    import dataclasses
+
+    import offrl.datasets.api as api
+    import offrl.datasets.registry as R
+    from offrl.cli import main as offrl_main
+    from offrl.sweep.plan import get_missing_data
+
+    url, h = server
+    src = tmp_path / "src.npz"
+    write_neorl2(src, np.random.default_rng(1), task_dims=(6, 2))
+    h.files["/DMSD/DMSD-train.npz"] = src.read_bytes()
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    dead = f"127.0.0.1:{s.getsockname()[1]}"
+    s.close()
+    served = {"neorl2/DMSD-train": url + "/DMSD/DMSD-train.npz", "neorl2/DMSD-val": url + "/DMSD/gone.npz"}
+    refused = {"d4rl/hopper-medium-v2": f"http://{dead}/a.hdf5", "d4rl/walker2d-medium-v2": f"http://{dead}/b.hdf5"}
+    for ds_id, u in {**served, **refused}.items():
+        (rel, _, checksum), = R.DATASETS[ds_id].files
+        monkeypatch.setitem(R.DATASETS._entries, ds_id, dataclasses.replace(R.DATASETS[ds_id], files=((rel, u, None),)))
+    started = []
+    real = api.download_dataset
+    monkeypatch.setattr(api, "download_dataset", lambda i, **kw: started.append(i) or real(i, **kw))
+
+    assert offrl_main(["datasets", "download", *refused, *served]) == 1
+    out, err = capsys.readouterr()
+    assert started == ["d4rl/hopper-medium-v2", "neorl2/DMSD-train", "neorl2/DMSD-val"]  # walker2d: not asked
+    assert out.strip() == f"neorl2/DMSD-train: {tmp_path / 'offrl-data' / 'neorl2' / 'DMSD-train.npz'}"
+    assert err.count(f"cannot download: no connection to {dead}") == 1
+    assert "the 1 other download(s) from there were not tried" in err
+    for ds_id in refused:
+        assert f"{ds_id}: not downloaded: no connection to {dead}" in err
+    assert "neorl2/DMSD-val: not downloaded: " in err and "404" in err
+
+    started.clear()
+    lines = get_missing_data([*refused, *served], download=True, progress=False)
+    out = capsys.readouterr().out
+    assert started == ["d4rl/hopper-medium-v2", "neorl2/DMSD-val"]  # the present one is not fetched again
+    assert out.count(f"no connection to {dead}") == 1 and out.count("downloading ") == 2
+    assert len(lines) == 3 and all(ln.endswith(f"(not downloaded: no connection to {dead})") for ln in lines[:2])
+    assert lines[2].startswith("neorl2/DMSD-val: missing") and "(download failed: " in lines[2]
+    # an unknown id is refused with a suggestion before anything downloads
+    started.clear()
+    assert offrl_main(["datasets", "download", "neorl2/DMSD-trian", *served]) != 0
+    assert "did you mean 'neorl2/DMSD-train'" in capsys.readouterr().err and started == []

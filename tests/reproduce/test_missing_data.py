@@ -35,7 +35,7 @@ def test_a_failed_download_is_reported_with_the_command(tmp_path, capsys, monkey
         calls.append(dataset_id)
         raise DownloadError(f"cannot reach the server for {dataset_id} (connection refused)")
 
-    monkeypatch.setattr("offrl.datasets.download_dataset", offline)
+    monkeypatch.setattr("offrl.datasets.api.download_dataset", offline)
     rc = offrl_main(["reproduce", "corl-best", "--algos", "iql", "--datasets", "halfcheetah-medium-v2"])
     out, err = capsys.readouterr()
     assert rc == 2 and calls == ["d4rl/halfcheetah-medium-v2"]               # downloading was tried first

@@ -29,15 +29,15 @@ def unreachable_d4rl(monkeypatch):
         patched = dataclasses.replace(info, files=((rel, f"http://{host}/{file}", checksum),))
         monkeypatch.setitem(R.DATASETS._entries, ds_id, patched)
     started = []
-    import offrl.datasets
+    import offrl.datasets.api
 
-    real = offrl.datasets.download_dataset
+    real = offrl.datasets.api.download_dataset
 
     def recording_download(dataset_id, **kw):
         started.append(dataset_id)
         return real(dataset_id, **kw)
 
-    monkeypatch.setattr(offrl.datasets, "download_dataset", recording_download)
+    monkeypatch.setattr(offrl.datasets.api, "download_dataset", recording_download)
     return host, started
 
 
