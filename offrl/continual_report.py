@@ -34,6 +34,7 @@ from offrl.atomic import atomic_file
 from offrl.errors import ConfigError, OffrlError, UnknownIdError
 from offrl.evaluation import stats
 from offrl.evaluation.continual import (
+    MIN_INTERVAL_SEEDS,
     CW_WINDOW,
     ContinualRun,
     Estimate,
@@ -364,11 +365,6 @@ def _status(g: ContinualGroup) -> str:
     steps = [r.last_step for r in g.runs if not r.complete and r.last_step is not None]
     where = f", step {max(steps)}" if steps else ", no eval yet"
     return f"incomplete ({finished}/{len(g.tasks)} tasks{where})"
-
-
-# seeds a metric needs for its interval to be shown: a bootstrap of one seed only repeats it, and of two spans
-# just their two values, which would read as a 95% interval
-MIN_INTERVAL_SEEDS = 3
 
 
 def _cell(est: Estimate | None, total_seeds: int) -> str:

@@ -415,6 +415,11 @@ def per_seed_metrics(
 # --------------------------------------------------------------------------------------------------
 
 
+# seeds a metric needs for its interval to be shown (tables, figures): a bootstrap of one seed only repeats
+# it, and of two spans just their two values, which would read as a 95% interval
+MIN_INTERVAL_SEEDS = 3
+
+
 @dataclass(frozen=True)
 class Estimate:
     """A metric over seeds: ``point`` (mean over seeds), the bootstrap interval ``[lower, upper]``,
@@ -432,6 +437,13 @@ class Estimate:
     @property
     def defined(self) -> bool:
         return not math.isnan(self.point)
+
+    @property
+    def shows_interval(self) -> bool:
+        """Whether tables and figures show the interval: a defined one from at least
+        :data:`MIN_INTERVAL_SEEDS` seeds."""
+        return (self.defined and self.n_seeds >= MIN_INTERVAL_SEEDS
+                and not (math.isnan(self.lower) or math.isnan(self.upper)))
 
     def format(self, digits: int = 2) -> str:
         """``"mean [lower, upper]"``; the value alone with one seed (no interval), ``–`` if undefined, and

@@ -14,9 +14,10 @@ from pathlib import Path
 import numpy as np
 from matplotlib import colormaps
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 from matplotlib.transforms import blended_transform_factory
 
-from offrl.evaluation.continual import Estimate
+from offrl.evaluation.continual import MIN_INTERVAL_SEEDS, Estimate
 from offrl.evaluation.plots import _colors, _save
 from offrl.evaluation.stats import CurveEstimate
 
@@ -131,7 +132,8 @@ def plot_method_comparison(
     metrics: Sequence[tuple[str, str]] = COMPARISON_METRICS,
     ci: float = 0.95,
 ) -> Path:
-    """Bar chart of PER, BWT and forgetting per method, one panel per metric, with CI error bars; the
+    """Bar chart of PER, BWT and forgetting per method, one panel per metric, with CI error bars (a bar of
+    fewer than :data:`~offrl.evaluation.continual.MIN_INTERVAL_SEEDS` seeds is hatched, without one); the
     panels side by side, or one under another when side by side they would be wider than a page.
 
     Args:
@@ -153,23 +155,32 @@ def plot_method_comparison(
     else:
         fig = Figure(figsize=(panel_width * len(metrics), 3.8), layout="constrained")
         axes = fig.subplots(1, len(metrics), squeeze=False)[0]
+    few_seeds = False
     for ax, (key, panel) in zip(axes, metrics):
         for j, method in enumerate(methods):
-            xs, ys, err = [], [], [[], []]
+            xs, ys, bars = [], [], []
             for x, stream in enumerate(streams):
                 est = estimates.get((stream, method), {}).get(key)
                 if est is None or not est.defined:
                     continue
                 xs.append(x - 0.4 + width * (j + 0.5))
                 ys.append(est.point)
-                # one seed has no interval: no error bar rather than a zero-length one
-                lo, hi = (est.lower, est.upper) if est.n_seeds > 1 else (est.point, est.point)
-                err[0].append(est.point - lo)
-                err[1].append(hi - est.point)
+                # fewer than MIN_INTERVAL_SEEDS seeds: no error bar (as the tables show no interval), and the
+                # bar is hatched so that it does not read as one with a tight interval
+                bars.append(est if est.shows_interval else None)
             if xs:
-                ax.bar(xs, ys, width=width * 0.95, color=colors[method], alpha=0.85,
-                       label=method if ax is axes[0] else None)
-                ax.errorbar(xs, ys, yerr=np.asarray(err), fmt="none", ecolor="k", elinewidth=1.2, capsize=3)
+                drawn = ax.bar(xs, ys, width=width * 0.95, color=colors[method], alpha=0.85,
+                               label=method if ax is axes[0] else None)
+                for patch, est in zip(drawn, bars):
+                    if est is None:
+                        patch.set_hatch("//")
+                        few_seeds = True
+                with_bars = [(x, e) for x, e in zip(xs, bars) if e is not None]
+                if with_bars:
+                    ax.errorbar([x for x, _ in with_bars], [e.point for _, e in with_bars],
+                                yerr=np.array([[e.point - e.lower for _, e in with_bars],
+                                               [e.upper - e.point for _, e in with_bars]]),
+                                fmt="none", ecolor="k", elinewidth=1.2, capsize=3)
         ax.axhline(0.0, color="k", lw=0.8)
         ax.set_xticks(range(len(streams)))
         ax.set_xticklabels([_short(s, 40 if stacked else 22) for s in streams],
@@ -178,5 +189,10 @@ def plot_method_comparison(
         ax.grid(axis="y", alpha=0.3)
         if stacked or ax is axes[0]:
             ax.set_ylabel(f"score points (mean, {ci:.0%} CI)")
-    fig.legend(loc="outside lower center", ncols=min(len(methods), 5 if stacked else 4), frameon=False)
+    handles, labels = axes[0].get_legend_handles_labels()
+    if few_seeds:
+        handles.append(Patch(facecolor="none", edgecolor="0.4", hatch="//"))
+        labels.append(f"hatched: under {MIN_INTERVAL_SEEDS} seeds, the mean alone (no interval)")
+    fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 5 if stacked else 4),
+               frameon=False)
     return _save(fig, path)

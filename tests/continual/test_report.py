@@ -241,6 +241,33 @@ def test_method_comparison_stacks_its_panels_when_side_by_side_would_be_too_wide
     assert h > w / 2 and w <= 18 * 120 + 40  # saved at 120 dpi: about 18 inches at most
 
 
+def test_method_comparison_draws_no_interval_for_rows_of_under_three_seeds(tmp_path, monkeypatch):
+    """As in the tables: a two-seed row's bar is hatched, without an error bar (a bootstrap of two seeds spans
+    just their values); a three-seed row has its interval drawn; the legend says what hatching means."""
+    from matplotlib.container import ErrorbarContainer
+
+    import offrl.evaluation.continual_plots as plots
+
+    figures = []
+    real_save = plots._save
+    monkeypatch.setattr(plots, "_save", lambda fig, path: figures.append(fig) or real_save(fig, path))
+    est = {("toy", "two"): {k: cl.seed_interval([10.0, 20.0], reps=50) for k in ("per", "bwt", "forgetting")},
+           ("toy", "three"): {k: cl.seed_interval([10.0, 20.0, 16.0], reps=50) for k in ("per", "bwt", "forgetting")}}
+    plot_method_comparison(est, tmp_path / "c.png")
+    fig, = figures
+    for ax in fig.axes:
+        bars = {p.get_x(): p for p in ax.patches}
+        hatched = [p for p in bars.values() if p.get_hatch()]
+        assert len(bars) == 2 and len(hatched) == 1 and hatched[0].get_height() == pytest.approx(15.0)
+        errorbars = [c for c in ax.containers if isinstance(c, ErrorbarContainer)]
+        assert len(errorbars) == 1 and len(errorbars[0].lines[2][0].get_segments()) == 1  # the three-seed bar's
+    legend, = fig.legends
+    assert any("under 3 seeds" in t.get_text() for t in legend.get_texts())
+    figures.clear()
+    plot_method_comparison({k: v for k, v in est.items() if k[1] == "three"}, tmp_path / "d.png")
+    assert not any("under 3 seeds" in t.get_text() for t in figures[0].legends[0].get_texts())
+
+
 @pytest.mark.parametrize("edit, message", [
     (lambda c, f: c.pop("stream") and f.pop("stream"), "lack \\['stream'\\]"),
     (lambda c, f: f.update(tasks=["a", "a", "b"]), "repeat"),
