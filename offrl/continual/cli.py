@@ -21,6 +21,15 @@ SUBCOMMANDS = {"list": "the shipped streams (tasks, data present?) and the conti
 
 
 @dataclasses.dataclass(frozen=True)
+class ListArgs:
+    """List the shipped streams (their tasks, whose data are present) and the continual methods."""
+
+    data_root: Annotated[str | None, tyro.conf.arg(metavar="DIR")] = None
+    """data root whose datasets count as present (default $OFFRL_DATA_DIR or ~/.offrl/data); as `offrl
+    continual collect --data-root`."""
+
+
+@dataclasses.dataclass(frozen=True)
 class CollectStreamArgs:
     """Collect the per-task datasets local/<stream>/<task>-<quality>-v0 of a stream."""
 
@@ -78,7 +87,9 @@ def build_assets_cli(a: BuildAssetsArgs) -> dict:
     return res
 
 
-def list_all() -> str:
+def list_all(data_root: str | None = None) -> str:
+    """The text of ``offrl continual list``: each shipped stream with its tasks, whether their behaviour
+    policies are shipped and which qualities' data are present under ``data_root``; the methods."""
     from offrl.collection import policy_file
     from offrl.continual.methods import METHODS
     from offrl.continual.streams import QUALITIES, list_streams, load_stream
@@ -88,7 +99,7 @@ def list_all() -> str:
     for name in list_streams():
         s = load_stream(name)
         shipped = all(policy_file(f"{name}/{t.name}").is_file() for t in s.tasks)
-        present = [q for q in QUALITIES if all(is_present(i) for i in s.dataset_ids(q))]
+        present = [q for q in QUALITIES if all(is_present(i, root=data_root) for i in s.dataset_ids(q))]
         status = ("policies shipped" if shipped else "policies not shipped") + (
             f"; data present: {', '.join(present)}" if present else "")
         lines.append(f"  {name:<16} {len(s.tasks)} tasks ({', '.join(s.task_names)}) [{status}]")
@@ -185,7 +196,7 @@ def main(argv: list[str]) -> int:
         return 0
     sub, rest = argv[0], argv[1:]
     if sub == "list":
-        print(list_all())
+        print(list_all(tyro.cli(ListArgs, args=rest, prog="offrl continual list").data_root))
         return 0
     if sub == "collect":
         collect_stream(tyro.cli(CollectStreamArgs, args=rest, prog="offrl continual collect"))

@@ -62,12 +62,20 @@ def test_a_stream_files_missing_data_hint_sets_the_data_root_of_offrl_collect(tm
         load_datasets(load_stream(str(f)), "medium", root=tmp_path / "d")
 
 
-def test_list_names_random_data_and_collect_help_names_stream_files(capsys):
+def test_list_names_random_data_and_collect_help_names_stream_files(capsys, tmp_path):
     from offrl.continual.cli import list_all
 
     assert main(["continual", "collect", "--stream", "pendulum-gain", "--quality", "random", "--steps", "200"]) == 0
     line = next(x for x in list_all().splitlines() if x.strip().startswith("pendulum-gain"))
     assert line.endswith("data present: random]")
+    # another data root: what is present there, not under the default root
+    other = tmp_path / "other-root"
+    assert main(["continual", "collect", "--stream", "pendulum-gain", "--quality", "medium-random", "--steps", "200",
+                 "--data-root", str(other)]) == 0
+    capsys.readouterr()
+    assert main(["continual", "list", "--data-root", str(other)]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.strip().startswith("pendulum-gain"))
+    assert line.endswith("data present: medium-random]")
     with pytest.raises(SystemExit) as done:
         main(["continual", "collect", "--help"])
     assert done.value.code == 0
