@@ -161,6 +161,31 @@ def _held_elsewhere(config, deferred: _Deferred, item, report: Report) -> bool:
     return True
 
 
+SCRATCH_PREFIX = "offrl-sweep-"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def scratch_folder() -> Path:
+    """A new folder for this launcher's run specs and outcomes (``$TMPDIR/offrl-sweep-<pid>-*``), removed
+    when the launcher ends. Folders of launchers that no longer exist (killed with SIGKILL, which no
+    ``finally`` outlives) are removed first, so that they do not pile up."""
+    root = Path(tempfile.gettempdir())
+    for old in root.glob(f"{SCRATCH_PREFIX}*-*"):
+        pid = old.name[len(SCRATCH_PREFIX):].split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+            shutil.rmtree(old, ignore_errors=True)
+    return Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-"))
+
+
 def _too_late(start_until: float | None) -> bool:
     """Whether no run may start any more (``start_until``: a :func:`time.monotonic` value, or None)."""
     return start_until is not None and time.monotonic() >= start_until
@@ -346,7 +371,7 @@ class ProcessBackend:
         queue = collections.deque((c, 1) for c in configs)
         deferred, out = _Deferred(), {}
         running: dict[int, _Child] = {}
-        tmp = Path(tempfile.mkdtemp(prefix="offrl-sweep-"))
+        tmp = scratch_folder()
         previous = _catch_stop_signals() if _in_main_thread() else {}
         try:
             while queue or running or deferred:

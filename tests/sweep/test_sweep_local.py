@@ -309,3 +309,26 @@ def test_start_within_in_child_processes_lets_the_run_in_flight_finish(tmp_path,
     ProcessBackend(per_gpu=2, gpus=[], start_until=time.monotonic() - 1).run(
         sweep.kind, [second], lambda o: seen.append((o.run_id, o.status)))
     assert seen == [(second.run_id, "not started")] and not (tmp_path / "res" / second.run_id).exists()
+
+
+def test_a_killed_launchers_scratch_folder_is_removed_by_the_next(tmp_path, monkeypatch):
+    """SIGKILL outlives no `finally`: the next launcher removes the folders of launchers no longer running,
+    never a running one's."""
+    import subprocess
+    import sys
+    import tempfile
+
+    from offrl.sweep.backends import scratch_folder
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    dead = tmp_path / f"offrl-sweep-{gone.pid}-abc"
+    alive = tmp_path / f"offrl-sweep-{os.getppid()}-def"
+    other = tmp_path / "offrl-sweep-notapid-x"
+    for d in (dead, alive, other):
+        d.mkdir()
+        (d / "run.1.json").write_text("{}")
+    mine = scratch_folder()
+    assert not dead.exists() and alive.exists() and other.exists()
+    assert mine.parent == tmp_path and mine.name.startswith(f"offrl-sweep-{os.getpid()}-")
