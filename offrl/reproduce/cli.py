@@ -338,9 +338,13 @@ def reproduce(a: ReproduceArgs, *, command: str = "", out=None) -> int:
     _say(out, f"offrl reproduce {target.name}: {len(runs)} run(s) in {len(sweeps)} sweep(s), "
               f"{len(runs) * len(target.scores)} row(s) against `{target.source}`; results in {root}")
     if a.dry_run:
+        from offrl.sweep.cli import launch_wording
+
+        # how the runs would be launched with these options (and the options the run would refuse, refused)
+        launch = launch_wording(backend=a.backend, parallel=a.parallel, gpus=a.gpus, address=a.address)
         states = [run_states(s) for s in sweeps]
         for s, st in zip(sweeps, states):
-            _say(out, format_plan(s, _missing_listed_below(st), processes=a.parallel))
+            _say(out, format_plan(s, _missing_listed_below(st), processes=a.parallel, launch=launch))
         needed = [c for s, st in zip(sweeps, states) for c, x in zip(s.runs, st) if x.missing]
         missing = dry_run_missing_data(needed, skip=QUICK_DATASET_ID if quick_dataset is not None else None,
                                        download=a.download, collect=a.collect)

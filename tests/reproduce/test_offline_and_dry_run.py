@@ -95,3 +95,16 @@ def test_quick_dry_run_does_not_send_the_user_after_its_own_data(capsys):
     out = capsys.readouterr().out
     assert "collected into" in out and "needs nothing from you" in out
     assert "did you mean" not in out and "offrl.datasets.save" not in out
+
+
+def test_dry_run_says_how_the_chosen_backend_would_launch_the_runs(capsys):
+    base = ["reproduce", "offrl-local-v0", "--dry-run", "--algos", "bc", "--datasets", "hopper-medium"]
+    assert offrl_main([*base, "--backend", "ray"]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("sweep 'offrl-local-v0-bc'"))
+    assert "as a Ray task" in line and "one process" not in line
+    assert offrl_main([*base, "--parallel", "2"]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("sweep 'offrl-local-v0-bc'"))
+    assert "in a process of its own, 2 at a time" in line
+    # what the real run would refuse, the dry run refuses too
+    assert offrl_main([*base, "--backend", "ray", "--gpus", "0"]) != 0
+    assert "--gpus is an option of the local backend" in capsys.readouterr().err
