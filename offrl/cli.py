@@ -92,12 +92,21 @@ def main(argv: list[str] | None = None) -> int:
     quietly with status 141, as it would end any Unix tool, instead of with a traceback."""
     try:
         try:
-            return _dispatch(argv)
+            code = _dispatch(argv)
         finally:
             sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit where it cannot be caught
     except BrokenPipeError:
         _silence_stdout()
         return 141  # 128 + SIGPIPE: what a shell reports for a command whose reader went away
+    if argv is None and _compile_left_running:
+        # interrupted (Ctrl-C, `kill`) while XLA compiled: the compilation still runs in its own thread, and
+        # the interpreter's exit tore JAX's runtime down under it (a segmentation fault, exit 139, after
+        # the run had said where it stopped). The run's own cleanup is done by now (records closed, the
+        # message printed), so the process ends here without that teardown. Only as the `offrl` program:
+        # a caller of main() from Python keeps its interpreter.
+        sys.stderr.flush()
+        os._exit(code)
+    return code
 
 
 def _dispatch(argv: list[str] | None) -> int:
@@ -124,9 +133,28 @@ def _dispatch(argv: list[str] | None) -> int:
     except OffrlError as e:
         print(f"offrl {cmd}: error: {e}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
         print(f"offrl {cmd}: interrupted", file=sys.stderr)
+        global _compile_left_running
+        _compile_left_running = raised_in_xla_compile(e)
         return 130
+
+
+_compile_left_running = False
+"""Whether the command was interrupted inside an XLA compilation (see :func:`main`)."""
+
+
+def raised_in_xla_compile(error: BaseException) -> bool:
+    """Whether ``error`` was raised while JAX waited for XLA to compile a program. JAX lets a signal's
+    handler run during a compilation, but the compilation itself goes on in a thread of its own, and the
+    interpreter's exit tears JAX's runtime down under it (a segmentation fault): a process that stops on
+    such an interrupt ends with ``os._exit`` once its own cleanup is done."""
+    tb = error.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_globals.get("__name__") == "jax._src.compiler":
+            return True
+        tb = tb.tb_next
+    return False
 
 
 if __name__ == "__main__":
