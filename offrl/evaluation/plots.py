@@ -31,6 +31,26 @@ def _label_inches(labels) -> float:
     return 0.075 * max(0, max((len(str(x)) for x in labels), default=0) - 12)
 
 
+#: Beyond this much extra label width (:func:`_label_inches`: labels of more than 28 characters) a
+#: legend inside the axes would cover the data, and goes below them instead.
+_INSIDE_LEGEND_INCHES = 1.2
+
+
+def _legend(fig: Figure, ax) -> None:
+    """The axes' legend: inside the axes while its labels are short (plain algorithm names); for long
+    ones (variant labels with hyper-parameter overrides such as ``modt [batch_size=32 embed_dim=32
+    lr=0.0003 ...]``) below the axes, one entry a row, the figure heightened by the legend's height
+    and widened to its width where needed, so that the axes keep their size."""
+    handles, labels = ax.get_legend_handles_labels()
+    if _label_inches(labels) <= _INSIDE_LEGEND_INCHES:
+        ax.legend(frameon=False)
+        return
+    legend = fig.legend(handles, labels, frameon=False, loc="outside lower center")
+    box = legend.get_window_extent()  # display units: pixels at fig.dpi
+    width, height = fig.get_size_inches()
+    fig.set_size_inches(max(width, box.width / fig.dpi + 0.3), height + box.height / fig.dpi)
+
+
 def _colors(names: Sequence[str]) -> dict[str, tuple]:
     # Fixed colour per algorithm across all figures of a report (sorted names -> colour slots); every name
     # its own colour: tab10 up to 10 names, tab20 up to 20 (a selection-rule ablation has 15 rows), then
@@ -103,7 +123,7 @@ def plot_learning_curves(
         ax.set_ylim(*ylim)
     ax.grid(alpha=0.3)
     if curves or references:
-        ax.legend(frameon=False)
+        _legend(fig, ax)
     return _save(fig, path)
 
 
@@ -161,7 +181,7 @@ def plot_performance_profiles(
     ax.set_ylim(-0.02, 1.02)
     ax.grid(alpha=0.3)
     if profiles:
-        ax.legend(frameon=False)
+        _legend(fig, ax)
     return _save(fig, path)
 
 
