@@ -588,6 +588,11 @@ def _train(tc: TrainConfig, dataset, algo_config, held) -> dict:
     spec = dataset.spec
     check_continuous_actions(algo.name, spec)
     cfg = algo.resolve(cfg, spec)
+    warmup = getattr(cfg, "warmup_steps", 0)  # a learning-rate warmup (DT, MO-DT, plugins' transformers)
+    if warmup > tc.steps:
+        print(f"note: warmup_steps={warmup} is more than steps={tc.steps}: the learning rate rises to "
+              f"{tc.steps / warmup:.0%} of lr={getattr(cfg, 'lr', '?')} and never reaches it "
+              f"(--hp warmup_steps=N with N < {tc.steps})", file=sys.stderr)
     env_id = tc.env_id or spec.env_id
     env_kwargs = env_kwargs_of(spec) if env_id == spec.env_id else {}
     if env_id:

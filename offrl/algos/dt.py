@@ -483,6 +483,16 @@ def resolve(cfg: Config, spec) -> Config:
         repl["target_returns"] = default_target_returns(spec)
     if cfg.max_ep_len == 0:
         repl["max_ep_len"] = resolved_max_ep_len(cfg, spec)
+    max_ep_len = repl.get("max_ep_len", cfg.max_ep_len)
+    if cfg.context_len > max_ep_len:
+        # a window longer than any episode is padding beyond it, and attention's memory grows with its
+        # square: context_len=2000 took a 2-core machine's 22 GB before its first step
+        longest = getattr(spec, "max_episode_steps", None)
+        raise ConfigError(f"context_len={cfg.context_len} is longer than an episode (max_ep_len={max_ep_len}"
+                          + (f"; the dataset's episodes are at most {longest} steps" if longest and
+                             longest != max_ep_len else "")
+                          + f"): a window holds at most {max_ep_len} timesteps; use context_len <= {max_ep_len} "
+                          "(DT's default is 20)")
     return dataclasses.replace(cfg, **repl) if repl else cfg
 
 

@@ -117,6 +117,12 @@ def test_resolve_targets_and_variants():
     assert dt.eval_variants(own) == [("target_3600", {"target_return": 3600.0}),
                                      ("target_2500.5", {"target_return": 2500.5}),
                                      ("target_1800", {"target_return": 1800.0})]
+    # a window longer than an episode is refused (it is padding, at attention's quadratic memory)
+    assert dt.resolve(dataclasses.replace(cfg, context_len=1000), spec("Hopper-v5", "h")).context_len == 1000
+    with pytest.raises(ConfigError, match=r"context_len=1001 is longer than an episode \(max_ep_len=1000\)"):
+        dt.resolve(dataclasses.replace(cfg, context_len=1001), spec("Hopper-v5", "h"))
+    with pytest.raises(ConfigError, match="max_ep_len=50; the dataset's episodes are at most 1000 steps"):
+        dt.resolve(dataclasses.replace(cfg, context_len=60, max_ep_len=50), spec("Hopper-v5", "h"))
 
 
 # ----------------------------------------------------------------------------- data
@@ -414,6 +420,9 @@ def test_cpu_smoke_train_and_evaluate(name, extra, tmp_path, capsys):
                      hp=tuple(f"{k}={v}" for k, v in TINY.items()) + extra)
     final = train(tc, dataset=ds)
     assert final["eval_steps"] == [20]
+    # the default warmup (10,000 steps) is longer than this run: said, with the share of lr it reaches
+    warmup = "note: warmup_steps=10000 is more than steps=20: the learning rate rises to 0% of lr="
+    assert (warmup in capsys.readouterr().err) == ("warmup_steps" not in TINY)
     assert np.isfinite(final["return"]["last"]).all() and len(final["return"]["last"]) == 2
     run = tmp_path / final["run_id"]
     text = (run / "metrics.jsonl").read_text()
