@@ -93,6 +93,53 @@ def _npz_keys(p: Path) -> set[str]:
         raise DataIntegrityError(f"{p}: truncated or corrupt npz file ({e})") from None
 
 
+# ---------------------------------------------------------------------------- id or path
+def is_registry_id(source: str | os.PathLike, root=None) -> bool:
+    """Whether ``source`` is taken as a registry id rather than a path: a string that looks like one
+    (``minari/...``, ``local/...``) and names no existing path, or names the very folder that id's data
+    are read from (run from the data root, ``local/<name>`` and ``minari/<ns>/<name>-vN`` are such
+    relative paths). The same data then load, and are described, under their id whatever the working
+    directory. A string naming some other existing file or folder is that path."""
+    if not isinstance(source, str) or not R.looks_like_id(source):
+        return False
+    p = Path(source)
+    if not p.exists():
+        return True
+    try:
+        where = _id_location(source, root)
+    except OffrlError:  # an id the registry refuses (a path such as local/<odd name>/x.hdf5)
+        return False
+    try:
+        return where is not None and os.path.samefile(where, p)
+    except OSError:
+        return False
+
+
+def _id_location(dataset_id: str, root=None) -> Path | None:
+    """The folder an id's data are read from when they are on this machine (None for ids whose data are
+    registered files, which a path never names the same way)."""
+    i = R.get_info(dataset_id)
+    if i.source == "local":
+        d = R.local_dataset_dir(dataset_id, root)
+    elif i.source == "minari":
+        found = _minari_dirs(i, root)
+        d = found[0] if found else None
+    elif not i.files:
+        d = R.data_root(root) / i.source / i.name
+    else:
+        d = None
+    return d if d is not None and d.exists() else None
+
+
+def _minari_dirs(info: R.DatasetInfo, root=None) -> list[Path]:
+    """The folders that hold the Minari dataset ``info`` on this machine, in the order :func:`load`
+    searches them (it reads the first)."""
+    from offrl.datasets.minari_io import is_minari_dir
+
+    mid = info.options["minari_id"]
+    return [r / mid for r in R.minari_roots(root) if is_minari_dir(r / mid)]
+
+
 # ---------------------------------------------------------------------------- load
 def load(source: str | os.PathLike, *, root: str | os.PathLike | None = None, download: bool = False,
          mode: str = "qlearning", max_episode_steps: int | None = None, terminate_on_end: bool = False,
@@ -116,7 +163,7 @@ def load(source: str | os.PathLike, *, root: str | os.PathLike | None = None, do
       task: D5RL kitchen task list (``indistribution``/``outofdistribution``); NeoRL-2 task override.
     """
     s = os.fspath(source)
-    if isinstance(source, str) and R.looks_like_id(s) and not Path(s).exists():
+    if is_registry_id(source, root):
         return _load_id(s, root=root, download=download, mode=mode, max_episode_steps=max_episode_steps,
                         terminate_on_end=terminate_on_end, traj_num=traj_num, allow_pickle=allow_pickle,
                         verify=verify, infos=infos, task=task, progress=progress)
@@ -258,14 +305,13 @@ def _local_hint(info: R.DatasetInfo, root) -> str:
 
 
 def _load_minari_id(info: R.DatasetInfo, *, root, download: bool, progress: bool) -> OfflineDataset:
-    from offrl.datasets.minari_io import is_minari_dir, load_minari
+    from offrl.datasets.minari_io import load_minari
 
     mid = info.options["minari_id"]
-    for r in R.minari_roots(root):
-        if is_minari_dir(r / mid):
-            ds = load_minari(r / mid, dataset_id=info.id, progress=progress)
-            ds.spec = _merge_spec(ds.spec, info)
-            return ds
+    for d in _minari_dirs(info, root)[:1]:
+        ds = load_minari(d, dataset_id=info.id, progress=progress)
+        ds.spec = _merge_spec(ds.spec, info)
+        return ds
     if not download:
         # any Minari id may exist remotely, so an unregistered one is not refused; a close registered one
         # is the likelier meaning
@@ -318,6 +364,16 @@ def expected_checksum(info: R.DatasetInfo, rel: str, root=None) -> tuple[str | N
     return (pinned, "pinned") if pinned else (None, "none")
 
 
+PROGRESS_MIN_BYTES = 256 << 20
+"""Checksumming gets a progress bar only for this many bytes or more: less takes well under a second, and
+a bar that comes and goes in that time is only noise (or, where stderr is no terminal, a stray line)."""
+
+
+def _bar_for(progress: bool, *files: Path) -> bool:
+    """Whether checksumming ``files`` shows a progress bar: asked for, and enough bytes to take a while."""
+    return progress and sum(f.stat().st_size for f in files if f.is_file()) >= PROGRESS_MIN_BYTES
+
+
 def _pin_mismatch(info: R.DatasetInfo, rel: str, p: Path, got: str, pinned: str, root) -> DataIntegrityError:
     from offrl.datasets.download import pins_path
 
@@ -347,6 +403,7 @@ def check_file(info: R.DatasetInfo, rel: str, p: Path, *, root=None, download: b
 
     if not p.is_file():
         return None
+    progress = _bar_for(progress, p)
     expected, how = expected_checksum(info, rel, root)
     if how == "published":
         ok, got = check_digest(p, expected, progress=progress)
@@ -553,7 +610,7 @@ def normalized_score(dataset_id: str | DatasetSpec | OfflineDataset, returns) ->
     info = R.get_info(dataset_id)
     lo, hi = info.ref_min, info.ref_max
     if (lo is None or hi is None) and info.source == "minari":
-        lo, hi = _minari_local_refs(info.options["minari_id"])
+        lo, hi = _minari_local_refs(info)
     if lo is None or hi is None:
         hint = (" (offrl/assets/policies/<env>/reference.json, written by the collection work, is not "
                 "shipped yet)" if info.source == "local" else "")
@@ -561,27 +618,50 @@ def normalized_score(dataset_id: str | DatasetSpec | OfflineDataset, returns) ->
     return normalize_returns(returns, lo, hi)
 
 
-def _minari_local_refs(mid: str) -> tuple[float | None, float | None]:
-    import json
+def _minari_local_refs(info: R.DatasetInfo) -> tuple[float | None, float | None]:
+    facts = _minari_facts(info)
+    return facts.get("ref_min"), facts.get("ref_max")
 
-    for r in R.minari_roots():
-        m = r / mid / "data" / "metadata.json"
-        if m.is_file():
-            meta = json.loads(m.read_text())
-            lo, hi = meta.get("ref_min_score"), meta.get("ref_max_score")
-            return (None if lo is None else float(lo)), (None if hi is None else float(hi))
-    return None, None
+
+def _minari_facts(info: R.DatasetInfo, root=None) -> dict[str, Any]:
+    """:func:`~offrl.datasets.minari_io.metadata_facts` of the copy of the Minari dataset ``info`` that
+    :func:`load` reads (its ``metadata.json`` only); empty when none is here."""
+    from offrl.datasets.minari_io import metadata_facts, read_metadata
+
+    for d in _minari_dirs(info, root)[:1]:
+        meta = read_metadata(d)
+        return metadata_facts(meta) if meta is not None else {}
+    return {}
+
+
+def _native_facts(d: Path) -> dict[str, Any]:
+    """What the manifest of the native dataset ``d`` says of it (the spec :func:`load` starts from), read
+    without its arrays: env, reference scores, time limit, the columns of its rows and its array
+    checksum; empty when ``d`` holds no readable manifest."""
+    from offrl.datasets.native import is_native, read_manifest
+
+    if not is_native(d):
+        return {}
+    try:
+        spec = read_manifest(d).get("spec") or {}
+    except DataIntegrityError:
+        return {}
+
+    def width(shape):
+        return int(np.prod(shape, dtype=np.int64)) if isinstance(shape, list) else None
+
+    return {"env_id": spec.get("env_id"), "ref_min": spec.get("ref_min"), "ref_max": spec.get("ref_max"),
+            "max_episode_steps": spec.get("max_episode_steps"), "obs_dim": width(spec.get("obs_shape")),
+            "act_dim": width(spec.get("action_shape")), "checksum": spec.get("checksum")}
 
 
 def is_present(dataset_id: str, root=None) -> bool:
     """Whether the data of ``dataset_id`` is already on this machine."""
-    from offrl.datasets.minari_io import is_minari_dir
-
     info = R.get_info(dataset_id)
     if info.source == "local":
         return R.local_dataset_dir(dataset_id, root).exists()
     if info.source == "minari":
-        return any(is_minari_dir(r / info.options["minari_id"]) for r in R.minari_roots(root))
+        return bool(_minari_dirs(info, root))
     if not info.files:
         return (R.data_root(root) / info.source / info.name).exists()
     return all(_local_file(info, rel, root) is not None for rel, _, _ in info.files)
@@ -605,9 +685,16 @@ def info(source: str | os.PathLike, root=None) -> dict[str, Any]:
     (local datasets) the array checksum of the native manifest; ``checksum_source`` says which, or
     that none is known yet. For a path (anything :func:`load` and :func:`verify` accept): its
     detected format, a file's sha256 and, when it loads without pickle, its spec and size.
+
+    Data on this machine that describe themselves (a native manifest: ``local/``, ``uav/``; a Minari
+    ``metadata.json``) give env id, reference scores, time limit and ``obs_dim``/``act_dim`` as
+    :func:`load` would, read without the arrays; the registry fills what they leave out. ``paths``
+    of a Minari id are the folders that hold it (the first is what :func:`load` reads); when it is
+    absent they are empty and ``looked_in`` lists the folders searched. Other ids list the path their
+    data are read from, or, absent, where they would be put.
     """
     s = os.fspath(source)
-    if not (isinstance(source, str) and R.looks_like_id(s) and not Path(s).exists()):
+    if not is_registry_id(source, root):
         p = Path(s).expanduser()
         if not p.exists():
             if "/" not in s and not s.endswith((".hdf5", ".h5", ".npz", ".npy", ".pkl")):
@@ -617,17 +704,23 @@ def info(source: str | os.PathLike, root=None) -> dict[str, Any]:
     i = R.get_info(s)
     checksums: list[str | None] = list(i.checksums)
     checksum_source = "published" if any(checksums) else None
+    found: dict[str, Any] = {}  # what the data here say of themselves (load's spec before the registry's gaps)
+    more: dict[str, Any] = {}
     if i.source == "local" or (i.source != "minari" and not i.files):  # data made on this machine (collect,
         # offrl uav datasets): one folder, where they are or would be
         d = R.local_dataset_dir(s, root) if i.source == "local" else R.data_root(root) / i.source / i.name
         paths = [str(d)]
-        from offrl.datasets.native import is_native, read_manifest
-
-        if is_native(d):
-            checksums = [read_manifest(d)["spec"].get("checksum")]
+        found = _native_facts(d)
+        if found:
+            checksums = [found.get("checksum")]
             checksum_source = "array checksum in the native manifest"
     elif i.source == "minari":
-        paths = [str(r / i.options["minari_id"]) for r in R.minari_roots(root)]
+        here = _minari_dirs(i, root)
+        paths = [str(d) for d in here]
+        if here:
+            found = _minari_facts(i, root)
+        else:
+            more["looked_in"] = [str(r / i.options["minari_id"]) for r in R.minari_roots(root)]
     else:
         paths = [str(_local_file(i, rel, root) or R.data_root(root) / rel) for rel, _, _ in i.files]
         if i.files and not any(checksums):
@@ -637,11 +730,12 @@ def info(source: str | os.PathLike, root=None) -> dict[str, Any]:
             checksum_source = (f"pinned at first download or load ({pins_path(root)})" if any(checksums) else
                                "none published; the sha256 of the first download is pinned and checked on every "
                                "later load")
-    return {"id": i.id, "source": i.source, "env_id": i.env_id, "ref_min": i.ref_min, "ref_max": i.ref_max,
-            "max_episode_steps": i.max_episode_steps, "obs_dim": i.obs_dim, "act_dim": i.act_dim,
+    facts = {k: found[k] if found.get(k) is not None else getattr(i, k)
+             for k in ("env_id", "ref_min", "ref_max", "max_episode_steps", "obs_dim", "act_dim")}
+    return {"id": i.id, "source": i.source, **facts,
             "urls": i.urls, "checksums": checksums, "checksum": next((c for c in checksums if c), None),
             "checksum_source": checksum_source, "present": is_present(s, root),
-            "paths": paths, "format": i.format, "description": i.description}
+            "paths": paths, **more, "format": i.format, "description": i.description}
 
 
 def _path_info(p: Path) -> dict[str, Any]:
@@ -674,11 +768,9 @@ def download_dataset(dataset_id: str, *, root=None, progress: bool = True) -> li
         raise OffrlError(f"{dataset_id} is collected locally, not downloaded: run "
                          f"`offrl collect {i.name.removesuffix('-v0')}`")
     if i.source == "minari":
-        from offrl.datasets.minari_io import is_minari_dir
-
-        for r in R.minari_roots(root):
-            if is_minari_dir(r / i.options["minari_id"]):
-                return [r / i.options["minari_id"]]
+        here = _minari_dirs(i, root)
+        if here:
+            return here[:1]
         target = R.data_root(root) / "minari"
         _minari_download(i.options["minari_id"], target)
         return [target / i.options["minari_id"]]
@@ -767,7 +859,7 @@ def verify(source: str | os.PathLike, *, root=None, progress: bool = False, repi
     from offrl.errors import UnsafeFileError
 
     s = os.fspath(source)
-    is_id = isinstance(source, str) and R.looks_like_id(s) and not Path(s).exists()
+    is_id = is_registry_id(source, root)
     if repin and not is_id:
         raise ConfigError(f"--repin applies to registry ids (their pinned checksums), not to the path {s!r}")
     problems: list[str] = []
@@ -815,7 +907,7 @@ def verify(source: str | os.PathLike, *, root=None, progress: bool = False, repi
 
     for p in targets:
         if is_native(p):
-            found = [about(p, m) for m in verify_native(p, progress=progress)]
+            found = [about(p, m) for m in verify_native(p, progress=_bar_for(progress, *p.iterdir()))]
             if found and is_id and i.source == "local":
                 found.append(damaged_local_hint(s, root))
             problems += found
@@ -823,7 +915,7 @@ def verify(source: str | os.PathLike, *, root=None, progress: bool = False, repi
         side = p.with_name(p.name + ".sha256")  # written by offrl <= 0.1 beside downloads
         if not is_id and side.is_file() and p.is_file():
             want = side.read_text().strip()
-            ok, got = check_digest(p, want, progress=progress)
+            ok, got = check_digest(p, want, progress=_bar_for(progress, p))
             if not ok:
                 problems.append(about(p, f"checksum {got} does not match {want} (recorded in {side})"))
                 continue

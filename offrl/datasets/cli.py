@@ -99,18 +99,23 @@ def saved_minari_ids(root: Root = None) -> list[str]:
 
 
 def _saved_local_spec(path: str) -> dict:
-    """Env, reference scores and a description of a saved ``local/...`` dataset that the registry does not
-    list, read from the dataset's own manifest."""
+    """A description of a saved ``local/...`` dataset that the registry does not list, read from the
+    dataset's own manifest (its env, reference scores and checksum :func:`offrl.datasets.info` reads there
+    for every native dataset)."""
     from offrl.datasets.native import read_manifest
 
     m = read_manifest(path)
     spec, card = m.get("spec", {}), m.get("metadata", {}).get("card", {})
-    keys = ("env_id", "ref_min", "ref_max", "max_episode_steps", "checksum")
-    out = {k: spec[k] for k in keys if spec.get(k) is not None}
     what = (f"{spec.get('env_id')} {card.get('level', '')} data collected from the shipped policies" if card
             else f"{spec.get('env_id') or 'unknown-env'} data")
-    out["description"] = f"{m.get('transitions', 0):,} transitions of {what}, saved under this id"
-    return out
+    return {"description": f"{m.get('transitions', 0):,} transitions of {what}, saved under this id"}
+
+
+def _bars() -> bool:
+    """Whether to show progress bars: only on a terminal, where a finished bar is erased. Elsewhere (a log
+    file, a pipe, a captured stream) its redraws and the blanks that erase it stay in the text as stray
+    lines among the results."""
+    return sys.stderr.isatty()
 
 
 def download_(dataset_ids: Annotated[list[str], tyro.conf.arg(metavar="ID [ID ...]")], /, *,
@@ -128,7 +133,7 @@ def download_(dataset_ids: Annotated[list[str], tyro.conf.arg(metavar="ID [ID ..
 
     for i in dataset_ids:
         get_info(i)  # an unknown id is refused (with close matches) before anything downloads
-    outcome = download_datasets(dataset_ids, root=root, progress=True)
+    outcome = download_datasets(dataset_ids, root=root, progress=_bars())
     for i, paths in outcome.paths.items():
         for p in paths:
             print(f"{i}: {p}")
@@ -158,7 +163,7 @@ def verify_(sources: Annotated[list[str], tyro.conf.arg(metavar="ID|PATH [ID|PAT
 
     bad = 0
     for s in sources:
-        problems = verify(s, root=root, progress=True, repin=repin, allow_pickle=allow_pickle)
+        problems = verify(s, root=root, progress=_bars(), repin=repin, allow_pickle=allow_pickle)
         if problems:
             bad += 1
             for p in problems:
@@ -177,7 +182,7 @@ def convert_(source: Annotated[str, tyro.conf.arg(metavar="ID|PATH")],
 
     Args:
       source: registry id or path.
-      dest: output path, or a local/<name> or minari/<namespace>/<name>-v<N> id.
+      dest: output path, or a local/<name> (without -v<N> it gets -v0) or minari/<namespace>/<name>-v<N> id.
       to: output format.
       mode: D4RL read mode (qlearning = what d4rl.qlearning_dataset returns, raw = every row).
       data_format: Minari backend when --to minari.
@@ -187,7 +192,7 @@ def convert_(source: Annotated[str, tyro.conf.arg(metavar="ID|PATH")],
     """
     from offrl.datasets.api import load, save
 
-    ds = load(source, root=root, mode=mode, allow_pickle=allow_pickle, progress=True)
+    ds = load(source, root=root, mode=mode, allow_pickle=allow_pickle, progress=_bars())
     kw = {"data_format": data_format} if to == "minari" else {}
     out = save(ds, dest, format=to, overwrite=overwrite, root=root, **kw) if to == "offrl" else \
         save(ds, dest, format=to, overwrite=overwrite, **kw)

@@ -70,6 +70,10 @@ def _flat_batch(space, x) -> np.ndarray:
     return np.asarray(x).reshape(len(x), -1)
 
 
+PROGRESS_DELAY_S = 1.0
+"""A progress bar of reading episodes shows only once reading has taken this long: none for a quick read."""
+
+
 def load_minari(path: str | os.PathLike, *, dataset_id: str | None = None, progress: bool = False) -> OfflineDataset:
     """Read a Minari dataset directory (either backend) into an :class:`OfflineDataset`."""
     import gymnasium as gym
@@ -89,7 +93,9 @@ def load_minari(path: str | os.PathLike, *, dataset_id: str | None = None, progr
     if progress:
         from tqdm import tqdm
 
-        it = tqdm(it, total=mds.total_episodes, desc=f"reading {data_dir.parent.name}", leave=False)
+        # no bar for a quick read (delay), none left behind when it ends (leave=False)
+        it = tqdm(it, total=mds.total_episodes, desc=f"reading {data_dir.parent.name}", leave=False,
+                  delay=PROGRESS_DELAY_S)
     try:
         for ep in it:
             o = ep.observations
@@ -115,22 +121,15 @@ def load_minari(path: str | os.PathLike, *, dataset_id: str | None = None, progr
     if not obs_l:
         raise DataIntegrityError(f"{path}: Minari dataset has no episodes")
     obs, nxt, act = np.concatenate(obs_l), np.concatenate(nxt_l), np.concatenate(act_l)
-    env_id, max_steps = None, None
-    if mds.spec.env_spec is not None:
-        env_id, max_steps = mds.spec.env_spec.id, mds.spec.env_spec.max_episode_steps
-    offrl_spec = meta.get("offrl_spec")
-    if isinstance(offrl_spec, str):
-        try:
-            offrl_spec = json.loads(offrl_spec)
-        except ValueError:
-            offrl_spec = None
+    facts = metadata_facts(meta)  # env, time limit and reference scores, as offrl.datasets.info reads them
+    offrl_spec = _json_dict(meta.get("offrl_spec")) or {}
     mid = meta.get("dataset_id")
     spec = DatasetSpec(
-        id=dataset_id or (offrl_spec or {}).get("id") or (f"minari/{mid}" if mid else f"file:{Path(path).name}"),
-        env_id=env_id or (offrl_spec or {}).get("env_id"), obs_shape=tuple(obs.shape[1:]), obs_dtype=str(obs.dtype),
+        id=dataset_id or offrl_spec.get("id") or (f"minari/{mid}" if mid else f"file:{Path(path).name}"),
+        env_id=facts["env_id"], obs_shape=tuple(obs.shape[1:]), obs_dtype=str(obs.dtype),
         action_shape=tuple(act.shape[1:]), action_dtype=str(act.dtype),
-        ref_min=_float(meta.get("ref_min_score")), ref_max=_float(meta.get("ref_max_score")), source="minari",
-        max_episode_steps=max_steps or (offrl_spec or {}).get("max_episode_steps"),
+        ref_min=facts["ref_min"], ref_max=facts["ref_max"], source="minari",
+        max_episode_steps=facts["max_episode_steps"],
         extra={"minari_id": mid, "data_format": meta.get("data_format")})
     keep = {k: meta[k] for k in ("algorithm_name", "description", "author", "minari_version", "data_format",
                                  "total_episodes", "total_steps") if k in meta}
@@ -140,6 +139,61 @@ def load_minari(path: str | os.PathLike, *, dataset_id: str | None = None, progr
 
 def _float(v: Any) -> float | None:
     return None if v is None else float(v)
+
+
+def _json_dict(v: Any) -> dict | None:
+    """``v`` as a dict: itself, or the JSON object a string holds (Minari stores env specs, spaces and our
+    spec as JSON strings); None for anything else."""
+    if isinstance(v, str):
+        try:
+            v = json.loads(v)
+        except ValueError:
+            return None
+    return v if isinstance(v, dict) else None
+
+
+def _flat_size(space: Any) -> int | None:
+    """Columns a serialised Minari space (``{"type": "Box", "shape": [...]}``...) takes in the rows of
+    :func:`load_minari` (flattened as :func:`_flat_batch` does: a Discrete value is one column); None for
+    a space it cannot size (or one that is no serialised space: only the raw ``metadata.json`` is read)."""
+    s = _json_dict(space)
+    if s is None:
+        return None
+    kind = s.get("type")
+    if kind == "Box" and isinstance(s.get("shape"), list):
+        return int(np.prod(s["shape"], dtype=np.int64))
+    if kind == "Discrete":
+        return 1
+    if kind in ("Dict", "Tuple"):
+        subs = s.get("subspaces")
+        subs = list(subs.values()) if isinstance(subs, dict) else subs
+        sizes = [_flat_size(x) for x in subs] if isinstance(subs, list) else [None]
+        return None if any(n is None for n in sizes) else sum(sizes)
+    return None
+
+
+def read_metadata(path: str | os.PathLike) -> dict[str, Any] | None:
+    """The raw ``metadata.json`` of the Minari dataset at ``path`` (its folder or ``data/``), read without
+    ``minari`` and without its episodes; None when there is none or it does not parse."""
+    try:
+        meta = json.loads((_data_dir(Path(path)) / "metadata.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return meta if isinstance(meta, dict) else None
+
+
+def metadata_facts(meta: dict[str, Any]) -> dict[str, Any]:
+    """What a Minari dataset's metadata say of it: ``env_id`` and ``max_episode_steps`` (its env spec,
+    else the offrl spec it was saved with), ``ref_min``/``ref_max`` (``ref_min_score``/``ref_max_score``),
+    ``obs_dim``/``act_dim`` (the columns of its rows, None where unknown). :func:`load_minari` takes its
+    spec's env, time limit and scores from here, and :func:`offrl.datasets.info` all of them, so that the
+    two agree without ``info`` reading a single episode."""
+    env_spec = _json_dict(meta.get("env_spec")) or {}
+    offrl_spec = _json_dict(meta.get("offrl_spec")) or {}
+    return {"env_id": env_spec.get("id") or offrl_spec.get("env_id"),
+            "max_episode_steps": env_spec.get("max_episode_steps") or offrl_spec.get("max_episode_steps"),
+            "ref_min": _float(meta.get("ref_min_score")), "ref_max": _float(meta.get("ref_max_score")),
+            "obs_dim": _flat_size(meta.get("observation_space")), "act_dim": _flat_size(meta.get("action_space"))}
 
 
 def _box(shape, dtype):
@@ -216,12 +270,8 @@ def save_minari(ds: OfflineDataset, path: str | os.PathLike, *, dataset_id: str,
 def copy_source_checksum(path: str | os.PathLike) -> str | None:
     """The checksum of the dataset a Minari copy written by :func:`save_minari` was made from (None
     when the directory is no Minari dataset or does not record it); read without ``minari``."""
-    meta_path = _data_dir(Path(path)) / "metadata.json"
-    try:
-        meta = json.loads(meta_path.read_text())
-    except (OSError, ValueError):
-        return None
-    value = meta.get("offrl_source_checksum") if isinstance(meta, dict) else None
+    meta = read_metadata(path)
+    value = meta.get("offrl_source_checksum") if meta is not None else None
     return value if isinstance(value, str) else None
 
 
