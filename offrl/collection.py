@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import platform
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -544,6 +545,27 @@ def collected_otherwise(dataset_id: str, root=None) -> str | None:
     return ", ".join(diff) or None
 
 
+def collect_command(name: str, root=None) -> str:
+    """The ``offrl collect`` command that makes the saved dataset of ``name`` (``hopper-medium``) again as it
+    was collected: with its card's size, seed and env count where they are not the defaults (``offrl
+    collect hopper-medium --steps 5000``); the plain command when its card cannot be read."""
+    from offrl.datasets import local_dataset_dir
+
+    command = f"offrl collect {name}"
+    try:
+        card = json.loads((local_dataset_dir(f"local/{name}-v0", root) / "card.json").read_text())
+    except (OSError, ValueError, OffrlError):
+        return command
+    parts = len(COMPOSITE_LEVELS.get(parse_name(name)[1], (None,)))  # --steps is per part of a composite
+    if isinstance(card.get("transitions"), int) and card["transitions"] != default_transitions(name):
+        command += f" --steps {card['transitions'] // parts}"
+    if card.get("seed") not in (None, 0):
+        command += f" --seed {card['seed']}"
+    if card.get("n_envs") not in (None, DEFAULT_N_ENVS):
+        command += f" --n-envs {card['n_envs']}"
+    return command
+
+
 def dataset_card(env, level, spec, arrays, segments, seed, n_envs, elapsed) -> dict[str, Any]:
     """Provenance of a collected dataset: versions, policies, steps, time, checksum."""
     pol_meta = {}
@@ -696,6 +718,9 @@ class CollectArgs:
     stale copy without collecting."""
     overwrite: bool = False
     """replace an existing dataset."""
+    dataset_id: Annotated[str | None, tyro.conf.arg(metavar="local/NAME-v0")] = None
+    """save the data under this local/... id instead of the name's own, e.g. local/hopper-medium-50k-v0
+    for --steps 50000: data of another size or seed never stand in for the default dataset (no Minari copy)."""
 
 
 def main(argv: list[str]) -> int:
@@ -703,9 +728,11 @@ def main(argv: list[str]) -> int:
     parse_name(a.name)
     # --minari given explicitly (True) must make the copy; the default (None) makes it where it can
     minari = (True if "--minari" in argv else None) if a.minari else False
+    if a.dataset_id is not None and minari is None:
+        minari = False  # the copy's name belongs to the default data (collect refuses an explicit --minari)
     t0 = time.time()
     ds = collect(a.name, steps=a.steps, seed=a.seed, n_envs=a.n_envs, workers=a.workers, minari=minari,
-                 overwrite=a.overwrite, expect_checksum=a.expect_checksum)
+                 overwrite=a.overwrite, expect_checksum=a.expect_checksum, dataset_id=a.dataset_id)
     st = ds.stats()
     print(f"{ds.spec.id}: {len(ds):,} transitions, {st['episodes']} episodes, return "
           f"{st['return']['mean']:.1f} ± {st['return']['std']:.1f}"
@@ -713,6 +740,10 @@ def main(argv: list[str]) -> int:
           + f"; {time.time() - t0:.1f} s; checksum {ds.spec.checksum}"
           + (" (matches the recorded one)" if (ds.metadata["card"].get("recorded_checksum") or {}).get("matches")
              else ""))
+    if a.dataset_id is None and (other := collected_otherwise(ds.spec.id)):
+        print(f"note: {ds.spec.id} is saved with {other}: sweeps, `offrl reproduce` and the reference tables "
+              f"that name this id expect the default data (--dataset-id local/NAME-v0 saves other data under "
+              f"an id of their own)", file=sys.stderr)
     if minari is not False and "/" not in parse_name(a.name)[0]:  # task datasets get no copy (the note says why)
         status, path = minari_copy_status(a.name)
         if status == "ok":  # written outside the data root: say where, and by which id it loads

@@ -276,7 +276,9 @@ def damaged_local_hint(dataset_id: str, root=None) -> str:
     info = R.get_info(dataset_id)
     d = R.local_dataset_dir(dataset_id, root)
     if info.id in R.DATASETS:
-        how = f"collect it again with `offrl collect {info.name.removesuffix('-v0')} --overwrite`"
+        from offrl.collection import collect_command  # as it was collected: a --steps 5000 set stays 5000 rows
+
+        how = f"collect it again with `{collect_command(info.name.removesuffix('-v0'), root)} --overwrite`"
     elif quickstart_transitions(info.id) is not None:
         how = f"delete {d}, then {_local_hint(info, root)}"
     else:

@@ -82,3 +82,37 @@ def test_the_quickstarts_data_bar_names_its_sized_id(tmp_path, bar_labels):
     assert collected and bar_labels == ["collect local/hopper-medium-300-v0"]
     assert ds.spec.id == "local/hopper-medium-300-v0" == load(ds.spec.id, root=tmp_path).spec.id
     assert json.loads((local_dataset_dir(ds.spec.id, tmp_path) / "card.json").read_text())["id"] == ds.spec.id
+
+
+def test_the_command_line_saves_under_an_id_and_notes_other_data_under_the_default_one(tmp_path, monkeypatch, capsys):
+    """`offrl collect NAME --steps N --dataset-id ID`; without --dataset-id a non-default size is noted (runs
+    that name the default id expect the default data), and the repair hint for damaged data keeps its size."""
+    from offrl.cli import main
+    from offrl.datasets import verify
+
+    monkeypatch.setenv("OFFRL_DATA_DIR", str(tmp_path / "data"))
+    assert main(["collect", "hopper-random", "--steps", "80", "--n-envs", "2",
+                 "--dataset-id", "local/hopper-random-80-v0"]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("local/hopper-random-80-v0: 80 transitions") and "note:" not in err
+    assert "Minari copy" not in out and not local_dataset_dir("local/hopper-random-v0").exists()
+    assert len(load("local/hopper-random-80-v0")) == 80
+
+    assert main(["collect", "hopper-random", "--steps", "60", "--n-envs", "2"]) == 0
+    err = capsys.readouterr().err
+    assert ("note: local/hopper-random-v0 is saved with transitions 60 (default 1000000), n_envs 2 (default 10): "
+            "sweeps, `offrl reproduce` and the reference tables that name this id expect the default data") in err
+    data = local_dataset_dir("local/hopper-random-v0") / "data.h5"
+    damaged = bytearray(data.read_bytes())
+    damaged[len(damaged) // 2] ^= 1
+    data.write_bytes(bytes(damaged))
+    assert ("collect it again with `offrl collect hopper-random --steps 60 --n-envs 2 --overwrite`"
+            in "\n".join(verify("local/hopper-random-v0")))
+
+
+def test_the_repair_command_gives_a_composites_size_per_part(tmp_path):
+    collection.collect("hopper-medium-expert", steps=30, n_envs=2, root=tmp_path, minari=False, progress=False)
+    assert len(load("local/hopper-medium-expert-v0", root=tmp_path)) == 60
+    assert collection.collect_command("hopper-medium-expert", tmp_path) == \
+        "offrl collect hopper-medium-expert --steps 30 --n-envs 2"
+    assert collection.collect_command("hopper-expert", tmp_path) == "offrl collect hopper-expert"  # none saved
