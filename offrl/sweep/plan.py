@@ -365,7 +365,7 @@ def missing_data(sources: list[str]) -> list[str]:
             continue
         if info["present"]:
             continue
-        paths = ", ".join(info["paths"]) or "(no local path)"
+        paths = ", ".join(info["paths"] or info.get("looked_in", [])) or "(no local path)"
         if info["source"] != "local":
             lines.append(f"{source}: missing {paths}; get it with `offrl datasets download {source}`")
         elif source in R.DATASETS:

@@ -332,3 +332,12 @@ def test_a_killed_launchers_scratch_folder_is_removed_by_the_next(tmp_path, monk
     mine = scratch_folder()
     assert not dead.exists() and alive.exists() and other.exists()
     assert mine.parent == tmp_path and mine.name.startswith(f"offrl-sweep-{os.getpid()}-")
+
+
+def test_a_missing_minari_dataset_names_where_it_was_looked_for(tmp_path, monkeypatch):
+    from offrl.sweep.plan import missing_data
+
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path / "minari"))
+    line, = missing_data(["minari/mujoco/hopper/medium-v0"])
+    assert str(tmp_path / 'minari' / 'mujoco/hopper/medium-v0') in line and "(no local path)" not in line
+    assert "offrl datasets download minari/mujoco/hopper/medium-v0" in line
