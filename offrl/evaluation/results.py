@@ -736,5 +736,10 @@ def _reference_table(rows: list[dict[str, Any]], source: str, want: str) -> dict
             continue
         table[match_key(row["algo"], row["dataset"])] = (row["mean"], row["std"])
     if source not in tables:
+        from offrl.reproduce.targets import TARGETS
+
+        if any(t.source == source for _, t in TARGETS.items()):  # a table of our own not recorded yet
+            raise OffrlError(f"reference source {source!r} has no rows in the published scores yet: "
+                             f"`offrl reproduce {source} --record` runs and records them (docs/reproduce.md)")
         raise UnknownIdError("reference source", source, tables)
     return tables[source]

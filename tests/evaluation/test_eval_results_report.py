@@ -230,6 +230,9 @@ def test_reference_scores(tmp_path, monkeypatch):
     assert load_references("corl-last", csv_path) == {"last": ref}  # one convention: one table
     with pytest.raises(UnknownIdError, match="corl-last"):
         load_references("corl-lst", csv_path)
+    # a table of our own whose rows are not recorded yet: said so, with the command that records them
+    with pytest.raises(OffrlError, match="'offrl-local-v0' has no rows .* `offrl reproduce offrl-local-v0 --record`"):
+        load_references("offrl-local-v0", csv_path)
     monkeypatch.setenv("OFFRL_PUBLISHED_SCORES", str(csv_path))
     assert find_published_scores() == csv_path
 
