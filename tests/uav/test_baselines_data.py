@@ -165,3 +165,26 @@ def test_plot_refuses_a_broken_result_naming_the_file(tmp_path, capsys, text, pr
     err = capsys.readouterr().err
     assert f"result: {f} {problem}" in err and "Traceback" not in err
     assert not list(tmp_path.glob("*.png"))
+
+
+def test_cli_baselines_names_every_file_it_writes(tmp_path, capsys, monkeypatch):
+    """One ``wrote PATH`` line per file written: baselines.json, baselines.md and each PNG. The real
+    plots cost ~15 s of compilation on a small CPU (test_cli_baselines_plot_datasets draws them), so
+    plot_all is replaced here by one that writes two files and returns their paths, as it does."""
+    from offrl.cli import main
+    from offrl.envs.uav import plots
+
+    def fake_plot_all(result, params, out):
+        paths = [out / "association_over_training.png", out / "trajectories.png"]
+        for p in paths:
+            p.write_bytes(b"png")
+        return paths
+
+    monkeypatch.setattr(plots, "plot_all", fake_plot_all)
+    out = tmp_path / "out"
+    # the smallest run the options allow: 10 episodes, one seed, one evaluation layout, one UAV
+    assert main(["uav", "baselines", "--episodes", "10", "--seeds", "0", "--eval-episodes", "1", "--n-uavs", "1",
+                 "--out", str(out)]) == 0
+    wrote = [line.removeprefix("wrote ") for line in capsys.readouterr().out.splitlines() if line.startswith("wrote ")]
+    assert sorted(wrote) == sorted(str(p) for p in out.iterdir()) and len(wrote) == len(set(wrote)) == 4
+    assert [p.rsplit("/", 1)[-1] for p in wrote[:2]] == ["baselines.json", "baselines.md"]

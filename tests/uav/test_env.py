@@ -6,6 +6,7 @@ import numpy as np
 
 from offrl.envs.uav import UAVOffload, UAVOffloadNumPy, make_params, stack_params
 from offrl.envs.uav.env import (avail_actions_array, reset_arrays, step_arrays, step_env_arrays)
+from offrl.envs.uav.env import step as uav_step
 from offrl.envs.uav.channel import sinr_db
 
 P = make_params(episode_len=20)
@@ -222,3 +223,79 @@ def test_out_of_range_action_ids_hover_as_documented():
     odd = jax.jit(env.step_env)(jax.random.PRNGKey(1), st, {"uav_0": 7, "uav_1": -1})[1]
     np.testing.assert_array_equal(odd.uav_pos, hover.uav_pos)
     np.testing.assert_array_equal(odd.uav_pos, st.uav_pos)
+
+
+def _step_variants(env):
+    """Every public way to step the JAX env with an action array, eager and under jit/vmap."""
+    p = env.params
+    return {
+        "env.step": env.step,
+        "env.step_env": env.step_env,
+        "jit(env.step)": jax.jit(env.step),
+        "jit(uav.step)": jax.jit(lambda k, s, a: uav_step(k, s, a, p)),
+        "step_arrays": lambda k, s, a: step_arrays(k, s, a, p),
+        "jit(step_env_arrays)": jax.jit(lambda k, s, a: step_env_arrays(k, s, a, p)),
+        # under vmap the per-call shape is the unbatched one: a batch of 3 rows of the given actions
+        "vmap(env.step)": lambda k, s, a: jax.vmap(env.step, in_axes=(None, None, 0))(k, s, jnp.stack([a] * 3)),
+        "jit(vmap(step_arrays))": jax.jit(lambda k, s, a: jax.vmap(lambda b: step_arrays(k, s, b, p))(
+            jnp.stack([a] * 3))),
+    }
+
+
+def test_action_array_of_wrong_shape_raises_config_error_naming_the_shape():
+    import pytest
+
+    from offrl.errors import ConfigError
+
+    env = UAVOffload(make_params(n_uavs=4, episode_len=5))
+    _, st = env.reset(jax.random.PRNGKey(0))
+    need = (r"actions: need one action per agent, an integer array of shape \(4,\) for the 4 agents "
+            r"uav_0, uav_1, uav_2, uav_3; got shape ")
+    for bad, got in ((jnp.array([1, 2]), r"\(2,\)"),                        # too short (the reported case)
+                     (jnp.zeros(5, jnp.int32), r"\(5,\)"),                  # too long
+                     (jnp.zeros((4, 1), jnp.int32), r"\(4, 1\)"),           # wrong rank
+                     (jnp.zeros((2, 4), jnp.int32), r"\(2, 4\)"),
+                     (jnp.int32(1), r"\(\)")):                              # a scalar
+        for name, f in _step_variants(env).items():
+            with pytest.raises(ConfigError, match=need + got):
+                f(jax.random.PRNGKey(1), st, bad)
+    with pytest.raises(ConfigError, match=need.replace("got shape ", r"got list \[\[1\], \[2, 3\]\]")):
+        env.step(jax.random.PRNGKey(1), st, [[1], [2, 3]])
+
+
+def test_float_or_bool_actions_are_refused_not_truncated():
+    import pytest
+
+    from offrl.errors import ConfigError
+
+    env = UAVOffload(make_params(n_uavs=4, episode_len=5))
+    _, st = env.reset(jax.random.PRNGKey(0))
+    msg = (r"actions: an action is an index into the 5 discrete actions 0\.\.4 \(0 hover, 1 north, 2 south, "
+           r"3 east, 4 west\), so an integer dtype is needed; got dtype ")
+    for bad, dtype in ((jnp.array([0.0, 1.0, 2.9, 3.0]), "float32"), (np.array([1.5, 0, 0, 0]), "float"),
+                       (jnp.ones(4, bool), "bool")):
+        for name, f in _step_variants(env).items():
+            with pytest.raises(ConfigError, match=msg + dtype):
+                f(jax.random.PRNGKey(1), st, bad)
+    # the values of a dict are checked the same way
+    good = {a: 0 for a in env.agents}
+    for f in (env.step, jax.jit(env.step)):
+        with pytest.raises(ConfigError, match=r"actions\['uav_2'\]: an action is an index .* got dtype float32"):
+            f(jax.random.PRNGKey(1), st, dict(good, uav_2=jnp.float32(1.0)))
+        with pytest.raises(ConfigError, match=r"actions\['uav_1'\]: need one integer action \(a scalar\) per agent; "
+                                              r"got shape \(2,\)"):
+            f(jax.random.PRNGKey(1), st, dict(good, uav_1=jnp.array([1, 2])))
+
+
+def test_integer_action_arrays_still_step():
+    env = UAVOffload(make_params(n_uavs=4, episode_len=5))
+    _, st = env.reset(jax.random.PRNGKey(0))
+    k = jax.random.PRNGKey(1)
+    step = jax.jit(env.step)
+    want = np.asarray(step(k, st, {a: 1 for a in env.agents})[1].uav_pos)  # everyone one cell north
+    assert not np.array_equal(want, np.asarray(st.uav_pos))
+    for actions in (jnp.full(4, 1), np.ones(4, np.int64), np.ones(4, np.uint8), {a: np.int64(1) for a in env.agents}):
+        np.testing.assert_array_equal(step(k, st, actions)[1].uav_pos, want, err_msg=repr(actions))
+    np.testing.assert_array_equal(env.step_env(k, st, [1, 1, 1, 1])[1].uav_pos, want)  # eager, a list
+    batched = jax.jit(jax.vmap(lambda a: step_arrays(k, st, a, env.params)))(jnp.ones((3, 4), jnp.int32))
+    np.testing.assert_array_equal(batched[1].uav_pos, np.stack([want] * 3))

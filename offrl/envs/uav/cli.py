@@ -170,9 +170,12 @@ def run_baselines(a: Baselines) -> int:
                  config={"preset": a.preset, "n_uavs": a.n_uavs, **_to_json(dataclasses.asdict(cfg))})
     saved["curves"] = {m: {k: v for k, v in c.items() if k != "train"} | {"train_mean": np.asarray(c["train"]).mean(0)}
                        for m, c in res["curves"].items()}
-    (out / "baselines.json").write_text(json.dumps(_to_json(saved)))
-    (out / "baselines.md").write_text(table + "\n")
+    written = [out / "baselines.json", out / "baselines.md"]
+    written[0].write_text(json.dumps(_to_json(saved)))
+    written[1].write_text(table + "\n")
     print(table)
+    for p in written:
+        print(f"wrote {p}")
     if a.plots:
         from offrl.envs.uav.plots import plot_all
 

@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from offrl.envs.uav.channel import association
-from offrl.envs.uav.params import ACTION_DELTAS, N_ACTIONS, EnvParams, make_params, validate_params
+from offrl.envs.uav.params import ACTION_DELTAS, ACTION_NAMES, N_ACTIONS, EnvParams, make_params, validate_params
 
 
 @flax.struct.dataclass
@@ -172,11 +172,13 @@ def move(uav_pos, actions, params: EnvParams):
 def step_env_arrays(key, state: EnvState, actions, params: EnvParams):
     """One transition on arrays, no reset.
 
+    ``actions`` is an integer array of shape (U,), one action id per UAV; another shape or a float or
+    bool dtype raises ConfigError at trace time (see :func:`check_actions`).
     Returns ``(obs (U, D), state, rewards (U,), team_reward, truncated, infos)``. ``key`` is unused
     (users are static) but kept so that stochastic extensions keep the signature.
     """
     del key
-    pos = move(state.uav_pos, actions, params)
+    pos = move(state.uav_pos, check_actions(actions, params.agents), params)
     assoc, load, best = association(pos, state.users, params)
     state = EnvState(uav_pos=pos, users=state.users, t=state.t + 1, assoc=assoc, load=load, best_sinr=best)
     rewards, team = rewards_array(state, params)
@@ -206,25 +208,80 @@ def step_arrays(key, state: EnvState, actions, params: EnvParams):
 
 
 # ------------------------------------------------------------------------------------ dict API
+_ACTION_HELP = f"an action is an index into the {N_ACTIONS} discrete actions 0..{N_ACTIONS - 1} " \
+               f"({', '.join(f'{i} {n}' for i, n in enumerate(ACTION_NAMES))})"
+
+
+def _agent_list(agents) -> str:
+    return ", ".join(agents) if len(agents) <= 8 else f"{agents[0]}, ..., {agents[-1]}"
+
+
+def _as_jax(x, what: str, expected: str):
+    from offrl.errors import ConfigError
+
+    try:
+        return jnp.asarray(x)
+    except (TypeError, ValueError) as e:  # a string, a ragged nested list, None, ...
+        raise ConfigError(f"{what}: need {expected}; got {type(x).__name__} {x!r:.80} ({e})") from None
+
+
+def _check_dtype(a, what: str):
+    if not jnp.issubdtype(a.dtype, jnp.integer):  # bool is not an integer dtype here
+        from offrl.errors import ConfigError
+
+        raise ConfigError(f"{what}: {_ACTION_HELP}, so an integer dtype is needed; got dtype {a.dtype} "
+                          "(convert explicitly, e.g. jnp.argmax(logits, -1) or x.astype(jnp.int32), "
+                          "rather than leave the conversion to the step)")
+
+
+def check_actions(actions, agents):
+    """``actions`` as an int32 array of shape ``(len(agents),)``, one action id per agent.
+
+    Shape and dtype are static, so this runs at trace time (once per compilation under ``jit``; under
+    ``vmap`` the shape seen is the unbatched one) and raises ConfigError naming the expected shape and
+    what was given: a wrong length or rank, or a non-integer (float, bool) dtype, which would otherwise
+    broadcast into a JAX shape error or be silently truncated. Action *values* are not checked (they
+    may be traced): see :func:`move` for what an id outside ``Discrete(5)`` does.
+    """
+    n = len(agents)
+    expected = f"one action per agent, an integer array of shape ({n},) for the {n} agents {_agent_list(agents)}"
+    a = _as_jax(actions, "actions", expected)
+    if a.shape != (n,):
+        from offrl.errors import ConfigError
+
+        raise ConfigError(f"actions: need {expected}; got shape {tuple(a.shape)} (dtype {a.dtype})")
+    _check_dtype(a, "actions")
+    return a.astype(jnp.int32)
+
+
 def _actions_array(actions, agents):
-    """Stack a dict agent -> action in agent order (an array passes through).
+    """Stack a dict agent -> action in agent order (an array is checked by :func:`check_actions`).
 
     The dict's keys must be exactly ``agents``: a missing or unknown agent raises ConfigError naming
-    the expected ids. Keys are Python structure, so under ``jit`` this runs once, at trace time, and
-    costs the compiled step nothing. Action *values* are not checked (they may be traced): see
-    :func:`move` for what an id outside ``Discrete(5)`` does.
+    the expected ids; each value must be one integer action (a scalar). Keys, shapes and dtypes are
+    Python structure, so under ``jit`` this runs once, at trace time, and costs the compiled step
+    nothing. Action *values* are not checked (they may be traced): see :func:`move` for what an id
+    outside ``Discrete(5)`` does.
     """
-    if isinstance(actions, dict):
-        if actions.keys() != set(agents):
-            from offrl.errors import ConfigError
+    if not isinstance(actions, dict):
+        return check_actions(actions, agents)
+    from offrl.errors import ConfigError
 
-            missing = [a for a in agents if a not in actions]
-            unknown = sorted(map(str, set(actions) - set(agents)))
-            what = "; ".join(part for part in (f"missing {', '.join(missing)}" if missing else "",
-                                               f"unknown {', '.join(unknown)}" if unknown else "") if part)
-            raise ConfigError(f"actions: need exactly one action per agent {', '.join(agents)} ({what})")
-        return jnp.stack([jnp.asarray(actions[a], jnp.int32) for a in agents])
-    return jnp.asarray(actions, jnp.int32)
+    if actions.keys() != set(agents):
+        missing = [a for a in agents if a not in actions]
+        unknown = sorted(map(str, set(actions) - set(agents)))
+        what = "; ".join(part for part in (f"missing {', '.join(missing)}" if missing else "",
+                                           f"unknown {', '.join(unknown)}" if unknown else "") if part)
+        raise ConfigError(f"actions: need exactly one action per agent {', '.join(agents)} ({what})")
+    out = []
+    for agent in agents:
+        what = f"actions[{agent!r}]"
+        v = _as_jax(actions[agent], what, "one integer action (a scalar)")
+        if v.shape != ():
+            raise ConfigError(f"{what}: need one integer action (a scalar) per agent; got shape {tuple(v.shape)}")
+        _check_dtype(v, what)
+        out.append(v.astype(jnp.int32))
+    return jnp.stack(out)
 
 
 def _per_agent(x, agents):
@@ -301,7 +358,8 @@ class UAVOffload:
         """``(obs, state, rewards, terminations, truncations, infos)``, auto-resetting at truncation.
 
         ``actions`` is a dict agent -> int (or a (U,) int array). A dict must hold exactly the env's
-        agents (else :class:`~offrl.errors.ConfigError`, raised at trace time); an id outside
+        agents and an array must have shape (U,) and an integer dtype (else
+        :class:`~offrl.errors.ConfigError`, raised at trace time); an id outside
         ``Discrete(5)`` hovers, as values cannot be checked inside ``jit``. ``terminations``/``truncations`` hold
         one flag per agent plus ``"__all__"``; episodes only end by truncation. ``infos`` holds team
         scalars (``n_assoc``, ``team_reward``, ``offload_fraction``, ``mean_sinr_db``, ``collisions``),
