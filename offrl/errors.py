@@ -17,7 +17,7 @@ class OffrlError(Exception):
 class UnknownIdError(OffrlError, KeyError):
     """An id (dataset, algorithm, env, level) that no registry knows; carries close matches."""
 
-    def __init__(self, kind: str, name: str, known: Iterable[str]):
+    def __init__(self, kind: str, name: str, known: Iterable[str], hint: str | None = None):
         self.kind, self.name = kind, name
         self.known = sorted(known)
         self.suggestions = suggest(name, self.known)
@@ -26,6 +26,8 @@ class UnknownIdError(OffrlError, KeyError):
             msg += "; did you mean " + ", ".join(repr(s) for s in self.suggestions) + "?"
         elif len(self.known) <= 30:
             msg += "; known: " + ", ".join(self.known)
+        if hint:
+            msg += f" ({hint})"
         super().__init__(msg)
 
     def __str__(self) -> str:  # KeyError would otherwise repr() the message

@@ -17,8 +17,11 @@ T = TypeVar("T")
 class Registry(Generic[T]):
     """Maps names to entries; ``registry[name]`` raises :class:`UnknownIdError` with suggestions."""
 
-    def __init__(self, kind: str):
+    def __init__(self, kind: str, *, unknown_hint: str | None = None):
+        """``unknown_hint``: said after the suggestions for a name the registry does not know (e.g. how
+        entries of one's own are registered)."""
         self.kind = kind
+        self.unknown_hint = unknown_hint
         self._entries: dict[str, T] = {}
 
     def register(self, name: str, entry: T, *, overwrite: bool = False) -> T:
@@ -36,7 +39,7 @@ class Registry(Generic[T]):
         try:
             return self._entries[name]
         except KeyError:
-            raise UnknownIdError(self.kind, name, self._entries) from None
+            raise UnknownIdError(self.kind, name, self._entries, self.unknown_hint) from None
 
     def get(self, name: str, default: T | None = None) -> T | None:
         return self._entries.get(name, default)

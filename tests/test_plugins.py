@@ -116,6 +116,16 @@ def test_module_names_are_read_once_each_and_loading_is_idempotent(plugin):
     assert plugins.load_plugins() == [MODULE] and plugins.load_plugins([MODULE]) == [MODULE]
 
 
+def test_an_unknown_name_says_how_ones_own_is_registered(capsys):
+    """Without OFFRL_PLUGINS a plugin's algorithm is unknown: the error says where to name its module."""
+    assert main(["train", "--algo", "bcreg", "--dataset", "local/toy-plugin-v0"]) == 1
+    err = capsys.readouterr().err
+    assert "unknown algorithm 'bcreg'; did you mean 'bc'? (one of your own is known once its module is named in " \
+           "OFFRL_PLUGINS: docs/extending.md)" in err
+    assert main(["continual", "train", "--stream", "pendulum-gain", "--method", "erlast"]) != 0
+    assert "OFFRL_PLUGINS" in capsys.readouterr().err
+
+
 def test_offrl_train_finds_the_plugins_algorithm(plugin, tmp_path, capsys):
     from offrl.provenance import code_stamp
 

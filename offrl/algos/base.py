@@ -121,7 +121,8 @@ class Algorithm:
                             owner=self.name, known_label=f"{self.name} hyperparameters")
 
 
-ALGORITHMS: Registry[Algorithm] = Registry("algorithm")
+ALGORITHMS: Registry[Algorithm] = Registry(
+    "algorithm", unknown_hint="one of your own is known once its module is named in OFFRL_PLUGINS: docs/extending.md")
 
 
 def register(algo: Algorithm) -> Algorithm:

@@ -117,7 +117,9 @@ class RunKind:
         return self.config_cls(**coerce_fields(self.config_cls, values))
 
 
-KINDS: Registry[RunKind] = Registry("sweep run kind")
+KINDS: Registry[RunKind] = Registry(
+    "sweep run kind", unknown_hint="one of your own is known once its module is named in OFFRL_PLUGINS: "
+                     "docs/extending.md")
 
 
 def register_kind(kind: RunKind, *, overwrite: bool = False) -> RunKind:
@@ -139,7 +141,7 @@ def get_kind(name: str) -> RunKind:
     if name not in KINDS:
         from offrl.errors import UnknownIdError
 
-        raise UnknownIdError(KINDS.kind, name, sorted({*KINDS.names(), *_PROVIDERS}))
+        raise UnknownIdError(KINDS.kind, name, sorted({*KINDS.names(), *_PROVIDERS}), KINDS.unknown_hint)
     return KINDS[name]
 
 

@@ -130,7 +130,9 @@ class Method:
                             owner=self.name)
 
 
-METHODS: Registry[Method] = Registry("continual method")
+METHODS: Registry[Method] = Registry(
+    "continual method", unknown_hint="one of your own is known once its module is named in OFFRL_PLUGINS: "
+                     "docs/extending.md")
 
 
 def register(method: Method) -> Method:
