@@ -399,8 +399,10 @@ def collect(name: str, *, steps: int | None = None, seed: int = 0, n_envs: int =
     # `steps or default` below would read 0 as the default (1M transitions): refuse it before any work
     if steps is not None and (isinstance(steps, bool) or steps < 1):
         raise ConfigError(f"collect: steps={steps} must be >= 1 (leave it out for the default)")
-    if n_envs < 1 or workers < 0:
-        raise ConfigError(f"collect: n_envs={n_envs} must be >= 1 and workers={workers} >= 0")
+    if n_envs < 1:
+        raise ConfigError(f"collect: n_envs={n_envs} must be >= 1")
+    if workers < 0:
+        raise ConfigError(f"collect: workers={workers} must be >= 0 (0: in this process)")
     env, level = parse_name(name)
     src = source(env)
     if dataset_id == src.dataset_id(level):

@@ -914,6 +914,7 @@ def main(argv: list[str]) -> int:
     SeedPlacement.create(tc.devices, len(tc.seeds), "TrainConfig.devices")  # so do missing devices
     check_results_root(tc)  # and a results folder that cannot be written
     dataset = load(tc.dataset)
+    check_continuous_actions(tc.algo, dataset.spec)  # refused before the "training ..." line, not after it
     run_dir = run_dir_for(tc, dataset.spec)
     was_finished = finished_results(run_dir) is not None
     if not was_finished:

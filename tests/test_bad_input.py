@@ -105,8 +105,8 @@ def test_a_list_hyperparameter_in_a_sweep_must_be_a_list_of_its_items(tmp_path, 
 
 @pytest.mark.parametrize("argv, said", [(["--steps", "0"], "steps=0 must be >= 1"),
                                         (["--steps", "-5"], "steps=-5 must be >= 1"),
-                                        (["--n-envs", "0"], "n_envs=0 must be >= 1"),
-                                        (["--workers", "-1"], "workers=-1 >= 0")])
+                                        (["--n-envs", "0"], "collect: n_envs=0 must be >= 1\n"),  # workers unnamed
+                                        (["--workers", "-1"], "workers=-1 must be >= 0")])
 def test_collect_refuses_sizes_that_are_not_counts(tmp_path, monkeypatch, capsys, argv, said):
     """`--steps 0` once collected the default 1M transitions; negative sizes crashed or wrote a tiny dataset."""
     monkeypatch.setenv("OFFRL_DATA_DIR", str(tmp_path / "data"))

@@ -118,7 +118,8 @@ def test_discrete_actions_are_refused_before_anything_is_built(tmp_path, capsys)
     path = save(OfflineDataset(obs, rng.integers(0, 5, (n, 2)).astype(np.int32), rng.normal(size=n).astype(np.float32),
                                np.roll(obs, -1, 0), term, np.zeros(n, bool), spec=spec), tmp_path / "uav.npz")
     assert main(_train_argv(str(path), tmp_path / "res")) == 1
-    err = capsys.readouterr().err
+    out, err = capsys.readouterr()
+    assert "training bc" not in out  # refused before saying it trains
     assert ("bc learns continuous actions, but dataset 'uav/expert-v0' has discrete (int32) actions" in err
             and "load them with offrl.datasets.load" in err and "Traceback" not in err)
     assert not (tmp_path / "res").exists() or not any((tmp_path / "res").iterdir())
