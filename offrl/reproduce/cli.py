@@ -138,11 +138,12 @@ def build_sweeps(specs: Sequence[SweepSpec], *, seeds: Sequence[int] = (), resul
 def _env_id(config) -> str | None:
     """The env a run evaluates on, known without loading its data (None: left to the trainer)."""
     from offrl.datasets import registry as R
+    from offrl.datasets.api import is_registry_id
     from offrl.datasets.native import is_native, read_manifest
 
     if config.env_id:
         return config.env_id
-    if R.looks_like_id(config.dataset) and not Path(config.dataset).exists():
+    if is_registry_id(config.dataset):
         return R.get_info(config.dataset).env_id
     if is_native(config.dataset):
         return (read_manifest(config.dataset).get("spec") or {}).get("env_id")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -24,8 +23,9 @@ def downloadable(source: str) -> bool:
     """Whether ``source`` is a registry id whose files are downloaded from a URL (D4RL, NeoRL-2, D5RL);
     not ``local/*`` data, Minari datasets (fetched by the minari package) or paths."""
     from offrl.datasets import registry as R
+    from offrl.datasets.api import is_registry_id
 
-    if not (R.looks_like_id(source) and not Path(source).exists()) or source not in R.DATASETS:
+    if not is_registry_id(source) or source not in R.DATASETS:
         return False
     return any(url for _, url, _ in R.get_info(source).files)
 

@@ -96,9 +96,9 @@ def _dataset_id(result, config) -> str:
 
 
 def _is_registry_id(s: str) -> bool:
-    from offrl.datasets import registry as R
+    from offrl.datasets.api import is_registry_id
 
-    return R.looks_like_id(s) and not Path(s).exists()
+    return is_registry_id(s)
 
 
 def build_rows(runs: Sequence, outcomes: Mapping[str, Mapping[str, Any]], published: Sequence[Mapping[str, Any]],

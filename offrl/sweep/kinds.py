@@ -286,8 +286,9 @@ def _check_dataset_id(source: str) -> None:
     from pathlib import Path
 
     from offrl.datasets import registry as R
+    from offrl.datasets.api import is_registry_id
 
-    if R.looks_like_id(source) and not Path(source).exists():
+    if is_registry_id(source):
         R.get_info(source)  # unknown ids raise with suggestions
     elif "/" not in source and not Path(source).exists():
         raise ConfigError(f"dataset {source!r} is neither a registered id (e.g. d4rl/hopper-medium-v2) nor a path"

@@ -283,6 +283,7 @@ def get_missing_data(sources: Sequence[str], *, download: bool = False, collect:
 
     from offrl.datasets import download_datasets
     from offrl.datasets import registry as R
+    from offrl.datasets.api import is_registry_id
 
     out = out or sys.stdout
     workers = workers or os.cpu_count() or 1
@@ -290,7 +291,7 @@ def get_missing_data(sources: Sequence[str], *, download: bool = False, collect:
     notes: dict[str, str] = {}
     local, remote = [], []
     for source in missing:
-        if not (R.looks_like_id(source) and not Path(source).exists()):
+        if not is_registry_id(source):
             continue
         info = R.get_info(source)
         if info.source == "local" and collect and source in R.DATASETS:
@@ -350,11 +351,12 @@ def missing_data(sources: list[str]) -> list[str]:
     """For each absent dataset: one line naming the missing files and the command that gets them."""
     from offrl.datasets import api
     from offrl.datasets import registry as R
+    from offrl.datasets.api import is_registry_id
     from offrl.errors import OffrlError, close_ids
 
     lines = []
     for source in sources:
-        if not (R.looks_like_id(source) and not Path(source).exists()):
+        if not is_registry_id(source):
             if not Path(source).expanduser().exists():
                 lines.append(f"{source}: no such file or directory")
             continue
