@@ -861,7 +861,9 @@ def hyperparameter_table(algo) -> str:
     """What ``offrl train --algo NAME --list-hp`` prints: each hyperparameter of ``algo`` that ``--hp``
     takes, with its default and the first line of its help (``hp(..., doc)``, else the field's docstring)."""
     docs = _field_docstrings(algo.config_cls)
-    fields = dataclasses.fields(algo.config_cls)
+    from offrl.algos.base import FIXED_FIELDS
+
+    fields = [f for f in dataclasses.fields(algo.config_cls) if f.name not in FIXED_FIELDS]
     rows = [(f.name, _as_override(f.default if f.default is not dataclasses.MISSING else f.default_factory()),
              ((f.metadata.get("help") or docs.get(f.name) or "").strip().splitlines() or [""])[0]) for f in fields]
     name_w, default_w = max(len(r[0]) for r in rows), max(len(r[1]) for r in rows)

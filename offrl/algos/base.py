@@ -145,9 +145,21 @@ def build_config(config_cls: type, overrides: dict, unknown_message: str, list_k
         raise ConfigError(f"{unknown_message} " + ", ".join(
             f"{u!r}" + (f" (did you mean {hints[u][0]!r}?)" if hints[u] else "") for u in unknown)
             + (f"; {known_label}: {sorted(fields) or 'none'}" if list_known else ""))
+    defaults = {f.name: f.default for f in dataclasses.fields(config_cls)}
+    fixed = [k for k in FIXED_FIELDS if k in overrides and overrides[k] != defaults.get(k)]
+    if fixed:
+        raise ConfigError(f"{owner or config_cls.__qualname__}.{fixed[0]}={overrides[fixed[0]]!r}: fixed by the "
+                          f"algorithm ({defaults[fixed[0]]}: the gradient steps one update call makes), not a "
+                          "hyperparameter; the trainer counts steps by it, so another value would train another "
+                          "number of steps than the run says")
     cfg = config_cls(**overrides)
     validate_config(cfg, owner)
     return cfg
+
+
+FIXED_FIELDS = ("steps_per_call",)
+"""Config fields an algorithm fixes (its own structure, not a setting): given with another value than the
+default they are refused, and ``--list-hp`` does not list them."""
 
 
 def validate_config(cfg, owner: str | None = None) -> None:

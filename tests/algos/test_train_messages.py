@@ -90,8 +90,23 @@ def test_list_hp_prints_each_hyperparameter_with_its_default_and_help(capsys):
     assert out.startswith("td3bc hyperparameters (--hp name=value ...):")
     assert re.search(r"^  alpha +2\.5 +BC trade-off", out, re.M)
     assert re.search(r"^  hidden +256,256 +hidden layer sizes", out, re.M)
-    # a field without hp(...) help shows the first line of its docstring
-    assert re.search(r"^  steps_per_call +2 +gradient steps per update call", out, re.M)
+    # steps_per_call is the algorithm's own structure, not a hyperparameter: not listed, and refused by --hp
+    assert "steps_per_call" not in out
+    assert main(["train", "--algo", "bc", "--dataset", "local/hopper-medium-v0", "--hp", "steps_per_call=2"]) == 1
+    assert "bc.steps_per_call=2: fixed by the algorithm" in capsys.readouterr().err
+    # a field without hp(...) help shows the first line of its docstring (a plugin's config, say)
+    import dataclasses
+    import types
+
+    from offrl.train import hyperparameter_table
+
+    @dataclasses.dataclass(frozen=True)
+    class Own:
+        width: int = 64
+        """units per layer; more is slower."""
+
+    table = hyperparameter_table(types.SimpleNamespace(name="own", config_cls=Own))
+    assert re.search(r"^  width +64 +units per layer; more is slower\.", table, re.M)
     assert main(["train", "--algo", "dt", "--list-hp"]) == 0
     out = capsys.readouterr().out
     assert re.search(r"^  context_len +20 +K: timesteps per window", out, re.M) and "alpha" not in out
