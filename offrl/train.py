@@ -126,6 +126,8 @@ class TrainConfig:
             raise ConfigError(f"TrainConfig.seeds={self.seeds}: seeds are non-negative integers")
         if self.eval_workers < 0:
             raise ConfigError(f"TrainConfig.eval_workers={self.eval_workers} must be >= 0 (0: in this process)")
+        if self.eval_seed < 0:  # else refused by the env only at the first evaluation, after a chunk trained
+            raise ConfigError(f"TrainConfig.eval_seed={self.eval_seed}: env seeds are non-negative integers")
         if self.run_id is not None:
             from offrl.paths import run_folder
 

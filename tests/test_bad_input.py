@@ -65,8 +65,12 @@ def test_negative_seeds_and_worker_counts_are_refused():
         TrainConfig(seeds=(0, -1))
     with pytest.raises(ConfigError, match="eval_workers=-1 must be >= 0"):
         TrainConfig(eval_workers=-1)
+    with pytest.raises(ConfigError, match="eval_seed=-1: env seeds are non-negative"):  # not after a chunk
+        TrainConfig(eval_seed=-1)
     with pytest.raises(ConfigError, match="distinct non-negative seeds"):
         ContinualConfig(seeds=(-1,))
+    with pytest.raises(ConfigError, match="eval_seed=-3: env seeds are non-negative"):
+        ContinualConfig(eval_seed=-3)
     with pytest.raises(ConfigError, match="eval_workers=-2 must be >= 0"):
         ContinualConfig(eval_workers=-2)
     with pytest.raises(ConfigError, match="must name one folder"):

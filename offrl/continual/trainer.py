@@ -109,6 +109,8 @@ class ContinualConfig:
             raise ConfigError(f"ContinualConfig.seeds={self.seeds} must name distinct non-negative seeds")
         if self.eval_workers < 0:
             raise ConfigError(f"ContinualConfig.eval_workers={self.eval_workers} must be >= 0 (0: in this process)")
+        if self.eval_seed < 0:
+            raise ConfigError(f"ContinualConfig.eval_seed={self.eval_seed}: env seeds are non-negative integers")
         if self.run_id is not None:
             from offrl.paths import run_folder
 

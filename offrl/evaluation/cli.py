@@ -11,7 +11,7 @@ from typing import Annotated
 import numpy as np
 import tyro
 
-from offrl.errors import DataIntegrityError, OffrlError
+from offrl.errors import ConfigError, DataIntegrityError, OffrlError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,9 +71,17 @@ def load_trained(run_dir: Path):
         raise OffrlError(f"{state_path} does not match {config['algo']}'s state layout")
     states = jax.tree_util.tree_unflatten(treedef, [jax.numpy.asarray(x) for x in saved])
     mean = std = None
-    if (run_dir / "obs_normalization.npz").is_file():
-        with np.load(run_dir / "obs_normalization.npz") as z:
-            mean, std = z["mean"], z["std"]
+    norm_path = run_dir / "obs_normalization.npz"
+    if norm_path.is_file():
+        try:
+            with np.load(norm_path) as z:
+                mean, std = z["mean"], z["std"]
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+            raise DataIntegrityError(f"{norm_path} is damaged and cannot be read ({type(e).__name__}: {e})") from None
+    elif config.get("train_config", {}).get("normalize_obs"):
+        # the policies take normalized observations: raw ones would score them far below what they reached
+        raise DataIntegrityError(f"{norm_path} is missing: the run normalized observations (normalize_obs), and its "
+                                 "policies cannot be evaluated without the statistics it normalized them by")
     return algo, cfg, spec, states, mean, std, config
 
 
@@ -81,6 +89,12 @@ def main(argv: list[str]) -> int:
     from offrl.evaluation.rollout import evaluate
 
     a = tyro.cli(EvalArgs, args=argv, prog="offrl eval")
+    if a.episodes < 1:
+        raise ConfigError(f"--episodes {a.episodes}: evaluate at least one episode per seed")
+    if a.eval_seed < 0:
+        raise ConfigError(f"--eval-seed {a.eval_seed}: env seeds are non-negative integers")
+    if a.workers < 0:
+        raise ConfigError(f"--workers {a.workers} must be >= 0 (0: in this process)")
     algo, cfg, spec, states, mean, std, config = load_trained(a.run)
     if a.target_returns:
         if "target_returns" not in {f.name for f in dataclasses.fields(cfg)}:

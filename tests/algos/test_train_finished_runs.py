@@ -96,6 +96,18 @@ def test_a_run_killed_while_writing_its_final_files_is_finished_by_a_rerun(tmp_p
     assert max(Counter((r["kind"], r["step"], r["seed"]) for r in rows).values()) == 1
     # offrl eval reads the completed run
     assert main(["eval", str(run), "--episodes", "1"]) == 0
+    capsys.readouterr()
+    for bad, said in ((["--eval-seed", "-1"], "--eval-seed -1: env seeds are non-negative"),
+                      (["--episodes", "0"], "evaluate at least one episode"), (["--workers", "-1"], "must be >= 0")):
+        assert main(["eval", str(run), *bad]) == 1 and said in capsys.readouterr().err
+    # a run that normalized observations is not evaluated on raw ones when its statistics are gone
+    (run / "obs_normalization.npz").rename(tmp_path / "kept.npz")
+    assert main(["eval", str(run), "--episodes", "1"]) == 1
+    assert "obs_normalization.npz is missing: the run normalized observations" in capsys.readouterr().err
+    (tmp_path / "kept.npz").write_bytes(b"not an npz")
+    (tmp_path / "kept.npz").rename(run / "obs_normalization.npz")
+    assert main(["eval", str(run), "--episodes", "1"]) == 1
+    assert "obs_normalization.npz is damaged" in capsys.readouterr().err
 
 
 def test_offrl_train_refuses_missing_devices_before_reading_data(tmp_path, capsys):
