@@ -189,6 +189,8 @@ def make_report(args: ReportArgs, left_out: list[SeedConflict] | None = None) ->
         raise ConfigError(f"ci must be in (0, 1), got {args.ci}")
     if args.reps < 1 or args.profile_reps < 1:
         raise ConfigError("reps and profile_reps must be >= 1")
+    if args.seed < 0:
+        raise ConfigError(f"--seed {args.seed}: the bootstrap's seed is a non-negative integer")
     if args.forgetting_window < 1:
         raise ConfigError(f"--forgetting-window {args.forgetting_window}: the evaluations averaged at each end of "
                           "forgetting must be at least 1 (Continual World: 5)")
@@ -350,14 +352,19 @@ _FIGURE_PREFIXES = ("curves_", "aggregates", "profiles", "improvement")
 
 
 def check_report_folder(out: Path) -> None:
-    """Refuse a report folder ``out`` that is, or lies under, something other than a folder, in one line
-    before any work (``mkdir`` would raise FileExistsError or NotADirectoryError after the bootstrap)."""
+    """Make the report folder ``out``, refusing in one line, before any work, one that is or lies under
+    something other than a folder or cannot be created (``mkdir`` would raise after the bootstrap)."""
     for p in (out, *out.parents):
         if p.exists():
             if not p.is_dir():
                 which = "is a file" if p == out else f"lies under {p}, a file"
                 raise ConfigError(f"--out {out} {which}, not a folder: name a folder for the report")
-            return
+            break
+    try:  # what only creating it finds out (no permission, /proc/x), in one line too
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"--out {out} cannot be created ({e.strerror or e}): name a folder that can be "
+                          "written") from None
 
 
 _LINKED_PNG = re.compile(r"\]\(([^()/\\\s]+\.png)\)")

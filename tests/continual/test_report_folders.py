@@ -55,6 +55,12 @@ def test_a_report_folder_that_is_a_file_is_refused_in_one_line(tmp_path, capsys)
         assert err.startswith(f"offrl report: error: --out {out} ") and "not a folder" in err
         assert err.count("\n") == 1 and "Traceback" not in err
     assert taken.read_text() == "mine"
+    # one that only creating it finds out (/proc takes no new folders, root's or anyone's), and a bad seed
+    assert cli_main(["report", str(root), "--out", "/proc/offrl-report", *FAST, "--no-plots"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("offrl report: error: --out /proc/offrl-report cannot be created (") and err.count("\n") == 1
+    assert cli_main(["report", str(root), "--out", str(tmp_path / "r"), "--seed", "-1", *FAST, "--no-plots"]) == 1
+    assert "--seed -1: the bootstrap's seed is a non-negative integer" in capsys.readouterr().err
 
 
 def test_a_reused_report_folder_keeps_no_plot_of_runs_it_no_longer_reports(tmp_path):
