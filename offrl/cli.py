@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 from offrl.errors import OffrlError, suggest
 from offrl.plugins import load_plugins
+from offrl.process import exit_now, leave_running, left_running, raised_in_xla_compile
 
 # command -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -98,14 +99,11 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         _silence_stdout()
         return 141  # 128 + SIGPIPE: what a shell reports for a command whose reader went away
-    if argv is None and _compile_left_running:
-        # interrupted (Ctrl-C, `kill`) while XLA compiled: the compilation still runs in its own thread, and
-        # the interpreter's exit tore JAX's runtime down under it (a segmentation fault, exit 139, after
-        # the run had said where it stopped). The run's own cleanup is done by now (records closed, the
-        # message printed), so the process ends here without that teardown. Only as the `offrl` program:
-        # a caller of main() from Python keeps its interpreter.
-        sys.stderr.flush()
-        os._exit(code)
+    if argv is None and left_running():
+        # interrupted while a compilation or an evaluation ran in a thread of its own: the interpreter's exit
+        # crashed under it (offrl.process); the run's own cleanup is done by now. Only as the `offrl`
+        # program: a caller of main() from Python keeps its interpreter.
+        exit_now(code)
     return code
 
 
@@ -135,26 +133,9 @@ def _dispatch(argv: list[str] | None) -> int:
         return 1
     except KeyboardInterrupt as e:
         print(f"offrl {cmd}: interrupted", file=sys.stderr)
-        global _compile_left_running
-        _compile_left_running = raised_in_xla_compile(e)
+        if raised_in_xla_compile(e):
+            leave_running("an XLA compilation")
         return 130
-
-
-_compile_left_running = False
-"""Whether the command was interrupted inside an XLA compilation (see :func:`main`)."""
-
-
-def raised_in_xla_compile(error: BaseException) -> bool:
-    """Whether ``error`` was raised while JAX waited for XLA to compile a program. JAX lets a signal's
-    handler run during a compilation, but the compilation itself goes on in a thread of its own, and the
-    interpreter's exit tears JAX's runtime down under it (a segmentation fault): a process that stops on
-    such an interrupt ends with ``os._exit`` once its own cleanup is done."""
-    tb = error.__traceback__
-    while tb is not None:
-        if tb.tb_frame.f_globals.get("__name__") == "jax._src.compiler":
-            return True
-        tb = tb.tb_next
-    return False
 
 
 if __name__ == "__main__":

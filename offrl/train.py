@@ -781,8 +781,13 @@ def _train(tc: TrainConfig, dataset, algo_config, held) -> dict:
         if bar is not None:
             bar.close()
         # an evaluation still running (the run was interrupted) keeps its envs: closing them under it
-        # could crash MuJoCo; its daemon thread ends with the process
-        if pool is not None and not (background is not None and background.pending):
+        # could crash MuJoCo; its daemon thread ends with the process, which then skips the interpreter's
+        # teardown (offrl.process: that crashed under the thread, status 134)
+        if background is not None and background.pending:
+            from offrl.process import leave_running
+
+            leave_running("an evaluation (--overlap-eval)")
+        elif pool is not None:
             pool.close()
         if ckpt is not None:
             ckpt.close()

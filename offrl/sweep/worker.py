@@ -129,7 +129,7 @@ class _PluginErrors(logging.Handler):
 
 
 def main(argv: list[str]) -> int:
-    from offrl.cli import raised_in_xla_compile
+    from offrl.process import exit_now, leave_running, left_running, raised_in_xla_compile
     from offrl.logging import atomic_write_json
     from offrl.plugins import PluginError, load_plugins
     from offrl.sweep.backends import Outcome, execute, from_payload
@@ -145,7 +145,7 @@ def main(argv: list[str]) -> int:
     if not die_with_launcher(data.get("launcher")):
         print(f"{run_id}: the launcher (pid {data['launcher']}) has gone; not started", flush=True)
         return 1
-    code, compile_left_running = 0, False
+    code = 0
     try:
         # the launcher's $OFFRL_PLUGINS reaches this process in its environment: the run's algorithm (or
         # kind, or method) may be one a plugin registers, which this process knows only once it is imported
@@ -155,7 +155,8 @@ def main(argv: list[str]) -> int:
         outcome = Outcome(run_id, "failed", error=refused) if refused else execute(kind, config)
     except KeyboardInterrupt as e:
         outcome, code = Outcome(run_id, "interrupted"), 130
-        compile_left_running = raised_in_xla_compile(e)
+        if raised_in_xla_compile(e):
+            leave_running("an XLA compilation")
         print(f"{run_id}: interrupted; its checkpoints are kept and a rerun resumes it", flush=True)
     except PluginError as e:  # one line, not retried: another attempt would fail the same way
         outcome = Outcome(run_id, "failed", error=f"{type(e).__name__}: {e}")
@@ -164,10 +165,8 @@ def main(argv: list[str]) -> int:
     if outcome.traceback:
         print(outcome.traceback, flush=True)
     atomic_write_json(Path(argv[1]), outcome.to_dict())
-    if compile_left_running:  # as the offrl program does (offrl.cli.raised_in_xla_compile)
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
+    if left_running():  # as the offrl program does (offrl.process)
+        exit_now(code)
     return code
 
 

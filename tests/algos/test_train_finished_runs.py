@@ -122,3 +122,23 @@ def test_offrl_train_refuses_missing_devices_before_reading_data(tmp_path, capsy
     assert main(argv) == 1
     err = capsys.readouterr().err
     assert f"TrainConfig.devices={count} but this host has" in err and "absent.npz" not in err
+
+
+def test_an_interrupt_while_an_evaluation_runs_beside_training_is_noted(tmp_path, monkeypatch, toy_hopper_dataset):
+    """--overlap-eval: a run interrupted while its evaluation thread runs leaves that thread its envs and notes it,
+    so that the offrl program ends without the interpreter's teardown (which aborted under the thread, 134)."""
+    import offrl.evaluation.background as bg
+    import offrl.train as T
+    from offrl import process
+
+    real_start = bg.BackgroundEvaluation.start
+
+    def start_then_interrupt(self, *args, **kwargs):
+        real_start(self, *args, **kwargs)
+        raise KeyboardInterrupt("SIGINT")  # arrives while the evaluation runs
+
+    monkeypatch.setattr(bg.BackgroundEvaluation, "start", start_then_interrupt)
+    monkeypatch.setattr(process, "_left", [])
+    with pytest.raises(KeyboardInterrupt):
+        T.train(_config(tmp_path, toy_hopper_dataset, overlap_eval=True))
+    assert process.left_running() == ["an evaluation (--overlap-eval)"]
