@@ -112,7 +112,7 @@ def main(argv: list[str]) -> int:
     res = evaluate(algo, cfg, states, env_id, episodes=a.episodes, eval_seed=a.eval_seed, obs_mean=mean, obs_std=std,
                    workers=a.workers, env_kwargs=env_kwargs)
     has_ref = spec.ref_min is not None and spec.ref_max is not None
-    print(f"{config['algo']} on {config['dataset']} ({env_id}), {a.episodes} episodes per seed")
+    print(f"{config['algo']} on {config['dataset']} ({env_id}), {a.episodes} episode{'s' * (a.episodes != 1)} per seed")
     print("| variant | seed | return | normalized |\n|---|---|---|---|")
     for vi, name in enumerate(res.variants):
         for si, seed in enumerate(config["seeds"]):

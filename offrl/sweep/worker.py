@@ -129,9 +129,9 @@ class _PluginErrors(logging.Handler):
 
 
 def main(argv: list[str]) -> int:
-    from offrl.process import exit_now, leave_running, left_running, raised_in_xla_compile
     from offrl.logging import atomic_write_json
     from offrl.plugins import PluginError, load_plugins
+    from offrl.process import exit_now, leave_running, left_running, raised_in_xla_compile
     from offrl.sweep.backends import Outcome, execute, from_payload
 
     # the launcher stops a run with SIGINT, also when it was itself started with SIGINT ignored
