@@ -612,17 +612,13 @@ def normalized_score(dataset_id: str | DatasetSpec | OfflineDataset, returns) ->
     info = R.get_info(dataset_id)
     lo, hi = info.ref_min, info.ref_max
     if (lo is None or hi is None) and info.source == "minari":
-        lo, hi = _minari_local_refs(info)
+        facts = _minari_facts(info)
+        lo, hi = facts.get("ref_min"), facts.get("ref_max")
     if lo is None or hi is None:
         hint = (" (offrl/assets/policies/<env>/reference.json, written by the collection work, is not "
                 "shipped yet)" if info.source == "local" else "")
         raise DataIntegrityError(f"dataset {dataset_id!r} has no reference scores{hint}")
     return normalize_returns(returns, lo, hi)
-
-
-def _minari_local_refs(info: R.DatasetInfo) -> tuple[float | None, float | None]:
-    facts = _minari_facts(info)
-    return facts.get("ref_min"), facts.get("ref_max")
 
 
 def _minari_facts(info: R.DatasetInfo, root=None) -> dict[str, Any]:

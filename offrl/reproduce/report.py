@@ -89,16 +89,12 @@ def references(rows: Iterable[Mapping[str, Any]], source: str, score: str) -> di
 
 
 def _dataset_id(result, config) -> str:
-    spec = (result.config.get("dataset_spec") or {}) if result is not None else {}
-    if spec.get("id") and not _is_registry_id(config.dataset):
-        return str(spec["id"])  # a dataset given by path: named by its id
-    return config.dataset
-
-
-def _is_registry_id(s: str) -> bool:
     from offrl.datasets.api import is_registry_id
 
-    return is_registry_id(s)
+    spec = (result.config.get("dataset_spec") or {}) if result is not None else {}
+    if spec.get("id") and not is_registry_id(config.dataset):
+        return str(spec["id"])  # a dataset given by path: named by its id
+    return config.dataset
 
 
 def build_rows(runs: Sequence, outcomes: Mapping[str, Mapping[str, Any]], published: Sequence[Mapping[str, Any]],
