@@ -645,8 +645,14 @@ def group_runs(runs: Sequence[RunResult], left_out: list[SeedConflict] | None = 
 def match_key(algo: str, dataset: str) -> tuple[str, str]:
     """Key under which our runs and published rows are matched: the algorithm without punctuation
     (``td3_bc`` == ``td3bc``) and the dataset id without its source prefix
-    (``d4rl/hopper-medium-v2`` == ``hopper-medium-v2``), both lower-case."""
-    return re.sub(r"[^a-z0-9]", "", algo.lower()), dataset.rsplit("/", 1)[-1].lower()
+    (``d4rl/hopper-medium-v2`` == ``hopper-medium-v2``), both lower-case.
+
+    Data made on this machine (``local/...``) keep their whole id: they are other data than a
+    published table's even when named alike (``local/hopper-medium-v2`` is not D4RL's), so they
+    match only rows recorded on local data (``offrl-local-v0``)."""
+    dataset = dataset.lower()
+    return (re.sub(r"[^a-z0-9]", "", algo.lower()),
+            dataset if dataset.startswith("local/") else dataset.rsplit("/", 1)[-1])
 
 
 def find_published_scores(path: str | os.PathLike | None = None) -> Path:

@@ -225,6 +225,9 @@ def test_reference_scores(tmp_path, monkeypatch):
     csv_path = _ref_csv(tmp_path)
     ref = load_reference("corl-last", csv_path)
     assert ref[match_key("td3_bc", "d4rl/hopper-medium-v2")] == (60.37, 3.49)
+    # data made here and named like D4RL's are other data: never matched with a D4RL table's row
+    assert match_key("td3bc", "local/hopper-medium-v2") not in ref
+    assert match_key("td3bc", "local/hopper-medium-v0") == match_key("td3bc", "LOCAL/hopper-medium-v0")
     with pytest.raises(UnknownIdError, match="corl-last"):
         load_reference("corl-lst", csv_path)
     assert load_references("corl-last", csv_path) == {"last": ref}  # one convention: one table

@@ -51,8 +51,8 @@ def test_old_layout_rows_and_new_rows_side_by_side(tmp_path):
     assert "dt-paper,dt,hopper-medium-v2,67.6,\n" in text
     # every reader still works, and one source may carry last and best
     assert load_reference("corl-last", path) == {("td3bc", "hopper-medium-v2"): (60.37, 3.49)}
-    assert load_reference("offrl-local-v0-quick", path) == {("bc", "hopper-medium-v0"): (36.5, 0.9)}
-    assert load_reference("offrl-local-v0-quick", path, score="best") == {("bc", "hopper-medium-v0"): (37.0, 1.1)}
+    assert load_reference("offrl-local-v0-quick", path) == {("bc", "local/hopper-medium-v0"): (36.5, 0.9)}
+    assert load_reference("offrl-local-v0-quick", path, score="best") == {("bc", "local/hopper-medium-v0"): (37.0, 1.1)}
     new = [r for r in published_rows(path) if r["source"] == "offrl-local-v0-quick"]
     assert [(r["score"], r["ci_low"], r["ci_high"], r["seeds"], r["steps"]) for r in new] == [
         ("last", "35.80", "37.20", "5", "3000"), ("best", "36.00", "38.00", "5", "3000")]
