@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import sys
+import warnings
 from collections.abc import Sequence
 
 from offrl.errors import OffrlError, suggest
@@ -50,6 +52,13 @@ def note_single_seed(seeds: Sequence[int], flag: str = "--seeds") -> None:
               file=sys.stderr)
 
 
+def progress_bars_shown() -> bool:
+    """Whether a command that draws progress bars by default shows them: only on a terminal, where a finished
+    bar is erased. Elsewhere (a log file, a pipe, a captured stream) its redraws and the blanks that erase it
+    stay in the text as stray lines among the results."""
+    return sys.stderr.isatty()
+
+
 def repeated_option(argv: Sequence[str]) -> str | None:
     """The first ``--option`` that ``argv`` gives twice (``--hp a=1 ... --hp b=2``, ``--seeds 0 --seeds=1``,
     ``--progress ... --no-progress``), else None. Tokens after a bare ``--`` are values, not options.
@@ -86,11 +95,52 @@ def _silence_stdout() -> None:
         pass
 
 
+_ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
+_LIBRARY_PREFIX = re.compile(r"^(WARN|WARNING): ")  # gymnasium's logger puts it before its own warnings
+
+
+def warning_line(message: Warning | str, prog: str = "offrl") -> str:
+    """A warning as the ``offrl`` program shows it: ``PROG: warning: <message>`` (``offrl train: warning:
+    ...``, as its errors read ``offrl train: error: ...``), on one line, without the terminal colours and
+    ``WARN:`` prefix that gymnasium adds to its own."""
+    text = _ANSI_ESCAPE.sub("", str(message))
+    text = " ".join(part.strip() for part in text.splitlines() if part.strip())
+    return f"{prog}: warning: {_LIBRARY_PREFIX.sub('', text)}"
+
+
+def show_warnings_as_lines(prog: str = "offrl") -> None:
+    """Show every warning that the filters let through as one line (:func:`warning_line`), each line
+    once, instead of Python's ``path:line: Category: message`` and the source line under it. Which
+    warnings show is still up to the filters (``-W``, ``PYTHONWARNINGS``); only their form changes.
+    The same line comes once, though a warning's own filter may let it through again: gymnasium's
+    "once" forgets what it showed whenever a filter changes, and an env is made more than once
+    (checked against the data, then evaluated)."""
+    shown: set[str] = set()
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        text = warning_line(message, prog)
+        if text in shown:
+            return
+        shown.add(text)
+        stream = sys.stderr if file is None else file
+        try:
+            stream.write(text + "\n")
+        except (OSError, ValueError):  # stderr closed or gone: a warning must not end the command
+            pass
+
+    warnings.showwarning = show
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``offrl`` console script.
 
     Output piped into a reader that stops early (``offrl datasets list | head -3``) ends the command
-    quietly with status 141, as it would end any Unix tool, instead of with a traceback."""
+    quietly with status 141, as it would end any Unix tool, instead of with a traceback. As the
+    ``offrl`` program (``argv`` None), warnings show as one line each (:func:`show_warnings_as_lines`)."""
+    if argv is None:
+        # only as the program: a caller of main() from Python (a test recording warnings) keeps its own way
+        command = sys.argv[1] if len(sys.argv) > 1 and sys.argv[1] in COMMANDS else None
+        show_warnings_as_lines("offrl" + (f" {command}" if command else ""))
     try:
         try:
             code = _dispatch(argv)

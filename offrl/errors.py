@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable
+from typing import Any
 
 
 class OffrlError(Exception):
@@ -43,7 +44,20 @@ class DownloadError(OffrlError):
 
 
 class ConfigError(OffrlError, ValueError):
-    """An invalid configuration value; the message names the offending field."""
+    """An invalid configuration value; the message names the offending field (:func:`field_name`)."""
+
+
+_NO_VALUE = object()
+
+
+def field_name(config: str, field: str, value: Any = _NO_VALUE) -> str:
+    """How an error names a field of a command's config: by the option that sets it on the command line
+    and by its Python name, ``--eval-every / TrainConfig.eval_every=300`` (``value`` given) or
+    ``--eval-every / TrainConfig.eval_every``. One message then reads right for whoever typed
+    ``offrl train --eval-every 300``, built ``TrainConfig(eval_every=300)`` or wrote ``eval_every: 300``
+    in a sweep file. The option is the field's name with dashes, as tyro spells it."""
+    text = f"--{field.replace('_', '-')} / {config}.{field}"
+    return text if value is _NO_VALUE else f"{text}={value!r}"
 
 
 class UnsafeFileError(OffrlError):

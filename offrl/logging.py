@@ -243,6 +243,15 @@ def wandb_mode(use_wandb: bool | None = None) -> str:
     return "offline" if use_wandb else "disabled"
 
 
+def _disabled_by() -> str:
+    """The setting that disables wandb, in words (``WANDB_MODE=disabled``, ``mode=disabled in <file>``)."""
+    mode = os.environ.get("WANDB_MODE", "").strip()
+    if mode:
+        return f"WANDB_MODE={mode}"
+    mode, path = _wandb_settings()
+    return f"mode={mode} in {path}" if mode else "wandb settings"
+
+
 def _say(message: str) -> None:
     """One line for the person running the command (stderr, so piped output stays clean)."""
     print(message, file=sys.stderr, flush=True)
@@ -412,9 +421,9 @@ class RunLogger:
             if wandb_configured() is None:
                 return "not configured; pass --wandb (use_wandb=True) or log in with `wandb login` to use it"
             if explicit:
-                warnings.warn("use_wandb=True but wandb is disabled (WANDB_MODE or wandb settings); "
+                warnings.warn(f"--wandb on (use_wandb=True), but wandb is disabled by {_disabled_by()}; "
                               "logging to JSONL only", stacklevel=3)
-            return "disabled by WANDB_MODE or wandb settings"
+            return f"disabled by {_disabled_by()}"
         try:
             import wandb
         except ImportError:

@@ -42,7 +42,7 @@ def parse_devices(value: Any, where: str = "devices") -> int | str:
     """A ``devices`` option as the configs keep it: a count >= 1 (an int, or digits as text) or ``"all"``.
 
     Raises:
-      ConfigError: anything else, naming ``where``.
+      ConfigError: anything else, naming ``where`` (as :meth:`SeedPlacement.create` does).
     """
     if isinstance(value, str):
         text = value.strip().lower()
@@ -72,7 +72,8 @@ class SeedPlacement:
 
     @classmethod
     def create(cls, option: Any, n_seeds: int, where: str = "devices") -> SeedPlacement:
-        """The placement of ``n_seeds`` seeds for a ``devices`` option (``1``, a count or ``"all"``).
+        """The placement of ``n_seeds`` seeds for a ``devices`` option (``1``, a count or ``"all"``);
+        errors name the option ``where`` (e.g. ``--devices / TrainConfig.devices``, :func:`offrl.errors.field_name`).
 
         ``"all"`` takes every local device, but no more devices than seeds (a device without a seed of
         its own would only train a padding copy).
@@ -95,10 +96,10 @@ class SeedPlacement:
                 raise ConfigError(
                     f"{where}={count} but this host has {_describe_devices(local)}: on GPUs, CUDA_VISIBLE_DEVICES "
                     "decides which ones JAX sees; on a CPU, XLA_FLAGS=--xla_force_host_platform_device_count=N "
-                    "(set before jax starts) makes N host devices; or use devices=all")
+                    "(set before jax starts) makes N host devices; or give 'all' (every local device)")
             if count > n_seeds:
                 raise ConfigError(f"{where}={count} is more devices than the {n_seeds} seed(s) of the run: each "
-                                  f"device trains whole seeds; use at most {n_seeds} devices (or devices=all)")
+                                  f"device trains whole seeds; use at most {n_seeds} devices (or 'all')")
         return cls(n_seeds, tuple(local[:count]) if count > 1 else ())
 
     # ------------------------------------------------------------------ sizes

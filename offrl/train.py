@@ -23,7 +23,7 @@ import numpy as np
 import tyro
 
 from offrl import __version__
-from offrl.errors import ConfigError, DataIntegrityError, OffrlError
+from offrl.errors import ConfigError, DataIntegrityError, OffrlError, field_name
 from offrl.logging import WandbSwitch
 from offrl.sharding import DevicesOption, SeedPlacement, parse_devices
 
@@ -114,28 +114,30 @@ class TrainConfig:
     """show a progress bar."""
 
     def __post_init__(self):
-        object.__setattr__(self, "devices", parse_devices(self.devices, "TrainConfig.devices"))
+        object.__setattr__(self, "devices", parse_devices(self.devices, _field("devices")))
         for name in ("steps", "eval_every", "eval_episodes", "chunk", "unroll"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
-                raise ConfigError(f"TrainConfig.{name}={getattr(self, name)} must be >= 1")
+                raise ConfigError(f"{_field(name, getattr(self, name))} must be >= 1")
         if not self.seeds:
-            raise ConfigError("TrainConfig.seeds must name at least one seed")
+            raise ConfigError(f"{_field('seeds')} must name at least one seed")
         if len(set(self.seeds)) != len(self.seeds):
-            raise ConfigError(f"TrainConfig.seeds={self.seeds} has duplicates")
+            raise ConfigError(f"{_field('seeds', self.seeds)} has duplicates")
         if any(s < 0 for s in self.seeds):
-            raise ConfigError(f"TrainConfig.seeds={self.seeds}: seeds are non-negative integers")
+            raise ConfigError(f"{_field('seeds', self.seeds)}: seeds are non-negative integers")
         if self.eval_workers < 0:
-            raise ConfigError(f"TrainConfig.eval_workers={self.eval_workers} must be >= 0 (0: in this process)")
+            raise ConfigError(f"{_field('eval_workers', self.eval_workers)} must be >= 0 (0: in this process)")
         if self.eval_seed < 0:  # else refused by the env only at the first evaluation, after a chunk trained
-            raise ConfigError(f"TrainConfig.eval_seed={self.eval_seed}: env seeds are non-negative integers")
+            raise ConfigError(f"{_field('eval_seed', self.eval_seed)}: env seeds are non-negative integers")
         if self.run_id is not None:
             from offrl.paths import run_folder
 
             run_folder(self.run_id, self.results_dir)  # one folder of the results root, checked before any work
         if self.chunk is not None and self.eval_every % self.chunk:
-            raise ConfigError(f"TrainConfig.eval_every={self.eval_every} must be a multiple of chunk={self.chunk}")
+            raise ConfigError(f"{_field('eval_every', self.eval_every)} must be a multiple of chunk={self.chunk} "
+                              f"({_field('chunk')})")
         if self.chunk is not None and self.steps % self.chunk:
-            raise ConfigError(f"TrainConfig.steps={self.steps} must be a multiple of chunk={self.chunk}")
+            raise ConfigError(f"{_field('steps', self.steps)} must be a multiple of chunk={self.chunk} "
+                              f"({_field('chunk')})")
 
     def resolved_chunk(self, steps_per_call: int = 1) -> int:
         """``chunk`` if given, else the largest divisor of both ``steps`` and ``eval_every`` that is at
@@ -143,16 +145,22 @@ class TrainConfig:
         update call, e.g. TD3+BC's policy delay of 2)."""
         if self.chunk is not None:
             if self.chunk % steps_per_call:
-                raise ConfigError(f"TrainConfig.chunk={self.chunk} must be a multiple of {self.algo}'s "
+                raise ConfigError(f"{_field('chunk', self.chunk)} must be a multiple of {self.algo}'s "
                                   f"steps_per_call={steps_per_call}")
             return self.chunk
         common = math.gcd(self.steps, self.eval_every)
         fits = [d for d in range(min(common, MAX_CHUNK), 0, -1) if common % d == 0 and d % steps_per_call == 0]
         if not fits:
-            raise ConfigError(f"steps={self.steps} and eval_every={self.eval_every} have no common divisor that is a "
-                              f"multiple of {self.algo}'s steps_per_call={steps_per_call}; make both multiples "
-                              f"of {steps_per_call}")
+            raise ConfigError(f"{_field('steps', self.steps)} and {_field('eval_every', self.eval_every)} have no "
+                              f"common divisor that is a multiple of {self.algo}'s steps_per_call={steps_per_call}; "
+                              f"make both multiples of {steps_per_call}")
         return fits[0]
+
+
+def _field(name: str, *value) -> str:
+    """A :class:`TrainConfig` field as errors name it: ``--eval-every / TrainConfig.eval_every=300``
+    (:func:`offrl.errors.field_name`)."""
+    return field_name("TrainConfig", name, *value)
 
 
 def _tuple_item_type(cls, name: str, default: tuple) -> type:
@@ -582,7 +590,7 @@ def _train(tc: TrainConfig, dataset, algo_config, held) -> dict:
         print(f"note: training in chunks of {tc.chunk} steps, the largest common divisor of steps={tc.steps} and "
               f"eval_every={tc.eval_every}; many small jitted calls train slower", file=sys.stderr)
     calls_per_chunk = tc.chunk // cfg.steps_per_call
-    placement = SeedPlacement.create(tc.devices, len(tc.seeds), "TrainConfig.devices")
+    placement = SeedPlacement.create(tc.devices, len(tc.seeds), _field("devices"))
     if dataset is None:
         from offrl.datasets import load
 
@@ -614,7 +622,7 @@ def _train(tc: TrainConfig, dataset, algo_config, held) -> dict:
             old = json.loads((run_dir / "config.json").read_text()) if (run_dir / "config.json").is_file() else config
             if diff := config_difference(old, config):
                 raise OffrlError(f"{run_dir} holds a finished run with a different configuration ({diff}); "
-                                 "pick another run_id")
+                                 f"pick another {_field('run_id')}")
             if changed := data_difference(old, config):
                 raise OffrlError(f"{run_dir} holds a finished run, but {changed}")
         return finished
@@ -630,7 +638,8 @@ def _train(tc: TrainConfig, dataset, algo_config, held) -> dict:
     if resume:
         old = json.loads((run_dir / "config.json").read_text())
         if diff := config_difference(old, config):
-            raise OffrlError(f"{run_dir} holds a run with a different configuration ({diff}); pick another run_id")
+            raise OffrlError(f"{run_dir} holds a run with a different configuration ({diff}); "
+                             f"pick another {_field('run_id')}")
         if changed := data_difference(old, config):
             raise OffrlError(f"{run_dir} holds a stopped run, but {changed}")
     if not env_id:  # said once, before training: the run would otherwise end with no score and no reason
@@ -897,9 +906,20 @@ def check_results_root(tc: TrainConfig) -> None:
         raise OffrlError(f"{where} {problem}; pass --results-dir DIR, a folder you can write to")
 
 
+def _option_given(argv: list[str], option: str) -> bool:
+    """Whether ``argv`` gives ``option`` (``--algo x`` or ``--algo=x``) before any bare ``--``."""
+    for token in argv:
+        if token == "--":
+            return False
+        if token == option or token.startswith(option + "="):
+            return True
+    return False
+
+
 def main(argv: list[str]) -> int:
     """``offrl train``: parse a :class:`TrainConfig` and run it, or show the finished run it names; with
-    ``--list-hp``, list the hyperparameters of ``--algo`` instead (:func:`hyperparameter_table`)."""
+    ``--list-hp``, list the hyperparameters of ``--algo`` instead (:func:`hyperparameter_table`), after a line
+    saying that they are the default algorithm's when ``--algo`` is not given."""
     from offrl import algos
     from offrl.cli import note_single_seed
     from offrl.datasets import load
@@ -916,11 +936,14 @@ def main(argv: list[str]) -> int:
                               "help) and exit.\n\nA dataset that names no evaluation env trains without "
                               "evaluation and gets no score unless --env-id is given.")
     if list_hp:
+        if not _option_given(argv, "--algo"):  # unsaid, the default's list reads as the only one, or as all of them
+            print(f"hyperparameters of {tc.algo}, the default --algo (--algo NAME --list-hp for another's: "
+                  f"{', '.join(algos.names())})")
         print(hyperparameter_table(algos.get(tc.algo)))
         return 0
     note_single_seed(tc.seeds)
     resolve_config(tc)  # an unknown algorithm or hyperparameter fails here, before any data is read
-    SeedPlacement.create(tc.devices, len(tc.seeds), "TrainConfig.devices")  # so do missing devices
+    SeedPlacement.create(tc.devices, len(tc.seeds), _field("devices"))  # so do missing devices
     check_results_root(tc)  # and a results folder that cannot be written
     dataset = load(tc.dataset)
     check_continuous_actions(tc.algo, dataset.spec)  # refused before the "training ..." line, not after it

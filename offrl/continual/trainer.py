@@ -23,7 +23,7 @@ import numpy as np
 import tyro
 
 from offrl import __version__
-from offrl.errors import ConfigError, OffrlError
+from offrl.errors import ConfigError, OffrlError, field_name
 from offrl.logging import WandbSwitch
 from offrl.sharding import DevicesOption, SeedPlacement, parse_devices
 
@@ -94,7 +94,7 @@ class ContinualConfig:
     """show a progress bar."""
 
     def __post_init__(self):
-        object.__setattr__(self, "devices", parse_devices(self.devices, "ContinualConfig.devices"))
+        object.__setattr__(self, "devices", parse_devices(self.devices, _field("devices")))
         from offrl.continual.data import NORMALIZATIONS
         from offrl.continual.methods import HEADS
         from offrl.continual.streams import check_quality
@@ -102,35 +102,35 @@ class ContinualConfig:
         self._take_batch_size_from_hp()
         for name in ("steps_per_task", "eval_every", "eval_episodes", "chunk", "batch_size"):
             if getattr(self, name) < 1:
-                raise ConfigError(f"ContinualConfig.{name}={getattr(self, name)} must be >= 1")
+                raise ConfigError(f"{_field(name, getattr(self, name))} must be >= 1")
         if not self.seeds:
-            raise ConfigError("ContinualConfig.seeds is empty: name at least one seed (--seeds 0 1 2 3 4)")
+            raise ConfigError(f"{_field('seeds')} is empty: name at least one seed (--seeds 0 1 2 3 4)")
         if len(set(self.seeds)) != len(self.seeds) or any(s < 0 for s in self.seeds):
-            raise ConfigError(f"ContinualConfig.seeds={self.seeds} must name distinct non-negative seeds")
+            raise ConfigError(f"{_field('seeds', self.seeds)} must name distinct non-negative seeds")
         if self.eval_workers < 0:
-            raise ConfigError(f"ContinualConfig.eval_workers={self.eval_workers} must be >= 0 (0: in this process)")
+            raise ConfigError(f"{_field('eval_workers', self.eval_workers)} must be >= 0 (0: in this process)")
         if self.eval_seed < 0:
-            raise ConfigError(f"ContinualConfig.eval_seed={self.eval_seed}: env seeds are non-negative integers")
+            raise ConfigError(f"{_field('eval_seed', self.eval_seed)}: env seeds are non-negative integers")
         if self.run_id is not None:
             from offrl.paths import run_folder
 
             run_folder(self.run_id, self.results_dir)  # one folder of the results root, checked before any work
         if self.steps_per_task % self.eval_every:
             fit = _fitting_eval_every(self.steps_per_task, self.eval_every, self.chunk)
-            raise ConfigError(f"ContinualConfig.eval_every={self.eval_every} must divide steps_per_task="
+            raise ConfigError(f"{_field('eval_every', self.eval_every)} must divide steps_per_task="
                               f"{self.steps_per_task} (the evaluation at a task's end is its row of the score matrix); "
                               f"pass --eval-every {fit} (continual.eval_every: {fit} in a sweep file), or a "
                               "steps_per_task that it divides")
         if self.eval_every % self.chunk:
             # the largest chunk up to the present one that divides eval_every
             fit = max(d for d in range(1, min(self.chunk, self.eval_every) + 1) if self.eval_every % d == 0)
-            raise ConfigError(f"ContinualConfig.eval_every={self.eval_every} must be a multiple of chunk={self.chunk} "
+            raise ConfigError(f"{_field('eval_every', self.eval_every)} must be a multiple of chunk={self.chunk} "
                               f"(the steps trained per compiled call); pass --chunk {fit} (continual.chunk: {fit} "
                               "in a sweep file), or an eval_every that chunk divides")
         if self.heads not in HEADS:
-            raise ConfigError(f"ContinualConfig.heads={self.heads!r} is not one of {list(HEADS)}")
+            raise ConfigError(f"{_field('heads', self.heads)} is not one of {list(HEADS)}")
         if self.normalize not in NORMALIZATIONS:
-            raise ConfigError(f"ContinualConfig.normalize={self.normalize!r} is not one of {list(NORMALIZATIONS)}")
+            raise ConfigError(f"{_field('normalize', self.normalize)} is not one of {list(NORMALIZATIONS)}")
         check_quality(self.quality)
 
     def _take_batch_size_from_hp(self) -> None:
@@ -147,9 +147,15 @@ class ContinualConfig:
         if size == self.batch_size:
             return
         if self.batch_size != DEFAULT_BATCH_SIZE:
-            raise ConfigError(f"ContinualConfig.batch_size={self.batch_size} and hp batch_size={size} disagree: give "
+            raise ConfigError(f"{_field('batch_size', self.batch_size)} and hp batch_size={size} disagree: give "
                               f"the batch size once (--batch-size {size}; continual.batch_size: {size} in a sweep file)")
         object.__setattr__(self, "batch_size", size)
+
+
+def _field(name: str, *value) -> str:
+    """A :class:`ContinualConfig` field as errors name it: ``--eval-every / ContinualConfig.eval_every=300``
+    (:func:`offrl.errors.field_name`)."""
+    return field_name("ContinualConfig", name, *value)
 
 
 def _fitting_eval_every(steps_per_task: int, eval_every: int, chunk: int) -> int:
@@ -193,7 +199,7 @@ def setup(cc: ContinualConfig, datasets=None) -> _Setup:
     from offrl.paths import run_folder
     from offrl.train import resolve_schedule_fields
 
-    SeedPlacement.create(cc.devices, len(cc.seeds), "ContinualConfig.devices")  # the devices exist
+    SeedPlacement.create(cc.devices, len(cc.seeds), _field("devices"))  # the devices exist
     stream = load_stream(cc.stream)
     method = METHODS[cc.method]
     algo = algos.get(cc.algo)
@@ -201,7 +207,7 @@ def setup(cc: ContinualConfig, datasets=None) -> _Setup:
     cfg = resolve_schedule_fields(learner_config(cc, algo), cc.steps_per_task * len(stream.tasks))
     mcfg = method_config(cc, method)
     if cc.chunk % cfg.steps_per_call:
-        raise ConfigError(f"ContinualConfig.chunk={cc.chunk} must be a multiple of {cc.algo}'s "
+        raise ConfigError(f"{_field('chunk', cc.chunk)} must be a multiple of {cc.algo}'s "
                           f"steps_per_call={cfg.steps_per_call}")
     check_spaces(stream)
     data = prepare_stream_data(stream, cc.quality, algo=algo, cfg=cfg, heads=cc.heads, normalize=cc.normalize,
@@ -460,7 +466,7 @@ def _train_stream(cc: ContinualConfig, s: _Setup) -> dict:
     from offrl.train import _Checkpoints, host_metrics, init_states, make_chunk_fn
 
     run_dir, config = s.run_dir, s.config
-    placement = SeedPlacement.create(cc.devices, len(cc.seeds), "ContinualConfig.devices")
+    placement = SeedPlacement.create(cc.devices, len(cc.seeds), _field("devices"))
     resume = (run_dir / "config.json").exists()
     if resume:
         _check_identity(s, finished=False)

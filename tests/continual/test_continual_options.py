@@ -32,6 +32,19 @@ def test_an_eval_every_that_does_not_divide_the_task_suggests_one_that_does():
     ContinualConfig(steps_per_task=5000, eval_every=1000)  # the doc's command as written now
 
 
+@pytest.mark.parametrize("kwargs, named", [
+    ({"eval_episodes": 0}, "--eval-episodes / ContinualConfig.eval_episodes=0 must be >= 1"),
+    ({"seeds": (0, 0)}, "--seeds / ContinualConfig.seeds=(0, 0) must name distinct"),
+    ({"eval_seed": -1}, "--eval-seed / ContinualConfig.eval_seed=-1: env seeds"),
+    ({"heads": "many"}, "--heads / ContinualConfig.heads='many' is not one of"),
+])
+def test_errors_name_the_option_as_typed_and_the_field(kwargs, named):
+    """`offrl continual train --eval-episodes 0` is refused naming --eval-episodes, not only the field."""
+    with pytest.raises(ConfigError) as e:
+        ContinualConfig(**kwargs)
+    assert str(e.value).startswith(named), e.value
+
+
 def test_missing_data_under_a_data_root_of_ones_own_is_made_there(tmp_path, capsys):
     """The hint names the same root (`--data-root` of `offrl continual collect`), and that command writes there,
     not into the default root."""
