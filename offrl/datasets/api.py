@@ -376,6 +376,97 @@ def _bar_for(progress: bool, *files: Path) -> bool:
     return progress and sum(f.stat().st_size for f in files if f.is_file()) >= PROGRESS_MIN_BYTES
 
 
+INFO_CHECK_MAX_BYTES = 256 << 20
+"""``offrl datasets info ID`` checks data on this machine against their checksums when they take at most this
+many bytes (well under a second to read); larger data are left to ``offrl datasets verify``, and ``info``
+says they were not checked."""
+
+
+@dataclasses.dataclass
+class RecordedCheck:
+    """What :func:`check_recorded` compared and what it found."""
+
+    checked: str | None
+    """what was compared with which checksum, e.g. ``its files against the sha256 checksums in offrl.json``;
+    None when no checksum is recorded with the data."""
+    problems: list[str]
+    """one line per file that does not match (each names its file); empty when all match."""
+    native: bool = False
+    """the data are offrl's native format, whose manifest checksums every file of the dataset."""
+
+
+def check_recorded(p: Path, *, sidecar: bool = True, progress: bool = False) -> RecordedCheck:
+    """Check the dataset at path ``p`` against the checksums recorded with it, without loading it: a native
+    dataset's files (``p`` its folder or its ``offrl.json``) against the sha256 of each in its manifest,
+    else, with ``sidecar``, a file against the ``<file>.sha256`` that offrl <= 0.1 wrote beside a download.
+
+    This is the check :func:`verify` makes of a path and of native data, and :func:`info` makes before it
+    describes them. A manifest that cannot be read is a problem, not an exception."""
+    from offrl.atomic import check_digest
+    from offrl.datasets.native import MANIFEST, verify_native
+
+    folder = p if p.is_dir() else p.parent if p.name == MANIFEST else None
+    if folder is not None and (folder / MANIFEST).is_file():
+        try:
+            found = verify_native(folder, progress=_bar_for(progress, *folder.iterdir()))
+        except DataIntegrityError as e:  # unreadable, or no offrl manifest: the dataset cannot be checked
+            found = [str(e)]
+        return RecordedCheck(f"its files against the sha256 checksums in {MANIFEST}", found, native=True)
+    side = p.with_name(p.name + ".sha256")
+    if sidecar and side.is_file() and p.is_file():
+        want = side.read_text().strip()
+        ok, got = check_digest(p, want, progress=_bar_for(progress, p))
+        return RecordedCheck(f"the file against the checksum in {side.name}",
+                             [] if ok else [f"{p}: checksum {got} does not match {want} (recorded in {side})"])
+    return RecordedCheck(None, [])
+
+
+def _size_text(n: float) -> str:
+    return f"{n / (1 << 30):.1f} GiB" if n >= 1 << 30 else f"{n / (1 << 20):.0f} MiB"
+
+
+def _id_integrity(i: R.DatasetInfo, root, max_bytes: float) -> str:
+    """Check the data of the id ``i`` on this machine against their checksums as :func:`verify` does, when
+    they take at most ``max_bytes``, without pinning anything; returns what :func:`info` says was checked.
+
+    Raises:
+      DataIntegrityError: a file does not match its checksum (for local data, with the command that makes
+        them again).
+    """
+    verify_cmd = f"`offrl datasets verify {i.id}`"
+    if i.source == "minari":
+        return f"not checked: Minari data record no checksum ({verify_cmd} checks that they load)"
+    if i.source == "local" or not i.files:
+        d = R.local_dataset_dir(i.id, root) if i.source == "local" else R.data_root(root) / i.source / i.name
+        size = sum(f.stat().st_size for f in d.iterdir() if f.is_file()) if d.is_dir() else 0
+        if size > max_bytes:
+            return _not_checked(size, max_bytes, verify_cmd)
+        recorded = check_recorded(d, sidecar=False)
+        if recorded.problems:
+            hint = f". {damaged_local_hint(i.id, root)}" if i.source == "local" else ""
+            raise DataIntegrityError("; ".join(recorded.problems) + hint)
+        return (f"checked: {recorded.checked}" if recorded.checked else
+                f"not checked: no checksum is recorded with these data ({verify_cmd} checks that they load)")
+    here = [(rel, p) for rel, _, _ in i.files if (p := _local_file(i, rel, root)) is not None and p.is_file()]
+    size = sum(p.stat().st_size for _, p in here)
+    if size > max_bytes:
+        return _not_checked(size, max_bytes, verify_cmd)
+    kinds = {rel: expected_checksum(i, rel, root)[1] for rel, _ in here}
+    if "none" in kinds.values():  # checking them now would pin them: that is verify's (or load's) to do
+        return f"not checked: no checksum is known for its files yet ({verify_cmd} pins their sha256)"
+    for rel, p in here:
+        check_file(i, rel, p, root=root, quarantine=False)
+    how = "their published checksums" if set(kinds.values()) == {"published"} else \
+        "the checksums published or pinned at their first download or load"
+    return f"checked: its files against {how}"
+
+
+def _not_checked(size: int, max_bytes: float, verify_cmd: str) -> str:
+    if max_bytes <= 0:
+        return f"not checked ({verify_cmd} checks it)"
+    return f"not checked: {_size_text(size)}, more than info reads ({verify_cmd} checks it)"
+
+
 def _pin_mismatch(info: R.DatasetInfo, rel: str, p: Path, got: str, pinned: str, root) -> DataIntegrityError:
     from offrl.datasets.download import pins_path
 
@@ -675,7 +766,7 @@ def missing_files(dataset_id: str, root=None) -> list[tuple[Path, str]]:
             if url and _local_file(info, rel, root) is None]
 
 
-def info(source: str | os.PathLike, root=None) -> dict[str, Any]:
+def info(source: str | os.PathLike, root=None, *, check_max_bytes: float = 0) -> dict[str, Any]:
     """What is known about a registry id or a dataset path, without loading the data of an id.
 
     For an id: env id, reference scores, URLs, checksums, local presence and paths. ``checksum`` is
@@ -684,12 +775,24 @@ def info(source: str | os.PathLike, root=None) -> dict[str, Any]:
     that none is known yet. For a path (anything :func:`load` and :func:`verify` accept): its
     detected format, a file's sha256 and, when it loads without pickle, its spec and size.
 
+    ``integrity`` (for data on this machine) says what was checked. A path is always checked first
+    against the checksums recorded with it, as :func:`verify` checks it (:func:`check_recorded`; its
+    facts come from reading all of it anyway). The data of an id are checked the same way (files with
+    a published or pinned checksum, native data against their manifest) only when they take at most
+    ``check_max_bytes`` (default 0: never, so that listing many ids stays quick; ``offrl datasets info``
+    gives :data:`INFO_CHECK_MAX_BYTES`); otherwise ``integrity`` says they were not checked and which
+    command checks them. Nothing is pinned here.
+
     Data on this machine that describe themselves (a native manifest: ``local/``, ``uav/``; a Minari
     ``metadata.json``) give env id, reference scores, time limit and ``obs_dim``/``act_dim`` as
     :func:`load` would, read without the arrays; the registry fills what they leave out. ``paths``
     of a Minari id are the folders that hold it (the first is what :func:`load` reads); when it is
     absent they are empty and ``looked_in`` lists the folders searched. Other ids list the path their
     data are read from, or, absent, where they would be put.
+
+    Raises:
+      DataIntegrityError: the data checked do not match their checksums (or a native manifest cannot
+        be read), so that no fact of damaged data is given as sound.
     """
     s = os.fspath(source)
     if not is_registry_id(source, root):
@@ -730,9 +833,12 @@ def info(source: str | os.PathLike, root=None) -> dict[str, Any]:
                                "later load")
     facts = {k: found[k] if found.get(k) is not None else getattr(i, k)
              for k in ("env_id", "ref_min", "ref_max", "max_episode_steps", "obs_dim", "act_dim")}
+    present = is_present(s, root)
+    if present:
+        more["integrity"] = _id_integrity(i, root, check_max_bytes)
     return {"id": i.id, "source": i.source, **facts,
             "urls": i.urls, "checksums": checksums, "checksum": next((c for c in checksums if c), None),
-            "checksum_source": checksum_source, "present": is_present(s, root),
+            "checksum_source": checksum_source, "present": present,
             "paths": paths, **more, "format": i.format, "description": i.description}
 
 
@@ -743,13 +849,22 @@ def _path_info(p: Path) -> dict[str, Any]:
     from offrl.atomic import file_digest
 
     fmt = detect_format(p)
-    out: dict[str, Any] = {"id": None, "source": "path", "format": fmt, "present": True, "paths": [str(p)]}
+    recorded = check_recorded(p)
+    if recorded.problems:
+        raise DataIntegrityError(f"{p} is damaged or was changed after its checksums were recorded: "
+                                 f"{'; '.join(recorded.problems)}")
+    out: dict[str, Any] = {"id": None, "source": "path", "format": fmt, "present": True, "paths": [str(p)],
+                           "integrity": f"checked: {recorded.checked}" if recorded.checked else
+                           "loads; no checksum is recorded with it to check it against"}
     if p.is_file():
         out["sha256"] = file_digest(p)
     try:
         ds = load_path(p, verify=False)
     except UnsafeFileError as e:
         out["note"] = str(e)
+        if not recorded.checked:
+            out["integrity"] = (f"not checked: pickle data are opened only on request (`offrl datasets verify {p} "
+                                "--allow-pickle` checks that they load)")
         return out
     spec = ds.spec
     out.update({"id": spec.id, "env_id": spec.env_id, "ref_min": spec.ref_min, "ref_max": spec.ref_max,
@@ -852,8 +967,6 @@ def verify(source: str | os.PathLike, *, root=None, progress: bool = False, repi
     checksums alone; a pickle file given by path cannot be checked and is reported as not verified,
     which is a problem.
     """
-    from offrl.atomic import check_digest
-    from offrl.datasets.native import is_native, verify_native
     from offrl.errors import UnsafeFileError
 
     s = os.fspath(source)
@@ -904,19 +1017,17 @@ def verify(source: str | os.PathLike, *, root=None, progress: bool = False, repi
         return message if str(p) in message else prefix + message
 
     for p in targets:
-        if is_native(p):
-            found = [about(p, m) for m in verify_native(p, progress=_bar_for(progress, *p.iterdir()))]
+        # an id's registered files were checked above (check_file reads their .sha256 too)
+        recorded = check_recorded(p, sidecar=not is_id, progress=progress)
+        found = [about(p, m) for m in recorded.problems]
+        if recorded.native:  # the manifest's checksums cover every byte: nothing more to learn by loading
             if found and is_id and i.source == "local":
                 found.append(damaged_local_hint(s, root))
             problems += found
             continue
-        side = p.with_name(p.name + ".sha256")  # written by offrl <= 0.1 beside downloads
-        if not is_id and side.is_file() and p.is_file():
-            want = side.read_text().strip()
-            ok, got = check_digest(p, want, progress=_bar_for(progress, p))
-            if not ok:
-                problems.append(about(p, f"checksum {got} does not match {want} (recorded in {side})"))
-                continue
+        if found:
+            problems += found
+            continue
         try:
             load(s if is_id else p, root=root, verify=False, allow_pickle=allow_pickle)
         except UnsafeFileError as e:

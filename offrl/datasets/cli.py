@@ -8,6 +8,8 @@ from typing import Annotated, Literal
 
 import tyro
 
+from offrl.cli import progress_bars_shown
+
 # metavars instead of tyro's "{None}|STR" for optional values
 Root = Annotated[str | None, tyro.conf.arg(metavar="DIR")]
 
@@ -55,18 +57,21 @@ def list_(prefix: Annotated[str | None, tyro.conf.arg(metavar="[PREFIX]")] = Non
 def info_(dataset_id: Annotated[str, tyro.conf.arg(metavar="ID|PATH")], /, *, root: Root = None,
           stats: bool = False) -> int:
     """Show what is known of DATASET_ID (env, reference scores, URLs, checksum, local presence), or the
-    format and spec of a dataset path.
+    format and spec of a dataset path. Data on this machine are first checked against their checksums as
+    `offrl datasets verify` checks them (a path always; an id's data when they take at most 256 MiB,
+    else "integrity" says they were not checked); data that fail are an error (exit 1).
 
     Args:
       dataset_id: a dataset id, e.g. d4rl/hopper-medium-v2, or a path that load accepts.
       root: data cache root.
       stats: also load the data (if present) and print episode/return statistics.
     """
-    from offrl.datasets.api import info, load, local_hint, quickstart_transitions
+    from offrl.datasets.api import INFO_CHECK_MAX_BYTES, info, load, local_hint, quickstart_transitions
     from offrl.datasets.registry import DATASETS, list_datasets, saved_local_ids
     from offrl.errors import OffrlError, UnknownIdError
 
-    d = info(dataset_id, root)
+    # --stats reads all of the data anyway: then they are checked whatever their size
+    d = info(dataset_id, root, check_max_bytes=float("inf") if stats else INFO_CHECK_MAX_BYTES)
     if d["source"] == "local" and dataset_id not in DATASETS:
         if not d["present"] and quickstart_transitions(dataset_id) is not None:  # as `offrl train` says it
             raise OffrlError(f"{dataset_id} is not on this machine (looked in {d['paths'][0]}); "
@@ -111,13 +116,6 @@ def _saved_local_spec(path: str) -> dict:
     return {"description": f"{m.get('transitions', 0):,} transitions of {what}, saved under this id"}
 
 
-def _bars() -> bool:
-    """Whether to show progress bars: only on a terminal, where a finished bar is erased. Elsewhere (a log
-    file, a pipe, a captured stream) its redraws and the blanks that erase it stay in the text as stray
-    lines among the results."""
-    return sys.stderr.isatty()
-
-
 def download_(dataset_ids: Annotated[list[str], tyro.conf.arg(metavar="ID [ID ...]")], /, *,
               root: Root = None) -> int:
     """Download registered datasets into the cache (resumable, checksum-verified). A failed download does
@@ -133,7 +131,7 @@ def download_(dataset_ids: Annotated[list[str], tyro.conf.arg(metavar="ID [ID ..
 
     for i in dataset_ids:
         get_info(i)  # an unknown id is refused (with close matches) before anything downloads
-    outcome = download_datasets(dataset_ids, root=root, progress=_bars())
+    outcome = download_datasets(dataset_ids, root=root, progress=progress_bars_shown())
     for i, paths in outcome.paths.items():
         for p in paths:
             print(f"{i}: {p}")
@@ -163,7 +161,7 @@ def verify_(sources: Annotated[list[str], tyro.conf.arg(metavar="ID|PATH [ID|PAT
 
     bad = 0
     for s in sources:
-        problems = verify(s, root=root, progress=_bars(), repin=repin, allow_pickle=allow_pickle)
+        problems = verify(s, root=root, progress=progress_bars_shown(), repin=repin, allow_pickle=allow_pickle)
         if problems:
             bad += 1
             for p in problems:
@@ -192,7 +190,7 @@ def convert_(source: Annotated[str, tyro.conf.arg(metavar="ID|PATH")],
     """
     from offrl.datasets.api import load, save
 
-    ds = load(source, root=root, mode=mode, allow_pickle=allow_pickle, progress=_bars())
+    ds = load(source, root=root, mode=mode, allow_pickle=allow_pickle, progress=progress_bars_shown())
     kw = {"data_format": data_format} if to == "minari" else {}
     out = save(ds, dest, format=to, overwrite=overwrite, root=root, **kw) if to == "offrl" else \
         save(ds, dest, format=to, overwrite=overwrite, **kw)

@@ -49,7 +49,8 @@ from offrl.plugins import ENV_VAR as PLUGINS_VAR
 from offrl.plugins import PluginError, load_plugins, loaded_plugins, plugin_modules
 from offrl.sweep.kinds import RunKind, get_kind
 
-__all__ = ["InProcessBackend", "Outcome", "ProcessBackend", "RayBackend", "execute", "gpu_groups", "visible_gpus"]
+__all__ = ["InProcessBackend", "Outcome", "ProcessBackend", "RayBackend", "execute", "gpu_groups", "visible_gpus",
+           "without_progress"]
 
 LOCK_POLL_S = 1.0
 INTERRUPT_GRACE_S = 120.0  # how long a child may take to stop cleanly after SIGINT before SIGKILL
@@ -122,9 +123,12 @@ def _is_finished(config) -> bool:
     return (_run_dir(config) / "final.json").is_file()
 
 
-def _quiet(config):
-    """``config`` without its progress bar: runs a launcher starts share one output (the launcher's
-    terminal, Ray's driver, which prefixes every line of a task's bar), where bars help nobody."""
+def without_progress(config):
+    """``config`` without its progress bar (configs of kinds without one are returned as they are).
+
+    The child processes and Ray tasks of a launcher always run so: they share one output (the launcher's
+    terminal, Ray's driver, which prefixes every line of a task's bar), where bars help nobody. Runs in the
+    launcher's own process run so under ``offrl sweep --no-progress``."""
     return dataclasses.replace(config, progress=False) if hasattr(config, "progress") else config
 
 
@@ -425,7 +429,7 @@ class ProcessBackend:
         return out
 
     def _start(self, kind: RunKind, config, attempt: int, slot: int, gpu: str | None, tmp: Path) -> _Child:
-        config = _quiet(config)
+        config = without_progress(config)
         if gpu is not None and self.devices_per_run > 1:
             config = dataclasses.replace(config, devices=self.devices_per_run)  # its seeds over its GPUs
         spec = tmp / f"{config.run_id}.{attempt}.json"
@@ -651,13 +655,13 @@ class RayBackend:
     def _run(self, ray, kind: RunKind, configs: list, report: Report) -> dict[str, Outcome]:
         task = ray.remote(_ray_task).options(**self._options(ray))
         deferred, out = _Deferred(), {}
-        refs = {task.remote(_ray_payload(kind, _quiet(c))): c for c in configs
+        refs = {task.remote(_ray_payload(kind, without_progress(c))): c for c in configs
                 if not (self.wait_locked and _held_elsewhere(c, deferred, c, report))}
         try:
             while refs or deferred:
                 if deferred:
                     for config in deferred.ready():
-                        refs[task.remote(_ray_payload(kind, _quiet(config)))] = config
+                        refs[task.remote(_ray_payload(kind, without_progress(config)))] = config
                 if not refs:
                     time.sleep(LOCK_POLL_S)
                     continue

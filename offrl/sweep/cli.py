@@ -17,7 +17,8 @@ import numpy as np
 import tyro
 
 from offrl.errors import ConfigError
-from offrl.sweep.backends import InProcessBackend, Outcome, ProcessBackend, RayBackend, gpu_groups, visible_gpus
+from offrl.sweep.backends import (InProcessBackend, Outcome, ProcessBackend, RayBackend, gpu_groups, visible_gpus,
+                                  without_progress)
 from offrl.sweep.plan import clear_failure, format_plan, other_code_note, record_failure, run_dir, run_states
 from offrl.sweep.spec import Sweep, _show, load_sweep
 
@@ -33,7 +34,7 @@ def run_sweep(sweep: Sweep, *, backend: str = "local", parallel: int = 1, gpus: 
               address: str | None = None, retries: int = 1, gpu_fraction: float | None = None,
               cpus_per_run: float = 1.0, wait_locked: bool = True, datasets: tuple[str, ...] = (),
               out=None, devices_per_run: int = 1, compile_cache: bool = True,
-              start_until: float | None = None) -> dict[str, Any]:
+              start_until: float | None = None, progress: bool = True) -> dict[str, Any]:
     """Run every run of ``sweep`` that is not finished; returns ``{run_id: final dict}``, with
     ``{"error": message, "status": why}`` for a run that did not finish: ``failed``, ``data missing`` (not
     started), ``locked`` (another process trains it and ``wait_locked`` is off) or ``not started`` (the
@@ -42,6 +43,10 @@ def run_sweep(sweep: Sweep, *, backend: str = "local", parallel: int = 1, gpus: 
 
     ``compile_cache``: on the local backend, runs share their compiled programs through JAX's persistent
     cache (:mod:`offrl.compile_cache`; folder ``$OFFRL_COMPILE_CACHE`` or ``~/.cache/offrl/jax``).
+
+    ``progress``: a progress bar over the runs (on stderr, for runs in child processes or Ray tasks), and
+    runs in this process with their own bars where their configs ask for them. False: neither; every run
+    then trains without its bar (child processes and Ray tasks always do), and the lines per run remain.
 
     Finished runs are returned from their ``final.json`` without starting anything; a run whose
     data is absent is reported in one line (what is missing, the command that gets it) and not
@@ -62,7 +67,8 @@ def run_sweep(sweep: Sweep, *, backend: str = "local", parallel: int = 1, gpus: 
         elif st.missing:
             results[config.run_id] = {"error": "data missing: " + "; ".join(st.missing), "status": "data missing"}
         else:
-            todo.append(config)
+            # over what the file says: each backend passes a run's config on as it gets it here
+            todo.append(config if progress else without_progress(config))
             resuming += st.state == "partial"
     engine = _backend(backend, parallel, gpus, address, retries, gpu_fraction, cpus_per_run, wait_locked,
                       devices_per_run)
@@ -91,7 +97,7 @@ def run_sweep(sweep: Sweep, *, backend: str = "local", parallel: int = 1, gpus: 
         if "error" in (r or {}):
             _say(out, f"[{sweep.name}] SKIPPED {labels[run_id]}: {r['error']}")
     bar = None
-    if todo and not isinstance(engine, InProcessBackend):
+    if progress and todo and not isinstance(engine, InProcessBackend):
         from tqdm.auto import tqdm
 
         bar = tqdm(total=len(todo), desc=sweep.name, unit="run", dynamic_ncols=True, file=sys.stderr)
@@ -271,6 +277,10 @@ class SweepArgs:
     """ray: CPUs each run asks for."""
     wait_locked: bool = True
     """wait for runs another launcher is training and finish them (False: report them and stop)."""
+    progress: bool = True
+    """progress bars: the launcher's over the runs, those of --collect and --download, and those of runs
+    trained in this process (runs in child processes or Ray tasks never show theirs). --no-progress: none,
+    e.g. for a log file; the lines per run and the summary remain. Run ids stay the same."""
     datasets: tuple[str, ...] = ()
     """only the runs on these datasets: ids as the file gives them, or without their source prefix
     (hopper-medium-v2 for d4rl/hopper-medium-v2) where that names one dataset of the sweep."""
@@ -350,13 +360,13 @@ def _plan(sweep: Sweep, parallel: int = 1, out=None, **options) -> int:
     return 0
 
 
-def _get_data(sweep: Sweep, *, collect: bool, download: bool, workers: int) -> None:
+def _get_data(sweep: Sweep, *, collect: bool, download: bool, workers: int, progress: bool = True) -> None:
     """Get the missing data of the runs not finished yet (what cannot be got is reported per run)."""
     from offrl.sweep.plan import get_missing_data
 
     todo = [c for c, st in zip(sweep.runs, run_states(sweep, check_data=False)) if st.state != "finished"]
     sources = [d for c in todo for d in sweep.kind.data_ids(c)]
-    get_missing_data(sources, collect=collect, download=download, workers=workers)
+    get_missing_data(sources, collect=collect, download=download, workers=workers, progress=progress)
 
 
 def main(argv: list[str]) -> int:
@@ -394,12 +404,13 @@ def main(argv: list[str]) -> int:
         return _plan(sweep.select(a.datasets), a.parallel, backend=a.backend, gpus=a.gpus, address=a.address,
                      gpu_fraction=a.gpu_fraction, cpus_per_run=a.cpus_per_run, devices_per_run=a.devices_per_run)
     if a.collect or a.download:
-        _get_data(sweep.select(a.datasets), collect=a.collect, download=a.download, workers=a.collect_workers)
+        _get_data(sweep.select(a.datasets), collect=a.collect, download=a.download, workers=a.collect_workers,
+                  progress=a.progress)
     try:
         results = run_sweep(sweep, backend=a.backend, parallel=a.parallel, gpus=a.gpus, address=a.address,
                             retries=a.retries, gpu_fraction=a.gpu_fraction, cpus_per_run=a.cpus_per_run,
                             wait_locked=a.wait_locked, datasets=a.datasets, devices_per_run=a.devices_per_run,
-                            compile_cache=a.compile_cache,
+                            compile_cache=a.compile_cache, progress=a.progress,
                             start_until=None if a.start_within is None else began + a.start_within)
     except KeyboardInterrupt:
         print(f"[{sweep.name}] interrupted: finished runs are kept and stopped runs keep their checkpoints; "
