@@ -629,7 +629,11 @@ def continual_report(
     per_seed: dict[tuple[str, str], dict[str, np.ndarray]] = {}  # per-seed metric values per row
     for wanted in versus:  # a misspelt row fails before any bootstrap
         _versus_groups(groups, wanted)
-    quiet = {"disable": True} if len(groups) < 4 else {}  # never disable=False: it overrides TQDM_DISABLE
+    from offrl.cli import progress_bars_shown
+
+    # a bar only for enough rows to wait on, and only on a terminal (in a log its redraws stay as stray
+    # lines); never disable=False: it overrides TQDM_DISABLE
+    quiet = {"disable": True} if len(groups) < 4 or not progress_bars_shown() else {}
     for key, g in tqdm(groups.items(), desc="continual metrics", leave=False, **quiet):
         values = per_seed_metrics(g.matrix, initial=g.initial, curves=g.curves, eval_steps=g.eval_steps,
                                   task_boundaries=g.task_boundaries, last_n=last_n)

@@ -426,6 +426,19 @@ def _budgets(groups: dict[tuple[str, str], Group]) -> tuple[list[int], list[int 
                            "different lengths; the table's *steps* column gives each row's budget.")
 
 
+def _improvement_pairs(mats: dict[str, np.ndarray]) -> list[tuple[str, str]]:
+    """Each unordered pair of ``mats``' algorithms once, as ``(X, Y)`` with P(X > Y) >= 0.5, in the order of
+    ``mats`` (the aggregate table's). P(Y > X) is 1 - P(X > Y), since a tie counts half either way, so
+    the other direction would only repeat the pair; X is the one more likely to win so that each row reads as
+    a lead. At exactly 0.5 the pair keeps ``mats``' order."""
+    pairs = []
+    for a, b in itertools.combinations(mats, 2):
+        p = float(stats.probability_of_improvement(mats[a], mats[b]))
+        # a tolerance: averaging over datasets may leave an exact 0.5 a rounding error below it
+        pairs.append((b, a) if p < 0.5 - 1e-9 else (a, b))
+    return pairs
+
+
 def _aggregate_section(groups: dict[tuple[str, str], Group], args: ReportArgs, out: Path, summary: dict,
                        section: str, tag: str) -> tuple[list[str], list[tuple[str, str]]]:
     """Markdown, figures and ``summary`` entries of the aggregates and P(improvement) of ``groups``
@@ -489,7 +502,7 @@ def _aggregate_section(groups: dict[tuple[str, str], Group], args: ReportArgs, o
             figures.append((f"Performance profiles (score distributions){section}", f"profiles{tag}.png"))
 
         if len(mats) > 1:
-            names_xy = list(itertools.permutations(sorted(mats), 2))  # labels may hold commas: keep pairs
+            names_xy = _improvement_pairs(mats)  # labels may hold commas: keep pairs
             pairs = {f"{x},{y}": (mats[x], mats[y]) for x, y in names_xy}
             poi, poi_ci = stats.interval_estimates(
                 pairs, stats.probability_of_improvement, reps=args.reps, ci=args.ci, seed=args.seed
@@ -498,18 +511,27 @@ def _aggregate_section(groups: dict[tuple[str, str], Group], args: ReportArgs, o
             md += [f"### Probability of improvement{section}", "",
                    "P(X > Y): chance that a run of X beats a run of Y on a random dataset "
                    "(Mann-Whitney U / (n_x n_y), averaged over datasets); "
-                   + (f"{pct} CIs." if n_runs > 1 else
+                   + (f"{pct} CIs. " if n_runs > 1 else
                       "one seed a side, so no interval: the value only counts on how many datasets X's single "
-                      "seed scored higher."),
+                      "seed scored higher. ")
+                   + "Each pair is listed once, X the one more likely to win (P(X > Y) >= 0.5; at exactly 0.5 "
+                   "in the aggregate table's order): P(Y > X) is 1 - P(X > Y), ties counting half.",
                    "", "| X | Y | P(X > Y) |", "|---|---|---|"]
             for x, y in names_xy:
                 key = f"{x},{y}"
                 lo, hi_ = np.asarray(poi_ci[key]).reshape(2)
                 md.append(f"| {x} | {y} | {_ci(float(poi[key]), lo, hi_, n_runs)} |")
                 summary["probability_of_improvement"][key] = _interval_entry(poi[key], lo, hi_, n_runs)
+                # the other direction as well, so that a reader finds a pair under either order; on the same
+                # resamples P(Y > X) is 1 - P(X > Y), so its interval is this one mirrored
+                summary["probability_of_improvement"][f"{y},{x}"] = _interval_entry(
+                    1.0 - float(poi[key]), 1.0 - hi_, 1.0 - lo, n_runs)
             md.append("")
             if args.plots:
-                plots.plot_probability_of_improvement(poi, poi_ci, out / f"improvement{tag}.png")
+                # keyed by (X, Y), not "X,Y": a label's own comma would split the figure's names
+                plots.plot_probability_of_improvement({(x, y): poi[f"{x},{y}"] for x, y in names_xy},
+                                                      {(x, y): poi_ci[f"{x},{y}"] for x, y in names_xy},
+                                                      out / f"improvement{tag}.png")
                 figures.append((f"Probability of improvement{section}", f"improvement{tag}.png"))
     return md, figures
 

@@ -186,13 +186,20 @@ def plot_performance_profiles(
 
 
 def plot_probability_of_improvement(
-    points: Mapping[str, float],
-    intervals: Mapping[str, np.ndarray],
+    points: Mapping[tuple[str, str] | str, float],
+    intervals: Mapping[tuple[str, str] | str, np.ndarray],
     path: Path,
 ) -> Path:
-    """One horizontal CI bar per pair ``"X,Y"`` showing P(X > Y), with the 0.5 line of no difference."""
+    """One horizontal CI bar per pair showing P(X > Y), with the 0.5 line of no difference, top to bottom
+    in the order of ``points`` (that of a report's table).
+
+    Args:
+      points: pair -> P(X > Y); a pair is ``(X, Y)``, or the string ``"X,Y"`` where neither name holds a
+        comma (a variant label such as ``bc [hidden=[32,32]]`` does).
+      intervals: pair -> ``(2,)`` lower/upper bounds.
+    """
     pairs = list(points)
-    labels = [p.replace(",", " > ") for p in pairs]
+    labels = [" > ".join(p) if isinstance(p, tuple) else p.replace(",", " > ") for p in pairs]
     fig = Figure(figsize=(6.0 + _label_inches(labels), 0.45 * len(pairs) + 1.2), layout="constrained")
     ax = fig.add_subplot()
     for i, pair in enumerate(pairs):
@@ -203,6 +210,7 @@ def plot_probability_of_improvement(
     ax.axvline(0.5, color="k", ls="--", lw=1)
     ax.set_yticks(range(len(pairs)))
     ax.set_yticklabels(labels)
+    ax.invert_yaxis()  # the first pair on top, as in the table
     ax.set_xlim(0, 1)
     ax.set_xlabel("P(X > Y)")
     ax.grid(axis="x", alpha=0.3)

@@ -137,7 +137,8 @@ def probability_of_improvement(scores_x, scores_y) -> np.ndarray:
 
     Per task this counts, over all pairs of a run of X and a run of Y, 1 when X scores higher and 1/2
     on a tie, which is exactly ``scipy.stats.mannwhitneyu(x, y).statistic / (n_x * n_y)``; identical
-    columns therefore give 0.5 as in ``rliable``. Both inputs may carry the same leading batch axes.
+    columns therefore give 0.5 as in ``rliable``, and P(Y > X) is 1 - P(X > Y) (up to rounding). Both inputs
+    may carry the same leading batch axes.
     """
     x = _as_scores(scores_x, "scores_x")
     y = _as_scores(scores_y, "scores_y")
