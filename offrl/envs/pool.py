@@ -12,8 +12,10 @@ with zeros, and each env takes the first entries of its action row (a stream's `
 
 from __future__ import annotations
 
+import builtins
 import multiprocessing as mp
 import signal
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -107,15 +109,33 @@ class _Slice:
             e.close()
 
 
+def _recording(fn, *args) -> tuple[Any, list[tuple[str, str]]]:
+    """``fn(*args)`` and the warnings it raised that the worker's filters let through, as ``(category
+    name, message)``: a worker's own stderr would show them in Python's raw form, once per worker."""
+    with warnings.catch_warnings(record=True) as caught:
+        out = fn(*args)
+    return out, [(w.category.__name__, str(w.message)) for w in caught]
+
+
+def _warn_again(caught: list[tuple[str, str]]) -> None:
+    """Raise a worker's warnings again in the parent, where its filters and its display (``offrl``'s one line
+    each, once) apply to them as to the parent's own; a category that is no builtin one becomes UserWarning."""
+    for name, message in caught:
+        category = getattr(builtins, name, None)
+        if not (isinstance(category, type) and issubclass(category, Warning)):
+            category = UserWarning
+        warnings.warn(message, category, stacklevel=3)
+
+
 def _worker(conn, specs, obs_width):
     # Ctrl-C (or `timeout -s INT`) reaches the whole process group: the parent handles it and closes the
     # pool, so a worker ignores it instead of printing a KeyboardInterrupt traceback of its own
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        sl = _Slice(specs, obs_width)
-        conn.send(("ok", None))
+        sl, caught = _recording(_Slice, specs, obs_width)
+        conn.send(("ok", None, caught))
     except Exception as e:  # report construction errors to the parent instead of dying silently
-        conn.send(("error", repr(e)))
+        conn.send(("error", repr(e), []))
         return
     while True:
         try:
@@ -128,9 +148,9 @@ def _worker(conn, specs, obs_width):
             conn.close()
             return
         try:
-            conn.send(("ok", getattr(sl, cmd)(*args)))
+            conn.send(("ok", *_recording(getattr(sl, cmd), *args)))
         except Exception as e:
-            conn.send(("error", repr(e)))
+            conn.send(("error", repr(e), []))
 
 
 class EnvPool:
@@ -184,7 +204,8 @@ class EnvPool:
                 self._conns.append(parent)
                 self._procs.append(p)
             for c in self._conns:
-                status, err = c.recv()
+                status, err, caught = c.recv()
+                _warn_again(caught)
                 if status != "ok":
                     self.close()
                     raise OffrlError(f"env worker failed to start {self.env_id!r}: {err}")
@@ -208,7 +229,8 @@ class EnvPool:
             return out
         out = []
         for c in self._conns:
-            status, res = c.recv()
+            status, res, caught = c.recv()
+            _warn_again(caught)
             if status != "ok":
                 raise OffrlError(f"env worker error in {cmd}: {res}")
             out.append(res)
