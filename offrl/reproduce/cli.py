@@ -113,6 +113,9 @@ class ReproduceArgs:
     """bootstrap seed."""
     plots: bool = True
     """write the PNG."""
+    progress: bool = True
+    """progress bars (of the runs, downloads and collections, as `offrl sweep`); --no-progress: none, e.g. for
+    a log file."""
     sweeps_dir: Annotated[Path | None, tyro.conf.arg(metavar="DIR")] = None
     """folder of the sweep files (default: sweeps/ of the offrl checkout)."""
 
@@ -205,9 +208,9 @@ def _ready_to_train(a: ReproduceArgs, target: Target, sweeps: Sequence) -> bool:
     # the downloadable ones here rather than through get_missing_data: their failures are listed with the
     # two ways to get each file (missing_data), not as get_missing_data's one line per dataset
     to_download = [s for s in sources if downloadable(s) and not is_present(s)]
-    downloads = download_datasets(to_download, out=sys.stdout) if a.download else None
+    downloads = download_datasets(to_download, out=sys.stdout, progress=a.progress) if a.download else None
     others = get_missing_data([s for s in sources if not downloadable(s)], download=a.download,
-                              collect=a.collect, workers=a.collect_workers)
+                              collect=a.collect, workers=a.collect_workers, progress=a.progress)
     data = missing_data(sources, downloads, others=others)
     envs = env_problems(todo, target.env_hint)
     other = other_local_data(todo)
@@ -330,7 +333,7 @@ def reproduce(a: ReproduceArgs, *, command: str = "", out=None) -> int:
     published = published_rows(a.reference_csv)  # a broken reference file fails before anything runs
     quick_dataset = None
     if target.needs_quick_data:  # collected only when something may train (a dry run writes nothing)
-        quick_dataset = prepare_quick_data(make=a.train and not a.dry_run, out=out)
+        quick_dataset = prepare_quick_data(make=a.train and not a.dry_run, out=out, progress=a.progress)
     specs = target.specs(Context(sweeps_dir=a.sweeps_dir))
     sweeps = select_runs(build_sweeps(specs, seeds=a.seeds, results_dir=a.results_dir),
                          algos=a.algos, datasets=a.datasets)
@@ -371,7 +374,7 @@ def reproduce(a: ReproduceArgs, *, command: str = "", out=None) -> int:
             for s in sweeps:
                 outcomes.update(run_sweep(s.with_eval_workers(a.eval_workers), backend=a.backend, parallel=a.parallel,
                                           gpus=a.gpus, address=a.address, retries=a.retries, out=out,
-                                          compile_cache=a.compile_cache))
+                                          compile_cache=a.compile_cache, progress=a.progress))
         except KeyboardInterrupt:
             _say(out, f"offrl reproduce {target.name}: interrupted; finished runs are kept and stopped runs keep "
                       "their checkpoints: run the same command again to resume")

@@ -145,8 +145,24 @@ def test_backend_options_reach_the_sweep_launcher(tmp_path, capsys, monkeypatch)
     for _, run_ids, kw in seen:
         assert len(run_ids) == 1
         assert (kw["backend"], kw["address"], kw["parallel"], kw["retries"]) == ("ray", "auto", 3, 2)
+        assert kw["progress"] is True
     md = (tmp_path / "r" / "corl-last.md").read_text()
     assert md.count("not run: data missing") == 2 and str(tmp_path / "shared") in md
+
+
+def test_no_progress_reaches_the_launcher_and_the_data_collection(tmp_path, capsys, monkeypatch):
+    """`--no-progress`, as `offrl sweep --no-progress`: no bar from the runs nor from getting their data."""
+    seen = []
+    monkeypatch.setattr("offrl.sweep.run_sweep", lambda sweep, **kw: seen.append(("runs", kw["progress"])) or {})
+
+    def fake_collect(name, **kw):
+        seen.append(("collect", kw.get("progress")))
+        raise OffrlError(f"no MuJoCo here for {name}")
+
+    monkeypatch.setattr("offrl.collection.collect", fake_collect)
+    offrl_main(["reproduce", "offrl-local-v0", "--collect", "--collect-workers", "1", "--algos", "bc", "--datasets",
+                "hopper-medium-v0", "--skip-missing", "--no-progress", "--out", str(tmp_path / "r"), "--no-plots"])
+    assert ("collect", False) in seen and ("runs", False) in seen, seen
 
 
 def test_the_quick_dry_run_says_its_data_come_by_themselves(capsys):
