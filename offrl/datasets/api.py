@@ -28,11 +28,13 @@ FORMATS = ("offrl", "d4rl", "minari", "neorl2", "d5rl-kitchen", "d5rl-widowx", "
 def detect_format(path: str | os.PathLike) -> str:
     """The format of a file or directory, decided from its content (not its name)."""
     from offrl.datasets.minari_io import is_minari_dir
-    from offrl.datasets.native import MANIFEST, is_native, read_manifest
+    from offrl.datasets.native import MANIFEST, is_native, native_folder_of, read_manifest
 
     p = Path(path)
     if not p.exists():
         raise OffrlError(f"{p}: no such file or directory")
+    if native_folder_of(p) is not None:  # e.g. its data.h5, which alone would look like a D4RL file
+        return "offrl"
     if p.is_dir():
         if is_native(p):
             return "offrl"
@@ -397,15 +399,15 @@ class RecordedCheck:
 
 def check_recorded(p: Path, *, sidecar: bool = True, progress: bool = False) -> RecordedCheck:
     """Check the dataset at path ``p`` against the checksums recorded with it, without loading it: a native
-    dataset's files (``p`` its folder or its ``offrl.json``) against the sha256 of each in its manifest,
+    dataset's files (``p`` its folder, its ``offrl.json`` or a file it lists) against the sha256 of each in its manifest,
     else, with ``sidecar``, a file against the ``<file>.sha256`` that offrl <= 0.1 wrote beside a download.
 
     This is the check :func:`verify` makes of a path and of native data, and :func:`info` makes before it
     describes them. A manifest that cannot be read is a problem, not an exception."""
     from offrl.atomic import check_digest
-    from offrl.datasets.native import MANIFEST, verify_native
+    from offrl.datasets.native import MANIFEST, native_folder_of, verify_native
 
-    folder = p if p.is_dir() else p.parent if p.name == MANIFEST else None
+    folder = p if p.is_dir() else p.parent if p.name == MANIFEST or native_folder_of(p) is not None else None
     if folder is not None and (folder / MANIFEST).is_file():
         try:
             found = verify_native(folder, progress=_bar_for(progress, *folder.iterdir()))

@@ -37,6 +37,21 @@ def is_native(path: str | os.PathLike) -> bool:
         return False
 
 
+def native_folder_of(path: str | os.PathLike) -> Path | None:
+    """The offrl dataset folder that the file ``path`` belongs to (its manifest, or a file the manifest
+    lists, e.g. its ``data.h5``), else None: such a file is read, described and checked as its folder."""
+    p = Path(path)
+    if not p.is_file() or not is_native(p.parent):
+        return None
+    if p.name == MANIFEST:
+        return p.parent
+    try:
+        listed = read_manifest(p.parent).get("files", {})
+    except DataIntegrityError:
+        return None
+    return p.parent if p.name in listed else None
+
+
 def _jsonable(v: Any) -> Any:
     if isinstance(v, dict):
         return {str(k): _jsonable(x) for k, x in v.items()}

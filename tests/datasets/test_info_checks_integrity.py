@@ -111,3 +111,23 @@ def test_info_of_a_registered_file_checks_its_pin_and_pins_nothing(tmp_path, mon
     code, out, err = _info(capsys, i)
     assert code == 1 and out == "" and "has changed since it was first seen here" in err
     assert cached.exists()  # left in place, as verify leaves it
+
+
+def test_a_file_of_a_native_dataset_is_read_described_and_checked_as_its_folder(ds, tmp_path, capsys):
+    """Its data.h5 given alone looked like a D4RL file without `terminals` (load, info and verify all failed so)."""
+    d = D.save(ds, tmp_path / "native", format="offrl")
+    data = d / "data.h5"
+    assert api.detect_format(data) == "offrl"
+    assert D.load(data).num_episodes == D.load(d).num_episodes == 3
+    code, out, _ = _info(capsys, str(data))
+    assert code == 0 and json.loads(out)["integrity"] == "checked: its files against the sha256 checksums in offrl.json"
+    assert D.verify(data) == []
+    _flip_a_byte(data)
+    (problem,) = D.verify(data)
+    assert "does not match the manifest" in problem
+    code, out, err = _info(capsys, str(data))
+    assert code == 1 and out == "" and "does not match the manifest" in err
+    # a file of the folder that the manifest does not list is no part of the dataset: judged by its own content
+    stray = d / "notes.h5"
+    stray.write_bytes(data.read_bytes())
+    assert api.detect_format(stray) != "offrl"
