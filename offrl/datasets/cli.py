@@ -24,7 +24,7 @@ def list_(prefix: Annotated[str | None, tyro.conf.arg(metavar="[PREFIX]")] = Non
       root: data cache root (default $OFFRL_DATA_DIR or ~/.offrl/data).
     """
     from offrl.datasets.api import info, is_present
-    from offrl.datasets.registry import list_datasets, saved_local_ids
+    from offrl.datasets.registry import list_datasets, saved_local_ids, unreadable_local_dirs
 
     saved = [i for i in saved_local_ids(root) if prefix is None or i.startswith(prefix)]
     registered = list_datasets(prefix)
@@ -51,6 +51,11 @@ def list_(prefix: Annotated[str | None, tyro.conf.arg(metavar="[PREFIX]")] = Non
     if present and not shown:
         print(f"none of the {len(ids)} dataset(s){f' under {prefix!r}' if prefix else ''} is on this machine "
               "(`offrl datasets list` shows what can be downloaded or collected)")
+    for d in unreadable_local_dirs(root):  # on stderr: what is listed on stdout stays ids
+        name = f"local/{d.name}"
+        if prefix is None or name.startswith(prefix):
+            print(f"note: {d} holds an offrl.json that cannot be read, so {name} is not listed as present "
+                  f"(`offrl datasets verify {d}` says what is wrong)", file=sys.stderr)
     return 0
 
 

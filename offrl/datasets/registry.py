@@ -348,6 +348,17 @@ def saved_local_ids(root: str | os.PathLike | None = None) -> list[str]:
                   if d.is_dir() and is_native(d) and f"local/{d.name}" not in DATASETS)
 
 
+def unreadable_local_dirs(root: str | os.PathLike | None = None) -> list[Path]:
+    """Folders under the data root's ``local/`` that hold an offrl manifest which cannot be read as one (a
+    damaged ``offrl.json``): no id lists them as present, so listings name them apart."""
+    from offrl.datasets.native import MANIFEST, is_native
+
+    base = data_root(root) / "local"
+    if not base.is_dir():
+        return []
+    return sorted(d for d in base.iterdir() if (d / MANIFEST).is_file() and not is_native(d))
+
+
 _d4rl_entries()
 _neorl2_entries()
 _d5rl_entries()

@@ -131,3 +131,20 @@ def test_a_file_of_a_native_dataset_is_read_described_and_checked_as_its_folder(
     stray = d / "notes.h5"
     stray.write_bytes(data.read_bytes())
     assert api.detect_format(stray) != "offrl"
+
+
+def test_list_names_a_local_folder_whose_manifest_cannot_be_read(ds, tmp_path, capsys):
+    """It was left out of `list --present` without a word: no id holds it, yet it is someone's data."""
+    root = tmp_path / "data"
+    d = D.save(ds, root / "local" / "mine-v0", format="offrl")
+    assert main(["datasets", "list", "local/", "--present", "--root", str(root)]) == 0
+    out, err = capsys.readouterr()
+    assert "local/mine-v0" in out and err == ""
+    (d / "offrl.json").write_text("{")
+    assert main(["datasets", "list", "local/", "--present", "--root", str(root)]) == 0
+    out, err = capsys.readouterr()
+    assert "local/mine-v0" not in out
+    assert f"note: {d} holds an offrl.json that cannot be read" in err and f"offrl datasets verify {d}" in err
+    assert main(["datasets", "list", "d4rl/", "--root", str(root)]) == 0  # another prefix: not its concern
+    assert capsys.readouterr().err == ""
+    assert main(["datasets", "verify", str(d)]) == 1 and "unreadable manifest" in capsys.readouterr().out
