@@ -64,3 +64,21 @@ def toy_hopper_dataset():
     spec = DatasetSpec("toy/hopper", "Hopper-v5", (11,), "float32", (3,), "float32", ref_min=-20.0, ref_max=3234.0)
     return OfflineDataset(obs, rng.uniform(-1, 1, (n, 3)).astype(np.float32), rng.normal(size=n).astype(np.float32),
                           np.roll(obs, -1, 0), term, np.zeros(n, bool), spec=spec)
+
+
+@pytest.fixture
+def dataset_without_env_file(tmp_path):
+    """The path of a small dataset file (200 transitions, Hopper's spaces, episodes ending every 50 steps)
+    whose spec names no env: nothing is evaluated unless a command is given --env-id."""
+    import numpy as np
+
+    from offrl.datasets import DatasetSpec, OfflineDataset, save
+
+    rng = np.random.default_rng(0)
+    n = 200
+    obs = rng.normal(size=(n, 11)).astype(np.float32)
+    spec = DatasetSpec("toy/no-env", None, (11,), "float32", (3,), "float32")
+    path = tmp_path / "dataset_without_env.npz"
+    save(OfflineDataset(obs, rng.uniform(-1, 1, (n, 3)).astype(np.float32), rng.normal(size=n).astype(np.float32),
+                        np.roll(obs, -1, 0), np.arange(n) % 50 == 0, np.zeros(n, bool), spec=spec), path)
+    return str(path)

@@ -182,21 +182,6 @@ def test_continual_options_say_what_is_wrong_in_the_users_terms(tmp_path, capsys
     assert re.search(r"--buffer N\s+replay buffer size per task", capsys.readouterr().out)
 
 
-def _dataset_without_env(path):
-    """A small dataset file (200 transitions, Hopper-v5's spaces, no env named: nothing is evaluated)."""
-    import numpy as np
-
-    from offrl.datasets import DatasetSpec, OfflineDataset, save
-
-    rng = np.random.default_rng(0)
-    n = 200
-    obs = rng.normal(size=(n, 11)).astype(np.float32)
-    spec = DatasetSpec("toy/no-env", None, (11,), "float32", (3,), "float32")
-    save(OfflineDataset(obs, rng.uniform(-1, 1, (n, 3)).astype(np.float32), rng.normal(size=n).astype(np.float32),
-                        np.roll(obs, -1, 0), np.arange(n) % 50 == 0, np.zeros(n, bool), spec=spec), path)
-    return str(path)
-
-
 def _train(dataset: str, results) -> list[str]:
     return ["train", "--algo", "bc", "--dataset", dataset, "--seeds", "0", "--steps", "20", "--hp", "hidden=8",
             "--no-progress", "--wandb", "off", "--results-dir", str(results)]
@@ -223,7 +208,8 @@ def test_a_results_dir_in_the_way_of_a_file_is_refused_before_the_data_is_read(t
 
 
 @pytest.mark.skipif(not __import__("os").path.isdir("/proc/self"), reason="needs Linux's /proc")
-def test_a_results_dir_that_cannot_be_created_is_refused_before_anything_compiles(tmp_path, monkeypatch, capsys):
+def test_a_results_dir_that_cannot_be_created_is_refused_before_anything_compiles(dataset_without_env_file, monkeypatch,
+                                                                                   capsys):
     """`--results-dir /proc/nope` ended in a FileNotFoundError traceback: only creating it finds out (for root
     /proc looks writable), which the run lock does before anything is compiled."""
     import offrl.train
@@ -232,7 +218,7 @@ def test_a_results_dir_that_cannot_be_created_is_refused_before_anything_compile
         raise AssertionError("compiled")
 
     monkeypatch.setattr(offrl.train, "make_chunk_fn", not_compiled)
-    assert main(_train(_dataset_without_env(tmp_path / "d.npz"), "/proc/nope")) == 1
+    assert main(_train(dataset_without_env_file, "/proc/nope")) == 1
     err = capsys.readouterr().err
     assert re.search(r"^offrl train: error: run folder /proc/nope/\S+ cannot be created \(No such file or directory",
                      err, re.M)

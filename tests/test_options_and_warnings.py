@@ -11,7 +11,6 @@ import sys
 import warnings
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from offrl.cli import main
@@ -164,23 +163,10 @@ def test_offrl_report_shows_its_warnings_as_one_line_each(tmp_path):
     assert "UserWarning" not in p.stderr and not any(line.startswith(" ") for line in lines), p.stderr
 
 
-def _dataset_without_env(path: Path) -> str:
-    """A 200-transition dataset with Hopper's spaces whose spec names no env (evaluated with --env-id)."""
-    from offrl.datasets import DatasetSpec, OfflineDataset, save
-
-    rng = np.random.default_rng(0)
-    n = 200
-    obs = rng.normal(size=(n, 11)).astype(np.float32)
-    spec = DatasetSpec("toy/no-env", None, (11,), "float32", (3,), "float32")
-    save(OfflineDataset(obs, rng.uniform(-1, 1, (n, 3)).astype(np.float32), rng.normal(size=n).astype(np.float32),
-                        np.roll(obs, -1, 0), np.arange(n) % 50 == 0, np.zeros(n, bool), spec=spec), path)
-    return str(path)
-
-
-def test_offrl_train_shows_its_warnings_as_one_line_each_once(tmp_path):
+def test_offrl_train_shows_its_warnings_as_one_line_each_once(tmp_path, dataset_without_env_file):
     """`--wandb on` where WANDB_MODE disables wandb, and an env version that gymnasium calls out of date (made
     twice: checked against the data, then evaluated): each warning one line, once, without colour codes."""
-    data = _dataset_without_env(tmp_path / "d.npz")
+    data = dataset_without_env_file
     p = _offrl("train", "--algo", "bc", "--dataset", data, "--env-id", "Hopper-v4", "--seeds", "0", "--steps", "10",
                "--eval-episodes", "1", "--hp", "hidden=8", "batch_size=8", "--no-progress", "--wandb", "on",
                "--results-dir", str(tmp_path / "res"), WANDB_MODE="disabled")
