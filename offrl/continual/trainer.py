@@ -582,7 +582,7 @@ def _train_stream(cc: ContinualConfig, s: _Setup) -> dict:
             save(0, 0, 0)
         for k in range(task, n_tasks):
             data_k = {"table": method.task_data(ctx, k, tables)}
-            if task_step == 0 and method.begin_task is not None:
+            if task_step == 0 and method.begin_task is not None and (k > 0 or method.begin_first_task):
                 with timing("task_boundaries"):
                     states, keys = per_task_hook(method.begin_task, k)(states, keys, data_k)
             chunk_fn = chunk_fn_for(k) if task_step < S else None

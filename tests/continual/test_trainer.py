@@ -497,3 +497,15 @@ def test_a_stream_file_of_ones_own_is_in_the_run_id_and_a_shipped_one_by_name(tm
     f.write_text(text.replace("0.25", "0.3"))
     assert run_id_of(kind, cc) != first
     assert "stream_definition" not in continual_identity(dataclasses.replace(cc, stream="pendulum-gain"))
+
+
+def test_scratch_trains_its_first_task_as_finetune_does(datasets, tmp_path):
+    """Before any task ends the two methods are the same learner: their first task's curves agree seed by seed
+    (scratch's unused first re-initialisation drew a key, so they differed), and Continual World's forward
+    transfer of task 0 compares like with like."""
+    runs = {m: train_stream(tiny(m, tmp_path, seeds=(0,), steps_per_task=100), datasets=datasets)
+            for m in ("finetune", "scratch")}
+    first = {m: np.asarray(f["curves"])[..., :2, 0] for m, f in runs.items()}  # task 0's window: steps 0 and 100
+    np.testing.assert_array_equal(first["finetune"], first["scratch"])
+    assert not np.array_equal(np.asarray(runs["finetune"]["curves"])[..., 1:, 1],
+                              np.asarray(runs["scratch"]["curves"])[..., 1:, 1])  # task 1 then starts afresh

@@ -121,6 +121,10 @@ class Method:
     update_varies_with_task: bool = False
     """True when ``make_update(ctx, mcfg, k)`` differs between tasks (e.g. one replay step per earlier
     task): the trainer then compiles one chunk per task, else one for the whole stream."""
+    begin_first_task: bool = True
+    """False: ``begin_task`` is not called before task 0 and draws no key there, so the first task trains
+    exactly as under ``finetune`` (``scratch``, whose first task is any method's first task: Continual
+    World's forward transfer of task 0 then compares like with like, seed by seed)."""
 
     def make_config(self, **overrides) -> Any:
         """The default config with ``overrides`` (errors name the field and suggest close names)."""

@@ -23,8 +23,6 @@ class NoOptions:
 
 
 def _reinitialise(ctx, mcfg, state, k, data, key):
-    if k == 0:
-        return state
     learner = ctx.algo.bind_data(ctx.cfg, ctx.algo.init(key, ctx.spec, ctx.cfg), data)
     return state.replace(learner=learner)
 
@@ -35,6 +33,6 @@ def _all_tasks(ctx, k, tables):
 
 FINETUNE = register(Method("finetune", NoOptions, "the base learner trained on each task in turn; nothing kept"))
 SCRATCH = register(Method("scratch", NoOptions, "the learner re-initialised at every task (single-task references)",
-                          begin_task=_reinitialise))
+                          begin_task=_reinitialise, begin_first_task=False))
 MULTITASK = register(Method("multitask", NoOptions, "joint training on every task's data from the start "
                             "(upper reference, not continual)", task_data=_all_tasks))
