@@ -390,6 +390,7 @@ class RunLogger:
         self._logged_before: dict[str, int] = {}
         self.last_step: int | None = None
         self.checkpoint_step: int | None = resume_from_step or None
+        self.checkpoint_where: str | None = None
         if resume:
             dropped = self._rewind(resume_from_step)
             logged = list(self._logged_before.values())
@@ -591,16 +592,20 @@ class RunLogger:
                 self._close_wandb(exit_code=1)
                 break
 
-    def checkpointed(self, step: int) -> None:
-        """Note that a checkpoint of ``step`` exists: a rerun resumes from there (said on interrupt)."""
+    def checkpointed(self, step: int, where: str | None = None) -> None:
+        """Note that a checkpoint of ``step`` exists: a rerun resumes from there (said on interrupt).
+        ``where``: how to name that point instead of ``step N`` (a continual run's checkpoint after a task's end
+        work has a step number of its own, ``the end of task 1``)."""
         self.checkpoint_step = int(step)
+        self.checkpoint_where = where
 
     def interrupt_message(self) -> str:
         """What to tell the person who stopped the run: where it stopped and how to resume."""
         at = f"interrupted at step {self.last_step}" if self.last_step is not None else "interrupted before step 1"
         if self.checkpoint_step:
-            return (f"{self.run_id}: {at}; rerun the same command to resume from the checkpoint of step "
-                    f"{self.checkpoint_step} ({self.run_dir})")
+            where = self.checkpoint_where or f"step {self.checkpoint_step}"
+            return (f"{self.run_id}: {at}; rerun the same command to resume from the checkpoint of {where} "
+                    f"({self.run_dir})")
         return f"{self.run_id}: {at}, before any checkpoint; rerun the same command to resume (from step 0)"
 
     def finish(self, final: dict) -> Path:

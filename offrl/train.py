@@ -380,6 +380,32 @@ def config_difference(old: dict, new: dict) -> list[str]:
     return diff
 
 
+def describe_difference(old: dict, new: dict, keys: list[str]) -> str:
+    """``keys`` (dotted paths such as ``train_config.eval_every``, as :func:`config_difference` gives them) with
+    their values in ``old`` (the recorded config) and ``new``: ``train_config.eval_every: 250 then, 500 now``;
+    a whole section (``algo_config``) by each of its entries that differ."""
+    new = json.loads(json.dumps(new, default=str))  # tuples -> lists, as config.json holds them
+    missing = "(not set)"
+
+    def at(d: dict, key: str):
+        for part in key.split("."):
+            d = d.get(part, missing) if isinstance(d, dict) else missing
+        return d
+
+    def shown(v) -> str:
+        return missing if v is missing else json.dumps(v, default=str)
+
+    parts = []
+    for key in keys:
+        a, b = at(old, key), at(new, key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            parts += [f"{key}.{k}: {shown(a.get(k, missing))} then, {shown(b.get(k, missing))} now"
+                      for k in sorted(set(a) | set(b), key=str) if a.get(k, missing) != b.get(k, missing)]
+        else:
+            parts.append(f"{key}: {shown(a)} then, {shown(b)} now")
+    return "; ".join(parts)
+
+
 def data_difference(old: dict, new: dict) -> str | None:
     """How the data a run folder's recorded config (``old``) trained on differs from ``new``'s: the datasets'
     checksums (``dataset_spec.checksum``, or a continual run's ``dataset_checksums`` per task), compared only
@@ -398,7 +424,7 @@ def data_difference(old: dict, new: dict) -> str | None:
         return None
     which = "the dataset" if len(a) == 1 else "the data of task(s) " + ", ".join(str(i) for i in changed)
     return (f"{which} changed since it trained (checksum {a[changed[0]]} then, {b[changed[0]]} now: collected or "
-            "converted again); pick another run_id, or restore the data it trained on")
+            "converted again); pick another run id (--run-id), or restore the data it trained on")
 
 
 def _jsonable(x):
@@ -621,7 +647,8 @@ def _train(tc: TrainConfig, dataset, algo_config, held) -> dict:
             # resume, so that a run is accepted finished exactly when it would be accepted unfinished.
             old = json.loads((run_dir / "config.json").read_text()) if (run_dir / "config.json").is_file() else config
             if diff := config_difference(old, config):
-                raise OffrlError(f"{run_dir} holds a finished run with a different configuration ({diff}); "
+                raise OffrlError(f"{run_dir} holds a finished run with a different configuration "
+                                 f"({describe_difference(old, config, diff)}); "
                                  f"pick another {_field('run_id')}")
             if changed := data_difference(old, config):
                 raise OffrlError(f"{run_dir} holds a finished run, but {changed}")
@@ -638,7 +665,8 @@ def _train(tc: TrainConfig, dataset, algo_config, held) -> dict:
     if resume:
         old = json.loads((run_dir / "config.json").read_text())
         if diff := config_difference(old, config):
-            raise OffrlError(f"{run_dir} holds a run with a different configuration ({diff}); "
+            raise OffrlError(f"{run_dir} holds a run with a different configuration "
+                             f"({describe_difference(old, config, diff)}); "
                              f"pick another {_field('run_id')}")
         if changed := data_difference(old, config):
             raise OffrlError(f"{run_dir} holds a stopped run, but {changed}")

@@ -117,13 +117,15 @@ class ContinualConfig:
             run_folder(self.run_id, self.results_dir)  # one folder of the results root, checked before any work
         if self.steps_per_task % self.eval_every:
             fit = _fitting_eval_every(self.steps_per_task, self.eval_every, self.chunk)
+            # an interval the chunk does not divide would only be refused next: both options in one answer
+            chunk = "" if fit % self.chunk == 0 else f" --chunk {_fitting_chunk(fit, self.chunk)}"
+            in_file = f"continual.eval_every: {fit}" + (f" and continual.chunk: {chunk.split()[-1]}" if chunk else "")
             raise ConfigError(f"{_field('eval_every', self.eval_every)} must divide steps_per_task="
                               f"{self.steps_per_task} (the evaluation at a task's end is its row of the score matrix); "
-                              f"pass --eval-every {fit} (continual.eval_every: {fit} in a sweep file), or a "
+                              f"pass --eval-every {fit}{chunk} ({in_file} in a sweep file), or a "
                               "steps_per_task that it divides")
         if self.eval_every % self.chunk:
-            # the largest chunk up to the present one that divides eval_every
-            fit = max(d for d in range(1, min(self.chunk, self.eval_every) + 1) if self.eval_every % d == 0)
+            fit = _fitting_chunk(self.eval_every, self.chunk)
             raise ConfigError(f"{_field('eval_every', self.eval_every)} must be a multiple of chunk={self.chunk} "
                               f"(the steps trained per compiled call); pass --chunk {fit} (continual.chunk: {fit} "
                               "in a sweep file), or an eval_every that chunk divides")
@@ -165,6 +167,11 @@ def _fitting_eval_every(steps_per_task: int, eval_every: int, chunk: int) -> int
                 for d in (i, steps_per_task // i)}
     below = sorted(d for d in divisors if d <= eval_every)
     return max((d for d in below if d % chunk == 0), default=below[-1])
+
+
+def _fitting_chunk(eval_every: int, chunk: int) -> int:
+    """The largest chunk up to ``chunk`` that divides ``eval_every``."""
+    return max(d for d in range(1, min(chunk, eval_every) + 1) if eval_every % d == 0)
 
 
 def parse_method_overrides(method, pairs) -> dict[str, Any]:
@@ -321,12 +328,17 @@ def _default_run_id(cc: ContinualConfig, config: dict) -> str:
     return recorded_run_id(run_id, [earlier((*NOT_HASHED, *RESUME_FREE)), earlier(NOT_HASHED)], cc.results_dir)
 
 
+def _identities(old: dict, new: dict) -> tuple[dict, dict]:
+    """:func:`run_identity` of a recorded config and of a new one (its tuples as config.json holds them)."""
+    as_recorded = json.loads(json.dumps(new, default=str))
+    return run_identity({"continual_config": {}, **old}), run_identity(as_recorded)
+
+
 def identity_difference(old: dict, new: dict) -> list[str]:
     """The settings in which two recorded configs' :func:`run_identity` differ (``continual_config.<field>``
     for the trainer's own options, e.g. ``continual_config.eval_episodes``). A setting the older record does
     not have (recorded before it existed) is not compared."""
-    as_recorded = json.loads(json.dumps(new, default=str))  # tuples -> lists, as config.json holds them
-    a, b = run_identity({"continual_config": {}, **old}), run_identity(as_recorded)
+    a, b = _identities(old, new)
     diff = [k for k in b if k != "continual_config" and k in a and a[k] != b[k]]
     diff += [f"continual_config.{k}" for k, v in b["continual_config"].items()
              if k in a["continual_config"] and a["continual_config"][k] != v]
@@ -437,12 +449,13 @@ def _check_identity(s: _Setup, finished: bool) -> None:
     path = s.run_dir / "config.json"
     if not path.is_file():
         return
-    from offrl.train import data_difference
+    from offrl.train import data_difference, describe_difference
 
     old = json.loads(path.read_text())
     if diff := identity_difference(old, s.config):
         raise OffrlError(f"{s.run_dir} holds a {'finished ' if finished else ''}continual run with a different "
-                         f"configuration ({diff}); pick another run_id")
+                         f"configuration ({describe_difference(*_identities(old, s.config), diff)}); pick another "
+                         f"{_field('run_id')}")
     if changed := data_difference(old, s.config):
         raise OffrlError(f"{s.run_dir} holds a {'finished' if finished else 'stopped'} continual run, but {changed}")
 
@@ -573,7 +586,10 @@ def _train_stream(cc: ContinualConfig, s: _Setup) -> dict:
                     "wall_s": earlier_wall + time.time() - t0}
             with timing("checkpoints"), logger.uninterrupted():  # a kill never leaves a half-written checkpoint
                 ckpt.save(step, *placement.unpad((states, keys)), meta)
-                logger.checkpointed(step)
+                # the checkpoint after a task's end work is numbered one past the task's last step (k * S + 1):
+                # named by the task it closes, not by a step no one trained
+                logger.checkpointed(step, f"the end of task {k} ({names[k - 1]}, step {k * S:,})"
+                                    if ks == 0 and k > 0 else None)
 
     try:
         logger.catch_interrupts()  # kill = Ctrl-C: both end with "rerun the same command to resume"

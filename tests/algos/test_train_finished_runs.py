@@ -48,7 +48,7 @@ def test_a_finished_run_comes_back_only_for_its_own_configuration(tmp_path, caps
                          (dict(eval_seed=7), "train_config.eval_seed"),
                          (dict(normalize_obs=False), "train_config.normalize_obs"),
                          (dict(env_id="Hopper-v4"), "train_config.env_id")):
-        with pytest.raises(OffrlError, match=rf"finished run with a different configuration \(\[.*'{name}'"):
+        with pytest.raises(OffrlError, match=rf"finished run with a different configuration \(.*{name}: \S+ then, \S+ now"):
             train(dataclasses.replace(tc, **change))
     assert {p: (run / p).read_bytes() for p in before} == before
 

@@ -30,6 +30,11 @@ def test_an_eval_every_that_does_not_divide_the_task_suggests_one_that_does():
     with pytest.raises(ConfigError, match="pass --eval-every 300 "):  # a multiple of the chunk, below 400
         ContinualConfig(steps_per_task=900, eval_every=400, chunk=100)
     ContinualConfig(steps_per_task=5000, eval_every=1000)  # the doc's command as written now
+    # a first CPU try: the interval that fits needs a smaller chunk too; both said at once, not one refusal each
+    with pytest.raises(ConfigError, match=r"pass --eval-every 500 --chunk 500 \(continual.eval_every: 500 and "
+                                          r"continual.chunk: 500 in a sweep file\)"):
+        ContinualConfig(steps_per_task=500)
+    ContinualConfig(steps_per_task=500, eval_every=500, chunk=500)
 
 
 @pytest.mark.parametrize("kwargs, named", [

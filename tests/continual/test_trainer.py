@@ -420,7 +420,9 @@ def test_a_run_id_resumes_only_a_run_of_the_same_identity(datasets, tmp_path):
     assert identity_difference(recorded, config) == ["references", "continual_config.eval_episodes"]
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "config.json").write_text(json.dumps(recorded))
-    with pytest.raises(OffrlError, match=r"different configuration \(\['references', 'continual_config.eval_episodes'\]\)"):
+    # each setting named with its value then and now, not only its name
+    with pytest.raises(OffrlError, match=r"different configuration \(references.forward: \[0.0, 1.0\] then, \[.*\] now; "
+                                         r"continual_config.eval_episodes: 5 then, 2 now\); pick another --run-id"):
         train_stream(cc, datasets=datasets)
     assert not (tmp_path / "mine" / "metrics.jsonl").exists()
 
@@ -437,10 +439,10 @@ def test_a_finished_run_comes_back_only_for_its_own_identity(datasets, tmp_path,
     assert train_stream(cc, datasets=datasets) == final
     assert train_stream(dataclasses.replace(cc, eval_workers=1, progress=True), datasets=datasets) == final
     assert "done: already finished" in capsys.readouterr().out
-    for change, named in ((dict(method="l2"), r"'method', 'method_config'"),
-                          (dict(eval_episodes=7), r"'continual_config.eval_episodes'"),
-                          (dict(eval_seed=3), r"'continual_config.eval_seed'")):
-        with pytest.raises(OffrlError, match=rf"finished continual run with a different configuration \(\[.*{named}"):
+    for change, named in ((dict(method="l2"), r"method: \"finetune\" then, \"l2\" now; method_config\."),
+                          (dict(eval_episodes=7), r"continual_config.eval_episodes: 2 then, 7 now"),
+                          (dict(eval_seed=3), r"continual_config.eval_seed: 10000 then, 3 now")):
+        with pytest.raises(OffrlError, match=rf"finished continual run with a different configuration \(.*{named}"):
             train_stream(dataclasses.replace(cc, **change), datasets=datasets)
         assert "already finished" not in capsys.readouterr().out
     assert {p: (run / p).read_bytes() for p in before} == before
@@ -509,3 +511,22 @@ def test_scratch_trains_its_first_task_as_finetune_does(datasets, tmp_path):
     np.testing.assert_array_equal(first["finetune"], first["scratch"])
     assert not np.array_equal(np.asarray(runs["finetune"]["curves"])[..., 1:, 1],
                               np.asarray(runs["scratch"]["curves"])[..., 1:, 1])  # task 1 then starts afresh
+
+
+def test_an_interrupt_after_a_task_names_the_checkpoint_by_the_task_it_closes(datasets, tmp_path, capsys, monkeypatch):
+    """The checkpoint after a task's end work is numbered one past its last step; `step 201` named a step no one
+    trained, so the message names the task (and its last step)."""
+    import offrl.train as trainer  # the continual trainer takes its host_metrics from there as it starts
+
+    real = trainer.host_metrics
+
+    def stopped_in_task_2(metrics, seeds, step, *args, **kwargs):
+        if step > 200:
+            raise KeyboardInterrupt
+        return real(metrics, seeds, step, *args, **kwargs)
+
+    monkeypatch.setattr(trainer, "host_metrics", stopped_in_task_2)
+    with pytest.raises(KeyboardInterrupt):
+        train_stream(tiny("finetune", tmp_path, seeds=(0,), run_id="cut"), datasets=datasets)
+    err = capsys.readouterr().err
+    assert "resume from the checkpoint of the end of task 1 (forward, step 200)" in err, err

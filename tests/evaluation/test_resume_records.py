@@ -354,7 +354,7 @@ def test_a_run_id_resumes_only_a_run_trained_and_evaluated_the_same_way(tmp_path
     run.mkdir(parents=True)
     other["algo_config"] = None  # whatever it was, this record evaluated 10 episodes per seed
     (run / "config.json").write_text(json.dumps(other))
-    with pytest.raises(OffrlError, match=r"different configuration \(\[.*'train_config.eval_episodes'"):
+    with pytest.raises(OffrlError, match=r"different configuration \(.*train_config.eval_episodes: 10 then, \d+ now"):
         train(tc)
     assert not (run / "metrics.jsonl").exists()
 
