@@ -252,9 +252,14 @@ def _row_settings(run: ContinualRun) -> dict[str, str]:
     """The trainer's own settings of a run that a row label may name (``steps_per_task``, ``eval_episodes``,
     ``batch_size``, ``heads``, ...: its recorded ``continual_config`` less bookkeeping, data and option
     strings) and its base learner, each as a label spells it. The batch size is the one the learner trained
-    with (``algo_config``): records made before ``--hp batch_size=N`` also set ``continual_config``'s."""
+    with (``algo_config``): records made before ``--hp batch_size=N`` also set ``continual_config``'s. The
+    budget and the heads fall back on the record's top level (``steps_per_task``, ``heads``), which every
+    continual record carries."""
     cfg = run.config
     out = {k: _show(v) for k, v in _trainer_settings(cfg.get("continual_config") or {}).items() if k != "method"}
+    for k in ("steps_per_task", "heads"):
+        if k not in out and cfg.get(k) is not None:
+            out[k] = _show(cfg[k])
     trained = (cfg.get("algo_config") or {}).get("batch_size")
     if "batch_size" in out and trained is not None:
         out["batch_size"] = _show(trained)
@@ -265,26 +270,37 @@ def _row_settings(run: ContinualRun) -> dict[str, str]:
 
 def _name_row_differences(runs: Sequence[ContinualRun], labels: dict[Path, str],
                           data_keys: dict[Path, str]) -> dict[Path, str]:
-    """``labels`` with every trainer setting (:func:`_row_settings`) in which rows of one method on one data
-    differ named in each of those rows' labels (``finetune [eval_episodes=2 steps_per_task=200]`` beside
-    ``finetune [eval_episodes=3 hidden=32,32 steps_per_task=400]``), where the label does not name it yet: the
-    option strings alone would hide them. A method with one row on a data keeps its short label; adding
-    what its runs' settings say never joins two rows or splits one (runs of one row that differ in a setting
-    are already told apart by :func:`offrl.evaluation.results.run_labels`)."""
-    rows: dict[tuple[str, str], dict[str, list[ContinualRun]]] = {}
+    """``labels`` with every trainer setting (:func:`_row_settings`) in which rows on one data differ, whatever
+    their methods, named in each of those rows' labels where the label does not name it yet
+    (``finetune [eval_episodes=2 steps_per_task=200]`` beside ``finetune [eval_episodes=3 hidden=32,32
+    steps_per_task=400]``, and ``er [steps_per_task=1000]`` beside ``l2 [steps_per_task=2000]``): the option
+    strings alone would hide them, and the report's header says the rows name what differs. A setting differs
+    when the rows that record it recorded two or more values; a row that does not record it (a record older
+    than the setting) names nothing for it. Rows on a data whose settings agree keep their short labels;
+    adding what the runs' settings say never joins two rows or splits one (runs of one row that differ in a
+    setting are already told apart by :func:`offrl.evaluation.results.run_labels`)."""
+    rows: dict[str, dict[str, list[ContinualRun]]] = {}
     for r in runs:
-        rows.setdefault((data_keys[r.path], r.method), {}).setdefault(labels[r.path], []).append(r)
+        rows.setdefault(data_keys[r.path], {}).setdefault(labels[r.path], []).append(r)
     out = dict(labels)
     for by_label in rows.values():
         if len(by_label) < 2:
             continue
         settings = {label: [_row_settings(r) for r in members] for label, members in by_label.items()}
-        names = set.intersection(*(set(s) for ss in settings.values() for s in ss))
-        differ = [k for k in sorted(names) if len({s[k] for ss in settings.values() for s in ss}) > 1]
+        values: dict[str, set[str]] = {}
+        for ss in settings.values():
+            for s in ss:
+                for k, v in s.items():
+                    values.setdefault(k, set()).add(v)
+        differ = sorted(k for k, vs in values.items() if len(vs) > 1)
         for label, members in by_label.items():
             head, tokens = _bracketed(label)
             named = {t.partition("=")[0] for t in tokens}
-            extra = [f"{k}={settings[label][0][k]}" for k in differ if k not in named]
+            extra = []
+            for k in differ:
+                mine = next((s[k] for s in settings[label] if k in s), None)
+                if k not in named and mine is not None:
+                    extra.append(f"{k}={mine}")
             if extra:
                 tokens = sorted([*tokens, *extra], key=lambda t: t.partition("=")[0])
                 for r in members:
@@ -335,24 +351,69 @@ def group_continual_runs(runs: Sequence[ContinualRun], labels: dict[Path, str] |
     return groups
 
 
-# what a from-scratch reference must share with a row besides its data and tasks: the base learner as
-# configured and the evaluation protocol (config.json keys, then continual_config keys)
-_REFERENCE_MATCH = (("algo", "algo_config", "heads"),
-                    ("batch_size", "normalize", "hp", "eval_every", "eval_episodes", "eval_seed"))
+# The trainer settings two rows on one data must share for a number that sets one against the other to
+# measure the method alone: the budget (steps per task), the base learner and its configuration, the batch
+# size, the task heads, the observation normalisation and the evaluation protocol. One rule for the
+# from-scratch reference of FWT (CW) and for the differences of `--versus`. The method's own options are not
+# among them: they are what a comparison of rows compares.
+_COMPARED_SETTINGS = ("algo", "steps_per_task", "batch_size", "heads", "normalize", "eval_every", "eval_episodes",
+                      "eval_seed")
+_NOT_RECORDED = "not recorded"
 
 
-def _reference_settings(g: ContinualGroup) -> list:
-    cfg = g.runs[0].config
-    cc = cfg.get("continual_config") or {}
-    return [cfg.get(k) for k in _REFERENCE_MATCH[0]] + [cc.get(k) for k in _REFERENCE_MATCH[1]]
+def _learner_settings(run: ContinualRun) -> dict[str, str]:
+    """The base learner as configured: its recorded ``algo_config``, plus each ``--hp`` override whose field
+    the record does not hold (records of older versions, which kept the option string alone); an override
+    that the recorded config holds is read from the config, so that one written out at its default is no
+    difference."""
+    cfg = run.config
+    recorded = cfg.get("algo_config") or {}
+    out = {k: _show(v) for k, v in recorded.items()}
+    overrides = _override_parts((cfg.get("continual_config") or {}).get("hp") or [])
+    out.update({k: v for k, v in overrides.items() if k not in recorded})
+    return out
+
+
+def _compared_settings(g: ContinualGroup) -> dict[str, str]:
+    run = g.runs[0]  # the runs of one row agree in what a row label or the pooling tells apart
+    row = _row_settings(run)
+    out = {k: row.get(k, _NOT_RECORDED) for k in _COMPARED_SETTINGS}
+    if out["batch_size"] == _NOT_RECORDED and "batch_size" in (run.config.get("algo_config") or {}):
+        out["batch_size"] = _show(run.config["algo_config"]["batch_size"])
+    return out
+
+
+def _setting_differences(a: ContinualGroup, b: ContinualGroup) -> list[tuple[str, str, str]]:
+    """The trainer settings in which two rows differ beyond their method and its options, as ``(setting,
+    a's value, b's value)``: the budget (``steps_per_task``, else the task boundaries), the tasks, the base
+    learner (``algo``, then the fields of its configuration and its ``--hp`` overrides: only when both rows
+    use the same one), the batch size, ``heads``, ``normalize`` and the evaluation protocol (``eval_every``,
+    ``eval_episodes``, ``eval_seed``). A setting only one of the rows records reads ``not recorded`` and
+    differs: what the other row used is unknown. Empty when a number that sets one row against the other
+    measures the method alone: the rule of Continual World's forward-transfer reference and of ``--versus``."""
+    mine, theirs = _compared_settings(a), _compared_settings(b)
+    out = [(k, mine[k], theirs[k]) for k in _COMPARED_SETTINGS if mine[k] != theirs[k]]
+    if mine["algo"] == theirs["algo"]:
+        la, lb = _learner_settings(a.runs[0]), _learner_settings(b.runs[0])
+        out += [(k, la.get(k, _NOT_RECORDED), lb.get(k, _NOT_RECORDED)) for k in sorted(set(la) | set(lb))
+                if k != "batch_size" and la.get(k) != lb.get(k)]
+    if not any(k == "steps_per_task" for k, _, _ in out) and not np.array_equal(a.task_boundaries, b.task_boundaries):
+        out.append(("task_boundaries", _show(a.task_boundaries.tolist()), _show(b.task_boundaries.tolist())))
+    if a.tasks != b.tasks:
+        out.append(("tasks", ",".join(a.tasks), ",".join(b.tasks)))
+    return out
+
+
+def _differences_text(differences: Sequence[tuple[str, str, str]]) -> str:
+    """``steps_per_task 100 vs 200, eval_every 50 vs 100``."""
+    return ", ".join(f"{k} {x} vs {y}" for k, x, y in differences)
 
 
 def _pick_reference(g: ContinualGroup, references: list[ContinualGroup]) -> ContinualGroup | None:
     """The from-scratch run that Continual World's forward transfer of ``g`` is measured against: same data,
-    tasks and task boundaries, base learner and evaluation protocol."""
-    same = [r for r in references if r.data == g.data and r.tasks == g.tasks
-            and np.array_equal(r.task_boundaries, g.task_boundaries)
-            and _reference_settings(r) == _reference_settings(g)]
+    and no trainer setting that differs (:func:`_setting_differences`: tasks and budget, base learner and
+    evaluation protocol)."""
+    same = [r for r in references if r.data == g.data and not _setting_differences(g, r)]
     # the reference without hyperparameter overrides first, then by label
     same.sort(key=lambda r: (r.label != r.method, r.label))
     return same[0] if same else None
@@ -402,43 +463,59 @@ def _seed_mean(a: np.ndarray) -> np.ndarray:
 _VERSUS_METRICS: tuple[tuple[str, str], ...] = (("per", "PER"), ("bwt", "BWT"))
 
 
-def _versus_groups(groups: dict[tuple[str, str], ContinualGroup], wanted: str) -> dict[str, ContinualGroup]:
+def _versus_groups(groups: dict[tuple[str, str], ContinualGroup], wanted: str,
+                   left_out: Sequence[SeedConflict] = (),
+                   ambiguous: dict[str, list[ContinualGroup]] | None = None) -> dict[str, ContinualGroup]:
     """The row ``wanted`` names on each data (stream and quality): a row label as the table prints it
     (``oer [dual=false]``), else a method's row without overrides (its label is the method's name), else the
-    method's one row on each data whatever its label. Raises when no data has it, or when the method has
-    several rows on a data (the message lists their labels to choose from)."""
+    method's one row on that data whatever its label (``er [steps_per_task=1000]`` where the rows of that data
+    differ in their budget): each data on its own, since a label names what differs among the rows of its
+    data. A data where the method has several rows and none is named is left out, appended to ``ambiguous``
+    when given. Raises when no data has it (saying so, with the folders and seeds, where the row was left out
+    because two of its runs trained the same seeds: ``left_out``), or when the method has several rows on a
+    data and no data has one to take (the message lists their labels to choose from)."""
     by_data: dict[str, ContinualGroup] = {}
-    for (data, label), g in groups.items():
-        if label == wanted:
-            by_data[data] = g
+    several: dict[str, list[ContinualGroup]] = {}
+    for data in sorted({d for d, _ in groups}):
+        rows = [g for (d, _), g in groups.items() if d == data]
+        named = ([g for g in rows if g.label == wanted]
+                 or [g for g in rows if g.method == wanted and g.label == g.method]
+                 or [g for g in rows if g.method == wanted])
+        if len(named) == 1:
+            by_data[data] = named[0]
+        elif named:
+            several[data] = named
+    if several and not by_data:
+        data, rs = sorted(several.items())[0]
+        raise ConfigError(f"--versus {wanted!r}: {wanted} has {len(rs)} rows on {data} ("
+                          + ", ".join(repr(g.label) for g in rs) + "); name one as the table prints it")
+    if ambiguous is not None:
+        ambiguous.update(several)
     if not by_data:
-        for (data, label), g in groups.items():
-            if g.method == wanted and label == g.method:
-                by_data[data] = g
-    if not by_data:  # a method whose one row per data carries options in its label (`finetune [hidden=64,64]`)
-        rows: dict[str, list[ContinualGroup]] = {}
-        for (data, _), g in groups.items():
-            if g.method == wanted:
-                rows.setdefault(data, []).append(g)
-        several = {d: rs for d, rs in rows.items() if len(rs) > 1}
-        if several:
-            data, rs = sorted(several.items())[0]
-            raise ConfigError(f"--versus {wanted!r}: {wanted} has {len(rs)} rows on {data} ("
-                              + ", ".join(repr(g.label) for g in rs) + "); name one as the table prints it")
-        by_data = {d: rs[0] for d, rs in rows.items()}
-    if not by_data:
+        # the row exists but was left out: say so and why, rather than call it unknown (the report, which would
+        # carry the warning, is not written)
+        dropped = [c for c in left_out if wanted in (c.key[1], _bracketed(c.key[1])[0])]
+        if dropped:
+            raise ConfigError(f"--versus {wanted!r}: no row to compare against; "
+                              + "; ".join(c.message() for c in dropped))
         raise UnknownIdError("row to compare against (--versus)", wanted, {label for _, label in groups})
     return by_data
 
 
 # seeds each side needs for a verdict: with 2, a bootstrap interval is the span of the two seeds' values (or
-# differences), so any two seeds that agree in sign would read as a difference "at 95%"
-MIN_VERDICT_SEEDS = 3
+# differences), so any two seeds that agree in sign would read as a difference "at 95%"; the rule of the
+# intervals the tables show
+MIN_VERDICT_SEEDS = MIN_INTERVAL_SEEDS
+# marks a difference between rows trained with other settings than the method's (_setting_differences)
+_OTHER_SETTINGS = "‡"
+_OTHER_SETTINGS_VERDICT = "no verdict (other settings)"
 
 
-def _verdict(est: Estimate, pct: str) -> str:
+def _verdict(est: Estimate, pct: str, comparable: bool = True) -> str:
     if not est.defined:
         return "–"
+    if not comparable:
+        return _OTHER_SETTINGS_VERDICT
     if est.n_seeds < MIN_VERDICT_SEEDS or (est.n_reference_seeds or 0) < MIN_VERDICT_SEEDS:
         return f"no verdict (fewer than {MIN_VERDICT_SEEDS} seeds)"
     if est.lower > 0:
@@ -448,26 +525,40 @@ def _verdict(est: Estimate, pct: str) -> str:
     return f"no difference at {pct}"
 
 
-def _versus_cell(est: Estimate, pct: str, fewest_seeds: int | None = None) -> tuple[str, dict, str]:
-    """A difference's table cell (``† `` where its rows were not paired), its JSON and its verdict.
+def _versus_cell(est: Estimate, pct: str, fewest_seeds: int | None = None,
+                 comparable: bool = True) -> tuple[str, dict, str]:
+    """A difference's table cell (``† `` where its rows were not paired, ``‡`` where they were trained with
+    other settings, :func:`_setting_differences`: no verdict then), its JSON and its verdict.
 
     ``fewest_seeds``: the fewest seeds either side has on one data set (default: the estimate's own counts).
-    Below 2 the cell gives the difference alone, marked ``(1 seed)``: a bootstrap of one seed only repeats
-    it, so its interval would look certain."""
-    verdict = _verdict(est, pct)
-    mark = " †" if est.paired is False else ""
+    As in the metrics table, the interval is shown from :data:`MIN_INTERVAL_SEEDS` seeds a side on; with fewer
+    the cell gives the difference and that count, ``(n=2)``, or ``(1 seed)`` for one: a bootstrap of one seed
+    only repeats it (its interval would look certain), and of two spans just their two values."""
+    verdict = _verdict(est, pct, comparable)
+    mark = (" †" if est.paired is False else "") + ("" if comparable else f" {_OTHER_SETTINGS}")
     if fewest_seeds is None:
         fewest_seeds = min(est.n_seeds, est.n_reference_seeds if est.n_reference_seeds is not None else est.n_seeds)
-    spread = " (1 seed)" if fewest_seeds < 2 else f" [{est.lower:.2f}, {est.upper:.2f}]"
+    if fewest_seeds < 2:
+        spread = " (1 seed)"
+    elif not est.shows_interval or fewest_seeds < MIN_INTERVAL_SEEDS:
+        spread = f" (n={fewest_seeds})"
+    else:
+        spread = f" [{est.lower:.2f}, {est.upper:.2f}]"
     cell = "–" if not est.defined else f"{est.point:+.2f}{spread}{mark} {verdict}".rstrip(" –")
     return cell, {**est.as_dict(), "verdict": verdict}, verdict
+
+
+def _differences_json(differences: Sequence[tuple[str, str, str]]) -> dict[str, list[str]]:
+    return {k: [x, y] for k, x, y in differences}
 
 
 def _versus_section(groups, values, wanted: str, *, reps: int, ci: float, seed: int,
                     paired: bool = True) -> tuple[list[str], list[dict], list[dict]]:
     """Markdown and JSON rows: ``wanted`` minus every other row on the same data, per metric (paired by
     seed where the rows' seeds allow it, unless ``paired`` is False), then the JSON rows of the same
-    differences averaged across data sets."""
+    differences averaged across data sets. A row trained with other settings than ``wanted``'s beyond the
+    method and its options (:func:`_setting_differences`) keeps its difference, marked ``‡`` and without a
+    verdict, and a note names each such setting with both values: that difference is not the method's."""
     pct = f"{ci:.0%}"
     md = [f"## {wanted} against every other row", "",
           f"Each cell: `{wanted}` minus the row on the same data (stream and quality), mean over seeds, with a "
@@ -477,38 +568,63 @@ def _versus_section(groups, values, wanted: str, *, reps: int, ci: float, seed: 
              "in every row, so two rows' values of one seed are not independent); a cell marked † compares rows "
              "with different seeds, whose seeds are resampled independently" if paired else
              "resampling each row's seeds independently (pairing by seed turned off)")
-          + "; *higher* / *lower* when the interval excludes 0. Higher is better for both (BWT below 0 is "
-          "forgetting).", ""]
+          + f"; with fewer than {MIN_INTERVAL_SEEDS} seeds a side the difference stands alone with the fewest "
+          "seeds a side has, `(n=2)` (`(1 seed)`), as in the metrics table; *higher* / *lower* when the interval "
+          "excludes 0. Higher is better for both (BWT below 0 is forgetting). A cell marked "
+          f"{_OTHER_SETTINGS} compares rows trained with other settings (budget, base learner, batch size, heads, "
+          "normalization or evaluation protocol; the notes below name them): its difference is not the "
+          "method's alone, and it gets no verdict.", ""]
     header = ["data", "row", *(f"{h}: {wanted} - row" for _, h in _VERSUS_METRICS)]
     md += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     out: list[dict] = []
     lines: list[str] = []
-    mine = _versus_groups(groups, wanted)
+    notes: list[str] = []
+    ambiguous: dict[str, list[ContinualGroup]] = {}
+    mine = _versus_groups(groups, wanted, ambiguous=ambiguous)
+    for data, rs in sorted(ambiguous.items()):
+        lines.append(f"`{data}`: {wanted} has {len(rs)} rows here (" + ", ".join(g.label for g in rs)
+                     + "); name one as the table prints it to compare them.")
     for data, v in sorted(mine.items()):
         others = [(key, g) for key, g in groups.items() if key[0] == data and g is not v]
         worse_on_per: list[str] = []
+        unjudged: list[str] = []
         for key, g in others:
+            differences = _setting_differences(v, g)
             cells = [f"`{data}`", g.label]
-            entry: dict = {"versus": v.label, "data": data, "stream": v.stream, "row": g.label, "metrics": {}}
+            entry: dict = {"versus": v.label, "data": data, "stream": v.stream, "row": g.label,
+                           "comparable": not differences, "differs": _differences_json(differences),
+                           "metrics": {}}
             for k, _ in _VERSUS_METRICS:
                 # bootstrap streams named by the stream (not the data), as they were before rows were keyed by data
                 est = difference_interval(values[(data, v.label)][k], values[key][k],
                                           seeds=v.seeds if paired else None, other_seeds=g.seeds if paired else None,
                                           key=f"{v.stream}|{v.identity}-{g.identity}|{k}", reps=reps, ci=ci, seed=seed)
-                cell, entry["metrics"][k], verdict = _versus_cell(est, pct)
+                cell, entry["metrics"][k], verdict = _versus_cell(est, pct, comparable=not differences)
                 cells.append(cell)
-                if k == "per" and verdict != "higher":
+                if k == "per" and differences:
+                    unjudged.append(g.label)
+                elif k == "per" and verdict != "higher":
                     worse_on_per.append(f"{g.label} ({verdict})")
             md.append("| " + " | ".join(cells) + " |")
             out.append(entry)
+            if differences:
+                notes.append(f"{_OTHER_SETTINGS} `{data}`: {v.label} against {g.label} sets apart rows trained with "
+                             f"other settings: {_differences_text(differences)}.")
+        judged = len(others) - len(unjudged)
         if not others:
             lines.append(f"`{data}`: no other row to compare with.")
+        elif not judged:
+            lines.append(f"`{data}`: no other row trained with the same settings as {v.label} to compare with.")
         elif not worse_on_per:
-            lines.append(f"`{data}`: {v.label} has the highest PER, above every other row (each interval at {pct}, "
-                         f"not adjusted for the {len(others)} comparisons).")
+            of = " of those trained with the same settings" if unjudged else ""
+            lines.append(f"`{data}`: {v.label} has the highest PER, above every other row{of} (each interval at "
+                         f"{pct}, not adjusted for the {judged} comparisons).")
         else:
             lines.append(f"`{data}`: {v.label} is not above every row on PER; not above: " + ", ".join(worse_on_per) + ".")
-    md += ["", *[f"- {x}" for x in lines], ""]
+        if unjudged:
+            lines[-1] += (f" Not judged, trained with other settings ({_OTHER_SETTINGS}): " + ", ".join(unjudged)
+                          + ".")
+    md += ["", *[f"- {x}" for x in lines + notes], ""]
     across, across_md = _versus_across_data(groups, values, wanted, mine, reps=reps, ci=ci, seed=seed,
                                             paired=paired)
     return md + across_md, out, across
@@ -518,7 +634,8 @@ def _versus_across_data(groups, values, wanted: str, mine: dict[str, ContinualGr
                         seed: int, paired: bool) -> tuple[list[dict], list[str]]:
     """``wanted`` (its row on each data: ``mine``) minus each row that shares two or more data sets with it,
     averaged over those data sets (:func:`offrl.evaluation.continual.pooled_difference_interval`): one
-    answer per row where the per-data intervals each hold 0 or disagree."""
+    answer per row where the per-data intervals each hold 0 or disagree. A row trained with other settings
+    than ``wanted``'s on some of those data sets is marked ``‡``, without a verdict, as in the per-data table."""
     pct = f"{ci:.0%}"
     shared: dict[str, list[str]] = {}
     for (data, label), g in groups.items():
@@ -534,8 +651,12 @@ def _versus_across_data(groups, values, wanted: str, mine: dict[str, ContinualGr
           "within it" + (", paired by seed as above" if paired else "") + ".", "",
           "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     out: list[dict] = []
+    notes: list[str] = []
     for label, datas in sorted(rows.items()):
-        entry: dict = {"versus": wanted, "data": datas, "row": label, "metrics": {}}
+        differs = {data: _setting_differences(mine[data], groups[(data, label)]) for data in datas}
+        differs = {data: d for data, d in differs.items() if d}
+        entry: dict = {"versus": wanted, "data": datas, "row": label, "comparable": not differs,
+                       "differs": {data: _differences_json(d) for data, d in differs.items()}, "metrics": {}}
         cells = [label, str(len(datas))]
         for k, _ in _VERSUS_METRICS:
             comparisons = []
@@ -549,13 +670,17 @@ def _versus_across_data(groups, values, wanted: str, mine: dict[str, ContinualGr
             # the seeds total over data sets, but each data set is resampled on its own: its fewest count
             fewest = min(int(np.sum(~np.isnan(np.asarray(side, dtype=np.float64)))) for c in comparisons
                          for side in c[:2])
-            cell, entry["metrics"][k], _ = _versus_cell(est, pct, fewest)
+            cell, entry["metrics"][k], _ = _versus_cell(est, pct, fewest, comparable=not differs)
             cells.append(cell)
         md.append("| " + " | ".join(cells) + " |")
         out.append(entry)
+        for data, d in differs.items():
+            notes.append(f"{_OTHER_SETTINGS} {label}: on `{data}`, {mine[data].label} against {label} sets apart rows "
+                         f"trained with other settings: {_differences_text(d)}.")
     md += ["", f"Data sets: {', '.join(f'`{d}`' for d in sorted({d for ds in rows.values() for d in ds}))}; a row on "
            "fewer of them than the others averages over its own (the *data sets* column)." +
-           (" † marks a row some of whose data sets were not paired." if paired else ""), ""]
+           (" † marks a row some of whose data sets were not paired." if paired else ""), "",
+           *[f"- {n}" for n in notes], *([""] if notes else [])]
     return out, md
 
 
@@ -579,8 +704,9 @@ def continual_report(
 
     Args:
       reference_methods: methods whose runs train each task from scratch; a run of one of them on
-        the same data (same tasks and task boundaries, base learner and evaluation protocol) is the reference of Continual World's
-        forward transfer (``FWT (CW)``); without one that column is ``–``.
+        the same data, trained with the same settings (:func:`_setting_differences`: tasks and budget, base
+        learner, batch size, heads, normalization and evaluation protocol), is the reference of Continual
+        World's forward transfer (``FWT (CW)``); without one that column is ``–``.
       last_n: evaluations averaged at each end of forgetting (Continual World: 5).
       reps: bootstrap replicates of the metric CIs; curve_reps: of the curve bands.
       ci: confidence level; seed: bootstrap seed (each metric of each row has its own stream).
@@ -588,7 +714,9 @@ def continual_report(
       row_plots: with ``plots``, also each row's matrix and curves (two PNGs a row); off, the comparison
         figure alone, e.g. for a report kept in version control.
       versus: rows to compare against every other row on the same data (a method, or a row label as
-        the table prints it): differences of PER and BWT with bootstrap CIs and a verdict each.
+        the table prints it): differences of PER and BWT with bootstrap CIs and a verdict each; a difference
+        with a row trained with other settings than the method's (the rule of the FWT (CW) reference) is
+        marked ``‡``, without a verdict, and a note names those settings with both values.
       versus_paired: take those differences seed by seed where both rows have the same seeds
         (:func:`offrl.evaluation.continual.difference_interval`); False resamples each row independently.
       left_out: rows left out because two of their runs trained the same seed are appended here (they are
@@ -627,8 +755,8 @@ def continual_report(
     rows: list[dict] = []
     estimates: dict[tuple[str, str], dict[str, Estimate]] = {}
     per_seed: dict[tuple[str, str], dict[str, np.ndarray]] = {}  # per-seed metric values per row
-    for wanted in versus:  # a misspelt row fails before any bootstrap
-        _versus_groups(groups, wanted)
+    for wanted in versus:  # a misspelt row, or one left out, fails before any bootstrap
+        _versus_groups(groups, wanted, conflicts)
     from offrl.cli import progress_bars_shown
 
     # a bar only for enough rows to wait on, and only on a terminal (in a log its redraws stay as stray
@@ -682,8 +810,8 @@ def continual_report(
         f"each side the mean of the last {last_n} evaluations of that task's window.",
         "- **FWT (CW)**: Continual World's normalised forward transfer, `mean_i (AUC_i - AUC_i^b) / (1 - AUC_i^b)` "
         "over each task's own training window on the [0, 1] scale, against a run that trains each task from "
-        f"scratch (method {', '.join(f'`{m}`' for m in reference_methods)} on the same data, with the same base "
-        "learner and evaluation protocol).",
+        f"scratch (method {', '.join(f'`{m}`' for m in reference_methods)} on the same data, trained with the same "
+        "budget, base learner, batch size, heads, normalization and evaluation protocol).",
         "- **FWT (GEM)**: `1/(N-1) sum_{i>=1} (p[i-1,i] - initial[i])`, the zero-shot score gained before "
         "training a task.",
         "- **anytime AP**: mean over evaluation points of the mean score over the tasks seen so far.",
@@ -713,8 +841,9 @@ def continual_report(
         with_ref = {r["group"].data for r in rows if r["reference"] is not None}
         named = dict.fromkeys(f"`{g.data}`" if g.data not in with_ref else f"`{g.data}` / {g.label}"
                               for g in sorted(no_ref, key=lambda g: (g.data, g.label)))
-        notes.append("FWT (CW) needs a from-scratch reference run on the same data and tasks, with the same base "
-                     "learner and evaluation protocol; none for " + ", ".join(named) + ".")
+        notes.append("FWT (CW) needs a from-scratch reference run on the same data and tasks, with the same budget, "
+                     "base learner, batch size, heads, normalization and evaluation protocol; none for "
+                     + ", ".join(named) + ".")
     for row in rows:
         if row["reference"] is not None:
             ref = row["reference"]

@@ -90,7 +90,9 @@ def plot_task_curves(
 ) -> Path:
     """Score of every task over global steps: one line per task (mean over seeds) with its CI band,
     dashed lines at the task boundaries and each training window shaded in the colour of the task
-    being trained, its name written above the window.
+    being trained, its name written above the window. As in the tables, a step that fewer than
+    :data:`~offrl.evaluation.continual.MIN_INTERVAL_SEEDS` seeds reached has no band (a bootstrap of two
+    seeds spans just their values), and the axis label says so.
 
     Args:
       curves: one :func:`offrl.evaluation.stats.learning_curve` estimate per task, in stream order.
@@ -109,15 +111,26 @@ def plot_task_curves(
                 va="bottom", fontsize=8, color=colors[name])
     for b in bounds:
         ax.axvline(b, color="0.35", ls="--", lw=0.8)
+    banded = unbanded = False  # whether some step has a band, and whether some step has a mean without one
     for name, est in zip(tasks, curves):
         ok = ~np.isnan(est.mean)
         ax.plot(steps[ok], est.mean[ok], color=colors[name], lw=1.8, label=name,
                 marker="." if ok.sum() < 30 else None)
-        band = ok & ~np.isnan(est.lower) & ~np.isnan(est.upper)
-        ax.fill_between(steps[band], est.lower[band], est.upper[band], color=colors[name], alpha=0.2, lw=0)
+        enough = np.asarray(est.num_seeds) >= MIN_INTERVAL_SEEDS
+        band = ok & enough & ~np.isnan(est.lower) & ~np.isnan(est.upper)
+        banded, unbanded = banded or bool(band.any()), unbanded or bool((ok & ~enough).any())
+        if band.any():
+            # `where`, not the masked steps: a band never bridges the steps between two banded stretches
+            ax.fill_between(steps, np.where(band, est.lower, est.mean), np.where(band, est.upper, est.mean),
+                            where=band, color=colors[name], alpha=0.2, lw=0)
     ax.set_xlim(min(bounds[0], steps.min(initial=bounds[0])), max(bounds[-1], steps.max(initial=bounds[-1])))
     ax.set_xlabel("global training step (shaded: task being trained)")
-    ax.set_ylabel(f"{ylabel} (mean, {ci:.0%} CI)")
+    if not unbanded:
+        ax.set_ylabel(f"{ylabel} (mean, {ci:.0%} CI)")
+    elif banded:
+        ax.set_ylabel(f"{ylabel} (mean; {ci:.0%} CI from {MIN_INTERVAL_SEEDS} seeds on)")
+    else:
+        ax.set_ylabel(f"{ylabel} (mean; no interval under {MIN_INTERVAL_SEEDS} seeds)")
     ax.grid(alpha=0.3)
     ax.legend(frameon=False, fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
     if title:

@@ -17,7 +17,8 @@ def _set_batch_size(run_dir, trained: int):
 
 def test_rows_of_one_method_name_every_setting_they_differ_in(tmp_path):
     """Two finetune rows differing in steps per task, evaluation and batch size were labelled by their option
-    strings alone (`finetune [batch_size=128]`, `finetune [hidden=32,32]`); a method with one row stays short."""
+    strings alone (`finetune [batch_size=128]`, `finetune [hidden=32,32]`); a method with one row names the
+    settings in which it differs from the other rows on its data too."""
     root = tmp_path / "results"
     short = write_run(root / "short", "toy", "finetune", [0], CURVES[:1], continual_config={
         "steps_per_task": 100, "eval_episodes": 2, "batch_size": 64, "hp": ["batch_size=128"]})
@@ -32,7 +33,7 @@ def test_rows_of_one_method_name_every_setting_they_differ_in(tmp_path):
     assert _row(md, "| `toy` | finetune [batch_size=128 eval_episodes=2 eval_every=50 steps_per_task=100] |")
     assert _row(md, "| `toy` | finetune [batch_size=64 eval_episodes=3 eval_every=100 hidden=32,32 "
                     "steps_per_task=200] |")
-    assert _row(md, "| `toy` | er |")
+    assert _row(md, "| `toy` | er [eval_episodes=2 eval_every=50 steps_per_task=100] |")
     # rows whose settings agree but for their options keep the options alone
     again = continual_report([short, root / "er"], tmp_path / "rep2", reps=200, plots=False).read_text()
     assert _row(again, "| `toy` | finetune [batch_size=128] |")
