@@ -333,6 +333,7 @@ def _before_collecting(name: str, *, root, minari: bool | None, overwrite: bool)
     import warnings
 
     from offrl.datasets import load, local_dataset_dir
+    from offrl.datasets.registry import data_root_option
 
     env, level = parse_name(name)
     ds_id = f"local/{env}-{level}-v0"
@@ -348,8 +349,8 @@ def _before_collecting(name: str, *, root, minari: bool | None, overwrite: bool)
         minari = not problem  # None (the default) becomes True where the copy can be written
     if minari and not _minari_installed():
         warnings.warn(f"{ds_id}: the minari package is not installed, so only the native dataset is written, "
-                      f"no Minari copy (pip install 'offrl[minari]', then `offrl collect {env}-{level}` makes the "
-                      "copy from it without collecting again)", stacklevel=3)
+                      f"no Minari copy (pip install 'offrl[minari]', then `offrl collect {env}-{level}"
+                      f"{data_root_option(root)}` makes the copy from it without collecting again)", stacklevel=3)
         minari = False
     if minari and out_dir.exists() and not overwrite:
         status, copy_path = minari_copy_status(ds_id, root)
@@ -389,6 +390,10 @@ def collect(name: str, *, steps: int | None = None, seed: int = 0, n_envs: int =
     size) and to :data:`TASK_DEFAULT_STEPS` for task datasets; the composite levels
     (:data:`COMPOSITE_LEVELS`) hold ``steps`` of each part. Returns the
     :class:`~offrl.datasets.OfflineDataset`.
+
+    ``root``: the data root written to (default ``$OFFRL_DATA_DIR`` or ``~/.offrl/data``); with ``save``, one
+    that cannot hold data (a file in its place, a parent that is not writable) raises :class:`OffrlError`
+    before anything is collected (:func:`offrl.datasets.registry.check_data_root`).
     """
     from tqdm.auto import tqdm
 
@@ -405,6 +410,10 @@ def collect(name: str, *, steps: int | None = None, seed: int = 0, n_envs: int =
         raise ConfigError(f"collect: workers={workers} must be >= 0 (0: in this process)")
     env, level = parse_name(name)
     src = source(env)
+    if save:  # a file in the root's place would otherwise fail the save, after all the collecting
+        from offrl.datasets.registry import check_data_root
+
+        check_data_root(root)
     if dataset_id == src.dataset_id(level):
         dataset_id = None
     if dataset_id is not None:
@@ -550,14 +559,16 @@ def collected_otherwise(dataset_id: str, root=None) -> str | None:
 def collect_command(name: str, root=None) -> str:
     """The ``offrl collect`` command that makes the saved dataset of ``name`` (``hopper-medium``) again as it
     was collected: with its card's size, seed and env count where they are not the defaults (``offrl
-    collect hopper-medium --steps 5000``); the plain command when its card cannot be read."""
+    collect hopper-medium --steps 5000``), and ``--data-root`` where ``root`` is not the default data root;
+    the plain command (with that root) when its card cannot be read."""
     from offrl.datasets import local_dataset_dir
+    from offrl.datasets.registry import data_root_option
 
     command = f"offrl collect {name}"
     try:
         card = json.loads((local_dataset_dir(f"local/{name}-v0", root) / "card.json").read_text())
     except (OSError, ValueError, OffrlError):
-        return command
+        return command + data_root_option(root)
     parts = len(COMPOSITE_LEVELS.get(parse_name(name)[1], (None,)))  # --steps is per part of a composite
     if isinstance(card.get("transitions"), int) and card["transitions"] != default_transitions(name):
         command += f" --steps {card['transitions'] // parts}"
@@ -565,7 +576,7 @@ def collect_command(name: str, root=None) -> str:
         command += f" --seed {card['seed']}"
     if card.get("n_envs") not in (None, DEFAULT_N_ENVS):
         command += f" --n-envs {card['n_envs']}"
-    return command
+    return command + data_root_option(root)
 
 
 def dataset_card(env, level, spec, arrays, segments, seed, n_envs, elapsed) -> dict[str, Any]:
@@ -723,6 +734,9 @@ class CollectArgs:
     dataset_id: Annotated[str | None, tyro.conf.arg(metavar="local/NAME-v0")] = None
     """save the data under this local/... id instead of the name's own, e.g. local/hopper-medium-50k-v0
     for --steps 50000: data of another size or seed never stand in for the default dataset (no Minari copy)."""
+    data_root: Annotated[str | None, tyro.conf.arg(metavar="DIR")] = None
+    """data root to write to (default $OFFRL_DATA_DIR or ~/.offrl/data), as `offrl continual collect
+    --data-root` and `offrl continual train --data-root` read; the Minari copy still goes to Minari's own root."""
 
 
 def main(argv: list[str]) -> int:
@@ -734,7 +748,7 @@ def main(argv: list[str]) -> int:
         minari = False  # the copy's name belongs to the default data (collect refuses an explicit --minari)
     t0 = time.time()
     ds = collect(a.name, steps=a.steps, seed=a.seed, n_envs=a.n_envs, workers=a.workers, minari=minari,
-                 overwrite=a.overwrite, expect_checksum=a.expect_checksum, dataset_id=a.dataset_id)
+                 overwrite=a.overwrite, expect_checksum=a.expect_checksum, dataset_id=a.dataset_id, root=a.data_root)
     st = ds.stats()
     print(f"{ds.spec.id}: {len(ds):,} transitions, {st['episodes']} episodes, return "
           f"{st['return']['mean']:.1f} ± {st['return']['std']:.1f}"
@@ -742,12 +756,12 @@ def main(argv: list[str]) -> int:
           + f"; {time.time() - t0:.1f} s; checksum {ds.spec.checksum}"
           + (" (matches the recorded one)" if (ds.metadata["card"].get("recorded_checksum") or {}).get("matches")
              else ""))
-    if a.dataset_id is None and (other := collected_otherwise(ds.spec.id)):
+    if a.dataset_id is None and (other := collected_otherwise(ds.spec.id, a.data_root)):
         print(f"note: {ds.spec.id} is saved with {other}: sweeps, `offrl reproduce` and the reference tables "
               f"that name this id expect the default data (--dataset-id local/NAME-v0 saves other data under "
               f"an id of their own)", file=sys.stderr)
     if minari is not False and "/" not in parse_name(a.name)[0]:  # task datasets get no copy (the note says why)
-        status, path = minari_copy_status(a.name)
+        status, path = minari_copy_status(a.name, a.data_root)
         if status == "ok":  # written outside the data root: say where, and by which id it loads
             env, level = parse_name(a.name)
             print(f"Minari copy: {path} (loads as minari/{minari_copy_id(env, level)}, or "

@@ -84,10 +84,14 @@ def _pad(x: np.ndarray, width: int) -> np.ndarray:
 
 
 def load_datasets(stream: Stream, quality: str, root=None) -> tuple[list[str], list[Any]]:
-    """Every task's dataset of ``quality``; one error naming every missing dataset and how to make it."""
+    """Every task's dataset of ``quality``; one error naming every missing dataset and how to make it (into
+    ``root``, the data root read). A root that cannot be a folder (a file in its place) is refused first, in
+    one line: its data would otherwise be reported missing, with commands that collect into that file."""
     from offrl.datasets import load
+    from offrl.datasets.registry import check_data_root
 
     check_quality(quality)
+    check_data_root(root, write=False, fix="pass --data-root DIR, the folder that holds the data")
     ids = stream.dataset_ids(quality)
     out, missing = [], []
     for i in ids:
@@ -133,25 +137,23 @@ def _check_env_settings(stream: Stream, ids: list[str], datasets: list[Any]) -> 
 def _missing_data_hint(stream: Stream, quality: str, missing: list[str], root=None) -> str:
     """How to make ``missing`` task datasets: `offrl continual collect` for a shipped stream; for a stream
     file of one's own, `offrl collect` of each dataset of a shipped task's policies, else what to do. With a
-    data ``root`` of its own, the command writes there (``--data-root`` of ``offrl continual collect``,
-    ``OFFRL_DATA_DIR`` for ``offrl collect``, which has no such option), not to the default root."""
-    import shlex
-
+    data ``root`` other than the default, the commands write there (their ``--data-root``), not to the
+    default root."""
     from offrl.continual.streams import list_streams, parse_task_dataset_id
+    from offrl.datasets.registry import data_root_option
 
     if not all(i.startswith("local/") for i in missing):
-        return "download them first (offrl datasets download ID)"
+        return f"download them first (offrl datasets download ID{data_root_option(root, '--root')})"
     shipped = set(list_streams())
+    where = data_root_option(root)
     if stream.name in shipped:
-        where = f" --data-root {shlex.quote(str(root))}" if root is not None else ""
         return (f"make the local task datasets with `offrl continual collect --stream {stream.name} --quality "
                 f"{quality}{where}`")
-    env = f"OFFRL_DATA_DIR={shlex.quote(str(root))} " if root is not None else ""
     lines = []
     for i in missing:
         parsed = parse_task_dataset_id(i)
         if parsed is not None and parsed[0] in shipped:
-            lines.append(f"`{env}offrl collect {parsed[0]}/{parsed[1]}-{parsed[2]}`")
+            lines.append(f"`offrl collect {parsed[0]}/{parsed[1]}-{parsed[2]}{where}`")
         else:
             lines.append(f"{i}: no shipped policy makes it; save your data under that id (docs/datasets.md)")
     return ("stream " + repr(stream.name) + " is a file of its own (offrl continual collect makes the shipped "

@@ -78,6 +78,7 @@ def make_kind() -> RunKind:
         run=_run,
         validate=_validate,
         data_ids=_data_ids,
+        data_root=lambda cc: cc.data_root,  # `continual.data_root:` of the file, as `--data-root` of the trainer
         label=_label,
         columns=lambda cc: {"method": cc.method, "stream": cc.stream, "quality": cc.quality},
         work=_work,

@@ -294,14 +294,18 @@ def local_hint(dataset_id: str, root=None) -> str:
 
 
 def _local_hint(info: R.DatasetInfo, root) -> str:
-    """How to get the missing local dataset ``info.id``: the collect command for a registered id, else
-    the close matches among the local ids (a misspelt id is the likely cause) and where to list them."""
+    """How to get the missing local dataset ``info.id``: the collect command for a registered id (writing
+    into ``root`` where it is not the default data root), else the close matches among the local ids (a
+    misspelt id is the likely cause) and where to list them."""
     if info.id in R.DATASETS:
-        return f"create it with `offrl collect {info.name.removesuffix('-v0')}`"
+        return f"create it with `offrl collect {info.name.removesuffix('-v0')}{R.data_root_option(root)}`"
     if (n := quickstart_transitions(info.id)) is not None:
-        from offrl.quickstart import QuickstartArgs
+        from offrl.quickstart import ENV_LEVEL, QuickstartArgs
 
-        command = "offrl quickstart" + ("" if n == QuickstartArgs.transitions else f" --transitions {n}")
+        if R.is_default_root(root):
+            command = "offrl quickstart" + ("" if n == QuickstartArgs.transitions else f" --transitions {n}")
+        else:  # the quickstart writes to the default root only; offrl collect makes the same data anywhere
+            command = f"offrl collect {ENV_LEVEL} --steps {n} --dataset-id {info.id}{R.data_root_option(root)}"
         return f"it is the quickstart's data ({n:,} transitions): `{command}` collects it"
     hint = "`offrl datasets list local/` shows the local ids that `offrl collect` makes"
     close = close_ids(info.id, R.list_datasets("local/") + R.saved_local_ids(root), n=3)
@@ -881,7 +885,7 @@ def download_dataset(dataset_id: str, *, root=None, progress: bool = True) -> li
     i = R.get_info(dataset_id)
     if i.source == "local":
         raise OffrlError(f"{dataset_id} is collected locally, not downloaded: run "
-                         f"`offrl collect {i.name.removesuffix('-v0')}`")
+                         f"`offrl collect {i.name.removesuffix('-v0')}{R.data_root_option(root)}`")
     if i.source == "minari":
         here = _minari_dirs(i, root)
         if here:
@@ -994,7 +998,7 @@ def verify(source: str | os.PathLike, *, root=None, progress: bool = False, repi
                 p = _local_file(i, rel, root)
                 if p is None:
                     problems.append(f"not downloaded (expected at {R.data_root(root) / rel}; "
-                                    f"`offrl datasets download {s}`)")
+                                    f"`offrl datasets download {s}{R.data_root_option(root, '--root')}`)")
                     continue
                 try:
                     check_file(i, rel, p, root=root, progress=progress, repin=repin, quarantine=False)

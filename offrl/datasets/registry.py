@@ -306,6 +306,61 @@ def local_dataset_dir(name_or_id: str, root: str | os.PathLike | None = None) ->
     return data_root(root) / "local" / name
 
 
+def is_default_root(root: str | os.PathLike | None = None) -> bool:
+    """Whether the data root ``root`` is the one every command uses when given none (``$OFFRL_DATA_DIR``,
+    else ``~/.offrl/data``): True for None and for that folder written out."""
+    return root is None or data_root(root) == data_root(None)
+
+
+def data_root_option(root: str | os.PathLike | None = None, flag: str = "--data-root") -> str:
+    """What a suggested command line must add to read or write the data root ``root``: ``" --data-root DIR"``
+    (``flag``: the command's option, e.g. ``--root`` for ``offrl datasets``), quoted for a shell; "" for the
+    default root (:func:`is_default_root`), which the command finds by itself."""
+    import shlex
+
+    return "" if is_default_root(root) else f" {flag} {shlex.quote(str(data_root(root)))}"
+
+
+def data_root_problem(root: str | os.PathLike | None = None, *, write: bool = True) -> str | None:
+    """Why the data root ``root`` cannot hold data, worded to follow its path (``is not a directory``), found
+    without creating anything; None when it can. ``write``: it must take new data (collections, downloads):
+    a missing root needs a writable nearest existing parent (:func:`offrl.runlock.folder_problem`); else it is
+    only read, and only something other than a folder in its place is a problem (a missing or read-only root
+    may still hold, or be about to hold, the data)."""
+    from offrl.runlock import folder_problem
+
+    path = data_root(root)
+    if write:
+        return folder_problem(path)
+    existing = path
+    try:
+        # Path.exists is False below a regular file too (ENOTDIR), so the walk stops at that file
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        is_dir = existing.is_dir()
+    except OSError as e:  # a parent without search permission
+        return f"cannot be reached ({e.strerror}: {e.filename})"
+    if is_dir:
+        return None
+    return "is not a directory" if existing == path else f"cannot be a folder: {existing} is not a directory"
+
+
+def check_data_root(root: str | os.PathLike | None = None, *, write: bool = True, fix: str | None = None) -> Path:
+    """The data root ``root`` (:func:`offrl.paths.data_root`), refused up front with one
+    :class:`~offrl.errors.OffrlError` naming it when it cannot hold data (:func:`data_root_problem`): a file
+    in its place is otherwise found only after minutes of collecting, or taken for a root without the data.
+
+    ``fix``: what to do instead, worded for the caller (default: pass ``--data-root DIR``, the option of
+    ``offrl collect``, ``offrl continual collect`` and ``offrl continual train``)."""
+    path = data_root(root)
+    if problem := data_root_problem(root, write=write):
+        where = (f"data root {path}" if root is not None else
+                 f"data root {path} (from $OFFRL_DATA_DIR)" if os.environ.get("OFFRL_DATA_DIR") else
+                 f"data root {path} (the default)")
+        raise OffrlError(f"{where} {problem}; {fix or 'pass --data-root DIR, a folder you can write to'}")
+    return path
+
+
 def minari_roots(root: str | os.PathLike | None = None) -> list[Path]:
     """Directories searched for Minari datasets: ``<data root>/minari``, then Minari's own root."""
     env = os.environ.get("MINARI_DATASETS_PATH")

@@ -294,9 +294,11 @@ class SweepArgs:
     """parent of the run folders (default $OFFRL_RESULTS_DIR or ./results); with Ray, a path every
     node sees."""
     collect: bool = False
-    """first collect the missing local/* datasets of the runs left to do, from the shipped policies."""
+    """first collect the missing local/* datasets of the runs left to do, from the shipped policies, into the
+    data root each run reads (continual.data_root of continual runs; else $OFFRL_DATA_DIR or ~/.offrl/data)."""
     download: bool = False
-    """first download the missing downloadable datasets (D4RL, Minari, ...) of the runs left to do."""
+    """first download the missing downloadable datasets (D4RL, Minari, ...) of the runs left to do, into the
+    data root each run reads."""
     collect_workers: int = 0
     """with --collect: datasets collected at once, each in its own process (0: one per CPU core)."""
     start_within: Annotated[float | None, tyro.conf.arg(metavar="SECONDS")] = None
@@ -361,12 +363,23 @@ def _plan(sweep: Sweep, parallel: int = 1, out=None, **options) -> int:
 
 
 def _get_data(sweep: Sweep, *, collect: bool, download: bool, workers: int, progress: bool = True) -> None:
-    """Get the missing data of the runs not finished yet (what cannot be got is reported per run)."""
-    from offrl.sweep.plan import get_missing_data
+    """Get the missing data of the runs not finished yet, each into the data root it reads from (what cannot
+    be got is reported per run). A root that cannot take data (a file in its place) is refused before anything
+    is got into any root."""
+    from offrl.datasets.registry import check_data_root
+    from offrl.sweep.plan import data_to_get, get_missing_data
 
     todo = [c for c, st in zip(sweep.runs, run_states(sweep, check_data=False)) if st.state != "finished"]
-    sources = [d for c in todo for d in sweep.kind.data_ids(c)]
-    get_missing_data(sources, collect=collect, download=download, workers=workers, progress=progress)
+    by_root: dict[str | None, list[str]] = {}  # runs of one root get their data together
+    for c in todo:
+        by_root.setdefault(sweep.kind.data_root(c), []).extend(sweep.kind.data_ids(c))
+    for root, sources in by_root.items():
+        _, local, remote = data_to_get(sources, collect=collect, download=download, root=root)
+        if local or remote:  # a root with nothing to get is only read: it need not be writable
+            check_data_root(root, fix="set OFFRL_DATA_DIR to a folder you can write to" if root is None else
+                            "give the runs a data root you can write to in the sweep file (or --set)")
+    for root, sources in by_root.items():
+        get_missing_data(sources, collect=collect, download=download, workers=workers, progress=progress, root=root)
 
 
 def main(argv: list[str]) -> int:

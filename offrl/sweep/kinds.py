@@ -49,6 +49,9 @@ class RunKind:
         hyperparameters, out-of-range values, unknown dataset ids). ``pairs`` holds the typed
         values of each pair section as written in the file, e.g. ``{"hp": {"alpha": 2.5}}``.
       data_ids: the dataset ids (or paths) a run reads; the launcher checks they are present.
+      data_root: ``data_root(config) -> str | None``: the data root a run reads its datasets from (as the
+        ``root`` of :func:`offrl.datasets.load`); None, the default, for the default root (``$OFFRL_DATA_DIR``
+        or ``~/.offrl/data``). Presence checks, missing-data hints, ``--download`` and ``--collect`` use it.
       label: a short readable prefix of the run id (e.g. ``td3bc-d4rl_hopper-medium-v2``).
       columns: the values shown for a run in ``offrl sweep plan`` (e.g. algorithm and dataset).
       work: what a run costs, for time estimates: a :class:`offrl.sweep.plan.Work` (or a plain
@@ -85,6 +88,7 @@ class RunKind:
     description: str = ""
     not_identity: tuple[str, ...] = ()
     identity: Callable[[Any], dict] | None = None
+    data_root: Callable[[Any], str | None] = dataclasses.field(default=lambda config: None)  # the default root
 
     @property
     def sections(self) -> tuple[str, ...]:

@@ -32,8 +32,9 @@ from offrl.provenance import run_code, source_digest
 from offrl.sweep.spec import Sweep, _short
 
 __all__ = ["FAILURE_NAME", "RECORDED_SEED_STEPS_PER_S", "RunState", "Work", "batch_label", "checkpoint_step",
-           "clear_failure", "estimate", "format_plan", "get_missing_data", "jax_runs_on_cpu", "last_failure",
-           "missing_data", "other_code_note", "record_failure", "recorded_rate", "run_dir", "run_states"]
+           "clear_failure", "data_to_get", "estimate", "format_plan", "get_missing_data", "jax_runs_on_cpu",
+           "last_failure", "missing_data", "other_code_note", "record_failure", "recorded_rate", "run_dir",
+           "run_states"]
 
 # Training throughput on one H100 80GB (jax 0.11.2, 2026-11-26), float32 defaults with concurrent
 # kernels, 2x256 MLPs / DT's 3x128 transformer, batch 256 (DT 64), compile and evaluation excluded:
@@ -225,7 +226,7 @@ def other_code_note(states: Sequence[RunState]) -> str | None:
 
 def run_states(sweep: Sweep, *, check_data: bool = True) -> list[RunState]:
     """The state of every run of ``sweep``, read from its folder (and, with ``check_data``, which
-    of its datasets are absent from this machine)."""
+    of its datasets are absent from its data root, :attr:`~offrl.sweep.kinds.RunKind.data_root`)."""
     from offrl.runlock import holder
 
     out = []
@@ -253,22 +254,44 @@ def run_states(sweep: Sweep, *, check_data: bool = True) -> list[RunState]:
             st = RunState(config.run_id, "pending")
         if st.state != "running":
             st.failure = last_failure(d)
-            if check_data:
-                st.missing = missing_data(sweep.kind.data_ids(config))
+            if check_data:  # where the run reads them: its kind says (None: the default root)
+                st.missing = missing_data(sweep.kind.data_ids(config), root=sweep.kind.data_root(config))
         out.append(st)
     return out
 
 
-def _collect_local(name: str, steps: int | None = None, progress: bool = False) -> str:
-    """One ``offrl collect NAME`` (in this process or a worker of :func:`get_missing_data`); returns NAME."""
+def _collect_local(name: str, steps: int | None = None, progress: bool = False, root: str | None = None) -> str:
+    """One ``offrl collect NAME`` (in this process or a worker of :func:`get_missing_data`) into the data
+    root ``root``; returns NAME."""
     from offrl.collection import collect
 
-    collect(name, steps=steps, minari=False, progress=progress)
+    collect(name, steps=steps, minari=False, progress=progress, root=root)
     return name
 
 
+def data_to_get(sources: Sequence[str], *, download: bool = False, collect: bool = False,
+                root: str | None = None) -> tuple[list[str], list[str], list[str]]:
+    """What :func:`get_missing_data` would do for ``sources`` read from the data root ``root``: ``(missing,
+    to collect, to download)``, each without repeats (a ``local/*`` dataset is collected with ``collect``, a
+    downloadable one downloaded with ``download``; the others stay missing)."""
+    from offrl.datasets import registry as R
+    from offrl.datasets.api import is_registry_id
+
+    missing = [s for s in dict.fromkeys(sources) if missing_data([s], root=root)]
+    local, remote = [], []
+    for source in missing:
+        if not is_registry_id(source, root):
+            continue
+        info = R.get_info(source)
+        if info.source == "local" and collect and source in R.DATASETS:
+            local.append(source)
+        elif info.source != "local" and download:
+            remote.append(source)
+    return missing, local, remote
+
+
 def get_missing_data(sources: Sequence[str], *, download: bool = False, collect: bool = False, workers: int = 1,
-                     steps: int | None = None, progress: bool = True, out=None) -> list[str]:
+                     steps: int | None = None, progress: bool = True, out=None, root: str | None = None) -> list[str]:
     """Get the absent datasets that can be got, then name what is still missing.
 
     ``download``: datasets with a download source (D4RL, Minari, ...) are downloaded
@@ -276,30 +299,27 @@ def get_missing_data(sources: Sequence[str], *, download: bool = False, collect:
     ``out``); ``collect``: ``local/*`` datasets are collected from the shipped policies, ``workers`` at a
     time in their own processes (0: one per CPU core; collection is single-core work); composites such as
     ``medium-expert``, which reuse their parts, come after the parts; ``steps``: transitions per collected
-    dataset, default each dataset's own. Returns :func:`missing_data`'s lines for what is still absent,
+    dataset, default each dataset's own. ``root``: the data root looked in and written to (default
+    ``$OFFRL_DATA_DIR`` or ``~/.offrl/data``). Returns :func:`missing_data`'s lines for what is still absent,
     why an attempt failed appended.
+
+    Raises:
+      OffrlError: something is to be got but ``root`` cannot hold it (a file in its place): said before
+        anything is collected or downloaded (:func:`offrl.datasets.registry.check_data_root`).
     """
     import sys
 
     from offrl.datasets import download_datasets
     from offrl.datasets import registry as R
-    from offrl.datasets.api import is_registry_id
 
     out = out or sys.stdout
     workers = workers or os.cpu_count() or 1
-    missing = [s for s in dict.fromkeys(sources) if missing_data([s])]
+    missing, local, remote = data_to_get(sources, download=download, collect=collect, root=root)
     notes: dict[str, str] = {}
-    local, remote = [], []
-    for source in missing:
-        if not is_registry_id(source):
-            continue
-        info = R.get_info(source)
-        if info.source == "local" and collect and source in R.DATASETS:
-            local.append(source)
-        elif info.source != "local" and download:
-            remote.append(source)
+    if local or remote:
+        R.check_data_root(root)
     if remote:
-        downloads = download_datasets(remote, progress=progress, out=out)
+        downloads = download_datasets(remote, root=root, progress=progress, out=out)
         for line in downloads.notes():  # an unreachable host: once, not once per file
             print(line, file=out, flush=True)
         notes.update({source: f" (download failed: {why})" for source, why in downloads.failed.items()})
@@ -309,24 +329,27 @@ def get_missing_data(sources: Sequence[str], *, download: bool = False, collect:
     for group in (parts, [s for s in local if s not in parts]):
         names = {R.parse_id(s)[1].removesuffix("-v0"): s for s in group}
         for name in names:
-            print(f"collecting {names[name]} (`offrl collect {name}`)", file=out, flush=True)
-        for name, error in _run_collections(list(names), workers, steps, progress, out).items():
+            print(f"collecting {names[name]} (`offrl collect {name}{R.data_root_option(root)}`)", file=out,
+                  flush=True)
+        for name, error in _run_collections(list(names), workers, steps, progress, out, root).items():
             notes[names[name]] = f" (collection failed: {error})"
     lines = []
     for source in missing:
-        lines += [line + notes.get(source, "") for line in missing_data([source])]
+        lines += [line + notes.get(source, "") for line in missing_data([source], root=root)]
     return lines
 
 
-def _run_collections(names: list[str], workers: int, steps: int | None, progress: bool, out) -> dict[str, str]:
-    """Collect ``names`` (in this process, or ``workers`` processes); returns {name: error} of failures."""
+def _run_collections(names: list[str], workers: int, steps: int | None, progress: bool, out,
+                     root: str | None = None) -> dict[str, str]:
+    """Collect ``names`` into the data root ``root`` (in this process, or ``workers`` processes); returns
+    {name: error} of failures."""
     from offrl.errors import OffrlError
 
     errors: dict[str, str] = {}
     if workers <= 1 or len(names) <= 1:
         for name in names:
             try:
-                _collect_local(name, steps, progress)
+                _collect_local(name, steps, progress, root)
             except OffrlError as e:
                 errors[name] = str(e)
         return errors
@@ -335,7 +358,7 @@ def _run_collections(names: list[str], workers: int, steps: int | None, progress
 
     # spawn: the parent may hold JAX's threads, which a fork would copy in an unknown state
     with cf.ProcessPoolExecutor(min(workers, len(names)), mp_context=mp.get_context("spawn")) as pool:
-        futures = {pool.submit(_collect_local, name, steps): name for name in names}
+        futures = {pool.submit(_collect_local, name, steps, False, root): name for name in names}
         for done, f in enumerate(cf.as_completed(futures), 1):
             try:
                 f.result()
@@ -347,37 +370,44 @@ def _run_collections(names: list[str], workers: int, steps: int | None, progress
     return errors
 
 
-def missing_data(sources: list[str]) -> list[str]:
-    """For each absent dataset: one line naming the missing files and the command that gets them."""
+def missing_data(sources: list[str], root: str | None = None) -> list[str]:
+    """For each absent dataset: one line naming the missing files and the command that gets them (into the
+    data root ``root``, default ``$OFFRL_DATA_DIR`` or ``~/.offrl/data``; a root that cannot be a folder is
+    named instead, as no command can write there)."""
     from offrl.datasets import api
     from offrl.datasets import registry as R
     from offrl.datasets.api import is_registry_id
     from offrl.errors import OffrlError, close_ids
 
     lines = []
+    unusable = R.data_root_problem(root, write=False)
     for source in sources:
-        if not is_registry_id(source):
+        if not is_registry_id(source, root):
             if not Path(source).expanduser().exists():
                 lines.append(f"{source}: no such file or directory")
             continue
         try:
-            info = api.info(source)
+            info = api.info(source, root)
         except OffrlError as e:
             lines.append(f"{source}: {e}")
             continue
         if info["present"]:
             continue
         paths = ", ".join(info["paths"] or info.get("looked_in", [])) or "(no local path)"
-        if info["source"] != "local":
-            lines.append(f"{source}: missing {paths}; get it with `offrl datasets download {source}`")
+        if unusable:
+            lines.append(f"{source}: missing {paths}; its data root {R.data_root(root)} {unusable}")
+        elif info["source"] != "local":
+            lines.append(f"{source}: missing {paths}; get it with "
+                         f"`offrl datasets download {source}{R.data_root_option(root, '--root')}`")
         elif source in R.DATASETS:
             lines.append(f"{source}: missing {paths}; create it with "
-                         f"`offrl collect {R.parse_id(source)[1].removesuffix('-v0')}`")
+                         f"`offrl collect {R.parse_id(source)[1].removesuffix('-v0')}{R.data_root_option(root)}`")
         else:
             close = close_ids(source, R.DATASETS.names())
             lines.append(f"{source}: missing {paths}; "
                          + (f"did you mean {close[0]!r}? If it is " if close else "")
-                         + f"a dataset of your own: write it there with offrl.datasets.save(dataset, {source!r})")
+                         + f"a dataset of your own: write it there with offrl.datasets.save(dataset, {source!r}"
+                         + ("" if R.is_default_root(root) else f", root={str(R.data_root(root))!r}") + ")")
     return lines
 
 

@@ -113,6 +113,8 @@ def test_the_command_line_saves_under_an_id_and_notes_other_data_under_the_defau
 def test_the_repair_command_gives_a_composites_size_per_part(tmp_path):
     collection.collect("hopper-medium-expert", steps=30, n_envs=2, root=tmp_path, minari=False, progress=False)
     assert len(load("local/hopper-medium-expert-v0", root=tmp_path)) == 60
+    # tmp_path is not the default data root: the command writes there
     assert collection.collect_command("hopper-medium-expert", tmp_path) == \
-        "offrl collect hopper-medium-expert --steps 30 --n-envs 2"
-    assert collection.collect_command("hopper-expert", tmp_path) == "offrl collect hopper-expert"  # none saved
+        f"offrl collect hopper-medium-expert --steps 30 --n-envs 2 --data-root {tmp_path}"
+    assert collection.collect_command("hopper-expert", tmp_path) == \
+        f"offrl collect hopper-expert --data-root {tmp_path}"  # none saved

@@ -76,7 +76,7 @@ def test_a_stream_files_missing_data_hint_sets_the_data_root_of_offrl_collect(tm
     f = tmp_path / "mine.yaml"
     f.write_text("name: mine\nenv: offrl/PendulumGain-v0\ntasks:\n"
                  "  - {name: forward, kwargs: {gain: 1.0}, dataset: 'local/pendulum-gain/forward-{quality}-v0'}\n")
-    with pytest.raises(OffrlError, match=f"`OFFRL_DATA_DIR={tmp_path / 'd'} offrl collect pendulum-gain/forward-medium`"):
+    with pytest.raises(OffrlError, match=f"`offrl collect pendulum-gain/forward-medium --data-root {tmp_path / 'd'}`"):
         load_datasets(load_stream(str(f)), "medium", root=tmp_path / "d")
 
 
