@@ -45,12 +45,14 @@ class RunFolderError(OffrlError):
     cannot be made, or no write permission."""
 
 
-def folder_problem(path: str | os.PathLike) -> str | None:
-    """Why ``path`` cannot serve as a folder to write runs into, found without creating anything, worded to
+def folder_problem(path: str | os.PathLike, *, write: bool = True) -> str | None:
+    """Why ``path`` cannot serve as a folder to write into, found without creating anything, worded to
     follow the path in a message (``is not a directory``, ``cannot be created: /data is not writable``); None
     when it looks usable: a writable folder, or a missing one whose nearest existing parent is a writable
     folder. A folder that the operating system refuses to create for another reason (``/proc/x``) is only
-    found by creating it (:meth:`RunLock.acquire`)."""
+    found by creating it (:meth:`RunLock.acquire`). ``write=False``: the folder is only read, so only
+    something other than a folder in its place is a problem (a missing or read-only one may hold, or be
+    about to hold, what is read)."""
     path = Path(path)
     existing = path
     try:
@@ -63,10 +65,11 @@ def folder_problem(path: str | os.PathLike) -> str | None:
     if existing == path:
         if not is_dir:
             return "is not a directory"
-        return None if os.access(path, os.W_OK | os.X_OK) else "is not writable"
+        return None if not write or os.access(path, os.W_OK | os.X_OK) else "is not writable"
     if not is_dir:
         return f"cannot be created: {existing} is not a directory"
-    return None if os.access(existing, os.W_OK | os.X_OK) else f"cannot be created: {existing} is not writable"
+    return None if not write or os.access(existing, os.W_OK | os.X_OK) else \
+        f"cannot be created: {existing} is not writable"
 
 
 def _read_owner(path: Path) -> dict:

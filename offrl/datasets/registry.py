@@ -329,20 +329,7 @@ def data_root_problem(root: str | os.PathLike | None = None, *, write: bool = Tr
     may still hold, or be about to hold, the data)."""
     from offrl.runlock import folder_problem
 
-    path = data_root(root)
-    if write:
-        return folder_problem(path)
-    existing = path
-    try:
-        # Path.exists is False below a regular file too (ENOTDIR), so the walk stops at that file
-        while not existing.exists() and existing != existing.parent:
-            existing = existing.parent
-        is_dir = existing.is_dir()
-    except OSError as e:  # a parent without search permission
-        return f"cannot be reached ({e.strerror}: {e.filename})"
-    if is_dir:
-        return None
-    return "is not a directory" if existing == path else f"cannot be a folder: {existing} is not a directory"
+    return folder_problem(data_root(root), write=write)
 
 
 def check_data_root(root: str | os.PathLike | None = None, *, write: bool = True, fix: str | None = None) -> Path:

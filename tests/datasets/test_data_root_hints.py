@@ -69,7 +69,7 @@ def test_data_root_option_and_check(tmp_path):
     afile.write_text("")
     with pytest.raises(OffrlError, match=rf"^data root {afile} is not a directory; pass --data-root DIR"):
         R.check_data_root(afile)
-    with pytest.raises(OffrlError, match=rf"^data root {afile / 'x'} cannot be a folder: {afile} is not a "
+    with pytest.raises(OffrlError, match=rf"^data root {afile / 'x'} cannot be created: {afile} is not a "
                                          r"directory; read here$"):
         R.check_data_root(afile / "x", write=False, fix="read here")
     # only read: a folder that is not writable may hold the data
