@@ -109,12 +109,22 @@ class _Slice:
             e.close()
 
 
-def _recording(fn, *args) -> tuple[Any, list[tuple[str, str]]]:
-    """``fn(*args)`` and the warnings it raised that the worker's filters let through, as ``(category
-    name, message)``: a worker's own stderr would show them in Python's raw form, once per worker."""
-    with warnings.catch_warnings(record=True) as caught:
-        out = fn(*args)
-    return out, [(w.category.__name__, str(w.message)) for w in caught]
+def _collect_warnings() -> list[tuple[str, str]]:
+    """Make this worker keep the warnings its filters let through, as ``(category name, message)``, in the
+    list returned, instead of printing them (its stderr would show Python's raw form, once per worker); each
+    reply takes them to the parent. Set once, not around every command: the env steps stay free of it, and
+    the worker's own "once" registries keep working."""
+    caught: list[tuple[str, str]] = []
+    warnings.showwarning = lambda message, category, *args, **kwargs: caught.append((category.__name__,
+                                                                                    str(message)))
+    return caught
+
+
+def _taken(caught: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The warnings kept so far, the list emptied for the next reply."""
+    out = list(caught)
+    caught.clear()
+    return out
 
 
 def _warn_again(caught: list[tuple[str, str]]) -> None:
@@ -131,11 +141,12 @@ def _worker(conn, specs, obs_width):
     # Ctrl-C (or `timeout -s INT`) reaches the whole process group: the parent handles it and closes the
     # pool, so a worker ignores it instead of printing a KeyboardInterrupt traceback of its own
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    caught = _collect_warnings()
     try:
-        sl, caught = _recording(_Slice, specs, obs_width)
-        conn.send(("ok", None, caught))
+        sl = _Slice(specs, obs_width)
+        conn.send(("ok", None, _taken(caught)))
     except Exception as e:  # report construction errors to the parent instead of dying silently
-        conn.send(("error", repr(e), []))
+        conn.send(("error", repr(e), _taken(caught)))
         return
     while True:
         try:
@@ -148,9 +159,10 @@ def _worker(conn, specs, obs_width):
             conn.close()
             return
         try:
-            conn.send(("ok", *_recording(getattr(sl, cmd), *args)))
+            result = getattr(sl, cmd)(*args)
+            conn.send(("ok", result, _taken(caught)))
         except Exception as e:
-            conn.send(("error", repr(e), []))
+            conn.send(("error", repr(e), _taken(caught)))
 
 
 class EnvPool:
