@@ -1,16 +1,19 @@
 """``offrl quickstart``: the whole pipeline on a laptop CPU, with no download.
 
 1. collect a small hopper-medium dataset from the shipped SAC policy (Gymnasium MuJoCo ``Hopper-v5``)
-   and save it in the standard data root as ``local/hopper-medium-<size>-v0`` (e.g.
-   ``local/hopper-medium-50k-v0``), where ``offrl train``, ``offrl datasets`` and
-   ``offrl.datasets.load`` find it; the full D4RL-sized ``local/hopper-medium-v0`` stays what
-   ``offrl collect hopper-medium`` makes;
+   and save it in the data root (``--data-root DIR``, default ``$OFFRL_DATA_DIR`` or ``~/.offrl/data``) as
+   ``local/hopper-medium-<size>-v0`` (e.g. ``local/hopper-medium-50k-v0``), where ``offrl train``,
+   ``offrl datasets`` and ``offrl.datasets.load`` find it (in another root than the default, with
+   ``OFFRL_DATA_DIR=DIR``, ``--root DIR`` and ``root=``); the full D4RL-sized ``local/hopper-medium-v0``
+   stays what ``offrl collect hopper-medium`` makes;
 2. train IQL for 2,000 steps on 2 seeds (one vmapped jit);
 3. evaluate by the standard protocol (fixed evaluation seeds, normalized score) every 200 steps;
 4. print the normalized-score table, write the learning curve (with the behaviour data's own score as a
    line) and the markdown report.
 
-A rerun reuses the saved dataset and the finished run and says so.
+A rerun reuses the saved dataset and the finished run and says so. A data root that cannot hold the
+dataset (a file in its place, a folder that cannot be written while the dataset is still to be collected) is
+refused before anything is done, as ``offrl collect --data-root`` refuses it.
 """
 
 from __future__ import annotations
@@ -18,8 +21,10 @@ from __future__ import annotations
 import dataclasses
 import time
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
+import tyro
 
 from offrl.errors import ConfigError
 
@@ -45,6 +50,9 @@ class QuickstartArgs:
     """steps between evaluations (often enough that the curve shows the learning)."""
     eval_episodes: int = 10
     """evaluation episodes per seed (the protocol's 10)."""
+    data_root: Annotated[str | None, tyro.conf.arg(metavar="DIR")] = None
+    """data root the dataset is saved to and read from (default $OFFRL_DATA_DIR or ~/.offrl/data), as
+    `offrl collect --data-root`; one that already holds the dataset is only read."""
 
 
 def dataset_id(transitions: int) -> str:
@@ -77,6 +85,41 @@ def quickstart_dataset(transitions: int, *, root=None, progress: bool = True):
     return ds, True
 
 
+def check_quickstart_root(root, transitions: int) -> Path:
+    """The data root ``root`` (None: the default one) for the quickstart's dataset of ``transitions``,
+    refused up front by :func:`offrl.datasets.registry.check_data_root` (one
+    :class:`~offrl.errors.OffrlError`, worded as ``offrl collect --data-root`` words it) when it cannot serve:
+    something other than a folder in its place, or, while the dataset is still to be collected, a folder
+    that cannot be written. A root that already holds the dataset is only read."""
+    import os
+
+    from offrl.datasets import local_dataset_dir
+    from offrl.datasets.registry import check_data_root
+
+    # first as read only: below a file or an unreachable folder, the dataset's presence cannot be looked up
+    path = check_data_root(root, write=False)
+    # os.path.exists, not Path.exists: a folder that cannot be searched counts as lacking the data (then
+    # refused as not writable) instead of raising PermissionError
+    if not os.path.exists(local_dataset_dir(dataset_id(transitions), root)):
+        check_data_root(root)  # it will be collected into the root: found before minutes of collecting
+    return path
+
+
+def train_command(args: QuickstartArgs, algo: str) -> str:
+    """The ``offrl train`` command line that trains ``algo`` on the quickstart's data and budget (``args``);
+    for data in another root than the default, prefixed with ``OFFRL_DATA_DIR=DIR`` (``offrl train`` reads
+    the data root from it), so that the same dataset id resolves to the data the quickstart saved."""
+    import shlex
+
+    from offrl.datasets.registry import data_root, is_default_root
+
+    command = (f"offrl train --algo {algo} --dataset {dataset_id(args.transitions)} "
+               f"--seeds {' '.join(map(str, args.seeds))} --steps {args.steps} --eval-every {args.eval_every}")
+    if is_default_root(args.data_root):
+        return command
+    return f"OFFRL_DATA_DIR={shlex.quote(str(data_root(args.data_root)))} {command}"
+
+
 def plot_learning_curve(final: dict, behaviour_score: float, path: Path, *, title: str) -> Path:
     """The quickstart's figure: each seed's curve, their mean, and the behaviour data's score as a
     dashed line, on an axis from 0 (the uniform random policy) so that what training added over the
@@ -101,14 +144,16 @@ def run(args: QuickstartArgs) -> dict:
     from offrl.train import TrainConfig, finished_results, run_dir_for, train
 
     t0 = time.time()
+    root = args.data_root
+    check_quickstart_root(root, args.transitions)  # before any output or work
     out = args.out.resolve()
     ds_id = dataset_id(args.transitions)
     print(f"[1/4] {ds_id}: {args.transitions:,} transitions of Hopper-v5 from the shipped medium SAC policy")
-    ds, collected = quickstart_dataset(args.transitions)
+    ds, collected = quickstart_dataset(args.transitions, root=root)
     st = ds.stats()
     behaviour = st["normalized_return"]["mean"]
     print(f"      {'collected and saved' if collected else 'already collected, reused'}: "
-          f"{local_dataset_dir(ds_id)}\n      {st['episodes']} episodes, behaviour normalized score "
+          f"{local_dataset_dir(ds_id, root)}\n      {st['episodes']} episodes, behaviour normalized score "
           f"{behaviour:.1f}  ({time.time() - t0:.0f} s)")
 
     tc = TrainConfig(algo=args.algo, dataset=ds_id, seeds=args.seeds, steps=args.steps,
@@ -135,17 +180,14 @@ def run(args: QuickstartArgs) -> dict:
     print(f"| {ds_id} | {args.algo} | {len(last)} | {last.mean():.1f} ± {last.std():.1f} | "
           f"{best.mean():.1f} ± {best.std():.1f} | {behaviour:.1f} |")
     print(f"\nrun: {run_dir}\ntotal time: {time.time() - t0:.0f} s")
-    other, seeds = ("bc" if args.algo != "bc" else "iql"), " ".join(map(str, args.seeds))
+    other = "bc" if args.algo != "bc" else "iql"
     print(f"\nnext, {other} on the same data and budget, then both side by side:\n"
-          f"  offrl train --algo {other} --dataset {ds_id} --seeds {seeds} --steps {args.steps} "
-          f"--eval-every {args.eval_every}\n  offrl report {out / 'results'} {results_root()} --out report")
+          f"  {train_command(args, other)}\n  offrl report {out / 'results'} {results_root()} --out report")
     return final
 
 
 def main(argv: list[str]) -> int:
     """Entry point of ``offrl quickstart``."""
-    import tyro
-
     from offrl.cli import note_single_seed
 
     args = tyro.cli(QuickstartArgs, args=argv, prog="offrl quickstart")
