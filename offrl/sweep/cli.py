@@ -22,7 +22,7 @@ from offrl.sweep.backends import (InProcessBackend, Outcome, ProcessBackend, Ray
 from offrl.sweep.plan import clear_failure, format_plan, other_code_note, record_failure, run_dir, run_states
 from offrl.sweep.spec import Sweep, _show, load_sweep
 
-__all__ = ["STATUS_WORDS", "launch_wording", "main", "run_sweep", "summary"]
+__all__ = ["STATUS_WORDS", "launch_wording", "main", "run_headline", "run_sweep", "summary"]
 
 # how a run that did not finish ended (``"status"`` beside ``"error"`` in :func:`run_sweep`'s results),
 # in the order and the words of the summary line
@@ -109,10 +109,11 @@ def run_sweep(sweep: Sweep, *, backend: str = "local", parallel: int = 1, gpus: 
             record_failure(folders[o.run_id], o.error or "failed", o.attempts, unexpected=o.traceback is not None)
         elif o.status == "finished" and o.run_id in folders:
             clear_failure(folders[o.run_id])
+        result = f": {headline}" if o.status == "finished" and (headline := run_headline(o.final)) else ""
         if o.status == "finished" and o.trained_elsewhere:
-            _say(out, f"[{sweep.name}] finished elsewhere {label} (trained by another process){_score(o.final)}", bar)
+            _say(out, f"[{sweep.name}] finished elsewhere {label} (trained by another process){result}", bar)
         elif o.status == "finished":
-            _say(out, f"[{sweep.name}] done {label}{_score(o.final)}", bar)
+            _say(out, f"[{sweep.name}] done {label}{result}", bar)
         elif o.status == "waiting":
             _say(out, f"[{sweep.name}] waiting for {label}: {o.error}", bar)
         elif o.status == "locked":
@@ -220,11 +221,62 @@ def _label(sweep: Sweep, config, params: dict) -> str:
     return f"{config.run_id} ({' on '.join(cols.values())}" + (f", {_show(extra)}" if extra else "") + ")"
 
 
-def _score(final: dict | None) -> str:
-    ns = (final or {}).get("normalized_score") or (final or {}).get("return")
-    if not ns:
+def run_headline(final: dict | None) -> str:
+    """A finished run's result in one phrase, read from its ``final.json`` (``final``), for the launcher's
+    ``done`` line; each number is the mean over the run's seeds.
+
+    A training run: its normalized score (else its return) at the last evaluation and the best one,
+    ``normalized score last 61.20, best 70.05 (mean of 3 seeds)``; ``no evaluation recorded`` where it
+    never evaluated. A continual run: ``PER 48.10, BWT -12.30 (mean of 2 seeds)``. A number ``final``
+    lacks (or holds in another form) is left out; "" where none of these is there.
+    """
+    if not isinstance(final, dict):
         return ""
-    return f": last {np.mean(ns['last']):.2f} (best {np.mean(ns['best']):.2f})"
+    seeds = final.get("seeds") if isinstance(final.get("seeds"), list) else []
+    over = f" (mean of {len(seeds)} seeds)" if len(seeds) > 1 else " (1 seed)" if seeds else ""
+    continual = _continual_headline(final)
+    if continual:
+        return continual + over
+    scores = {"normalized_score": "normalized score", "return": "return"}
+    for key, name in scores.items():
+        block = final.get(key)
+        if not isinstance(block, dict):
+            continue
+        parts = [f"{stat} {value:.2f}" for stat in ("last", "best")
+                 if (value := _seed_mean(block.get(stat))) is not None]
+        if parts:
+            return f"{name} {', '.join(parts)}{over}"
+    # a training run's final.json holds both keys, None where the run had no evaluation (no env to run)
+    if any(key in final for key in scores) and all(final.get(key) is None for key in scores):
+        return "no evaluation recorded"
+    return ""
+
+
+def _continual_headline(final: dict) -> str:
+    """``PER 48.10, BWT -12.30`` from a continual run's ``final.json``: its ``summary`` (means over seeds),
+    else the mean of its per-seed ``metrics``; "" where it holds neither."""
+    summary = final.get("summary") if isinstance(final.get("summary"), dict) else {}
+    metrics = final.get("metrics") if isinstance(final.get("metrics"), dict) else {}
+    parts = []
+    for key, name in (("per", "PER"), ("bwt", "BWT")):
+        value = _seed_mean(summary.get(key))
+        if value is None:
+            value = _seed_mean(metrics.get(key))
+        if value is not None:
+            parts.append(f"{name} {value:.2f}")
+    return ", ".join(parts)
+
+
+def _seed_mean(values) -> float | None:
+    """The mean of a number or per-seed numbers, NaNs left out; None for anything else (absent, empty,
+    none finite, not numbers): a headline leaves such a number out rather than fail the report of a run."""
+    try:
+        a = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+    if a.size == 0 or not np.isfinite(a).any():
+        return None
+    return float(a[np.isfinite(a)].mean())
 
 
 def _errors(results: dict) -> int:

@@ -503,11 +503,25 @@ def _jax_platforms() -> str:
 def _duration(s: float | None) -> str:
     if s is None:
         return "?"
+    if 0 < s < 0.5:  # work left that rounds to nothing: "0 s" would read as none left
+        return "<1 s"
     if s < 90:
         return f"{s:.0f} s"
     if s < 5400:
         return f"{s / 60:.0f} min"
     return f"{s / 3600:.1f} h"
+
+
+TIME_LEFT_HEAD = "est. left"  # the plan's time-left column
+# said of an estimate from a recorded rate where JAX runs on the CPU: the column's name where all its
+# estimates are such, else the mark of such a cell
+AT_RECORDED_RATE = "(H100 rate)"
+
+
+def _time_left(seconds: float | None) -> str:
+    """A run's cell in the time-left column: a run that is not finished has work left (if only writing its
+    ``final.json``), so never ``0 s``."""
+    return "<1 s" if seconds == 0 else _duration(seconds)
 
 
 def format_plan(sweep: Sweep, states: list[RunState], *, processes: int = 1, launch: str | None = None,
@@ -516,22 +530,36 @@ def format_plan(sweep: Sweep, states: list[RunState], *, processes: int = 1, lau
 
     ``launch``: how the launcher would run them with the options given (``one after another in one
     process``; :func:`offrl.sweep.cli.launch_wording`), default: the local backend's with ``processes``
-    runs per GPU. ``cpu``: whether JAX runs on the CPU here, which the estimate from recorded (H100)
-    rates then says (default: :func:`jax_runs_on_cpu`)."""
+    runs per GPU. ``cpu``: whether JAX runs on the CPU here (default: :func:`jax_runs_on_cpu`); the table
+    and the estimate line then say which estimates come from recorded (H100) rates: the column is named
+    ``est. left (H100 rate)`` where all of its estimates do, else those cells end in ``(H100 rate)``."""
     if launch is None:
         from offrl.sweep.cli import launch_wording
 
         launch = launch_wording(parallel=processes)
     seconds, used = estimate(sweep, states)
+    recorded = {key for key, (rate, source) in used.items() if rate == rate and not source.startswith("measured")}
+    if recorded and cpu is None:
+        cpu = jax_runs_on_cpu()
+    # the runs whose estimate is an H100 rate's on a machine that trains on the CPU: far too short there
+    at_h100 = [bool(cpu) and st.state != "finished" and sec is not None
+               and as_work(sweep.kind.work(config)).key in recorded
+               for config, st, sec in zip(sweep.runs, states, seconds)]
+    estimated = [sec is not None and st.state != "finished" for st, sec in zip(states, seconds)]
+    whole_column = any(at_h100) and at_h100 == estimated
+    time_head = f"{TIME_LEFT_HEAD} {AT_RECORDED_RATE}" if whole_column else TIME_LEFT_HEAD
     searched = sweep.searched
     columns = list(sweep.kind.columns(sweep.runs[0])) if sweep.runs else []
-    head = ["#", "run id", *columns, *[k for k in searched if k not in columns], "seeds", "status", "est. left"]
+    head = ["#", "run id", *columns, *[k for k in searched if k not in columns], "seeds", "status", time_head]
     rows = []
-    for i, (config, p, st, sec) in enumerate(zip(sweep.runs, sweep.params, states, seconds), start=1):
+    for i, (config, p, st, sec, h100) in enumerate(zip(sweep.runs, sweep.params, states, seconds, at_h100), start=1):
         cols = sweep.kind.columns(config)
+        left = "-" if st.state == "finished" else _time_left(sec)
+        if h100 and not whole_column:
+            left += f" {AT_RECORDED_RATE}"
         row = [str(i), config.run_id, *cols.values(),
                *[_short(p[k]) if k in p else "" for k in searched if k not in cols],
-               str(len(config.seeds)), st.describe(), "-" if st.state == "finished" else _duration(sec)]
+               str(len(config.seeds)), st.describe(), left]
         rows.append(row)
     widths = [max(len(str(r[j])) for r in [head, *rows]) for j in range(len(head))]
     n = len(sweep.runs)
@@ -572,12 +600,9 @@ def format_plan(sweep: Sweep, states: list[RunState], *, processes: int = 1, lau
             text += "; measured rates include compilation and evaluation, recorded ones are training alone"
         else:
             text += "; training alone (recorded rates), compilation and evaluation not included"
-        if any(rate == rate and not source.startswith("measured") for rate, source in used.values()):
-            if cpu is None:
-                cpu = jax_runs_on_cpu()
-            if cpu:
-                text += ("; recorded rates are H100 rates and this machine has no GPU (JAX runs on the CPU), "
-                         "so expect far longer")
+        if recorded and cpu:
+            text += ("; recorded rates are H100 rates and this machine has no GPU (JAX runs on the CPU), "
+                     "so expect far longer")
         lines.append(text)
         for key, (rate, source) in sorted(used.items()):
             lines.append(f"  {key}: " + (f"{rate:,.0f} seed-steps/s, {source}" if rate == rate else source))

@@ -128,9 +128,10 @@ def test_the_launcher_says_how_many_runs_resume_from_their_checkpoints(tmp_path,
     res = tmp_path / "res"
     assert main(["sweep", str(f), "--results-dir", str(res)]) == 0
     first, second = load_sweep(f, results_dir=res).runs
+    # the toy data has no env to evaluate in: the trainer's final.json holds no score
+    assert f"done {first.run_id} (bc on local/toy-a-v0): no evaluation recorded" in capsys.readouterr().out
     (res / first.run_id / "final.json").unlink()  # stopped after its last checkpoint: it resumes there
     shutil.rmtree(res / second.run_id)
-    capsys.readouterr()
     assert main(["sweep", str(f), "--results-dir", str(res)]) == 0
     assert "2 runs: 0 already finished, 0 without their data, 2 to run in this process (1 resumes from its " \
            "checkpoint)" in capsys.readouterr().out
@@ -165,3 +166,65 @@ def test_a_child_that_finishes_while_the_launcher_stops_is_reported_finished(tmp
         backends.ProcessBackend(per_gpu=2).run(sweep.kind, sweep.runs, report)
     assert [o.status for o in seen] == ["finished", "finished"], seen
     assert {o.run_id for o in seen} == {c.run_id for c in sweep.runs}
+
+
+def _train_final(run_id: str) -> dict:
+    """A training run's final.json as the trainer writes it: two seeds evaluated twice."""
+    import numpy as np
+
+    from offrl.train import summarize
+
+    history = [{"step": 50, "return_mean": np.array([100.0, 200.0]), "normalized_score": np.array([30.0, 50.0])},
+               {"step": 100, "return_mean": np.array([150.0, 180.0]), "normalized_score": np.array([40.0, 44.0])}]
+    return summarize({"run_id": run_id, "algo": "bc", "dataset": "local/toy-a-v0", "seeds": [0, 1]}, history, True)
+
+
+def _continual_final(run_id: str) -> dict:
+    """A continual run's final.json as the continual trainer writes it: two seeds through two tasks."""
+    import numpy as np
+
+    from offrl.continual.trainer import summarize
+
+    scores = {0: [[5.0, 5.0], [5.0, 5.0]],
+              100: [[60.0, 10.0], [80.0, 0.0]],  # (seeds, tasks) after the first task
+              200: [[40.0, 70.0], [70.0, 90.0]]}  # and after the second
+    history = [{"step": step, "scores": np.array(s), "returns": np.array(s) * 10} for step, s in scores.items()]
+    config = {"run_id": run_id, "stream": "pendulum-gain", "method": "finetune", "algo": "td3bc", "quality": "medium",
+              "seeds": [0, 1], "tasks": ["a", "b"], "heads": 1, "dataset": "local/toy-b-v0"}
+    return summarize(config, history, 2, 100)
+
+
+def test_the_launcher_says_each_finished_runs_score_or_per_and_bwt(tmp_path, capsys):
+    """`done <run>` carries the run's headline from its final.json: a training run's normalized score at the
+    last evaluation and its best, a continual run's PER and BWT, each the mean over the seeds."""
+    toy_data()
+    sweep = load_sweep(write_sweep(tmp_path / "s.yaml", steps=100), results_dir=tmp_path / "res")
+    trained, continual = sweep.runs
+    finals = {trained.run_id: _train_final(trained.run_id), continual.run_id: _continual_final(continual.run_id)}
+    sweep.kind = dataclasses.replace(sweep.kind, run=lambda config: finals[config.run_id])
+    run_sweep(sweep)
+    out = capsys.readouterr().out.splitlines()
+    (train_line,) = [line for line in out if f"done {trained.run_id}" in line]
+    (continual_line,) = [line for line in out if f"done {continual.run_id}" in line]
+    # the seeds' last scores are 40 and 44, their best 40 and 50
+    assert train_line.endswith("(bc on local/toy-a-v0): normalized score last 42.00, best 45.00 (mean of 2 seeds)")
+    # PER: the seeds' mean scores after the last task, 55 and 80; BWT: their first task's change, -20 and -10
+    assert continual_line.endswith("(bc on local/toy-b-v0): PER 67.50, BWT -15.00 (mean of 2 seeds)")
+
+
+def test_a_headline_says_what_final_json_holds_and_never_fails():
+    """A final.json without some numbers, or with numbers in another form, gives a headline of what it holds."""
+    from offrl.sweep.cli import run_headline
+
+    # a training run without evaluations (no env) writes its score blocks as None
+    assert run_headline({"seeds": [0, 1], "normalized_score": None, "return": None}) == "no evaluation recorded"
+    # no reference scores: the return; no best recorded: the last alone
+    assert run_headline({"seeds": [3], "normalized_score": None, "return": {"last": [12.5]}}) == \
+        "return last 12.50 (1 seed)"
+    # a continual run without its summary: the mean of its per-seed metrics; a NaN BWT (one task) left out
+    assert run_headline({"kind": "continual", "seeds": [0, 1],
+                         "metrics": {"per": [50.0, 60.0], "bwt": [float("nan"), float("nan")]}}) == \
+        "PER 55.00 (mean of 2 seeds)"
+    for odd in (None, [], {}, {"normalized_score": {"last": "high", "best": {"x": 1}}, "return": [1, 2]},
+                {"summary": "broken", "metrics": {"per": [[1.0], [2.0, 3.0]]}}):
+        assert run_headline(odd) == ""

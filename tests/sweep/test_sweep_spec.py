@@ -559,6 +559,51 @@ def test_the_plan_says_how_the_launcher_would_run_the_runs(tmp_path, capsys):
     assert "--gpu-fraction is an option of the ray backend" in capsys.readouterr().err
 
 
+def _time_left_cells(plan: str, sweep) -> tuple[str, dict[str, str]]:
+    """The plan's time-left column: its name and each run's cell (the table's last column)."""
+    lines = plan.splitlines()
+    head = next(line for line in lines if line.startswith("#  run id"))
+    start = head.index("est. left")
+    rows = {c.run_id: next(line for line in lines if c.run_id in line) for c in sweep.runs}
+    return head[start:], {run_id: row[start:] for run_id, row in rows.items()}
+
+
+def test_the_time_left_column_says_it_is_at_h100_rates_on_the_cpu_and_never_shows_0_s(tmp_path):
+    """A tiny run at an H100 rate rounds to no time at all: on a machine whose JAX runs on the CPU the
+    column says its estimates are H100 rates, and a run with work left never reads ``0 s``."""
+    from offrl.sweep.plan import format_plan, run_states
+
+    f = tmp_path / "s.yaml"
+    f.write_text(yaml.safe_dump({**BASE, "algo": "bc", "hp": {}}))  # 3 seeds x 1000 steps at 113,391/s: 0.03 s
+    s = load_sweep(f, results_dir=tmp_path / "res")
+    head, cells = _time_left_cells(format_plan(s, run_states(s), cpu=True), s)
+    assert head == "est. left (H100 rate)" and set(cells.values()) == {"<1 s"}
+    head, cells = _time_left_cells(format_plan(s, run_states(s), cpu=False), s)
+    assert head == "est. left" and set(cells.values()) == {"<1 s"}
+
+
+def test_on_the_cpu_only_the_cells_at_h100_rates_are_marked_beside_measured_ones(tmp_path):
+    """bc has a measured rate (a finished run of this sweep), iql only the recorded H100 one: the column keeps
+    its name and marks iql's cells, on the CPU only."""
+    from offrl.sweep.plan import format_plan, run_states
+
+    f = tmp_path / "s.yaml"
+    f.write_text(yaml.safe_dump({**{k: v for k, v in BASE.items() if k != "algo"}, "algos": ["bc", "iql"]}))
+    s = load_sweep(f, results_dir=tmp_path / "res")
+    by = {(c.algo, c.dataset): c.run_id for c in s.runs}
+    done = tmp_path / "res" / by["bc", "local/hopper-medium-v0"]
+    done.mkdir(parents=True)
+    # 3 seeds x 1000 steps in 30 s: 100 seed-steps/s, so the other bc run has 30 s left
+    (done / "final.json").write_text(json.dumps({"wall_time_s": 30.0, "steps": 1000, "seeds": [0, 1, 2]}))
+    head, cells = _time_left_cells(format_plan(s, run_states(s), cpu=True), s)
+    assert head.startswith("est. left") and "(H100 rate)" not in head
+    assert cells[by["bc", "local/hopper-medium-v0"]].rstrip() == "-"
+    assert cells[by["bc", "local/walker2d-medium-v0"]].rstrip() == "30 s"
+    assert [cells[by["iql", d]].rstrip() for d in BASE["datasets"]] == ["<1 s (H100 rate)"] * 2
+    _, cells = _time_left_cells(format_plan(s, run_states(s), cpu=False), s)
+    assert [cells[by["iql", d]].rstrip() for d in BASE["datasets"]] == ["<1 s"] * 2
+
+
 def test_an_estimate_from_h100_rates_says_when_jax_runs_on_the_cpu(tmp_path, monkeypatch, capsys):
     """Recorded rates are H100 rates: on a machine whose JAX runs on the CPU the plan says the estimate is
     far too short, told without starting a GPU backend (the plan stays quick)."""
