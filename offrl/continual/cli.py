@@ -89,13 +89,26 @@ def build_assets_cli(a: BuildAssetsArgs) -> dict:
 
 def list_all(data_root: str | None = None) -> str:
     """The text of ``offrl continual list``: each shipped stream with its tasks, whether their behaviour
-    policies are shipped and which qualities' data are present under ``data_root``; the methods."""
+    policies are shipped and which qualities' data are present under ``data_root``; the methods.
+
+    A data root that cannot be a folder (a file in its place) is refused with the message of ``offrl continual
+    train`` (:func:`offrl.datasets.registry.check_data_root`): its data would otherwise all be shown absent
+    without a reason. A root given that does not exist is said to hold no data yet (a mistyped one shows no
+    data present)."""
     from offrl.collection import policy_file
+    from offrl.continual.data import READ_ROOT_FIX
     from offrl.continual.methods import METHODS
     from offrl.continual.streams import QUALITIES, list_streams, load_stream
     from offrl.datasets import is_present
+    from offrl.datasets.registry import check_data_root, data_root_option, is_default_root
 
-    lines = ["streams (offrl continual train --stream NAME):"]
+    # as `offrl continual train` refuses it (offrl.continual.data.load_datasets): both only read the root
+    root = check_data_root(data_root, write=False, fix=READ_ROOT_FIX)
+    lines = []
+    if not is_default_root(data_root) and not root.exists():
+        lines.append(f"data root {root} does not exist: no stream's data are present there (`offrl continual "
+                     f"collect --stream NAME{data_root_option(data_root)}` collects into it)")
+    lines.append("streams (offrl continual train --stream NAME):")
     for name in list_streams():
         s = load_stream(name)
         shipped = all(policy_file(f"{name}/{t.name}").is_file() for t in s.tasks)

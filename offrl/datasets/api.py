@@ -28,19 +28,19 @@ FORMATS = ("offrl", "d4rl", "minari", "neorl2", "d5rl-kitchen", "d5rl-widowx", "
 def detect_format(path: str | os.PathLike) -> str:
     """The format of a file or directory, decided from its content (not its name)."""
     from offrl.datasets.minari_io import is_minari_dir
-    from offrl.datasets.native import MANIFEST, is_native, native_folder_of, read_manifest
+    from offrl.datasets.native import native_claim
 
     p = Path(path)
     if not p.exists():
         raise OffrlError(f"{p}: no such file or directory")
-    if native_folder_of(p) is not None:  # e.g. its data.h5, which alone would look like a D4RL file
+    # one read of the manifest decides: the folder, its offrl.json or a file it lists (its data.h5 alone would
+    # look like a D4RL file) is offrl data; a damaged manifest is said to be one, not an unknown format
+    folder, damaged = native_claim(p)
+    if folder is not None:
         return "offrl"
+    if damaged is not None:
+        raise damaged
     if p.is_dir():
-        if is_native(p):
-            return "offrl"
-        if (p / MANIFEST).is_file():  # an offrl dataset whose manifest is damaged: say that, not "unknown"
-            read_manifest(p)  # raises with what is wrong
-            return "offrl"
         if is_minari_dir(p):
             return "minari"
         if (p / "out.npy").is_file():
@@ -293,10 +293,23 @@ def local_hint(dataset_id: str, root=None) -> str:
     return _local_hint(R.get_info(dataset_id), root)
 
 
+def misnamed_local_folder(dataset_id: str, root=None) -> str | None:
+    """For the local id ``dataset_id`` whose name is that of a saved folder no id loads (``local/mydata``
+    while ``<data root>/local/mydata`` has no ``-vN``, so the id names ``mydata-v0``): that the folder is
+    there, why its id does not load it and how to rename it (:func:`~offrl.datasets.registry.local_dir_rename_hint`);
+    else None."""
+    folder = R.data_root(root) / "local" / R.parse_id(dataset_id)[1]
+    why = dict(R.unloadable_local_dirs(root)).get(folder)
+    return f"{folder} holds a dataset, but {why}" if why else None
+
+
 def _local_hint(info: R.DatasetInfo, root) -> str:
-    """How to get the missing local dataset ``info.id``: the collect command for a registered id (writing
-    into ``root`` where it is not the default data root), else the close matches among the local ids (a
-    misspelt id is the likely cause) and where to list them."""
+    """How to get the missing local dataset ``info.id``: the rename that makes a saved folder of that name
+    loadable (:func:`misnamed_local_folder`), the collect command for a registered id (writing into ``root``
+    where it is not the default data root), else the close matches among the local ids (a misspelt id is the
+    likely cause) and where to list them."""
+    if (misnamed := misnamed_local_folder(info.id, root)) is not None:
+        return misnamed
     if info.id in R.DATASETS:
         return f"create it with `offrl collect {info.name.removesuffix('-v0')}{R.data_root_option(root)}`"
     if (n := quickstart_transitions(info.id)) is not None:
@@ -304,7 +317,7 @@ def _local_hint(info: R.DatasetInfo, root) -> str:
 
         if R.is_default_root(root):
             command = "offrl quickstart" + ("" if n == QuickstartArgs.transitions else f" --transitions {n}")
-        else:  # the quickstart writes to the default root only; offrl collect makes the same data anywhere
+        else:  # the data alone, where they were looked for (`offrl quickstart --data-root` would train as well)
             command = f"offrl collect {ENV_LEVEL} --steps {n} --dataset-id {info.id}{R.data_root_option(root)}"
         return f"it is the quickstart's data ({n:,} transitions): `{command}` collects it"
     hint = "`offrl datasets list local/` shows the local ids that `offrl collect` makes"
@@ -399,6 +412,9 @@ class RecordedCheck:
     """one line per file that does not match (each names its file); empty when all match."""
     native: bool = False
     """the data are offrl's native format, whose manifest checksums every file of the dataset."""
+    digests: dict[Path, str] = dataclasses.field(default_factory=dict)
+    """the checksum computed of each file read for the check (``"<algo>:<hex>"``, keyed by its path as
+    checked), so that a caller that shows a file's checksum too does not read the file again."""
 
 
 def check_recorded(p: Path, *, sidecar: bool = True, progress: bool = False) -> RecordedCheck:
@@ -409,21 +425,24 @@ def check_recorded(p: Path, *, sidecar: bool = True, progress: bool = False) -> 
     This is the check :func:`verify` makes of a path and of native data, and :func:`info` makes before it
     describes them. A manifest that cannot be read is a problem, not an exception."""
     from offrl.atomic import check_digest
-    from offrl.datasets.native import MANIFEST, native_folder_of, verify_native
+    from offrl.datasets.native import MANIFEST, check_native_files, native_folder_of
 
     folder = p if p.is_dir() else p.parent if p.name == MANIFEST or native_folder_of(p) is not None else None
     if folder is not None and (folder / MANIFEST).is_file():
+        digests: dict[Path, str] = {}
         try:
-            found = verify_native(folder, progress=_bar_for(progress, *folder.iterdir()))
+            found, digests = check_native_files(folder, progress=_bar_for(progress, *folder.iterdir()))
         except DataIntegrityError as e:  # unreadable, or no offrl manifest: the dataset cannot be checked
             found = [str(e)]
-        return RecordedCheck(f"its files against the sha256 checksums in {MANIFEST}", found, native=True)
+        return RecordedCheck(f"its files against the sha256 checksums in {MANIFEST}", found, native=True,
+                             digests=digests)
     side = p.with_name(p.name + ".sha256")
     if sidecar and side.is_file() and p.is_file():
         want = side.read_text().strip()
         ok, got = check_digest(p, want, progress=_bar_for(progress, p))
         return RecordedCheck(f"the file against the checksum in {side.name}",
-                             [] if ok else [f"{p}: checksum {got} does not match {want} (recorded in {side})"])
+                             [] if ok else [f"{p}: checksum {got} does not match {want} (recorded in {side})"],
+                             digests={p: got})
     return RecordedCheck(None, [])
 
 
@@ -733,11 +752,9 @@ def _native_facts(d: Path) -> dict[str, Any]:
     """What the manifest of the native dataset ``d`` says of it (the spec :func:`load` starts from), read
     without its arrays: env, reference scores, time limit, the columns of its rows and its array
     checksum; empty when ``d`` holds no readable manifest."""
-    from offrl.datasets.native import is_native, read_manifest
+    from offrl.datasets.native import read_manifest
 
-    if not is_native(d):
-        return {}
-    try:
+    try:  # one read: a folder without a readable manifest of this offrl's version says nothing
         spec = read_manifest(d).get("spec") or {}
     except DataIntegrityError:
         return {}
@@ -863,7 +880,9 @@ def _path_info(p: Path) -> dict[str, Any]:
                            "integrity": f"checked: {recorded.checked}" if recorded.checked else
                            "loads; no checksum is recorded with it to check it against"}
     if p.is_file():
-        out["sha256"] = file_digest(p)
+        # the check above may have hashed it already (a .sha256 sidecar, or a file the manifest lists)
+        known = recorded.digests.get(p)
+        out["sha256"] = known if known is not None and known.startswith("sha256:") else file_digest(p)
     try:
         ds = load_path(p, verify=False)
     except UnsafeFileError as e:

@@ -24,7 +24,7 @@ def list_(prefix: Annotated[str | None, tyro.conf.arg(metavar="[PREFIX]")] = Non
       root: data cache root (default $OFFRL_DATA_DIR or ~/.offrl/data).
     """
     from offrl.datasets.api import info, is_present
-    from offrl.datasets.registry import list_datasets, saved_local_ids, unreadable_local_dirs
+    from offrl.datasets.registry import list_datasets, saved_local_ids, unloadable_local_dirs, unreadable_local_dirs
 
     saved = [i for i in saved_local_ids(root) if prefix is None or i.startswith(prefix)]
     registered = list_datasets(prefix)
@@ -56,6 +56,9 @@ def list_(prefix: Annotated[str | None, tyro.conf.arg(metavar="[PREFIX]")] = Non
         if prefix is None or name.startswith(prefix):
             print(f"note: {d} holds an offrl.json that cannot be read, so {name} is not listed as present "
                   f"(`offrl datasets verify {d}` says what is wrong)", file=sys.stderr)
+    for d, why in unloadable_local_dirs(root):  # listed under its name, it would load another folder or none
+        if prefix is None or f"local/{d.name}".startswith(prefix):
+            print(f"note: {d} is not listed: {why}", file=sys.stderr)
     return 0
 
 
@@ -71,14 +74,22 @@ def info_(dataset_id: Annotated[str, tyro.conf.arg(metavar="ID|PATH")], /, *, ro
       root: data cache root.
       stats: also load the data (if present) and print episode/return statistics.
     """
-    from offrl.datasets.api import INFO_CHECK_MAX_BYTES, info, load, local_hint, quickstart_transitions
+    from offrl.datasets.api import (
+        INFO_CHECK_MAX_BYTES,
+        info,
+        load,
+        local_hint,
+        misnamed_local_folder,
+        quickstart_transitions,
+    )
     from offrl.datasets.registry import DATASETS, list_datasets, saved_local_ids
     from offrl.errors import OffrlError, UnknownIdError
 
     # --stats reads all of the data anyway: then they are checked whatever their size
     d = info(dataset_id, root, check_max_bytes=float("inf") if stats else INFO_CHECK_MAX_BYTES)
     if d["source"] == "local" and dataset_id not in DATASETS:
-        if not d["present"] and quickstart_transitions(dataset_id) is not None:  # as `offrl train` says it
+        if not d["present"] and (quickstart_transitions(dataset_id) is not None  # as `offrl train` says it
+                                 or misnamed_local_folder(dataset_id, root) is not None):
             raise OffrlError(f"{dataset_id} is not on this machine (looked in {d['paths'][0]}); "
                              f"{local_hint(dataset_id, root)}")
         if not d["present"]:  # neither collectable nor saved here: say which local ids exist

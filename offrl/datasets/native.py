@@ -26,30 +26,69 @@ MANIFEST = "offrl.json"
 DATA_FILE = "data.h5"
 
 
+def _tagged_manifest(folder: Path) -> dict[str, Any]:
+    """The manifest of ``folder``, read once and parsed, that carries offrl's format tag (its version is
+    not checked: :func:`read_manifest` does that).
+
+    Raises:
+      DataIntegrityError: it cannot be read or parsed, or is no offrl dataset manifest.
+    """
+    p = folder / MANIFEST
+    try:
+        m = json.loads(p.read_text())
+    except (OSError, ValueError) as e:
+        raise DataIntegrityError(f"{p}: unreadable manifest ({e})") from None
+    if not isinstance(m, dict) or m.get("format") != FORMAT_TAG:
+        raise DataIntegrityError(f"{p}: not an offrl dataset manifest")
+    return m
+
+
+def _check_version(m: dict[str, Any], folder: Path) -> None:
+    if m.get("version", 0) > FORMAT_VERSION:
+        raise DataIntegrityError(f"{folder / MANIFEST}: format version {m['version']} is newer than this offrl "
+                                 f"reads ({FORMAT_VERSION}); upgrade offrl")
+
+
 def is_native(path: str | os.PathLike) -> bool:
     """True when ``path`` is a directory holding an offrl manifest."""
-    p = Path(path) / MANIFEST
-    if not p.is_file():
+    folder = Path(path)
+    if not (folder / MANIFEST).is_file():
         return False
     try:
-        return json.loads(p.read_text()).get("format") == FORMAT_TAG
-    except (ValueError, OSError):
+        _tagged_manifest(folder)
+    except DataIntegrityError:
         return False
+    return True
+
+
+def native_claim(path: str | os.PathLike) -> tuple[Path | None, DataIntegrityError | None]:
+    """The offrl dataset folder that ``path`` is or belongs to, found from one read of the manifest:
+    ``(folder, None)`` for a folder with an offrl manifest, that manifest, or a file the manifest lists
+    (e.g. its ``data.h5``, read, described and checked as its folder); ``(None, error)`` for a folder or
+    an ``offrl.json`` whose manifest cannot be read as one (``error`` says what is wrong); else
+    ``(None, None)`` (a file beside a damaged manifest is left to be recognised by its content)."""
+    p = Path(path)
+    folder = p if p.is_dir() else p.parent
+    if not (folder / MANIFEST).is_file():
+        return None, None
+    try:
+        m = _tagged_manifest(folder)
+    except DataIntegrityError as e:
+        return (None, e) if folder == p or p.name == MANIFEST else (None, None)
+    if folder == p or p.name == MANIFEST:
+        return folder, None
+    try:  # a file is claimed only by a manifest this offrl reads
+        _check_version(m, folder)
+    except DataIntegrityError:
+        return None, None
+    return (folder, None) if p.name in m.get("files", {}) else (None, None)
 
 
 def native_folder_of(path: str | os.PathLike) -> Path | None:
     """The offrl dataset folder that the file ``path`` belongs to (its manifest, or a file the manifest
     lists, e.g. its ``data.h5``), else None: such a file is read, described and checked as its folder."""
     p = Path(path)
-    if not p.is_file() or not is_native(p.parent):
-        return None
-    if p.name == MANIFEST:
-        return p.parent
-    try:
-        listed = read_manifest(p.parent).get("files", {})
-    except DataIntegrityError:
-        return None
-    return p.parent if p.name in listed else None
+    return native_claim(p)[0] if p.is_file() else None
 
 
 def _jsonable(v: Any) -> Any:
@@ -102,23 +141,31 @@ def save_native(ds: OfflineDataset, path: str | os.PathLike, *, overwrite: bool 
 
 
 def read_manifest(path: str | os.PathLike) -> dict[str, Any]:
-    p = Path(path) / MANIFEST
-    try:
-        m = json.loads(p.read_text())
-    except (OSError, ValueError) as e:
-        raise DataIntegrityError(f"{p}: unreadable manifest ({e})") from None
-    if m.get("format") != FORMAT_TAG:
-        raise DataIntegrityError(f"{p}: not an offrl dataset manifest")
-    if m.get("version", 0) > FORMAT_VERSION:
-        raise DataIntegrityError(f"{p}: format version {m['version']} is newer than this offrl reads "
-                                 f"({FORMAT_VERSION}); upgrade offrl")
+    """The parsed ``offrl.json`` of the dataset folder ``path``.
+
+    Raises:
+      DataIntegrityError: it cannot be read, is no offrl dataset manifest, or is of a newer format version.
+    """
+    folder = Path(path)
+    m = _tagged_manifest(folder)
+    _check_version(m, folder)
     return m
 
 
 def verify_native(path: str | os.PathLike, *, progress: bool = False) -> list[str]:
     """Problems found in a native dataset directory (empty list when it is intact)."""
+    return check_native_files(path, progress=progress)[0]
+
+
+def check_native_files(path: str | os.PathLike, *, progress: bool = False) -> tuple[list[str], dict[Path, str]]:
+    """:func:`verify_native`'s problems, and the checksum computed of each file it read (``"<algo>:<hex>"``,
+    keyed by ``path / name``), so that a caller that also shows a file's checksum does not read it again.
+
+    Raises:
+      DataIntegrityError: the manifest cannot be read (:func:`read_manifest`).
+    """
     path = Path(path)
-    problems = []
+    problems, digests = [], {}
     m = read_manifest(path)
     for name, digest in m.get("files", {}).items():
         f = path / name
@@ -126,9 +173,10 @@ def verify_native(path: str | os.PathLike, *, progress: bool = False) -> list[st
             problems.append(f"{f}: missing")
             continue
         ok, got = check_digest(f, digest, progress=progress)
+        digests[f] = got
         if not ok:
             problems.append(f"{f}: checksum {got} does not match the manifest's {digest}")
-    return problems
+    return problems, digests
 
 
 def load_native(path: str | os.PathLike, *, verify: bool = True, dataset_id: str | None = None) -> OfflineDataset:

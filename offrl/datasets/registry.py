@@ -378,16 +378,61 @@ def list_datasets(prefix: str | None = None) -> list[str]:
     return [n for n in DATASETS.names() if prefix is None or n.startswith(prefix)]
 
 
-def saved_local_ids(root: str | os.PathLike | None = None) -> list[str]:
-    """Ids of the ``local/...`` datasets saved under the data root that the registry does not list
-    (``offrl quickstart``'s smaller dataset, ``offrl datasets convert ... local/<name>``)."""
+def _saved_local_dirs(root: str | os.PathLike | None = None) -> list[Path]:
+    """The native dataset folders directly under the data root's ``local/``. Hidden ones are left out: they
+    are the temporary names of writes in progress or interrupted (:func:`offrl.atomic.atomic_dir`)."""
     from offrl.datasets.native import is_native
 
     base = data_root(root) / "local"
     if not base.is_dir():
         return []
-    return sorted(f"local/{d.name}" for d in base.iterdir()
-                  if d.is_dir() and is_native(d) and f"local/{d.name}" not in DATASETS)
+    return sorted(d for d in base.iterdir() if not d.name.startswith(".") and d.is_dir() and is_native(d))
+
+
+def _loads_itself(d: Path, root: str | os.PathLike | None) -> bool:
+    """Whether the id ``local/<folder name>`` loads exactly the folder ``d`` (a name without ``-vN`` gets
+    ``-v0``, so it names another folder; a name with other characters is no id)."""
+    try:
+        return local_dataset_dir(d.name, root) == d
+    except OffrlError:
+        return False
+
+
+def saved_local_ids(root: str | os.PathLike | None = None) -> list[str]:
+    """Ids of the ``local/...`` datasets saved under the data root that the registry does not list
+    (``offrl quickstart``'s smaller dataset, ``offrl datasets convert ... local/<name>``). Only folders that
+    their id loads are listed; :func:`unloadable_local_dirs` names the others."""
+    return [f"local/{d.name}" for d in _saved_local_dirs(root)
+            if _loads_itself(d, root) and f"local/{d.name}" not in DATASETS]
+
+
+def unloadable_local_dirs(root: str | os.PathLike | None = None) -> list[tuple[Path, str]]:
+    """Native dataset folders under the data root's ``local/`` whose name gives no id that loads them, each
+    with why and the rename that makes it loadable (:func:`local_dir_rename_hint`): a folder ``mydata``
+    has no ``-vN`` version, so ``local/mydata`` loads ``local/mydata-v0`` (or fails) instead of it."""
+    return [(d, local_dir_rename_hint(d, root)) for d in _saved_local_dirs(root) if not _loads_itself(d, root)]
+
+
+def local_dir_rename_hint(d: Path, root: str | os.PathLike | None = None) -> str:
+    """Why no id loads the native dataset folder ``d`` under the data root's ``local/`` and how to rename it
+    so that one does: to its name with the lowest ``-vN`` not taken (letters, digits, '-', '_', '.' only)."""
+    import shlex
+
+    versioned = re.search(r"-v\d+$", d.name) is not None
+    if _LOCAL_NAME.match(d.name) and not versioned:
+        why = (f"its name has no -vN version, so the id local/{d.name} names "
+               f"{local_dataset_dir(d.name, root)}, not this folder")
+        stem = d.name
+    else:
+        why = "its name is no local dataset id (letters, digits, '-', '_', '.', starting with a letter or digit)"
+        stem = re.sub(r"[^-_.A-Za-z0-9]+", "-", d.name).lstrip("-_.") or "data"
+        if versioned:
+            stem = re.sub(r"-v\d+$", "", stem) or "data"
+    version = 0
+    while (d.parent / f"{stem}-v{version}").exists():
+        version += 1
+    new = d.with_name(f"{stem}-v{version}")
+    return f"{why}; rename it to load it as local/{new.name}: mv {shlex.quote(str(d))} {shlex.quote(str(new))}"
 
 
 def unreadable_local_dirs(root: str | os.PathLike | None = None) -> list[Path]:

@@ -32,7 +32,7 @@ def test_a_missing_local_dataset_is_collected_into_the_root_it_was_looked_for_in
 
 
 def test_the_quickstarts_data_in_another_root_is_collected_there(tmp_path, capsys):
-    """The quickstart writes to the default root only; `offrl collect` makes the same data in another."""
+    """In another root than the default, the hint collects the quickstart's data alone there (`offrl collect`)."""
     root = tmp_path / "d"
     assert local_hint("local/hopper-medium-50k-v0", root) == (
         "it is the quickstart's data (50,000 transitions): `offrl collect hopper-medium --steps 50000 --dataset-id "
