@@ -415,27 +415,40 @@ class RecordedCheck:
     digests: dict[Path, str] = dataclasses.field(default_factory=dict)
     """the checksum computed of each file read for the check (``"<algo>:<hex>"``, keyed by its path as
     checked), so that a caller that shows a file's checksum too does not read the file again."""
+    notes: list[str] = dataclasses.field(default_factory=list)
+    """what could not be checked without being a problem: a native manifest written by an earlier offrl,
+    which has no checksum of its own (:data:`offrl.datasets.native.NO_MANIFEST_CHECKSUM`)."""
+
+    def integrity(self) -> str | None:
+        """What :func:`info` says was checked (``checked: ...``, then the notes), None when nothing was."""
+        return "; ".join([f"checked: {self.checked}", *self.notes]) if self.checked else None
 
 
 def check_recorded(p: Path, *, sidecar: bool = True, progress: bool = False) -> RecordedCheck:
     """Check the dataset at path ``p`` against the checksums recorded with it, without loading it: a native
-    dataset's files (``p`` its folder, its ``offrl.json`` or a file it lists) against the sha256 of each in its manifest,
-    else, with ``sidecar``, a file against the ``<file>.sha256`` that offrl <= 0.1 wrote beside a download.
+    dataset (``p`` its folder, its ``offrl.json`` or a file it lists): its manifest against the manifest's own
+    checksum and its files against the sha256 of each in the manifest
+    (:func:`~offrl.datasets.native.check_native`; a manifest of an earlier offrl, without a checksum of its
+    own, is a note, not a problem), else, with ``sidecar``, a file against the ``<file>.sha256`` that offrl
+    <= 0.1 wrote beside a download.
 
     This is the check :func:`verify` makes of a path and of native data, and :func:`info` makes before it
     describes them. A manifest that cannot be read is a problem, not an exception."""
     from offrl.atomic import check_digest
-    from offrl.datasets.native import MANIFEST, check_native_files, native_folder_of
+    from offrl.datasets.native import MANIFEST, check_native, native_folder_of
 
     folder = p if p.is_dir() else p.parent if p.name == MANIFEST or native_folder_of(p) is not None else None
     if folder is not None and (folder / MANIFEST).is_file():
         digests: dict[Path, str] = {}
+        notes: list[str] = []
         try:
-            found, digests = check_native_files(folder, progress=_bar_for(progress, *folder.iterdir()))
+            native = check_native(folder, progress=_bar_for(progress, *folder.iterdir()))
+            found, digests, notes = native.problems, native.digests, native.notes
         except DataIntegrityError as e:  # unreadable, or no offrl manifest: the dataset cannot be checked
             found = [str(e)]
+        # worded as before the manifest checksummed itself; a manifest without that checksum is said in notes
         return RecordedCheck(f"its files against the sha256 checksums in {MANIFEST}", found, native=True,
-                             digests=digests)
+                             digests=digests, notes=notes)
     side = p.with_name(p.name + ".sha256")
     if sidecar and side.is_file() and p.is_file():
         want = side.read_text().strip()
@@ -470,8 +483,8 @@ def _id_integrity(i: R.DatasetInfo, root, max_bytes: float) -> str:
         if recorded.problems:
             hint = f". {damaged_local_hint(i.id, root)}" if i.source == "local" else ""
             raise DataIntegrityError("; ".join(recorded.problems) + hint)
-        return (f"checked: {recorded.checked}" if recorded.checked else
-                f"not checked: no checksum is recorded with these data ({verify_cmd} checks that they load)")
+        return recorded.integrity() or \
+            f"not checked: no checksum is recorded with these data ({verify_cmd} checks that they load)"
     here = [(rel, p) for rel, _, _ in i.files if (p := _local_file(i, rel, root)) is not None and p.is_file()]
     size = sum(p.stat().st_size for _, p in here)
     if size > max_bytes:
@@ -877,7 +890,7 @@ def _path_info(p: Path) -> dict[str, Any]:
         raise DataIntegrityError(f"{p} is damaged or was changed after its checksums were recorded: "
                                  f"{'; '.join(recorded.problems)}")
     out: dict[str, Any] = {"id": None, "source": "path", "format": fmt, "present": True, "paths": [str(p)],
-                           "integrity": f"checked: {recorded.checked}" if recorded.checked else
+                           "integrity": recorded.integrity() or
                            "loads; no checksum is recorded with it to check it against"}
     if p.is_file():
         # the check above may have hashed it already (a .sha256 sidecar, or a file the manifest lists)
@@ -975,10 +988,20 @@ def download_datasets(dataset_ids: Sequence[str], *, root=None, progress: bool =
     return outcome
 
 
+class Problems(list):
+    """:func:`verify`'s result: the problems found, one string each (an empty list when all is well), and
+    in ``notes`` what was noticed without being a problem (a native manifest written by an earlier offrl,
+    which has no checksum of its own to check it against)."""
+
+    def __init__(self, problems=(), notes=()):
+        super().__init__(problems)
+        self.notes: list[str] = list(notes)
+
+
 def verify(source: str | os.PathLike, *, root=None, progress: bool = False, repin: bool = False,
-           allow_pickle: bool = False) -> list[str]:
+           allow_pickle: bool = False) -> Problems:
     """Check a dataset's files against their checksums and that it loads; returns the problems
-    (empty = ok).
+    (empty = ok), a list whose ``notes`` say what was not checked without being a problem (:class:`Problems`).
 
     ``source`` is a registry id or a path (as for :func:`load`). Registered files are checked by
     :func:`check_file`: against the published checksum, or the sha256 pinned at their first download
@@ -991,6 +1014,10 @@ def verify(source: str | os.PathLike, *, root=None, progress: bool = False, repi
     allow-list as :func:`load`). Without it a registered id's files are verified by their pinned
     checksums alone; a pickle file given by path cannot be checked and is reported as not verified,
     which is a problem.
+
+    A native dataset's manifest is checked against its own checksum too; one that does not match is a
+    problem naming ``offrl.json`` (for a local id, with the command that makes the data again), one written
+    by an earlier offrl without that checksum is a note.
     """
     from offrl.errors import UnsafeFileError
 
@@ -999,6 +1026,7 @@ def verify(source: str | os.PathLike, *, root=None, progress: bool = False, repi
     if repin and not is_id:
         raise ConfigError(f"--repin applies to registry ids (their pinned checksums), not to the path {s!r}")
     problems: list[str] = []
+    notes: list[str] = []
     targets: list[Path] = []
     if is_id:
         i = R.get_info(s)
@@ -1031,7 +1059,7 @@ def verify(source: str | os.PathLike, *, root=None, progress: bool = False, repi
     else:
         p = Path(s).expanduser()
         if not p.exists():
-            return ["no such file or directory"]
+            return Problems(["no such file or directory"])
         targets = [p]
 
     def about(p: Path, message: str) -> str:
@@ -1045,6 +1073,7 @@ def verify(source: str | os.PathLike, *, root=None, progress: bool = False, repi
         # an id's registered files were checked above (check_file reads their .sha256 too)
         recorded = check_recorded(p, sidecar=not is_id, progress=progress)
         found = [about(p, m) for m in recorded.problems]
+        notes += recorded.notes
         if recorded.native:  # the manifest's checksums cover every byte: nothing more to learn by loading
             if found and is_id and i.source == "local":
                 found.append(damaged_local_hint(s, root))
@@ -1065,7 +1094,7 @@ def verify(source: str | os.PathLike, *, root=None, progress: bool = False, repi
                                          "opened with allow_pickle=True (`--allow-pickle` on the command line)"))
         except OffrlError as e:
             problems.append(about(p, str(e)))
-    return problems
+    return Problems(problems, notes)
 
 
 def convert(source: str | os.PathLike, dest: str | os.PathLike, format: str = "offrl", *,

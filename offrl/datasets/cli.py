@@ -13,10 +13,17 @@ from offrl.cli import progress_bars_shown
 # metavars instead of tyro's "{None}|STR" for optional values
 Root = Annotated[str | None, tyro.conf.arg(metavar="DIR")]
 
+READ_ROOT_FIX = "pass --root DIR, the folder that holds the data"
+"""What a data root that cannot be a folder is told to do instead (these commands' option is ``--root``)."""
+
 
 def list_(prefix: Annotated[str | None, tyro.conf.arg(metavar="[PREFIX]")] = None, /, *, present: bool = False,
           root: Root = None) -> int:
     """List the dataset ids that can be loaded, downloaded or collected here (* = on this machine).
+
+    A data root that cannot be a folder (a file in its place, or a path below a file) is refused in one line,
+    as other commands refuse it, rather than shown as holding nothing; a root given that does not exist holds
+    nothing yet, and a note on stderr says so.
 
     Args:
       prefix: only ids starting with this, e.g. d4rl/ or neorl2/.
@@ -24,7 +31,19 @@ def list_(prefix: Annotated[str | None, tyro.conf.arg(metavar="[PREFIX]")] = Non
       root: data cache root (default $OFFRL_DATA_DIR or ~/.offrl/data).
     """
     from offrl.datasets.api import info, is_present
-    from offrl.datasets.registry import list_datasets, saved_local_ids, unloadable_local_dirs, unreadable_local_dirs
+    from offrl.datasets.registry import (
+        check_data_root,
+        is_default_root,
+        list_datasets,
+        saved_local_ids,
+        unloadable_local_dirs,
+        unreadable_local_dirs,
+    )
+
+    # only read here: a missing or read-only root may still be listed (nothing present), a file cannot
+    path = check_data_root(root, write=False, fix=READ_ROOT_FIX)
+    if not is_default_root(root) and not path.exists():  # a mistyped root would otherwise look merely empty
+        print(f"note: data root {path} does not exist, so no dataset is present there", file=sys.stderr)
 
     saved = [i for i in saved_local_ids(root) if prefix is None or i.startswith(prefix)]
     registered = list_datasets(prefix)
@@ -166,6 +185,8 @@ def verify_(sources: Annotated[list[str], tyro.conf.arg(metavar="ID|PATH [ID|PAT
     Files whose source publishes no checksum (D4RL, D5RL) are checked against the sha256 pinned at
     their first download or load (in <data root>/pinned_checksums.json). Pickle data (D5RL WidowX,
     A1) is not opened without --allow-pickle, and is then reported as not verified (a problem).
+    A native dataset's offrl.json is checked against its own checksum; one written by an earlier offrl
+    has none, which a "note" line says (not a problem).
 
     Args:
       sources: registry ids or paths.
@@ -184,6 +205,10 @@ def verify_(sources: Annotated[list[str], tyro.conf.arg(metavar="ID|PATH [ID|PAT
                 print(f"FAIL {s}: {p}")
         else:
             print(f"ok   {s}")
+        # what was not checked, yet is no problem (offrl.datasets.api.Problems): said under the verdict, which
+        # it does not change
+        for n in getattr(problems, "notes", ()):
+            print(f"note {s}: {n}")
     return 1 if bad else 0
 
 

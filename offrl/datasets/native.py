@@ -1,14 +1,16 @@
 """offrl's own on-disk format: a directory with ``data.h5`` (the six arrays + ``infos/*``) and
-``offrl.json`` (format tag, ``spec.to_dict()``, metadata, sha256 of ``data.h5``).
+``offrl.json`` (format tag, ``spec.to_dict()``, metadata, sha256 of ``data.h5``, and the sha256 of the
+manifest's own content in ``manifest_sha256``: :func:`manifest_checksum`).
 
 Written atomically (built under a hidden temporary name beside the target, then renamed), so a
-reader never sees half a dataset; :func:`load_native` checks the file checksum and the array
-checksum recorded in the spec.
+reader never sees half a dataset; :func:`load_native` checks the manifest against its own checksum, the
+file checksums and the array checksum recorded in the spec.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -24,6 +26,9 @@ FORMAT_TAG = "offrl-dataset"
 FORMAT_VERSION = 1
 MANIFEST = "offrl.json"
 DATA_FILE = "data.h5"
+MANIFEST_CHECKSUM_KEY = "manifest_sha256"
+"""The manifest field that holds the sha256 of the manifest's other fields (:func:`manifest_checksum`);
+manifests written by offrl before it was added lack it."""
 
 
 def _tagged_manifest(folder: Path) -> dict[str, Any]:
@@ -105,6 +110,45 @@ def _jsonable(v: Any) -> Any:
     return repr(v)
 
 
+def manifest_checksum(manifest: dict[str, Any]) -> str:
+    """The sha256 (lowercase hex, no prefix) that ``manifest[MANIFEST_CHECKSUM_KEY]`` holds: that of the
+    canonical JSON of every other field of the manifest, i.e. of
+    ``json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=True)`` encoded as
+    UTF-8, ``fields`` being the parsed manifest without ``manifest_sha256``.
+
+    It is computed from the parsed content, not from the file's bytes, so that it does not depend on
+    indentation or key order and can be recomputed by any JSON reader."""
+    # the rule is part of the format: a writer and a reader that disagree on it would refuse every dataset
+    fields = {k: v for k, v in manifest.items() if k != MANIFEST_CHECKSUM_KEY}
+    canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=True)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def manifest_problem(manifest: dict[str, Any], folder: str | os.PathLike) -> str | None:
+    """Why the parsed manifest of the dataset folder ``folder`` does not match its own checksum (a
+    problem naming its file, like a data file's checksum problem), else None; None too for a manifest
+    without one (written by an earlier offrl: :func:`has_manifest_checksum` tells it apart)."""
+    if MANIFEST_CHECKSUM_KEY not in manifest:
+        return None
+    recorded = manifest[MANIFEST_CHECKSUM_KEY]
+    if isinstance(recorded, str) and recorded.lower() == manifest_checksum(manifest):
+        return None
+    return (f"{Path(folder) / MANIFEST}: its content does not match its own checksum ({MANIFEST_CHECKSUM_KEY}): "
+            "it was edited or damaged after it was written")
+
+
+def has_manifest_checksum(manifest: dict[str, Any]) -> bool:
+    """Whether the parsed manifest records a checksum of its own content (offrl writes one since the field
+    was added; a manifest of an earlier offrl has none and is read all the same)."""
+    return MANIFEST_CHECKSUM_KEY in manifest
+
+
+NO_MANIFEST_CHECKSUM = (f"{MANIFEST} has no checksum of its own (written by an earlier offrl): the files it lists "
+                        "were checked, a change to the manifest itself cannot be detected; saving the dataset "
+                        "again adds one")
+"""What :func:`check_native` notes of a manifest without a checksum of its own (not a problem)."""
+
+
 def save_native(ds: OfflineDataset, path: str | os.PathLike, *, overwrite: bool = False,
                 metadata: dict[str, Any] | None = None, extra_files: dict[str, str] | None = None) -> Path:
     """Write ``ds`` in the native format at ``path`` (a directory), atomically.
@@ -112,6 +156,11 @@ def save_native(ds: OfflineDataset, path: str | os.PathLike, *, overwrite: bool 
     ``extra_files`` (file name -> text, e.g. a dataset card) are written into the same directory
     before it appears and checksummed in the manifest like ``data.h5``: the directory is there
     with all of them or not at all, and ``verify`` notices a file changed afterwards.
+
+    The manifest checksums itself too: ``manifest_sha256`` is the sha256 of the canonical JSON of all its
+    other fields (sorted keys, separators ``","`` and ``":"``, ASCII only; :func:`manifest_checksum`), so
+    that an edited or damaged value (an env id, a reference score, a time limit) is found by ``verify``
+    and refused by ``load`` like a changed data file.
     """
     import h5py
 
@@ -136,12 +185,18 @@ def save_native(ds: OfflineDataset, path: str | os.PathLike, *, overwrite: bool 
             "metadata": _jsonable({**ds.metadata, **(metadata or {})}), "transitions": len(ds),
             "files": {name: file_digest(tmp / name) for name in (DATA_FILE, *extra_files)},
         }
+        # hashed as a reader will parse it (a JSON round trip turns tuples into lists, and so on), so that
+        # the checksum holds for exactly what read_manifest returns; the rule is manifest_checksum's
+        manifest = json.loads(json.dumps(manifest, allow_nan=True))
+        manifest[MANIFEST_CHECKSUM_KEY] = manifest_checksum(manifest)
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, allow_nan=True))
     return path
 
 
 def read_manifest(path: str | os.PathLike) -> dict[str, Any]:
-    """The parsed ``offrl.json`` of the dataset folder ``path``.
+    """The parsed ``offrl.json`` of the dataset folder ``path``, as it is: its own checksum is not checked
+    here (:func:`check_native` checks it, with the files it lists), so that a reader of a few facts of a
+    dataset too large to hash each time reads the manifest alone.
 
     Raises:
       DataIntegrityError: it cannot be read, is no offrl dataset manifest, or is of a newer format version.
@@ -153,13 +208,27 @@ def read_manifest(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def verify_native(path: str | os.PathLike, *, progress: bool = False) -> list[str]:
-    """Problems found in a native dataset directory (empty list when it is intact)."""
-    return check_native_files(path, progress=progress)[0]
+    """Problems found in a native dataset directory (empty list when it is intact): a manifest that does not
+    match its own checksum, files missing or not matching theirs."""
+    return check_native(path, progress=progress).problems
 
 
-def check_native_files(path: str | os.PathLike, *, progress: bool = False) -> tuple[list[str], dict[Path, str]]:
-    """:func:`verify_native`'s problems, and the checksum computed of each file it read (``"<algo>:<hex>"``,
-    keyed by ``path / name``), so that a caller that also shows a file's checksum does not read it again.
+@dataclasses.dataclass
+class NativeCheck:
+    """What :func:`check_native` found of a native dataset directory."""
+
+    problems: list[str]
+    """one line per problem, each naming its file (the manifest, a data file); empty when all match."""
+    digests: dict[Path, str]
+    """the checksum computed of each file read (``"<algo>:<hex>"``, keyed by ``path / name``)."""
+    notes: list[str] = dataclasses.field(default_factory=list)
+    """what could not be checked without being a problem (:data:`NO_MANIFEST_CHECKSUM`)."""
+
+
+def check_native(path: str | os.PathLike, *, progress: bool = False) -> NativeCheck:
+    """Check the native dataset directory ``path``, from one read of its manifest: the manifest against its
+    own checksum (:func:`manifest_checksum`; one without, from an earlier offrl, is noted, not a problem),
+    then each file it lists against its sha256.
 
     Raises:
       DataIntegrityError: the manifest cannot be read (:func:`read_manifest`).
@@ -167,7 +236,15 @@ def check_native_files(path: str | os.PathLike, *, progress: bool = False) -> tu
     path = Path(path)
     problems, digests = [], {}
     m = read_manifest(path)
-    for name, digest in m.get("files", {}).items():
+    # the manifest first: when it was changed, the file checksums it records may be what changed
+    if (problem := manifest_problem(m, path)) is not None:
+        problems.append(problem)
+    notes = [] if has_manifest_checksum(m) else [NO_MANIFEST_CHECKSUM]
+    files = m.get("files", {})
+    if not isinstance(files, dict):  # an edited manifest: nothing to check the files against
+        problems.append(f"{path / MANIFEST}: its 'files' entry is no mapping of file names to checksums")
+        files = {}
+    for name, digest in files.items():
         f = path / name
         if not f.is_file():
             problems.append(f"{f}: missing")
@@ -176,7 +253,19 @@ def check_native_files(path: str | os.PathLike, *, progress: bool = False) -> tu
         digests[f] = got
         if not ok:
             problems.append(f"{f}: checksum {got} does not match the manifest's {digest}")
-    return problems, digests
+    return NativeCheck(problems, digests, notes)
+
+
+def check_native_files(path: str | os.PathLike, *, progress: bool = False) -> tuple[list[str], dict[Path, str]]:
+    """:func:`verify_native`'s problems, and the checksum computed of each file it read (``"<algo>:<hex>"``,
+    keyed by ``path / name``), so that a caller that also shows a file's checksum does not read it again
+    (:func:`check_native`, without its notes).
+
+    Raises:
+      DataIntegrityError: the manifest cannot be read (:func:`read_manifest`).
+    """
+    found = check_native(path, progress=progress)
+    return found.problems, found.digests
 
 
 def load_native(path: str | os.PathLike, *, verify: bool = True, dataset_id: str | None = None) -> OfflineDataset:
