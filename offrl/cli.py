@@ -59,6 +59,13 @@ def progress_bars_shown() -> bool:
     return sys.stderr.isatty()
 
 
+def progress_bar_drawn(progress: bool | None) -> bool:
+    """Whether a command with a ``progress`` option of three values draws its bar: as asked where it is set
+    (True: anywhere, e.g. to watch it through ``2>&1 | tee LOG``; False: nowhere), else (None, the default)
+    as the commands without that option do (:func:`progress_bars_shown`): only on a terminal."""
+    return progress_bars_shown() if progress is None else bool(progress)
+
+
 def repeated_option(argv: Sequence[str]) -> str | None:
     """The first ``--option`` that ``argv`` gives twice (``--hp a=1 ... --hp b=2``, ``--seeds 0 --seeds=1``,
     ``--progress ... --no-progress``), else None. Tokens after a bare ``--`` are values, not options.

@@ -4,7 +4,7 @@
    and save it in the data root (``--data-root DIR``, default ``$OFFRL_DATA_DIR`` or ``~/.offrl/data``) as
    ``local/hopper-medium-<size>-v0`` (e.g. ``local/hopper-medium-50k-v0``), where ``offrl train``,
    ``offrl datasets`` and ``offrl.datasets.load`` find it (in another root than the default, with
-   ``OFFRL_DATA_DIR=DIR``, ``--root DIR`` and ``root=``); the full D4RL-sized ``local/hopper-medium-v0``
+   ``--data-root DIR``, ``--root DIR`` and ``root=``); the full D4RL-sized ``local/hopper-medium-v0``
    stays what ``offrl collect hopper-medium`` makes;
 2. train IQL for 2,000 steps on 2 seeds (one vmapped jit);
 3. evaluate by the standard protocol (fixed evaluation seeds, normalized score) every 200 steps;
@@ -96,28 +96,21 @@ def check_quickstart_root(root, transitions: int) -> Path:
     from offrl.datasets import local_dataset_dir
     from offrl.datasets.registry import check_data_root
 
-    # first as read only: below a file or an unreachable folder, the dataset's presence cannot be looked up
-    path = check_data_root(root, write=False)
-    # os.path.exists, not Path.exists: a folder that cannot be searched counts as lacking the data (then
-    # refused as not writable) instead of raising PermissionError
-    if not os.path.exists(local_dataset_dir(dataset_id(transitions), root)):
-        check_data_root(root)  # it will be collected into the root: found before minutes of collecting
-    return path
+    # os.path.exists, not Path.exists: below a file or in a folder that cannot be searched it is False (the
+    # data are then to be collected, so the root is checked for writing) instead of raising
+    collecting = not os.path.exists(local_dataset_dir(dataset_id(transitions), root))
+    return check_data_root(root, write=collecting)  # found before minutes of collecting
 
 
 def train_command(args: QuickstartArgs, algo: str) -> str:
     """The ``offrl train`` command line that trains ``algo`` on the quickstart's data and budget (``args``);
-    for data in another root than the default, prefixed with ``OFFRL_DATA_DIR=DIR`` (``offrl train`` reads
-    the data root from it), so that the same dataset id resolves to the data the quickstart saved."""
-    import shlex
+    for data in another root than the default, with ``--data-root DIR``, so that the same dataset id resolves
+    to the data the quickstart saved."""
+    from offrl.datasets.registry import data_root_option
 
-    from offrl.datasets.registry import data_root, is_default_root
-
-    command = (f"offrl train --algo {algo} --dataset {dataset_id(args.transitions)} "
-               f"--seeds {' '.join(map(str, args.seeds))} --steps {args.steps} --eval-every {args.eval_every}")
-    if is_default_root(args.data_root):
-        return command
-    return f"OFFRL_DATA_DIR={shlex.quote(str(data_root(args.data_root)))} {command}"
+    return (f"offrl train --algo {algo} --dataset {dataset_id(args.transitions)} "
+            f"--seeds {' '.join(map(str, args.seeds))} --steps {args.steps} --eval-every {args.eval_every}"
+            f"{data_root_option(args.data_root)}")
 
 
 def plot_learning_curve(final: dict, behaviour_score: float, path: Path, *, title: str) -> Path:
@@ -158,7 +151,7 @@ def run(args: QuickstartArgs) -> dict:
 
     tc = TrainConfig(algo=args.algo, dataset=ds_id, seeds=args.seeds, steps=args.steps,
                      eval_every=args.eval_every, eval_episodes=args.eval_episodes,
-                     results_dir=str(out / "results"), checkpoint=False, wandb=False)
+                     results_dir=str(out / "results"), checkpoint=False, wandb=False, data_root=root)
     run_dir = run_dir_for(tc, ds.spec)
     if finished_results(run_dir) is not None:
         print(f"[2/4] already trained: {run_dir} holds this finished run (delete it to train again)")

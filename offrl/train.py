@@ -45,6 +45,11 @@ class TrainConfig:
     """algorithm name (the list is above)."""
     dataset: Annotated[str, tyro.conf.arg(metavar="ID|PATH")] = "local/hopper-medium-v0"
     """dataset id (offrl datasets list) or a path to dataset files."""
+    data_root: Annotated[str | None, tyro.conf.arg(metavar="DIR")] = None
+    """data root a dataset id is read from (default $OFFRL_DATA_DIR or ~/.offrl/data), as `offrl collect
+    --data-root` writes it; a dataset path is read where it is. It says where the data are, not what a run
+    computes: the run id stays the same, and a run may resume reading another root (the data's checksum is
+    still compared)."""
     seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
     """the training seeds themselves (--seeds 0 1 2 trains three); all run in one process as a vmapped axis."""
     steps: int = 1_000_000
@@ -110,8 +115,11 @@ class TrainConfig:
     1-D mesh, the dataset replicated on each device. Seeds that the devices do not divide are padded
     with copies of the last seed, which are dropped (docs/training.md, Several GPUs). The same numbers
     on any device count, to float32 rounding; a run may resume on another count."""
-    progress: bool = True
-    """show a progress bar."""
+    # None by default, which --progress/--no-progress cannot name: tyro still makes the flag pair (DisallowNone)
+    progress: Annotated[bool | None, tyro.conf.DisallowNone,
+                        tyro.conf.arg(help_behavior_hint="(default: on a terminal only)")] = None
+    """a progress bar on stderr: --progress always (e.g. watched through `2>&1 | tee LOG`), --no-progress never.
+    By default only where stderr is a terminal: a log file or a pipe would keep its redraws as stray lines."""
 
     def __post_init__(self):
         object.__setattr__(self, "devices", parse_devices(self.devices, _field("devices")))
@@ -313,10 +321,11 @@ def init_states(algo, cfg, spec, seeds, data=None):
 # TrainConfig fields that say where a run is reported, not what it computes: left out of run ids
 # (so that adding them kept every earlier run's id)
 REPORTING_FIELDS = ("wandb_project", "wandb_group", "wandb_tags")
-# TrainConfig fields that say where or how a run computes, not what: left out of run ids and of the
-# recorded config (with progress and results_dir), so that a run keeps its id and records on any device
-# count, evaluating in line or beside training
-PLACEMENT_FIELDS = ("progress", "results_dir", "devices", "overlap_eval")
+# TrainConfig fields that say where or how a run computes, not what: left out of run ids (all their forms,
+# earlier ones included) and of the recorded config (with progress and results_dir), so that a run keeps its
+# id and records on any device count, evaluating in line or beside training, reading its data from any data
+# root (the data's checksum is recorded and compared apart: data_difference)
+PLACEMENT_FIELDS = ("progress", "results_dir", "devices", "overlap_eval", "data_root")
 
 
 def run_id_prefix(tc: TrainConfig) -> str:
@@ -375,8 +384,10 @@ def config_difference(old: dict, new: dict) -> list[str]:
     new = json.loads(json.dumps(new, default=str))  # tuples -> lists, as config.json holds them
     diff = [k for k in ("algo", "dataset", "seeds", "algo_config") if old.get(k) != new.get(k)]
     old_tc, new_tc = old.get("train_config") or {}, new.get("train_config") or {}
+    # where a run computes or reads its data may change too (a record written before these fields were left
+    # out of it holds some of them: progress)
     diff += [f"train_config.{k}" for k, v in new_tc.items()
-             if k in old_tc and k not in RESUME_FREE_FIELDS and old_tc[k] != v]
+             if k in old_tc and k not in RESUME_FREE_FIELDS and k not in PLACEMENT_FIELDS and old_tc[k] != v]
     return diff
 
 
@@ -582,6 +593,31 @@ def no_evaluation_note(tc: TrainConfig, run_dir: str | Path) -> str:
             f"Hopper-v5), or score the finished run with: offrl eval {run_dir} --env-id ENV")
 
 
+def load_dataset(tc: TrainConfig):
+    """``tc.dataset`` as :func:`train` trains on it: an id read from the data root ``tc.data_root`` (default
+    ``$OFFRL_DATA_DIR`` or ``~/.offrl/data``), a path where it is.
+
+    Refused before anything is read, each with what to do in that root: a data root that cannot be a folder
+    (:func:`~offrl.datasets.registry.check_data_root`, read only, as ``offrl continual train`` refuses it),
+    when it is given or an id is read from it; and a downloadable dataset that is not there, with the command
+    that downloads it into that root (the line ``offrl sweep plan`` gives it). A local dataset that is
+    missing or damaged is said by :func:`offrl.datasets.load`, with the command that makes it in that root."""
+    from offrl.datasets import load
+    from offrl.datasets import registry as R
+    from offrl.datasets.api import is_registry_id
+
+    if tc.data_root is not None or is_registry_id(tc.dataset):
+        R.check_data_root(tc.data_root, write=False)  # in the words of offrl continual train
+    # load's own words for these ("pass download=True or run `offrl datasets download ID`") name no root;
+    # local data (collected) and UAV data (made by `offrl uav datasets`) are said by load, root named
+    if is_registry_id(tc.dataset, tc.data_root) and R.get_info(tc.dataset).source not in ("local", "uav"):
+        from offrl.sweep.plan import missing_data
+
+        if missing := missing_data([tc.dataset], root=tc.data_root):
+            raise OffrlError(missing[0])
+    return load(tc.dataset, root=tc.data_root)
+
+
 def finished_results(run_dir: str | Path) -> dict | None:
     """The content of ``run_dir/final.json`` when that run has finished, else None."""
     p = Path(run_dir) / "final.json"
@@ -605,6 +641,7 @@ def train(tc: TrainConfig, *, dataset=None, algo_config=None) -> dict:
 
 
 def _train(tc: TrainConfig, dataset, algo_config, held) -> dict:
+    from offrl.cli import progress_bar_drawn
     from offrl.evaluation.rollout import evaluate, make_policy_fn
     from offrl.logging import RunLogger, TimeSpent, run_timing
     from offrl.paths import run_folder
@@ -618,9 +655,7 @@ def _train(tc: TrainConfig, dataset, algo_config, held) -> dict:
     calls_per_chunk = tc.chunk // cfg.steps_per_call
     placement = SeedPlacement.create(tc.devices, len(tc.seeds), _field("devices"))
     if dataset is None:
-        from offrl.datasets import load
-
-        dataset = load(tc.dataset)
+        dataset = load_dataset(tc)
     spec = dataset.spec
     check_continuous_actions(algo.name, spec)
     cfg = algo.resolve(cfg, spec)
@@ -768,7 +803,7 @@ def _train(tc: TrainConfig, dataset, algo_config, held) -> dict:
 
     t0 = time.time()
     bar = None
-    if tc.progress:
+    if progress_bar_drawn(tc.progress):  # by default only on a terminal: redraws would stay in a log file
         from tqdm.auto import tqdm
 
         bar = tqdm(total=tc.steps, initial=start, desc=f"{tc.algo} {tc.dataset}", unit="step", dynamic_ncols=True)
@@ -950,8 +985,6 @@ def main(argv: list[str]) -> int:
     saying that they are the default algorithm's when ``--algo`` is not given."""
     from offrl import algos
     from offrl.cli import note_single_seed
-    from offrl.datasets import load
-
     from offrl.sweep.wandb_export import agent_args
 
     names = "\n".join(f"  {n:<6} {algos.get(n).description}" for n in algos.names())
@@ -973,7 +1006,7 @@ def main(argv: list[str]) -> int:
     resolve_config(tc)  # an unknown algorithm or hyperparameter fails here, before any data is read
     SeedPlacement.create(tc.devices, len(tc.seeds), _field("devices"))  # so do missing devices
     check_results_root(tc)  # and a results folder that cannot be written
-    dataset = load(tc.dataset)
+    dataset = load_dataset(tc)  # and a data root that cannot be a folder, before any data is read
     check_continuous_actions(tc.algo, dataset.spec)  # refused before the "training ..." line, not after it
     run_dir = run_dir_for(tc, dataset.spec)
     was_finished = finished_results(run_dir) is not None

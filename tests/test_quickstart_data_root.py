@@ -2,14 +2,17 @@
 the root, and a root that cannot hold the dataset is refused up front, in the words `offrl collect` uses."""
 
 import os
+import shlex
 from pathlib import Path
 
 import pytest
+import tyro
 
 from offrl import collection
 from offrl.cli import main
 from offrl.datasets import is_present, load
 from offrl.errors import OffrlError
+from offrl.train import TrainConfig, load_dataset
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["WANDB_MODE"] = "disabled"
@@ -19,7 +22,7 @@ ID = "local/hopper-medium-300-v0"
 TINY = ["--algo", "bc", "--transitions", "300", "--steps", "100", "--eval-every", "100", "--eval-episodes", "1"]
 
 
-def test_quickstart_saves_and_reads_its_data_in_the_data_root_given(tmp_path, capsys, monkeypatch):
+def test_quickstart_saves_and_reads_its_data_in_the_data_root_given(tmp_path, capsys):
     root = tmp_path / "my data"
     out = tmp_path / "qs"
     argv = ["quickstart", "--out", str(out), *TINY, "--data-root", str(root)]
@@ -28,12 +31,12 @@ def test_quickstart_saves_and_reads_its_data_in_the_data_root_given(tmp_path, ca
     assert len(load(ID, root=root)) == 300
     assert not is_present(ID) and not Path(os.environ["OFFRL_DATA_DIR"]).exists()  # nothing in the default root
     assert f"collected and saved: {root}/local/hopper-medium-300-v0\n" in printed
-    # the next command reads the same root (offrl train takes it from $OFFRL_DATA_DIR), quoted for a shell
-    assert (f"  OFFRL_DATA_DIR='{root}' offrl train --algo iql --dataset {ID} --seeds 0 1 --steps 100 "
-            "--eval-every 100\n") in printed
-    with monkeypatch.context() as m:
-        m.setenv("OFFRL_DATA_DIR", str(root))
-        assert is_present(ID)  # as that command finds it
+    # the next command reads the same root (offrl train --data-root), quoted for a shell
+    command = (f"offrl train --algo iql --dataset {ID} --seeds 0 1 --steps 100 --eval-every 100 "
+               f"--data-root '{root}'")
+    assert f"  {command}\n" in printed
+    tc = tyro.cli(TrainConfig, args=shlex.split(command)[2:])
+    assert tc.data_root == str(root) and len(load_dataset(tc)) == 300  # as that command finds it
 
     # a rerun reads the data from that root, not collecting them again
     assert main(argv) == 0
@@ -49,7 +52,7 @@ def test_the_next_command_names_the_data_root_only_when_it_is_not_the_default(tm
     assert train_command(QuickstartArgs(), "bc") == plain
     assert train_command(QuickstartArgs(data_root=os.environ["OFFRL_DATA_DIR"]), "bc") == plain
     assert train_command(QuickstartArgs(data_root=str(tmp_path / "d")), "bc") == \
-        f"OFFRL_DATA_DIR={tmp_path / 'd'} {plain}"
+        f"{plain} --data-root {tmp_path / 'd'}"
 
 
 @pytest.fixture

@@ -96,14 +96,13 @@ def list_all(data_root: str | None = None) -> str:
     without a reason. A root given that does not exist is said to hold no data yet (a mistyped one shows no
     data present)."""
     from offrl.collection import policy_file
-    from offrl.continual.data import READ_ROOT_FIX
     from offrl.continual.methods import METHODS
     from offrl.continual.streams import QUALITIES, list_streams, load_stream
     from offrl.datasets import is_present
     from offrl.datasets.registry import check_data_root, data_root_option, is_default_root
 
     # as `offrl continual train` refuses it (offrl.continual.data.load_datasets): both only read the root
-    root = check_data_root(data_root, write=False, fix=READ_ROOT_FIX)
+    root = check_data_root(data_root, write=False)
     lines = []
     if not is_default_root(data_root) and not root.exists():
         lines.append(f"data root {root} does not exist: no stream's data are present there (`offrl continual "

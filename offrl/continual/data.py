@@ -23,8 +23,6 @@ from offrl.errors import ConfigError, OffrlError
 #: (each task's own statistics; needs the task id at test time).
 NORMALIZATIONS = ("none", "first-task", "per-task")
 OBS_NORM_EPS = 1e-3
-# how a data root that only needs reading is mended, in every continual command that reads one
-READ_ROOT_FIX = "pass --data-root DIR, the folder that holds the data"
 
 
 @dataclasses.dataclass
@@ -93,7 +91,7 @@ def load_datasets(stream: Stream, quality: str, root=None) -> tuple[list[str], l
     from offrl.datasets.registry import check_data_root
 
     check_quality(quality)
-    check_data_root(root, write=False, fix=READ_ROOT_FIX)
+    check_data_root(root, write=False)
     ids = stream.dataset_ids(quality)
     out, missing = [], []
     for i in ids:

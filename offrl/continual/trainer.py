@@ -90,8 +90,11 @@ class ContinualConfig:
     """on GPUs, no non-deterministic XLA kernels (as offrl train)."""
     devices: DevicesOption = 1
     """devices of this host to split the seeds over (1, a count, or all), as offrl train --devices."""
-    progress: bool = True
-    """show a progress bar."""
+    # None by default, which --progress/--no-progress cannot name: tyro still makes the flag pair (DisallowNone)
+    progress: Annotated[bool | None, tyro.conf.DisallowNone,
+                        tyro.conf.arg(help_behavior_hint="(default: on a terminal only)")] = None
+    """a progress bar on stderr: --progress always, --no-progress never.
+    By default only where stderr is a terminal: a log file or a pipe would keep its redraws as stray lines."""
 
     def __post_init__(self):
         object.__setattr__(self, "devices", parse_devices(self.devices, _field("devices")))
@@ -251,6 +254,8 @@ def method_config(cc: ContinualConfig, method):
     return method.make_config(**parse_method_overrides(method, cc.method_hp))
 
 
+# progress among them: runs recorded before its default became None (auto) hold true there, and must keep
+# their ids and resume under the new default
 NOT_HASHED = ("progress", "results_dir", "run_id", "eval_workers", "wandb", "data_root", "eval_learner")
 # ContinualConfig fields a resumed (or found finished) run may differ in besides those: how it computes (no
 # number changes), and the option strings as written, whose resolved values algo_config and method_config hold
@@ -474,6 +479,7 @@ def _train_stream(cc: ContinualConfig, s: _Setup) -> dict:
     import jax
     import jax.numpy as jnp
 
+    from offrl.cli import progress_bar_drawn
     from offrl.continual.methods.base import ContinualState, Context, base_update
     from offrl.logging import RunLogger, TimeSpent, run_timing
     from offrl.train import _Checkpoints, host_metrics, init_states, make_chunk_fn
@@ -541,7 +547,7 @@ def _train_stream(cc: ContinualConfig, s: _Setup) -> dict:
     names = data.stream.task_names
     t0 = time.time()
     bar = None
-    if cc.progress:
+    if progress_bar_drawn(cc.progress):  # by default only on a terminal: redraws would stay in a log file
         from tqdm.auto import tqdm
 
         bar = tqdm(total=n_tasks * S, initial=task * S + task_step, desc=f"{method.name} {data.stream.name}",

@@ -338,13 +338,16 @@ def check_data_root(root: str | os.PathLike | None = None, *, write: bool = True
     in its place is otherwise found only after minutes of collecting, or taken for a root without the data.
 
     ``fix``: what to do instead, worded for the caller (default: pass ``--data-root DIR``, the option of
-    ``offrl collect``, ``offrl continual collect`` and ``offrl continual train``)."""
+    ``offrl collect``, ``offrl train``, ``offrl continual collect|train|list`` and ``offrl quickstart``: a
+    folder you can write to, or with ``write=False`` the folder that holds the data)."""
     path = data_root(root)
     if problem := data_root_problem(root, write=write):
         where = (f"data root {path}" if root is not None else
                  f"data root {path} (from $OFFRL_DATA_DIR)" if os.environ.get("OFFRL_DATA_DIR") else
                  f"data root {path} (the default)")
-        raise OffrlError(f"{where} {problem}; {fix or 'pass --data-root DIR, a folder you can write to'}")
+        if fix is None:
+            fix = f"pass --data-root DIR, {'a folder you can write to' if write else 'the folder that holds the data'}"
+        raise OffrlError(f"{where} {problem}; {fix}")
     return path
 
 

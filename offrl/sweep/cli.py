@@ -295,9 +295,9 @@ def _say(out, line: str, bar=None) -> None:
 SweepOverrides = Annotated[tuple[str, ...], tyro.conf.arg(
     name="set", metavar="KEY=VALUE",
     help="change the file's settings for this command, e.g. --set continual.steps_per_task=30000 seeds=[0,1] "
-         "(VALUE is YAML). A setting that changes what a run computes (hyperparameters, steps, seeds, data) "
+         "(VALUE is YAML). A setting that changes what a run computes (hyperparameters, steps, seeds, datasets) "
          "gives it another run id; one that only says how it runs or records (eval_workers, checkpoint, wandb, "
-         "progress, devices) keeps its id and its finished results (docs/sweeps.md, Expansion).")]
+         "progress, devices, data_root) keeps its id and its finished results (docs/sweeps.md, Expansion).")]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -347,7 +347,8 @@ class SweepArgs:
     node sees."""
     collect: bool = False
     """first collect the missing local/* datasets of the runs left to do, from the shipped policies, into the
-    data root each run reads (continual.data_root of continual runs; else $OFFRL_DATA_DIR or ~/.offrl/data)."""
+    data root each run reads (train.data_root of training runs, continual.data_root of continual runs; else
+    $OFFRL_DATA_DIR or ~/.offrl/data)."""
     download: bool = False
     """first download the missing downloadable datasets (D4RL, Minari, ...) of the runs left to do, into the
     data root each run reads."""
@@ -418,20 +419,29 @@ def _get_data(sweep: Sweep, *, collect: bool, download: bool, workers: int, prog
     """Get the missing data of the runs not finished yet, each into the data root it reads from (what cannot
     be got is reported per run). A root that cannot take data (a file in its place) is refused before anything
     is got into any root."""
-    from offrl.datasets.registry import check_data_root
+    from offrl.datasets.registry import check_data_root, data_root
     from offrl.sweep.plan import data_to_get, get_missing_data
 
     todo = [c for c, st in zip(sweep.runs, run_states(sweep, check_data=False)) if st.state != "finished"]
     by_root: dict[str | None, list[str]] = {}  # runs of one root get their data together
     for c in todo:
         by_root.setdefault(sweep.kind.data_root(c), []).extend(sweep.kind.data_ids(c))
-    for root, sources in by_root.items():
-        _, local, remote = data_to_get(sources, collect=collect, download=download, root=root)
+    # each root's data looked for once (a look reads every dataset's files): the check and the getting both use it
+    found = {root: data_to_get(sources, collect=collect, download=download, root=root)
+             for root, sources in by_root.items()}
+    for root, (_, local, remote) in found.items():
         if local or remote:  # a root with nothing to get is only read: it need not be writable
             check_data_root(root, fix="set OFFRL_DATA_DIR to a folder you can write to" if root is None else
                             "give the runs a data root you can write to in the sweep file (or --set)")
+    got_into = set()
     for root, sources in by_root.items():
-        get_missing_data(sources, collect=collect, download=download, workers=workers, progress=progress, root=root)
+        folder = data_root(root).resolve()
+        # two spellings of one folder (the default root as None and written out): what the first got is there
+        # now, so the second looks again rather than getting it twice
+        get_missing_data(sources, collect=collect, download=download, workers=workers, progress=progress, root=root,
+                         to_get=None if folder in got_into else found[root])
+        if found[root][1] or found[root][2]:
+            got_into.add(folder)
 
 
 def main(argv: list[str]) -> int:

@@ -322,10 +322,14 @@ def _make_train_kind() -> RunKind:
         run=_train_run,
         validate=_train_validate,
         data_ids=lambda tc: [tc.dataset],
+        data_root=lambda tc: tc.data_root,  # `train.data_root:` of the file, as `--data-root` of `offrl train`
         label=_train_label,
         columns=lambda tc: {"algo": tc.algo, "dataset": tc.dataset},
         work=_train_work,
         identity=_train_identity,
+        # where the data are, not what a run computes (TrainConfig.data_root): out of the ids that runs were
+        # recorded under before identity existed as well, which it would otherwise change even when unset
+        not_identity=("data_root",),
         keys=("algo", "dataset"),
         field_sections=("train",),
         pair_sections=("hp",),

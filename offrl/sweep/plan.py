@@ -291,7 +291,8 @@ def data_to_get(sources: Sequence[str], *, download: bool = False, collect: bool
 
 
 def get_missing_data(sources: Sequence[str], *, download: bool = False, collect: bool = False, workers: int = 1,
-                     steps: int | None = None, progress: bool = True, out=None, root: str | None = None) -> list[str]:
+                     steps: int | None = None, progress: bool = True, out=None, root: str | None = None,
+                     to_get: tuple[list[str], list[str], list[str]] | None = None) -> list[str]:
     """Get the absent datasets that can be got, then name what is still missing.
 
     ``download``: datasets with a download source (D4RL, Minari, ...) are downloaded
@@ -300,8 +301,9 @@ def get_missing_data(sources: Sequence[str], *, download: bool = False, collect:
     time in their own processes (0: one per CPU core; collection is single-core work); composites such as
     ``medium-expert``, which reuse their parts, come after the parts; ``steps``: transitions per collected
     dataset, default each dataset's own. ``root``: the data root looked in and written to (default
-    ``$OFFRL_DATA_DIR`` or ``~/.offrl/data``). Returns :func:`missing_data`'s lines for what is still absent,
-    why an attempt failed appended.
+    ``$OFFRL_DATA_DIR`` or ``~/.offrl/data``). ``to_get``: what :func:`data_to_get` just returned for these
+    ``sources``, ``download``, ``collect`` and ``root``, which are then not looked for again (default: look).
+    Returns :func:`missing_data`'s lines for what is still absent, why an attempt failed appended.
 
     Raises:
       OffrlError: something is to be got but ``root`` cannot hold it (a file in its place): said before
@@ -314,7 +316,8 @@ def get_missing_data(sources: Sequence[str], *, download: bool = False, collect:
 
     out = out or sys.stdout
     workers = workers or os.cpu_count() or 1
-    missing, local, remote = data_to_get(sources, download=download, collect=collect, root=root)
+    missing, local, remote = (to_get if to_get is not None else
+                              data_to_get(sources, download=download, collect=collect, root=root))
     notes: dict[str, str] = {}
     if local or remote:
         R.check_data_root(root)

@@ -530,3 +530,84 @@ def test_an_interrupt_after_a_task_names_the_checkpoint_by_the_task_it_closes(da
         train_stream(tiny("finetune", tmp_path, seeds=(0,), run_id="cut"), datasets=datasets)
     err = capsys.readouterr().err
     assert "resume from the checkpoint of the end of task 1 (forward, step 200)" in err, err
+
+
+def test_the_progress_bar_is_drawn_by_default_only_where_stderr_is_a_terminal(datasets, tmp_path, capsys,
+                                                                               monkeypatch):
+    """Unset (the default), the bar follows stderr: in a log file or a pipe (here pytest's capture, not a
+    terminal) its frames would stay as stray lines, so none is drawn; on a terminal it is. --progress draws it
+    everywhere, --no-progress nowhere."""
+    import offrl.cli
+
+    cc = tiny("finetune", tmp_path, seeds=(0,), steps_per_task=100, progress=ContinualConfig().progress)
+    final = train_stream(dataclasses.replace(cc, run_id="piped"), datasets=datasets)
+    captured = capsys.readouterr()
+    assert final["eval_steps"] == [0, 100, 200, 300]
+    assert "finetune pendulum-gain" not in captured.err and "\r" not in captured.err
+    assert "piped: task 3/3 (weak) done" in captured.out  # the per-task lines stay, printed instead
+    from offrl.cli import progress_bar_drawn
+
+    assert ContinualConfig().progress is None
+    assert [progress_bar_drawn(p) for p in (None, True, False)] == [False, True, False]
+
+    monkeypatch.setattr(offrl.cli, "progress_bars_shown", lambda: True)  # stderr a terminal
+    assert [progress_bar_drawn(p) for p in (None, True, False)] == [True, True, False]
+    train_stream(dataclasses.replace(cc, run_id="terminal"), datasets=datasets)
+    captured = capsys.readouterr()
+    assert "finetune pendulum-gain" in captured.err and "300/300" in captured.err
+    assert "terminal: task 3/3 (weak) done" in captured.err + captured.out
+
+
+def test_progress_flags_on_the_command_line():
+    """--progress and --no-progress set the bar either way; neither leaves it to stderr (None)."""
+    import tyro
+
+    from offrl.continual.cli import make_train_args, train_config
+
+    def parsed(*argv):
+        return train_config(tyro.cli(make_train_args(ContinualConfig), args=list(argv))).progress
+
+    assert (parsed(), parsed("--progress"), parsed("--no-progress")) == (None, True, False)
+
+
+# ids of tiny("finetune", ...) and of the defaults as the trainer gave them before the progress bar's default
+# became None: a run recorded then must keep its folder
+TINY_ID = "finetune-pendulum-gain-medium-38261878"
+EARLIER_TINY_IDS = ("finetune-pendulum-gain-medium-0632fef3", "finetune-pendulum-gain-medium-61a27cb3")
+DEFAULT_ID = "finetune-pendulum-gain-medium-2a13f1aa"
+
+
+@pytest.mark.parametrize("progress", [None, True, False])
+def test_run_ids_do_not_change_with_the_progress_bar(datasets, tmp_path, progress):
+    """The default run id (and its earlier forms, which find runs recorded under them) are those of runs
+    recorded before, whatever the bar's setting: it says how a run reports, not what it computes."""
+    from offrl.continual.trainer import continual_identity, run_id_prefix
+    from offrl.sweep.spec import identity_run_id
+
+    cc = tiny("finetune", tmp_path, progress=progress)
+    assert setup(cc, datasets).run_id == TINY_ID
+    default = dataclasses.replace(ContinualConfig(), progress=progress)
+    assert identity_run_id("continual", run_id_prefix(default), continual_identity(default)) == DEFAULT_ID
+    for earlier in EARLIER_TINY_IDS:
+        (tmp_path / earlier).mkdir()
+        assert setup(cc, datasets).run_id == earlier
+        (tmp_path / earlier).rmdir()
+
+
+def test_a_run_recorded_with_the_bar_on_by_default_resumes_and_comes_back(datasets, tmp_path, capsys):
+    """Runs recorded before the bar's default became None hold ``progress: true``: under the new default such a
+    run resumes, and once finished is returned, rather than being refused as another configuration."""
+    cc = tiny("finetune", tmp_path, seeds=(0,), steps_per_task=100, run_id="old", progress=None)
+    final = train_stream(dataclasses.replace(cc, progress=False), datasets=datasets)
+    run = tmp_path / "old"
+    recorded = json.loads((run / "config.json").read_text())
+    assert recorded["continual_config"]["progress"] is False
+    recorded["continual_config"]["progress"] = True  # as the trainer recorded its default before
+    (run / "config.json").write_text(json.dumps(recorded))
+    capsys.readouterr()
+    assert train_stream(cc, datasets=datasets) == final
+    assert "old: already finished" in capsys.readouterr().out
+    (run / "final.json").unlink()  # stopped after its last checkpoint: it resumes there
+    again = train_stream(cc, datasets=datasets)
+    assert "resuming old in task" in capsys.readouterr().out
+    assert again["curves"] == final["curves"] and again["matrix"] == final["matrix"]

@@ -102,3 +102,73 @@ def test_get_missing_data_collects_and_downloads_into_the_root_given(tmp_path):
     # the default root written out is the default: no option
     line, = missing_data(["d4rl/hopper-medium-v2"], root=str(default_root()))
     assert line.endswith("get it with `offrl datasets download d4rl/hopper-medium-v2`")
+
+
+def two_root_sweep(path: Path, first: Path | None, second: Path) -> Path:
+    """Two runs (methods finetune and l2) reading the data roots ``first`` (None: the default root, set nowhere)
+    and ``second``."""
+    one = "{method: finetune}" if first is None else f"{{method: finetune, continual.data_root: '{first}'}}"
+    path.write_text("name: roots\nkind: continual\nstream: pendulum-gain\nseeds: [0]\nhp: {hidden: '16,16'}\n"
+                    "continual: {steps_per_task: 100, eval_every: 100, chunk: 100, eval_episodes: 1, batch_size: 32,"
+                    " progress: false}\n"
+                    f"variants:\n  - {one}\n  - {{method: l2, continual.data_root: '{second}'}}\n")
+    return path
+
+
+def short_collection(name, steps=None, progress=False, root=None):
+    """plan._collect_local with 300 transitions rather than the dataset's own count."""
+    collect(name, steps=300, minari=False, progress=progress, root=root)
+    return name
+
+
+def test_collect_looks_for_each_roots_data_once(tmp_path, capsys, monkeypatch):
+    """`--collect` with runs on several data roots looks for each dataset once before getting anything (to
+    check every root that takes data) and reuses what it found while getting it: only what it then got is
+    looked for again, to say what is still missing. It used to look for everything a second time per root."""
+    from offrl.sweep import plan
+    from offrl.sweep.cli import _get_data
+
+    full, partial = tmp_path / "full", tmp_path / "partial"
+    for t in TASKS:
+        collect(f"pendulum-gain/{t}-medium", steps=300, root=full, progress=False)
+    for t in TASKS[:2]:
+        collect(f"pendulum-gain/{t}-medium", steps=300, root=partial, progress=False)
+    sweep = load_sweep(two_root_sweep(tmp_path / "s.yaml", full, partial), results_dir=str(tmp_path / "res"))
+    looked: dict[tuple[str, str], int] = {}
+    real = plan.missing_data
+
+    def counted(sources, root=None):
+        for s in sources:
+            looked[s, str(root)] = looked.get((s, str(root)), 0) + 1
+        return real(sources, root=root)
+
+    monkeypatch.setattr(plan, "missing_data", counted)
+    monkeypatch.setattr(plan, "_collect_local", short_collection)
+    _get_data(sweep, collect=True, download=False, workers=1, progress=False)
+    assert capsys.readouterr().out == (f"collecting {IDS[2]} (`offrl collect pendulum-gain/weak-medium --data-root "
+                                       f"{partial}`)\n")
+    assert looked == {**{(i, str(full)): 1 for i in IDS}, **{(i, str(partial)): 1 for i in IDS[:2]},
+                      (IDS[2], str(partial)): 2}  # before collecting it, and after
+    assert all(is_present(i, root=partial) for i in IDS)
+
+
+def test_collect_into_the_default_root_written_two_ways_collects_once(tmp_path, capsys, monkeypatch):
+    """Runs reading the default root, one by default and one naming its folder: what the first root's step got
+    is not got again for the second, although both were looked for before getting anything."""
+    from offrl.sweep import plan
+    from offrl.sweep.cli import _get_data
+
+    for t in TASKS[:2]:
+        collect(f"pendulum-gain/{t}-medium", steps=300, progress=False)
+    sweep = load_sweep(two_root_sweep(tmp_path / "s.yaml", None, default_root()), results_dir=str(tmp_path / "res"))
+    collected = []
+
+    def short(name, steps, progress, root):
+        collected.append((name, root))
+        return short_collection(name, steps, progress, root)
+
+    monkeypatch.setattr(plan, "_collect_local", short)
+    _get_data(sweep, collect=True, download=False, workers=1, progress=False)
+    assert collected == [("pendulum-gain/weak-medium", None)]
+    assert capsys.readouterr().out == f"collecting {IDS[2]} (`offrl collect pendulum-gain/weak-medium`)\n"
+    assert all(is_present(i) for i in IDS)
