@@ -6,7 +6,6 @@ import dataclasses
 import json
 import sys
 
-import numpy as np
 import pytest
 import tyro
 
@@ -20,18 +19,11 @@ def _bars(err: str) -> list[str]:
 
 
 @pytest.fixture
-def toy():
-    """300 random rows of 11-d observations and 3-d actions naming no env (trained without evaluation)."""
-    from offrl.datasets import DatasetSpec, OfflineDataset
+def toy(dataset_without_env_file):
+    """A small dataset naming no env (trained without evaluation)."""
+    from offrl.datasets import load
 
-    rng = np.random.default_rng(0)
-    n = 300
-    obs = rng.normal(size=(n, 11)).astype(np.float32)
-    term = np.zeros(n, bool)
-    term[::97] = True
-    spec = DatasetSpec("toy/bar", None, (11,), "float32", (3,), "float32")
-    return OfflineDataset(obs, rng.uniform(-1, 1, (n, 3)).astype(np.float32), rng.normal(size=n).astype(np.float32),
-                          np.roll(obs, -1, 0), term, np.zeros(n, bool), spec=spec)
+    return load(dataset_without_env_file)
 
 
 def tiny(tmp_path, **kw) -> TrainConfig:
