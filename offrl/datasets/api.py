@@ -339,7 +339,8 @@ def _load_minari_id(info: R.DatasetInfo, *, root, download: bool, progress: bool
         close = [] if info.id in R.DATASETS else close_ids(info.id, R.list_datasets("minari/"))
         raise OffrlError(f"{info.id} is not downloaded (looked in {', '.join(str(r) for r in R.minari_roots(root))}); "
                          + (f"did you mean {close[0]!r}? " if close else "")
-                         + f"pass download=True or run `offrl datasets download {info.id}`")
+                         + f"pass download=True or run `offrl datasets download {info.id}"
+                         f"{R.data_root_option(root, '--root')}`")
     target = R.data_root(root) / "minari"
     _minari_download(mid, target)
     ds = load_minari(target / mid, dataset_id=info.id, progress=progress)
@@ -512,7 +513,7 @@ def _pin_mismatch(info: R.DatasetInfo, rel: str, p: Path, got: str, pinned: str,
         f"{p} has changed since it was first seen here: its sha256 is {got.partition(':')[2]}, the checksum "
         f"pinned for {rel} at its first download or load is {pinned.partition(':')[2]} ({pins_path(root)}). "
         f"If the change is expected (e.g. a new upstream file), accept it with `offrl datasets verify "
-        f"{info.id} --repin`; otherwise delete the file and download it again")
+        f"{info.id} --repin{R.data_root_option(root, '--root')}`; otherwise delete the file and download it again")
 
 
 def check_file(info: R.DatasetInfo, rel: str, p: Path, *, root=None, download: bool = False,
@@ -541,10 +542,13 @@ def check_file(info: R.DatasetInfo, rel: str, p: Path, *, root=None, download: b
         if not ok:
             msg = f"{p}: checksum {got} does not match the published {expected}"
             if not quarantine:
-                raise DataIntegrityError(f"{msg}; delete it and run `offrl datasets download {info.id}`")
+                raise DataIntegrityError(f"{msg}; delete it and run `offrl datasets download {info.id}"
+                                         f"{R.data_root_option(root, '--root')}`")
             bad = move_aside(p, f"checksum {got} != published {expected}")
             raise DataIntegrityError(f"{msg}; moved aside to {bad}." + (
-                f" Download it again with download=True or `offrl datasets download {info.id}`" if not download else ""))
+                f" Download it again with download=True or `offrl datasets download {info.id}"
+                f"{R.data_root_option(root, '--root')}`"
+                if not download else ""))
         return expected
     side = p.with_name(p.name + ".sha256")
     if how == "none" and not repin and side.is_file():
@@ -598,7 +602,8 @@ def ensure_files(info: R.DatasetInfo, *, root=None, download: bool = False, veri
         if p is None:
             if not download:
                 raise OffrlError(f"{info.id} is not downloaded (expected {R.data_root(root) / rel}); pass "
-                                 f"download=True or run `offrl datasets download {info.id}`")
+                                 f"download=True or run `offrl datasets download {info.id}"
+                                 f"{R.data_root_option(root, '--root')}`")
             expected, how = expected_checksum(info, rel, root)
             try:
                 p = fetch(url, R.data_root(root) / rel, checksum=expected, progress=progress,
@@ -977,7 +982,8 @@ def download_datasets(dataset_ids: Sequence[str], *, root=None, progress: bool =
             outcome.not_tried[host].append(dataset_id)
             continue
         if out is not None and (files or not is_present(dataset_id, root)):
-            print(f"downloading {dataset_id} (`offrl datasets download {dataset_id}`)", file=out, flush=True)
+            print(f"downloading {dataset_id} (`offrl datasets download {dataset_id}"
+                  f"{R.data_root_option(root, '--root')}`)", file=out, flush=True)
         try:
             outcome.paths[dataset_id] = download_dataset(dataset_id, root=root, progress=progress)
         except NoConnectionError as e:

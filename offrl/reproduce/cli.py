@@ -1,15 +1,18 @@
 """``offrl reproduce``: run a published table's rows through the sweep launcher and judge each row.
 
-    offrl reproduce TARGET [--algos A ...] [--datasets D ...] [--quick] [--parallel K | --backend ray ...]
+    offrl reproduce TARGET [--algos A ...] [--datasets D ...] [--quick] [--data-root DIR]
+                           [--parallel K | --backend ray ...]
     offrl reproduce list                    the targets, their sources and how many reference rows each has
 
-Order of work: the target's sweep specs are expanded and checked; the data of every selected run is
-looked for (D4RL and other downloadable files are downloaded when the network allows, ``local/*`` data
-are collected with ``--collect``), and anything still missing is named with the command that gets it
-before anything trains; the evaluation envs are made once; the runs go to :func:`offrl.sweep.run_sweep`
-(finished runs are skipped, stopped runs resume); the rows are compared (:mod:`offrl.reproduce.verdict`)
-and written side by side (:mod:`offrl.reproduce.report`); ``--record`` stores our own rows
-(:mod:`offrl.reproduce.record`). The exit code gates a regression check (docs/reproduce.md).
+Order of work: the data root (``--data-root``, default ``$OFFRL_DATA_DIR`` or ``~/.offrl/data``) is
+checked; the target's sweep specs are expanded and checked, every run reading that root; the data of every
+selected run is looked for there (D4RL and other downloadable files are downloaded into it when the network
+allows, ``local/*`` data are collected into it with ``--collect``), and anything still missing is named with
+the command that gets it into that root before anything trains; the evaluation envs are made once; the runs
+go to :func:`offrl.sweep.run_sweep` (finished runs are skipped, stopped runs resume); the rows are compared
+(:mod:`offrl.reproduce.verdict`) and written side by side (:mod:`offrl.reproduce.report`); ``--record``
+stores our own rows (:mod:`offrl.reproduce.record`). The exit code gates a regression check
+(docs/reproduce.md).
 """
 
 from __future__ import annotations
@@ -74,6 +77,10 @@ class ReproduceArgs:
     """extra attempts of a run that failed unexpectedly."""
     results_dir: Annotated[str | None, tyro.conf.arg(metavar="DIR")] = None
     """parent of the run folders (default $OFFRL_RESULTS_DIR or ./results); with Ray, a path every node sees."""
+    data_root: Annotated[str | None, tyro.conf.arg(metavar="DIR")] = None
+    """data root the rows' datasets are read from, and --download, --collect and the quick check's data
+    write to (default $OFFRL_DATA_DIR or ~/.offrl/data), as `offrl train --data-root`. It says where the
+    data are, not what a run computes: the run ids, and so the finished runs found, stay the same."""
     out: Path = Path("reproduce")
     """folder of the report: <target>.md, <target>.png, <target>.json."""
     download: bool = True
@@ -124,8 +131,11 @@ def _say(out, line: str) -> None:
     print(line, file=out, flush=True)
 
 
-def build_sweeps(specs: Sequence[SweepSpec], *, seeds: Sequence[int] = (), results_dir=None) -> list:
-    """Expand and check each spec (with ``seeds`` replacing its seeds when given)."""
+def build_sweeps(specs: Sequence[SweepSpec], *, seeds: Sequence[int] = (), results_dir=None,
+                 data_root: str | None = None) -> list:
+    """Expand and check each spec (with ``seeds`` replacing its seeds when given; with ``data_root``, every
+    run reading its data from that root, as a sweep file's ``train: {data_root: DIR}`` says; the run ids
+    do not depend on it)."""
     from offrl.sweep import parse_sweep
 
     sweeps = []
@@ -133,6 +143,13 @@ def build_sweeps(specs: Sequence[SweepSpec], *, seeds: Sequence[int] = (), resul
         spec = dict(s.spec)
         if seeds:
             spec["seeds"] = list(seeds)
+        if data_root is not None:
+            if spec.get("kind", "train") != "train":  # only the train kind reads its root from `train:`
+                raise ConfigError(f"--data-root: the sweep {spec.get('name')!r} is of kind {spec['kind']!r}, "
+                                  "whose runs do not read a train.data_root")
+            train = {} if spec.get("train") is None else spec["train"]
+            if isinstance(train, dict):  # anything else is left for parse_sweep to refuse in its own words
+                spec["train"] = {**train, "data_root": data_root}
         sweeps.append(parse_sweep(spec, source=str(s.path or spec.get("name", "sweep")), results_dir=results_dir,
                                   path=s.path))
     return sweeps
@@ -146,7 +163,7 @@ def _env_id(config) -> str | None:
 
     if config.env_id:
         return config.env_id
-    if is_registry_id(config.dataset):
+    if is_registry_id(config.dataset, config.data_root):
         return R.get_info(config.dataset).env_id
     if is_native(config.dataset):
         return (read_manifest(config.dataset).get("spec") or {}).get("env_id")
@@ -177,43 +194,56 @@ def _tolerance(a: ReproduceArgs, target: Target) -> Tolerance:
                      min_points=target.tolerance.min_points if a.min_points is None else a.min_points)
 
 
-def other_local_data(runs: Sequence) -> list[str]:
-    """One line per ``local/*`` dataset of ``runs`` that is saved but was not collected with ``offrl
-    collect``'s defaults (e.g. ``--steps 5000``): a target's local rows are defined on the default data,
-    so such a dataset would stand in for it unnoticed (no recorded checksum to differ from yet)."""
+def other_local_data(runs: Sequence, root: str | None = None) -> list[str]:
+    """One line per ``local/*`` dataset of ``runs`` that is saved in the data root ``root`` (default
+    ``$OFFRL_DATA_DIR`` or ``~/.offrl/data``) but was not collected with ``offrl collect``'s defaults (e.g.
+    ``--steps 5000``): a target's local rows are defined on the default data, so such a dataset would stand
+    in for it unnoticed (no recorded checksum to differ from yet)."""
     from offrl.collection import collected_otherwise, parse_name
+    from offrl.datasets.registry import data_root_option
 
     lines = []
     for dataset in dict.fromkeys(c.dataset for c in runs):
         if not str(dataset).startswith("local/"):
             continue
-        why = collected_otherwise(dataset)
+        why = collected_otherwise(dataset, root)
         if why:
             env, level = parse_name(dataset)
-            lines.append(f"{dataset}: {why}; collect it again with `offrl collect {env}-{level} --overwrite`, "
-                         "or keep it and use another data root (OFFRL_DATA_DIR)")
+            lines.append(f"{dataset}: {why}; collect it again with `offrl collect {env}-{level} --overwrite"
+                         f"{data_root_option(root)}`, or keep it and pass another data root (--data-root DIR)")
     return lines
 
 
-def _ready_to_train(a: ReproduceArgs, target: Target, sweeps: Sequence) -> bool:
-    """Get the missing data that can be got, then name what is still missing (data, envs) on stderr, each
-    with the command that gets it. False: stop before anything trains; True: go on (with --skip-missing,
-    the runs without data are reported by the launcher and left out)."""
+def _ready_to_train(a: ReproduceArgs, target: Target, sweeps: Sequence, root: str | None = None) -> bool:
+    """Get the missing data that can be got into the data root ``root``, then name what is still missing
+    (data, envs) on stderr, each with the command that gets it there. False: stop before anything trains;
+    True: go on (with --skip-missing, the runs without data are reported by the launcher and left out).
+
+    Raises:
+      OffrlError: something is to be got but ``root`` cannot be written to, said before anything is got
+        (:func:`offrl.datasets.registry.check_data_root`)."""
     from offrl.datasets import download_datasets, is_present
+    from offrl.datasets.registry import check_data_root
     from offrl.reproduce.missing import downloadable, missing_data
-    from offrl.sweep.plan import get_missing_data, run_states
+    from offrl.sweep.plan import data_to_get, get_missing_data, run_states
 
     todo = [c for s in sweeps for c, st in zip(s.runs, run_states(s, check_data=False)) if st.state != "finished"]
     sources = list(dict.fromkeys(c.dataset for c in todo))
     # the downloadable ones here rather than through get_missing_data: their failures are listed with the
     # two ways to get each file (missing_data), not as get_missing_data's one line per dataset
-    to_download = [s for s in sources if downloadable(s) and not is_present(s)]
-    downloads = download_datasets(to_download, out=sys.stdout, progress=a.progress) if a.download else None
-    others = get_missing_data([s for s in sources if not downloadable(s)], download=a.download,
-                              collect=a.collect, workers=a.collect_workers, progress=a.progress)
-    data = missing_data(sources, downloads, others=others)
+    to_download = [s for s in sources if downloadable(s) and not is_present(s, root)]
+    others = [s for s in sources if not downloadable(s)]
+    to_get = data_to_get(others, download=a.download, collect=a.collect, root=root)
+    # a root that only holds data need not be writable (a shared read-only copy); one that takes data must be,
+    # found before the first download rather than after it
+    if (a.download and to_download) or to_get[1] or to_get[2]:
+        check_data_root(root)
+    downloads = download_datasets(to_download, root=root, out=sys.stdout, progress=a.progress) if a.download else None
+    lines = get_missing_data(others, download=a.download, collect=a.collect, workers=a.collect_workers,
+                             progress=a.progress, root=root, to_get=to_get)
+    data = missing_data(sources, downloads, others=lines, root=root)
     envs = env_problems(todo, target.env_hint)
-    other = other_local_data(todo)
+    other = other_local_data(todo, root)
     if not data.count and not envs and not other:
         return True
     stop = not a.skip_missing or bool(envs) or bool(other)
@@ -249,14 +279,15 @@ def _missing_listed_below(states: Sequence) -> list:
 
 
 def dry_run_missing_data(runs: Sequence, *, skip: str | None = None, download: bool = True,
-                         collect: bool = False) -> list[str]:
-    """The lines a dry run ends its missing data with: every dataset that ``runs`` need and this machine
-    lacks, once, with how to get it (``skip``: a dataset the command makes itself, the quick check's;
-    ``download``, ``collect``: what the command would get before training, as its options say)."""
+                         collect: bool = False, root: str | None = None) -> list[str]:
+    """The lines a dry run ends its missing data with: every dataset that ``runs`` need and the data root
+    ``root`` (default ``$OFFRL_DATA_DIR`` or ``~/.offrl/data``) lacks, once, with how to get it there
+    (``skip``: a dataset the command makes itself, the quick check's; ``download``, ``collect``: what the
+    command would get before training, as its options say)."""
     from offrl.reproduce.missing import downloadable, missing_data
 
     runs = [c for c in runs if c.dataset != skip]
-    data = missing_data([c.dataset for c in runs])
+    data = missing_data([c.dataset for c in runs], root=root)
     if not data.count:
         return []
     would = []
@@ -306,6 +337,7 @@ def _default_docs() -> Path | None:
 
 def reproduce(a: ReproduceArgs, *, command: str = "", out=None) -> int:
     """Run ``offrl reproduce`` as ``a`` says; returns the exit code (docs/reproduce.md)."""
+    from offrl.datasets import registry as R
     from offrl.evaluation.results import published_rows
     from offrl.paths import results_root
     from offrl.provenance import checkout_version
@@ -329,13 +361,18 @@ def reproduce(a: ReproduceArgs, *, command: str = "", out=None) -> int:
                           "others, e.g. --seeds $(seq 100 119) (docs/reproduce.md)")
     if not 0 < a.ci < 1 or a.reps < 1:
         raise ConfigError(f"--ci {a.ci} must be in (0, 1) and --reps {a.reps} >= 1")
+    # written out whole: the runs may read it from other working directories (child processes, Ray workers)
+    data_root = None if a.data_root is None else str(R.data_root(a.data_root).absolute())
+    # something other than a folder in its place is found before anything is collected or looked for; whether
+    # it must also be writable is known once the missing data are (_ready_to_train)
+    R.check_data_root(data_root, write=False)
     tolerance = _tolerance(a, target)
     published = published_rows(a.reference_csv)  # a broken reference file fails before anything runs
     quick_dataset = None
     if target.needs_quick_data:  # collected only when something may train (a dry run writes nothing)
-        quick_dataset = prepare_quick_data(make=a.train and not a.dry_run, out=out, progress=a.progress)
+        quick_dataset = prepare_quick_data(data_root, make=a.train and not a.dry_run, out=out, progress=a.progress)
     specs = target.specs(Context(sweeps_dir=a.sweeps_dir))
-    sweeps = select_runs(build_sweeps(specs, seeds=a.seeds, results_dir=a.results_dir),
+    sweeps = select_runs(build_sweeps(specs, seeds=a.seeds, results_dir=a.results_dir, data_root=data_root),
                          algos=a.algos, datasets=a.datasets)
     runs = [c for s in sweeps for c in s.runs]
     root = results_root(a.results_dir).absolute()
@@ -351,14 +388,14 @@ def reproduce(a: ReproduceArgs, *, command: str = "", out=None) -> int:
             _say(out, format_plan(s, _missing_listed_below(st), processes=a.parallel, launch=launch))
         needed = [c for s, st in zip(sweeps, states) for c, x in zip(s.runs, st) if x.missing]
         missing = dry_run_missing_data(needed, skip=QUICK_DATASET_ID if quick_dataset is not None else None,
-                                       download=a.download, collect=a.collect)
+                                       download=a.download, collect=a.collect, root=data_root)
         if missing:
             _say(out, "\n".join(missing))
         if quick_dataset is not None and not quick_dataset.exists():
             _say(out, f"note: the quick check's data ({QUICK_DATASET_ID}: {QUICK_TRANSITIONS:,} transitions of "
                       f"`offrl collect {QUICK_DATASET}`, about 10 s) are collected into {quick_dataset.parent.parent} "
                       "when the check first runs: the DATA MISSING above needs nothing from you")
-        other = other_local_data(runs)
+        other = other_local_data(runs, data_root)
         if other:
             _say(out, "\n".join(["WARNING: data collected with other settings than the table's rows are defined "
                                   "on; the command would stop before training them:", *(f"  {x}" for x in other)]))
@@ -368,7 +405,7 @@ def reproduce(a: ReproduceArgs, *, command: str = "", out=None) -> int:
 
     outcomes: dict[str, dict] = {}
     if a.train:
-        if not _ready_to_train(a, target, sweeps):
+        if not _ready_to_train(a, target, sweeps, data_root):
             return EXIT_INCOMPLETE
         try:
             for s in sweeps:

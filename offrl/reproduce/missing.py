@@ -5,6 +5,8 @@ Downloadable datasets (D4RL, NeoRL-2, D5RL: files with a URL) are downloaded by
 missing is listed once per dataset: a downloadable one with the two ways to get it (the download command,
 on a machine with network; or the file from its URL, saved by hand at the path the loader reads), any
 other dataset with the line :func:`offrl.sweep.plan.missing_data` writes (``offrl collect ...`` for ``local/*`` data).
+Both look in, and name, the data root the runs read (``--root DIR`` / ``--data-root DIR`` where it is
+not the default one).
 """
 
 from __future__ import annotations
@@ -41,30 +43,33 @@ class MissingData:
 
 
 def missing_data(sources: Sequence[str], outcome: DownloadOutcome | None = None, *,
-                 others: Sequence[str] | None = None) -> MissingData:
-    """Which of ``sources`` are missing here and how to get each (:class:`MissingData`).
+                 others: Sequence[str] | None = None, root: str | None = None) -> MissingData:
+    """Which of ``sources`` are missing from the data root ``root`` (default ``$OFFRL_DATA_DIR`` or
+    ``~/.offrl/data``) and how to get each into it (:class:`MissingData`).
 
     ``outcome``: the downloads tried before (:func:`offrl.datasets.download_datasets`), whose failures
     (other than an unreachable host, said once by :meth:`~offrl.datasets.DownloadOutcome.notes`) are named
-    under their dataset. ``others``: the lines of the sources that are not downloadable when already known (:func:`offrl.sweep.plan.get_missing_data`'s, which
-    carry why a collection failed), one per dataset; default: :func:`offrl.sweep.plan.missing_data`'s."""
+    under their dataset. ``others``: the lines of the sources that are not downloadable when already known
+    (:func:`offrl.sweep.plan.get_missing_data`'s, which carry why a collection failed), one per dataset;
+    default: :func:`offrl.sweep.plan.missing_data`'s."""
     from offrl.datasets.api import missing_files
+    from offrl.datasets.registry import data_root_option
     from offrl.sweep.plan import missing_data as missing_data_lines
 
     failed = outcome.failed if outcome else {}
     datasets, blocks = [], []
     for source in dict.fromkeys(sources):
-        files = missing_files(source) if downloadable(source) else []
+        files = missing_files(source, root) if downloadable(source) else []
         if not files:
             continue
         datasets.append(source)
-        blocks.append(f"  {source}: (a) `offrl datasets download {source}`")
+        blocks.append(f"  {source}: (a) `offrl datasets download {source}{data_root_option(root, '--root')}`")
         for path, url in files:
             blocks += [f"    (b) save {url}", f"        as {path}"]
         if source in failed:
             blocks.append(f"    download failed: {failed[source]}")
     if others is None:
-        others = missing_data_lines([s for s in dict.fromkeys(sources) if not downloadable(s)])
+        others = missing_data_lines([s for s in dict.fromkeys(sources) if not downloadable(s)], root=root)
     lines = [f"  {line}" for line in others]
     if blocks:
         lines.append("  get each download (a) with the command on a machine with network (another machine: "
