@@ -27,6 +27,7 @@ from typing import Annotated, Literal
 
 import tyro
 
+from offrl.cli import progress_bar_drawn
 from offrl.errors import ConfigError, OffrlError
 from offrl.reproduce.targets import (
     QUICK_DATASET,
@@ -120,9 +121,10 @@ class ReproduceArgs:
     """bootstrap seed."""
     plots: bool = True
     """write the PNG."""
-    progress: bool = True
-    """progress bars (of the runs, downloads and collections, as `offrl sweep`); --no-progress: none, e.g. for
-    a log file."""
+    progress: Annotated[bool | None, tyro.conf.DisallowNone,
+                        tyro.conf.arg(help_behavior_hint="(default: on a terminal only)")] = None
+    """progress bars (of the runs, downloads and collections, as `offrl sweep`): --progress anywhere,
+    --no-progress none; by default only where stderr is a terminal (a log file would keep every redraw)."""
     sweeps_dir: Annotated[Path | None, tyro.conf.arg(metavar="DIR")] = None
     """folder of the sweep files (default: sweeps/ of the offrl checkout)."""
 
@@ -238,9 +240,10 @@ def _ready_to_train(a: ReproduceArgs, target: Target, sweeps: Sequence, root: st
     # found before the first download rather than after it
     if (a.download and to_download) or to_get[1] or to_get[2]:
         check_data_root(root)
-    downloads = download_datasets(to_download, root=root, out=sys.stdout, progress=a.progress) if a.download else None
+    bars = progress_bar_drawn(a.progress)  # by default only on a terminal
+    downloads = download_datasets(to_download, root=root, out=sys.stdout, progress=bars) if a.download else None
     lines = get_missing_data(others, download=a.download, collect=a.collect, workers=a.collect_workers,
-                             progress=a.progress, root=root, to_get=to_get)
+                             progress=bars, root=root, to_get=to_get)
     data = missing_data(sources, downloads, others=lines, root=root)
     envs = env_problems(todo, target.env_hint)
     other = other_local_data(todo, root)
@@ -370,7 +373,8 @@ def reproduce(a: ReproduceArgs, *, command: str = "", out=None) -> int:
     published = published_rows(a.reference_csv)  # a broken reference file fails before anything runs
     quick_dataset = None
     if target.needs_quick_data:  # collected only when something may train (a dry run writes nothing)
-        quick_dataset = prepare_quick_data(data_root, make=a.train and not a.dry_run, out=out, progress=a.progress)
+        quick_dataset = prepare_quick_data(data_root, make=a.train and not a.dry_run, out=out,
+                                           progress=progress_bar_drawn(a.progress))
     specs = target.specs(Context(sweeps_dir=a.sweeps_dir))
     sweeps = select_runs(build_sweeps(specs, seeds=a.seeds, results_dir=a.results_dir, data_root=data_root),
                          algos=a.algos, datasets=a.datasets)

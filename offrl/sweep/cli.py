@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 import numpy as np
 import tyro
 
+from offrl.cli import progress_bar_drawn
 from offrl.errors import ConfigError
 from offrl.sweep.backends import (InProcessBackend, Outcome, ProcessBackend, RayBackend, gpu_groups, visible_gpus,
                                   without_progress)
@@ -34,7 +35,7 @@ def run_sweep(sweep: Sweep, *, backend: str = "local", parallel: int = 1, gpus: 
               address: str | None = None, retries: int = 1, gpu_fraction: float | None = None,
               cpus_per_run: float = 1.0, wait_locked: bool = True, datasets: tuple[str, ...] = (),
               out=None, devices_per_run: int = 1, compile_cache: bool = True,
-              start_until: float | None = None, progress: bool = True) -> dict[str, Any]:
+              start_until: float | None = None, progress: bool | None = None) -> dict[str, Any]:
     """Run every run of ``sweep`` that is not finished; returns ``{run_id: final dict}``, with
     ``{"error": message, "status": why}`` for a run that did not finish: ``failed``, ``data missing`` (not
     started), ``locked`` (another process trains it and ``wait_locked`` is off) or ``not started`` (the
@@ -44,9 +45,11 @@ def run_sweep(sweep: Sweep, *, backend: str = "local", parallel: int = 1, gpus: 
     ``compile_cache``: on the local backend, runs share their compiled programs through JAX's persistent
     cache (:mod:`offrl.compile_cache`; folder ``$OFFRL_COMPILE_CACHE`` or ``~/.cache/offrl/jax``).
 
-    ``progress``: a progress bar over the runs (on stderr, for runs in child processes or Ray tasks), and
-    runs in this process with their own bars where their configs ask for them. False: neither; every run
-    then trains without its bar (child processes and Ray tasks always do), and the lines per run remain.
+    ``progress``: a progress bar over the runs (on stderr, for runs in child processes or Ray tasks; None:
+    only where stderr is a terminal, :func:`offrl.cli.progress_bar_drawn`), and runs in this process with
+    their own bars where their configs ask for them (theirs too by default only on a terminal). False:
+    neither; every run then trains without its bar (child processes and Ray tasks always do), and the lines
+    per run remain.
 
     Finished runs are returned from their ``final.json`` without starting anything; a run whose
     data is absent is reported in one line (what is missing, the command that gets it) and not
@@ -68,7 +71,7 @@ def run_sweep(sweep: Sweep, *, backend: str = "local", parallel: int = 1, gpus: 
             results[config.run_id] = {"error": "data missing: " + "; ".join(st.missing), "status": "data missing"}
         else:
             # over what the file says: each backend passes a run's config on as it gets it here
-            todo.append(config if progress else without_progress(config))
+            todo.append(config if progress is not False else without_progress(config))
             resuming += st.state == "partial"
     engine = _backend(backend, parallel, gpus, address, retries, gpu_fraction, cpus_per_run, wait_locked,
                       devices_per_run)
@@ -97,7 +100,7 @@ def run_sweep(sweep: Sweep, *, backend: str = "local", parallel: int = 1, gpus: 
         if "error" in (r or {}):
             _say(out, f"[{sweep.name}] SKIPPED {labels[run_id]}: {r['error']}")
     bar = None
-    if progress and todo and not isinstance(engine, InProcessBackend):
+    if progress_bar_drawn(progress) and todo and not isinstance(engine, InProcessBackend):
         from tqdm.auto import tqdm
 
         bar = tqdm(total=len(todo), desc=sweep.name, unit="run", dynamic_ncols=True, file=sys.stderr)
@@ -329,10 +332,12 @@ class SweepArgs:
     """ray: CPUs each run asks for."""
     wait_locked: bool = True
     """wait for runs another launcher is training and finish them (False: report them and stop)."""
-    progress: bool = True
+    progress: Annotated[bool | None, tyro.conf.DisallowNone,
+                        tyro.conf.arg(help_behavior_hint="(default: on a terminal only)")] = None
     """progress bars: the launcher's over the runs, those of --collect and --download, and those of runs
-    trained in this process (runs in child processes or Ray tasks never show theirs). --no-progress: none,
-    e.g. for a log file; the lines per run and the summary remain. Run ids stay the same."""
+    trained in this process (runs in child processes or Ray tasks never show theirs). By default only where
+    stderr is a terminal (a log file would keep every redraw); --progress: anywhere; --no-progress: none. The
+    lines per run and the summary remain either way; run ids stay the same."""
     datasets: tuple[str, ...] = ()
     """only the runs on these datasets: ids as the file gives them, or without their source prefix
     (hopper-medium-v2 for d4rl/hopper-medium-v2) where that names one dataset of the sweep."""
@@ -480,7 +485,7 @@ def main(argv: list[str]) -> int:
                      gpu_fraction=a.gpu_fraction, cpus_per_run=a.cpus_per_run, devices_per_run=a.devices_per_run)
     if a.collect or a.download:
         _get_data(sweep.select(a.datasets), collect=a.collect, download=a.download, workers=a.collect_workers,
-                  progress=a.progress)
+                  progress=progress_bar_drawn(a.progress))
     try:
         results = run_sweep(sweep, backend=a.backend, parallel=a.parallel, gpus=a.gpus, address=a.address,
                             retries=a.retries, gpu_fraction=a.gpu_fraction, cpus_per_run=a.cpus_per_run,

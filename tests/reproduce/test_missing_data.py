@@ -145,7 +145,7 @@ def test_backend_options_reach_the_sweep_launcher(tmp_path, capsys, monkeypatch)
     for _, run_ids, kw in seen:
         assert len(run_ids) == 1
         assert (kw["backend"], kw["address"], kw["parallel"], kw["retries"]) == ("ray", "auto", 3, 2)
-        assert kw["progress"] is True
+        assert kw["progress"] is None  # the launcher decides: bars only on a terminal
     md = (tmp_path / "r" / "corl-last.md").read_text()
     assert md.count("not run: data missing") == 2 and str(tmp_path / "shared") in md
 

@@ -1,5 +1,6 @@
 """``offrl sweep --no-progress``: no progress bar of the launcher's, and runs that train without theirs, in
-this process, in child processes and as Ray tasks (on a real local Ray cluster); the lines per run stay."""
+this process, in child processes and as Ray tasks (on a real local Ray cluster); the lines per run stay.
+``--progress`` draws them anywhere; by default they are drawn only where stderr is a terminal."""
 
 import os
 import signal
@@ -37,7 +38,7 @@ def test_no_progress_in_this_process_turns_off_the_runs_own_bars(sweep_file, tmp
 
     monkeypatch.setattr(backends, "execute", execute)
     res = ["--results-dir", str(tmp_path / "res")]
-    assert main(["sweep", sweep_file, *res, *BARS_ON, "--datasets", "toy-a-v0"]) == 0
+    assert main(["sweep", sweep_file, *res, *BARS_ON, "--datasets", "toy-a-v0", "--progress"]) == 0
     assert given == [("local/toy-a-v0", True)] and any("bc local/toy-a-v0" in b for b in _bars(capsys.readouterr().err))
 
     assert main(["sweep", sweep_file, *res, *BARS_ON, "--no-progress"]) == 0
@@ -46,9 +47,20 @@ def test_no_progress_in_this_process_turns_off_the_runs_own_bars(sweep_file, tmp
     assert "done bc-local_toy-b-v0" in out and "tiny: 2 finished, 0 failed" in out  # the lines per run stay
 
 
+def test_by_default_the_launchers_bar_is_drawn_only_on_a_terminal(sweep_file, tmp_path, monkeypatch, capsys):
+    import offrl.cli
+
+    res = ["--results-dir", str(tmp_path / "res"), "--parallel", "2", "--gpus", ""]
+    assert main(["sweep", sweep_file, *res, "--datasets", "toy-a-v0"]) == 0
+    assert _bars(capsys.readouterr().err) == []
+    monkeypatch.setattr(offrl.cli, "progress_bars_shown", lambda: True)  # as on a terminal
+    assert main(["sweep", sweep_file, *res, "--datasets", "toy-b-v0"]) == 0
+    assert any(b.startswith("tiny:") for b in _bars(capsys.readouterr().err))
+
+
 def test_no_progress_in_child_processes_turns_off_the_launchers_bar(sweep_file, tmp_path, capsys):
     res = ["--results-dir", str(tmp_path / "res"), "--parallel", "2", "--gpus", ""]
-    assert main(["sweep", sweep_file, *res, *BARS_ON, "--datasets", "toy-a-v0"]) == 0
+    assert main(["sweep", sweep_file, *res, *BARS_ON, "--datasets", "toy-a-v0", "--progress"]) == 0
     assert any(b.startswith("tiny:") for b in _bars(capsys.readouterr().err))  # the bar over runs
 
     assert main(["sweep", sweep_file, *res, *BARS_ON, "--no-progress"]) == 0
@@ -76,7 +88,7 @@ def test_no_progress_on_ray_turns_off_the_launchers_bar(sweep_file, tmp_path, mo
     res = ["--results-dir", str(tmp_path / "res"), "--backend", "ray"]
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
-        assert main(["sweep", sweep_file, *res, *BARS_ON, "--datasets", "toy-a-v0"]) == 0
+        assert main(["sweep", sweep_file, *res, *BARS_ON, "--datasets", "toy-a-v0", "--progress"]) == 0
         assert any(b.startswith("tiny:") for b in _bars(capsys.readouterr().err))
         assert main(["sweep", sweep_file, *res, *BARS_ON, "--no-progress"]) == 0
         out, err = capsys.readouterr()
