@@ -97,7 +97,7 @@ def test_ray_sweep_survives_a_killed_worker(tmp_path, monkeypatch, capsys):
 def test_ray_runs_a_continual_sweep(tmp_path, monkeypatch, capsys):
     """A continual sweep (fine-tune and ER through the cheap stream) on a real local Ray cluster: each run
     a Ray task, each writing the folder the continual trainer writes anywhere, which the continual report
-    reads, with its progress bar off (the file leaves it on); a second call finds both finished and runs
+    reads, with its progress bar off (the file leaves it to its default); a second call finds both finished and runs
     nothing, and without a cluster starts none."""
     from offrl.continual_report import continual_report
     from offrl.sweep.plan import get_missing_data
@@ -131,7 +131,8 @@ def test_ray_runs_a_continual_sweep(tmp_path, monkeypatch, capsys):
     assert run_sweep(sweep, backend="ray").keys() == results.keys()
     folders = [tmp_path / "res" / c.run_id for c in sweep.runs]
     for config, folder in zip(sweep.runs, folders):
-        assert config.progress and not json.loads((folder / "config.json").read_text())["continual_config"]["progress"]
+        assert config.progress is None  # the file leaves it to its default (a bar on a terminal only)
+        assert json.loads((folder / "config.json").read_text())["continual_config"]["progress"] is False
         final = json.loads((folder / "final.json").read_text())
         assert final["kind"] == "continual" and final["method"] == config.method
         assert np.asarray(final["matrix"]).shape == (2, 3, 3) and results[config.run_id]["kind"] == "continual"
