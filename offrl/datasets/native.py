@@ -256,18 +256,6 @@ def check_native(path: str | os.PathLike, *, progress: bool = False) -> NativeCh
     return NativeCheck(problems, digests, notes)
 
 
-def check_native_files(path: str | os.PathLike, *, progress: bool = False) -> tuple[list[str], dict[Path, str]]:
-    """:func:`verify_native`'s problems, and the checksum computed of each file it read (``"<algo>:<hex>"``,
-    keyed by ``path / name``), so that a caller that also shows a file's checksum does not read it again
-    (:func:`check_native`, without its notes).
-
-    Raises:
-      DataIntegrityError: the manifest cannot be read (:func:`read_manifest`).
-    """
-    found = check_native(path, progress=progress)
-    return found.problems, found.digests
-
-
 def load_native(path: str | os.PathLike, *, verify: bool = True, dataset_id: str | None = None) -> OfflineDataset:
     """Read a native dataset directory; with ``verify`` the file and array checksums are checked."""
     import h5py
