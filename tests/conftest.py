@@ -82,3 +82,16 @@ def dataset_without_env_file(tmp_path):
     save(OfflineDataset(obs, rng.uniform(-1, 1, (n, 3)).astype(np.float32), rng.normal(size=n).astype(np.float32),
                         np.roll(obs, -1, 0), np.arange(n) % 50 == 0, np.zeros(n, bool), spec=spec), path)
     return str(path)
+
+
+@pytest.fixture
+def no_collecting(monkeypatch):
+    """Fail the test if any transition is collected (``collection.collect_stream``, which every collection
+    steps through, after the checks of ``collection.collect`` and of the commands), e.g. where a data root that
+    cannot hold the data must be refused before collecting."""
+    from offrl import collection
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("collected although the data root cannot hold the data")
+
+    monkeypatch.setattr(collection, "collect_stream", refuse)

@@ -55,15 +55,6 @@ def test_the_next_command_names_the_data_root_only_when_it_is_not_the_default(tm
         f"{plain} --data-root {tmp_path / 'd'}"
 
 
-@pytest.fixture
-def no_collecting(monkeypatch):
-    """Fail the test if any transition is collected."""
-    def refuse(*args, **kwargs):
-        raise AssertionError("collected although the data root cannot hold the data")
-
-    monkeypatch.setattr(collection, "collect", refuse)
-
-
 def _refused(argv, capsys) -> str:
     """The one error line of ``offrl quickstart`` refusing ``argv`` before it prints or writes anything."""
     assert main(["quickstart", *TINY, *argv]) == 1

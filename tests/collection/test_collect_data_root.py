@@ -34,15 +34,6 @@ def test_collect_command_names_the_data_root_only_when_it_is_not_the_default(tmp
         f"offrl collect hopper-medium --data-root {tmp_path / 'd'}"
 
 
-@pytest.fixture
-def no_collecting(monkeypatch):
-    """Fail the test if any transition is collected."""
-    def refuse(*args, **kwargs):
-        raise AssertionError("collected although the data root cannot hold the data")
-
-    monkeypatch.setattr(collection, "collect_stream", refuse)
-
-
 @pytest.mark.parametrize("argv", [
     ["collect", "pendulum-gain/forward-medium"],
     ["continual", "collect", "--stream", "pendulum-gain", "--quality", "medium", "expert"],
