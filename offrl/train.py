@@ -604,16 +604,14 @@ def load_dataset(tc: TrainConfig):
     missing or damaged is said by :func:`offrl.datasets.load`, with the command that makes it in that root."""
     from offrl.datasets import load
     from offrl.datasets import registry as R
-    from offrl.datasets.api import is_registry_id
+    from offrl.datasets.api import is_registry_id, missing_data_lines
 
     if tc.data_root is not None or is_registry_id(tc.dataset):
         R.check_data_root(tc.data_root, write=False)  # in the words of offrl continual train
     # load's own words for these ("pass download=True or run `offrl datasets download ID`") name no root;
     # local data (collected) and UAV data (made by `offrl uav datasets`) are said by load, root named
     if is_registry_id(tc.dataset, tc.data_root) and R.get_info(tc.dataset).source not in ("local", "uav"):
-        from offrl.sweep.plan import missing_data
-
-        if missing := missing_data([tc.dataset], root=tc.data_root):
+        if missing := missing_data_lines([tc.dataset], root=tc.data_root):
             raise OffrlError(missing[0])
     return load(tc.dataset, root=tc.data_root)
 

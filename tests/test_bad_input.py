@@ -151,7 +151,7 @@ def test_a_damaged_checkpoint_falls_back_to_the_one_before_it(tmp_path, capsys):
 
 
 def test_the_plan_suggests_the_collectable_id_a_missing_local_id_is_close_to():
-    from offrl.sweep.plan import missing_data
+    from offrl.datasets.api import missing_data_lines as missing_data
 
     typo, own = missing_data(["local/hoper-medium-v0", "local/my-own-thing-v0"])
     assert "did you mean 'local/hopper-medium-v0'? If it is a dataset of your own" in typo

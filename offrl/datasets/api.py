@@ -807,6 +807,42 @@ def missing_files(dataset_id: str, root=None) -> list[tuple[Path, str]]:
             if url and _local_file(info, rel, root) is None]
 
 
+def missing_data_lines(sources: list[str], root: str | None = None) -> list[str]:
+    """For each absent dataset: one line naming the missing files and the command that gets them (into the
+    data root ``root``, default ``$OFFRL_DATA_DIR`` or ``~/.offrl/data``; a root that cannot be a folder is
+    named instead, as no command can write there)."""
+    lines = []
+    unusable = R.data_root_problem(root, write=False)
+    for source in sources:
+        if not is_registry_id(source, root):
+            if not Path(source).expanduser().exists():
+                lines.append(f"{source}: no such file or directory")
+            continue
+        try:
+            found = info(source, root)
+        except OffrlError as e:
+            lines.append(f"{source}: {e}")
+            continue
+        if found["present"]:
+            continue
+        paths = ", ".join(found["paths"] or found.get("looked_in", [])) or "(no local path)"
+        if unusable:
+            lines.append(f"{source}: missing {paths}; its data root {R.data_root(root)} {unusable}")
+        elif found["source"] != "local":
+            lines.append(f"{source}: missing {paths}; get it with "
+                         f"`offrl datasets download {source}{R.data_root_option(root, '--root')}`")
+        elif source in R.DATASETS:
+            lines.append(f"{source}: missing {paths}; create it with "
+                         f"`offrl collect {R.parse_id(source)[1].removesuffix('-v0')}{R.data_root_option(root)}`")
+        else:
+            close = close_ids(source, R.DATASETS.names())
+            lines.append(f"{source}: missing {paths}; "
+                         + (f"did you mean {close[0]!r}? If it is " if close else "")
+                         + f"a dataset of your own: write it there with offrl.datasets.save(dataset, {source!r}"
+                         + ("" if R.is_default_root(root) else f", root={str(R.data_root(root))!r}") + ")")
+    return lines
+
+
 def info(source: str | os.PathLike, root=None, *, check_max_bytes: float = 0) -> dict[str, Any]:
     """What is known about a registry id or a dataset path, without loading the data of an id.
 

@@ -4,7 +4,7 @@ Downloadable datasets (D4RL, NeoRL-2, D5RL: files with a URL) are downloaded by
 :func:`offrl.datasets.download_datasets` (which does not ask an unreachable host again). What is still
 missing is listed once per dataset: a downloadable one with the two ways to get it (the download command,
 on a machine with network; or the file from its URL, saved by hand at the path the loader reads), any
-other dataset with the line :func:`offrl.sweep.plan.missing_data` writes (``offrl collect ...`` for ``local/*`` data).
+other dataset with the line :func:`offrl.datasets.api.missing_data_lines` writes (``offrl collect ...`` for ``local/*`` data).
 Both look in, and name, the data root the runs read (``--root DIR`` / ``--data-root DIR`` where it is
 not the default one).
 """
@@ -51,10 +51,9 @@ def missing_data(sources: Sequence[str], outcome: DownloadOutcome | None = None,
     (other than an unreachable host, said once by :meth:`~offrl.datasets.DownloadOutcome.notes`) are named
     under their dataset. ``others``: the lines of the sources that are not downloadable when already known
     (:func:`offrl.sweep.plan.get_missing_data`'s, which carry why a collection failed), one per dataset;
-    default: :func:`offrl.sweep.plan.missing_data`'s."""
-    from offrl.datasets.api import missing_files
+    default: :func:`offrl.datasets.api.missing_data_lines`'s."""
+    from offrl.datasets.api import missing_data_lines, missing_files
     from offrl.datasets.registry import data_root_option
-    from offrl.sweep.plan import missing_data as missing_data_lines
 
     failed = outcome.failed if outcome else {}
     datasets, blocks = [], []

@@ -28,12 +28,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
+from offrl.datasets.api import missing_data_lines
 from offrl.provenance import run_code, source_digest
 from offrl.sweep.spec import Sweep, _short
 
 __all__ = ["FAILURE_NAME", "RECORDED_SEED_STEPS_PER_S", "RunState", "Work", "batch_label", "checkpoint_step",
            "clear_failure", "data_to_get", "estimate", "format_plan", "get_missing_data", "jax_runs_on_cpu",
-           "last_failure", "missing_data", "other_code_note", "record_failure", "recorded_rate", "run_dir",
+           "last_failure", "other_code_note", "record_failure", "recorded_rate", "run_dir",
            "run_states"]
 
 # Training throughput on one H100 80GB (jax 0.11.2, 2026-11-26), float32 defaults with concurrent
@@ -255,7 +256,7 @@ def run_states(sweep: Sweep, *, check_data: bool = True) -> list[RunState]:
         if st.state != "running":
             st.failure = last_failure(d)
             if check_data:  # where the run reads them: its kind says (None: the default root)
-                st.missing = missing_data(sweep.kind.data_ids(config), root=sweep.kind.data_root(config))
+                st.missing = missing_data_lines(sweep.kind.data_ids(config), root=sweep.kind.data_root(config))
         out.append(st)
     return out
 
@@ -277,7 +278,7 @@ def data_to_get(sources: Sequence[str], *, download: bool = False, collect: bool
     from offrl.datasets import registry as R
     from offrl.datasets.api import is_registry_id
 
-    missing = [s for s in dict.fromkeys(sources) if missing_data([s], root=root)]
+    missing = [s for s in dict.fromkeys(sources) if missing_data_lines([s], root=root)]
     local, remote = [], []
     for source in missing:
         if not is_registry_id(source, root):
@@ -303,7 +304,8 @@ def get_missing_data(sources: Sequence[str], *, download: bool = False, collect:
     dataset, default each dataset's own. ``root``: the data root looked in and written to (default
     ``$OFFRL_DATA_DIR`` or ``~/.offrl/data``). ``to_get``: what :func:`data_to_get` just returned for these
     ``sources``, ``download``, ``collect`` and ``root``, which are then not looked for again (default: look).
-    Returns :func:`missing_data`'s lines for what is still absent, why an attempt failed appended.
+    Returns :func:`~offrl.datasets.api.missing_data_lines`'s lines for what is still absent, why an attempt
+    failed appended.
 
     Raises:
       OffrlError: something is to be got but ``root`` cannot hold it (a file in its place): said before
@@ -338,7 +340,7 @@ def get_missing_data(sources: Sequence[str], *, download: bool = False, collect:
             notes[names[name]] = f" (collection failed: {error})"
     lines = []
     for source in missing:
-        lines += [line + notes.get(source, "") for line in missing_data([source], root=root)]
+        lines += [line + notes.get(source, "") for line in missing_data_lines([source], root=root)]
     return lines
 
 
@@ -371,47 +373,6 @@ def _run_collections(names: list[str], workers: int, steps: int | None, progress
                 print(f"could not collect {futures[f]} ({done}/{len(names)}): {errors[futures[f]]}", file=out,
                       flush=True)
     return errors
-
-
-def missing_data(sources: list[str], root: str | None = None) -> list[str]:
-    """For each absent dataset: one line naming the missing files and the command that gets them (into the
-    data root ``root``, default ``$OFFRL_DATA_DIR`` or ``~/.offrl/data``; a root that cannot be a folder is
-    named instead, as no command can write there)."""
-    from offrl.datasets import api
-    from offrl.datasets import registry as R
-    from offrl.datasets.api import is_registry_id
-    from offrl.errors import OffrlError, close_ids
-
-    lines = []
-    unusable = R.data_root_problem(root, write=False)
-    for source in sources:
-        if not is_registry_id(source, root):
-            if not Path(source).expanduser().exists():
-                lines.append(f"{source}: no such file or directory")
-            continue
-        try:
-            info = api.info(source, root)
-        except OffrlError as e:
-            lines.append(f"{source}: {e}")
-            continue
-        if info["present"]:
-            continue
-        paths = ", ".join(info["paths"] or info.get("looked_in", [])) or "(no local path)"
-        if unusable:
-            lines.append(f"{source}: missing {paths}; its data root {R.data_root(root)} {unusable}")
-        elif info["source"] != "local":
-            lines.append(f"{source}: missing {paths}; get it with "
-                         f"`offrl datasets download {source}{R.data_root_option(root, '--root')}`")
-        elif source in R.DATASETS:
-            lines.append(f"{source}: missing {paths}; create it with "
-                         f"`offrl collect {R.parse_id(source)[1].removesuffix('-v0')}{R.data_root_option(root)}`")
-        else:
-            close = close_ids(source, R.DATASETS.names())
-            lines.append(f"{source}: missing {paths}; "
-                         + (f"did you mean {close[0]!r}? If it is " if close else "")
-                         + f"a dataset of your own: write it there with offrl.datasets.save(dataset, {source!r}"
-                         + ("" if R.is_default_root(root) else f", root={str(R.data_root(root))!r}") + ")")
-    return lines
 
 
 def measured_rates(sweep: Sweep, states: list[RunState]) -> dict[str, tuple[float, str]]:

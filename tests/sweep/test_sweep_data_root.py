@@ -89,7 +89,8 @@ def test_collect_refuses_a_data_root_that_is_a_file_before_collecting(tmp_path, 
 
 
 def test_get_missing_data_collects_and_downloads_into_the_root_given(tmp_path):
-    from offrl.sweep.plan import get_missing_data, missing_data
+    from offrl.datasets.api import missing_data_lines as missing_data
+    from offrl.sweep.plan import get_missing_data
 
     root = tmp_path / "r"
     lines = get_missing_data([IDS[0], "local/toy-x-v0"], collect=True, steps=300, progress=False, root=root)
@@ -135,14 +136,14 @@ def test_collect_looks_for_each_roots_data_once(tmp_path, capsys, monkeypatch):
         collect(f"pendulum-gain/{t}-medium", steps=300, root=partial, progress=False)
     sweep = load_sweep(two_root_sweep(tmp_path / "s.yaml", full, partial), results_dir=str(tmp_path / "res"))
     looked: dict[tuple[str, str], int] = {}
-    real = plan.missing_data
+    real = plan.missing_data_lines
 
     def counted(sources, root=None):
         for s in sources:
             looked[s, str(root)] = looked.get((s, str(root)), 0) + 1
         return real(sources, root=root)
 
-    monkeypatch.setattr(plan, "missing_data", counted)
+    monkeypatch.setattr(plan, "missing_data_lines", counted)
     monkeypatch.setattr(plan, "_collect_local", short_collection)
     _get_data(sweep, collect=True, download=False, workers=1, progress=False)
     assert capsys.readouterr().out == (f"collecting {IDS[2]} (`offrl collect pendulum-gain/weak-medium --data-root "

@@ -335,7 +335,7 @@ def test_a_killed_launchers_scratch_folder_is_removed_by_the_next(tmp_path, monk
 
 
 def test_a_missing_minari_dataset_names_where_it_was_looked_for(tmp_path, monkeypatch):
-    from offrl.sweep.plan import missing_data
+    from offrl.datasets.api import missing_data_lines as missing_data
 
     monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path / "minari"))
     line, = missing_data(["minari/mujoco/hopper/medium-v0"])
