@@ -54,10 +54,10 @@ Options:
                        even when the machine is lost before the step ends
   --deadline SECONDS   offline, runs, continual, reproduce: training stops this many seconds after the
                        start (interrupted like Ctrl-C; default: none, every run trains all its steps)
-  --last-start SECONDS with --deadline, continual: sweeps start no run later than SECONDS before the
-                       deadline (offrl sweep --start-within), so that no run is begun that the deadline
-                       would stop midway; set it to about one run's length (default 0: runs start until
-                       the deadline)
+  --last-start SECONDS with --deadline, continual and reproduce: start no run later than SECONDS before
+                       the deadline (--start-within of offrl sweep and offrl reproduce), so that no run is
+                       begun that the deadline would stop midway; set it to about one run's length (default
+                       0: runs start until the deadline)
   --resume-from FILE   an --archive of an earlier call: its finished runs (DIR/results) are unpacked
                        first, so sweeps and reproduce skip them (checkpoints are not in an archive: runs
                        stopped midway start over); for work spread over several machines or calls
@@ -546,7 +546,8 @@ phase_reproduce() {
   [ ${#REPRO_ALGOS[@]} -gt 0 ] && sel+=(--algos "${REPRO_ALGOS[@]}")
   LIMIT=(); until_deadline || { echo "skip reproduce: no time left before --deadline"; return; }
   step reproduce "${LIMIT[@]}" python3 -m offrl.cli reproduce offrl-local-v0 "${sel[@]}" --collect \
-    --parallel "$(runs_at_once)" --eval-workers "$(eval_workers)" --out "$PHASE_DIR/report" $([ "$QUICK" = 1 ] || echo --record)
+    --parallel "$(runs_at_once)" --eval-workers "$(eval_workers)" ${START_WITHIN[@]+"${START_WITHIN[@]}"} \
+    --out "$PHASE_DIR/report" $([ "$QUICK" = 1 ] || echo --record)
   # --record writes the rows into the checkout's files: a copy goes with the results (and the archive), so
   # that rows recorded on a machine whose disk is not kept are not lost
   [ "$QUICK" = 1 ] || step keep_records cp offrl/assets/reference/published_scores.csv docs/reproduce.md "$PHASE_DIR/"

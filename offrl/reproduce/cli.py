@@ -21,6 +21,7 @@ import dataclasses
 import importlib.util
 import shlex
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Literal
@@ -93,6 +94,11 @@ class ReproduceArgs:
     """datasets collected at once, each in its own process (0: one per CPU core)."""
     compile_cache: bool = True
     """local backend: runs share compiled programs on disk (as `offrl sweep --compile-cache`)."""
+    start_within: Annotated[float | None, tyro.conf.arg(metavar="SECONDS")] = None
+    """local backend: start no run later than SECONDS after this command began (data collection included),
+    as `offrl sweep --start-within`; runs in flight go on, the rows of the others say "not started" and
+    the same command starts them. For a job with a time limit: a run started just before it would be
+    stopped midway."""
     skip_missing: bool = False
     """run the rows whose data are present and report the others as not run (default: stop before training)."""
     train: bool = True
@@ -348,6 +354,7 @@ def reproduce(a: ReproduceArgs, *, command: str = "", out=None) -> int:
     from offrl.sweep import run_sweep
     from offrl.sweep.plan import format_plan, run_states
 
+    began = time.monotonic()  # --start-within counts from here, data collection included
     out = out or sys.stdout
     target = get_target(a.target, quick=a.quick)
     # the code that trains is the code as the command starts (outside git: the source's digest)
@@ -364,6 +371,8 @@ def reproduce(a: ReproduceArgs, *, command: str = "", out=None) -> int:
                           "others, e.g. --seeds $(seq 100 119) (docs/reproduce.md)")
     if not 0 < a.ci < 1 or a.reps < 1:
         raise ConfigError(f"--ci {a.ci} must be in (0, 1) and --reps {a.reps} >= 1")
+    if a.start_within is not None and a.start_within < 0:
+        raise ConfigError(f"--start-within {a.start_within}: give the seconds after the start (>= 0)")
     # written out whole: the runs may read it from other working directories (child processes, Ray workers)
     data_root = None if a.data_root is None else str(R.data_root(a.data_root).absolute())
     # something other than a folder in its place is found before anything is collected or looked for; whether
@@ -415,7 +424,8 @@ def reproduce(a: ReproduceArgs, *, command: str = "", out=None) -> int:
             for s in sweeps:
                 outcomes.update(run_sweep(s.with_eval_workers(a.eval_workers), backend=a.backend, parallel=a.parallel,
                                           gpus=a.gpus, address=a.address, retries=a.retries, out=out,
-                                          compile_cache=a.compile_cache, progress=a.progress))
+                                          compile_cache=a.compile_cache, progress=a.progress,
+                                          start_until=None if a.start_within is None else began + a.start_within))
         except KeyboardInterrupt:
             _say(out, f"offrl reproduce {target.name}: interrupted; finished runs are kept and stopped runs keep "
                       "their checkpoints: run the same command again to resume")

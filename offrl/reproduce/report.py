@@ -127,9 +127,13 @@ def build_rows(runs: Sequence, outcomes: Mapping[str, Mapping[str, Any]], publis
                 if "normalized_score" not in result.scores:
                     status = "no normalized score (the dataset has no reference scores)"
         else:
-            error = (outcomes.get(config.run_id) or {}).get("error")
-            if error:
-                status = ("not run: " if error.startswith("data missing") else "failed: ") + error
+            outcome = outcomes.get(config.run_id) or {}
+            error = outcome.get("error")
+            if outcome.get("status") == "not started":  # --start-within: the same command starts it
+                status = "not started (--start-within): run the same command again to train it"
+            elif error:
+                status = ("not run: " if error.startswith("data missing") or outcome.get("status") == "locked"
+                          else "failed: ") + error
             else:
                 step = checkpoint_step(run_dir)
                 status = "not finished" + (f" (checkpoint at step {step:,})" if step else " (not started)")
