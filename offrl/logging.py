@@ -47,8 +47,8 @@ import tyro
 
 from offrl.errors import ConfigError, OffrlError
 
-__all__ = ["RunLogger", "TimeSpent", "WandbSwitch", "atomic_write_json", "config_group", "run_timing", "to_jsonable",
-           "wandb_configured", "wandb_mode"]
+__all__ = ["EVALUATION_CHECKPOINTED", "RunLogger", "TimeSpent", "WandbSwitch", "atomic_write_json", "config_group",
+           "run_timing", "to_jsonable", "wandb_configured", "wandb_mode"]
 
 # Keys every JSONL line carries; metrics may not reuse them.
 _RESERVED = ("kind", "step", "seed", "time")
@@ -76,6 +76,10 @@ class TimeSpent:
 
     def line(self) -> str:
         return ", ".join(f"{part.replace('_', ' ')} {v:.0f} s" for part, v in self.seconds.items())
+
+
+#: What a trainer's evaluation and its checkpoint are called in :meth:`RunLogger.finishing`'s message.
+EVALUATION_CHECKPOINTED = "this evaluation is done and checkpointed"
 
 
 def run_timing(t0: float, earlier_wall: float, resumed_from_step: int | None, spent: TimeSpent) -> dict[str, Any]:
@@ -402,7 +406,8 @@ class RunLogger:
         self._finished = False
         self._wandb_runs: list[Any] = []
         self._signals: dict[int, Any] = {}
-        self._in_log = False
+        self._writing = 0  # depth of uninterrupted() bodies (a log call, a checkpoint being written)
+        self._finishing: str | None = None  # what finishing() lets end before an interrupt, in words
         self._pending_signal: int | None = None
         self._agent_run = False
         self.wandb_mode = "disabled"
@@ -695,23 +700,50 @@ class RunLogger:
             signal.signal(signum, previous)
 
     def _on_signal(self, signum: int, frame: Any) -> None:
-        if self._in_log:
-            self._pending_signal = signum  # raised once the current log call has written everything
+        name = signal.Signals(signum).name
+        if self._writing or self._finishing is not None:
+            if self._pending_signal is None:
+                self._pending_signal = signum  # raised once the write (or what finishing() names) is done
+                if self._finishing is not None:
+                    print(f"{name}: stopping once {self._finishing} (send it again to stop now; the run then "
+                          "resumes from the checkpoint before)", file=sys.stderr, flush=True)
+                return
+            if not self._writing:  # a second signal while finishing: now, but never inside a write
+                self._pending_signal = None
+                raise KeyboardInterrupt(name)
             return
-        raise KeyboardInterrupt(signal.Signals(signum).name)
+        raise KeyboardInterrupt(name)
+
+    def _raise_pending(self) -> None:
+        if self._pending_signal is not None and not self._writing and self._finishing is None:
+            signum, self._pending_signal = self._pending_signal, None
+            raise KeyboardInterrupt(signal.Signals(signum).name)
 
     @contextlib.contextmanager
     def uninterrupted(self) -> Iterator[None]:
         """Run the body without an interrupt of :meth:`catch_interrupts`'s handlers in between (a
-        :meth:`log` call, a checkpoint being written): one arriving meanwhile is raised after it."""
-        self._in_log = True
+        :meth:`log` call, a checkpoint being written): one arriving meanwhile is raised after it (after
+        the enclosing :meth:`finishing` body, inside one)."""
+        self._writing += 1
         try:
             yield
         finally:
-            self._in_log = False
-        if self._pending_signal is not None:
-            signum, self._pending_signal = self._pending_signal, None
-            raise KeyboardInterrupt(signal.Signals(signum).name)
+            self._writing -= 1
+        self._raise_pending()
+
+    @contextlib.contextmanager
+    def finishing(self, what: str) -> Iterator[None]:
+        """Let the body (an evaluation and the checkpoint that records it; ``what`` names it, e.g. "this
+        evaluation is checkpointed") end before an interrupt of :meth:`catch_interrupts`'s handlers: the
+        first one is announced and raised after the body, so that the run resumes from the checkpoint the
+        body writes rather than the one before, its training since then kept; a second one is raised at
+        once (outside a write)."""
+        self._finishing = what
+        try:
+            yield
+        finally:
+            self._finishing = None
+        self._raise_pending()
 
     def __enter__(self) -> RunLogger:
         self.catch_interrupts()

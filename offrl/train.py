@@ -641,7 +641,7 @@ def train(tc: TrainConfig, *, dataset=None, algo_config=None) -> dict:
 def _train(tc: TrainConfig, dataset, algo_config, held) -> dict:
     from offrl.cli import progress_bar_drawn
     from offrl.evaluation.rollout import evaluate, make_policy_fn
-    from offrl.logging import RunLogger, TimeSpent, run_timing
+    from offrl.logging import EVALUATION_CHECKPOINTED, RunLogger, TimeSpent, run_timing
     from offrl.paths import run_folder
 
     chosen = tc.chunk is None
@@ -831,9 +831,11 @@ def _train(tc: TrainConfig, dataset, algo_config, held) -> dict:
                 if pool is None:
                     record(step, None, (states, keys))
                 elif background is None:
-                    with timing("eval"):
-                        ev = evaluate_states(placement.unpad(states))
-                    record(step, ev, (states, keys))
+                    # an interrupt meanwhile lets the evaluation end and be checkpointed: training kept
+                    with logger.finishing(EVALUATION_CHECKPOINTED):
+                        with timing("eval"):
+                            ev = evaluate_states(placement.unpad(states))
+                        record(step, ev, (states, keys))
                 else:
                     if background.pending:
                         collect_background(next_eval=step)

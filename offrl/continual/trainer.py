@@ -481,7 +481,7 @@ def _train_stream(cc: ContinualConfig, s: _Setup) -> dict:
 
     from offrl.cli import progress_bar_drawn
     from offrl.continual.methods.base import ContinualState, Context, base_update
-    from offrl.logging import RunLogger, TimeSpent, run_timing
+    from offrl.logging import EVALUATION_CHECKPOINTED, RunLogger, TimeSpent, run_timing
     from offrl.train import _Checkpoints, host_metrics, init_states, make_chunk_fn
 
     run_dir, config = s.run_dir, s.config
@@ -599,9 +599,12 @@ def _train_stream(cc: ContinualConfig, s: _Setup) -> dict:
 
     try:
         logger.catch_interrupts()  # kill = Ctrl-C: both end with "rerun the same command to resume"
+        # an interrupt during an evaluation lets it end and be checkpointed (logger.finishing): the training
+        # before it is kept, rather than resumed from the checkpoint one evaluation interval earlier
         if not history:
-            evaluate(0, 0)
-            save(0, 0, 0)
+            with logger.finishing(EVALUATION_CHECKPOINTED):
+                evaluate(0, 0)
+                save(0, 0, 0)
         for k in range(task, n_tasks):
             data_k = {"table": method.task_data(ctx, k, tables)}
             if task_step == 0 and method.begin_task is not None and (k > 0 or method.begin_first_task):
@@ -620,8 +623,9 @@ def _train_stream(cc: ContinualConfig, s: _Setup) -> dict:
                 if bar is not None:
                     bar.update(cc.chunk)
                 if task_step % cc.eval_every == 0:
-                    evaluate(step, k)
-                    save(step, k, task_step)
+                    with logger.finishing(EVALUATION_CHECKPOINTED):
+                        evaluate(step, k)
+                        save(step, k, task_step)
             # the last task's end work (OER: a model fit and a selection) feeds no later task: skipped
             last = k == n_tasks - 1
             if method.end_task_host is not None and not last:
