@@ -847,6 +847,19 @@ def _train(tc: TrainConfig, dataset, algo_config, held) -> dict:
     except BaseException as e:
         if bar is not None:
             bar.close()  # before the interrupt message, so that the message is not drawn into the bar
+        if isinstance(e, KeyboardInterrupt) and background is not None and background.pending:
+            # the evaluation under way is of a later step than the last checkpoint: let it end and checkpoint
+            # its step, so that the rerun keeps the training up to it (a second interrupt: stop now)
+            print(f"{run_dir.name}: stopping once the evaluation under way is done and checkpointed (send the "
+                  "interrupt again to stop now)", file=sys.stderr, flush=True)
+            try:
+                with logger.finishing(EVALUATION_CHECKPOINTED):
+                    collect_background()
+            except KeyboardInterrupt:
+                pass
+            except Exception as failed:  # the run stops either way; say why this checkpoint is missing
+                print(f"{run_dir.name}: the evaluation under way failed, so its step has no checkpoint: {failed!r}",
+                      file=sys.stderr, flush=True)
         logger.abort(e)
         raise
     finally:

@@ -125,11 +125,13 @@ def test_offrl_train_refuses_missing_devices_before_reading_data(tmp_path, capsy
 
 
 def test_an_interrupt_while_an_evaluation_runs_beside_training_is_noted(tmp_path, monkeypatch, toy_hopper_dataset):
-    """--overlap-eval: a run interrupted while its evaluation thread runs leaves that thread its envs and notes it,
-    so that the offrl program ends without the interpreter's teardown (which aborted under the thread, 134)."""
+    """--overlap-eval: an interrupt while the evaluation thread runs lets it end (its step is checkpointed) and
+    leaves nothing running; a second one, while that evaluation is awaited, leaves the thread its envs and notes
+    it, so that the offrl program ends without the interpreter's teardown (which aborted under the thread, 134)."""
     import offrl.evaluation.background as bg
     import offrl.train as T
     from offrl import process
+    from offrl.sweep.plan import checkpoint_step
 
     real_start = bg.BackgroundEvaluation.start
 
@@ -140,5 +142,15 @@ def test_an_interrupt_while_an_evaluation_runs_beside_training_is_noted(tmp_path
     monkeypatch.setattr(bg.BackgroundEvaluation, "start", start_then_interrupt)
     monkeypatch.setattr(process, "_left", [])
     with pytest.raises(KeyboardInterrupt):
-        T.train(_config(tmp_path, toy_hopper_dataset, overlap_eval=True))
+        T.train(_config(tmp_path, toy_hopper_dataset, overlap_eval=True, run_id="once"))
+    assert process.left_running() == []  # the evaluation was waited for and its step checkpointed
+    assert checkpoint_step(tmp_path / "res" / "once") == 50
+
+    def interrupted_again(self):
+        raise KeyboardInterrupt("SIGINT")  # the second interrupt, while the trainer waits for the evaluation
+
+    monkeypatch.setattr(bg.BackgroundEvaluation, "wait", interrupted_again)
+    with pytest.raises(KeyboardInterrupt):
+        T.train(_config(tmp_path, toy_hopper_dataset, overlap_eval=True, run_id="twice"))
     assert process.left_running() == ["an evaluation (--overlap-eval)"]
+    assert checkpoint_step(tmp_path / "res" / "twice") is None  # stopped before the evaluation's step was saved

@@ -93,3 +93,37 @@ def test_a_training_run_interrupted_in_an_evaluation_resumes_after_it(tmp_path, 
     for key in ("last", "best", "curve"):
         np.testing.assert_array_equal(again["normalized_score"][key], ref["normalized_score"][key], err_msg=key)
     assert sorted(_steps(tmp_path / "cut" / "metrics.jsonl")) == sorted(_steps(tmp_path / "ref" / "metrics.jsonl"))
+
+
+def test_with_overlap_eval_an_interrupt_waits_for_the_evaluation_under_way(tmp_path, monkeypatch, capsys,
+                                                                           toy_hopper_dataset):
+    """--overlap-eval checkpoints a step when its evaluation, run beside training, is collected (at the next
+    evaluation step): an interrupt in between lets the evaluation under way end and checkpoints its step."""
+    import offrl.train as T
+
+    tc = T.TrainConfig(algo="bc", dataset="toy", seeds=(0, 1), steps=400, eval_every=100, chunk=50,
+                       eval_episodes=1, hp=("hidden=16,16", "batch_size=16"), results_dir=str(tmp_path),
+                       progress=False, wandb=False, eval_workers=1, overlap_eval=True)
+    ref = T.train(dataclasses.replace(tc, run_id="ref"), dataset=toy_hopper_dataset)
+
+    real = T.host_metrics
+
+    def interrupted_at_250(metrics, seeds, step, *args, **kwargs):
+        if step == 250:  # the evaluation of step 200 runs (or waits to be collected); the last checkpoint is 100
+            os.kill(os.getpid(), signal.SIGINT)
+        return real(metrics, seeds, step, *args, **kwargs)
+
+    monkeypatch.setattr(T, "host_metrics", interrupted_at_250)
+    cut = dataclasses.replace(tc, run_id="cut")
+    capsys.readouterr()
+    with pytest.raises(KeyboardInterrupt):
+        T.train(cut, dataset=toy_hopper_dataset)
+    err = capsys.readouterr().err
+    assert "cut: stopping once the evaluation under way is done and checkpointed" in err
+    assert "resume from the checkpoint of step 200" in err, err
+    monkeypatch.undo()
+    again = T.train(cut, dataset=toy_hopper_dataset)
+    assert again["resumed_from_step"] == 200
+    for key in ("last", "best", "curve"):
+        np.testing.assert_array_equal(again["normalized_score"][key], ref["normalized_score"][key], err_msg=key)
+    assert sorted(_steps(tmp_path / "cut" / "metrics.jsonl")) == sorted(_steps(tmp_path / "ref" / "metrics.jsonl"))
