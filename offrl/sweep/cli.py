@@ -109,7 +109,7 @@ def run_sweep(sweep: Sweep, *, backend: str = "local", parallel: int = 1, gpus: 
         label = labels.get(o.run_id, o.run_id)
         # the run folder keeps a run's last failure for `offrl sweep plan` until the run finishes
         if o.status in ("failed", "retrying") and o.run_id in folders:
-            record_failure(folders[o.run_id], o.error or "failed", o.attempts, unexpected=o.traceback is not None)
+            record_failure(folders[o.run_id], o.error or "failed", unexpected=o.traceback is not None)
         elif o.status == "finished" and o.run_id in folders:
             clear_failure(folders[o.run_id])
         result = f": {headline}" if o.status == "finished" and (headline := run_headline(o.final)) else ""

@@ -155,17 +155,20 @@ FAILURE_NAME = "last_failure.json"
 FAILURE_SHOWN_CHARS = 100  # of a failure's message in the plan's table
 
 
-def record_failure(folder: Path, error: str, attempts: int = 1, *, unexpected: bool = False) -> None:
-    """Keep a run's last failure in its folder (``error``: one line, ``ErrorType: message``; ``attempts``:
-    the attempt that failed; ``unexpected``: not an :class:`~offrl.errors.OffrlError`), so that ``offrl
-    sweep plan`` can say the run failed and why. Written atomically; :func:`clear_failure` removes it
-    once the run finishes. A folder that cannot be written is left as it is: the launcher has reported
-    the failure already, and the record only repeats it."""
+def record_failure(folder: Path, error: str, *, unexpected: bool = False) -> None:
+    """Keep a run's last failure in its folder (``error``: one line, ``ErrorType: message``; ``unexpected``:
+    not an :class:`~offrl.errors.OffrlError`), with ``attempts``, the failed attempts counted over every
+    launcher run since the run last finished (one more than the record kept), so that ``offrl sweep
+    plan`` can say the run failed, how often and why. Written atomically; :func:`clear_failure` removes
+    it once the run finishes. A folder that cannot be written is left as it is: the launcher has
+    reported the failure already, and the record only repeats it."""
     import time
 
     from offrl.logging import atomic_write_json
 
-    record = {"error": error, "attempts": int(attempts), "unexpected": bool(unexpected),
+    before = last_failure(folder)
+    attempts = int((before or {}).get("attempts") or 0) + 1
+    record = {"error": error, "attempts": attempts, "unexpected": bool(unexpected),
               "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     try:
         folder.mkdir(parents=True, exist_ok=True)

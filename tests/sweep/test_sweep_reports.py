@@ -40,6 +40,12 @@ def test_a_failed_run_is_shown_failed_with_its_error_until_it_finishes(tmp_path,
     assert len(status.split("  ")[0]) < len(f"failed (attempt 1): {record['error']}")
     assert "1 finished, 1 pending; 1 failed when last run" in out and "pending  " not in row
 
+    # failed attempts are counted over launcher runs: a second run of the same command fails a second time
+    assert main(["sweep", str(f), "--results-dir", str(res), *options]) == 1
+    assert json.loads((res / broken.run_id / FAILURE_NAME).read_text())["attempts"] == 2
+    assert main(["sweep", "plan", str(f), "--results-dir", str(res)]) == 0
+    assert "failed (attempt 2): DataIntegrityError: " in capsys.readouterr().out
+
     repair()
     assert main(["sweep", str(f), "--results-dir", str(res), *options]) == 0
     assert not (res / broken.run_id / FAILURE_NAME).exists()
