@@ -95,3 +95,24 @@ def no_collecting(monkeypatch):
         raise AssertionError("collected although the data root cannot hold the data")
 
     monkeypatch.setattr(collection, "collect_stream", refuse)
+
+
+@pytest.fixture
+def interrupt_on_call(monkeypatch):
+    """``interrupt_on_call(owner, name, call)`` patches ``owner.name`` so that its ``call``-th call (1-based)
+    first sends this process SIGINT, as Ctrl-C would while that code runs."""
+    import signal
+
+    def patch(owner, name: str, call: int) -> None:
+        real = getattr(owner, name)
+        calls = []
+
+        def wrapped(*args, **kwargs):
+            calls.append(1)
+            if len(calls) == call:
+                os.kill(os.getpid(), signal.SIGINT)
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(owner, name, wrapped)
+
+    return patch

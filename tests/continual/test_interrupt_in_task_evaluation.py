@@ -3,8 +3,6 @@ rerun resumes after it (not one evaluation interval earlier) and ends with an un
 The logger's side and the single-task trainer's: tests/evaluation/test_interrupt_at_evaluation.py."""
 
 import json
-import os
-import signal
 
 import numpy as np
 import pytest
@@ -17,25 +15,10 @@ def _steps(path):
     return [json.loads(line)["step"] for line in path.read_text().splitlines() if line.strip()]
 
 
-def _interrupted_at_call(monkeypatch, owner, name: str, call: int):
-    """Patch ``owner.name`` so that its ``call``-th call (1-based) sends this process SIGINT first."""
-    real = getattr(owner, name)
-    calls = []
-
-    def wrapped(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == call:
-            os.kill(os.getpid(), signal.SIGINT)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(owner, name, wrapped)
-    return calls
-
-
-def test_a_continual_run_interrupted_in_an_evaluation_resumes_after_it(tmp_path, monkeypatch):
+def test_a_continual_run_interrupted_in_an_evaluation_resumes_after_it(tmp_path, monkeypatch, interrupt_on_call):
     datasets = pendulum_datasets(600)
     ref = C.train_stream(tiny("finetune", tmp_path, seeds=(0,), run_id="ref"), datasets=datasets)
-    _interrupted_at_call(monkeypatch, C.TaskEvaluator, "__call__", 4)  # step 300: inside the second task
+    interrupt_on_call(C.TaskEvaluator, "__call__", 4)  # step 300: inside the second task
     cut = tiny("finetune", tmp_path, seeds=(0,), run_id="cut")
     with pytest.raises(KeyboardInterrupt):
         C.train_stream(cut, datasets=datasets)

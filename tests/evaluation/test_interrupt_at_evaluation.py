@@ -59,22 +59,8 @@ def test_a_second_interrupt_stops_at_once_but_never_inside_a_write(tmp_path):
     assert _steps(tmp_path / "s" / "metrics.jsonl") == [10, 10]
 
 
-def _interrupted_at_call(monkeypatch, owner, name: str, call: int):
-    """Patch ``owner.name`` so that its ``call``-th call (1-based) sends this process SIGINT first."""
-    real = getattr(owner, name)
-    calls = []
-
-    def wrapped(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == call:
-            os.kill(os.getpid(), signal.SIGINT)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(owner, name, wrapped)
-    return calls
-
-
-def test_a_training_run_interrupted_in_an_evaluation_resumes_after_it(tmp_path, monkeypatch, toy_hopper_dataset):
+def test_a_training_run_interrupted_in_an_evaluation_resumes_after_it(tmp_path, monkeypatch, toy_hopper_dataset,
+                                                                      interrupt_on_call):
     import offrl.evaluation.rollout as R
     import offrl.train as T
 
@@ -83,7 +69,7 @@ def test_a_training_run_interrupted_in_an_evaluation_resumes_after_it(tmp_path, 
                        progress=False, wandb=False, eval_workers=1)
     ref = T.train(dataclasses.replace(tc, run_id="ref"), dataset=toy_hopper_dataset)
 
-    _interrupted_at_call(monkeypatch, R, "evaluate", 2)  # the evaluation of step 200 (train imports it as it starts)
+    interrupt_on_call(R, "evaluate", 2)  # the evaluation of step 200 (train imports it as it starts)
     cut = dataclasses.replace(tc, run_id="cut")
     with pytest.raises(KeyboardInterrupt):
         T.train(cut, dataset=toy_hopper_dataset)
