@@ -733,8 +733,8 @@ class RunLogger:
 
     @contextlib.contextmanager
     def finishing(self, what: str) -> Iterator[None]:
-        """Let the body (an evaluation and the checkpoint that records it; ``what`` names it, e.g. "this
-        evaluation is checkpointed") end before an interrupt of :meth:`catch_interrupts`'s handlers: the
+        """Let the body (an evaluation and the checkpoint that records it; ``what`` names it, e.g.
+        :data:`EVALUATION_CHECKPOINTED`) end before an interrupt of :meth:`catch_interrupts`'s handlers: the
         first one is announced and raised after the body, so that the run resumes from the checkpoint the
         body writes rather than the one before, its training since then kept; a second one is raised at
         once (outside a write)."""

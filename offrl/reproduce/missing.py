@@ -4,7 +4,8 @@ Downloadable datasets (D4RL, NeoRL-2, D5RL: files with a URL) are downloaded by
 :func:`offrl.datasets.download_datasets` (which does not ask an unreachable host again). What is still
 missing is listed once per dataset: a downloadable one with the two ways to get it (the download command,
 on a machine with network; or the file from its URL, saved by hand at the path the loader reads), any
-other dataset with the line :func:`offrl.datasets.api.missing_data_lines` writes (``offrl collect ...`` for ``local/*`` data).
+other dataset with the line :func:`offrl.datasets.api.missing_data_lines` writes (``offrl collect ...`` for
+``local/*`` data).
 Both look in, and name, the data root the runs read (``--root DIR`` / ``--data-root DIR`` where it is
 not the default one).
 """

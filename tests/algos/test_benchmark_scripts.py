@@ -165,7 +165,8 @@ def test_runner_phases_match_the_page_and_bad_arguments_stop_it_before_anything_
     assert re.search(r"timeout --signal=INT --kill-after=60 \d+ python3 -m offrl.cli sweep \S+ --collect "
                      r"--parallel 1 --eval-workers \d+ --start-within (69\d|700)\b", late.stdout), late.stdout
     assert "reproduce offrl-local-v0 --datasets hopper-medium hopper-expert --algos bc --collect" in late.stdout
-    assert re.search(r"offrl.cli reproduce offrl-local-v0 .* --start-within (69\d|700) --out ", late.stdout), late.stdout
+    assert re.search(r"offrl.cli reproduce offrl-local-v0 .* --start-within (69\d|700) --out ", late.stdout), \
+        late.stdout
     assert "--start-within" not in sets.stdout  # none without --last-start
     bad = _run("--dry-run", "--phase", "continual", "--set", "oops", cwd=tmp_path)
     assert bad.returncode == 2 and "--set takes KEY=VALUE, not 'oops'" in bad.stderr
