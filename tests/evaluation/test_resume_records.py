@@ -154,8 +154,9 @@ def test_killed_train_resumes_the_same_records_and_wandb_runs(tmp_path, overlap,
     ckpts = sorted(int(p.name) for p in (run / "checkpoints").iterdir() if p.name.isdigit())
     if not overlap:  # the kill lands between checkpoints: the rerun drops the rows past the last one
         assert ckpts and max(r["step"] for r in killed) > ckpts[-1], "the kill should leave rows past the checkpoint"
-    else:  # beside training, the kill first lets the evaluation under way end and checkpoints its step
-        assert ckpts and max(r["step"] for r in killed) >= ckpts[-1] > 100, (ckpts, err)
+    else:  # beside training, a kill while an evaluation runs first lets it end and checkpoints its step (then no
+        # row need be past the checkpoint); one just before the evaluation starts leaves rows past it, as in line
+        assert ckpts and max(r["step"] for r in killed) >= ckpts[-1], (ckpts, err)
     assert f"resume from the checkpoint of step {ckpts[-1]}" in err, err
     assert not (run / "final.json").exists()
 
