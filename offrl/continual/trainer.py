@@ -597,14 +597,17 @@ def _train_stream(cc: ContinualConfig, s: _Setup) -> dict:
                 logger.checkpointed(step, f"the end of task {k} ({names[k - 1]}, step {k * S:,})"
                                     if ks == 0 and k > 0 else None)
 
+    def evaluate_and_save(step: int, k: int, ks: int) -> None:
+        # an interrupt meanwhile lets the evaluation end and be checkpointed (logger.finishing): the training
+        # before it is kept, rather than resumed from the checkpoint one evaluation interval earlier
+        with logger.finishing(EVALUATION_CHECKPOINTED):
+            evaluate(step, k)
+            save(step, k, ks)
+
     try:
         logger.catch_interrupts()  # kill = Ctrl-C: both end with "rerun the same command to resume"
-        # an interrupt during an evaluation lets it end and be checkpointed (logger.finishing): the training
-        # before it is kept, rather than resumed from the checkpoint one evaluation interval earlier
         if not history:
-            with logger.finishing(EVALUATION_CHECKPOINTED):
-                evaluate(0, 0)
-                save(0, 0, 0)
+            evaluate_and_save(0, 0, 0)
         for k in range(task, n_tasks):
             data_k = {"table": method.task_data(ctx, k, tables)}
             if task_step == 0 and method.begin_task is not None and (k > 0 or method.begin_first_task):
@@ -623,9 +626,7 @@ def _train_stream(cc: ContinualConfig, s: _Setup) -> dict:
                 if bar is not None:
                     bar.update(cc.chunk)
                 if task_step % cc.eval_every == 0:
-                    with logger.finishing(EVALUATION_CHECKPOINTED):
-                        evaluate(step, k)
-                        save(step, k, task_step)
+                    evaluate_and_save(step, k, task_step)
             # the last task's end work (OER: a model fit and a selection) feeds no later task: skipped
             last = k == n_tasks - 1
             if method.end_task_host is not None and not last:
