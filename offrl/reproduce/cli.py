@@ -44,6 +44,9 @@ from offrl.reproduce.targets import (
 )
 from offrl.reproduce.verdict import EXIT_INCOMPLETE, EXIT_OK, Tolerance, exit_code
 
+#: exit status of a call stopped by Ctrl-C or SIGINT (as a shell reports it); its report and records are written
+EXIT_INTERRUPTED = 130
+
 __all__ = ["ReproduceArgs", "main", "reproduce"]
 
 
@@ -417,6 +420,7 @@ def reproduce(a: ReproduceArgs, *, command: str = "", out=None) -> int:
         return EXIT_OK
 
     outcomes: dict[str, dict] = {}
+    interrupted = False
     if a.train:
         if not _ready_to_train(a, target, sweeps, data_root):
             return EXIT_INCOMPLETE
@@ -427,9 +431,12 @@ def reproduce(a: ReproduceArgs, *, command: str = "", out=None) -> int:
                                           compile_cache=a.compile_cache, progress=a.progress,
                                           start_until=None if a.start_within is None else began + a.start_within))
         except KeyboardInterrupt:
+            # the runs finished before the interrupt are results: they are reported (and recorded) as in a
+            # complete call, so that a job stopped by its time limit loses none of them
+            interrupted = True
             _say(out, f"offrl reproduce {target.name}: interrupted; finished runs are kept and stopped runs keep "
-                      "their checkpoints: run the same command again to resume")
-            return 130
+                      "their checkpoints: run the same command again to resume. The report below has the runs "
+                      "finished so far")
 
     rows = build_rows(runs, outcomes, published, source=target.source, scores=target.scores, tolerance=tolerance,
                       ci=a.ci, reps=a.reps, seed=a.seed)
@@ -450,8 +457,10 @@ def reproduce(a: ReproduceArgs, *, command: str = "", out=None) -> int:
     verdicts = row_verdicts(rows, recording=a.record)
     if a.record:
         _record(a, target, rows, command, git, out)
-        if rows and not verdicts:  # every row recorded, none had a reference yet
-            return EXIT_OK
+    if interrupted:
+        return EXIT_INTERRUPTED
+    if a.record and rows and not verdicts:  # every row recorded, none had a reference yet
+        return EXIT_OK
     return exit_code(verdicts)
 
 

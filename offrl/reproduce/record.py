@@ -5,7 +5,9 @@ quick check) turns every finished row into a CSV row of the target's source, wit
 :data:`offrl.evaluation.results.PUBLISHED_COLUMNS` (mean, std, CI, seeds, steps, code version, card,
 date, data checksum, command). A recorded row replaces the row of the same source, algorithm,
 dataset and score; every other line of the file (comments, other sources, older rows without the
-new columns) is kept byte for byte. The docs table between the markers
+new columns) is kept byte for byte. A row recorded again with the same measurement (the same finished run
+read again, e.g. by a later command that resumed the table) keeps its line, and so the command, code
+version and card of the call that recorded it first. The docs table between the markers
 ``<!-- reproduce:SOURCE -->`` and ``<!-- /reproduce:SOURCE -->`` is rewritten from the CSV, so the
 two always agree. Both files are written atomically.
 """
@@ -60,9 +62,9 @@ def _csv_line(values: Sequence[Any]) -> str:
 def record_rows(rows: Sequence, *, source: str, csv_path: str | os.PathLike, command: str, card: str,
                 description: str = "", git: str | None = None) -> int:
     """Write the finished ``rows`` (:class:`offrl.reproduce.report.Row`) as rows of ``source`` into
-    ``csv_path``; returns how many were written. ``description`` becomes a header comment for a source
-    the file does not describe yet; ``git`` is the checkout's version (as :func:`code_version` takes it;
-    default: now)."""
+    ``csv_path``; returns how many it recorded (written, or kept where the same result was there).
+    ``description`` becomes a header comment for a source the file does not describe yet; ``git`` is the
+    checkout's version (as :func:`code_version` takes it; default: now)."""
     from offrl.atomic import atomic_file
     from offrl.evaluation.results import PUBLISHED_COLUMNS
 
@@ -81,27 +83,43 @@ def record_rows(rows: Sequence, *, source: str, csv_path: str | os.PathLike, com
         if header[:5] != list(PUBLISHED_COLUMNS[:5]):
             raise DataIntegrityError(f"{path}: header {header} does not start with {list(PUBLISHED_COLUMNS[:5])}")
         body = body[1:]
-    new = {(source, r.algo, r.dataset, r.score) for r in done}
+    entries = {}
+    for r in done:
+        date = _dt.datetime.fromtimestamp(r.finished_at or _dt.datetime.now().timestamp(), _dt.UTC).date().isoformat()
+        entries[(source, r.algo, r.dataset, r.score)] = {
+            "source": source, "algo": r.algo, "dataset": r.dataset, "mean": _fmt(r.mean), "std": _fmt(r.std),
+            "score": r.score, "ci_low": _fmt(r.ci_low), "ci_high": _fmt(r.ci_high),
+            "seeds": str(sum(math.isfinite(v) for v in r.scores)),  # the seeds behind the mean
+            "steps": str(r.steps or ""), "code_version": code_version([r.offrl_version], git), "card": card,
+            "date": date, "data_checksum": r.data_checksum, "command": command}
     kept = []
     for ln in body:
         fields = next(csv.reader([ln]))
         score = fields[5].strip() if len(fields) > 5 else ""
-        if (fields[0].strip(), *(f.strip() for f in fields[1:3]), score) not in new:
-            kept.append(ln if ln.endswith("\n") else ln + "\n")
+        key = (fields[0].strip(), *(f.strip() for f in fields[1:3]), score)
+        if key in entries and _same_measurement(entries[key], fields):
+            del entries[key]  # the line stays where it is, with the command that first recorded it
+        elif key in entries:
+            continue
+        kept.append(ln if ln.endswith("\n") else ln + "\n")
     if description and not any(c.startswith(f"# {source} = ") or f" {source} = " in c for c in comments):
         comments.append(f"# {source} = {description}\n")
     out = [*comments, _csv_line(PUBLISHED_COLUMNS), *kept]
-    for r in done:
-        date = _dt.datetime.fromtimestamp(r.finished_at or _dt.datetime.now().timestamp(), _dt.UTC).date().isoformat()
-        entry = {"source": source, "algo": r.algo, "dataset": r.dataset, "mean": _fmt(r.mean), "std": _fmt(r.std),
-                 "score": r.score, "ci_low": _fmt(r.ci_low), "ci_high": _fmt(r.ci_high),
-                 "seeds": sum(math.isfinite(v) for v in r.scores),  # the seeds behind the mean
-                 "steps": r.steps or "", "code_version": code_version([r.offrl_version], git), "card": card,
-                 "date": date, "data_checksum": r.data_checksum, "command": command}
-        out.append(_csv_line([entry[k] for k in PUBLISHED_COLUMNS]))
+    out += [_csv_line([e[k] for k in PUBLISHED_COLUMNS]) for e in entries.values()]
     with atomic_file(path) as tmp:
         tmp.write_text("".join(out), encoding="utf-8")
     return len(done)
+
+
+#: What a recorded row measured: equal in these columns, it is the same result recorded again.
+_MEASUREMENT = ("mean", "std", "ci_low", "ci_high", "seeds", "steps", "date", "data_checksum")
+
+
+def _same_measurement(entry: Mapping[str, str], fields: Sequence[str]) -> bool:
+    from offrl.evaluation.results import PUBLISHED_COLUMNS
+
+    line = dict(zip(PUBLISHED_COLUMNS, (f.strip() for f in fields)))
+    return all(line.get(k, "") == entry[k] for k in _MEASUREMENT)
 
 
 def _markers(source: str) -> tuple[str, str]:

@@ -69,12 +69,35 @@ def test_recording_again_replaces_only_the_same_rows(tmp_path):
     record_rows([_row("iql", "local/walker2d-medium-v0", "last", 70.0, 3.0, 68.0, 72.0),
                  _row("iql", "local/hopper-medium-v0", "last", 50.0, 3.0, 48.0, 52.0)], **kw)
     record_rows([_row("iql", "local/walker2d-medium-v0", "last", 71.0, 2.0, 69.0, 73.0)], **kw)
-    ours = {r["dataset"]: r["mean"] for r in published_rows(path) if r["source"] == "offrl-local-v0"}
+    ours = {r["dataset"]: r["mean"] for r in published_rows(path)
+            if r["source"] == "offrl-local-v0" and r["algo"] == "iql"}
     assert ours == {"local/walker2d-medium-v0": 71.0, "local/hopper-medium-v0": 50.0}
     after = path.read_text().splitlines()
     assert after[: len(before)] == before                  # everything that was there is untouched
     assert len(after) == len(before) + 2
     assert not list(tmp_path.glob(".*tmp*"))              # written through a renamed temporary file
+
+
+def test_a_result_recorded_again_keeps_the_line_of_its_first_recording(tmp_path):
+    """A table resumed over several commands reads its finished runs again each time: their rows keep the
+    command and code version that first recorded them; a row whose result changed is replaced."""
+    path = tmp_path / "published_scores.csv"
+    path.write_text(OLD_LAYOUT)
+    first = [_row("bc", "local/hopper-medium-v0", "last", 36.5, 0.9, 35.8, 37.2),
+             _row("bc", "local/hopper-medium-v0", "best", 37.0, 1.1, 36.0, 38.0)]
+    record_rows(first, source="s", csv_path=path, command="offrl reproduce T --datasets a", card="GPU", git="git 1")
+    before = path.read_text()
+    again = [_row("bc", "local/hopper-medium-v0", "last", 36.5, 0.9, 35.8, 37.2),   # the same run read again
+             _row("bc", "local/hopper-medium-v0", "best", 38.0, 1.0, 37.0, 39.0),   # another result
+             _row("iql", "local/hopper-medium-v0", "last", 50.0, 2.0, 48.0, 52.0)]  # a new row
+    assert record_rows(again, source="s", csv_path=path, command="offrl reproduce T", card="GPU", git="git 2") == 3
+    rows = {(r["algo"], r["score"]): r for r in published_rows(path) if r["source"] == "s"}
+    assert rows[("bc", "last")]["command"] == "offrl reproduce T --datasets a"
+    assert rows[("bc", "last")]["code_version"] == "offrl 0.1.0 (git 1)"
+    assert before.splitlines()[-2] in path.read_text().splitlines()         # that line kept byte for byte
+    assert (rows[("bc", "best")]["mean"], rows[("bc", "best")]["command"]) == (38.0, "offrl reproduce T")
+    assert rows[("iql", "last")]["code_version"] == "offrl 0.1.0 (git 2)"
+    assert len(rows) == 3
 
 
 def test_record_refuses_a_file_that_is_not_published_scores(tmp_path):

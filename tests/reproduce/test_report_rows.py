@@ -148,3 +148,34 @@ def test_seeds_column_counts_the_seeds_behind_the_mean(tmp_path, finished_run, c
     (row,) = _report(tmp_path, "corl-last")["rows"]
     assert row["mean"] == pytest.approx(160 / 3) and len(row["seeds"]) == 3
     assert "| 3 | " in (tmp_path / "out" / "corl-last.md").read_text()
+
+
+def test_an_interrupted_call_reports_and_records_the_runs_finished_before_it(tmp_path, finished_run, capsys,
+                                                                           monkeypatch):
+    """A job stopped by its time limit (SIGINT) once left no report and recorded nothing, although some of
+    its runs had finished: their rows were recorded only by a later call that completed."""
+    import offrl.sweep
+
+    csv_path, page = tmp_path / "published_scores.csv", tmp_path / "reproduce.md"
+    csv_path.write_text("source,algo,dataset,mean,std\ncorl-last,bc,hopper-medium-v2,53.51,1.76\n")
+    page.write_text("<!-- reproduce:offrl-local-v0 -->\n<!-- /reproduce:offrl-local-v0 -->\n")
+    done, _ = _runs("offrl-local-v0", algos=("td3bc",), datasets=("local/hopper-medium-v0",
+                                                                  "local/hopper-medium-replay-v0"))
+    finished_run(done, last=[55.0, 60.0, 52.0, 58.0, 50.0], best=[70.0, 72.0, 69.0, 75.0, 71.0])
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(offrl.sweep, "run_sweep", interrupted)
+    rc = offrl_main(["reproduce", "offrl-local-v0", "--algos", "td3bc", "--datasets", "local/hopper-medium-v0",
+                     "local/hopper-medium-replay-v0", "--skip-missing", "--no-plots", "--reps", "500",
+                     "--reference-csv", str(csv_path), "--out", str(tmp_path / "o"), "--record", "--csv",
+                     str(csv_path), "--docs", str(page), "--card", "1x NVIDIA H100"])
+    assert rc == 130
+    out = capsys.readouterr().out
+    assert "interrupted; finished runs are kept" in out and "recorded 2 row(s) of offrl-local-v0" in out
+    rows = json.loads((tmp_path / "o" / "offrl-local-v0.json").read_text())["rows"]
+    assert [(r["dataset"], r["score"], r["mean"]) for r in rows[:2]] == [
+        ("local/hopper-medium-v0", "last", 55.0), ("local/hopper-medium-v0", "best", 71.4)]
+    assert all(r["status"].startswith("not finished") and r["mean"] is None for r in rows[2:]), rows[2:]
+    assert "| `local/hopper-medium-v0` | td3bc | 55.00 ± 3.69 [" in page.read_text()
