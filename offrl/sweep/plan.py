@@ -303,7 +303,8 @@ def get_missing_data(sources: Sequence[str], *, download: bool = False, collect:
     (:func:`offrl.datasets.download_datasets`: an unreachable host is asked once and said once on
     ``out``); ``collect``: ``local/*`` datasets are collected from the shipped policies, ``workers`` at a
     time in their own processes (0: one per CPU core; collection is single-core work); composites such as
-    ``medium-expert``, which reuse their parts, come after the parts; ``steps``: transitions per collected
+    ``medium-expert``, which reuse their parts, come after the parts (an absent part is collected and saved
+    with the others); ``steps``: transitions per collected
     dataset, default each dataset's own. ``root``: the data root looked in and written to (default
     ``$OFFRL_DATA_DIR`` or ``~/.offrl/data``). ``to_get``: what :func:`data_to_get` just returned for these
     ``sources``, ``download``, ``collect`` and ``root``, which are then not looked for again (default: look).
@@ -333,11 +334,12 @@ def get_missing_data(sources: Sequence[str], *, download: bool = False, collect:
         notes.update({source: f" (download failed: {why})" for source, why in downloads.failed.items()})
         notes.update({source: f" (not downloaded: {why})" for source, why in downloads.not_got().items()
                       if source not in downloads.failed})
-    parts = [s for s in local if not s.endswith("medium-expert-v0")]
-    for group in (parts, [s for s in local if s not in parts]):
+    parts, composites, part_of = _collection_groups(local, root)
+    for group in (parts, composites):
         names = {R.parse_id(s)[1].removesuffix("-v0"): s for s in group}
         for name in names:
-            print(f"collecting {names[name]} (`offrl collect {name}{R.data_root_option(root)}`)", file=out,
+            why = f", a part of {part_of[names[name]]}" if names[name] in part_of else ""
+            print(f"collecting {names[name]} (`offrl collect {name}{R.data_root_option(root)}`{why})", file=out,
                   flush=True)
         for name, error in _run_collections(list(names), workers, steps, progress, out, root).items():
             notes[names[name]] = f" (collection failed: {error})"
@@ -345,6 +347,28 @@ def get_missing_data(sources: Sequence[str], *, download: bool = False, collect:
     for source in missing:
         lines += [line + notes.get(source, "") for line in missing_data_lines([source], root=root)]
     return lines
+
+
+def _collection_groups(local: Sequence[str], root: str | None = None
+                       ) -> tuple[list[str], list[str], dict[str, str]]:
+    """``local`` ids in two groups collected one after the other: the datasets collected from the policies,
+    then the composites (medium-expert), which join their saved parts; and {part added: its composite}. A
+    composite's part that is absent joins the first group (and is saved, as `offrl collect` would save it),
+    so that it is collected beside the others instead of alone inside the composite's collection, after
+    them (a part saved with other settings stays as it is: the composite collects its own copy)."""
+    from offrl.collection import COMPOSITE_LEVELS, parse_name, source
+    from offrl.datasets import registry as R
+
+    composites = [s for s in local if parse_name(s)[1] in COMPOSITE_LEVELS]
+    parts = [s for s in local if s not in composites]
+    part_of: dict[str, str] = {}
+    for s in composites:
+        env, level = parse_name(s)
+        for part in (source(env).dataset_id(lv) for lv in COMPOSITE_LEVELS[level]):
+            if part not in parts and part in R.DATASETS and missing_data_lines([part], root=root):
+                parts.append(part)
+                part_of[part] = s
+    return parts, composites, part_of
 
 
 def _run_collections(names: list[str], workers: int, steps: int | None, progress: bool, out,

@@ -129,6 +129,26 @@ def test_collect_gets_local_parts_before_their_composite(capsys, monkeypatch):
     assert "`offrl collect hopper-medium-expert`" in line and "collection failed: no MuJoCo here" in line
 
 
+def test_an_absent_part_of_a_composite_is_collected_with_the_other_parts(capsys, monkeypatch):
+    """medium-expert alone, or with medium only: its expert part was collected inside the composite's own
+    collection, alone, after the first group had finished (on a 16-core machine, 2 min of a call in which
+    nothing trained). It is now collected beside medium, in the first group, and saved."""
+    calls = []
+
+    def fake_collect(name, **kw):
+        calls.append((name, kw.get("steps")))
+        raise OffrlError(f"no MuJoCo here for {name}")
+
+    monkeypatch.setattr("offrl.collection.collect", fake_collect)
+    rc = offrl_main(["reproduce", "offrl-local-v0", "--collect", "--collect-workers", "1", "--algos", "bc",
+                     "--datasets", "hopper-medium-expert-v0", "hopper-medium-v0"])
+    out = capsys.readouterr().out
+    assert rc == 2
+    assert [name for name, _ in calls] == ["hopper-medium", "hopper-expert", "hopper-medium-expert"]
+    assert ("collecting local/hopper-expert-v0 (`offrl collect hopper-expert`, a part of "
+            "local/hopper-medium-expert-v0)") in out
+
+
 def test_backend_options_reach_the_sweep_launcher(tmp_path, capsys, monkeypatch):
     seen = []
 
