@@ -80,6 +80,9 @@ Phase options:
   --datasets "D ..."   reproduce: only these rows' datasets (offrl reproduce --datasets; e.g. "hopper-medium
                        hopper-expert"): a call collects only their data, so a table can be split over machines
   --algos "A ..."      reproduce: only these algorithms' rows (offrl reproduce --algos)
+  --check-seeds "S ..." reproduce: the table's self-check: train the rows with these seeds instead (offrl
+                       reproduce --seeds; new runs, from scratch) and judge them against the recorded rows;
+                       nothing is recorded (report in DIR/reproduce/check)
   --eval-workers N     continual, reproduce: processes stepping each run's evaluation envs (default: the
                        CPU cores less 2, shared among the runs at once)
   --parallel K         continual, packing, reproduce: runs sharing the GPU at once (default 1; packing
@@ -101,7 +104,7 @@ phase_names() { local e; for e in "${PHASES_KNOWN[@]}"; do echo "${e%%|*}"; done
 
 OUT_DIR=./benchmark-results; PHASES=(); QUICK=0; DRY=0; ARCHIVE=""; DEADLINE=""; OLD=""; STAGES=(); WHAT=mlp
 RESUME_FROM=""; PACK_EVERY=120; LAST_START=0
-SPEED_METHODS="er oer"; SPEED_BASELINE=(); REPRO_DATASETS=(); REPRO_ALGOS=()
+SPEED_METHODS="er oer"; SPEED_BASELINE=(); REPRO_DATASETS=(); REPRO_ALGOS=(); REPRO_SEEDS=()
 RUNS=(); LEVELS=""; TRAIN=60000; EVERY=10000; DTSTEPS=30000; DTEVERY=10000; SWEEPS=(); SETS=(); PARALLEL=""; SHARED=1; EVAL_WORKERS=""
 need() { [ $# -ge 2 ] && [ -n "$2" ] && [[ "$2" != --* ]] || die "$1 needs a value (see --help)"; }
 while [ $# -gt 0 ]; do
@@ -134,6 +137,8 @@ while [ $# -gt 0 ]; do
     --no-baseline) SPEED_BASELINE=(--no-baseline) ;;
     --datasets) need "$@"; read -r -a REPRO_DATASETS <<< "$2"; shift ;;
     --algos) need "$@"; read -r -a REPRO_ALGOS <<< "$2"; shift ;;
+    --check-seeds) need "$@"; [[ "$2" =~ ^[0-9]+( +[0-9]+)*$ ]] || die "--check-seeds takes seeds such as \"5 6 7\", not '$2'"
+      read -r -a REPRO_SEEDS <<< "$2"; shift ;;
     *) die "unknown option '$1' (see --help)" ;;
   esac
   shift
@@ -544,13 +549,17 @@ phase_reproduce() {
   local sel=(); [ "$QUICK" = 1 ] && sel=(--quick)
   [ ${#REPRO_DATASETS[@]} -gt 0 ] && sel+=(--datasets "${REPRO_DATASETS[@]}")
   [ ${#REPRO_ALGOS[@]} -gt 0 ] && sel+=(--algos "${REPRO_ALGOS[@]}")
+  # the self-check judges other seeds' runs against the recorded rows: recording them would replace those
+  local record=1 report=report
+  [ "$QUICK" = 1 ] && record=0
+  [ ${#REPRO_SEEDS[@]} -gt 0 ] && { sel+=(--seeds "${REPRO_SEEDS[@]}"); record=0; report=check; }
   LIMIT=(); until_deadline || { echo "skip reproduce: no time left before --deadline"; return; }
   step reproduce "${LIMIT[@]}" python3 -m offrl.cli reproduce offrl-local-v0 "${sel[@]}" --collect \
     --parallel "$(runs_at_once)" --eval-workers "$(eval_workers)" ${START_WITHIN[@]+"${START_WITHIN[@]}"} \
-    --out "$PHASE_DIR/report" $([ "$QUICK" = 1 ] || echo --record)
+    --out "$PHASE_DIR/$report" $([ "$record" = 0 ] || echo --record)
   # --record writes the rows into the checkout's files: a copy goes with the results (and the archive), so
   # that rows recorded on a machine whose disk is not kept are not lost
-  [ "$QUICK" = 1 ] || step keep_records cp offrl/assets/reference/published_scores.csv docs/reproduce.md "$PHASE_DIR/"
+  [ "$record" = 0 ] || step keep_records cp offrl/assets/reference/published_scores.csv docs/reproduce.md "$PHASE_DIR/"
 }
 
 if [ -n "$RESUME_FROM" ] && [ "$DRY" = 0 ]; then

@@ -168,6 +168,15 @@ def test_runner_phases_match_the_page_and_bad_arguments_stop_it_before_anything_
     assert re.search(r"offrl.cli reproduce offrl-local-v0 .* --start-within (69\d|700) --out ", late.stdout), \
         late.stdout
     assert "--start-within" not in sets.stdout  # none without --last-start
+    # the table's self-check: other seeds, judged against the recorded rows, recording nothing
+    check = _run("--dry-run", "--out", str(out), "--phase", "reproduce", "--datasets", "hopper-medium",
+                 "--check-seeds", "5 6 7 8 9", cwd=tmp_path)
+    assert check.returncode == 0, check.stderr
+    assert (f"reproduce offrl-local-v0 --datasets hopper-medium --seeds 5 6 7 8 9 --collect --parallel 1 "
+            f"--eval-workers") in check.stdout and f"--out {out}/reproduce/check" in check.stdout
+    assert "--record" not in check.stdout and "keep_records" not in check.stdout and "cp offrl" not in check.stdout
+    seeds = _run("--dry-run", "--phase", "reproduce", "--check-seeds", "5,6", cwd=tmp_path)
+    assert seeds.returncode == 2 and "--check-seeds takes seeds such as" in seeds.stderr
     bad = _run("--dry-run", "--phase", "continual", "--set", "oops", cwd=tmp_path)
     assert bad.returncode == 2 and "--set takes KEY=VALUE, not 'oops'" in bad.stderr
 
