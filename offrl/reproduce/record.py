@@ -97,10 +97,10 @@ def record_rows(rows: Sequence, *, source: str, csv_path: str | os.PathLike, com
         fields = next(csv.reader([ln]))
         score = fields[5].strip() if len(fields) > 5 else ""
         key = (fields[0].strip(), *(f.strip() for f in fields[1:3]), score)
-        if key in entries and _same_measurement(entries[key], fields):
-            del entries[key]  # the line stays where it is, with the command that first recorded it
-        elif key in entries:
-            continue
+        if key in entries:
+            if not _same_measurement(entries[key], fields):
+                continue  # replaced by the new line
+            del entries[key]  # the same result: the line stays, with the command that first recorded it
         kept.append(ln if ln.endswith("\n") else ln + "\n")
     if description and not any(c.startswith(f"# {source} = ") or f" {source} = " in c for c in comments):
         comments.append(f"# {source} = {description}\n")
