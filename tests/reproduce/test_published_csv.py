@@ -65,12 +65,13 @@ def test_recording_again_replaces_only_the_same_rows(tmp_path):
     path = tmp_path / "published_scores.csv"
     shutil.copy(shipped_csv(), path)
     before = path.read_text().splitlines()
-    kw = dict(source="offrl-local-v0", csv_path=path, command="c", card="1x GPU")
+    # a source of its own: the shipped file's rows (offrl-local-v0's included) are the ones left alone
+    kw = dict(source="offrl-test-v0", csv_path=path, command="c", card="1x GPU")
     record_rows([_row("iql", "local/walker2d-medium-v0", "last", 70.0, 3.0, 68.0, 72.0),
                  _row("iql", "local/hopper-medium-v0", "last", 50.0, 3.0, 48.0, 52.0)], **kw)
     record_rows([_row("iql", "local/walker2d-medium-v0", "last", 71.0, 2.0, 69.0, 73.0)], **kw)
     ours = {r["dataset"]: r["mean"] for r in published_rows(path)
-            if r["source"] == "offrl-local-v0" and r["algo"] == "iql"}
+            if r["source"] == "offrl-test-v0" and r["algo"] == "iql"}
     assert ours == {"local/walker2d-medium-v0": 71.0, "local/hopper-medium-v0": 50.0}
     after = path.read_text().splitlines()
     assert after[: len(before)] == before                  # everything that was there is untouched
