@@ -333,6 +333,10 @@ class _Child:
     result_path: Path
     log_path: Path
     slot: int
+    wall_s: float = 0.0
+    """seconds it has run, as the launcher counts them (from its start to the poll that saw it end)."""
+    alone_s: float = 0.0
+    """the same seconds, each divided by the number of children then running on its GPU."""
 
 
 @dataclasses.dataclass
@@ -377,8 +381,12 @@ class ProcessBackend:
         running: dict[int, _Child] = {}
         tmp = scratch_folder()
         previous = _catch_stop_signals() if _in_main_thread() else {}
+        last_tick = time.monotonic()
         try:
             while queue or running or deferred:
+                now = time.monotonic()
+                _count_sharing(running, slots, now - last_tick)  # the children that ran in that interval
+                last_tick = now
                 if (queue or deferred) and _too_late(self.start_until):
                     _not_started([*queue, *deferred.items], report, out)
                     queue.clear()
@@ -414,6 +422,8 @@ class ProcessBackend:
                         report(dataclasses.replace(res, status="retrying"))
                         queue.append((child.config, child.attempt + 1))
                     else:
+                        if res.status == "finished" and not res.trained_elsewhere and slots[slot] is not None:
+                            _write_device_share(child, slots[slot], self.per_gpu)
                         out[res.run_id] = res
                         report(res)
                 time.sleep(self.poll_s)
@@ -448,6 +458,25 @@ class ProcessBackend:
                                     stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                     env=child_env(gpu, self.per_gpu), start_new_session=True)
         return _Child(proc, config, attempt, result, log_path, slot)
+
+
+def _count_sharing(running: dict[int, _Child], slots: list[str | None], seconds: float) -> None:
+    """Add ``seconds`` to each running child's wall time, and to its share of its GPU that time divided
+    by the children then running on that GPU: they take turns on it (benchmarks/RESULTS.md, "Sweep
+    packing"), so each got about that fraction of it."""
+    on_device = collections.Counter(slots[s] for s in running)
+    for slot, child in running.items():
+        child.wall_s += seconds
+        child.alone_s += seconds / on_device[slots[slot]]
+
+
+def _write_device_share(child: _Child, gpu: str, per_gpu: int) -> None:
+    """Leave in a finished run's folder how much of its GPU it had (:func:`offrl.sweep.plan.record_device_share`).
+    A run on the CPU gets none: processes there share cores, not one device in turn."""
+    from offrl.sweep.plan import record_device_share
+
+    record_device_share(_run_dir(child.config), gpu=gpu, runs_per_gpu=per_gpu, attempt=child.attempt,
+                        wall_s=child.wall_s, alone_s=child.alone_s)
 
 
 def _in_main_thread() -> bool:

@@ -16,7 +16,10 @@ steps / the run's wall time over all its attempts, which includes compilation an
 read from :data:`RECORDED_SEED_STEPS_PER_S` (training alone), slowed down for a batch larger than the
 one it was measured at (never sped up for a smaller one); the plan says which. Runs sharing one
 accelerator (``--parallel``) do not make it much shorter: the GPU runs their kernels in turn, so only
-their CPU-side work overlaps (benchmarks/RESULTS.md, "Sweep packing").
+their CPU-side work overlaps (benchmarks/RESULTS.md, "Sweep packing"). For the same reason a run
+measured while it shared its GPU counts its wall time times its share of the GPU
+(:data:`DEVICE_SHARE_NAME`, which the local launcher writes; 1/2 for one of two all along), not the
+wall time itself, which would halve the rate.
 """
 
 from __future__ import annotations
@@ -32,10 +35,10 @@ from offrl.datasets.api import missing_data_lines
 from offrl.provenance import run_code, source_digest
 from offrl.sweep.spec import Sweep, _short
 
-__all__ = ["FAILURE_NAME", "RECORDED_SEED_STEPS_PER_S", "RunState", "Work", "batch_label", "checkpoint_step",
-           "clear_failure", "data_to_get", "estimate", "format_plan", "get_missing_data", "jax_runs_on_cpu",
-           "last_failure", "other_code_note", "record_failure", "recorded_rate", "run_dir",
-           "run_states"]
+__all__ = ["DEVICE_SHARE_NAME", "FAILURE_NAME", "RECORDED_SEED_STEPS_PER_S", "RunState", "Work", "batch_label",
+           "checkpoint_step", "clear_failure", "data_to_get", "device_share", "estimate", "format_plan",
+           "get_missing_data", "jax_runs_on_cpu", "last_failure", "other_code_note", "record_device_share",
+           "record_failure", "recorded_rate", "run_dir", "run_states"]
 
 # Training throughput on one H100 80GB (jax 0.11.2, 2026-11-26), float32 defaults with concurrent
 # kernels, 2x256 MLPs / DT's 3x128 transformer, batch 256 (DT 64), compile and evaluation excluded:
@@ -123,6 +126,8 @@ class RunState:
     (:mod:`offrl.provenance`): a sweep keeps it, as it keeps every finished run."""
     failure: dict | None = None
     """the last failure of a run that is neither finished nor running (:func:`last_failure`), else None."""
+    device_share: float | None = None
+    """a finished run's share of the GPU it ran on (:func:`device_share`), where its folder records it."""
 
     def describe(self) -> str:
         if self.state == "finished" and self.other_code:
@@ -185,6 +190,38 @@ def clear_failure(folder: Path) -> None:
         pass
 
 
+#: a finished run's folder: the share of its GPU the run had (:func:`record_device_share`)
+DEVICE_SHARE_NAME = "device_share.json"
+
+
+def record_device_share(folder: Path, *, gpu: str, runs_per_gpu: int, attempt: int, wall_s: float,
+                        alone_s: float) -> None:
+    """Keep in a finished run's folder the share of its GPU it had: ``alone_s`` is its ``wall_s`` with each
+    second divided by the runs then on that GPU (the local launcher counts them). Runs sharing a GPU take
+    turns on it, so one of two takes about twice as long as alone; :func:`measured_rates` scales the
+    run's wall time by this share, so that a rate measured two at once is not taken for half the speed."""
+    from offrl.logging import atomic_write_json
+
+    if wall_s <= 0:
+        return
+    try:
+        atomic_write_json(folder / DEVICE_SHARE_NAME, {
+            "gpu": gpu, "runs_per_gpu": runs_per_gpu, "attempt": attempt, "wall_s": round(wall_s, 2),
+            "alone_s": round(alone_s, 2), "share": round(min(alone_s / wall_s, 1.0), 4)})
+    except OSError:  # a note for time estimates only: the finished run itself is not affected
+        pass
+
+
+def device_share(folder: Path) -> float | None:
+    """The share of its GPU a finished run had (:func:`record_device_share`; in (0, 1]), or None where the
+    run's folder has no readable record (a run on the CPU, another backend, an older launcher)."""
+    try:
+        share = json.loads((folder / DEVICE_SHARE_NAME).read_text()).get("share")
+    except (OSError, json.JSONDecodeError, AttributeError):
+        return None
+    return float(share) if isinstance(share, (int, float)) and 0 < share <= 1 else None
+
+
 def last_failure(folder: Path) -> dict | None:
     """The failure :func:`record_failure` kept in ``folder`` (None if there is none or it is unreadable).
     Ignored by callers once the run has its ``final.json``."""
@@ -243,7 +280,7 @@ def run_states(sweep: Sweep, *, check_data: bool = True) -> list[RunState]:
             except (OSError, json.JSONDecodeError):
                 fin = None
             made_by = run_code(_read_config(d))
-            out.append(RunState(config.run_id, "finished", final=fin,
+            out.append(RunState(config.run_id, "finished", final=fin, device_share=device_share(d),
                                 other_code=made_by is not None and made_by != source_digest()))
             continue
         owner = holder(d)
@@ -404,23 +441,29 @@ def _run_collections(names: list[str], workers: int, steps: int | None, progress
 
 def measured_rates(sweep: Sweep, states: list[RunState]) -> dict[str, tuple[float, str]]:
     """Seed-steps/s per throughput key from the sweep's finished runs (their ``final.json``)."""
-    runs: dict[str, list[tuple[float, float, str]]] = {}  # key -> (seed-steps, wall s, machine) per run
+    # key -> (seed-steps, wall s, machine, whether it shared its GPU) per run
+    runs: dict[str, list[tuple[float, float, str, bool]]] = {}
     for config, st in zip(sweep.runs, states):
         fin = st.final or {}
         work = as_work(sweep.kind.work(config))
         wall, steps, seeds = fin.get("wall_time_s"), work.steps, fin.get("seeds")
         if st.state != "finished" or not wall or not steps or not seeds:
             continue
+        # a run that shared its GPU counts the time it would have taken alone (its share of the GPU):
+        # the estimates are for runs one after another, and runs sharing a GPU take turns on it
+        share = st.device_share or 1.0
         # runs made before final.json named its machine; their folders may come from any machine
-        runs.setdefault(work.key, []).append((float(steps) * len(seeds), float(wall),
-                                              fin.get("machine") or "machine not recorded"))
+        runs.setdefault(work.key, []).append((float(steps) * len(seeds), float(wall) * share,
+                                              fin.get("machine") or "machine not recorded", share < 0.95))
     rates = {}
     for key, done in runs.items():
-        wall = sum(w for _, w, _ in done)
+        wall = sum(w for _, w, _, _ in done)
         if wall > 0:
-            machines = "; ".join(sorted({m for _, _, m in done}))
-            rates[key] = (sum(n for n, _, _ in done) / wall,
-                          f"measured: {len(done)} finished run{'s' * (len(done) != 1)} of this sweep ({machines})")
+            machines = "; ".join(sorted({m for _, _, m, _ in done}))
+            shared = sum(s for *_, s in done)
+            rates[key] = (sum(n for n, _, _, _ in done) / wall,
+                          f"measured: {len(done)} finished run{'s' * (len(done) != 1)} of this sweep ({machines})"
+                          + (f"; {shared} of them shared the GPU, counted by their share of it" if shared else ""))
     return rates
 
 

@@ -341,3 +341,33 @@ def test_a_missing_minari_dataset_names_where_it_was_looked_for(tmp_path, monkey
     line, = missing_data(["minari/mujoco/hopper/medium-v0"])
     assert str(tmp_path / 'minari' / 'mujoco/hopper/medium-v0') in line and "(no local path)" not in line
     assert "offrl datasets download minari/mujoco/hopper/medium-v0" in line
+
+
+def test_runs_sharing_a_gpu_record_their_share_of_it(tmp_path, monkeypatch):
+    """Two children on one GPU take turns on it: each finished run's folder says which share of the GPU
+    it had (every second divided by the runs then on it), so that a rate measured two at once is not
+    taken for half the speed. Runs on the CPU record none."""
+    from offrl.sweep.plan import DEVICE_SHARE_NAME, device_share, run_states
+
+    toy_data()
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]))
+    sweep = load_sweep(write_sweep(tmp_path / "s.yaml", steps=100), results_dir=tmp_path / "res")
+    seen = []
+    # "GPU 0" is only a name to the launcher here: JAX computes on the CPU, the launcher counts the same
+    ProcessBackend(per_gpu=2, gpus=["0"]).run(sweep.kind, sweep.runs, lambda o: seen.append(o.status))
+    assert seen == ["finished", "finished"]
+    records = [json.loads((tmp_path / "res" / c.run_id / DEVICE_SHARE_NAME).read_text()) for c in sweep.runs]
+    assert all(r["gpu"] == "0" and r["runs_per_gpu"] == 2 and r["attempt"] == 1 for r in records)
+    # started together, so together their shares cover the longer one's time exactly once
+    walls, alone = [r["wall_s"] for r in records], [r["alone_s"] for r in records]
+    assert sum(alone) == pytest.approx(max(walls), abs=0.05)
+    assert all(0.5 <= r["share"] < 1 and r["share"] == pytest.approx(r["alone_s"] / r["wall_s"], abs=1e-3)
+               for r in records)
+    assert [s.device_share for s in run_states(sweep)] == [r["share"] for r in records]
+    # a damaged record is no record; on the CPU, none is written
+    (tmp_path / "res" / sweep.runs[0].run_id / DEVICE_SHARE_NAME).write_text("{not json")
+    assert device_share(tmp_path / "res" / sweep.runs[0].run_id) is None
+    cpu = load_sweep(write_sweep(tmp_path / "c.yaml", steps=100), results_dir=tmp_path / "cpu")
+    ProcessBackend(per_gpu=2, gpus=[]).run(cpu.kind, cpu.runs, lambda o: None)
+    assert all((tmp_path / "cpu" / c.run_id / "final.json").exists() for c in cpu.runs)
+    assert not list((tmp_path / "cpu").glob(f"*/{DEVICE_SHARE_NAME}"))

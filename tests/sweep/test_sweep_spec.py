@@ -285,6 +285,35 @@ def test_a_finished_continual_run_gives_its_method_a_measured_rate(tmp_path):
         "finetune (td3bc), batch 64": (2000.0, "measured: 1 finished run of this sweep (CPU: AMD EPYC, 2 cores)")}
 
 
+def test_a_run_that_shared_its_gpu_counts_its_share_of_the_time(tmp_path):
+    """Estimates are for runs one after another: a run measured while it shared its GPU with another
+    counts its wall time times its share of the GPU (device_share.json), so its rate is not halved."""
+    from offrl.sweep.plan import estimate, measured_rates, record_device_share, run_states
+
+    f = tmp_path / "s.yaml"
+    f.write_text(yaml.safe_dump({**BASE, "algo": "bc", "datasets": ["local/toy-a-v0", "local/toy-b-v0"],
+                                 "seeds": [0, 1], "train": {"steps": 1000, "eval_every": 1000}}))
+    s = load_sweep(f, results_dir=tmp_path / "res")
+    folder = tmp_path / "res" / s.runs[0].run_id
+    folder.mkdir(parents=True)
+    (folder / "final.json").write_text(json.dumps({"wall_time_s": 4.0, "seeds": [0, 1], "steps": 1000,
+                                                  "machine": "1x NVIDIA H100"}))
+    assert measured_rates(s, run_states(s)) == {"bc, batch 64": (500.0, "measured: 1 finished run of this "
+                                                                        "sweep (1x NVIDIA H100)")}
+    # it ran two at once all along: half the GPU, so 2,000 seed-steps in 2 s of the GPU's time
+    record_device_share(folder, gpu="0", runs_per_gpu=2, attempt=1, wall_s=4.1, alone_s=2.05)
+    states = run_states(s)
+    assert states[0].device_share == 0.5
+    assert measured_rates(s, states) == {"bc, batch 64": (1000.0, "measured: 1 finished run of this sweep "
+                                                                  "(1x NVIDIA H100); 1 of them shared the GPU, "
+                                                                  "counted by their share of it")}
+    seconds, _ = estimate(s, states)
+    assert seconds == [0.0, 2.0]
+    # nothing to record from a run the launcher never saw running
+    record_device_share(folder, gpu="0", runs_per_gpu=2, attempt=2, wall_s=0.0, alone_s=0.0)
+    assert run_states(s)[0].device_share == 0.5
+
+
 def test_set_changes_a_sweep_file_for_one_command(tmp_path, capsys):
     """--set KEY.PATH=VALUE (VALUE as YAML): a section's field, a top-level key, a search axis written
     flat or nested; the same config as a file that says so (same run ids); bad forms named."""
