@@ -27,7 +27,7 @@ from typing import Any
 from offrl.errors import ConfigError, DataIntegrityError, OffrlError
 from offrl.provenance import checkout_version
 
-__all__ = ["code_version", "docs_table", "record_rows", "shipped_csv", "write_docs_table"]
+__all__ = ["code_version", "docs_table", "glance_table", "record_rows", "shipped_csv", "write_docs_table"]
 
 
 def shipped_csv() -> Path:
@@ -126,15 +126,80 @@ def _markers(source: str) -> tuple[str, str]:
     return f"<!-- reproduce:{source} -->", f"<!-- /reproduce:{source} -->"
 
 
+#: the order of the algorithms' columns and lines, and the names they are shown by
+_ALGO_NAMES = {"bc": "BC", "td3bc": "TD3+BC", "iql": "IQL", "cql": "CQL", "dt": "DT", "modt": "MO-DT"}
+#: D4RL's levels from the worst data to the best, the order of a table's datasets within an environment
+_LEVELS = ("random", "medium", "medium-replay", "medium-expert", "expert")
+
+
+def _dataset_order(dataset: str) -> tuple:
+    """Sort key of a dataset id: by environment, then by level (random first, expert last)."""
+    name = re.sub(r"-v\d+$", "", dataset.split("/")[-1])
+    for i, level in sorted(enumerate(_LEVELS), key=lambda x: -len(x[1])):  # medium-expert before medium
+        if name.endswith("-" + level):
+            return name[: -len(level) - 1], i, dataset
+    return name, len(_LEVELS), dataset
+
+
+def _algo_order(algo: str) -> tuple:
+    return list(_ALGO_NAMES).index(algo) if algo in _ALGO_NAMES else len(_ALGO_NAMES), algo
+
+
+def _budget(steps: set[str]) -> str:
+    """``1M``, ``100k``, ``30k``; several budgets joined; none: empty."""
+    def one(s: str) -> str:
+        n = int(s)
+        for unit, div in (("M", 1_000_000), ("k", 1_000)):
+            if n >= div and n % div == 0:
+                return f"{n // div}{unit}"
+        return f"{n:,}"
+    return "/".join(one(s) for s in sorted(steps, key=int) if s.isdigit())
+
+
+def glance_table(published: Sequence[Mapping[str, Any]], source: str) -> str:
+    """``source``'s rows as one line per dataset and one column per algorithm (its budget in the header):
+    the mean at the last evaluation, the mean of the best in brackets; ``·`` where nothing is recorded."""
+    rows = [r for r in published if r["source"] == source]
+    if not rows:
+        return ""
+    cells: dict[tuple[str, str], dict[str, Mapping[str, Any]]] = {}
+    for r in rows:
+        cells.setdefault((r["dataset"], r["algo"]), {})[r.get("score") or "last"] = r
+    algos = sorted({a for _, a in cells}, key=_algo_order)
+    datasets = sorted({d for d, _ in cells}, key=_dataset_order)
+    head = []
+    for a in algos:
+        budget = _budget({str(r.get("steps") or "") for (_, algo), by in cells.items() if algo == a
+                          for r in by.values()})
+        head.append(_ALGO_NAMES.get(a, a) + (f" ({budget})" if budget else ""))
+
+    def cell(by: dict[str, Mapping[str, Any]] | None) -> str:
+        if not by:
+            return "·"
+        last, best = by.get("last"), by.get("best")
+        text = f"{last['mean']:.1f}" if last else "–"
+        return text + (f" ({best['mean']:.1f})" if best else "")
+
+    out = ["| dataset | " + " | ".join(head) + " |", "|---|" + "---:|" * len(algos)]
+    for d in datasets:
+        out.append(f"| {d.split('/')[-1]} | " + " | ".join(cell(cells.get((d, a))) for a in algos) + " |")
+    return "\n".join(out)
+
+
 def docs_table(published: Sequence[Mapping[str, Any]], source: str) -> str:
-    """The markdown table of ``source``'s rows: one line per dataset x algorithm, last and best side
-    by side (mean ± std [95% CI]), with seeds, steps, card, date and code version."""
+    """The markdown of ``source``'s rows: first :func:`glance_table`, then one line per dataset x
+    algorithm, last and best side by side (mean ± std [95% CI]), with seeds, steps, card, date and code
+    version."""
     rows = [r for r in published if r["source"] == source]
     if not rows:
         return f"(no rows of `{source}` recorded yet)"
     cells: dict[tuple[str, str], dict[str, Mapping[str, Any]]] = {}
     for r in rows:
         cells.setdefault((r["dataset"], r["algo"]), {})[r.get("score") or "last"] = r
+    seeds = sorted({str(r.get("seeds")) for r in rows if r.get("seeds")})
+    glance = [f"Normalized score at the last evaluation (the best evaluation's in brackets), mean over "
+              f"{'/'.join(seeds) or 'the'} seeds; the budget in gradient steps beside each algorithm:", "",
+              glance_table(rows, source), "", "Each row in full:", ""]
 
     def cell(r: Mapping[str, Any] | None) -> str:
         if r is None:
@@ -142,10 +207,9 @@ def docs_table(published: Sequence[Mapping[str, Any]], source: str) -> str:
         text = f"{r['mean']:.2f}" + ("" if math.isnan(r["std"]) else f" ± {r['std']:.2f}")
         return text + (f" [{r['ci_low']}, {r['ci_high']}]" if r.get("ci_low") and r.get("ci_high") else "")
 
-    out = ["| dataset | algorithm | last: mean ± std [95% CI] | best: mean ± std [95% CI] | seeds | steps | card "
-           "| date | code |", "|---|---|---|---|---|---|---|---|---|"]
-    order = {a: i for i, a in enumerate(("bc", "td3bc", "iql", "cql", "dt", "modt"))}
-    for (dataset, algo) in sorted(cells, key=lambda k: (k[0], order.get(k[1], 99), k[1])):
+    out = [*glance, "| dataset | algorithm | last: mean ± std [95% CI] | best: mean ± std [95% CI] | seeds | steps "
+           "| card | date | code |", "|---|---|---|---|---|---|---|---|---|"]
+    for (dataset, algo) in sorted(cells, key=lambda k: (_dataset_order(k[0]), _algo_order(k[1]))):
         by = cells[(dataset, algo)]
         any_row = by.get("last") or by.get("best")
         steps = str(any_row.get("steps") or "")

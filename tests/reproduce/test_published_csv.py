@@ -3,12 +3,13 @@ recording our rows rewrites only what it owns."""
 
 import math
 import shutil
+from pathlib import Path
 
 import pytest
 
 from offrl.errors import DataIntegrityError, OffrlError
 from offrl.evaluation.results import PUBLISHED_COLUMNS, load_reference, published_rows
-from offrl.reproduce.record import docs_table, record_rows, shipped_csv, write_docs_table
+from offrl.reproduce.record import docs_table, glance_table, record_rows, shipped_csv, write_docs_table
 from offrl.reproduce.report import Row
 
 OLD_LAYOUT = """# source ids: corl-last = a published table
@@ -118,12 +119,16 @@ def test_docs_table_mirrors_the_csv(tmp_path):
                  _row("bc", "local/hopper-medium-v0", "last", 36.5, 0.9, 35.8, 37.2)],
                 source="offrl-local-v0", csv_path=path, command="offrl reproduce offrl-local-v0 --record", card="GPU")
     table = docs_table(published_rows(path), "offrl-local-v0")
-    lines = table.splitlines()
-    assert lines[0].startswith("| dataset | algorithm | last: mean ± std [95% CI] | best:")
-    assert lines[2] == ("| `local/hopper-medium-v0` | bc | 36.50 ± 0.90 [35.80, 37.20] | – | 5 | 3,000 | GPU | "
-                        "2026-09-21 | " + lines[2].split(" | ")[-1])      # bc before td3bc; no best row: "–"
-    assert "| td3bc | 62.90 ± 7.60 [56.20, 69.40] | 67.90 ± 7.00 [61.70, 73.50] |" in lines[3]
-    assert lines[-1] == "Recorded with `offrl reproduce offrl-local-v0 --record`."
+    # first the table at a glance: a column per algorithm (its budget beside it), last (best) means
+    glance = table.splitlines()[2:5]
+    assert glance == ["| dataset | BC (3k) | TD3+BC (3k) |", "|---|---:|---:|",
+                      "| hopper-medium-v0 | 36.5 | 62.9 (67.9) |"]               # no best row: last alone
+    long = table.splitlines()[table.splitlines().index("Each row in full:") + 2:]
+    assert long[0].startswith("| dataset | algorithm | last: mean ± std [95% CI] | best:")
+    assert long[2] == ("| `local/hopper-medium-v0` | bc | 36.50 ± 0.90 [35.80, 37.20] | – | 5 | 3,000 | GPU | "
+                       "2026-09-21 | " + long[2].split(" | ")[-1])      # bc before td3bc; no best row: "–"
+    assert "| td3bc | 62.90 ± 7.60 [56.20, 69.40] | 67.90 ± 7.00 [61.70, 73.50] |" in long[3]
+    assert long[-1] == "Recorded with `offrl reproduce offrl-local-v0 --record`."
     assert docs_table(published_rows(path), "nothing-yet") == "(no rows of `nothing-yet` recorded yet)"
 
     page = tmp_path / "reproduce.md"
@@ -133,6 +138,31 @@ def test_docs_table_mirrors_the_csv(tmp_path):
     assert page.read_text() == f"intro\n{start}\n{table}\n{end}\nend\n"
     with pytest.raises(OffrlError, match="no table markers"):
         write_docs_table(page, "other-source", table)
+
+
+def test_the_glance_table_orders_environments_then_levels_and_marks_empty_cells(tmp_path):
+    path = tmp_path / "published_scores.csv"
+    path.write_text(OLD_LAYOUT)
+    datasets = ["local/hopper-expert-v0", "local/hopper-medium-expert-v0", "local/walker2d-random-v0",
+                "local/hopper-medium-replay-v0", "local/halfcheetah-medium-v0", "local/hopper-random-v0"]
+    record_rows([_row("iql" if "medium" in d else "bc", d, "last", 10.0 + i, 1.0, 9.0, 11.0)
+                 for i, d in enumerate(datasets)], source="s", csv_path=path, command="c", card="GPU")
+    lines = glance_table(published_rows(path), "s").splitlines()
+    assert lines[0] == "| dataset | BC (3k) | IQL (3k) |"
+    assert [line.split(" | ")[0][2:] for line in lines[2:]] == [
+        "halfcheetah-medium-v0", "hopper-random-v0", "hopper-medium-replay-v0", "hopper-medium-expert-v0",
+        "hopper-expert-v0", "walker2d-random-v0"]
+    assert lines[2] == "| halfcheetah-medium-v0 | · | 14.0 |" and lines[3] == "| hopper-random-v0 | 15.0 | · |"
+    assert glance_table(published_rows(path), "other") == ""
+
+
+def test_the_docs_page_shows_the_shipped_rows():
+    """docs/reproduce.md's table is the shipped CSV's rows as docs_table writes them: neither was edited
+    without the other."""
+    page = (Path(__file__).resolve().parents[2] / "docs" / "reproduce.md").read_text(encoding="utf-8")
+    start, end = "<!-- reproduce:offrl-local-v0 -->\n", "\n<!-- /reproduce:offrl-local-v0 -->"
+    shown = page[page.index(start) + len(start): page.index(end)]
+    assert shown == docs_table(published_rows(shipped_csv()), "offrl-local-v0")
 
 
 @pytest.mark.parametrize("mean, std", [("nan", "1.0"), ("inf", "1.0"), ("60.0", "-1.0"), ("60.0", "inf")])
