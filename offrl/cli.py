@@ -16,7 +16,7 @@ import sys
 import warnings
 from collections.abc import Sequence
 
-from offrl.errors import OffrlError, suggest
+from offrl.errors import EXIT_INTERRUPTED, OffrlError, suggest
 from offrl.plugins import load_plugins
 from offrl.process import exit_now, leave_running, left_running, raised_in_xla_compile
 
@@ -192,7 +192,7 @@ def _dispatch(argv: list[str] | None) -> int:
         print(f"offrl {cmd}: interrupted", file=sys.stderr)
         if raised_in_xla_compile(e):
             leave_running("an XLA compilation")
-        return 130
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -10,6 +10,10 @@ import difflib
 from collections.abc import Iterable
 from typing import Any
 
+#: exit status of an offrl command (or a sweep's worker) stopped by Ctrl-C or SIGINT, as a shell reports a
+#: process ended by SIGINT; what finished before the interrupt is kept
+EXIT_INTERRUPTED = 130
+
 
 class OffrlError(Exception):
     """Base class of all user-facing offrl errors."""

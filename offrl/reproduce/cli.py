@@ -29,7 +29,7 @@ from typing import Annotated, Literal
 import tyro
 
 from offrl.cli import progress_bar_drawn
-from offrl.errors import ConfigError, OffrlError
+from offrl.errors import EXIT_INTERRUPTED, ConfigError, OffrlError
 from offrl.reproduce.targets import (
     QUICK_DATASET,
     QUICK_DATASET_ID,
@@ -43,9 +43,6 @@ from offrl.reproduce.targets import (
     select_runs,
 )
 from offrl.reproduce.verdict import EXIT_INCOMPLETE, EXIT_OK, Tolerance, exit_code
-
-#: exit status of a call stopped by Ctrl-C or SIGINT (as a shell reports it); its report and records are written
-EXIT_INTERRUPTED = 130
 
 __all__ = ["ReproduceArgs", "main", "reproduce"]
 

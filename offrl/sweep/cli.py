@@ -17,7 +17,7 @@ import numpy as np
 import tyro
 
 from offrl.cli import progress_bar_drawn
-from offrl.errors import ConfigError
+from offrl.errors import EXIT_INTERRUPTED, ConfigError
 from offrl.sweep.backends import (InProcessBackend, Outcome, ProcessBackend, RayBackend, gpu_groups, visible_gpus,
                                   without_progress)
 from offrl.sweep.plan import clear_failure, format_plan, other_code_note, record_failure, run_dir, run_states
@@ -495,7 +495,7 @@ def main(argv: list[str]) -> int:
     except KeyboardInterrupt:
         print(f"[{sweep.name}] interrupted: finished runs are kept and stopped runs keep their checkpoints; "
               "run the same command again to resume", file=sys.stderr, flush=True)
-        return 130
+        return EXIT_INTERRUPTED
     # exit status 0: every run (of those --datasets chose) is finished; 1: some run is not (failed, skipped
     # for missing data, or left to another process), as the summary says (docs/sweeps.md, "Exit status")
     print(f"{sweep.name}: {summary(results)}")

@@ -129,6 +129,7 @@ class _PluginErrors(logging.Handler):
 
 
 def main(argv: list[str]) -> int:
+    from offrl.errors import EXIT_INTERRUPTED
     from offrl.logging import atomic_write_json
     from offrl.plugins import PluginError, load_plugins
     from offrl.process import exit_now, leave_running, left_running, raised_in_xla_compile
@@ -154,7 +155,7 @@ def main(argv: list[str]) -> int:
         refused = _check_gpu()
         outcome = Outcome(run_id, "failed", error=refused) if refused else execute(kind, config)
     except KeyboardInterrupt as e:
-        outcome, code = Outcome(run_id, "interrupted"), 130
+        outcome, code = Outcome(run_id, "interrupted"), EXIT_INTERRUPTED
         if raised_in_xla_compile(e):
             leave_running("an XLA compilation")
         print(f"{run_id}: interrupted; its checkpoints are kept and a rerun resumes it", flush=True)
