@@ -156,15 +156,21 @@ def _budget(steps: set[str]) -> str:
     return "/".join(one(s) for s in sorted(steps, key=int) if s.isdigit())
 
 
+def _cells(rows: Sequence[Mapping[str, Any]]) -> dict[tuple[str, str], dict[str, Mapping[str, Any]]]:
+    """``rows`` by (dataset, algorithm), then by score (``last`` / ``best``)."""
+    cells: dict[tuple[str, str], dict[str, Mapping[str, Any]]] = {}
+    for r in rows:
+        cells.setdefault((r["dataset"], r["algo"]), {})[r.get("score") or "last"] = r
+    return cells
+
+
 def glance_table(published: Sequence[Mapping[str, Any]], source: str) -> str:
     """``source``'s rows as one line per dataset and one column per algorithm (its budget in the header):
     the mean at the last evaluation, the mean of the best in brackets; ``·`` where nothing is recorded."""
     rows = [r for r in published if r["source"] == source]
     if not rows:
         return ""
-    cells: dict[tuple[str, str], dict[str, Mapping[str, Any]]] = {}
-    for r in rows:
-        cells.setdefault((r["dataset"], r["algo"]), {})[r.get("score") or "last"] = r
+    cells = _cells(rows)
     algos = sorted({a for _, a in cells}, key=_algo_order)
     datasets = sorted({d for d, _ in cells}, key=_dataset_order)
     head = []
@@ -193,9 +199,7 @@ def docs_table(published: Sequence[Mapping[str, Any]], source: str) -> str:
     rows = [r for r in published if r["source"] == source]
     if not rows:
         return f"(no rows of `{source}` recorded yet)"
-    cells: dict[tuple[str, str], dict[str, Mapping[str, Any]]] = {}
-    for r in rows:
-        cells.setdefault((r["dataset"], r["algo"]), {})[r.get("score") or "last"] = r
+    cells = _cells(rows)
     seeds = sorted({str(r.get("seeds")) for r in rows if r.get("seeds")})
     glance = [f"Normalized score at the last evaluation (the best evaluation's in brackets), mean over "
               f"{'/'.join(seeds) or 'the'} seeds; the budget in gradient steps beside each algorithm:", "",

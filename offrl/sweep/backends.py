@@ -368,6 +368,8 @@ class ProcessBackend:
         return [g for g in groups for _ in range(self.per_gpu)]
 
     def run(self, kind: RunKind, configs: list, report: Report) -> dict[str, Outcome]:
+        from offrl.sweep.plan import record_device_share  # imported where used, as checkpoint_step below
+
         if self.devices_per_run > 1:
             if not self.gpus:
                 raise ConfigError(f"--devices-per-run {self.devices_per_run} needs GPUs; none are visible")
@@ -423,7 +425,9 @@ class ProcessBackend:
                         queue.append((child.config, child.attempt + 1))
                     else:
                         if res.status == "finished" and not res.trained_elsewhere and slots[slot] is not None:
-                            _write_device_share(child, slots[slot], self.per_gpu)
+                            # not on the CPU: processes there share cores, not one device in turn
+                            record_device_share(_run_dir(child.config), gpu=slots[slot], runs_per_gpu=self.per_gpu,
+                                                attempt=child.attempt, wall_s=child.wall_s, alone_s=child.alone_s)
                         out[res.run_id] = res
                         report(res)
                 time.sleep(self.poll_s)
@@ -468,15 +472,6 @@ def _count_sharing(running: dict[int, _Child], slots: list[str | None], seconds:
     for slot, child in running.items():
         child.wall_s += seconds
         child.alone_s += seconds / on_device[slots[slot]]
-
-
-def _write_device_share(child: _Child, gpu: str, per_gpu: int) -> None:
-    """Leave in a finished run's folder how much of its GPU it had (:func:`offrl.sweep.plan.record_device_share`).
-    A run on the CPU gets none: processes there share cores, not one device in turn."""
-    from offrl.sweep.plan import record_device_share
-
-    record_device_share(_run_dir(child.config), gpu=gpu, runs_per_gpu=per_gpu, attempt=child.attempt,
-                        wall_s=child.wall_s, alone_s=child.alone_s)
 
 
 def _in_main_thread() -> bool:

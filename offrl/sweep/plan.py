@@ -452,6 +452,8 @@ def measured_rates(sweep: Sweep, states: list[RunState]) -> dict[str, tuple[floa
         # a run that shared its GPU counts the time it would have taken alone (its share of the GPU):
         # the estimates are for runs one after another, and runs sharing a GPU take turns on it
         share = st.device_share or 1.0
+        # "shared" in the rate's wording: below 0.95, so that a run alone but for another's few seconds of
+        # start-up or shutdown is not said to have shared its GPU
         # runs made before final.json named its machine; their folders may come from any machine
         runs.setdefault(work.key, []).append((float(steps) * len(seeds), float(wall) * share,
                                               fin.get("machine") or "machine not recorded", share < 0.95))
