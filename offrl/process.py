@@ -8,14 +8,23 @@ said where it stopped (a segmentation fault, status 139; ``terminate called ... 
 rethrown``, status 134). Such a process, once its own cleanup is done (records closed, checkpoints
 written, the message printed), ends with :func:`os._exit` instead: the ``offrl`` program
 (:func:`offrl.cli.main`) and a sweep worker (:mod:`offrl.sweep.worker`) do.
+
+Work of a few seconds that must not be cut midway once it began (writing what finished runs gave) holds a
+first interrupt until it is done: :func:`interrupts_held`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from typing import TextIO
 
-__all__ = ["exit_now", "leave_running", "left_running", "raised_in_xla_compile"]
+__all__ = ["HeldInterrupts", "exit_now", "interrupts_held", "leave_running", "left_running",
+           "raised_in_xla_compile"]
 
 _left: list[str] = []
 
@@ -49,3 +58,46 @@ def exit_now(code: int) -> None:
         except (OSError, ValueError):  # a closed pipe or stream: nothing more to write
             pass
     os._exit(code)
+
+
+class HeldInterrupts:
+    """The signals :func:`interrupts_held` held back (their numbers, in order)."""
+
+    def __init__(self) -> None:
+        self.signals: list[int] = []
+
+    @property
+    def received(self) -> bool:
+        """Whether an interrupt came while the block ran (the caller then stops as if interrupted)."""
+        return bool(self.signals)
+
+
+@contextlib.contextmanager
+def interrupts_held(doing: str, out: TextIO | None = None) -> Iterator[HeldInterrupts]:
+    """Run the block with a first SIGINT or SIGTERM held back instead of raised, so that short work which
+    must not stop midway (a report and the records of runs already finished) is done; the caller reads
+    :attr:`HeldInterrupts.received` afterwards and stops. The first one prints that ``doing`` goes on; a
+    second one raises :class:`KeyboardInterrupt` at once, so a stuck block can still be stopped. A signal
+    that is ignored (``nohup``) stays ignored; outside the main thread, where no handler can be set, the
+    block runs unguarded."""
+    held = HeldInterrupts()
+    if threading.current_thread() is not threading.main_thread():
+        yield held
+        return
+
+    def hold(signum, frame):
+        if held.signals:
+            raise KeyboardInterrupt(f"signal {signum}")
+        held.signals.append(signum)
+        print(f"interrupt received: {doing} first (a few seconds); interrupt again to stop at once",
+              file=out or sys.stderr, flush=True)
+
+    previous = {}
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        if signal.getsignal(signum) is not signal.SIG_IGN:
+            previous[signum] = signal.signal(signum, hold)
+    try:
+        yield held
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

@@ -30,6 +30,7 @@ import tyro
 
 from offrl.cli import progress_bar_drawn
 from offrl.errors import EXIT_INTERRUPTED, ConfigError, OffrlError
+from offrl.process import interrupts_held
 from offrl.reproduce.targets import (
     QUICK_DATASET,
     QUICK_DATASET_ID,
@@ -435,26 +436,29 @@ def reproduce(a: ReproduceArgs, *, command: str = "", out=None) -> int:
                       "their checkpoints: run the same command again to resume. The report below has the runs "
                       "finished so far")
 
-    rows = build_rows(runs, outcomes, published, source=target.source, scores=target.scores, tolerance=tolerance,
-                      ci=a.ci, reps=a.reps, seed=a.seed)
-    header = [f"Command: `{command}`" if command else "", f"Results: {root}"]
-    paths = write_report(rows, a.out, target=target, tolerance=tolerance, ci=a.ci, reps=a.reps,
-                         header=[h for h in header if h], plots=a.plots)
-    _say(out, "")
-    for r in rows:
-        if r.comparison is not None:
-            c = r.comparison
-            _say(out, f"  {c.verdict:<10} {r.algo:<6} {r.dataset:<34} {r.score:<4}  ours {c.mean:6.2f} "
-                      f"[{c.ci_low:6.2f}, {c.ci_high:6.2f}]  reference {c.ref_mean:6.2f}"
-                      + (f" ± {c.ref_std:.2f}" if c.ref_std == c.ref_std else ""))
-        else:
-            _say(out, f"  {'-':<10} {r.algo:<6} {r.dataset:<34} {r.score:<4}  {r.status}")
-    _say(out, f"offrl reproduce {target.name}: {format_summary(rows)}; report {paths['md']}"
-              + (f", {paths['png']}" if "png" in paths else ""))
-    verdicts = row_verdicts(rows, recording=a.record)
-    if a.record:
-        _record(a, target, rows, command, git, out)
-    if interrupted:
+    # an interrupt from here on (a job's time limit reached as the last run finished) waits for the report
+    # and the records: cut midway they would lose finished runs, as interrupting the training does not
+    with interrupts_held("writing the report and recording the finished runs", out) as held:
+        rows = build_rows(runs, outcomes, published, source=target.source, scores=target.scores,
+                          tolerance=tolerance, ci=a.ci, reps=a.reps, seed=a.seed)
+        header = [f"Command: `{command}`" if command else "", f"Results: {root}"]
+        paths = write_report(rows, a.out, target=target, tolerance=tolerance, ci=a.ci, reps=a.reps,
+                             header=[h for h in header if h], plots=a.plots)
+        _say(out, "")
+        for r in rows:
+            if r.comparison is not None:
+                c = r.comparison
+                _say(out, f"  {c.verdict:<10} {r.algo:<6} {r.dataset:<34} {r.score:<4}  ours {c.mean:6.2f} "
+                          f"[{c.ci_low:6.2f}, {c.ci_high:6.2f}]  reference {c.ref_mean:6.2f}"
+                          + (f" ± {c.ref_std:.2f}" if c.ref_std == c.ref_std else ""))
+            else:
+                _say(out, f"  {'-':<10} {r.algo:<6} {r.dataset:<34} {r.score:<4}  {r.status}")
+        _say(out, f"offrl reproduce {target.name}: {format_summary(rows)}; report {paths['md']}"
+                  + (f", {paths['png']}" if "png" in paths else ""))
+        verdicts = row_verdicts(rows, recording=a.record)
+        if a.record:
+            _record(a, target, rows, command, git, out)
+    if interrupted or held.received:
         return EXIT_INTERRUPTED
     if a.record and rows and not verdicts:  # every row recorded, none had a reference yet
         return EXIT_OK

@@ -179,3 +179,38 @@ def test_an_interrupted_call_reports_and_records_the_runs_finished_before_it(tmp
         ("local/hopper-medium-v0", "last", 55.0), ("local/hopper-medium-v0", "best", 71.4)]
     assert all(r["status"].startswith("not finished") and r["mean"] is None for r in rows[2:]), rows[2:]
     assert "| `local/hopper-medium-v0` | td3bc | 55.00 ± 3.69 [" in page.read_text()
+
+
+def test_an_interrupt_while_reporting_waits_for_the_report_and_the_records(tmp_path, finished_run, capsys,
+                                                                         monkeypatch):
+    """A job's time limit reached just as its last run finished (SIGINT while the report was being written)
+    once cut the call before it recorded anything: the finished runs' rows were lost."""
+    import os
+    import signal
+
+    import offrl.reproduce.report as report
+
+    csv_path, page = tmp_path / "published_scores.csv", tmp_path / "reproduce.md"
+    csv_path.write_text("source,algo,dataset,mean,std\ncorl-last,bc,hopper-medium-v2,53.51,1.76\n")
+    page.write_text("<!-- reproduce:offrl-local-v0 -->\n<!-- /reproduce:offrl-local-v0 -->\n")
+    (done,) = _runs("offrl-local-v0", algos=("iql",), datasets=("local/hopper-medium-v0",))
+    finished_run(done, last=[55.0, 60.0, 52.0, 58.0, 50.0], best=[70.0, 72.0, 69.0, 75.0, 71.0])
+    real_write_report = report.write_report
+
+    def write_report_interrupted(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGINT)  # the time limit, in the middle of the report
+        return real_write_report(*args, **kwargs)
+
+    monkeypatch.setattr(report, "write_report", write_report_interrupted)
+    rc = offrl_main(["reproduce", "offrl-local-v0", "--algos", "iql", "--datasets", "local/hopper-medium-v0",
+                     "--no-train", "--no-plots", "--reps", "500", "--reference-csv", str(csv_path), "--out",
+                     str(tmp_path / "o"), "--record", "--csv", str(csv_path), "--docs", str(page), "--card",
+                     "1x NVIDIA H100"])
+    assert rc == 130
+    out = capsys.readouterr().out
+    assert "interrupt received: writing the report and recording the finished runs first" in out
+    assert "recorded 2 row(s) of offrl-local-v0" in out
+    recorded = [ln for ln in csv_path.read_text().splitlines() if ln.startswith("offrl-local-v0,iql,")]
+    assert [ln.split(",")[3:6] for ln in recorded] == [["55.00", "3.69", "last"], ["71.40", "2.06", "best"]]
+    assert "| `local/hopper-medium-v0` | iql | 55.00 ± 3.69 [" in page.read_text()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back afterwards
