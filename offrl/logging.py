@@ -34,7 +34,6 @@ import os
 import re
 import signal
 import sys
-import threading
 import time
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
@@ -46,6 +45,7 @@ import numpy as np
 import tyro
 
 from offrl.errors import ConfigError, OffrlError
+from offrl.process import in_main_thread
 
 __all__ = ["EVALUATION_CHECKPOINTED", "RunLogger", "TimeSpent", "WandbSwitch", "atomic_write_json", "config_group",
            "run_timing", "to_jsonable", "wandb_configured", "wandb_mode"]
@@ -688,7 +688,7 @@ class RunLogger:
         splits a :meth:`log` call (it is raised once that call has written every seed's line). Only
         in the main thread and only for signals that still have Python's default handler, so a host
         application's own handlers stay in charge. ``with RunLogger(...)`` calls it."""
-        if self._signals or threading.current_thread() is not threading.main_thread():
+        if self._signals or not in_main_thread():
             return
         for signum, default in ((signal.SIGINT, signal.default_int_handler), (signal.SIGTERM, signal.SIG_DFL)):
             if signal.getsignal(signum) is default:

@@ -23,7 +23,7 @@ import threading
 from collections.abc import Iterator
 from typing import TextIO
 
-__all__ = ["HeldInterrupts", "exit_now", "interrupts_held", "leave_running", "left_running",
+__all__ = ["HeldInterrupts", "exit_now", "in_main_thread", "interrupts_held", "leave_running", "left_running",
            "raised_in_xla_compile"]
 
 _left: list[str] = []
@@ -60,6 +60,11 @@ def exit_now(code: int) -> None:
     os._exit(code)
 
 
+def in_main_thread() -> bool:
+    """Whether this is the main thread: the only one where Python lets signal handlers be set."""
+    return threading.current_thread() is threading.main_thread()
+
+
 class HeldInterrupts:
     """The signals :func:`interrupts_held` held back (their numbers, in order)."""
 
@@ -76,12 +81,13 @@ class HeldInterrupts:
 def interrupts_held(doing: str, out: TextIO | None = None) -> Iterator[HeldInterrupts]:
     """Run the block with a first SIGINT or SIGTERM held back instead of raised, so that short work which
     must not stop midway (a report and the records of runs already finished) is done; the caller reads
-    :attr:`HeldInterrupts.received` afterwards and stops. The first one prints that ``doing`` goes on; a
-    second one raises :class:`KeyboardInterrupt` at once, so a stuck block can still be stopped. A signal
-    that is ignored (``nohup``) stays ignored; outside the main thread, where no handler can be set, the
-    block runs unguarded."""
+    :attr:`HeldInterrupts.received` afterwards and stops. The first one prints that the command stops once
+    ``doing`` (worded as a run's logger words its :meth:`~offrl.logging.RunLogger.finishing`); a second one
+    raises :class:`KeyboardInterrupt` at once, so a stuck block can still be stopped. A signal that is
+    ignored (``nohup``) stays ignored; outside the main thread, where no handler can be set, the block runs
+    unguarded."""
     held = HeldInterrupts()
-    if threading.current_thread() is not threading.main_thread():
+    if not in_main_thread():
         yield held
         return
 
@@ -89,7 +95,7 @@ def interrupts_held(doing: str, out: TextIO | None = None) -> Iterator[HeldInter
         if held.signals:
             raise KeyboardInterrupt(f"signal {signum}")
         held.signals.append(signum)
-        print(f"interrupt received: {doing} first (a few seconds); interrupt again to stop at once",
+        print(f"{signal.Signals(signum).name}: stopping once {doing} (a few seconds; send it again to stop now)",
               file=out or sys.stderr, flush=True)
 
     previous = {}

@@ -17,7 +17,7 @@ def test_a_first_interrupt_waits_for_the_block_and_is_reported():
         os.kill(os.getpid(), signal.SIGINT)
         done.append("rest of the block")  # reached: the signal was held, not raised
     assert done and held.received and held.signals == [signal.SIGINT]
-    assert "interrupt received: writing the records first" in out.getvalue()
+    assert "SIGINT: stopping once writing the records (a few seconds; send it again to stop now)" in out.getvalue()
     assert signal.getsignal(signal.SIGINT) is before  # the handler is put back
 
 

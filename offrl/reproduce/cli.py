@@ -438,7 +438,7 @@ def reproduce(a: ReproduceArgs, *, command: str = "", out=None) -> int:
 
     # an interrupt from here on (a job's time limit reached as the last run finished) waits for the report
     # and the records: cut midway they would lose finished runs, as interrupting the training does not
-    with interrupts_held("writing the report and recording the finished runs", out) as held:
+    with interrupts_held("the report is written and the finished runs recorded", out) as held:
         rows = build_rows(runs, outcomes, published, source=target.source, scores=target.scores,
                           tolerance=tolerance, ci=a.ci, reps=a.reps, seed=a.seed)
         header = [f"Command: `{command}`" if command else "", f"Results: {root}"]

@@ -47,6 +47,7 @@ from typing import Any
 from offrl.errors import ConfigError, OffrlError
 from offrl.plugins import ENV_VAR as PLUGINS_VAR
 from offrl.plugins import PluginError, load_plugins, loaded_plugins, plugin_modules
+from offrl.process import in_main_thread
 from offrl.sweep.kinds import RunKind, get_kind
 
 __all__ = ["InProcessBackend", "Outcome", "ProcessBackend", "RayBackend", "execute", "gpu_groups", "visible_gpus",
@@ -382,7 +383,7 @@ class ProcessBackend:
         deferred, out = _Deferred(), {}
         running: dict[int, _Child] = {}
         tmp = scratch_folder()
-        previous = _catch_stop_signals() if _in_main_thread() else {}
+        previous = _catch_stop_signals() if in_main_thread() else {}
         last_tick = time.monotonic()
         try:
             while queue or running or deferred:
@@ -472,12 +473,6 @@ def _count_sharing(running: dict[int, _Child], slots: list[str | None], seconds:
     for slot, child in running.items():
         child.wall_s += seconds
         child.alone_s += seconds / on_device[slots[slot]]
-
-
-def _in_main_thread() -> bool:
-    import threading
-
-    return threading.current_thread() is threading.main_thread()
 
 
 def _raise_interrupt(signum, frame):
@@ -570,7 +565,7 @@ def _ray_task(data: dict[str, Any]) -> dict[str, Any]:
     ignored, and Ray's workers inherit an ignored SIGINT from a launcher started so (``nohup``, ``cmd &``
     in a script); the run would then train to its end. The worker's handler is put back afterwards:
     Ray reuses its worker processes for other tasks."""
-    if not _in_main_thread():  # signal handlers can be set in the main thread only
+    if not in_main_thread():  # signal handlers can be set in the main thread only
         return _ray_task_body(data)
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
@@ -641,7 +636,7 @@ class RayBackend:
             import ray
         except ImportError:
             raise ConfigError("the ray backend needs Ray: pip install 'offrl[ray]'") from None
-        main = _in_main_thread()
+        main = in_main_thread()
         before = _stop_signal_handlers() if main else {}
         started = False
         try:

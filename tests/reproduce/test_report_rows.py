@@ -208,7 +208,7 @@ def test_an_interrupt_while_reporting_waits_for_the_report_and_the_records(tmp_p
                      "1x NVIDIA H100"])
     assert rc == 130
     out = capsys.readouterr().out
-    assert "interrupt received: writing the report and recording the finished runs first" in out
+    assert "SIGINT: stopping once the report is written and the finished runs recorded" in out
     assert "recorded 2 row(s) of offrl-local-v0" in out
     recorded = [ln for ln in csv_path.read_text().splitlines() if ln.startswith("offrl-local-v0,iql,")]
     assert [ln.split(",")[3:6] for ln in recorded] == [["55.00", "3.69", "last"], ["71.40", "2.06", "best"]]
