@@ -213,10 +213,13 @@ class EnvPool:
                 parent, child = ctx.Pipe()
                 p = ctx.Process(target=_worker, args=(child, specs[lo:hi], obs_width), daemon=True)
                 p.start()
+                # the worker holds its end now: with the parent's copy closed, a worker that dies is read
+                # as end-of-file instead of a reply awaited forever
+                child.close()
                 self._conns.append(parent)
                 self._procs.append(p)
-            for c in self._conns:
-                status, err, caught = c.recv()
+            for i in range(len(self._conns)):
+                status, err, caught = self._reply(i, "start")
                 _warn_again(caught)
                 if status != "ok":
                     self.close()
@@ -231,8 +234,11 @@ class EnvPool:
         if self._local is not None:
             self._pending = [getattr(self._local, cmd)(*per_slice_args[0])]
             return
-        for c, a in zip(self._conns, per_slice_args):
-            c.send((cmd, a))
+        for i, a in enumerate(per_slice_args):
+            try:
+                self._conns[i].send((cmd, a))
+            except OSError:  # BrokenPipeError: the worker is gone
+                self._died(i, cmd)
         self._pending = None
 
     def _recv(self, cmd: str) -> list:
@@ -240,13 +246,36 @@ class EnvPool:
             out, self._pending = self._pending, None
             return out
         out = []
-        for c in self._conns:
-            status, res, caught = c.recv()
+        for i in range(len(self._conns)):
+            status, res, caught = self._reply(i, cmd)
             _warn_again(caught)
             if status != "ok":
                 raise OffrlError(f"env worker error in {cmd}: {res}")
             out.append(res)
         return out
+
+    def _reply(self, i: int, cmd: str):
+        """Worker ``i``'s reply to ``cmd``; a worker that died (killed, out of memory, a crash in MuJoCo, a
+        script started without ``if __name__ == "__main__":``) raises OffrlError with its exit code."""
+        try:
+            return self._conns[i].recv()
+        except (EOFError, OSError):
+            self._died(i, cmd)
+
+    def _died(self, i: int, cmd: str):
+        """Close the pool and raise OffrlError for worker ``i``, found dead during ``cmd``."""
+        proc = self._procs[i]
+        proc.join(timeout=5)
+        code = proc.exitcode
+        how = (f"killed by signal {-code}" if code is not None and code < 0 else
+               f"exit code {code}" if code is not None else "no exit code yet")
+        lo, hi = self._bounds[i], self._bounds[i + 1]
+        self.close()
+        hint = ("; a script that makes a pool with workers must do so under `if __name__ == \"__main__\":` "
+                "(workers are spawned: each imports the main module again)") if cmd == "start" else \
+            "; its envs' episodes are lost"
+        raise OffrlError(f"env worker {i} (envs {lo}-{hi - 1} of {self.env_id!r}) died during {cmd} "
+                         f"({how}){hint}") from None
 
     def _call(self, cmd: str, per_slice_args) -> list:
         self._send(cmd, per_slice_args)
@@ -297,6 +326,8 @@ class EnvPool:
             p.join(timeout=5)
             if p.is_alive():
                 p.terminate()
+        for c in self._conns:
+            c.close()
         self._conns, self._procs = [], []
 
     def __enter__(self):
