@@ -198,7 +198,7 @@ def test_a_sweeps_train_runs_read_the_data_root_of_the_file(tmp_path, capsys, mo
             f"`offrl collect hopper-medium --data-root '{root}'`") in out
 
     real = plan._collect_local
-    monkeypatch.setattr(plan, "_collect_local", lambda name, steps, progress, root, env_workers=0: real(name, 300, False, root))
+    monkeypatch.setattr(plan, "_collect_local", lambda name, steps, progress, root: real(name, 300, False, root))
     assert main(["sweep", str(f), *res, "--collect", "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert f"collecting local/hopper-medium-v0 (`offrl collect hopper-medium --data-root '{root}'`)" in out

@@ -301,28 +301,13 @@ def run_states(sweep: Sweep, *, check_data: bool = True) -> list[RunState]:
     return out
 
 
-def _collect_local(name: str, steps: int | None = None, progress: bool = False, root: str | None = None,
-                   env_workers: int = 0) -> str:
-    """One ``offrl collect NAME --workers ENV_WORKERS`` (in this process or a worker of
-    :func:`get_missing_data`) into the data root ``root``; returns NAME."""
+def _collect_local(name: str, steps: int | None = None, progress: bool = False, root: str | None = None) -> str:
+    """One ``offrl collect NAME`` (in this process or a worker of :func:`get_missing_data`) into the data
+    root ``root``; returns NAME."""
     from offrl.collection import collect
 
-    collect(name, steps=steps, minari=False, progress=progress, root=root, workers=env_workers)
+    collect(name, steps=steps, minari=False, progress=progress, root=root)
     return name
-
-
-def collection_env_workers(datasets_at_once: int, cores: int | None = None) -> int:
-    """Env worker processes for each of ``datasets_at_once`` collections sharing ``cores`` (default: this
-    machine's): the cores a collection has beyond its own process, when it has at least 3; else 0.
-
-    A collection's process runs the behaviour policy and its workers step MuJoCo (the data are the same
-    for any count). On fewer cores the pipe round trip to a worker costs more than the stepping it moves:
-    20,000 hopper-medium transitions on a 2-vCPU VM took 6.8 s in one process, 8.1 s with one worker.
-    Capped at the collection's env count (one env per worker at most)."""
-    from offrl.collection import DEFAULT_N_ENVS
-
-    per_dataset = (cores or os.cpu_count() or 1) // max(1, datasets_at_once)
-    return min(per_dataset - 1, DEFAULT_N_ENVS) if per_dataset >= 3 else 0
 
 
 def data_to_get(sources: Sequence[str], *, download: bool = False, collect: bool = False,
@@ -354,8 +339,7 @@ def get_missing_data(sources: Sequence[str], *, download: bool = False, collect:
     ``download``: datasets with a download source (D4RL, Minari, ...) are downloaded
     (:func:`offrl.datasets.download_datasets`: an unreachable host is asked once and said once on
     ``out``); ``collect``: ``local/*`` datasets are collected from the shipped policies, ``workers`` at a
-    time in their own processes (0: one per CPU core), each stepping its envs in the cores left over
-    (:func:`collection_env_workers`); composites such as
+    time in their own processes (0: one per CPU core; collection is single-core work); composites such as
     ``medium-expert``, which reuse their parts, come after the parts (an absent part is collected and saved
     with the others); ``steps``: transitions per collected
     dataset, default each dataset's own. ``root``: the data root looked in and written to (default
@@ -425,20 +409,16 @@ def _collection_groups(local: Sequence[str], root: str | None = None
 
 
 def _run_collections(names: list[str], workers: int, steps: int | None, progress: bool, out,
-                     root: str | None = None, env_workers: int | None = None) -> dict[str, str]:
-    """Collect ``names`` into the data root ``root`` (in this process, or ``workers`` processes), each
-    stepping its envs in ``env_workers`` processes (default :func:`collection_env_workers`); returns
+                     root: str | None = None) -> dict[str, str]:
+    """Collect ``names`` into the data root ``root`` (in this process, or ``workers`` processes); returns
     {name: error} of failures."""
     from offrl.errors import OffrlError
 
     errors: dict[str, str] = {}
-    at_once = 1 if workers <= 1 or len(names) <= 1 else min(workers, len(names))
-    if env_workers is None:
-        env_workers = collection_env_workers(at_once)
-    if at_once == 1:
+    if workers <= 1 or len(names) <= 1:
         for name in names:
             try:
-                _collect_local(name, steps, progress, root, env_workers)
+                _collect_local(name, steps, progress, root)
             except OffrlError as e:
                 errors[name] = str(e)
         return errors
@@ -446,8 +426,8 @@ def _run_collections(names: list[str], workers: int, steps: int | None, progress
     import multiprocessing as mp
 
     # spawn: the parent may hold JAX's threads, which a fork would copy in an unknown state
-    with cf.ProcessPoolExecutor(at_once, mp_context=mp.get_context("spawn")) as pool:
-        futures = {pool.submit(_collect_local, name, steps, False, root, env_workers): name for name in names}
+    with cf.ProcessPoolExecutor(min(workers, len(names)), mp_context=mp.get_context("spawn")) as pool:
+        futures = {pool.submit(_collect_local, name, steps, False, root): name for name in names}
         for done, f in enumerate(cf.as_completed(futures), 1):
             try:
                 f.result()

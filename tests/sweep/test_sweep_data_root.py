@@ -116,7 +116,7 @@ def two_root_sweep(path: Path, first: Path | None, second: Path) -> Path:
     return path
 
 
-def short_collection(name, steps=None, progress=False, root=None, env_workers=0):
+def short_collection(name, steps=None, progress=False, root=None):
     """plan._collect_local with 300 transitions rather than the dataset's own count."""
     collect(name, steps=300, minari=False, progress=progress, root=root)
     return name
@@ -164,7 +164,7 @@ def test_collect_into_the_default_root_written_two_ways_collects_once(tmp_path, 
     sweep = load_sweep(two_root_sweep(tmp_path / "s.yaml", None, default_root()), results_dir=str(tmp_path / "res"))
     collected = []
 
-    def short(name, steps, progress, root, env_workers=0):
+    def short(name, steps, progress, root):
         collected.append((name, root))
         return short_collection(name, steps, progress, root)
 
