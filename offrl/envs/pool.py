@@ -271,9 +271,11 @@ class EnvPool:
                f"exit code {code}" if code is not None else "no exit code yet")
         lo, hi = self._bounds[i], self._bounds[i + 1]
         self.close()
-        hint = ("; a script that makes a pool with workers must do so under `if __name__ == \"__main__\":` "
-                "(workers are spawned: each imports the main module again)") if cmd == "start" else \
-            "; its envs' episodes are lost"
+        if cmd == "start":
+            hint = ("; a script that makes a pool with workers must do so under `if __name__ == \"__main__\":` "
+                    "(workers are spawned: each imports the main module again)")
+        else:
+            hint = "; its envs' episodes are lost"
         raise OffrlError(f"env worker {i} (envs {lo}-{hi - 1} of {self.env_id!r}) died during {cmd} "
                          f"({how}){hint}") from None
 
