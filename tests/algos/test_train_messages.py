@@ -13,19 +13,6 @@ from offrl.cli import main
 from offrl.datasets import DatasetSpec, OfflineDataset, save
 
 
-def _dataset_without_env(path):
-    """A 200-transition dataset with Hopper-v5's spaces whose spec names no env (as a converted D4RL file)."""
-    rng = np.random.default_rng(0)
-    n = 200
-    obs = rng.normal(size=(n, 11)).astype(np.float32)
-    term = np.zeros(n, bool)
-    term[::50] = True
-    spec = DatasetSpec("toy/no-env", None, (11,), "float32", (3,), "float32")
-    save(OfflineDataset(obs, rng.uniform(-1, 1, (n, 3)).astype(np.float32), rng.normal(size=n).astype(np.float32),
-                        np.roll(obs, -1, 0), term, np.zeros(n, bool), spec=spec), path)
-    return str(path)
-
-
 def _train_argv(dataset: str, results, *extra: str) -> list[str]:
     return ["train", "--algo", "bc", "--dataset", dataset, "--seeds", "0", "--steps", "20", "--hp", "hidden=8",
             "batch_size=8", "--no-progress", "--wandb", "off", "--results-dir", str(results), *extra]
@@ -37,11 +24,11 @@ def _flat(text: str) -> str:
 
 
 @pytest.mark.filterwarnings("ignore:.*Hopper-v4 is out of date")
-def test_a_dataset_without_an_env_says_that_the_run_is_not_evaluated(tmp_path, capsys):
+def test_a_dataset_without_an_env_says_that_the_run_is_not_evaluated(tmp_path, capsys, dataset_without_env_file):
     """A converted D4RL file names no env: the run used to skip every evaluation silently (final.json with
     no evaluation steps and no score); now it says so in one line, names the evaluation settings it ignores,
     and how to evaluate. With --env-id the same data is evaluated and nothing is said."""
-    dataset = _dataset_without_env(tmp_path / "exported.npz")
+    dataset = dataset_without_env_file
     assert main(_train_argv(dataset, tmp_path / "res", "--eval-every", "10", "--eval-episodes", "3")) == 0
     out, err = capsys.readouterr()
     notes = [line for line in err.splitlines() if "names no evaluation environment" in line]
