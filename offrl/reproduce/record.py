@@ -202,7 +202,8 @@ def docs_table(published: Sequence[Mapping[str, Any]], source: str) -> str:
     cells = _cells(rows)
     seeds = sorted({str(r.get("seeds")) for r in rows if r.get("seeds")})
     glance = [f"Normalized score at the last evaluation (the best evaluation's in brackets), mean over "
-              f"{'/'.join(seeds) or 'the'} seeds; the budget in gradient steps beside each algorithm:", "",
+              f"{'/'.join(seeds) or 'the'} seeds; the budget in gradient steps beside each algorithm; "
+              "`·`: no row recorded yet:", "",
               glance_table(rows, source), "", "Each row in full:", ""]
 
     def cell(r: Mapping[str, Any] | None) -> str:

@@ -119,7 +119,9 @@ def test_docs_table_mirrors_the_csv(tmp_path):
                  _row("bc", "local/hopper-medium-v0", "last", 36.5, 0.9, 35.8, 37.2)],
                 source="offrl-local-v0", csv_path=path, command="offrl reproduce offrl-local-v0 --record", card="GPU")
     table = docs_table(published_rows(path), "offrl-local-v0")
-    # first the table at a glance: a column per algorithm (its budget beside it), last (best) means
+    # first the table at a glance: a column per algorithm (its budget beside it), last (best) means;
+    # its header says what an empty cell means
+    assert table.splitlines()[0].endswith("`·`: no row recorded yet:")
     glance = table.splitlines()[2:5]
     assert glance == ["| dataset | BC (3k) | TD3+BC (3k) |", "|---|---:|---:|",
                       "| hopper-medium-v0 | 36.5 | 62.9 (67.9) |"]               # no best row: last alone
