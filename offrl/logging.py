@@ -86,14 +86,16 @@ def run_timing(t0: float, earlier_wall: float, resumed_from_step: int | None, sp
     """``final.json``'s timing and machine: ``wall_time_s``, the run's training wall time over all its
     attempts (this one since ``t0``, plus ``earlier_wall``: what the checkpoint it resumed from says the
     attempts before had spent up to it, so work redone after a kill counts once); ``time_s``, where this
-    attempt's time went; ``machine`` (:func:`offrl.provenance.machine_card`); a resumed run adds
-    ``resumed_from_step`` and ``attempt_wall_time_s``. Rates read from finished runs (``offrl sweep
-    plan``'s time left) so stay true for runs stopped and resumed, on this machine or another."""
+    attempt's time went; ``machine`` (:func:`offrl.provenance.machine_card`); ``finished_at`` (UTC,
+    ``2026-12-07T12:05:31Z``: in the file itself, since a copied or checked-out run folder loses its
+    files' times, and a recorded table row dates the run by it); a resumed run adds ``resumed_from_step``
+    and ``attempt_wall_time_s``. Rates read from finished runs (``offrl sweep plan``'s time left) so stay
+    true for runs stopped and resumed, on this machine or another."""
     from offrl.provenance import machine_card
 
     attempt = time.time() - t0
     out: dict[str, Any] = {"wall_time_s": earlier_wall + attempt, "time_s": dict(spent.seconds),
-                           "machine": machine_card()}
+                           "machine": machine_card(), "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     if resumed_from_step is not None:
         out.update(resumed_from_step=resumed_from_step, attempt_wall_time_s=attempt)
     return out

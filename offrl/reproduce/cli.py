@@ -113,7 +113,8 @@ class ReproduceArgs:
     docs: Annotated[Path | None, tyro.conf.arg(metavar="PATH")] = None
     """--record: the page whose table is rewritten (default: docs/reproduce.md of the checkout, when there)."""
     card: Annotated[str | None, tyro.conf.arg(metavar="CARD")] = None
-    """--record: the machine the runs ran on, in words (default: detected here, e.g. 1x NVIDIA H200)."""
+    """--record: the machine the runs ran on, in words (default: the one each run's final.json names, else
+    detected here, e.g. 1x NVIDIA H200)."""
     reference_csv: Annotated[Path | None, tyro.conf.arg(metavar="PATH")] = None
     """published_scores.csv to compare with (default: $OFFRL_PUBLISHED_SCORES, else the shipped one)."""
     std_multiple: Annotated[float | None, tyro.conf.arg(metavar="FLOAT")] = None
@@ -472,7 +473,7 @@ def _record(a: ReproduceArgs, target: Target, rows, command: str, git: str, out)
 
     csv_path = a.csv or shipped_csv()
     n = record_rows(rows, source=target.source, csv_path=csv_path, command=command, card=a.card or machine_card(),
-                    description=f"{target.description} ({target.provenance})", git=git)
+                    description=f"{target.description} ({target.provenance})", git=git, card_of_runs=a.card is None)
     _say(out, f"recorded {n} row(s) of {target.source} in {csv_path}")
     docs = a.docs or _default_docs()
     if docs is None:

@@ -60,11 +60,14 @@ def _csv_line(values: Sequence[Any]) -> str:
 
 
 def record_rows(rows: Sequence, *, source: str, csv_path: str | os.PathLike, command: str, card: str,
-                description: str = "", git: str | None = None) -> int:
+                description: str = "", git: str | None = None, card_of_runs: bool = False) -> int:
     """Write the finished ``rows`` (:class:`offrl.reproduce.report.Row`) as rows of ``source`` into
     ``csv_path``; returns how many it recorded (written, or kept where the same result was there).
-    ``description`` becomes a header comment for a source the file does not describe yet; ``git`` is the
-    checkout's version (as :func:`code_version` takes it; default: now)."""
+    ``description`` becomes a header comment for a source the file does not describe yet. A row's code
+    version is the one its run recorded when it started (a run finished by an earlier command on other
+    code keeps it); ``git``, the checkout's version (as :func:`code_version` takes it; default: now),
+    stands for runs that recorded none. ``card_of_runs``: a row's card is the machine its run's
+    ``final.json`` names where it names one (runs finished elsewhere, recorded here), ``card`` otherwise."""
     from offrl.atomic import atomic_file
     from offrl.evaluation.results import PUBLISHED_COLUMNS
 
@@ -83,22 +86,26 @@ def record_rows(rows: Sequence, *, source: str, csv_path: str | os.PathLike, com
         if header[:5] != list(PUBLISHED_COLUMNS[:5]):
             raise DataIntegrityError(f"{path}: header {header} does not start with {list(PUBLISHED_COLUMNS[:5])}")
         body = body[1:]
-    entries = {}
+    entries, dated_by_file = {}, set()
     for r in done:
         date = _dt.datetime.fromtimestamp(r.finished_at or _dt.datetime.now().timestamp(), _dt.UTC).date().isoformat()
-        entries[(source, r.algo, r.dataset, r.score)] = {
+        key = (source, r.algo, r.dataset, r.score)
+        if not r.finish_time_recorded:
+            dated_by_file.add(key)
+        entries[key] = {
             "source": source, "algo": r.algo, "dataset": r.dataset, "mean": _fmt(r.mean), "std": _fmt(r.std),
             "score": r.score, "ci_low": _fmt(r.ci_low), "ci_high": _fmt(r.ci_high),
             "seeds": str(sum(math.isfinite(v) for v in r.scores)),  # the seeds behind the mean
-            "steps": str(r.steps or ""), "code_version": code_version([r.offrl_version], git), "card": card,
-            "date": date, "data_checksum": r.data_checksum, "command": command}
+            "steps": str(r.steps or ""), "code_version": code_version([r.offrl_version], _run_code(r.code) or git),
+            "card": (card_of_runs and r.machine) or card, "date": date, "data_checksum": r.data_checksum,
+            "command": command}
     kept = []
     for ln in body:
         fields = next(csv.reader([ln]))
         score = fields[5].strip() if len(fields) > 5 else ""
         key = (fields[0].strip(), *(f.strip() for f in fields[1:3]), score)
         if key in entries:
-            if not _same_measurement(entries[key], fields):
+            if not _same_measurement(entries[key], fields, with_date=key not in dated_by_file):
                 continue  # replaced by the new line
             del entries[key]  # the same result: the line stays, with the command that first recorded it
         kept.append(ln if ln.endswith("\n") else ln + "\n")
@@ -115,11 +122,20 @@ def record_rows(rows: Sequence, *, source: str, csv_path: str | os.PathLike, com
 _MEASUREMENT = ("mean", "std", "ci_low", "ci_high", "seeds", "steps", "date", "data_checksum")
 
 
-def _same_measurement(entry: Mapping[str, str], fields: Sequence[str]) -> bool:
+def _same_measurement(entry: Mapping[str, str], fields: Sequence[str], *, with_date: bool = True) -> bool:
+    """``fields`` (a line of the file) holds the measurement of ``entry``. ``with_date=False`` for a run
+    dated by its ``final.json``'s modification time (made before runs wrote their finish time): a copy of
+    its folder has a new time, and the line's date, recorded when the time was still the run's, stays."""
     from offrl.evaluation.results import PUBLISHED_COLUMNS
 
     line = dict(zip(PUBLISHED_COLUMNS, (f.strip() for f in fields)))
-    return all(line.get(k, "") == entry[k] for k in _MEASUREMENT)
+    return all(line.get(k, "") == entry[k] for k in _MEASUREMENT if with_date or k != "date")
+
+
+def _run_code(stamp: Mapping[str, Any]) -> str:
+    """``git <commit>`` (else ``source <digest>``) of a run's own code stamp (its ``config.json``'s
+    ``code``: the code that started it); empty when the run recorded none."""
+    return str(stamp.get("git") or (f"source {stamp['source']}" if stamp.get("source") else "")) if stamp else ""
 
 
 def _markers(source: str) -> tuple[str, str]:

@@ -53,8 +53,16 @@ class Row:
     data_checksum: str = ""
     """checksum of the dataset the run trained on (from its config.json)."""
     offrl_version: str = ""
+    code: dict[str, Any] = dataclasses.field(default_factory=dict)
+    """the code stamp of the run's ``config.json`` (:func:`offrl.provenance.code_stamp`: the code that
+    started it); empty for runs made before stamps existed."""
     finished_at: float | None = None
-    """modification time of the run's final.json (when it finished)."""
+    """when the run finished (Unix time): its ``final.json``'s ``finished_at``, or for runs made before
+    that was written, the file's modification time, which a copy may have changed."""
+    finish_time_recorded: bool = False
+    """``finished_at`` is the one the run wrote, not a file's modification time."""
+    machine: str = ""
+    """the machine that finished the run, in words (its ``final.json``'s ``machine``; empty if not named)."""
 
     @property
     def verdict(self) -> str | None:
@@ -95,6 +103,29 @@ def _dataset_id(result, config) -> str:
     if spec.get("id") and not is_registry_id(config.dataset):
         return str(spec["id"])  # a dataset given by path: named by its id
     return config.dataset
+
+
+def _finish_facts(run_dir: Path) -> tuple[float, bool, str]:
+    """When the run in ``run_dir`` finished; whether the run recorded that (``final.json``'s
+    ``finished_at``) rather than the time being read off the file (runs made before it was written); and
+    the machine its ``final.json`` names (empty if none)."""
+    import datetime as _dt
+    import json
+
+    final = run_dir / "final.json"
+    try:
+        content = json.loads(final.read_text())
+    except (OSError, ValueError):
+        content = {}  # unreadable: load_run has said so already
+    content = content if isinstance(content, dict) else {}
+    machine = content.get("machine") if isinstance(content.get("machine"), str) else ""
+    stamp = content.get("finished_at")
+    if isinstance(stamp, str):
+        try:
+            return _dt.datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp(), True, machine
+        except ValueError:
+            pass  # malformed: the file's time stands in, as for older runs
+    return final.stat().st_mtime, False, machine
 
 
 def build_rows(runs: Sequence, outcomes: Mapping[str, Mapping[str, Any]], published: Sequence[Mapping[str, Any]],
@@ -144,7 +175,8 @@ def build_rows(runs: Sequence, outcomes: Mapping[str, Mapping[str, Any]], publis
             if result is not None:
                 row.data_checksum = str((result.config.get("dataset_spec") or {}).get("checksum") or "")
                 row.offrl_version = str(result.config.get("offrl_version") or "")
-                row.finished_at = (run_dir / "final.json").stat().st_mtime
+                row.code = dict(result.config.get("code") or {})
+                row.finished_at, row.finish_time_recorded, row.machine = _finish_facts(run_dir)
             row.reference = refs[score].get(match_key(config.algo, dataset))
             if result is not None and status == "compared":
                 values = np.asarray(getattr(result.scores["normalized_score"], score), dtype=np.float64)

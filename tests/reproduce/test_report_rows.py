@@ -2,10 +2,13 @@
 `offrl reproduce ... --no-train` on finished runs written by hand (no training)."""
 
 import json
+from pathlib import Path
 
 import pytest
 
 from offrl.cli import main as offrl_main
+from offrl.evaluation.results import published_rows
+from offrl.provenance import machine_card
 from offrl.reproduce.cli import build_sweeps
 from offrl.reproduce.targets import Context, get_target, select_runs
 from offrl.sweep import load_sweep
@@ -109,6 +112,47 @@ def test_local_table_records_its_rows_and_compares_a_second_run(tmp_path, finish
     assert rows[0]["reference"]["card"] == "1x NVIDIA H200" and rows[0]["reference"]["seeds"] == "5"
     md = (tmp_path / "o2" / "offrl-local-v0.md").read_text()
     assert "checksum differs from the data of the reference" in md   # regenerated data that differ are flagged
+
+
+def test_rows_recorded_later_or_elsewhere_keep_their_runs_code_machine_and_date(tmp_path, finished_run, capsys):
+    """Runs finished by an earlier command on other code and another machine, recorded here from copies of
+    their folders (a copy has new file times): each row names the run's own code, machine and finish date;
+    a run made before runs wrote their finish time keeps the date its line was first recorded with."""
+    import os
+
+    csv_path, page = tmp_path / "published_scores.csv", tmp_path / "reproduce.md"
+    csv_path.write_text("source,algo,dataset,mean,std\n")
+    page.write_text("<!-- reproduce:offrl-local-v0 -->\n<!-- /reproduce:offrl-local-v0 -->\n")
+    (td3bc,) = _runs("offrl-local-v0", algos=("td3bc",), datasets=("local/hopper-medium-v0",))
+    (iql,) = _runs("offrl-local-v0", algos=("iql",), datasets=("local/hopper-medium-v0",))
+    finished_run(td3bc, [55.0, 60.0, 52.0, 58.0, 50.0], code={"source": "aaaaaaaaaaaa", "git": "git 1111111111"},
+                 machine="1x NVIDIA H100 80GB HBM3", finished_at="2026-12-06T23:59:30Z")
+    old = finished_run(iql, [61.0, 62.0, 60.0, 63.0, 64.0])          # no code stamp, machine or finish time
+    os.utime(old / "final.json", (1_790_000_000, 1_790_000_000))   # finished 2026-09-21 (its file's time)
+    argv = ["reproduce", "offrl-local-v0", "--algos", "td3bc", "iql", "--datasets", "local/hopper-medium-v0",
+            "--no-train", "--no-plots", "--reps", "200", "--reference-csv", str(csv_path), "--record", "--csv",
+            str(csv_path), "--docs", str(page)]
+    assert offrl_main([*argv, "--out", str(tmp_path / "o1")]) == 0
+    capsys.readouterr()
+    rows = {r["algo"]: r for r in published_rows(csv_path) if r["score"] == "last"}
+    assert rows["td3bc"]["code_version"] == "offrl 0.1.0 (git 1111111111)"   # the run's code, not this checkout's
+    assert rows["td3bc"]["card"] == "1x NVIDIA H100 80GB HBM3" and rows["td3bc"]["date"] == "2026-12-06"
+    assert rows["iql"]["card"] == machine_card() and rows["iql"]["date"] == "2026-09-21"   # nothing named: here, file
+    first = csv_path.read_text()
+
+    # the folders copied elsewhere (new file times) and recorded again by another command: no line changes
+    os.utime(old / "final.json", None)
+    os.utime(Path(td3bc.results_dir) / td3bc.run_id / "final.json", None)
+    assert offrl_main([*argv, "--out", str(tmp_path / "o2")]) == 0
+    assert csv_path.read_text() == first
+    # --card names the machine for every row it records (a row whose measurement changed)
+    finished_run(td3bc, [56.0, 60.0, 52.0, 58.0, 50.0], machine="1x NVIDIA H100 80GB HBM3",
+                 finished_at="2026-12-07T00:00:01Z")
+    assert offrl_main([*argv, "--out", str(tmp_path / "o3"), "--card", "1x NVIDIA H200"]) == 0
+    rows = {r["algo"]: r for r in published_rows(csv_path) if r["score"] == "last"}
+    td3bc_row = (rows["td3bc"]["card"], rows["td3bc"]["date"], rows["td3bc"]["mean"])
+    assert td3bc_row == ("1x NVIDIA H200", "2026-12-07", 55.2)
+    assert (rows["iql"]["date"], rows["iql"]["card"]) == ("2026-09-21", machine_card())   # its line kept
 
 
 def test_reproduce_shares_run_ids_with_offrl_sweep(tmp_path):

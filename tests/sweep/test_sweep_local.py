@@ -1,6 +1,7 @@
 """The local backends: in this process (failures reported, finished runs kept) and --parallel 2."""
 
 import dataclasses
+import datetime
 import json
 import os
 import re
@@ -32,6 +33,8 @@ def test_missing_data_is_one_line_and_a_failure_never_loses_finished_runs(tmp_pa
     done = load_sweep(f, results_dir=res).runs[0]
     final = (res / done.run_id / "final.json").read_text()
     assert json.loads(final)["run_id"] == done.run_id and json.loads(final)["steps"] == 100
+    finished_at = datetime.datetime.fromisoformat(json.loads(final)["finished_at"])   # in the file: copies keep it
+    assert abs(finished_at.timestamp() - (res / done.run_id / "final.json").stat().st_mtime) < 60
     # started again: the finished run is returned untouched, the missing data reported again
     assert main(["sweep", str(f), "--results-dir", str(res)]) == 1
     out = capsys.readouterr().out
