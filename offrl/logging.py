@@ -95,7 +95,8 @@ def run_timing(t0: float, earlier_wall: float, resumed_from_step: int | None, sp
 
     attempt = time.time() - t0
     out: dict[str, Any] = {"wall_time_s": earlier_wall + attempt, "time_s": dict(spent.seconds),
-                           "machine": machine_card(), "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+                           "machine": machine_card(),
+                           "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     if resumed_from_step is not None:
         out.update(resumed_from_step=resumed_from_step, attempt_wall_time_s=attempt)
     return out

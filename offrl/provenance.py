@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["checkout_version", "code_label", "code_stamp", "code_versions", "git_version", "machine_card", "run_code",
-           "source_digest", "tree_digest"]
+           "source_digest", "stamp_version", "tree_digest"]
 
 _PACKAGE = Path(__file__).resolve().parent
 
@@ -65,6 +65,13 @@ def git_version(root: str | os.PathLike | None = None) -> str:
 def checkout_version() -> str:
     """One string for the code that runs: :func:`git_version`, or ``source <digest>`` outside git."""
     return git_version() or f"source {source_digest()}"
+
+
+def stamp_version(stamp: Mapping[str, Any] | None) -> str:
+    """:func:`checkout_version`'s form of a recorded stamp (a run's ``config.json`` ``code``: the code that
+    started it): ``git <commit>``, else ``source <digest>``; empty when the run recorded none."""
+    stamp = stamp or {}
+    return str(stamp.get("git") or (f"source {stamp['source']}" if stamp.get("source") else ""))
 
 
 def code_stamp() -> dict[str, Any]:

@@ -90,6 +90,10 @@ class RunResult:
     config: dict[str, Any] = field(default_factory=dict)
     wall_time_s: float | None = None
     steps: int | None = None
+    machine: str = ""
+    """the machine that finished the run, in words (final.json's ``machine``; empty if not named)."""
+    finished_at: str = ""
+    """when the run finished, UTC ISO 8601 (final.json's ``finished_at``; empty for runs made before it)."""
 
     @property
     def score_kind(self) -> str | None:
@@ -267,6 +271,8 @@ def load_run(path: Path) -> RunResult:
         config=config,
         wall_time_s=_float(final.get("wall_time_s")) if final else None,
         steps=int(final["steps"]) if final and final.get("steps") is not None else None,
+        machine=str((final or {}).get("machine") or ""),
+        finished_at=str((final or {}).get("finished_at") or ""),
     )
 
 

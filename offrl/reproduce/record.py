@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from offrl.errors import ConfigError, DataIntegrityError, OffrlError
-from offrl.provenance import checkout_version
+from offrl.provenance import checkout_version, stamp_version
 
 __all__ = ["code_version", "docs_table", "glance_table", "record_rows", "shipped_csv", "write_docs_table"]
 
@@ -96,7 +96,7 @@ def record_rows(rows: Sequence, *, source: str, csv_path: str | os.PathLike, com
             "source": source, "algo": r.algo, "dataset": r.dataset, "mean": _fmt(r.mean), "std": _fmt(r.std),
             "score": r.score, "ci_low": _fmt(r.ci_low), "ci_high": _fmt(r.ci_high),
             "seeds": str(sum(math.isfinite(v) for v in r.scores)),  # the seeds behind the mean
-            "steps": str(r.steps or ""), "code_version": code_version([r.offrl_version], _run_code(r.code) or git),
+            "steps": str(r.steps or ""), "code_version": code_version([r.offrl_version], stamp_version(r.code) or git),
             "card": (card_of_runs and r.machine) or card, "date": date, "data_checksum": r.data_checksum,
             "command": command}
     kept = []
@@ -130,12 +130,6 @@ def _same_measurement(entry: Mapping[str, str], fields: Sequence[str], *, with_d
 
     line = dict(zip(PUBLISHED_COLUMNS, (f.strip() for f in fields)))
     return all(line.get(k, "") == entry[k] for k in _MEASUREMENT if with_date or k != "date")
-
-
-def _run_code(stamp: Mapping[str, Any]) -> str:
-    """``git <commit>`` (else ``source <digest>``) of a run's own code stamp (its ``config.json``'s
-    ``code``: the code that started it); empty when the run recorded none."""
-    return str(stamp.get("git") or (f"source {stamp['source']}" if stamp.get("source") else "")) if stamp else ""
 
 
 def _markers(source: str) -> tuple[str, str]:

@@ -105,27 +105,18 @@ def _dataset_id(result, config) -> str:
     return config.dataset
 
 
-def _finish_facts(run_dir: Path) -> tuple[float, bool, str]:
-    """When the run in ``run_dir`` finished; whether the run recorded that (``final.json``'s
-    ``finished_at``) rather than the time being read off the file (runs made before it was written); and
-    the machine its ``final.json`` names (empty if none)."""
+def _finish_time(result) -> tuple[float, bool]:
+    """When the run ``result`` (:func:`~offrl.evaluation.results.load_run`) finished, and whether the run
+    recorded that (final.json's ``finished_at``) rather than the time being read off the file (runs made
+    before it was written, or a malformed stamp)."""
     import datetime as _dt
-    import json
 
-    final = run_dir / "final.json"
-    try:
-        content = json.loads(final.read_text())
-    except (OSError, ValueError):
-        content = {}  # unreadable: load_run has said so already
-    content = content if isinstance(content, dict) else {}
-    machine = content.get("machine") if isinstance(content.get("machine"), str) else ""
-    stamp = content.get("finished_at")
-    if isinstance(stamp, str):
+    if result.finished_at:
         try:
-            return _dt.datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp(), True, machine
+            return _dt.datetime.fromisoformat(result.finished_at.replace("Z", "+00:00")).timestamp(), True
         except ValueError:
             pass  # malformed: the file's time stands in, as for older runs
-    return final.stat().st_mtime, False, machine
+    return (result.path / "final.json").stat().st_mtime, False
 
 
 def build_rows(runs: Sequence, outcomes: Mapping[str, Mapping[str, Any]], published: Sequence[Mapping[str, Any]],
@@ -169,6 +160,7 @@ def build_rows(runs: Sequence, outcomes: Mapping[str, Mapping[str, Any]], publis
                 step = checkpoint_step(run_dir)
                 status = "not finished" + (f" (checkpoint at step {step:,})" if step else " (not started)")
         dataset = _dataset_id(result, config)
+        finished = _finish_time(result) if result is not None else (None, False)
         for score in scores:
             row = Row(config.algo, dataset, score, config.run_id, status, seeds=list(config.seeds),
                       steps=config.steps)
@@ -176,7 +168,8 @@ def build_rows(runs: Sequence, outcomes: Mapping[str, Mapping[str, Any]], publis
                 row.data_checksum = str((result.config.get("dataset_spec") or {}).get("checksum") or "")
                 row.offrl_version = str(result.config.get("offrl_version") or "")
                 row.code = dict(result.config.get("code") or {})
-                row.finished_at, row.finish_time_recorded, row.machine = _finish_facts(run_dir)
+                row.machine = result.machine
+                row.finished_at, row.finish_time_recorded = finished
             row.reference = refs[score].get(match_key(config.algo, dataset))
             if result is not None and status == "compared":
                 values = np.asarray(getattr(result.scores["normalized_score"], score), dtype=np.float64)

@@ -104,6 +104,12 @@ def test_code_versions_names_each_version_and_its_runs():
                               "code than it started with (r3).")
 
 
+def test_stamp_version_is_checkout_versions_form_of_a_recorded_stamp():
+    assert provenance.stamp_version(A) == "git 1111111111"            # the commit where the run had one
+    assert provenance.stamp_version(B) == "source bbbbbbbbbbbb"       # else the source digest
+    assert provenance.stamp_version({}) == provenance.stamp_version(None) == ""
+
+
 def test_report_of_training_runs_warns_too(tmp_path, monkeypatch, capsys):
     from offrl.report import main as report_main
 
