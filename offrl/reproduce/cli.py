@@ -118,7 +118,8 @@ class ReproduceArgs:
     reference_csv: Annotated[Path | None, tyro.conf.arg(metavar="PATH")] = None
     """published_scores.csv to compare with (default: $OFFRL_PUBLISHED_SCORES, else the shipped one)."""
     std_multiple: Annotated[float | None, tyro.conf.arg(metavar="FLOAT")] = None
-    """tolerance: reference stds our mean may differ by and stay consistent (default: the target's, usually 1)."""
+    """tolerance: reference stds our mean may differ by and stay consistent (default: the target's: 2 for
+    offrl-local-v0 and dt-paper, 1 for corl and neorl2; docs/reproduce.md says how often each flags a row by chance)."""
     min_points: Annotated[float | None, tyro.conf.arg(metavar="FLOAT")] = None
     """tolerance: smallest band in score points (default: the target's, usually 0)."""
     ci: float = 0.95

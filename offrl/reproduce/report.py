@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 
 from offrl.errors import OffrlError
-from offrl.reproduce.verdict import VERDICTS, Comparison, Tolerance, compare, mean_ci
+from offrl.reproduce.verdict import VERDICTS, Comparison, Tolerance, chance_rates, compare, mean_ci
 
-__all__ = ["Row", "build_rows", "format_summary", "references", "row_verdicts", "write_report"]
+__all__ = ["Row", "build_rows", "chance_summary", "format_summary", "references", "row_verdicts", "write_report"]
 
 COLORS = {"consistent": "tab:green", "higher": "tab:blue", "lower": "tab:red"}
 
@@ -213,6 +213,50 @@ def format_summary(rows: Sequence[Row]) -> str:
             f"only), {n['higher']} higher, {n['lower']} lower, {missing} not compared")
 
 
+def _reference_seeds(row: Row, default: int | None) -> int | None:
+    try:
+        n = int(str((row.reference or {}).get("seeds") or "").strip())
+    except ValueError:
+        return default
+    return n if n > 0 else default
+
+
+def chance_summary(rows: Sequence[Row], tolerance: Tolerance, ci: float = 0.95, *,
+                   reference_seeds: int | None = None) -> dict[str, Any] | None:
+    """What seed noise alone would do to these rows under the rule (:func:`~offrl.reproduce.verdict.chance_rates`)
+    for the compared rows whose seed count is known (the reference row's ``seeds``, else ``reference_seeds``,
+    the target's): per pair of seed counts the rates, and the number of rows expected lower by chance.
+    ``None`` when no compared row's reference seed count is known."""
+    pairs: dict[tuple[int, int], int] = {}
+    for r in rows:
+        n_ref = _reference_seeds(r, reference_seeds)
+        if r.comparison is not None and n_ref is not None and r.seeds:
+            key = (len(r.seeds), n_ref)
+            pairs[key] = pairs.get(key, 0) + 1
+    if not pairs:
+        return None
+    out = []
+    for (n_ours, n_ref), count in sorted(pairs.items()):
+        flagged, lower = chance_rates(n_ours, n_ref, tolerance, ci=ci)
+        out.append({"ours_seeds": n_ours, "reference_seeds": n_ref, "rows": count, "not_consistent": flagged,
+                    "lower": lower})
+    return {"pairs": out, "rows": sum(pairs.values()), "expected_lower": sum(p["rows"] * p["lower"] for p in out),
+            "expected_not_consistent": sum(p["rows"] * p["not_consistent"] for p in out),
+            "upper_bound": bool(tolerance.min_points)}
+
+
+def format_chance(chance: Mapping[str, Any]) -> str:
+    """The chance summary in one sentence for the report."""
+    bound = "at most " if chance["upper_bound"] else ""
+    rates = "; ".join(f"{p['ours_seeds']} seeds against the reference's {p['reference_seeds']} ({p['rows']} rows): "
+                      f"{bound}{p['lower']:.1%} lower, {bound}{p['not_consistent']:.1%} not consistent"
+                      for p in chance["pairs"])
+    return (f"By seed noise alone (our seeds and the reference's drawn from one distribution, simulated), this "
+            f"rule judges a row as follows: {rates}. Over these {chance['rows']} rows, an unchanged install is "
+            f"expected to have {bound}{chance['expected_lower']:.1f} lower and {bound}"
+            f"{chance['expected_not_consistent']:.1f} not consistent by chance.")
+
+
 def _num(x: float | None, nd: int = 2) -> str:
     return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{nd}f}"
 
@@ -246,6 +290,9 @@ def write_report(rows: Sequence[Row], out: Path, *, target, tolerance: Tolerance
            "- Exit code: 1 when any row is lower, 2 when none is lower but some row could not be compared "
            "(no result or no reference), 0 otherwise.", ""]
     md += ["## Summary", "", format_summary(rows) + ".", ""]
+    chance = chance_summary(rows, tolerance, ci, reference_seeds=target.reference_seeds)
+    if chance is not None:
+        md += [format_chance(chance), ""]
     lower = [r for r in rows if r.verdict == "lower"]
     if lower:
         md += ["Lower than the reference beyond the tolerance:", ""]
@@ -274,7 +321,7 @@ def write_report(rows: Sequence[Row], out: Path, *, target, tolerance: Tolerance
         tmp.write_text("\n".join(md))
     atomic_write_json(paths["json"], {"target": target.name, "source": target.source, "ci": ci, "reps": reps,
                                       "rule": tolerance.rule(ci), "tolerance": dataclasses.asdict(tolerance),
-                                      "header": list(header), "summary": format_summary(rows),
+                                      "header": list(header), "summary": format_summary(rows), "chance": chance,
                                       "rows": [r.to_json() for r in rows]})
     return paths
 

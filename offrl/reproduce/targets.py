@@ -78,6 +78,8 @@ class Target:
       needs_quick_data: its specs read the quick check's dataset (:func:`prepare_quick_data`).
       check_seeds: the seeds the target's runs train (a check's seeds); ``--record`` must then train
         others (``--seeds``), or the check would compare runs with themselves.
+      reference_seeds: how many seeds each reference row averages when its ``published_scores.csv`` line
+        does not say (the report's estimate of the rows flagged by chance needs it).
     """
 
     name: str
@@ -92,6 +94,7 @@ class Target:
     env_hint: str = ""
     needs_quick_data: bool = False
     check_seeds: tuple[int, ...] = ()
+    reference_seeds: int | None = None
 
 
 TARGETS: Registry[Target] = Registry("reproduce target")
@@ -187,8 +190,10 @@ _register(Target(
     source="offrl-local-v0", scores=SCORES,
     specs=lambda ctx: _glob(ctx, "offrl_local_v0_*.yaml"),
     provenance="offrl's own runs (sweeps/offrl_local_v0_*.yaml), recorded with `offrl reproduce offrl-local-v0 "
-               "--record`; the card, date, offrl version and command of each row are in published_scores.csv",
-    recordable=True, quick="offrl-local-v0-quick"))
+               "--record`; the card, date, offrl version and command of each row are in published_scores.csv. "
+               "The band is 2 reference stds: with 5 seeds on each side, 1 std judges about 16% of an unchanged "
+               "install's rows not consistent by seed noise alone, 2 std about 4% (docs/reproduce.md)",
+    tolerance=Tolerance(std_multiple=2.0), recordable=True, quick="offrl-local-v0-quick"))
 _register(Target(
     name="offrl-local-v0-quick",
     description=f"CPU regression check: BC and TD3+BC on {QUICK_DATASET_ID} ({QUICK_TRANSITIONS:,} transitions), "
@@ -203,12 +208,12 @@ _register(Target(
     description="CORL's D4RL gym table, last evaluation: BC, TD3+BC, IQL, CQL (1M steps), DT (100k), 4 seeds",
     source="corl-last", scores=("last",), specs=_corl_specs,
     provenance="corl-team/CORL README tables (D4RL v2 datasets on gym-MuJoCo v2 envs, 4 seeds); we evaluate on "
-               "Gymnasium MuJoCo v5 envs with the same observations"))
+               "Gymnasium MuJoCo v5 envs with the same observations", reference_seeds=4))
 _register(Target(
     name="corl-best",
     description="CORL's D4RL gym table, best evaluation over training (same runs as corl-last)",
     source="corl-best", scores=("best",), specs=_corl_specs,
-    provenance="corl-team/CORL README tables, best evaluation per seed averaged over 4 seeds"))
+    provenance="corl-team/CORL README tables, best evaluation per seed averaged over 4 seeds", reference_seeds=4))
 _register(Target(
     name="dt-paper",
     description="the Decision Transformer paper's D4RL gym table (Chen et al. 2021, Table 2), 3 seeds, 100k steps",
@@ -216,14 +221,14 @@ _register(Target(
     tolerance=Tolerance(std_multiple=2.0, min_points=3.0),
     provenance="Chen et al. 2021 (arXiv 2106.01345) Table 2, mean ± std over 3 seeds, compared with our last "
                "evaluation; the band follows the guidance of 2 paper std, at least 3 "
-               "points (the paper's std is below 1 on several rows)"))
+               "points (the paper's std is below 1 on several rows)", reference_seeds=3))
 _register(Target(
     name="neorl2",
     description="NeoRL-2's benchmark table: BC, CQL, TD3+BC on its 7 tasks, seeds 7/42/210",
     source="neorl2", scores=("last",), specs=_neorl2_specs,
     provenance="polixir/NeoRL2 benchmark/task_score.csv: the best configuration of a grid search, mean ± std over "
                "3 seeds; we train the default configuration, so rows lower than the reference can reflect the "
-               "search rather than the code",
+               "search rather than the code", reference_seeds=3,
     env_hint="NeoRL-2's environments come from the neorl2 package of github.com/polixir/NeoRL2 (the PyPI wheel "
              "0.0.1 lacks its reward, terminal and data modules); install it from the repository to evaluate"))
 

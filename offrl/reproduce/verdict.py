@@ -11,11 +11,15 @@ The rule (:func:`compare`), stated in every report by :meth:`Tolerance.rule`:
 * otherwise **higher** or **lower** by the sign of ``ours - reference``.
 
 A row that is lower fails a regression check (:func:`exit_code`).
+
+A rule calls some rows of an unchanged install not consistent by seed noise alone: how often is
+:func:`chance_rates` (with 5 seeds on each side, k = 1 flags about 16% of rows, k = 2 about 4%).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Iterable, Sequence
 
@@ -23,8 +27,8 @@ import numpy as np
 
 from offrl.errors import ConfigError
 
-__all__ = ["EXIT_INCOMPLETE", "EXIT_LOWER", "EXIT_OK", "VERDICTS", "Comparison", "Tolerance", "compare",
-           "exit_code", "mean_ci"]
+__all__ = ["EXIT_INCOMPLETE", "EXIT_LOWER", "EXIT_OK", "VERDICTS", "Comparison", "Tolerance", "chance_rates",
+           "compare", "exit_code", "mean_ci"]
 
 VERDICTS = ("consistent", "higher", "lower")
 EXIT_OK = 0
@@ -136,6 +140,33 @@ def compare(mean: float, ci_low: float, ci_high: float, ref_mean: float, ref_std
                if ok)
     verdict = "consistent" if by else ("higher" if mean > ref_mean else "lower")
     return Comparison(float(mean), float(ci_low), float(ci_high), float(ref_mean), std, band, verdict, by)
+
+
+@functools.lru_cache(maxsize=64)
+def chance_rates(n_ours: int, n_ref: int, tolerance: Tolerance = Tolerance(), *, ci: float = 0.95,
+                 trials: int = 4000, reps: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """How often the rule judges a row *not consistent*, and how often *lower*, by seed noise alone.
+
+    Simulated: in each of ``trials`` trials our ``n_ours`` seeds and the reference's ``n_ref`` seeds are
+    drawn from one normal distribution, our mean and bootstrap interval come from :func:`mean_ci` (``reps``
+    replicates) and the reference is their mean and population std, judged by :func:`compare`. The rule
+    scales with the scores' spread, so one distribution stands for all; a band's ``min_points`` is left out,
+    which can only narrow the band: with it the rates are at most these. Returns ``(not_consistent, lower)``
+    as fractions of the trials. The verdicts of a reproduction of the same code and data are expected to
+    show these rates; a regression check over many rows should choose its band (``std_multiple``) by them.
+    """
+    if n_ours < 1 or n_ref < 1 or trials < 1:
+        raise ConfigError(f"chance_rates needs n_ours, n_ref and trials >= 1 (got {n_ours}, {n_ref}, {trials})")
+    band = Tolerance(std_multiple=tolerance.std_multiple)
+    rng = np.random.default_rng(seed)
+    flagged = lower = 0
+    for t in range(trials):
+        ours, ref = rng.standard_normal(n_ours), rng.standard_normal(n_ref)
+        mean, lo, hi = mean_ci(ours, ci=ci, reps=reps, seed=seed, key=f"chance{t}")
+        verdict = compare(mean, lo, hi, float(ref.mean()), float(ref.std()), band).verdict
+        flagged += verdict != "consistent"
+        lower += verdict == "lower"
+    return flagged / trials, lower / trials
 
 
 def exit_code(verdicts: Iterable[str | None]) -> int:

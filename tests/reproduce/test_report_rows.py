@@ -11,6 +11,7 @@ from offrl.evaluation.results import published_rows
 from offrl.provenance import machine_card
 from offrl.reproduce.cli import build_sweeps
 from offrl.reproduce.targets import Context, get_target, select_runs
+from offrl.reproduce.verdict import Tolerance, chance_rates
 from offrl.sweep import load_sweep
 
 
@@ -41,6 +42,8 @@ def test_consistent_and_lower_rows_set_the_exit_code(tmp_path, finished_run, cap
     md = (tmp_path / "out" / "corl-last.md").read_text()
     assert "Rule: consistent when the reference mean lies inside our 95% bootstrap CI" in md
     assert "| bc | `d4rl/hopper-medium-v2` | last | 53.62 [" in md and "53.51 ± 1.76" in md
+    _, lower = chance_rates(4, 4, Tolerance())                # CORL's 4 seeds against our 4, 1 std
+    assert f"4 seeds against the reference's 4 (2 rows): {lower:.1%} lower" in md
     assert (tmp_path / "out" / "corl-last.png").stat().st_size > 5000
 
     # a regression: td3bc falls well below CORL's 60.37 ± 3.49
@@ -76,6 +79,12 @@ def test_dt_paper_uses_its_wider_band(tmp_path, finished_run, capsys):
     rep = _report(tmp_path, "dt-paper")
     assert rc == 0 and rep["rows"][0]["verdict"] == "consistent" and rep["rows"][0]["comparison"]["by"] == ["std"]
     assert "max(2 x its std, 3 points)" in rep["rule"]
+    # the paper's 3 seeds (the target's, the csv line names none) against our 3; with a points floor the
+    # simulated rates (band of 2 stds alone) are upper bounds
+    flagged, lower = chance_rates(3, 3, Tolerance(std_multiple=2.0))
+    assert rep["chance"]["pairs"] == [{"ours_seeds": 3, "reference_seeds": 3, "rows": 1, "not_consistent": flagged,
+                                       "lower": lower}] and rep["chance"]["upper_bound"]
+    assert f"at most {lower:.1%} lower" in (tmp_path / "out" / "dt-paper.md").read_text()
     # the band is an option: one std, no floor, and the same row is lower
     rc = offrl_main(["reproduce", "dt-paper", "--datasets", "hopper-medium-v2", "--no-train", "--no-plots",
                      "--out", str(tmp_path / "out"), "--reps", "500", "--std-multiple", "1", "--min-points", "0"])
@@ -112,6 +121,14 @@ def test_local_table_records_its_rows_and_compares_a_second_run(tmp_path, finish
     assert rows[0]["reference"]["card"] == "1x NVIDIA H200" and rows[0]["reference"]["seeds"] == "5"
     md = (tmp_path / "o2" / "offrl-local-v0.md").read_text()
     assert "checksum differs from the data of the reference" in md   # regenerated data that differ are flagged
+    # what seed noise alone would do to these two rows under the target's band (2 reference stds)
+    flagged, lower = chance_rates(5, 5, get_target("offrl-local-v0").tolerance)
+    chance = json.loads((tmp_path / "o2" / "offrl-local-v0.json").read_text())["chance"]
+    assert chance["pairs"] == [{"ours_seeds": 5, "reference_seeds": 5, "rows": 2, "not_consistent": flagged,
+                                "lower": lower}]
+    assert chance["expected_lower"] == pytest.approx(2 * lower) and not chance["upper_bound"]
+    assert (f"5 seeds against the reference's 5 (2 rows): {lower:.1%} lower, {flagged:.1%} not consistent" in md
+            and f"expected to have {2 * lower:.1f} lower" in md)
 
 
 def test_rows_recorded_later_or_elsewhere_keep_their_runs_code_machine_and_date(tmp_path, finished_run, capsys):

@@ -12,6 +12,7 @@ from offrl.reproduce.verdict import (
     EXIT_LOWER,
     EXIT_OK,
     Tolerance,
+    chance_rates,
     compare,
     exit_code,
     mean_ci,
@@ -112,3 +113,29 @@ def test_mean_ci_is_the_stratified_bootstrap_of_the_mean():
     assert mean_ci([5.0, math.nan, 5.0], reps=100) == (5.0, 5.0, 5.0)
     with pytest.raises(ConfigError, match="no scores"):
         mean_ci([math.nan])
+
+
+def test_chance_rates_of_seed_noise_alone():
+    # 5 seeds against 5 from the same distribution: an independent simulation (numpy's own percentile
+    # bootstrap, 20,000 trials) gives 16.2% not consistent / 8.1% lower at k = 1 and 4.0% / 2.0% at k = 2
+    one = chance_rates(5, 5, Tolerance(std_multiple=1.0))
+    two = chance_rates(5, 5, Tolerance(std_multiple=2.0))
+    assert 0.14 <= one[0] <= 0.19 and 0.06 <= one[1] <= 0.10
+    assert 0.03 <= two[0] <= 0.055 and 0.012 <= two[1] <= 0.03
+    assert one[1] <= one[0] and two[1] <= two[0]
+    # the band only narrows what is flagged; min_points is left out (the rates are an upper bound then)
+    assert chance_rates(5, 5, Tolerance(std_multiple=2.0, min_points=3.0)) == two
+    assert chance_rates(5, 5, Tolerance(std_multiple=50.0), trials=500) == (0.0, 0.0)
+
+
+def test_chance_rates_with_one_seed_each_flag_every_row():
+    # one seed each: our CI is the one value and the reference std 0, so no row is consistent; half are lower
+    flagged, lower = chance_rates(1, 1, Tolerance(), trials=2000)
+    assert flagged == 1.0 and 0.45 <= lower <= 0.55
+
+
+def test_chance_rates_are_deterministic_and_check_their_arguments():
+    assert chance_rates(4, 6, Tolerance(), trials=300, seed=3) == chance_rates(4, 6, Tolerance(), trials=300, seed=3)
+    for bad in [(0, 5), (5, 0)]:
+        with pytest.raises(ConfigError, match="n_ours, n_ref and trials >= 1"):
+            chance_rates(*bad)
