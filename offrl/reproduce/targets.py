@@ -191,7 +191,7 @@ _register(Target(
     specs=lambda ctx: _glob(ctx, "offrl_local_v0_*.yaml"),
     provenance="offrl's own runs (sweeps/offrl_local_v0_*.yaml), recorded with `offrl reproduce offrl-local-v0 "
                "--record`; the card, date, offrl version and command of each row are in published_scores.csv. "
-               "The band is 2 reference stds: with 5 seeds on each side, 1 std judges about 16% of an unchanged "
+               "The band is 2 reference stds: with 5 seeds on each side, 1 std judges about 17% of an unchanged "
                "install's rows not consistent by seed noise alone, 2 std about 4% (docs/reproduce.md)",
     tolerance=Tolerance(std_multiple=2.0), recordable=True, quick="offrl-local-v0-quick"))
 _register(Target(

@@ -13,7 +13,7 @@ The rule (:func:`compare`), stated in every report by :meth:`Tolerance.rule`:
 A row that is lower fails a regression check (:func:`exit_code`).
 
 A rule calls some rows of an unchanged install not consistent by seed noise alone: how often is
-:func:`chance_rates` (with 5 seeds on each side, k = 1 flags about 16% of rows, k = 2 about 4%).
+:func:`chance_rates` (with 5 seeds on each side, k = 1 flags about 17% of rows, k = 2 about 4%).
 """
 
 from __future__ import annotations

@@ -59,7 +59,7 @@ def test_selection_and_seeds(tmp_path):
 
 
 def test_offrl_local_v0_band_keeps_seed_noise_from_flagging_rows():
-    # its rows have 5 seeds and so does a check; 1 reference std would judge ~16% of an unchanged install's
+    # its rows have 5 seeds and so does a check; 1 reference std would judge ~17% of an unchanged install's
     # rows not consistent by chance, the target's 2 std ~4% (docs/reproduce.md, "How often chance flags a row")
     from offrl.reproduce.verdict import Tolerance, chance_rates
 
